@@ -1,0 +1,261 @@
+"""The cluster as numpy arrays: what the scheduler searches and updates.
+
+Every placement decision is a handful of vectorised operations over all nodes,
+so the cost of a decision depends on the number of nodes, never on how many
+pods are already bound. `ClusterState` is pure (no clock, no I/O): callers pass
+`now` when live GPU readings matter.
+
+Shapes: N nodes, G = the largest GPU count of any node. GPU slots a node does
+not have are masked out by `gpu_present`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bigk.cluster.model import MILLI_GPU, Node, PodRequest, Taint, Toleration
+
+DEFAULT_STALE_AFTER_S = 60.0
+
+
+class OvercommitError(RuntimeError):
+    """An allocation that would exceed a node's or a GPU's capacity."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one pod goes: a node and, for GPU pods, the GPU slots and share per GPU."""
+
+    node: int
+    gpus: tuple[int, ...] = ()
+    gpu_milli: int = 0  # per GPU
+    gpu_memory_mib: int = 0  # per GPU, accounted for fractional pods
+
+
+class ClusterState:
+    """Capacity and usage of every node and GPU, as arrays."""
+
+    def __init__(self, nodes: Sequence[Node]) -> None:
+        self.nodes: list[Node] = list(nodes)
+        n = len(self.nodes)
+        g = max((len(node.gpus) for node in self.nodes), default=0)
+        g = max(g, 1)
+        self.index: dict[str, int] = {node.name: i for i, node in enumerate(self.nodes)}
+        self.cpu_cap = np.array([nd.cpu_milli for nd in self.nodes], dtype=np.int64)
+        self.mem_cap = np.array([nd.memory_mib for nd in self.nodes], dtype=np.int64)
+        self.pods_cap = np.array([nd.pods for nd in self.nodes], dtype=np.int64)
+        self.cpu_used = np.zeros(n, dtype=np.int64)
+        self.mem_used = np.zeros(n, dtype=np.int64)
+        self.pods_used = np.zeros(n, dtype=np.int64)
+        self.gpu_count = np.array([len(nd.gpus) for nd in self.nodes], dtype=np.int64)
+        self.gpu_present = np.arange(g)[None, :] < self.gpu_count[:, None]
+        self.gpu_milli_used = np.zeros((n, g), dtype=np.int64)
+        self.gpu_mem_cap = np.zeros((n, g), dtype=np.int64)
+        self.gpu_mem_used = np.zeros((n, g), dtype=np.int64)
+        self.models: list[str] = sorted({gpu.model for nd in self.nodes for gpu in nd.gpus})
+        model_id = {m: i for i, m in enumerate(self.models)}
+        self.gpu_model = np.full(n, -1, dtype=np.int64)
+        for i, nd in enumerate(self.nodes):
+            for gpu in nd.gpus:
+                self.gpu_mem_cap[i, gpu.index] = gpu.memory_mib
+            if nd.gpus:
+                self.gpu_model[i] = model_id[nd.gpus[0].model]
+        self.pools: list[str] = sorted({nd.pool for nd in self.nodes})
+        pool_id = {p: i for i, p in enumerate(self.pools)}
+        self.pool = np.array([pool_id[nd.pool] for nd in self.nodes], dtype=np.int64)
+        self.schedulable = np.array([not nd.unschedulable for nd in self.nodes], dtype=bool)
+        # Live readings; NaN = unknown. Health defaults to healthy until told otherwise.
+        self.gpu_healthy = self.gpu_present.copy()
+        self.live_free_mem = np.full((n, g), np.nan)
+        self.live_util = np.full((n, g), np.nan)
+        self.live_temp = np.full((n, g), np.nan)
+        self.live_at = np.full((n, g), -np.inf)
+        for i, nd in enumerate(self.nodes):
+            for gpu in nd.gpus:
+                if gpu.reading is not None:
+                    self.set_reading(i, gpu.index, gpu.reading.free_memory_mib, gpu.reading.utilization_pct,
+                                     gpu.reading.temperature_c, gpu.reading.healthy, gpu.reading.observed_at)
+        self._mask_cache: dict[tuple[object, ...], np.ndarray] = {}
+        self.allocations: dict[str, tuple[PodRequest, Placement]] = {}
+
+    # ---- derived views -------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def cpu_free(self) -> np.ndarray:
+        return self.cpu_cap - self.cpu_used
+
+    @property
+    def mem_free(self) -> np.ndarray:
+        return self.mem_cap - self.mem_used
+
+    @property
+    def gpu_milli_free(self) -> np.ndarray:
+        """Free milli-GPU per GPU slot; 0 for slots a node does not have."""
+        return np.where(self.gpu_present, MILLI_GPU - self.gpu_milli_used, 0)
+
+    def has_gpus(self) -> np.ndarray:
+        return self.gpu_count > 0
+
+    # ---- live readings --------------------------------------------------------------
+    def set_reading(self, node: int, gpu: int, free_memory_mib: float, utilization_pct: float,
+                    temperature_c: float, healthy: bool, observed_at: float) -> None:
+        """Record a live GPU sample (from the agent or DCGM)."""
+        self.live_free_mem[node, gpu] = free_memory_mib
+        self.live_util[node, gpu] = utilization_pct
+        self.live_temp[node, gpu] = temperature_c
+        self.live_at[node, gpu] = observed_at
+        self.gpu_healthy[node, gpu] = bool(healthy) and bool(self.gpu_present[node, gpu])
+
+    def fresh_readings(self, now: float | None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
+        """Mask of GPU slots whose live reading is recent enough to trust."""
+        if now is None:
+            return np.zeros_like(self.gpu_present)
+        return (now - self.live_at) <= stale_after_s
+
+    def usable_gpus(self, now: float | None = None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
+        """GPU slots that exist and are not known to be unhealthy.
+
+        A stale reading is treated as unknown, so a GPU last reported unhealthy
+        long ago is judged by accounting alone again.
+        """
+        fresh = self.fresh_readings(now, stale_after_s)
+        known_bad = ~self.gpu_healthy & fresh
+        if now is None:
+            known_bad = ~self.gpu_healthy
+        return self.gpu_present & ~known_bad
+
+    # ---- filters ---------------------------------------------------------------------
+    def static_mask(self, node_selector: dict[str, str], tolerations: Sequence[Toleration],
+                    gpu_models: frozenset[str]) -> np.ndarray:
+        """Nodes whose labels, taints and GPU model admit a pod (cached per shape)."""
+        key = (tuple(sorted(node_selector.items())), tuple(tolerations), gpu_models)
+        cached = self._mask_cache.get(key)
+        if cached is not None:
+            return cached
+        ok = np.ones(self.size, dtype=bool)
+        for i, node in enumerate(self.nodes):
+            if any(node.labels.get(k) != v for k, v in node_selector.items()):
+                ok[i] = False
+            elif not _tolerates_all(node.taints, tolerations):
+                ok[i] = False
+        if gpu_models:
+            allowed = np.array([m in gpu_models for m in self.models] + [False], dtype=bool)
+            ok &= allowed[self.gpu_model]  # -1 indexes the trailing False: no GPU, no model
+        self._mask_cache[key] = ok
+        return ok
+
+    def invalidate_masks(self) -> None:
+        """Forget cached label/taint masks (call after a node's labels or taints change)."""
+        self._mask_cache.clear()
+
+    def gpu_slot_fit(self, req: PodRequest, now: float | None = None,
+                     stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
+        """Per GPU slot: can this slot take the pod's per-GPU share? Shape (N, G)."""
+        usable = self.usable_gpus(now, stale_after_s)
+        if not req.is_fractional:
+            return usable & (self.gpu_milli_used == 0)
+        fit = usable & (MILLI_GPU - self.gpu_milli_used >= req.gpu_milli)
+        if req.gpu_memory_mib:
+            fit &= (self.gpu_mem_cap - self.gpu_mem_used) >= req.gpu_memory_mib
+            fresh = self.fresh_readings(now, stale_after_s)
+            live_short = fresh & (self.live_free_mem < req.gpu_memory_mib)
+            fit &= ~live_short
+        return fit
+
+    def feasible(self, req: PodRequest, base_mask: np.ndarray | None = None, now: float | None = None,
+                 stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
+        """Nodes where the pod fits right now (resources, GPUs, cordon, and `base_mask`)."""
+        ok = self.schedulable & (self.cpu_free >= req.cpu_milli) & (self.mem_free >= req.memory_mib)
+        ok &= self.pods_used < self.pods_cap
+        if base_mask is not None:
+            ok &= base_mask
+        if req.is_gpu:
+            slots = self.gpu_slot_fit(req, now, stale_after_s)
+            ok &= slots.sum(axis=1) >= req.gpu_count
+        return ok
+
+    # ---- bookkeeping ----------------------------------------------------------------
+    def allocate(self, key: str, req: PodRequest, placement: Placement) -> None:
+        """Account a pod on a node; raises OvercommitError rather than overcommit."""
+        if key in self.allocations:
+            raise OvercommitError(f"pod {key} is already placed")
+        i = placement.node
+        if self.cpu_used[i] + req.cpu_milli > self.cpu_cap[i] or self.mem_used[i] + req.memory_mib > self.mem_cap[i]:
+            raise OvercommitError(f"pod {key} does not fit CPU/memory of {self.nodes[i].name}")
+        if self.pods_used[i] >= self.pods_cap[i]:
+            raise OvercommitError(f"pod {key}: {self.nodes[i].name} is at its pod limit")
+        if req.is_gpu:
+            if len(placement.gpus) != req.gpu_count or len(set(placement.gpus)) != req.gpu_count:
+                raise OvercommitError(f"pod {key} needs {req.gpu_count} distinct GPUs, got {placement.gpus}")
+            for g in placement.gpus:
+                if not self.gpu_present[i, g]:
+                    raise OvercommitError(f"pod {key}: {self.nodes[i].name} has no GPU {g}")
+                if self.gpu_milli_used[i, g] + req.gpu_milli > MILLI_GPU:
+                    raise OvercommitError(f"pod {key}: GPU {g} of {self.nodes[i].name} is full")
+                if self.gpu_mem_used[i, g] + placement.gpu_memory_mib > self.gpu_mem_cap[i, g]:
+                    raise OvercommitError(f"pod {key}: GPU {g} of {self.nodes[i].name} lacks memory")
+        self.cpu_used[i] += req.cpu_milli
+        self.mem_used[i] += req.memory_mib
+        self.pods_used[i] += 1
+        for g in placement.gpus:
+            self.gpu_milli_used[i, g] += req.gpu_milli
+            self.gpu_mem_used[i, g] += placement.gpu_memory_mib
+        self.allocations[key] = (req, placement)
+
+    def release(self, key: str) -> Placement | None:
+        """Give back what a pod held; unknown keys are ignored (idempotent)."""
+        entry = self.allocations.pop(key, None)
+        if entry is None:
+            return None
+        req, placement = entry
+        i = placement.node
+        self.cpu_used[i] -= req.cpu_milli
+        self.mem_used[i] -= req.memory_mib
+        self.pods_used[i] -= 1
+        for g in placement.gpus:
+            self.gpu_milli_used[i, g] -= req.gpu_milli
+            self.gpu_mem_used[i, g] -= placement.gpu_memory_mib
+        return placement
+
+    def default_gpus(self, node: int, req: PodRequest, now: float | None = None) -> tuple[int, ...] | None:
+        """Pick GPU slots on a node: best fit (least room left) for a fraction, lowest indices for whole GPUs."""
+        if not req.is_gpu:
+            return ()
+        fit = self.gpu_slot_fit(req, now)[node]
+        slots = np.flatnonzero(fit)
+        if len(slots) < req.gpu_count:
+            return None
+        if req.is_fractional:
+            room = MILLI_GPU - self.gpu_milli_used[node, slots]
+            return (int(slots[int(np.argmin(room))]),)
+        return tuple(int(s) for s in slots[: req.gpu_count])
+
+    def placement_for(self, node: int, req: PodRequest, gpus: tuple[int, ...]) -> Placement:
+        return Placement(node, gpus, req.gpu_milli if req.is_gpu else 0,
+                         req.gpu_memory_mib if req.is_fractional else 0)
+
+    def snapshot(self) -> ClusterState:
+        """An independent copy for what-if planning (gang trials, preemption)."""
+        clone = object.__new__(ClusterState)
+        clone.__dict__.update(self.__dict__)
+        for name, value in self.__dict__.items():
+            if isinstance(value, np.ndarray):
+                setattr(clone, name, value.copy())
+        clone.allocations = dict(self.allocations)
+        clone._mask_cache = self._mask_cache  # masks depend on nodes only, safe to share
+        return clone
+
+
+def _tolerates_all(taints: Sequence[Taint], tolerations: Sequence[Toleration]) -> bool:
+    for taint in taints:
+        if taint.effect == "PreferNoSchedule":
+            continue
+        if not any(t.tolerates(taint) for t in tolerations):
+            return False
+    return True
