@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from bigk.cli import emulator_cmd, ops_cmds, serve_cmd, sim_cmds, spec_cmds
+from bigk.cli import agent_cmd, emulator_cmd, ops_cmds, serve_cmd, sim_cmds, spec_cmds
 from bigk.errors import BigkError
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
     _state["debug"] = debug
 
 
-for _module in (spec_cmds, sim_cmds, emulator_cmd, serve_cmd, ops_cmds):
+for _module in (spec_cmds, sim_cmds, emulator_cmd, serve_cmd, ops_cmds, agent_cmd):
     _module.register(app)
 
 

@@ -134,6 +134,7 @@ class Pod:
     preferred_pools: tuple[str, ...] = ()
     created_at: float = 0.0
     node: str = ""  # set once bound
+    gpus: tuple[int, ...] = ()  # GPU indices on `node`, set once bound
 
     @property
     def key(self) -> str:

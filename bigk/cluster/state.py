@@ -140,9 +140,7 @@ class ClusterState:
             return cached
         ok = np.ones(self.size, dtype=bool)
         for i, node in enumerate(self.nodes):
-            if any(node.labels.get(k) != v for k, v in node_selector.items()):
-                ok[i] = False
-            elif not _tolerates_all(node.taints, tolerations):
+            if any(node.labels.get(k) != v for k, v in node_selector.items()) or not _tolerates_all(node.taints, tolerations):
                 ok[i] = False
         if gpu_models:
             allowed = np.array([m in gpu_models for m in self.models] + [False], dtype=bool)
