@@ -140,8 +140,8 @@ class ClusterState:
             return cached
         ok = np.ones(self.size, dtype=bool)
         for i, node in enumerate(self.nodes):
-            if any(node.labels.get(k) != v for k, v in node_selector.items()) or not _tolerates_all(node.taints, tolerations):
-                ok[i] = False
+            selected = all(node.labels.get(k) == v for k, v in node_selector.items())
+            ok[i] = selected and _tolerates_all(node.taints, tolerations)
         if gpu_models:
             allowed = np.array([m in gpu_models for m in self.models] + [False], dtype=bool)
             ok &= allowed[self.gpu_model]  # -1 indexes the trailing False: no GPU, no model
