@@ -1,0 +1,3 @@
+"""Built-in placement policies; importing this package registers them by name."""
+
+from bigk.scheduler.policies import bestfit, binpack, spread  # noqa: F401
