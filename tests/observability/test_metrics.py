@@ -1,0 +1,133 @@
+"""bigk.metrics: what an operator reads on /metrics after the scheduler updates it."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from bigk import metrics
+from bigk.cluster.model import Gpu, GpuReading, Node, PodRequest, Queue
+from bigk.cluster.state import ClusterState, Placement
+
+NOW = 1_000_000.0
+
+
+def _value(name: str, **labels: str) -> float | None:
+    return metrics.REGISTRY.get_sample_value(name, labels)
+
+
+def _gpu_node(name: str, pool: str, gpus: int, util: float | None = None, healthy: bool = True,
+              cpu: int = 32000) -> Node:
+    reading = None if util is None else GpuReading(40000, util, 50.0, healthy, NOW - 5)
+    return Node(name, cpu, 256000, gpus=[Gpu(i, "A100", 81920, f"GPU-{name}-{i}", reading) for i in range(gpus)],
+                labels={"bigk.io/pool": pool})
+
+
+def test_render_is_parseable_text_with_build_info() -> None:
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    assert families["bigk_build_info"].samples[0].labels["version"]
+    assert "bigk_scheduler_cycle_duration_seconds" in families
+    assert metrics.CONTENT_TYPE.startswith("text/plain")
+
+
+def test_bind_outcomes_are_counted_with_normalised_reasons() -> None:
+    before_attempts = _value("bigk_scheduler_bind_attempts_total") or 0.0
+    before_conflict = _value("bigk_scheduler_bind_failures_total", reason="node_gone") or 0.0
+    metrics.record_bind(True)
+    metrics.record_bind(False, "Node Gone!")
+    assert _value("bigk_scheduler_bind_attempts_total") == before_attempts + 2
+    assert _value("bigk_scheduler_bind_failures_total", reason="node_gone") == before_conflict + 1
+
+
+def test_pending_queues_that_drain_disappear() -> None:
+    metrics.set_pending({"etl": 3, "ml": 1}, {"etl": 1}, {"etl": 120.0})
+    assert _value("bigk_scheduler_pending_pods", queue="etl") == 3
+    assert _value("bigk_scheduler_oldest_pending_gang_age_seconds", queue="etl") == 120
+    metrics.set_pending({"ml": 2}, {})
+    assert _value("bigk_scheduler_pending_pods", queue="etl") is None
+    assert _value("bigk_scheduler_pending_pods", queue="ml") == 2
+
+
+def test_allocated_but_idle_counts_only_fresh_low_utilisation_allocations() -> None:
+    busy = _gpu_node("busy", "gpu-a100", 2, util=90.0)
+    idle = _gpu_node("idle", "gpu-a100", 2, util=1.0)
+    quiet = _gpu_node("quiet", "gpu-a100", 2, util=None)  # no reading: unknown, not idle
+    state = ClusterState([busy, idle, quiet])
+    whole = PodRequest(1000, 1000, gpu_count=1, gpu_milli=1000)
+    half = PodRequest(1000, 1000, gpu_count=1, gpu_milli=500, gpu_memory_mib=1000)
+    state.allocate("a", whole, state.placement_for(0, whole, (0,)))
+    state.allocate("b", whole, state.placement_for(1, whole, (0,)))
+    state.allocate("c", half, state.placement_for(1, half, (1,)))
+    state.allocate("d", whole, state.placement_for(2, whole, (0,)))
+    figures = metrics.update_cluster(state, NOW)
+    assert figures.idle_gpus_by_pool == {"gpu-a100": 1.5}
+    assert _value("bigk_gpus_allocated_idle", pool="gpu-a100") == 1.5
+    assert _value("bigk_gpu_allocated_milli", node="idle", gpu="1", pool="gpu-a100", model="A100") == 500
+    assert _value("bigk_gpu_utilization_percent", node="busy", gpu="0", pool="gpu-a100", model="A100") == 90
+    assert _value("bigk_gpu_utilization_percent", node="quiet", gpu="0", pool="gpu-a100", model="A100") is None
+    assert _value("bigk_gpu_memory_free_bytes", node="idle", gpu="0", pool="gpu-a100", model="A100") == 40000 * 2**20
+    assert _value("bigk_gpu_reading_age_seconds", node="idle", gpu="0", pool="gpu-a100", model="A100") == 5
+    # the half-used GPU leaves a fragment no whole-GPU pod can use
+    assert _value("bigk_gpus_stranded", pool="gpu-a100", reason="partial_gpu") == 0.5
+    assert _value("bigk_pool_allocated", pool="gpu-a100", resource="gpu") == 3.5
+    assert _value("bigk_pool_capacity", pool="gpu-a100", resource="gpu") == 6
+    assert _value("bigk_pool_capacity", pool="gpu-a100", resource="memory") == 3 * 256000 * 2**20
+
+
+def test_stale_readings_do_not_count_as_idle() -> None:
+    node = _gpu_node("n", "p", 1, util=0.0)
+    state = ClusterState([node])
+    req = PodRequest(1000, 1000, gpu_count=1, gpu_milli=1000)
+    state.allocate("a", req, state.placement_for(0, req, (0,)))
+    figures = metrics.update_cluster(state, NOW + 3600)
+    assert figures.idle_gpus_by_pool == {"p": 0.0}
+    assert _value("bigk_gpu_utilization_percent", node="n", gpu="0", pool="p", model="A100") is None
+
+
+def test_unhealthy_and_host_full_gpus_are_stranded() -> None:
+    sick = _gpu_node("sick", "p", 2, util=0.0, healthy=False)
+    full = _gpu_node("full", "p", 2, util=0.0, cpu=1000)
+    state = ClusterState([sick, full])
+    cpu_hog = PodRequest(1000, 1000)
+    state.allocate("hog", cpu_hog, Placement(1))
+    metrics.update_cluster(state, NOW)
+    assert _value("bigk_gpus_stranded", pool="p", reason="unhealthy") == 2
+    assert _value("bigk_gpus_stranded", pool="p", reason="host_full") == 2
+    assert _value("bigk_gpu_healthy", node="sick", gpu="1", pool="p", model="A100") == 0
+    assert _value("bigk_gpu_healthy", node="full", gpu="1", pool="p", model="A100") == 1
+
+
+def test_queue_usage_is_exported_in_base_units_against_guarantee_and_ceiling() -> None:
+    queues = [Queue("etl", guaranteed={"gpu": 2000, "cpu": 8000}, maximum={"gpu": 4000}), Queue("adhoc")]
+    metrics.update_queues(queues, {"etl": {"gpu": 3000, "cpu": 4000, "memory": 1024}})
+    assert _value("bigk_queue_allocated", queue="etl", resource="gpu") == 3
+    assert _value("bigk_queue_allocated", queue="etl", resource="cpu") == 4
+    assert _value("bigk_queue_allocated", queue="etl", resource="memory") == 1024 * 2**20
+    assert _value("bigk_queue_allocated", queue="adhoc", resource="gpu") == 0
+    assert _value("bigk_queue_guaranteed", queue="etl", resource="gpu") == 2
+    assert _value("bigk_queue_max", queue="etl", resource="gpu") == 4
+    assert _value("bigk_queue_max", queue="adhoc", resource="gpu") is None
+
+
+def test_spec_errors_clear_once_the_file_is_fixed() -> None:
+    metrics.set_spec_load_errors({"jobspecs/bad.yaml": 2, "jobspecs/good.yaml": 0})
+    assert _value("bigk_spec_load_errors", file="jobspecs/bad.yaml") == 2
+    assert _value("bigk_spec_load_errors", file="jobspecs/good.yaml") is None
+    metrics.set_spec_load_errors({"jobspecs/bad.yaml": 0})
+    assert _value("bigk_spec_load_errors", file="jobspecs/bad.yaml") is None
+
+
+def test_run_metrics() -> None:
+    before = _value("bigk_runs_total", job="nightly", state="succeeded") or 0.0
+    metrics.record_run_state("nightly", "Succeeded")
+    metrics.observe_run_finished("nightly", "succeeded", 400.0)
+    metrics.observe_queue_wait("etl", 12.0)
+    metrics.set_runs_current({("nightly", "running"): 1})
+    assert _value("bigk_runs_total", job="nightly", state="succeeded") == before + 1
+    assert _value("bigk_run_duration_seconds_bucket", job="nightly", state="succeeded", le="600.0") >= 1
+    assert _value("bigk_runs_current", job="nightly", state="running") == 1
+
+
+def test_no_pod_or_run_names_in_label_names() -> None:
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        for sample in family.samples:
+            assert not {"pod", "run", "gang", "uuid"} & set(sample.labels), family.name
