@@ -1,0 +1,385 @@
+"""Durable service state: runs, suspend overrides, events and finished-run history.
+
+SQLite under the state directory by default, PostgreSQL when a database URL is
+given; both through SQLAlchemy 2. Each method is one short transaction, so a
+`kill -9` at any moment leaves the last committed state, and the service rebuilds
+from it. Scheduled runs carry an idempotency key (job, fire time, attempt): a
+fire time that APScheduler replays after a crash cannot create a second run.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from bigk.errors import BigkError
+from bigk.service.runstate import ACTIVE, TERMINAL, TIMESTAMP_FIELD, RunState, check_transition
+
+
+class StoreError(BigkError):
+    """The state database cannot be opened or used."""
+
+
+class UnknownRun(BigkError):
+    exit_code = 3
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class _Run(_Base):
+    __tablename__ = "bigk_runs"
+    __table_args__ = (UniqueConstraint("job", "fire_time", "attempt", name="uq_run_fire"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    job: Mapped[str] = mapped_column(String(253), index=True)
+    queue: Mapped[str] = mapped_column(String(253), default="default")
+    namespace: Mapped[str] = mapped_column(String(253), default="default")
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    retry_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")  # schedule | manual | retry
+    fire_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    not_before: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    submitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    admitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    running_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    driver_pod: Mapped[str] = mapped_column(String(253), default="")
+    pods: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of {name, node, role, phase}
+    reason: Mapped[str] = mapped_column(Text, default="")
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    spark_app_id: Mapped[str] = mapped_column(String(253), default="")
+
+
+class _JobOverride(_Base):
+    __tablename__ = "bigk_job_overrides"
+
+    job: Mapped[str] = mapped_column(String(253), primary_key=True)
+    suspended: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class _Event(_Base):
+    __tablename__ = "bigk_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    job: Mapped[str] = mapped_column(String(253), default="", index=True)
+    run_id: Mapped[str] = mapped_column(String(32), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
+class _History(_Base):
+    """One row per finished run; kept when the run itself is pruned by history limits."""
+
+    __tablename__ = "bigk_history"
+
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    job: Mapped[str] = mapped_column(String(253), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer)
+    trigger: Mapped[str] = mapped_column(String(16))
+    fire_time: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    submitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    admitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    running_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+@dataclass
+class RunRecord:
+    """A detached copy of one run row (safe to pass between threads)."""
+
+    id: str
+    job: str
+    state: RunState
+    attempt: int
+    created_at: float
+    queue: str = "default"
+    namespace: str = "default"
+    retry_of: str | None = None
+    trigger: str = "manual"
+    fire_time: float | None = None
+    not_before: float | None = None
+    submitted_at: float | None = None
+    admitted_at: float | None = None
+    running_at: float | None = None
+    finished_at: float | None = None
+    driver_pod: str = ""
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    reason: str = ""
+    explanation: str = ""
+    spark_app_id: str = ""
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["state"] = str(self.state)
+        return out
+
+
+@dataclass
+class EventRecord:
+    id: int
+    at: float
+    kind: str
+    job: str
+    run_id: str
+    message: str
+
+
+def _record(row: _Run) -> RunRecord:
+    return RunRecord(
+        id=row.id, job=row.job, state=RunState(row.state), attempt=row.attempt, created_at=row.created_at,
+        queue=row.queue, namespace=row.namespace, retry_of=row.retry_of, trigger=row.trigger,
+        fire_time=row.fire_time, not_before=row.not_before, submitted_at=row.submitted_at,
+        admitted_at=row.admitted_at, running_at=row.running_at, finished_at=row.finished_at,
+        driver_pod=row.driver_pod, pods=json.loads(row.pods or "[]"), reason=row.reason,
+        explanation=row.explanation, spark_app_id=row.spark_app_id,
+    )
+
+
+def default_database_url(state_dir: Path) -> str:
+    return f"sqlite:///{(state_dir / 'bigk.db').resolve()}"
+
+
+def new_run_id() -> str:
+    """Eight lowercase hex characters: short enough for pod names, valid as a label value."""
+    return secrets.token_hex(4)
+
+
+class Store:
+    """All reads and writes of service state. Thread-safe; every call is its own transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = _make_engine(url)
+            _Base.metadata.create_all(self.engine)
+        except Exception as exc:  # SQLAlchemy raises many types; the user needs one line
+            raise StoreError(f"cannot open state database {_redact(url)}: {exc}") from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._lock, self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---- runs ----------------------------------------------------------------------------
+
+    def create_run(self, job: str, *, now: float, queue: str = "default", namespace: str = "default",
+                   trigger: str = "manual", fire_time: float | None = None, attempt: int = 1,
+                   retry_of: str | None = None, not_before: float | None = None) -> RunRecord | None:
+        """Record a new Pending run; None when (job, fire_time, attempt) already exists."""
+        for _ in range(5):
+            row = _Run(id=new_run_id(), job=job, queue=queue, namespace=namespace, state=str(RunState.PENDING),
+                       attempt=attempt, retry_of=retry_of, trigger=trigger, fire_time=fire_time,
+                       not_before=not_before, created_at=now, pods="[]", driver_pod="", reason="",
+                       explanation="", spark_app_id="")
+            try:
+                with self._session() as session:
+                    if fire_time is not None:
+                        dup = session.scalar(select(_Run.id).where(
+                            _Run.job == job, _Run.fire_time == fire_time, _Run.attempt == attempt))
+                        if dup is not None:
+                            return None
+                    session.add(row)
+                return _record(row)
+            except IntegrityError:
+                if fire_time is not None and self._fire_exists(job, fire_time, attempt):
+                    return None
+                continue  # run id collision: draw another
+        raise StoreError("could not allocate a unique run id")
+
+    def _fire_exists(self, job: str, fire_time: float, attempt: int) -> bool:
+        with self._session() as session:
+            return session.scalar(select(_Run.id).where(
+                _Run.job == job, _Run.fire_time == fire_time, _Run.attempt == attempt)) is not None
+
+    def get_run(self, run_id: str) -> RunRecord:
+        with self._session() as session:
+            row = session.get(_Run, run_id)
+            if row is None:
+                raise UnknownRun(f"no run {run_id!r} (list them with `bigk get runs`)")
+            return _record(row)
+
+    def find_run(self, run_id: str) -> RunRecord | None:
+        with self._session() as session:
+            row = session.get(_Run, run_id)
+            return _record(row) if row is not None else None
+
+    def list_runs(self, job: str | None = None, states: Iterable[RunState] | None = None,
+                  limit: int | None = None) -> list[RunRecord]:
+        """Runs newest first."""
+        stmt = select(_Run).order_by(_Run.created_at.desc(), _Run.id)
+        if job is not None:
+            stmt = stmt.where(_Run.job == job)
+        if states is not None:
+            stmt = stmt.where(_Run.state.in_([str(s) for s in states]))
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._session() as session:
+            return [_record(r) for r in session.scalars(stmt)]
+
+    def active_runs(self, job: str | None = None) -> list[RunRecord]:
+        return self.list_runs(job, ACTIVE)
+
+    def transition(self, run_id: str, new: RunState, *, now: float, **fields: Any) -> RunRecord:
+        """Move a run to `new` (validated), stamp the state's timestamp, and set `fields`.
+
+        A terminal transition also writes the run's history row in the same transaction.
+        """
+        with self._session() as session:
+            row = session.get(_Run, run_id, with_for_update=True)
+            if row is None:
+                raise UnknownRun(f"no run {run_id!r}")
+            old = RunState(row.state)
+            check_transition(run_id, old, new)
+            row.state = str(new)
+            setattr(row, TIMESTAMP_FIELD[new], now)
+            _apply(row, fields)
+            if new in TERMINAL:
+                session.merge(_History(
+                    run_id=row.id, job=row.job, state=row.state, attempt=row.attempt, trigger=row.trigger,
+                    fire_time=row.fire_time, created_at=row.created_at, submitted_at=row.submitted_at,
+                    admitted_at=row.admitted_at, running_at=row.running_at, finished_at=now, reason=row.reason))
+            return _record(row)
+
+    def update_run(self, run_id: str, **fields: Any) -> RunRecord:
+        """Change non-state fields (pods, explanation, driver pod, spark app id)."""
+        with self._session() as session:
+            row = session.get(_Run, run_id)
+            if row is None:
+                raise UnknownRun(f"no run {run_id!r}")
+            _apply(row, fields)
+            return _record(row)
+
+    def prune(self, job: str, succeeded_limit: int, failed_limit: int) -> list[RunRecord]:
+        """Delete finished runs of `job` beyond the history limits (oldest first); history rows stay."""
+        removed: list[RunRecord] = []
+        with self._session() as session:
+            rows = list(session.scalars(select(_Run).where(
+                _Run.job == job, _Run.state.in_([str(s) for s in TERMINAL])).order_by(_Run.finished_at.desc())))
+            ok = [r for r in rows if r.state == RunState.SUCCEEDED]
+            bad = [r for r in rows if r.state != RunState.SUCCEEDED]
+            for row in ok[max(succeeded_limit, 0):] + bad[max(failed_limit, 0):]:
+                removed.append(_record(row))
+                session.delete(row)
+        return removed
+
+    # ---- job overrides ---------------------------------------------------------------------
+
+    def set_suspended(self, job: str, suspended: bool, now: float) -> None:
+        with self._session() as session:
+            session.merge(_JobOverride(job=job, suspended=suspended, updated_at=now))
+
+    def suspended_overrides(self) -> dict[str, bool]:
+        with self._session() as session:
+            return {o.job: o.suspended for o in session.scalars(select(_JobOverride))}
+
+    def clear_override(self, job: str) -> None:
+        with self._session() as session:
+            session.execute(delete(_JobOverride).where(_JobOverride.job == job))
+
+    # ---- events and history ----------------------------------------------------------------
+
+    def add_event(self, kind: str, message: str, *, now: float, job: str = "", run_id: str = "") -> None:
+        with self._session() as session:
+            session.add(_Event(at=now, kind=kind, job=job, run_id=run_id, message=message))
+
+    def events(self, job: str | None = None, run_id: str | None = None, kind: str | None = None,
+               limit: int = 200) -> list[EventRecord]:
+        """Events newest first."""
+        stmt = select(_Event).order_by(_Event.id.desc()).limit(limit)
+        if job is not None:
+            stmt = stmt.where(_Event.job == job)
+        if run_id is not None:
+            stmt = stmt.where(_Event.run_id == run_id)
+        if kind is not None:
+            stmt = stmt.where(_Event.kind == kind)
+        with self._session() as session:
+            return [EventRecord(e.id, e.at, e.kind, e.job, e.run_id, e.message) for e in session.scalars(stmt)]
+
+    def history(self, job: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Finished runs, newest first, including runs pruned from the runs table."""
+        stmt = select(_History).order_by(_History.finished_at.desc())
+        if job is not None:
+            stmt = stmt.where(_History.job == job)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        cols = [c.name for c in _History.__table__.columns]
+        with self._session() as session:
+            return [{c: getattr(h, c) for c in cols} for h in session.scalars(stmt)]
+
+
+_SETTABLE = {"driver_pod", "pods", "reason", "explanation", "spark_app_id", "not_before", "namespace", "queue"}
+
+
+def _apply(row: _Run, fields: dict[str, Any]) -> None:
+    for key, value in fields.items():
+        if key not in _SETTABLE:
+            raise ValueError(f"run field {key!r} cannot be set")
+        if key == "pods":
+            value = json.dumps(value, sort_keys=True)
+        setattr(row, key, value)
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before it reaches a log or an error."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

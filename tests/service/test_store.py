@@ -1,0 +1,74 @@
+"""The store keeps runs, enforces the state machine and never records a fire time twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bigk.service.runstate import InvalidTransition, RunState
+from bigk.service.store import Store, UnknownRun, default_database_url
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Store:
+    return Store(default_database_url(tmp_path))
+
+
+def test_run_walks_the_state_machine_and_records_timestamps(store: Store) -> None:
+    run = store.create_run("etl", now=100.0, queue="batch", trigger="schedule", fire_time=60.0)
+    assert run is not None and run.state is RunState.PENDING and run.created_at == 100.0
+    store.transition(run.id, RunState.SUBMITTED, now=101.0, driver_pod=f"etl-{run.id}-driver")
+    store.transition(run.id, RunState.ADMITTED, now=103.0)
+    store.transition(run.id, RunState.RUNNING, now=104.0)
+    done = store.transition(run.id, RunState.SUCCEEDED, now=110.0, pods=[{"name": "p", "node": "n"}])
+    assert (done.submitted_at, done.admitted_at, done.running_at, done.finished_at) == (101.0, 103.0, 104.0, 110.0)
+    assert done.pods == [{"name": "p", "node": "n"}]
+    with pytest.raises(InvalidTransition):
+        store.transition(run.id, RunState.RUNNING, now=111.0)
+    assert store.get_run(run.id).state is RunState.SUCCEEDED
+    [hist] = store.history("etl")
+    assert hist["state"] == "Succeeded" and hist["finished_at"] == 110.0
+
+
+def test_same_fire_time_is_recorded_once_even_across_store_instances(tmp_path: Path) -> None:
+    url = default_database_url(tmp_path)
+    first = Store(url).create_run("etl", now=1.0, trigger="schedule", fire_time=60.0)
+    again = Store(url).create_run("etl", now=2.0, trigger="schedule", fire_time=60.0)
+    retry = Store(url).create_run("etl", now=3.0, trigger="retry", fire_time=60.0, attempt=2)
+    assert first is not None and again is None and retry is not None
+    assert len(Store(url).list_runs("etl")) == 2
+
+
+def test_manual_runs_are_never_deduplicated(store: Store) -> None:
+    a = store.create_run("adhoc", now=1.0)
+    b = store.create_run("adhoc", now=1.0)
+    assert a is not None and b is not None and a.id != b.id
+
+
+def test_prune_keeps_the_newest_runs_per_limit_and_keeps_history(store: Store) -> None:
+    ids = []
+    for i in range(5):
+        run = store.create_run("etl", now=float(i))
+        assert run is not None
+        final = RunState.SUCCEEDED if i % 2 == 0 else RunState.FAILED
+        store.transition(run.id, final, now=10.0 + i)
+        ids.append(run.id)
+    removed = store.prune("etl", succeeded_limit=1, failed_limit=1)
+    assert sorted(r.id for r in removed) == sorted([ids[0], ids[2], ids[1]])
+    assert sorted(r.id for r in store.list_runs("etl")) == sorted([ids[4], ids[3]])
+    assert len(store.history("etl")) == 5
+
+
+def test_unknown_run_is_a_not_found_error(store: Store) -> None:
+    with pytest.raises(UnknownRun) as err:
+        store.get_run("nope")
+    assert err.value.exit_code == 3
+
+
+def test_suspend_overrides_persist(tmp_path: Path) -> None:
+    url = default_database_url(tmp_path)
+    Store(url).set_suspended("etl", True, now=1.0)
+    assert Store(url).suspended_overrides() == {"etl": True}
+    Store(url).clear_override("etl")
+    assert Store(url).suspended_overrides() == {}
