@@ -1,0 +1,204 @@
+"""List-then-watch informers that keep a cache current through anything the API throws.
+
+One informer follows one resource: it lists (in pages), hands the full set to
+its handler, then watches from the list's resourceVersion with bookmarks and a
+server-side timeout. A watch that ends is resumed from the last resourceVersion
+seen (events and bookmarks both advance it); a 410 Gone means that version is
+too old, so it lists again; any other failure backs off (exponential, jittered)
+and resumes. Stop is prompt: it closes the open watch connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+from bigk.kube.retry import Backoff, is_transient, status_of
+
+log = logging.getLogger(__name__)
+
+LIST_PAGE = 500
+
+
+class Handler(Protocol):
+    """Where an informer delivers what it sees."""
+
+    def replace(self, items: list[Any]) -> None: ...
+
+    def upsert(self, obj: Any) -> None: ...
+
+    def delete(self, obj: Any) -> None: ...
+
+
+@dataclass
+class CallbackHandler:
+    """A Handler made of three functions (e.g. a ClusterCache's replace_pods/upsert_pod/delete_pod)."""
+
+    on_replace: Callable[[Iterable[Any]], None]
+    on_upsert: Callable[[Any], None]
+    on_delete: Callable[[Any], None]
+
+    def replace(self, items: list[Any]) -> None:
+        self.on_replace(items)
+
+    def upsert(self, obj: Any) -> None:
+        self.on_upsert(obj)
+
+    def delete(self, obj: Any) -> None:
+        self.on_delete(obj)
+
+
+@dataclass
+class InformerStats:
+    lists: int = 0
+    relists_gone: int = 0
+    watches: int = 0
+    events: int = 0
+    bookmarks: int = 0
+    errors: int = 0
+
+
+class Informer:
+    """Follows one list function (e.g. `CoreV1Api.list_pod_for_all_namespaces`) into a handler."""
+
+    def __init__(self, name: str, list_fn: Callable[..., Any], handler: Handler, *,
+                 watch_timeout_s: int = 300, request_timeout_s: float = 30.0,
+                 backoff: Backoff | None = None, list_kwargs: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self._list_fn = list_fn
+        self._handler = handler
+        self._watch_timeout_s = watch_timeout_s
+        self._request_timeout_s = request_timeout_s
+        self._backoff = backoff or Backoff(base_s=0.2, cap_s=10.0)
+        self._list_kwargs = dict(list_kwargs or {})
+        self._stop = threading.Event()
+        self._synced = threading.Event()
+        self._watch: watch.Watch | None = None
+        self._thread: threading.Thread | None = None
+        self.resource_version: str | None = None
+        self.stats = InformerStats()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def start(self) -> Informer:
+        self._thread = threading.Thread(target=self.run, name=f"informer-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        current = self._watch
+        if current is not None:
+            current.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def wait_for_sync(self, timeout: float | None = None) -> bool:
+        """True once the first full list has been delivered."""
+        return self._synced.wait(timeout)
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    # ---- the loop -------------------------------------------------------------------------
+    def run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                if self.resource_version is None:
+                    self._list()
+                progressed = self._watch_once()
+                failures = 0 if progressed else failures + 1
+                if not progressed:
+                    self._pause(failures)
+            except ApiException as exc:
+                if status_of(exc) == 410:
+                    self.stats.relists_gone += 1
+                    log.info("event=watch_expired informer=%s rv=%s action=relist", self.name, self.resource_version)
+                    self.resource_version = None
+                    continue
+                failures += 1
+                self._failed(exc, failures)
+            except Exception as exc:
+                if self._stop.is_set():
+                    break
+                failures += 1
+                self._failed(exc, failures)
+        log.debug("event=informer_stopped informer=%s", self.name)
+
+    def _failed(self, exc: Exception, failures: int) -> None:
+        self.stats.errors += 1
+        level = logging.INFO if is_transient(exc) else logging.ERROR
+        log.log(level, "event=informer_error informer=%s status=%s error=%s failures=%d", self.name,
+                status_of(exc), type(exc).__name__, failures)
+        self._pause(failures)
+
+    def _pause(self, failures: int) -> None:
+        self._stop.wait(self._backoff.delay(min(failures, 10)) + 0.01)
+
+    def _list(self) -> None:
+        items: list[Any] = []
+        cont: str | None = None
+        while True:
+            kwargs = dict(self._list_kwargs, limit=LIST_PAGE, _request_timeout=self._request_timeout_s)
+            if cont:
+                kwargs["_continue"] = cont
+            result = self._list_fn(**kwargs)
+            items.extend(result.items or [])
+            meta = result.metadata or client.V1ListMeta()
+            cont = meta.var_continue
+            if not cont:
+                break
+        self._handler.replace(items)
+        self.resource_version = meta.resource_version
+        self.stats.lists += 1
+        self._synced.set()
+        log.info("event=listed informer=%s items=%d rv=%s", self.name, len(items), self.resource_version)
+
+    def _watch_once(self) -> bool:
+        """Watch until the server ends it; True if it delivered anything or ran its course."""
+        started = time.monotonic()
+        delivered = 0
+        w = watch.Watch()
+        self._watch = w
+        self.stats.watches += 1
+        try:
+            if self._stop.is_set():
+                return True
+            stream = w.stream(self._list_fn, resource_version=self.resource_version, allow_watch_bookmarks=True,
+                              timeout_seconds=self._watch_timeout_s,
+                              _request_timeout=(self._request_timeout_s, self._watch_timeout_s + 15),
+                              **self._list_kwargs)
+            for event in stream:
+                if self._stop.is_set():
+                    break
+                delivered += 1
+                self._deliver(event)
+                if w.resource_version:
+                    self.resource_version = w.resource_version
+        finally:
+            self._watch = None
+        return delivered > 0 or time.monotonic() - started >= min(1.0, self._watch_timeout_s / 2)
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        obj = event.get("object")
+        if kind == "BOOKMARK":
+            self.stats.bookmarks += 1
+            return
+        self.stats.events += 1
+        try:
+            if kind in ("ADDED", "MODIFIED"):
+                self._handler.upsert(obj)
+            elif kind == "DELETED":
+                self._handler.delete(obj)
+        except Exception:
+            # One object the handler chokes on must not stop the informer.
+            log.exception("event=handler_error informer=%s type=%s", self.name, kind)

@@ -1,0 +1,291 @@
+"""Kubernetes objects (V1Node, V1Pod) to bigk's model (Node, Pod).
+
+The scheduling core never sees a Kubernetes object: everything it needs is read
+here, once, when an informer event arrives. Translation is strict about units and
+lenient about junk: a malformed annotation is ignored (and logged), a malformed
+resource quantity raises `TranslateError` so the caller can skip that one object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kubernetes import client
+
+from bigk.cluster import labels as L
+from bigk.cluster.model import (
+    GPU_MODEL_LABEL,
+    GPU_RESOURCE,
+    MILLI_GPU,
+    Gpu,
+    GpuReading,
+    Node,
+    Pod,
+    PodRequest,
+    Role,
+    Taint,
+    Toleration,
+)
+from bigk.cluster.quantity import QuantityError, cpu_to_milli, memory_to_mib
+
+log = logging.getLogger(__name__)
+
+# GPU feature discovery publishes per-GPU memory (MiB) as a node label.
+GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
+DEFAULT_GPU_MEMORY_MIB = 16384
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+
+
+class TranslateError(ValueError):
+    """A Kubernetes object bigk cannot understand; the message names the object and field."""
+
+
+# ---- pods ---------------------------------------------------------------------------------
+
+
+def pod_key(pod: client.V1Pod) -> str:
+    meta = pod.metadata or client.V1ObjectMeta()
+    return f"{meta.namespace or 'default'}/{meta.name}"
+
+
+def is_candidate(pod: client.V1Pod, scheduler_name: str = L.SCHEDULER_NAME) -> bool:
+    """A pod bigk should place: names bigk, not bound, not terminating, not gated, pending."""
+    spec, meta = pod.spec, pod.metadata
+    if spec is None or meta is None:
+        return False
+    if spec.scheduler_name != scheduler_name or spec.node_name:
+        return False
+    if meta.deletion_timestamp is not None or spec.scheduling_gates:
+        return False
+    phase = pod.status.phase if pod.status is not None else None
+    return phase in (None, "Pending")
+
+
+def occupies_node(pod: client.V1Pod) -> bool:
+    """A bound pod that still holds its node's resources (not finished)."""
+    if pod.spec is None or not pod.spec.node_name:
+        return False
+    phase = pod.status.phase if pod.status is not None else None
+    return phase not in TERMINAL_PHASES
+
+
+def pod_from_v1(pod: client.V1Pod) -> Pod:
+    """Translate a pod; raises TranslateError on quantities that cannot be parsed."""
+    meta, spec = pod.metadata, pod.spec
+    if meta is None or spec is None or not meta.name:
+        raise TranslateError("pod without metadata.name or spec")
+    where = f"pod {meta.namespace or 'default'}/{meta.name}"
+    labels: dict[str, str] = dict(meta.labels or {})
+    annotations: Mapping[str, str] = meta.annotations or {}
+    try:
+        request = pod_request(spec, annotations, where)
+    except QuantityError as exc:
+        raise TranslateError(f"{where}: {exc}") from None
+    role_text = labels.get(L.SPARK_ROLE, "")
+    role = Role(role_text) if role_text in (Role.DRIVER, Role.EXECUTOR) else Role.POD
+    created = meta.creation_timestamp.timestamp() if meta.creation_timestamp is not None else 0.0
+    return Pod(
+        name=meta.name,
+        request=request,
+        namespace=meta.namespace or "default",
+        priority=pod_priority(spec, annotations, where),
+        queue=labels.get(L.QUEUE_LABEL) or annotations.get(L.QUEUE_LABEL) or "default",
+        gang=labels.get(L.SPARK_APP_SELECTOR, ""),
+        role=role,
+        node_selector=dict(spec.node_selector or {}),
+        tolerations=[toleration_from_v1(t) for t in spec.tolerations or []],
+        preferred_pools=_split_list(annotations.get(L.POOLS_ANNOTATION, "")),
+        created_at=created,
+        node=spec.node_name or "",
+        gpus=parse_assigned_gpus(annotations.get(L.ASSIGNED_GPUS_ANNOTATION, ""), where),
+    )
+
+
+def pod_request(spec: client.V1PodSpec, annotations: Mapping[str, str], where: str = "pod") -> PodRequest:
+    """Effective request: containers summed, max with each init container, plus overhead."""
+    cpu = mem = gpus = 0
+    for container in spec.containers or []:
+        c, m, g = _container_request(container.resources)
+        cpu, mem, gpus = cpu + c, mem + m, gpus + g
+    for container in spec.init_containers or []:
+        c, m, g = _container_request(container.resources)
+        cpu, mem, gpus = max(cpu, c), max(mem, m), max(gpus, g)
+    for name, value in (spec.overhead or {}).items():
+        if name == "cpu":
+            cpu += cpu_to_milli(value)
+        elif name == "memory":
+            mem += memory_to_mib(value)
+    models = frozenset(_split_list(annotations.get(L.GPU_MODELS_ANNOTATION, "")))
+    share = _int_annotation(annotations, L.GPU_MILLI_ANNOTATION, where)
+    if share is not None and 0 < share < MILLI_GPU:
+        gpu_mem = _int_annotation(annotations, L.GPU_MEMORY_ANNOTATION, where) or 0
+        return PodRequest(cpu, mem, gpu_count=1, gpu_milli=share, gpu_memory_mib=max(gpu_mem, 0), gpu_models=models)
+    if gpus > 0:
+        return PodRequest(cpu, mem, gpu_count=gpus, gpu_milli=MILLI_GPU, gpu_models=models)
+    return PodRequest(cpu, mem)
+
+
+def _container_request(resources: client.V1ResourceRequirements | None) -> tuple[int, int, int]:
+    """(cpu milli, memory MiB, whole GPUs); a limit stands in for a missing request, as in Kubernetes."""
+    if resources is None:
+        return 0, 0, 0
+    requests: dict[str, Any] = dict(resources.limits or {})
+    requests.update(resources.requests or {})
+    cpu = cpu_to_milli(requests["cpu"]) if "cpu" in requests else 0
+    mem = memory_to_mib(requests["memory"]) if "memory" in requests else 0
+    gpu = 0
+    if GPU_RESOURCE in requests:
+        gpu_value = cpu_to_milli(requests[GPU_RESOURCE])
+        if gpu_value % 1000:
+            raise QuantityError(f"{GPU_RESOURCE} must be a whole number, got {requests[GPU_RESOURCE]!r}")
+        gpu = gpu_value // 1000
+    return cpu, mem, gpu
+
+
+def pod_priority(spec: client.V1PodSpec, annotations: Mapping[str, str], where: str = "pod") -> int:
+    value = _int_annotation(annotations, L.PRIORITY_ANNOTATION, where)
+    if value is not None:
+        return value
+    return int(spec.priority or 0)
+
+
+def toleration_from_v1(tol: client.V1Toleration) -> Toleration:
+    return Toleration(key=tol.key or "", operator=tol.operator or "Equal", value=tol.value or "",
+                      effect=tol.effect or "")
+
+
+def parse_assigned_gpus(text: str, where: str = "pod") -> tuple[int, ...]:
+    """'0,1' -> (0, 1); junk is logged and read as no assignment."""
+    if not text.strip():
+        return ()
+    try:
+        indices = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        log.warning("event=bad_annotation object=%s annotation=%s value=%r", where, L.ASSIGNED_GPUS_ANNOTATION, text)
+        return ()
+    if any(i < 0 for i in indices):
+        log.warning("event=bad_annotation object=%s annotation=%s value=%r", where, L.ASSIGNED_GPUS_ANNOTATION, text)
+        return ()
+    return indices
+
+
+def format_assigned_gpus(gpus: Iterable[int]) -> str:
+    return ",".join(str(int(g)) for g in gpus)
+
+
+# ---- nodes --------------------------------------------------------------------------------
+
+
+def node_from_v1(node: client.V1Node) -> Node:
+    """Translate a node; raises TranslateError on quantities that cannot be parsed."""
+    meta = node.metadata
+    if meta is None or not meta.name:
+        raise TranslateError("node without metadata.name")
+    where = f"node {meta.name}"
+    status = node.status or client.V1NodeStatus()
+    alloc: dict[str, Any] = dict(status.capacity or {})
+    alloc.update(status.allocatable or {})
+    labels: dict[str, str] = dict(meta.labels or {})
+    try:
+        cpu = cpu_to_milli(alloc.get("cpu", 0))
+        mem = memory_to_mib(alloc.get("memory", 0))
+        pods = int(cpu_to_milli(alloc.get("pods", 110)) // 1000)
+        gpu_value = cpu_to_milli(alloc.get(GPU_RESOURCE, 0))
+    except QuantityError as exc:
+        raise TranslateError(f"{where}: {exc}") from None
+    gpu_count = gpu_value // 1000
+    readings = parse_gpu_readings((meta.annotations or {}).get(L.GPU_READINGS_ANNOTATION, ""), where)
+    model = labels.get(GPU_MODEL_LABEL, "")
+    label_mem = _int_or_none(labels.get(GPU_MEMORY_LABEL))
+    gpus = []
+    for index in range(gpu_count):
+        raw = readings.get(index, {})
+        memory = label_mem or _int_or_none(raw.get("memory_total_mib")) or DEFAULT_GPU_MEMORY_MIB
+        gpus.append(Gpu(index=index, model=model or str(raw.get("model") or "unknown"), memory_mib=memory,
+                        uuid=str(raw.get("uuid") or ""), reading=_reading(raw)))
+    spec = node.spec
+    taints = [Taint(t.key, t.value or "", t.effect or "NoSchedule") for t in (spec.taints if spec else None) or []]
+    unschedulable = bool(spec.unschedulable) if spec else False
+    return Node(name=meta.name, cpu_milli=cpu, memory_mib=mem, pods=pods, gpus=gpus, labels=labels,
+                taints=taints, unschedulable=unschedulable or not node_ready(node))
+
+
+def node_ready(node: client.V1Node) -> bool:
+    """False only when the node says Ready is False/Unknown; a node with no conditions counts as ready."""
+    for cond in (node.status.conditions if node.status else None) or []:
+        if cond.type == "Ready":
+            return cond.status == "True"
+    return True
+
+
+def parse_gpu_readings(text: str, where: str = "node") -> dict[int, dict[str, Any]]:
+    """The agent's JSON list, keyed by GPU index; entries without a valid index are dropped."""
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        log.warning("event=bad_annotation object=%s annotation=%s", where, L.GPU_READINGS_ANNOTATION)
+        return {}
+    if not isinstance(data, list):
+        log.warning("event=bad_annotation object=%s annotation=%s reason=not_a_list", where, L.GPU_READINGS_ANNOTATION)
+        return {}
+    out: dict[int, dict[str, Any]] = {}
+    for entry in data:
+        if not isinstance(entry, dict):
+            continue
+        index = entry.get("index")
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            continue
+        out[index] = entry
+    return out
+
+
+def _reading(raw: Mapping[str, Any]) -> GpuReading | None:
+    """A GpuReading from one agent entry, or None when a needed field is missing or junk."""
+    free = _finite(raw.get("memory_free_mib"))
+    util = _finite(raw.get("utilization_pct"))
+    temp = _finite(raw.get("temperature_c"))
+    at = _finite(raw.get("observed_at"))
+    healthy = raw.get("healthy")
+    if free is None or at is None or not isinstance(healthy, bool):
+        return None
+    return GpuReading(free_memory_mib=int(free), utilization_pct=util if util is not None else 0.0,
+                      temperature_c=temp if temp is not None else 0.0, healthy=healthy, observed_at=at)
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _int_annotation(annotations: Mapping[str, str], name: str, where: str) -> int | None:
+    text = annotations.get(name)
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        log.warning("event=bad_annotation object=%s annotation=%s value=%r", where, name, text)
+        return None
+
+
+def _split_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.replace("|", ",").split(",") if part.strip())
