@@ -1,3 +1,12 @@
 """Built-in placement policies; importing this package registers them by name."""
 
-from bigk.scheduler.policies import bestfit, binpack, spread  # noqa: F401
+from bigk.scheduler.policies import (  # noqa: F401
+    bestfit,
+    binpack,
+    dotprod,
+    fgd,
+    gpuclustering,
+    gpupacking,
+    random_fit,
+    spread,
+)

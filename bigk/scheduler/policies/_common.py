@@ -1,8 +1,10 @@
 """Shared helpers for placement policies: choosing the best node and its GPUs.
 
 Every policy scores all nodes at once (numpy) and picks the highest score among
-the feasible ones; ties go to the lowest node index so that decisions are
-deterministic for a given state (the simulator shuffles node order per seed).
+the feasible ones. Ties go to the lowest node index, so decisions are
+deterministic for a given state. A policy that is given a seed (`seed(n)`)
+instead breaks ties uniformly at random from that seed, as kube-scheduler's
+`selectHost` does; the simulator uses this to reproduce the FGD artifact.
 """
 
 from __future__ import annotations
@@ -17,12 +19,50 @@ MAX_SPEC_CPU_MILLI = 128_000
 MAX_SPEC_GPU_MILLI = 8 * MILLI_GPU
 
 
+class Chooser:
+    """Picks the best feasible node: lowest index on ties, or a seeded random one."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.rng: np.random.Generator | None = None
+        self.seed(seed)
+
+    def seed(self, seed: int | None) -> None:
+        """Seed random tie-breaking (None = ties go to the lowest index)."""
+        self.rng = None if seed is None else np.random.default_rng(seed)
+
+    def best(self, scores: np.ndarray, feasible: np.ndarray) -> int | None:
+        """Index of the highest-scoring feasible node, or None when none is feasible."""
+        if not feasible.any():
+            return None
+        masked = np.where(feasible, scores.astype(np.float64), -np.inf)
+        first = int(np.argmax(masked))
+        if self.rng is None:
+            return first
+        ties = np.flatnonzero(masked == masked[first])
+        if len(ties) == 1:
+            return first
+        return int(ties[self.rng.integers(len(ties))])
+
+
+class SeededPolicy:
+    """Base for policies: a name, a chooser, and no workload model by default."""
+
+    name = ""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.chooser = Chooser(seed)
+
+    def seed(self, seed: int | None) -> None:
+        """Make tie-breaking random from `seed` (None = deterministic lowest index)."""
+        self.chooser.seed(seed)
+
+    def observe_workload(self, requests: list[PodRequest]) -> None:
+        """Most policies need no workload model."""
+
+
 def best_node(scores: np.ndarray, feasible: np.ndarray) -> int | None:
     """Index of the highest-scoring feasible node (lowest index on ties), or None."""
-    if not feasible.any():
-        return None
-    masked = np.where(feasible, scores.astype(np.float64), -np.inf)
-    return int(np.argmax(masked))
+    return Chooser().best(scores, feasible)
 
 
 def place_default(state: ClusterState, req: PodRequest, node: int | None,
@@ -51,3 +91,32 @@ def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """num / den with 0 where den is 0 (nodes without a resource)."""
     den_f = den.astype(np.float64)
     return np.divide(num.astype(np.float64), den_f, out=np.zeros(len(den_f)), where=den_f > 0)
+
+
+def whole_gpus_lowest(state: ClusterState, node: int, req: PodRequest, now: float | None) -> tuple[int, ...] | None:
+    """The lowest-index fitting GPUs (the artifact's exclusive GPU choice)."""
+    slots = np.flatnonzero(state.gpu_slot_fit(req, now)[node])
+    if len(slots) < req.gpu_count:
+        return None
+    return tuple(int(s) for s in slots[: req.gpu_count])
+
+
+def fraction_best_fit(state: ClusterState, node: int, req: PodRequest, now: float | None) -> int | None:
+    """The fitting GPU with the least room left (lowest index on ties)."""
+    fit = state.gpu_slot_fit(req, now)[node]
+    if not fit.any():
+        return None
+    room = np.where(fit, MILLI_GPU - state.gpu_milli_used[node], MILLI_GPU + 1)
+    return int(np.argmin(room))
+
+
+def place_best_fit_gpu(state: ClusterState, req: PodRequest, node: int | None,
+                       now: float | None) -> Placement | None:
+    """Placement on `node` with the artifact's default GPU choice ("best")."""
+    if node is None:
+        return None
+    if req.is_fractional:
+        gpu = fraction_best_fit(state, node, req, now)
+        return None if gpu is None else state.placement_for(node, req, (gpu,))
+    gpus = whole_gpus_lowest(state, node, req, now) if req.is_gpu else ()
+    return None if gpus is None else state.placement_for(node, req, gpus)

@@ -15,9 +15,9 @@ from bigk.cluster.state import ClusterState, Placement
 from bigk.scheduler.policies._common import (
     MAX_SPEC_CPU_MILLI,
     MAX_SPEC_GPU_MILLI,
-    best_node,
+    SeededPolicy,
     gpu_free_total,
-    place_default,
+    place_best_fit_gpu,
 )
 from bigk.scheduler.policies.base import register
 
@@ -30,15 +30,13 @@ def bestfit_scores(state: ClusterState, req: PodRequest, now: float | None) -> n
 
 
 @register("bestfit")
-class BestFitPolicy:
+class BestFitPolicy(SeededPolicy):
     """Least leftover (CPU and GPU, normalised) first."""
 
     name = "bestfit"
 
     def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
                now: float | None = None) -> Placement | None:
-        node = best_node(bestfit_scores(state, req, now), feasible)
-        return place_default(state, req, node, now)
+        node = self.chooser.best(bestfit_scores(state, req, now), feasible)
+        return place_best_fit_gpu(state, req, node, now)
 
-    def observe_workload(self, requests: list[PodRequest]) -> None:
-        """Best fit needs no workload model."""

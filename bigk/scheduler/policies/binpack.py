@@ -11,21 +11,19 @@ import numpy as np
 
 from bigk.cluster.model import PodRequest
 from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import best_node, place_default
+from bigk.scheduler.policies._common import SeededPolicy, place_default
 from bigk.scheduler.policies.base import register
 from bigk.scheduler.policies.spread import allocated_fractions
 
 
 @register("binpack")
-class BinpackPolicy:
+class BinpackPolicy(SeededPolicy):
     """Most allocated first; a fractional pod takes the fullest GPU it fits on."""
 
     name = "binpack"
 
     def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
                now: float | None = None) -> Placement | None:
-        node = best_node(allocated_fractions(state, req, now), feasible)
+        node = self.chooser.best(allocated_fractions(state, req, now), feasible)
         return place_default(state, req, node, now)
 
-    def observe_workload(self, requests: list[PodRequest]) -> None:
-        """Binpack needs no workload model."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, PodRequest
 from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import best_node, gpu_cap_total, gpu_free_total, ratio
+from bigk.scheduler.policies._common import SeededPolicy, gpu_cap_total, gpu_free_total, ratio
 from bigk.scheduler.policies.base import register
 
 
@@ -28,14 +28,14 @@ def allocated_fractions(state: ClusterState, req: PodRequest, now: float | None)
 
 
 @register("spread")
-class SpreadPolicy:
+class SpreadPolicy(SeededPolicy):
     """Least allocated first; a fractional pod takes the emptiest fitting GPU."""
 
     name = "spread"
 
     def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
                now: float | None = None) -> Placement | None:
-        node = best_node(-allocated_fractions(state, req, now), feasible)
+        node = self.chooser.best(-allocated_fractions(state, req, now), feasible)
         if node is None:
             return None
         if req.is_fractional:
@@ -45,5 +45,3 @@ class SpreadPolicy:
         gpus = state.default_gpus(node, req, now)
         return None if gpus is None else state.placement_for(node, req, gpus)
 
-    def observe_workload(self, requests: list[PodRequest]) -> None:
-        """Spread needs no workload model."""
