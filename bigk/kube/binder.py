@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -56,8 +57,8 @@ class Binder:
     """Applies the core's decisions to the API: binds, evictions, and their Events."""
 
     def __init__(self, api: client.ApiClient, *, events: EventRecorder | None = None,
-                 backoff: Backoff | None = None) -> None:
-        self._core = client.CoreV1Api(api)
+                 backoff: Backoff | None = None, core: Any = None) -> None:
+        self._core = core if core is not None else client.CoreV1Api(api)  # `core`: a stand-in, for tests
         self._events = events
         self._backoff = backoff or Backoff()
         self.binds = 0
@@ -93,7 +94,7 @@ class Binder:
         return outcome
 
     def _annotate(self, namespace: str, name: str, gpus: tuple[int, ...], uid: str,
-                  resource_version: str) -> BindOutcome | None:
+                  resource_version: str, retry_stale: bool = True) -> BindOutcome | None:
         """Write the GPU assignment; None to go on binding, else why not."""
         wanted = format_assigned_gpus(gpus)
         meta: dict[str, object] = {"annotations": {ASSIGNED_GPUS_ANNOTATION: wanted}}
@@ -121,8 +122,13 @@ class Binder:
         if _node_name(current):
             return BindOutcome(BindStatus.TAKEN, node=_node_name(current))
         annotations = (current.metadata.annotations if current.metadata else None) or {}
-        if annotations.get(ASSIGNED_GPUS_ANNOTATION) == wanted:
+        current_value = annotations.get(ASSIGNED_GPUS_ANNOTATION)
+        if current_value == wanted:
             return None  # our own earlier write (a retried request that did land)
+        if current_value is None and retry_stale:
+            # Something else touched the pod (a status update); nobody has claimed GPUs: try once more.
+            rv = (current.metadata.resource_version if current.metadata else None) or ""
+            return self._annotate(namespace, name, gpus, uid, rv, retry_stale=False)
         return BindOutcome(BindStatus.CONFLICT, message="pod changed while binding (another binder?)")
 
     def _bind(self, namespace: str, name: str, node: str, gpus: tuple[int, ...], uid: str) -> BindOutcome:

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -30,8 +31,8 @@ class EventRecorder:
     """Posts core/v1 Events for pods, attributed to the bigk scheduler."""
 
     def __init__(self, api: client.ApiClient, *, identity: str = "bigk", component: str = SCHEDULER_NAME,
-                 backoff: Backoff | None = None, clock: Callable[[], float] = time.time) -> None:
-        self._core = client.CoreV1Api(api)
+                 backoff: Backoff | None = None, clock: Callable[[], float] = time.time, core: Any = None) -> None:
+        self._core = core if core is not None else client.CoreV1Api(api)
         self.identity = identity
         self.component = component
         self._backoff = backoff or Backoff(attempts=2, base_s=0.05, cap_s=0.2)
@@ -68,8 +69,10 @@ class UnschedulableReporter:
     """FailedScheduling Events plus a PodScheduled=False condition, once per message change or interval."""
 
     def __init__(self, api: client.ApiClient, events: EventRecorder, *, repeat_after_s: float = 300.0,
-                 clock: Callable[[], float] = time.time, backoff: Backoff | None = None) -> None:
-        self._core = client.CoreV1Api(api)
+                 clock: Callable[[], float] = time.time, backoff: Backoff | None = None, core: Any = None,
+                 min_interval_s: float = 30.0) -> None:
+        self._core = core if core is not None else client.CoreV1Api(api)
+        self._min_interval_s = min_interval_s
         self._events = events
         self._repeat_after_s = repeat_after_s
         self._clock = clock
@@ -83,7 +86,11 @@ class UnschedulableReporter:
         """Whether this message for this pod should be posted now."""
         with self._lock:
             last = self._last.get(pod_key)
-        return last is None or last[0] != message or self._clock() - last[1] >= self._repeat_after_s
+        if last is None:
+            return True
+        age = self._clock() - last[1]
+        # A changed explanation is news, but not more often than min_interval_s (counts in it may churn).
+        return age >= self._repeat_after_s or (last[0] != message and age >= self._min_interval_s)
 
     def report(self, namespace: str, name: str, uid: str, message: str) -> bool:
         """Post (if due) the FailedScheduling event and the Unschedulable condition; True if posted."""
