@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,7 +21,6 @@ from bigk.cluster.model import (
     GPU_RESOURCE,
     MILLI_GPU,
     Gpu,
-    GpuReading,
     Node,
     Pod,
     PodRequest,
@@ -31,6 +29,7 @@ from bigk.cluster.model import (
     Toleration,
 )
 from bigk.cluster.quantity import QuantityError, cpu_to_milli, memory_to_mib
+from bigk.gpu.readings import ReadingRecord, ReadingsFormatError, decode
 
 log = logging.getLogger(__name__)
 
@@ -203,10 +202,13 @@ def node_from_v1(node: client.V1Node) -> Node:
     label_mem = _int_or_none(labels.get(GPU_MEMORY_LABEL))
     gpus = []
     for index in range(gpu_count):
-        raw = readings.get(index, {})
-        memory = label_mem or _int_or_none(raw.get("memory_total_mib")) or DEFAULT_GPU_MEMORY_MIB
-        gpus.append(Gpu(index=index, model=model or str(raw.get("model") or "unknown"), memory_mib=memory,
-                        uuid=str(raw.get("uuid") or ""), reading=_reading(raw)))
+        rec = readings.get(index)
+        if rec is None:
+            gpus.append(Gpu(index=index, model=model or "unknown", memory_mib=label_mem or DEFAULT_GPU_MEMORY_MIB))
+            continue
+        memory = label_mem or rec.memory_total_mib or DEFAULT_GPU_MEMORY_MIB
+        gpus.append(Gpu(index=index, model=model or rec.model or "unknown", memory_mib=memory, uuid=rec.uuid,
+                        reading=rec.to_model()))
     spec = node.spec
     taints = [Taint(t.key, t.value or "", t.effect or "NoSchedule") for t in (spec.taints if spec else None) or []]
     unschedulable = bool(spec.unschedulable) if spec else False
@@ -222,50 +224,36 @@ def node_ready(node: client.V1Node) -> bool:
     return True
 
 
-def parse_gpu_readings(text: str, where: str = "node") -> dict[int, dict[str, Any]]:
-    """The agent's JSON list, keyed by GPU index; entries without a valid index are dropped."""
+def parse_gpu_readings(text: str, where: str = "node") -> dict[int, ReadingRecord]:
+    """The agent's readings (format owned by `bigk.gpu.readings`) by GPU index; bad entries are dropped."""
     if not text:
         return {}
     try:
+        records = decode(text, f"{where} {L.GPU_READINGS_ANNOTATION}")
+    except ReadingsFormatError as exc:
+        log.warning("event=bad_annotation object=%s annotation=%s error=%s", where, L.GPU_READINGS_ANNOTATION, exc)
+        records = _decode_each(text, where)
+    return {r.index: r for r in records if r.index >= 0}
+
+
+def _decode_each(text: str, where: str) -> list[ReadingRecord]:
+    """Salvage the good entries of an annotation that has some bad ones."""
+    try:
         data = json.loads(text)
     except ValueError:
-        log.warning("event=bad_annotation object=%s annotation=%s", where, L.GPU_READINGS_ANNOTATION)
-        return {}
+        return []
     if not isinstance(data, list):
-        log.warning("event=bad_annotation object=%s annotation=%s reason=not_a_list", where, L.GPU_READINGS_ANNOTATION)
-        return {}
-    out: dict[int, dict[str, Any]] = {}
-    for entry in data:
-        if not isinstance(entry, dict):
+        return []
+    out = []
+    for item in data:
+        try:
+            out.extend(decode(json.dumps([item]), where))
+        except (ReadingsFormatError, TypeError, ValueError):
             continue
-        index = entry.get("index")
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            continue
-        out[index] = entry
     return out
 
 
-def _reading(raw: Mapping[str, Any]) -> GpuReading | None:
-    """A GpuReading from one agent entry, or None when a needed field is missing or junk."""
-    free = _finite(raw.get("memory_free_mib"))
-    util = _finite(raw.get("utilization_pct"))
-    temp = _finite(raw.get("temperature_c"))
-    at = _finite(raw.get("observed_at"))
-    healthy = raw.get("healthy")
-    if free is None or at is None or not isinstance(healthy, bool):
-        return None
-    return GpuReading(free_memory_mib=int(free), utilization_pct=util if util is not None else 0.0,
-                      temperature_c=temp if temp is not None else 0.0, healthy=healthy, observed_at=at)
-
-
 # ---- helpers ------------------------------------------------------------------------------
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -18,7 +18,8 @@ def to_model(data: dict[str, Any], kind: str) -> Any:
 
 
 def pod_dict(name: str, *, namespace: str = "default", cpu: str = "1", memory: str = "1Gi", gpus: int = 0,
-             scheduler: str = L.SCHEDULER_NAME, app: str = "", role: str = "", annotations: dict[str, str] | None = None,
+             scheduler: str = L.SCHEDULER_NAME, app: str = "", role: str = "",
+             annotations: dict[str, str] | None = None,
              labels: dict[str, str] | None = None, node: str = "", phase: str = "Pending",
              gated: bool = False, created: str = "2026-11-25T16:00:00Z") -> dict[str, Any]:
     limits: dict[str, str] = {}

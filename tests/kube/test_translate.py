@@ -28,7 +28,8 @@ def test_limit_stands_in_for_missing_request_and_whole_gpus_are_counted() -> Non
     data = pod_dict("p", gpus=2)
     data["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "2", "memory": "4Gi", "nvidia.com/gpu": "2"}}
     p = pod_from_v1(to_model(data, "V1Pod"))
-    assert (p.request.cpu_milli, p.request.memory_mib, p.request.gpu_count, p.request.gpu_milli) == (2000, 4096, 2, 1000)
+    r = p.request
+    assert (r.cpu_milli, r.memory_mib, r.gpu_count, r.gpu_milli) == (2000, 4096, 2, 1000)
 
 
 def test_fractional_gpu_from_annotations() -> None:
@@ -91,6 +92,7 @@ def test_node_allocatable_gpus_model_taints_and_readings() -> None:
         {"index": 0, "uuid": "GPU-a", "model": "A100", "memory_total_mib": 81920, "memory_free_mib": 1000,
          "utilization_pct": 97.0, "temperature_c": 80.0, "healthy": False, "observed_at": 1764086400.0},
         {"index": 1, "memory_free_mib": "lots", "healthy": True, "observed_at": 1.0},  # junk: no reading
+        {"index": 1, "healthy": "yes"},
         {"index": -3}, "garbage", {"no": "index"},
     ]
     n = node_from_v1(node("gpu-0", cpu="64", memory="512Gi", gpus=2, model="A100", readings=readings,
@@ -110,7 +112,8 @@ def test_gpu_memory_label_and_not_ready_node() -> None:
     assert n.unschedulable  # a NotReady node takes no new pods
 
 
-@pytest.mark.parametrize("text", ["{", "null", "{\"index\": 0}", "[1, 2, 3]", json.dumps([{"index": True}])])
+@pytest.mark.parametrize("text", ["{", "null", "{\"index\": 0}", "[1, 2, 3]", json.dumps([{"index": True}]),
+                                  json.dumps([{"index": 0, "healthy": True}])])
 def test_junk_readings_never_raise(text: str) -> None:
     assert parse_gpu_readings(text) == {}
     n = node_from_v1(node("gpu-2", gpus=1, model="T4", readings=text))
