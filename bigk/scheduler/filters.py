@@ -1,0 +1,126 @@
+"""Feasibility of a pod on every node at once, and why nodes refuse it.
+
+`Filters` wraps a `ClusterState` for one cycle: the GPU health and freshness
+masks depend only on the readings and `now`, so they are computed once per
+cycle instead of once per pod. `reasons()` counts, for a pod that fits nowhere,
+the first failing filter of every node, in the order kube-scheduler reports
+them, so that an explanation can say e.g. "31 insufficient nvidia.com/gpu".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bigk.cluster.model import MILLI_GPU, PodRequest, Toleration
+from bigk.cluster.state import ClusterState
+
+_ANY = (Toleration(operator="Exists"),)  # tolerates every taint: isolates the other filters
+
+
+class Filters:
+    """Vectorised filters over all nodes of a `ClusterState`, for one cycle's `now`."""
+
+    def __init__(self, state: ClusterState, now: float, stale_after_s: float) -> None:
+        self.state = state
+        self.now = now
+        self.usable = state.usable_gpus(now, stale_after_s)
+        self.fresh = state.fresh_readings(now, stale_after_s)
+        self._pool_masks: dict[tuple[str, ...], np.ndarray] = {}
+
+    def static(self, selector: dict[str, str], tolerations: Sequence[Toleration],
+               gpu_models: frozenset[str]) -> np.ndarray:
+        """Nodes whose labels, taints and GPU model admit the pod (cached by the state)."""
+        return self.state.static_mask(selector, tuple(tolerations), gpu_models)
+
+    def pools(self, pools: tuple[str, ...]) -> np.ndarray:
+        """Nodes in any of `pools`."""
+        mask = self._pool_masks.get(pools)
+        if mask is None:
+            ids = [i for i, p in enumerate(self.state.pools) if p in pools]
+            mask = np.isin(self.state.pool, ids)
+            self._pool_masks[pools] = mask
+        return mask
+
+    def gpu_slots(self, req: PodRequest) -> np.ndarray:
+        """Per GPU slot (N, G): can it take the pod's per-GPU share now?"""
+        s = self.state
+        if not req.is_fractional:
+            return self.usable & (s.gpu_milli_used == 0)
+        fit = self.usable & (s.gpu_milli_used <= MILLI_GPU - req.gpu_milli)
+        if req.gpu_memory_mib:
+            fit &= (s.gpu_mem_cap - s.gpu_mem_used) >= req.gpu_memory_mib
+            fit &= ~(self.fresh & (s.live_free_mem < req.gpu_memory_mib))
+        return fit
+
+    def feasible(self, req: PodRequest, static: np.ndarray) -> np.ndarray:
+        """Nodes where the pod fits right now."""
+        s = self.state
+        ok = static & s.schedulable
+        ok &= s.cpu_used <= s.cpu_cap - req.cpu_milli
+        ok &= s.mem_used <= s.mem_cap - req.memory_mib
+        ok &= s.pods_used < s.pods_cap
+        if req.is_gpu:
+            ok &= np.count_nonzero(self.gpu_slots(req), axis=1) >= req.gpu_count
+        return ok
+
+    def could_ever_fit(self, req: PodRequest, static: np.ndarray) -> np.ndarray:
+        """Nodes that could hold the pod if they were empty (capacity, filters, healthy GPUs)."""
+        s = self.state
+        ok = static & s.schedulable & (s.cpu_cap >= req.cpu_milli) & (s.mem_cap >= req.memory_mib)
+        if req.is_gpu:
+            slots = self.usable
+            if req.gpu_memory_mib:
+                slots = slots & (s.gpu_mem_cap >= req.gpu_memory_mib)
+            ok &= np.count_nonzero(slots, axis=1) >= req.gpu_count
+        return ok
+
+    def reasons(self, req: PodRequest, selector: dict[str, str], tolerations: Sequence[Toleration]
+                ) -> tuple[int, dict[str, int]]:
+        """(nodes that fit, {reason: nodes}) using each node's first failing filter."""
+        s = self.state
+        n = s.size
+        reason = np.full(n, -1, dtype=np.int64)
+        labels: list[str] = []
+
+        def mark(name: str, fails: np.ndarray) -> None:
+            labels.append(name)
+            reason[(reason < 0) & fails] = len(labels) - 1
+
+        mark("node cordoned", ~s.schedulable)
+        mark("node selector mismatch", ~s.static_mask(selector, _ANY, frozenset()))
+        mark("untolerated taint", ~s.static_mask({}, tuple(tolerations), frozenset()))
+        if req.gpu_models:
+            mark("GPU model mismatch", ~s.static_mask({}, _ANY, req.gpu_models))
+        mark("too many pods", s.pods_used >= s.pods_cap)
+        mark("insufficient cpu", s.cpu_used > s.cpu_cap - req.cpu_milli)
+        mark("insufficient memory", s.mem_used > s.mem_cap - req.memory_mib)
+        if req.is_gpu:
+            k = req.gpu_count
+            share = s.gpu_present & (s.gpu_milli_used <= MILLI_GPU - (req.gpu_milli if req.is_fractional
+                                                                          else MILLI_GPU))
+            mark("insufficient nvidia.com/gpu", np.count_nonzero(share, axis=1) < k)
+            if req.is_fractional and req.gpu_memory_mib:
+                share &= (s.gpu_mem_cap - s.gpu_mem_used) >= req.gpu_memory_mib
+                mark("insufficient GPU memory", np.count_nonzero(share, axis=1) < k)
+            share &= self.usable
+            mark("unhealthy GPU", np.count_nonzero(share, axis=1) < k)
+            if req.is_fractional and req.gpu_memory_mib:
+                share &= ~(self.fresh & (s.live_free_mem < req.gpu_memory_mib))
+                mark("insufficient live GPU memory", np.count_nonzero(share, axis=1) < k)
+        counts = np.bincount(reason[reason >= 0], minlength=len(labels))
+        out = {labels[i]: int(c) for i, c in enumerate(counts) if c}
+        return int(np.count_nonzero(reason < 0)), dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def describe_request(req: PodRequest) -> str:
+    """A short human phrase for what one pod needs, e.g. "2 free GPUs" or "0.5 GPU + 8192 MiB GPU memory"."""
+    if req.is_fractional:
+        text = f"{req.gpu_milli / MILLI_GPU:g} GPU"
+        if req.gpu_memory_mib:
+            text += f" + {req.gpu_memory_mib} MiB GPU memory"
+        return text + " free"
+    if req.is_gpu:
+        return f"{req.gpu_count} free GPU" + ("s" if req.gpu_count > 1 else "")
+    return f"{req.cpu_milli / 1000:g} CPU + {req.memory_mib} MiB free"
