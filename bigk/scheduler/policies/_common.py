@@ -2,9 +2,7 @@
 
 Every policy scores all nodes at once (numpy) and picks the highest score among
 the feasible ones. Ties go to the lowest node index, so decisions are
-deterministic for a given state. A policy that is given a seed (`seed(n)`)
-instead breaks ties uniformly at random from that seed, as kube-scheduler's
-`selectHost` does; the simulator uses this to reproduce the FGD artifact.
+deterministic for a given state.
 """
 
 from __future__ import annotations
@@ -20,49 +18,38 @@ MAX_SPEC_GPU_MILLI = 8 * MILLI_GPU
 
 
 class Chooser:
-    """Picks the best feasible node: lowest index on ties, or a seeded random one."""
+    """Picks the best feasible node, the lowest index on ties.
 
-    def __init__(self, seed: int | None = None) -> None:
-        self.rng: np.random.Generator | None = None
-        self.seed(seed)
-
-    def seed(self, seed: int | None) -> None:
-        """Seed random tie-breaking (None = ties go to the lowest index)."""
-        self.rng = None if seed is None else np.random.default_rng(seed)
+    This is also what the FGD artifact does: its kube-scheduler fork picks the
+    lexicographically smallest node name among ties, and it prefixes node names
+    with a seeded permutation, so ties go to the first node in a shuffled order.
+    """
 
     def best(self, scores: np.ndarray, feasible: np.ndarray) -> int | None:
         """Index of the highest-scoring feasible node, or None when none is feasible."""
         if not feasible.any():
             return None
-        masked = np.where(feasible, scores.astype(np.float64), -np.inf)
-        first = int(np.argmax(masked))
-        if self.rng is None:
-            return first
-        ties = np.flatnonzero(masked == masked[first])
-        if len(ties) == 1:
-            return first
-        return int(ties[self.rng.integers(len(ties))])
+        return int(np.argmax(np.where(feasible, scores.astype(np.float64), -np.inf)))
 
 
-class SeededPolicy:
+class BasePolicy:
     """Base for policies: a name, a chooser, and no workload model by default."""
 
     name = ""
 
-    def __init__(self, seed: int | None = None) -> None:
-        self.chooser = Chooser(seed)
-
-    def seed(self, seed: int | None) -> None:
-        """Make tie-breaking random from `seed` (None = deterministic lowest index)."""
-        self.chooser.seed(seed)
+    def __init__(self) -> None:
+        self.chooser = Chooser()
 
     def observe_workload(self, requests: list[PodRequest]) -> None:
         """Most policies need no workload model."""
 
 
+_CHOOSER = Chooser()
+
+
 def best_node(scores: np.ndarray, feasible: np.ndarray) -> int | None:
     """Index of the highest-scoring feasible node (lowest index on ties), or None."""
-    return Chooser().best(scores, feasible)
+    return _CHOOSER.best(scores, feasible)
 
 
 def place_default(state: ClusterState, req: PodRequest, node: int | None,

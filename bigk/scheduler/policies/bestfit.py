@@ -15,7 +15,7 @@ from bigk.cluster.state import ClusterState, Placement
 from bigk.scheduler.policies._common import (
     MAX_SPEC_CPU_MILLI,
     MAX_SPEC_GPU_MILLI,
-    SeededPolicy,
+    BasePolicy,
     gpu_free_total,
     place_best_fit_gpu,
 )
@@ -30,7 +30,7 @@ def bestfit_scores(state: ClusterState, req: PodRequest, now: float | None) -> n
 
 
 @register("bestfit")
-class BestFitPolicy(SeededPolicy):
+class BestFitPolicy(BasePolicy):
     """Least leftover (CPU and GPU, normalised) first."""
 
     name = "bestfit"

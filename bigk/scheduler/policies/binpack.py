@@ -11,13 +11,13 @@ import numpy as np
 
 from bigk.cluster.model import PodRequest
 from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import SeededPolicy, place_default
+from bigk.scheduler.policies._common import BasePolicy, place_default
 from bigk.scheduler.policies.base import register
 from bigk.scheduler.policies.spread import allocated_fractions
 
 
 @register("binpack")
-class BinpackPolicy(SeededPolicy):
+class BinpackPolicy(BasePolicy):
     """Most allocated first; a fractional pod takes the fullest GPU it fits on."""
 
     name = "binpack"

@@ -16,7 +16,7 @@ from bigk.cluster.state import ClusterState, Placement
 from bigk.scheduler.policies._common import (
     MAX_SPEC_CPU_MILLI,
     MAX_SPEC_GPU_MILLI,
-    SeededPolicy,
+    BasePolicy,
     gpu_free_total,
     place_best_fit_gpu,
 )
@@ -31,7 +31,7 @@ def dotprod_scores(state: ClusterState, req: PodRequest, now: float | None) -> n
 
 
 @register("dotprod")
-class DotProductPolicy(SeededPolicy):
+class DotProductPolicy(BasePolicy):
     """Smallest dot product of free resources and request first."""
 
     name = "dotprod"

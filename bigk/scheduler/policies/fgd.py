@@ -14,18 +14,18 @@ import numpy as np
 
 from bigk.cluster.model import PodRequest
 from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import SeededPolicy, whole_gpus_lowest
+from bigk.scheduler.policies._common import BasePolicy, whole_gpus_lowest
 from bigk.scheduler.policies.base import register
 from bigk.scheduler.policies.frag import FragModel, RowCache, Shape, shape_of, sigmoid, typical_pods
 
 ONLINE_REFRESH = 64  # without an observed workload, rebuild the model every this many new requests
 
 
-class FragAwarePolicy(SeededPolicy):
+class FragAwarePolicy(BasePolicy):
     """Shared machinery: a workload model and per-shape caches of per-node scores."""
 
-    def __init__(self, seed: int | None = None) -> None:
-        super().__init__(seed)
+    def __init__(self) -> None:
+        super().__init__()
         self.model = FragModel([])
         self._observed = False
         self._online: list[PodRequest] = []

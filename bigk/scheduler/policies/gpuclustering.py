@@ -17,7 +17,7 @@ import numpy as np
 
 from bigk.cluster.model import PodRequest
 from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import MAX_SPEC_GPU_MILLI, SeededPolicy, gpu_free_total, place_best_fit_gpu
+from bigk.scheduler.policies._common import MAX_SPEC_GPU_MILLI, BasePolicy, gpu_free_total, place_best_fit_gpu
 from bigk.scheduler.policies.base import register
 
 _TAGS = ("share", "1", "2", "4", "8", "other")
@@ -86,13 +86,13 @@ def clustering_scores(state: ClusterState, req: PodRequest, counts: np.ndarray,
 
 
 @register("gpuclustering")
-class GpuClusteringPolicy(SeededPolicy):
+class GpuClusteringPolicy(BasePolicy):
     """Keep pods of the same GPU shape together."""
 
     name = "gpuclustering"
 
-    def __init__(self, seed: int | None = None) -> None:
-        super().__init__(seed)
+    def __init__(self) -> None:
+        super().__init__()
         self.tags = NodeTagCounts()
 
     def observe_workload(self, requests: list[PodRequest]) -> None:

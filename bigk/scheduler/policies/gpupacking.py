@@ -12,7 +12,7 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, PodRequest
 from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import SeededPolicy, place_best_fit_gpu
+from bigk.scheduler.policies._common import BasePolicy, place_best_fit_gpu
 from bigk.scheduler.policies.base import register
 
 
@@ -37,7 +37,7 @@ def packing_scores(state: ClusterState, req: PodRequest, now: float | None) -> n
 
 
 @register("gpupacking")
-class GpuPackingPolicy(SeededPolicy):
+class GpuPackingPolicy(BasePolicy):
     """Shared GPUs first, then used nodes, then empty nodes."""
 
     name = "gpupacking"

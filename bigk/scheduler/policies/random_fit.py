@@ -11,22 +11,22 @@ import numpy as np
 
 from bigk.cluster.model import PodRequest
 from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import SeededPolicy, whole_gpus_lowest
+from bigk.scheduler.policies._common import BasePolicy, whole_gpus_lowest
 from bigk.scheduler.policies.base import register
 
 
 @register("random")
-class RandomPolicy(SeededPolicy):
+class RandomPolicy(BasePolicy):
     """Uniformly random feasible node and GPU."""
 
     name = "random"
 
     def __init__(self, seed: int | None = 0) -> None:
-        super().__init__(seed)
+        super().__init__()
         self.rng = np.random.default_rng(seed)
 
     def seed(self, seed: int | None) -> None:
-        super().seed(seed)
+        """Restart the generator from `seed` (the simulator seeds one per run)."""
         self.rng = np.random.default_rng(seed)
 
     def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,

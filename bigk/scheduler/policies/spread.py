@@ -11,7 +11,7 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, PodRequest
 from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import SeededPolicy, gpu_cap_total, gpu_free_total, ratio
+from bigk.scheduler.policies._common import BasePolicy, gpu_cap_total, gpu_free_total, ratio
 from bigk.scheduler.policies.base import register
 
 
@@ -28,7 +28,7 @@ def allocated_fractions(state: ClusterState, req: PodRequest, now: float | None)
 
 
 @register("spread")
-class SpreadPolicy(SeededPolicy):
+class SpreadPolicy(BasePolicy):
     """Least allocated first; a fractional pod takes the emptiest fitting GPU."""
 
     name = "spread"
