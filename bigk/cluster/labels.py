@@ -29,6 +29,9 @@ GPU_MODELS_ANNOTATION = "bigk.io/gpu-models"  # "A100|H100"
 POOLS_ANNOTATION = "bigk.io/preferred-pools"  # "gpu-a100,gpu-t4"
 EXPECTED_DURATION_ANNOTATION = "bigk.io/expected-duration-seconds"  # emulator/simulator hint
 ASSIGNED_GPUS_ANNOTATION = "bigk.io/assigned-gpus"  # written at bind time: "0,1" GPU indices
+# On the driver: one executor's request as JSON (see bigk.kube.gangs.encode_executor_request), so the
+# gang's executors can be reserved before the driver creates them.
+EXECUTOR_REQUEST_ANNOTATION = "bigk.io/executor-request"
 
 # Node annotation carrying live GPU readings, written by `bigk agent` (NVML) or the
 # emulator's simulated GPUs. Value: JSON list of objects with keys
