@@ -5,8 +5,9 @@
 registries rather than prometheus-client's global default, so tests can read and
 reset them in isolation and no library metric leaks in by accident.
 
-Labels are kept low-cardinality on purpose: queue, job, pool, node, GPU index,
-GPU model and short fixed reason codes; never pod, run or gang names. Reasons
+Labels are kept low-cardinality on purpose: queue, job spec name (`job_name`, as
+`job` is the label Prometheus itself puts on every scraped series), pool, node,
+GPU index, GPU model and short fixed reason codes; never pod, run or gang names. Reasons
 are normalised by `_code()` (lowercase, `[a-z0-9_]`, at most 48 characters).
 
 Units follow Prometheus conventions: seconds, bytes, CPU cores, GPUs; GPU shares
@@ -125,16 +126,17 @@ EXPLANATIONS = Counter(
 # ---- runs ----------------------------------------------------------------------------
 RUN_TRANSITIONS = Counter(
     "bigk_runs_total",
-    "Runs that entered a state, by job and state (pending, submitted, running, succeeded, failed, cancelled).",
-    ["job", "state"], registry=REGISTRY)
+    "Runs that entered a state, by job spec name and state (pending, submitted, running, succeeded, failed, "
+    "cancelled).",
+    ["job_name", "state"], registry=REGISTRY)
 RUNS_CURRENT = Gauge(
     "bigk_runs_current",
-    "Runs currently in a non-terminal state, by job and state.",
-    ["job", "state"], registry=REGISTRY)
+    "Runs currently in a non-terminal state, by job spec name and state.",
+    ["job_name", "state"], registry=REGISTRY)
 RUN_DURATION = Histogram(
     "bigk_run_duration_seconds",
-    "Wall time of finished runs from driver start to end, by job and final state.",
-    ["job", "state"], buckets=_SECONDS_RUN, registry=REGISTRY)
+    "Wall time of finished runs from driver start to end, by job spec name and final state.",
+    ["job_name", "state"], buckets=_SECONDS_RUN, registry=REGISTRY)
 RUN_QUEUE_WAIT = Histogram(
     "bigk_run_queue_wait_seconds",
     "Time from a run being submitted to its driver starting, by queue.",
@@ -326,7 +328,7 @@ def record_explanation(reason: str) -> None:
 # ---- run helpers ---------------------------------------------------------------------------
 def record_run_state(job: str, state: str) -> None:
     """Count a run entering `state`."""
-    RUN_TRANSITIONS.labels(job=job, state=_code(state)).inc()
+    RUN_TRANSITIONS.labels(job_name=job, state=_code(state)).inc()
 
 
 def set_runs_current(counts: Mapping[tuple[str, str], int]) -> None:
@@ -336,7 +338,7 @@ def set_runs_current(counts: Mapping[tuple[str, str], int]) -> None:
 
 
 def observe_run_finished(job: str, state: str, seconds: float) -> None:
-    RUN_DURATION.labels(job=job, state=_code(state)).observe(seconds)
+    RUN_DURATION.labels(job_name=job, state=_code(state)).observe(seconds)
 
 
 def observe_queue_wait(queue: str, seconds: float) -> None:
