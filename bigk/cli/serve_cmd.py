@@ -1,9 +1,106 @@
-"""CLI commands for this area (filled in by the area's owner)."""
+"""`bigk serve`: the long-running service (cron, runs, scheduler, HTTP API).
+
+With no cluster option it starts the embedded emulated cluster from the cluster
+file, so `pip install -e . && bigk serve` shows runs within seconds. SIGTERM and
+Ctrl-C stop it gracefully: no new fires, submissions in flight recorded, lease
+released.
+"""
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
 import typer
+
+from bigk.errors import BigkError
+
+log = logging.getLogger("bigk.serve")
+
+_QUIET = ("apscheduler", "uvicorn", "uvicorn.error", "uvicorn.access", "kubernetes", "urllib3", "aiohttp")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """key=value log lines on stderr: `ts=... level=... logger=... event=...`."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+                                           datefmt="%Y-%m-%dT%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("apscheduler.executors").setLevel(logging.ERROR)  # misses are logged by bigk itself
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
+    """Add `bigk serve`."""
+
+    @app.command("serve")
+    def serve(
+        specs: list[Path] = typer.Option([Path("jobspecs")], "--specs", help="Job spec folder or file (repeatable)."),
+        cluster: Path = typer.Option(Path("jobspecs/cluster.yaml"), "--cluster",
+                                     help="Cluster file for the embedded emulated cluster."),
+        kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="Use this real cluster (kubeconfig file)."),
+        kube_server: str | None = typer.Option(None, "--kube-server", help="Use the API server at this URL."),
+        policy: str = typer.Option("bigk", "--policy", help="Placement policy."),
+        listen: str = typer.Option("127.0.0.1:8080", "--listen", help="HOST:PORT of the HTTP API (port 0: any)."),
+        state_dir: Path | None = typer.Option(None, "--state-dir", envvar="BIGK_STATE_DIR",
+                                              help="Where the SQLite store, token and kubeconfig live [.bigk]."),
+        database_url: str | None = typer.Option(None, "--database-url", envvar="BIGK_DATABASE_URL",
+                                                help="SQLAlchemy URL, e.g. postgresql+psycopg://u:p@h/db."),
+        token_file: Path | None = typer.Option(None, "--token-file", help="Bearer token for actions."),
+        submit_mode: str = typer.Option("auto", "--submit-mode",
+                                        help="spark (spark-submit), direct (create the driver pod; dev/test) or "
+                                             "auto (direct on the embedded emulator, spark otherwise)."),
+        kickoff: bool | None = typer.Option(None, "--kickoff/--no-kickoff",
+                                            help="On a fresh state dir, run each scheduled job once at start "
+                                                 "[default: on with the embedded emulator]."),
+        time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
+                                         help="Embedded emulator only: speed of simulated pod run times."),
+        log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    ) -> None:
+        """Run bigk: cron, run lifecycle, scheduler and HTTP API (embedded emulated cluster by default)."""
+        from bigk.service.api import create_app
+        from bigk.service.app import Service, ServiceConfig, default_state_dir
+        from bigk.service.auth import resolve_token
+        from bigk.service.http import HttpServer, parse_listen
+
+        if kubeconfig and kube_server:
+            raise typer.BadParameter("give --kubeconfig or --kube-server, not both")
+        setup_logging(log_level)
+        state = state_dir or default_state_dir()
+        host, port = parse_listen(listen)
+        token, where = resolve_token(state, token_file, create=True)
+        config = ServiceConfig(specs=list(specs), cluster_file=cluster, kubeconfig=kubeconfig,
+                               kube_server=kube_server, policy=policy, state_dir=state, database_url=database_url,
+                               submit_mode=submit_mode, emulator_time_scale=time_scale)
+        http = HttpServer(host, port)  # bind first: a busy port fails before anything starts
+        service = Service(config)
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("event=signal signal=%s", signal.Signals(signum).name)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            service.start()
+            if kickoff if kickoff is not None else config.embedded:
+                service.kickoff()
+            url = http.start(create_app(service, token))
+            (state / "server").write_text(url + "\n", encoding="utf-8")
+            log.info("event=serve_listening url=%s token_from=%s", url, where)
+            typer.echo(f"bigk serving on {url}  (token: {where}; try `bigk get runs`)", err=True)
+            while not stop.wait(1.0):
+                pass
+        except BigkError:
+            raise
+        finally:
+            http.stop()
+            service.stop()

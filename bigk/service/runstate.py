@@ -27,7 +27,8 @@ ACTIVE = frozenset(set(RunState) - TERMINAL)
 _ENDINGS = {RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT}
 
 ALLOWED: dict[RunState, frozenset[RunState]] = {
-    RunState.PENDING: frozenset({RunState.SUBMITTED, RunState.ADMITTED, RunState.RUNNING, RunState.SUCCEEDED, *_ENDINGS}),
+    RunState.PENDING: frozenset({RunState.SUBMITTED, RunState.ADMITTED, RunState.RUNNING, RunState.SUCCEEDED,
+                                 *_ENDINGS}),
     RunState.SUBMITTED: frozenset({RunState.ADMITTED, RunState.RUNNING, RunState.SUCCEEDED, *_ENDINGS}),
     RunState.ADMITTED: frozenset({RunState.RUNNING, RunState.SUCCEEDED, *_ENDINGS}),
     RunState.RUNNING: frozenset({RunState.SUCCEEDED, *_ENDINGS}),

@@ -84,6 +84,16 @@ class _JobOverride(_Base):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+class _FireMark(_Base):
+    """The last fire time cron handled per job (fired, skipped or missed): how coalesced fires are counted."""
+
+    __tablename__ = "bigk_fire_marks"
+
+    job: Mapped[str] = mapped_column(String(253), primary_key=True)
+    fire_time: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
 class _Event(_Base):
     __tablename__ = "bigk_events"
 
@@ -315,6 +325,29 @@ class Store:
     def clear_override(self, job: str) -> None:
         with self._session() as session:
             session.execute(delete(_JobOverride).where(_JobOverride.job == job))
+
+    # ---- fire marks ------------------------------------------------------------------------
+
+    def mark_fire(self, job: str, fire_time: float, now: float) -> None:
+        with self._session() as session:
+            mark = session.get(_FireMark, job)
+            if mark is None:
+                session.add(_FireMark(job=job, fire_time=fire_time, updated_at=now))
+            elif fire_time > mark.fire_time:
+                mark.fire_time, mark.updated_at = fire_time, now
+
+    def last_fire(self, job: str) -> float | None:
+        with self._session() as session:
+            mark = session.get(_FireMark, job)
+            return mark.fire_time if mark is not None else None
+
+    def fire_recorded(self, job: str, fire_time: float) -> bool:
+        """Whether a run (kept or pruned) exists for this scheduled fire time."""
+        with self._session() as session:
+            if session.scalar(select(_Run.id).where(_Run.job == job, _Run.fire_time == fire_time)) is not None:
+                return True
+            return session.scalar(select(_History.run_id).where(
+                _History.job == job, _History.fire_time == fire_time)) is not None
 
     # ---- events and history ----------------------------------------------------------------
 

@@ -1,0 +1,188 @@
+"""The HTTP API of `bigk serve` (FastAPI; OpenAPI document at /openapi.json).
+
+Reads (jobs, runs, queue, nodes, GPUs, explanations, history) are open to
+clients on loopback and need the bearer token from anywhere else; actions (run
+now, suspend, resume, cancel, cordon, drain) always need it and answer 401
+without. `/healthz`, `/readyz` and `/metrics` are open, for probes and
+Prometheus. Errors are JSON `{"detail": "..."}` with one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from bigk import metrics
+from bigk.errors import BigkError
+from bigk.service.auth import token_matches
+from bigk.service.runstate import InvalidTransition, RunState
+
+log = logging.getLogger(__name__)
+
+API = "/api/v1"
+NAME = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+def _loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "testclient")
+
+
+def create_app(service: Any, token: str | None) -> FastAPI:
+    """The FastAPI app over a started `Service`."""
+    app = FastAPI(title="bigk", version="1", description="GPU-aware gang scheduler for Spark: service API.")
+
+    def need_token(request: Request) -> None:
+        if token is None or not token_matches(token, request.headers.get("authorization")):
+            raise HTTPException(401, "missing or wrong bearer token: pass BIGK_TOKEN or the token file of the "
+                                     "state dir", headers=_UNAUTHORIZED)
+
+    def may_read(request: Request) -> None:
+        if _loopback(request):
+            return
+        need_token(request)
+
+    read = [Depends(may_read)]
+    act = [Depends(need_token)]
+
+    @app.exception_handler(BigkError)
+    async def _bigk_error(_: Request, exc: BigkError) -> JSONResponse:
+        code = 404 if exc.exit_code == 3 else 409 if isinstance(exc, InvalidTransition) else 400
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(Exception)
+    async def _any_error(_: Request, exc: Exception) -> JSONResponse:
+        from kubernetes.client.rest import ApiException
+
+        if isinstance(exc, ApiException):
+            return JSONResponse({"detail": f"Kubernetes API answered {exc.status} {exc.reason}"}, status_code=502)
+        log.exception("event=api_error")
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+    # ---- probes ------------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["probes"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["probes"])
+    def readyz(response: Response) -> dict[str, Any]:
+        ok, checks = service.ready()
+        response.status_code = 200 if ok else 503
+        return {"ready": ok, "checks": checks}
+
+    @app.get("/metrics", tags=["probes"], response_class=Response)
+    def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+    # ---- reads -------------------------------------------------------------------------------
+
+    @app.get(f"{API}/jobs", dependencies=read, tags=["jobs"])
+    def list_jobs() -> list[dict[str, Any]]:
+        return [service.job_summary(name) for name in service.job_names()]
+
+    @app.get(f"{API}/jobs/{{name}}", dependencies=read, tags=["jobs"])
+    def get_job(name: NAME) -> dict[str, Any]:
+        return dict(service.job_detail(name))
+
+    @app.get(f"{API}/jobs/{{name}}/history", dependencies=read, tags=["jobs"])
+    def job_history(name: NAME, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
+        return dict(service.job_history(name, limit=limit))
+
+    @app.get(f"{API}/runs", dependencies=read, tags=["runs"])
+    def list_runs(job: Annotated[str | None, Query(max_length=253)] = None,
+                  state: Annotated[RunState | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
+        runs = service.store.list_runs(job, [state] if state else None, limit=limit)
+        return [r.to_dict() for r in runs]
+
+    @app.get(f"{API}/runs/{{run_id}}", dependencies=read, tags=["runs"])
+    def get_run(run_id: NAME) -> dict[str, Any]:
+        return dict(service.run_detail(run_id))
+
+    @app.get(f"{API}/runs/{{run_id}}/explain", dependencies=read, tags=["runs"])
+    def explain_run(run_id: NAME) -> dict[str, Any]:
+        return dict(service.explain_run(run_id))
+
+    @app.get(f"{API}/queue", dependencies=read, tags=["scheduling"])
+    def queue() -> list[dict[str, Any]]:
+        return list(service.queue())
+
+    @app.get(f"{API}/explanations", dependencies=read, tags=["scheduling"])
+    def explanations() -> list[dict[str, Any]]:
+        return list(service.explanations())
+
+    @app.get(f"{API}/nodes", dependencies=read, tags=["cluster"])
+    def nodes() -> list[dict[str, Any]]:
+        return list(service.cluster.nodes())
+
+    @app.get(f"{API}/gpus", dependencies=read, tags=["cluster"])
+    def gpus() -> list[dict[str, Any]]:
+        return list(service.cluster.gpus())
+
+    @app.get(f"{API}/problems", dependencies=read, tags=["jobs"])
+    def problems() -> dict[str, Any]:
+        return dict(service.problems())
+
+    @app.get(f"{API}/events", dependencies=read, tags=["runs"])
+    def events(job: Annotated[str | None, Query(max_length=253)] = None,
+               run: Annotated[str | None, Query(max_length=32)] = None,
+               limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
+        return [e.__dict__ for e in service.store.events(job=job, run_id=run, limit=limit)]
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    @app.post(f"{API}/jobs/{{name}}/run", dependencies=act, tags=["actions"], status_code=201)
+    def run_now(name: NAME) -> dict[str, Any]:
+        return dict(service.run_now(name).to_dict())
+
+    @app.post(f"{API}/jobs/{{name}}/suspend", dependencies=act, tags=["actions"])
+    def suspend(name: NAME) -> dict[str, Any]:
+        return dict(service.set_suspended(name, True))
+
+    @app.post(f"{API}/jobs/{{name}}/resume", dependencies=act, tags=["actions"])
+    def resume(name: NAME) -> dict[str, Any]:
+        return dict(service.set_suspended(name, False))
+
+    @app.post(f"{API}/runs/{{run_id}}/cancel", dependencies=act, tags=["actions"])
+    def cancel(run_id: NAME) -> dict[str, Any]:
+        return dict(service.cancel(run_id).to_dict())
+
+    @app.post(f"{API}/nodes/{{name}}/cordon", dependencies=act, tags=["actions"])
+    def cordon(name: NAME) -> dict[str, Any]:
+        service.cordon(name, True)
+        return {"node": name, "unschedulable": True}
+
+    @app.post(f"{API}/nodes/{{name}}/uncordon", dependencies=act, tags=["actions"])
+    def uncordon(name: NAME) -> dict[str, Any]:
+        service.cordon(name, False)
+        return {"node": name, "unschedulable": False}
+
+    @app.post(f"{API}/nodes/{{name}}/drain", dependencies=act, tags=["actions"])
+    def drain(name: NAME) -> dict[str, Any]:
+        return {"nodes": [name], "evicted": service.drain(name)}
+
+    @app.post(f"{API}/pools/{{pool}}/cordon", dependencies=act, tags=["actions"])
+    def cordon_pool(pool: NAME) -> dict[str, Any]:
+        names = service.pool_nodes(pool)
+        for name in names:
+            service.cordon(name, True)
+        return {"nodes": names, "unschedulable": True}
+
+    @app.post(f"{API}/pools/{{pool}}/drain", dependencies=act, tags=["actions"])
+    def drain_pool(pool: NAME) -> dict[str, Any]:
+        names = service.pool_nodes(pool)
+        evicted: list[str] = []
+        for name in names:
+            evicted += service.drain(name)
+        return {"nodes": names, "evicted": evicted}
+
+    return app

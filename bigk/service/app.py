@@ -1,0 +1,504 @@
+"""`bigk serve` wiring: store, cluster (embedded emulator or a real one), scheduler loop,
+leader election, catalog, cron and run lifecycle, behind one `Service` object.
+
+The HTTP API (`bigk.service.api`) only calls methods of `Service`; tests drive the
+same methods in-process. Start order matters: the store and cluster first, then
+the catalog, then cron *paused* (so stored missed fire times are judged against
+the current specs), and firing only once this replica leads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bigk.errors import BigkError
+from bigk.service import history as hist
+from bigk.service.catalog import Catalog, CatalogView
+from bigk.service.cluster_view import ClusterView
+from bigk.service.cron import Cron, TriggerFactory, default_trigger
+from bigk.service.lifecycle import RunManager
+from bigk.service.runstate import RunState
+from bigk.service.store import RunRecord, Store, default_database_url
+from bigk.service.submitters import ClusterPods, DirectSubmitter, RunSubmitter, SparkSubmitSubmitter
+
+log = logging.getLogger(__name__)
+
+STATE_DIR_ENV = "BIGK_STATE_DIR"
+
+
+class UnknownJob(BigkError):
+    exit_code = 3
+
+
+class ServiceError(BigkError):
+    """The service cannot start (cluster unreachable, bad options)."""
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get(STATE_DIR_ENV) or ".bigk")
+
+
+@dataclass
+class ServiceConfig:
+    specs: list[Path] = field(default_factory=lambda: [Path("jobspecs")])
+    cluster_file: Path = Path("jobspecs/cluster.yaml")
+    kubeconfig: str | None = None
+    kube_server: str | None = None
+    policy: str = "bigk"
+    state_dir: Path = field(default_factory=default_state_dir)
+    database_url: str | None = None
+    submit_mode: str = "auto"  # auto: direct on the embedded emulator, spark on a real cluster
+    tick_s: float = 1.0
+    reload_s: float = 2.0
+    scheduler: bool = True  # run the scheduling loop (bind pods) in this process
+    trigger_for: TriggerFactory = default_trigger
+    clock: Callable[[], float] = time.time
+    leader_lease_s: float = 15.0
+    emulator_time_scale: float = 1.0
+
+    @property
+    def embedded(self) -> bool:
+        return not self.kubeconfig and not self.kube_server
+
+
+class Service:
+    """The long-running service; `start()` then `stop()` (also on SIGTERM via the CLI)."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.clock = config.clock
+        self.store: Store | None = None
+        self.emulator: Any = None
+        self.kube_url = ""
+        self.api: Any = None
+        self.catalog: Catalog | None = None
+        self.cron: Cron | None = None
+        self.runs: RunManager | None = None
+        self.cluster: ClusterView | None = None
+        self.loop: Any = None
+        self.elector: Any = None
+        self.submitter: RunSubmitter | None = None
+        self.started_at = 0.0
+        self._ready = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._fire_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+
+    # ---- start and stop --------------------------------------------------------------------
+
+    def start(self) -> Service:
+        cfg = self.config
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.started_at = self.clock()
+        self.store = Store(cfg.database_url or default_database_url(cfg.state_dir))
+        self._connect_cluster()
+        self.cluster = ClusterView(self.api, self.clock)
+        self.submitter = self._make_submitter()
+        self.catalog = Catalog(cfg.specs, self.clock, on_change=self._catalog_changed, poll_s=cfg.reload_s)
+        self.runs = RunManager(self.store, self.catalog.job, self.submitter, ClusterPods(self.api), self.clock,
+                               explain=self.explanation_for)
+        self.cron = Cron(self.store.engine, fire=self.fire, on_missed=self._missed, trigger_for=cfg.trigger_for)
+        self.cron.start_paused()
+        self.catalog.reload(force=True)
+        self.catalog.start()
+        self._start_scheduling()
+        self._ticker = threading.Thread(target=self._tick_loop, name="bigk-runs", daemon=True)
+        self._ticker.start()
+        self._ready = True
+        log.info("event=serve_started cluster=%s submit_mode=%s policy=%s state=%s jobs=%d problems=%d",
+                 self.kube_url, self.submitter.mode, cfg.policy, self.store.url.split("@")[-1],
+                 len(self.catalog.view.jobs), len(self.catalog.view.problems))
+        return self
+
+    def _connect_cluster(self) -> None:
+        from bigk.kube.client import api_client
+
+        cfg = self.config
+        if cfg.embedded:
+            from bigk.cluster.config import ClusterFileError, load_cluster
+            from bigk.emulator import EmulatedCluster
+
+            try:
+                nodes = load_cluster(cfg.cluster_file)
+            except ClusterFileError as exc:
+                raise ServiceError(str(exc)) from None
+            self.emulator = EmulatedCluster(nodes, port=0, time_scale=cfg.emulator_time_scale)
+            self.kube_url = self.emulator.start()
+            kubeconfig = cfg.state_dir / "kubeconfig"
+            self.emulator.write_kubeconfig(str(kubeconfig))
+            log.info("event=emulator_started url=%s nodes=%d kubeconfig=%s", self.kube_url, len(nodes), kubeconfig)
+            self.api = api_client(server=self.kube_url)
+        else:
+            self.api = api_client(kubeconfig=cfg.kubeconfig, server=cfg.kube_server)
+            self.kube_url = self.api.configuration.host
+        from kubernetes import client
+
+        try:
+            client.CoreV1Api(self.api).list_node(limit=1, _request_timeout=10)
+        except Exception as exc:
+            raise ServiceError(f"cannot reach the Kubernetes API at {self.kube_url}: {exc}; check --kubeconfig "
+                               "or --kube-server") from None
+
+    def _make_submitter(self) -> RunSubmitter:
+        mode = self.config.submit_mode
+        if mode == "auto":
+            mode = "direct" if self.config.embedded else "spark"
+        master = f"k8s://{self.kube_url}"
+        workdir = str(self.config.state_dir / "submit")
+        if mode == "direct":
+            return DirectSubmitter(self.api, master, workdir)
+        if mode == "spark":
+            return SparkSubmitSubmitter(self.api, master, workdir)
+        raise ServiceError(f"--submit-mode {mode!r}: expected auto, direct or spark")
+
+    def _start_scheduling(self) -> None:
+        from bigk.kube.leader import LeaderElector
+
+        assert self.cron is not None
+        cron = self.cron
+
+        def lead() -> None:
+            log.info("event=leader_acquired identity=%s", self.elector.identity if self.elector else "-")
+            cron.resume()
+            self._wake.set()
+
+        def follow() -> None:
+            log.info("event=leader_lost")
+            cron.pause()
+
+        lease = self.config.leader_lease_s
+        self.elector = LeaderElector(self.api, name="bigk-serve", lease_duration_s=lease,
+                                     renew_deadline_s=lease * 2 / 3, retry_period_s=min(2.0, lease / 5),
+                                     on_started_leading=lead, on_stopped_leading=follow)
+        self.elector.start()
+        if self.config.scheduler:
+            from bigk.kube.loop import SchedulerLoop
+            from bigk.scheduler import Scheduler
+
+            self.loop = SchedulerLoop(self.api, Scheduler(policy=self.config.policy))
+            self.loop.start()
+
+    def stop(self) -> None:
+        """Graceful stop: stop firing, let submissions finish and be recorded, release leadership."""
+        log.info("event=serve_stopping")
+        self._ready = False
+        if self.cron is not None:
+            self.cron.shutdown()
+        if self.catalog is not None:
+            self.catalog.stop()
+        self._stop.set()
+        self._wake.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=10)
+        if self.runs is not None:
+            self.runs.shutdown()
+        if self.loop is not None:
+            self.loop.stop()
+        if self.elector is not None:
+            self.elector.stop(release=True)
+        if self.emulator is not None:
+            self.emulator.stop()
+        if self.store is not None:
+            self.store.close()
+        log.info("event=serve_stopped")
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.config.tick_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if not self.is_leader:
+                continue
+            try:
+                assert self.runs is not None
+                self.runs.tick()
+            except Exception as exc:
+                log.warning("event=runs_tick_failed error=%r", str(exc))
+
+    # ---- status ---------------------------------------------------------------------------
+
+    @property
+    def is_leader(self) -> bool:
+        return bool(self.elector is not None and self.elector.is_leader)
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        checks = {"started": self._ready, "leader": self.is_leader,
+                  "catalog": self.catalog is not None and self.catalog.view.loaded_at > 0}
+        try:
+            assert self.cluster is not None
+            self.cluster.core.list_node(limit=1, _request_timeout=3)
+            checks["cluster"] = True
+        except Exception:
+            checks["cluster"] = False
+        return all(v for k, v in checks.items() if k != "leader") and checks["started"], checks
+
+    # ---- catalog and cron ------------------------------------------------------------------
+
+    def _store(self) -> Store:
+        assert self.store is not None
+        return self.store
+
+    def _catalog(self) -> Catalog:
+        assert self.catalog is not None
+        return self.catalog
+
+    def _catalog_changed(self, view: CatalogView) -> None:
+        now = self.clock()
+        for problem in view.problems:
+            self._store().add_event("spec_problem", str(problem), now=now)
+        self._sync_cron(view)
+
+    def _sync_cron(self, view: CatalogView | None = None) -> None:
+        view = view or self._catalog().view
+        with self._sync_lock:
+            if self.cron is None:
+                return
+            specs = {name: loaded.spec for name, loaded in view.jobs.items()}
+            self.cron.sync(specs, {name: self.suspended(name) for name in specs})
+
+    def suspended(self, job: str) -> bool:
+        """The effective flag: an operator's suspend/resume wins over the spec's `schedule.suspend`."""
+        override = self._store().suspended_overrides().get(job)
+        if override is not None:
+            return override
+        loaded = self._catalog().job(job)
+        schedule = loaded.spec.spec.schedule if loaded is not None else None
+        return bool(schedule is not None and schedule.suspend)
+
+    def fire(self, job: str, fire_time: float) -> None:
+        """Called by cron for one (coalesced) fire time; applies suspend and concurrencyPolicy."""
+        store = self._store()
+        with self._fire_lock:
+            now = self.clock()
+            loaded = self._catalog().job(job)
+            if loaded is None or loaded.spec.spec.schedule is None:
+                log.warning("event=fire_ignored job=%s reason=no_schedule", job)
+                return
+            spec = loaded.spec
+            schedule = spec.spec.schedule
+            last = store.last_fire(job)
+            store.mark_fire(job, fire_time, now=now)
+            if last is not None and self.cron is not None:
+                skipped = [t for t in self.cron.fire_times_between(spec, last, fire_time) if t < fire_time]
+                if skipped:
+                    msg = f"{len(skipped)} missed fire time(s) coalesced into the fire at {_iso(fire_time)}"
+                    store.add_event("coalesced", msg, now=now, job=job)
+                    log.warning("event=fires_coalesced job=%s count=%d fire_time=%s", job, len(skipped),
+                                _iso(fire_time))
+            if store.fire_recorded(job, fire_time):
+                log.info("event=fire_duplicate job=%s fire_time=%s", job, _iso(fire_time))
+                return
+            if self.suspended(job):
+                store.add_event("skipped", f"fire at {_iso(fire_time)} skipped: job is suspended", now=now, job=job)
+                return
+            active = store.active_runs(job)
+            policy = schedule.concurrencyPolicy
+            if policy == "Forbid" and active:
+                msg = f"fire at {_iso(fire_time)} skipped: concurrencyPolicy Forbid and run {active[0].id} is active"
+                store.add_event("skipped", msg, now=now, job=job, run_id=active[0].id)
+                log.info("event=fire_skipped job=%s fire_time=%s reason=forbid active=%s", job, _iso(fire_time),
+                         active[0].id)
+                return
+            run = store.create_run(job, now=now, queue=spec.spec.queue, namespace=spec.metadata.namespace,
+                                   trigger="schedule", fire_time=fire_time)
+            if run is None:
+                return
+            lateness = now - fire_time
+            store.add_event("fired", f"scheduled fire at {_iso(fire_time)} (late by {lateness:.1f}s)", now=now,
+                            job=job, run_id=run.id)
+            log.info("event=run_fired job=%s run=%s fire_time=%s late_s=%.1f", job, run.id, _iso(fire_time), lateness)
+            if policy == "Replace":
+                assert self.runs is not None
+                for old in active:
+                    self.runs.cancel(old.id, reason=f"replaced by run {run.id} (concurrencyPolicy Replace)")
+        self._wake.set()
+
+    def _missed(self, job: str, fire_time: float) -> None:
+        now = self.clock()
+        store = self._store()
+        store.mark_fire(job, fire_time, now=now)
+        msg = f"fire at {_iso(fire_time)} missed: {now - fire_time:.0f}s late, beyond startingDeadlineSeconds"
+        store.add_event("missed", msg, now=now, job=job)
+        log.warning("event=fire_missed job=%s fire_time=%s late_s=%.0f", job, _iso(fire_time), now - fire_time)
+
+    # ---- queries --------------------------------------------------------------------------
+
+    def job_names(self) -> list[str]:
+        return sorted(self._catalog().view.jobs)
+
+    def _loaded(self, name: str) -> Any:
+        loaded = self._catalog().job(name)
+        if loaded is None:
+            raise UnknownJob(f"no job {name!r} (list them with `bigk get jobs`)")
+        return loaded
+
+    def job_summary(self, name: str) -> dict[str, Any]:
+        loaded = self._loaded(name)
+        spec = loaded.spec
+        schedule = spec.spec.schedule
+        runs = self._store().list_runs(name, limit=1)
+        active = self._store().active_runs(name)
+        return {
+            "name": name, "namespace": spec.metadata.namespace, "queue": spec.spec.queue,
+            "priority": spec.spec.priority, "schedule": schedule.cron if schedule else None,
+            "time_zone": schedule.timeZone if schedule else None,
+            "concurrency_policy": schedule.concurrencyPolicy if schedule else None,
+            "suspended": self.suspended(name),
+            "next_fire": self.cron.next_fire(name) if self.cron is not None and schedule else None,
+            "last_run": runs[0].id if runs else None, "last_state": str(runs[0].state) if runs else None,
+            "active_runs": len(active), "file": str(loaded.file), "line": loaded.line,
+        }
+
+    def job_detail(self, name: str) -> dict[str, Any]:
+        out = self.job_summary(name)
+        out["spec"] = self._loaded(name).spec.model_dump(mode="json", exclude_none=True)
+        out["runs"] = [r.to_dict() for r in self._store().list_runs(name, limit=20)]
+        out["events"] = [e.__dict__ for e in self._store().events(job=name, limit=20)]
+        return out
+
+    def run_detail(self, run_id: str) -> dict[str, Any]:
+        run = self._store().get_run(run_id)
+        out = run.to_dict()
+        out["events"] = [e.__dict__ for e in self._store().events(run_id=run_id, limit=50)]
+        return out
+
+    def explanation_for(self, gang: str) -> str | None:
+        if self.loop is None or not gang:
+            return None
+        try:
+            found = self.loop.explanations().get(gang)
+        except Exception:
+            return None
+        if found is None:
+            return None
+        return str(getattr(found, "message", "") or found)
+
+    def explain_run(self, run_id: str) -> dict[str, Any]:
+        run = self._store().get_run(run_id)
+        text = run.explanation
+        if run.state in (RunState.PENDING, RunState.SUBMITTED):
+            live = self.explanation_for(run.spark_app_id)
+            text = live or text
+        if not text:
+            text = _default_explanation(run, self.clock())
+        return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text}
+
+    def explanations(self) -> list[dict[str, Any]]:
+        if self.loop is None:
+            return []
+        out = []
+        for gang, exp in sorted(self.loop.explanations().items()):
+            row = {"gang": gang, "message": str(getattr(exp, "message", "") or exp)}
+            for key in ("queue", "priority", "state", "drivers", "executors", "executors_fit", "gpus"):
+                if hasattr(exp, key):
+                    row[key] = getattr(exp, key)
+            out.append(row)
+        return out
+
+    def queue(self) -> list[dict[str, Any]]:
+        """Runs not yet running, highest priority first, then oldest, each with why it waits."""
+        rows = []
+        for run in self._store().list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
+            loaded = self._catalog().job(run.job)
+            rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
+                         "priority": loaded.spec.spec.priority if loaded else 0, "created_at": run.created_at,
+                         "wait_s": round(self.clock() - run.created_at, 1),
+                         "explanation": self.explain_run(run.id)["explanation"]})
+        return sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
+
+    def job_history(self, name: str, limit: int = 1000) -> dict[str, Any]:
+        rows = self._store().history(name, limit=limit)
+        if not rows and self._catalog().job(name) is None:
+            raise UnknownJob(f"no job {name!r} and no history for it")
+        return {"job": name, "summary": hist.summarize(rows), "runs": rows}
+
+    def problems(self) -> dict[str, Any]:
+        view = self._catalog().view
+        return {"problems": [str(p) for p in view.problems], "kept_jobs": view.kept, "loaded_at": view.loaded_at}
+
+    # ---- actions --------------------------------------------------------------------------
+
+    def kickoff(self) -> list[RunRecord]:
+        """On a fresh store, start one run of every scheduled, unsuspended job: something to watch at once."""
+        store = self._store()
+        if store.list_runs(limit=1) or store.history(limit=1):
+            return []
+        runs = []
+        for name, loaded in sorted(self._catalog().view.jobs.items()):
+            if loaded.spec.spec.schedule is not None and not self.suspended(name):
+                runs.append(self.run_now(name, why="kickoff: first start on a fresh state dir"))
+        log.info("event=kickoff runs=%d", len(runs))
+        return runs
+
+    def run_now(self, name: str, why: str = "run requested by operator") -> RunRecord:
+        spec = self._loaded(name).spec
+        now = self.clock()
+        run = self._store().create_run(name, now=now, queue=spec.spec.queue, namespace=spec.metadata.namespace,
+                                       trigger="manual")
+        assert run is not None
+        self._store().add_event("fired", why, now=now, job=name, run_id=run.id)
+        log.info("event=run_requested job=%s run=%s why=%r", name, run.id, why)
+        self._wake.set()
+        return run
+
+    def set_suspended(self, name: str, suspended: bool) -> dict[str, Any]:
+        self._loaded(name)
+        now = self.clock()
+        self._store().set_suspended(name, suspended, now=now)
+        self._store().add_event("suspend" if suspended else "resume", "by operator", now=now, job=name)
+        log.info("event=job_%s job=%s", "suspended" if suspended else "resumed", name)
+        self._sync_cron()
+        return self.job_summary(name)
+
+    def cancel(self, run_id: str) -> RunRecord:
+        assert self.runs is not None
+        run = self.runs.cancel(run_id)
+        self._wake.set()
+        return run
+
+    def cordon(self, node: str, unschedulable: bool = True) -> None:
+        assert self.cluster is not None
+        self.cluster.cordon(node, unschedulable)
+        self._store().add_event("cordon" if unschedulable else "uncordon", node, now=self.clock())
+
+    def drain(self, node: str) -> list[str]:
+        assert self.cluster is not None
+        evicted = self.cluster.drain(node)
+        self._store().add_event("drain", f"{node}: evicted {len(evicted)} pod(s)", now=self.clock())
+        self._wake.set()
+        return evicted
+
+    def pool_nodes(self, pool: str) -> list[str]:
+        assert self.cluster is not None
+        names = self.cluster.node_names(pool)
+        if not names:
+            raise UnknownJob(f"no nodes in pool {pool!r} (see `bigk get nodes`)")
+        return names
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _default_explanation(run: RunRecord, now: float) -> str:
+    if run.state is RunState.PENDING:
+        if run.not_before and run.not_before > now:
+            return f"waiting {run.not_before - now:.0f}s of retry backoff before attempt {run.attempt}"
+        return "recorded, being submitted to the cluster"
+    if run.state is RunState.SUBMITTED:
+        return "driver pod created; waiting for the scheduler's first decision"
+    if run.state is RunState.ADMITTED:
+        return "gang admitted: driver bound, waiting for it to start"
+    if run.state is RunState.RUNNING:
+        return "running"
+    return f"{run.state}" + (f": {run.reason}" if run.reason else "")

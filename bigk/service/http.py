@@ -1,0 +1,75 @@
+"""Run the API with uvicorn in a background thread on a socket bound up front.
+
+Binding first turns "address in use" into a one-line error before anything else
+starts, makes port 0 (pick a free port) work, and leaves signal handling to the
+caller: uvicorn re-raises SIGTERM after its own shutdown, which would kill the
+process before the service has written its final state.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from bigk.errors import BigkError
+
+
+class ListenError(BigkError):
+    exit_code = 1
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'HOST:PORT' (IPv6 as '[::1]:8080') -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ListenError(f"--listen {text!r}: expected HOST:PORT such as 127.0.0.1:8080")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class HttpServer:
+    """uvicorn serving `app` on (host, port) in a daemon thread."""
+
+    def __init__(self, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}; pick another with --listen") from None
+        self.sock.listen(128)
+        self.host = host
+        self.port = int(self.sock.getsockname()[1])
+        self.server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self, app: Any, timeout: float = 15.0) -> str:
+        """Serve `app` (an ASGI app); returns the base URL once uvicorn accepts connections."""
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+        server = self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [self.sock]},
+                                        name="bigk-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise ListenError(f"the HTTP server did not start on {self.url}")
+            time.sleep(0.02)
+        return self.url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.sock.close()
