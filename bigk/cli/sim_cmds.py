@@ -1,9 +1,132 @@
-"""CLI commands for this area (filled in by the area's owner)."""
+"""`bigk simulate`: replay a cluster trace through bigk's placement policies and report packing quality."""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
 import typer
+
+from bigk.errors import BigkError
+from bigk.scheduler.policies.base import policy_names
+from bigk.sim import trace
+
+DEFAULT_POLICIES = "fgd,bestfit,bigk"
+
+
+class SimulateError(BigkError):
+    """Bad arguments to `bigk simulate`."""
+
+
+def _policies(text: str) -> list[str]:
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    known = policy_names()
+    unknown = [p for p in names if p not in known]
+    if unknown or not names:
+        raise SimulateError(f"--policy: unknown policy {', '.join(unknown) or '(none)'}; known: {', '.join(known)}")
+    return names
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool, runs: int) -> Iterator[Callable[[str, int], Callable[[int, int], None]] | None]:
+    """A rich progress bar (runs and pods of the current run) on stderr, or nothing when quiet."""
+    if quiet:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        overall = bar.add_task("runs", total=runs)
+        current = bar.add_task("pods", total=None)
+
+        def start(policy: str, seed: int) -> Callable[[int, int], None]:
+            bar.update(current, description=f"{policy} seed {seed}", completed=0, total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(current, completed=done, total=total)
+                if done == total:
+                    bar.advance(overall)
+
+            return advance
+
+        yield start
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
+    """Add `bigk simulate`."""
+
+    @app.command("simulate")
+    def simulate(
+        nodes: Path = typer.Option(trace.DEFAULT_NODES, "--nodes", help="Node list CSV (Alibaba trace format)."),
+        pods: Path = typer.Option(trace.DEFAULT_PODS, "--pods", help="Pod list CSV (Alibaba trace format)."),
+        protocol: str = typer.Option("inflation", "--protocol", help="inflation (FGD paper) or timeline."),
+        policy: str = typer.Option(DEFAULT_POLICIES, "--policy", help="Comma-separated policies to compare."),
+        seeds: str = typer.Option("42-51", "--seeds", help="Seeds, e.g. 42-51 or 1,2,5-7."),
+        ratio: float = typer.Option(1.3, "--ratio", help="Inflation: sample pods up to this share of GPU capacity."),
+        json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
+        plot_out: Path | None = typer.Option(None, "--plot", help="Write a PNG plot here."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """Replay a trace through the scheduling policies and compare how well they pack GPUs."""
+        from bigk.sim import report as rep
+        from bigk.sim.runner import parse_seeds, run_inflation_sweep
+
+        names = _policies(policy)
+        try:
+            seed_list = parse_seeds(seeds)
+        except ValueError as exc:
+            raise SimulateError(f"--seeds: {exc}") from None
+        if protocol not in ("inflation", "timeline"):
+            raise SimulateError(f"--protocol: unknown protocol {protocol!r}; use inflation or timeline")
+        if not 1.0 <= ratio <= 10.0:
+            raise SimulateError("--ratio: must be between 1.0 and 10.0")
+        started = time.perf_counter()
+        node_list = trace.load_nodes(nodes)
+        pod_list = trace.load_pods(pods)
+        meta = {"nodes_file": str(nodes), "pods_file": str(pods), "seeds": seed_list, "policies": names}
+        if protocol == "inflation":
+            if not any(n.gpus for n in node_list):
+                raise SimulateError(f"{nodes}: the inflation protocol needs GPU nodes; this file has none")
+            meta |= {"ratio": ratio, "gpu_nodes": sum(1 for n in node_list if n.gpus),
+                     "gpus": sum(len(n.gpus) for n in node_list), "trace_pods": len(pod_list)}
+            with _progress(quiet, len(names) * len(seed_list)) as progress:
+                runs = run_inflation_sweep(node_list, pod_list, names, seed_list, ratio, progress)
+            report = rep.inflation_report(runs, meta)
+            plot = rep.plot_inflation
+            _print_inflation(report)
+        else:
+            from bigk.sim.timeline import run_timeline_sweep, timeline_report
+
+            with _progress(quiet, len(names) * len(seed_list)) as progress:
+                truns = run_timeline_sweep(node_list, pod_list, names, seed_list, progress)
+            report = timeline_report(truns, meta)
+            from bigk.sim.timeline import plot_timeline, print_timeline
+
+            plot = plot_timeline
+            print_timeline(report)
+        report["meta"]["seconds"] = round(time.perf_counter() - started, 2)
+        if json_out is not None:
+            rep.write_json(report, json_out)
+        if plot_out is not None:
+            plot(report, plot_out)
+
+
+def _print_inflation(report: dict[str, object]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Unallocated GPU % at 100% arrived workload (median over seeds)")
+    for col in ("policy", "median %", "published %", "min..max %", "seconds"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    for name, s in summary.items():
+        per = [p["unallocated_gpu_pct_at_100"] for p in s["per_seed"]]
+        pub = s.get("published")
+        table.add_row(name, f"{s['unallocated_gpu_pct_at_100']:.2f}", "" if pub is None else f"{pub:.2f}",
+                      f"{min(per):.2f}..{max(per):.2f}", f"{s['seconds_total']:.1f}")
+    Console().print(table)

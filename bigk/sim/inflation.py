@@ -30,7 +30,7 @@ from bigk.scheduler.policies.frag import FragModel, RowCache, typical_pods
 INFLATION_RATIO = 1.3
 CURVE_POINTS = 131  # arrived workload 0..130 %
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int], None]  # (pods done, pods in this run)
 
 
 @dataclass
@@ -113,9 +113,9 @@ def run_inflation(nodes: Sequence[Node], requests: Sequence[PodRequest], policy_
             frag_pct[next_point], ratio_pct[next_point] = 100 * amount / capacity, share
             next_point += 1
         if progress is not None and (i + 1) % 500 == 0:
-            progress(500)
+            progress(i + 1, len(seq))
     if progress is not None:
-        progress(len(seq) % 500)
+        progress(len(seq), len(seq))
     curve = unallocated_curve(arrived, used, capacity)
     at_100 = curve[100]
     return SeedRun(policy_name, seed, float("nan") if at_100 is None else at_100, curve, frag_pct, ratio_pct,
