@@ -1,0 +1,291 @@
+"""The scheduling loop: informer cache -> snapshot -> core -> binds, evictions, explanations.
+
+It runs in a thread. Informers keep the cache warm on every replica; only the
+replica holding the leader Lease runs cycles and writes to the API. A cycle
+starts when the cache changes (a pod arrived, a bind was confirmed) or every
+`interval_s` at the latest (reservations expire with time, not events).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client
+
+from bigk import metrics
+from bigk.cluster.labels import SCHEDULER_NAME
+from bigk.kube.binder import Binder, BindOutcome, BindStatus, EvictStatus
+from bigk.kube.cache import ClusterCache, PodEntry
+from bigk.kube.events import EventRecorder, UnschedulableReporter
+from bigk.kube.gangs import QueueSource, build_snapshot
+from bigk.kube.informer import CallbackHandler, Informer
+from bigk.kube.leader import LeaderElector, default_identity
+from bigk.scheduler.types import Bind, CycleResult, Explanation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopStats:
+    """Counters for metrics and tests (monotonic over the loop's life)."""
+
+    cycles: int = 0
+    binds: int = 0
+    bind_lost: int = 0
+    bind_failed: int = 0
+    evictions: int = 0
+    reports: int = 0
+    cycle_errors: int = 0
+    last_cycle_s: float = 0.0
+    bind_outcomes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did."""
+
+    result: CycleResult
+    outcomes: list[tuple[Bind, BindOutcome]]
+    evicted: int
+    seconds: float
+
+
+class SchedulerLoop:
+    """Drives a `bigk.scheduler.Scheduler` against a Kubernetes API (real or emulated).
+
+    namespace: watch and schedule pods of this namespace only (None = all).
+    elector: share a LeaderElector (e.g. the service's); None with `leader_election`
+        creates one on Lease `bigk-scheduler`; `leader_election=False` always acts (one replica).
+    queues: queue definitions (a mapping, or a function returning one, read every cycle).
+    bind_workers: binds of one cycle run on this many threads (API round trips overlap).
+    """
+
+    def __init__(self, api_client: client.ApiClient, scheduler: Any, *, namespace: str | None = None,
+                 interval_s: float = 1.0, clock: Callable[[], float] = time.time,
+                 elector: LeaderElector | None = None, leader_election: bool = True,
+                 lease_namespace: str | None = None, identity: str | None = None,
+                 queues: QueueSource = None, scheduler_name: str = SCHEDULER_NAME,
+                 bind_workers: int = 4, max_reports_per_cycle: int = 50, min_cycle_gap_s: float = 0.02,
+                 watch_timeout_s: int = 300, report_repeat_s: float = 300.0) -> None:
+        self.api = api_client
+        self.scheduler = scheduler
+        self.namespace = namespace
+        self.interval_s = interval_s
+        self.clock = clock
+        self.identity = identity or (elector.identity if elector else default_identity())
+        self.queues = queues
+        self.max_reports_per_cycle = max_reports_per_cycle
+        self.min_cycle_gap_s = min_cycle_gap_s
+        self.cache = ClusterCache(scheduler_name)
+        self.events = EventRecorder(api_client, identity=self.identity, component=scheduler_name, clock=clock)
+        self.binder = Binder(api_client, events=self.events)
+        self.reporter = UnschedulableReporter(api_client, self.events, clock=clock, repeat_after_s=report_repeat_s)
+        self._own_elector = elector is None and leader_election
+        if self._own_elector:
+            elector = LeaderElector(api_client, name="bigk-scheduler", identity=self.identity,
+                                    namespace=lease_namespace or os.environ.get("POD_NAMESPACE", "default"))
+        self.elector = elector
+        core = client.CoreV1Api(api_client)
+        pods_list = (core.list_pod_for_all_namespaces if namespace is None else
+                     _bind_namespace(core.list_namespaced_pod, namespace))
+        self.node_informer = Informer("nodes", core.list_node, CallbackHandler(
+            self.cache.replace_nodes, self.cache.upsert_node, self.cache.delete_node), watch_timeout_s=watch_timeout_s)
+        self.pod_informer = Informer("pods", pods_list, CallbackHandler(
+            self.cache.replace_pods, self.cache.upsert_pod, self.cache.delete_pod), watch_timeout_s=watch_timeout_s)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, bind_workers), thread_name_prefix="bigk-bind")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._explanations: dict[str, Explanation] = {}
+        self._was_leader = False
+        self.stats = LoopStats()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def start(self, sync_timeout: float = 30.0) -> SchedulerLoop:
+        """Start informers (waiting for their first list), the elector if owned, and the loop thread."""
+        self.node_informer.start()
+        self.pod_informer.start()
+        if not (self.node_informer.wait_for_sync(sync_timeout) and self.pod_informer.wait_for_sync(sync_timeout)):
+            log.warning("event=informer_sync_slow timeout_s=%s", sync_timeout)
+        if self._own_elector and self.elector is not None:
+            self.elector.start()
+        self._thread = threading.Thread(target=self._run, name="bigk-scheduler-loop", daemon=True)
+        self._thread.start()
+        log.info("event=scheduler_loop_started identity=%s namespace=%s", self.identity, self.namespace or "*")
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop cycling, stop informers, and (if owned) release leadership."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._own_elector and self.elector is not None:
+            self.elector.stop(release=True)
+        self.node_informer.stop()
+        self.pod_informer.stop()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        log.info("event=scheduler_loop_stopped identity=%s", self.identity)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.elector is None or self.elector.is_leader
+
+    def explanations(self) -> dict[str, str]:
+        """Why each waiting gang (or lone pod, by "namespace/name") waits, as one line."""
+        with self._lock:
+            return {gang: exp.message for gang, exp in self._explanations.items()}
+
+    def explanation_details(self) -> dict[str, Explanation]:
+        """The structured explanations behind `explanations()`."""
+        with self._lock:
+            return dict(self._explanations)
+
+    # ---- the loop -------------------------------------------------------------------------
+    def _run(self) -> None:
+        seen = -1
+        while not self._stop.is_set():
+            leader = self.is_leader
+            metrics.set_leader(leader)
+            if leader != self._was_leader:
+                self._was_leader = leader
+                if not leader:
+                    with self._lock:
+                        self._explanations = {}
+            if leader:
+                seen = self.cache.generation
+                try:
+                    self.run_once()
+                except Exception:
+                    self.stats.cycle_errors += 1
+                    log.exception("event=cycle_error")
+                self._stop.wait(self.min_cycle_gap_s)
+                self.cache.wait_for_change(seen, self.interval_s)
+            else:
+                self._stop.wait(min(self.interval_s, 0.5))
+
+    def run_once(self) -> CycleReport:
+        """One cycle: snapshot, decide, bind, evict, explain. Public for tests and benchmarks."""
+        started = time.perf_counter()
+        entries = self.cache.pod_entries()
+        snapshot = build_snapshot(self.cache.nodes(), entries, self.queues)
+        now = self.clock()
+        result: CycleResult = self.scheduler.cycle(snapshot, now)
+        decided = time.perf_counter()
+        by_key = {e.pod.key: e for e in entries}
+        outcomes = self._apply_binds(result.binds, by_key)
+        evicted = self._apply_evictions(result, by_key)
+        self._explain(result, entries)
+        seconds = time.perf_counter() - started
+        self.stats.cycles += 1
+        self.stats.last_cycle_s = seconds
+        metrics.observe_cycle(decided - started, self.clock())
+        metrics.set_reservations(sum(len(slots) for slots in result.reservations.values()))
+        self._pending_metrics(entries, result, now)
+        if result.binds or result.evictions:
+            log.info("event=cycle binds=%d bound=%d evictions=%d waiting=%d decide_s=%.3f total_s=%.3f",
+                     len(result.binds), sum(1 for _, o in outcomes if o.ok), evicted, len(result.waiting),
+                     decided - started, seconds)
+        return CycleReport(result, outcomes, evicted, seconds)
+
+    def _apply_binds(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> list[tuple[Bind, BindOutcome]]:
+        def one(bind: Bind) -> BindOutcome:
+            if self._stop.is_set() or not self.is_leader:
+                return BindOutcome(BindStatus.FAILED, message="not leader")
+            namespace, _, name = bind.pod_key.partition("/")
+            entry = by_key.get(bind.pod_key)
+            outcome = self.binder.bind(namespace, name, bind.node, tuple(bind.gpus),
+                                       uid=entry.uid if entry else "",
+                                       resource_version=entry.resource_version if entry else "")
+            if outcome.status is BindStatus.BOUND:
+                self.cache.assume(bind.pod_key, bind.node, tuple(bind.gpus))
+                self.reporter.forget(bind.pod_key)
+            elif outcome.status is BindStatus.TAKEN and outcome.node:
+                self.cache.assume(bind.pod_key, outcome.node, ())
+            return outcome
+
+        outcomes = list(zip(binds, self._pool.map(one, binds), strict=True)) if binds else []
+        for _, outcome in outcomes:
+            self.stats.bind_outcomes[outcome.status.value] = self.stats.bind_outcomes.get(outcome.status.value, 0) + 1
+            if outcome.ok:
+                self.stats.binds += 1
+            elif outcome.status in (BindStatus.TAKEN, BindStatus.CONFLICT, BindStatus.GONE):
+                self.stats.bind_lost += 1
+            else:
+                self.stats.bind_failed += 1
+            metrics.record_bind(outcome.ok, "" if outcome.ok else outcome.status.value)
+        return outcomes
+
+    def _apply_evictions(self, result: CycleResult, by_key: dict[str, PodEntry]) -> int:
+        done = 0
+        for eviction in result.evictions:
+            if self._stop.is_set() or not self.is_leader:
+                break
+            namespace, _, name = eviction.pod_key.partition("/")
+            entry = by_key.get(eviction.pod_key)
+            status = self.binder.evict(namespace, name, reason=eviction.reason, uid=entry.uid if entry else "")
+            if status is EvictStatus.EVICTED:
+                done += 1
+                self.stats.evictions += 1
+                metrics.record_preemption(entry.pod.queue if entry else "unknown")
+        return done
+
+    def _explain(self, result: CycleResult, entries: list[PodEntry]) -> None:
+        with self._lock:
+            self._explanations = dict(result.waiting)
+        if not result.waiting:
+            self.reporter.retain(set())
+            return
+        pending: dict[str, list[PodEntry]] = {}
+        for entry in entries:
+            if entry.candidate:
+                pending.setdefault(entry.pod.gang or entry.pod.key, []).append(entry)
+        budget = self.max_reports_per_cycle
+        keep: set[str] = set()
+        for key, exp in result.waiting.items():
+            message = exp.message or exp.state
+            for entry in pending.get(key, []):
+                keep.add(entry.pod.key)
+                if budget <= 0 or not self.reporter.due(entry.pod.key, message):
+                    continue
+                if not self.is_leader:
+                    return
+                if self.reporter.report(entry.pod.namespace, entry.pod.name, entry.uid, message):
+                    budget -= 1
+                    self.stats.reports += 1
+                    metrics.record_explanation(exp.state)
+        self.reporter.retain(keep)
+
+    def _pending_metrics(self, entries: list[PodEntry], result: CycleResult, now: float) -> None:
+        pods: dict[str, int] = {}
+        for entry in entries:
+            if entry.candidate:
+                pods[entry.pod.queue] = pods.get(entry.pod.queue, 0) + 1
+        gangs: dict[str, int] = {}
+        oldest: dict[str, float] = {}
+        created = {e.pod.gang: e.pod.created_at for e in entries if e.pod.gang and e.pod.role.value == "driver"}
+        for key, exp in result.waiting.items():
+            gangs[exp.queue] = gangs.get(exp.queue, 0) + 1
+            at = created.get(key)
+            if at:
+                oldest[exp.queue] = max(oldest.get(exp.queue, 0.0), now - at)
+        metrics.set_pending(pods, gangs, oldest)
+
+
+def _bind_namespace(list_fn: Callable[..., Any], namespace: str) -> Callable[..., Any]:
+    """A list function for one namespace that `watch.Watch` can still introspect (return type, params)."""
+
+    def list_in_namespace(**kwargs: Any) -> Any:
+        return list_fn(namespace, **kwargs)
+
+    list_in_namespace.__doc__ = list_fn.__doc__
+    list_in_namespace.__annotations__ = dict(getattr(list_fn, "__annotations__", {}))
+    list_in_namespace.__wrapped__ = list_fn  # type: ignore[attr-defined]
+    return list_in_namespace
+
