@@ -1,0 +1,1 @@
+"""Spark: a job spec turned into a spark-submit argv and pod templates, and local runs with pyspark."""

@@ -1,0 +1,109 @@
+"""A job spec as the scheduler sees it: pod requests with Spark's memory overhead, and the gang.
+
+Spark adds off-heap overhead to every pod's memory request: `memoryOverhead` if
+set, else max(384 MiB, factor x heap) with factor 0.10 for JVM applications and
+0.40 for Python and R (non-JVM) ones, unless sparkConf overrides the factor. The
+executor also adds `spark.executor.pyspark.memory`. Getting this wrong makes the
+scheduler place pods that the kubelet then cannot fit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from bigk.cluster.model import GPU_RESOURCE, Gang, PodRequest
+from bigk.cluster.quantity import cpu_to_milli
+from bigk.spec.model import JobSpec, PodSpec, Toleration
+from bigk.spec.naming import gang_name
+from bigk.spec.units import memory_mib
+
+MIN_OVERHEAD_MIB = 384
+JVM_OVERHEAD_FACTOR = 0.10
+NON_JVM_OVERHEAD_FACTOR = 0.40
+GPU_TOLERATION = Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")
+
+
+def _factor(job: JobSpec, role: str) -> float:
+    conf = job.spec.sparkConf
+    for key in (f"spark.{role}.memoryOverheadFactor", "spark.kubernetes.memoryOverheadFactor"):
+        if key in conf:
+            try:
+                return float(conf[key])
+            except ValueError:
+                break
+    return NON_JVM_OVERHEAD_FACTOR if job.spec.type in ("Python", "R") else JVM_OVERHEAD_FACTOR
+
+
+def overhead_mib(job: JobSpec, role: str) -> int:
+    """Off-heap memory Spark adds to the pod of `role` ('driver' or 'executor')."""
+    pod: PodSpec = job.spec.driver if role == "driver" else job.spec.executor
+    if pod.memoryOverhead is not None:
+        return memory_mib(pod.memoryOverhead)
+    minimum = MIN_OVERHEAD_MIB
+    min_key = f"spark.{role}.minMemoryOverhead"
+    if min_key in job.spec.sparkConf:
+        with contextlib.suppress(ValueError):  # a bad value keeps Spark's default, as Spark would fail anyway
+            minimum = memory_mib(job.spec.sparkConf[min_key])
+    return max(minimum, int(_factor(job, role) * pod.memory_mib))
+
+
+def pod_request(job: JobSpec, role: str) -> PodRequest:
+    """What one driver or executor pod of the job asks the scheduler for."""
+    pod: PodSpec = job.spec.driver if role == "driver" else job.spec.executor
+    cpu = cpu_to_milli(pod.coreRequest) if pod.coreRequest is not None else pod.cores * 1000
+    memory = pod.memory_mib + overhead_mib(job, role)
+    pyspark_memory = job.spec.sparkConf.get("spark.executor.pyspark.memory")
+    if role == "executor" and pyspark_memory:
+        memory += memory_mib(pyspark_memory)
+    gpu = pod.gpu
+    if gpu is None:
+        return PodRequest(cpu_milli=cpu, memory_mib=memory)
+    return PodRequest(
+        cpu_milli=cpu,
+        memory_mib=memory,
+        gpu_count=1 if gpu.is_fractional else gpu.count,
+        gpu_milli=gpu.milli,
+        gpu_memory_mib=gpu.memory_mib if gpu.is_fractional else 0,
+        gpu_models=gpu.models,
+    )
+
+
+def pod_requests(job: JobSpec) -> tuple[PodRequest, PodRequest]:
+    """(driver, executor) requests, overhead included."""
+    return pod_request(job, "driver"), pod_request(job, "executor")
+
+
+def tolerations_for(job: JobSpec, role: str) -> list[Toleration]:
+    """Spec-wide plus per-role tolerations; GPU pods also tolerate the usual `nvidia.com/gpu` taint.
+
+    GPU node pools are tainted so CPU pods stay off them; every GPU pod would need
+    the same toleration, so bigk adds it (like Kubernetes' ExtendedResourceToleration).
+    """
+    pod: PodSpec = job.spec.driver if role == "driver" else job.spec.executor
+    tolerations = [*job.spec.tolerations, *pod.tolerations]
+    if pod.gpu is not None and not any(t.to_cluster() == GPU_TOLERATION.to_cluster() for t in tolerations):
+        tolerations.append(GPU_TOLERATION)
+    return tolerations
+
+
+def node_selector_for(job: JobSpec, role: str) -> dict[str, str]:
+    pod: PodSpec = job.spec.driver if role == "driver" else job.spec.executor
+    return {**job.spec.nodeSelector, **pod.nodeSelector}
+
+
+def gang_for(job: JobSpec, run_id: str) -> Gang:
+    """The run as one scheduling unit. Gang-wide selector and tolerations are the executors' (the bulk)."""
+    driver, executor = pod_requests(job)
+    return Gang(
+        name=gang_name(job.metadata.name, run_id),
+        queue=job.spec.queue,
+        priority=job.spec.priority,
+        driver=driver,
+        executor=executor,
+        min_executors=job.spec.executor.gang_min,
+        max_executors=job.spec.executor.gang_max,
+        namespace=job.metadata.namespace,
+        node_selector=node_selector_for(job, "executor"),
+        tolerations=[t.to_cluster() for t in tolerations_for(job, "executor")],
+        preferred_pools=tuple(job.spec.pools),
+    )

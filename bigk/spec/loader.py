@@ -1,0 +1,272 @@
+"""Load job specs from files and folders, one file at a time, never failing as a whole.
+
+The file is the unit of trust: a file with any problem contributes no jobs and is
+listed in `failed_files`, so a running service can keep the jobs it had from that
+file while the other files still load. Within a good file, documents may be bigk
+`SparkJob`s or Spark Operator manifests (converted on load, unsupported fields
+become warnings). Cluster files (a top-level `pools:` list) found among the specs
+are recognised and listed in `cluster_files` rather than reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bigk.cluster.model import Node
+from bigk.spec.fit import fit_problems
+from bigk.spec.model import API_VERSION, KIND, JobSpec
+from bigk.spec.operator import OPERATOR_KINDS, import_operator, is_operator_doc, operator_loc
+from bigk.spec.problems import SpecProblem, field_path, problems_from_validation
+from bigk.spec.yamlsafe import MAX_BYTES, Document, YamlProblem, load_bytes
+
+log = logging.getLogger(__name__)
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+MAX_FILES = 10_000
+
+
+@dataclass
+class LoadedJob:
+    """A valid job and where it was defined."""
+
+    spec: JobSpec
+    file: Path
+    line: int
+    source_kind: str = KIND  # or the Spark Operator kind it was converted from
+    document: Document | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.metadata.name
+
+    def locate(self, loc: tuple[str | int, ...]) -> tuple[int, int]:
+        """Line and column of a field of this job in its file (of the operator field, if converted)."""
+        if self.document is None:
+            return self.line, 1
+        if self.source_kind != KIND:
+            loc = operator_loc(self.source_kind, loc)
+        return self.document.locate(loc, prefer_key=True)
+
+
+@dataclass
+class SpecLoadResult:
+    """Everything found under the given paths."""
+
+    jobs: dict[str, LoadedJob] = field(default_factory=dict)
+    problems: list[SpecProblem] = field(default_factory=list)
+    warnings: list[SpecProblem] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    failed_files: set[Path] = field(default_factory=set)
+    cluster_files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class _FileResult:
+    jobs: list[LoadedJob] = field(default_factory=list)
+    problems: list[SpecProblem] = field(default_factory=list)
+    warnings: list[SpecProblem] = field(default_factory=list)
+    is_cluster: bool = False
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def spec_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[SpecProblem]]:
+    """Files to load: explicit files as given, folders searched recursively for *.yaml / *.yml."""
+    files: list[Path] = []
+    problems: list[SpecProblem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = []
+            for root, dirs, names in os.walk(path):  # does not follow symlinked folders: no loops
+                dirs[:] = sorted(d for d in dirs if not _is_hidden(d))
+                found += [Path(root) / n for n in names if n.endswith(SPEC_SUFFIXES) and not _is_hidden(n)]
+            files += sorted(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            problems.append(SpecProblem(path, 0, 0, "(file)", "no such file or folder"))
+    unique = list(dict.fromkeys(files))
+    if len(unique) > MAX_FILES:
+        problems.append(SpecProblem(Path(paths[0]), 0, 0, "(file)", f"more than {MAX_FILES} spec files"))
+        unique = unique[:MAX_FILES]
+    return unique, problems
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes; refuses non-regular files (a FIFO would block) and oversized ones without reading them."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise YamlProblem("not a regular file")
+    if info.st_size > MAX_BYTES:
+        raise YamlProblem(f"file is {info.st_size} bytes; spec files are limited to {MAX_BYTES} bytes")
+    with path.open("rb") as handle:
+        return handle.read(MAX_BYTES + 1)
+
+
+def _is_cluster_doc(data: Any) -> bool:
+    return isinstance(data, dict) and "pools" in data and "kind" not in data and "apiVersion" not in data
+
+
+def _document(path: Path, doc: Document, out: _FileResult) -> None:
+    data = doc.data
+    if not isinstance(data, dict):
+        out.problems.append(
+            SpecProblem(
+                path, doc.line, doc.col, "(document)", "expected a mapping with apiVersion, kind, metadata, spec"
+            )
+        )
+        return
+    if is_operator_doc(data) and data.get("kind") in OPERATOR_KINDS and data.get("apiVersion", "").endswith("v1beta2"):
+        _operator_document(path, doc, out)
+        return
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if api != API_VERSION or kind != KIND:
+        where = "apiVersion" if api != API_VERSION else "kind"
+        line, col = doc.locate((where,))
+        out.problems.append(
+            SpecProblem(
+                path,
+                line,
+                col,
+                where,
+                f"unsupported document {api}/{kind}: expected {API_VERSION} {KIND}, or sparkoperator.k8s.io/v1beta2 "
+                "SparkApplication / ScheduledSparkApplication",
+            )
+        )
+        return
+    try:
+        spec = JobSpec.model_validate(data)
+    except ValidationError as exc:
+        out.problems += problems_from_validation(exc, path, doc)
+        return
+    out.jobs.append(LoadedJob(spec, path, doc.line, document=doc))
+
+
+def _loc_of(dotted: str) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    for piece in dotted.split("."):
+        name, _, rest = piece.partition("[")
+        parts.append(name)
+        if rest.rstrip("]").isdigit():
+            parts.append(int(rest.rstrip("]")))
+    return tuple(parts)
+
+
+def _operator_document(path: Path, doc: Document, out: _FileResult) -> None:
+    kind = str(doc.data.get("kind"))
+    converted, unsupported = import_operator(doc.data, path)
+    for entry in unsupported:
+        where, _, reason = entry.partition(": ")
+        line, col = doc.locate(_loc_of(where), prefer_key=True)
+        out.warnings.append(SpecProblem(path, line, col, where, f"not imported: {reason}", "warning"))
+    try:
+        spec = JobSpec.model_validate(converted)
+    except ValidationError as exc:
+        out.problems += problems_from_validation(exc, path, doc, translate=lambda loc: operator_loc(kind, loc))
+        return
+    out.jobs.append(LoadedJob(spec, path, doc.line, source_kind=kind, document=doc))
+
+
+def load_file(path: Path) -> _FileResult:
+    """Load one file; every failure becomes a problem, never an exception."""
+    out = _FileResult()
+    try:
+        docs = load_bytes(_read(path))
+        if docs and all(_is_cluster_doc(d.data) for d in docs):
+            out.is_cluster = True
+            return out
+        for doc in docs:
+            _document(path, doc, out)
+        if not docs:
+            out.warnings.append(SpecProblem(path, 1, 1, "(file)", "file holds no documents", "warning"))
+    except YamlProblem as exc:
+        out.problems.append(SpecProblem(path, exc.line, exc.col, "(file)", exc.message))
+    except OSError as exc:
+        out.problems.append(SpecProblem(path, 0, 0, "(file)", f"cannot read file: {exc.strerror or exc}"))
+    except Exception as exc:  # a loader bug must not take the other files (or the service) down
+        log.exception("event=spec_load_crash file=%s", path)
+        out.problems.append(SpecProblem(path, 0, 0, "(file)", f"cannot load file: {type(exc).__name__}: {exc}"))
+    if out.problems:
+        out.jobs = []
+        out.problems.sort(key=lambda p: (p.line, p.col))
+    return out
+
+
+def load_specs(paths: Sequence[str | Path], cluster: Sequence[Node] | None = None) -> SpecLoadResult:
+    """Load every spec under `paths`; with `cluster`, also reject jobs that can never be placed on it."""
+    result = SpecLoadResult()
+    files, result.problems = spec_files(paths)
+    result.files = files
+    for path in files:
+        loaded = load_file(path)
+        if loaded.is_cluster:
+            result.cluster_files.append(path)
+            continue
+        result.warnings += loaded.warnings
+        problems = list(loaded.problems)
+        if not problems:
+            problems += _duplicates(loaded.jobs, result.jobs)
+        if not problems and cluster is not None:
+            problems += _fit(loaded.jobs, cluster)
+        if problems:
+            result.problems += problems
+            result.failed_files.add(path)
+            continue
+        for job in loaded.jobs:
+            result.jobs[job.name] = job
+    log.info(
+        "event=specs_loaded files=%d jobs=%d problems=%d failed_files=%d",
+        len(files),
+        len(result.jobs),
+        len(result.problems),
+        len(result.failed_files),
+    )
+    return result
+
+
+def _duplicates(jobs: list[LoadedJob], accepted: dict[str, LoadedJob]) -> list[SpecProblem]:
+    problems = []
+    seen = dict(accepted)
+    for job in jobs:
+        first = seen.get(job.name)
+        if first is not None:
+            line, col = job.locate(("metadata", "name"))
+            problems.append(
+                SpecProblem(
+                    job.file,
+                    line,
+                    col,
+                    "metadata.name",
+                    f"duplicate job name {job.name!r}: already defined at {first.file}:{first.line}",
+                )
+            )
+        else:
+            seen[job.name] = job
+    return problems
+
+
+def _fit(jobs: list[LoadedJob], cluster: Sequence[Node]) -> list[SpecProblem]:
+    problems = []
+    for job in jobs:
+        for where, message in fit_problems(job.spec, cluster):
+            line, col = job.locate(tuple(where.split(".")))
+            problems.append(SpecProblem(job.file, line, col, where, message))
+    return problems
+
+
+__all__ = ["LoadedJob", "SpecLoadResult", "SpecProblem", "field_path", "load_file", "load_specs", "spec_files"]

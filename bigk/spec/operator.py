@@ -1,0 +1,437 @@
+"""Kubeflow Spark Operator manifests (`sparkoperator.k8s.io/v1beta2`) converted to bigk job specs.
+
+Covers every field of SparkApplicationSpec, SparkPodSpec, DriverSpec, ExecutorSpec,
+Dependencies, RestartPolicy, DynamicAllocation, BatchSchedulerConfiguration and
+ScheduledSparkApplicationSpec. Each field is either mapped (to a bigk field, a
+Spark setting or the pod template) or named in the `unsupported` list with the
+reason, so nothing is dropped silently. Pod-level Kubernetes fields the bigk
+format has no field for (volumes, affinity, security contexts, sidecars, ...)
+go into the driver/executor `template`, which Spark applies as a pod template.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from bigk.spec.model import API_VERSION, KIND
+
+OPERATOR_API = "sparkoperator.k8s.io/v1beta2"
+OPERATOR_KINDS = ("SparkApplication", "ScheduledSparkApplication")
+DRIVER_CONTAINER = "spark-kubernetes-driver"
+EXECUTOR_CONTAINER = "spark-kubernetes-executor"
+
+# Fields copied as they are (same name, same meaning).
+_SPEC_SAME = (
+    "type",
+    "sparkVersion",
+    "proxyUser",
+    "image",
+    "imagePullPolicy",
+    "imagePullSecrets",
+    "mainClass",
+    "mainApplicationFile",
+    "arguments",
+    "sparkConf",
+    "hadoopConf",
+    "nodeSelector",
+)
+_POD_SAME = (
+    "cores",
+    "coreLimit",
+    "coreRequest",
+    "memory",
+    "memoryOverhead",
+    "image",
+    "labels",
+    "annotations",
+    "nodeSelector",
+    "tolerations",
+    "serviceAccount",
+    "javaOptions",
+)
+# SparkPodSpec fields that become pod-level template fields: operator name -> template spec name.
+_POD_TEMPLATE_SPEC = {
+    "affinity": "affinity",
+    "podSecurityContext": "securityContext",
+    "hostNetwork": "hostNetwork",
+    "dnsConfig": "dnsConfig",
+    "terminationGracePeriodSeconds": "terminationGracePeriodSeconds",
+    "hostAliases": "hostAliases",
+    "shareProcessNamespace": "shareProcessNamespace",
+    "initContainers": "initContainers",
+    "priorityClassName": "priorityClassName",
+}
+# ... and those that belong to the main Spark container.
+_POD_TEMPLATE_CONTAINER = {
+    "securityContext": "securityContext",
+    "volumeMounts": "volumeMounts",
+    "envFrom": "envFrom",
+    "lifecycle": "lifecycle",
+    "ports": "ports",
+}
+_UNSUPPORTED_SPEC = {
+    "sparkConfigMap": "mount Spark configuration files through a driver/executor template volume instead",
+    "pythonVersion": "Spark 3+ uses the image's Python; set PYSPARK_PYTHON in env if needed",
+    "monitoring": "the operator's JMX-exporter wiring is not reproduced; set spark.metrics.* in sparkConf",
+    "batchScheduler": "bigk is the batch scheduler",
+    "timeToLiveSeconds": "bigk keeps run history per schedule (successful/failedRunsHistoryLimit)",
+    "sparkUIOptions": "bigk does not create UI services or ingresses",
+    "driverIngressOptions": "bigk does not create driver ingresses",
+}
+_RESERVED_MOVES = {
+    "spark.executor.instances": ("instances",),
+    "spark.dynamicAllocation.minExecutors": ("minInstances",),
+    "spark.dynamicAllocation.maxExecutors": ("maxInstances",),
+}
+
+
+class _Conversion:
+    """State of one conversion: the output and the list of unsupported fields."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.unsupported: list[str] = []
+
+    def drop(self, path: str, reason: str) -> None:
+        self.unsupported.append(f"{path}: {reason}")
+
+    def pod(self, pod: Any, path: str, role: str, volumes: list[Any], spec_out: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(pod, dict):
+            self.drop(path, "expected a mapping; left out")
+            return {}
+        container_name = DRIVER_CONTAINER if role == "driver" else EXECUTOR_CONTAINER
+        out: dict[str, Any] = {}
+        template: dict[str, Any] = copy.deepcopy(pod["template"]) if isinstance(pod.get("template"), dict) else {}
+        t_spec: dict[str, Any] = template.setdefault("spec", {})
+        container: dict[str, Any] = {"name": container_name}
+        env: dict[str, Any] = {}
+        container_env: list[Any] = []
+        for key, value in pod.items():
+            where = f"{path}.{key}"
+            if key in _POD_SAME:
+                out[key] = value
+            elif key == "template":
+                if not isinstance(value, dict):
+                    self.drop(where, "expected a pod template mapping; left out")
+            elif key == "instances" and role == "executor":
+                out["instances"] = value
+            elif key == "deleteOnTermination" and role == "executor":
+                out["deleteOnTermination"] = value
+            elif key == "gpu":
+                self._gpu(value, where, out)
+            elif key in _POD_TEMPLATE_SPEC:
+                t_spec[_POD_TEMPLATE_SPEC[key]] = value
+            elif key in _POD_TEMPLATE_CONTAINER:
+                container[_POD_TEMPLATE_CONTAINER[key]] = value
+            elif key == "sidecars":
+                t_spec["_sidecars"] = value
+            elif key == "env":
+                for item in value if isinstance(value, list) else []:
+                    if isinstance(item, dict) and "valueFrom" in item:
+                        container_env.append(item)
+                    elif isinstance(item, dict) and "name" in item:
+                        env[str(item["name"])] = item.get("value", "")
+            elif key == "envVars":
+                env.update(value if isinstance(value, dict) else {})
+            elif key == "envSecretKeyRefs":
+                for var, ref in (value if isinstance(value, dict) else {}).items():
+                    if isinstance(ref, dict):
+                        container_env.append({"name": var, "valueFrom": {"secretKeyRef": dict(ref)}})
+            elif key in ("configMaps", "secrets"):
+                self._mounts(key, value, where, volumes, container, env)
+            elif key == "serviceAnnotations" and role == "driver":
+                for k, v in (value if isinstance(value, dict) else {}).items():
+                    spec_out.setdefault("sparkConf", {})[f"spark.kubernetes.driver.service.annotation.{k}"] = v
+            elif key == "serviceLabels" and role == "driver":
+                for k, v in (value if isinstance(value, dict) else {}).items():
+                    spec_out.setdefault("sparkConf", {})[f"spark.kubernetes.driver.service.label.{k}"] = v
+            elif key == "schedulerName":
+                self.drop(where, "bigk schedules every pod of the job itself; ignored")
+            elif key == "podName":
+                self.drop(where, "only used in the operator's in-cluster-client mode; bigk names the driver pod")
+            elif key == "kubernetesMaster":
+                self.drop(where, "the driver talks to the cluster bigk submits to")
+            else:
+                self.drop(where, "unknown operator field; left out")
+        if env:
+            out["env"] = env
+        if container_env:
+            container["env"] = [*container.get("env", []), *container_env]
+        sidecars = t_spec.pop("_sidecars", None)
+        if len(container) > 1 or sidecars:
+            containers = [c for c in t_spec.get("containers", []) if isinstance(c, dict)]
+            main = next((c for c in containers if c.get("name") == container_name), None)
+            if main is None:
+                containers.insert(0, container)
+            else:
+                main.update({k: v for k, v in container.items() if k != "name"})
+            if isinstance(sidecars, list):
+                containers.extend(sidecars)
+            t_spec["containers"] = containers
+        if volumes:
+            t_spec["volumes"] = [*t_spec.get("volumes", []), *copy.deepcopy(volumes)]
+        if not t_spec:
+            template.pop("spec")
+        if template:
+            out["template"] = template
+        return out
+
+    def _gpu(self, value: Any, where: str, out: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            self.drop(where, "expected {name, quantity}; left out")
+            return
+        name = value.get("name", "nvidia.com/gpu")
+        if name != "nvidia.com/gpu":
+            self.drop(where, f"GPU resource {name!r}: bigk schedules nvidia.com/gpu only")
+            return
+        out["gpu"] = {"count": value.get("quantity", 1)}
+
+    def _mounts(
+        self, key: str, value: Any, where: str, volumes: list[Any], container: dict[str, Any], env: dict[str, Any]
+    ) -> None:
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            if not isinstance(item, dict) or "name" not in item or "path" not in item:
+                self.drop(f"{where}[{i}]", "needs name and path; left out")
+                continue
+            name, path = str(item["name"]), str(item["path"])
+            volume_name = f"{'cm' if key == 'configMaps' else 'secret'}-{name}"[:63]
+            source = {"configMap": {"name": name}} if key == "configMaps" else {"secret": {"secretName": name}}
+            if not any(v.get("name") == volume_name for v in volumes if isinstance(v, dict)):
+                volumes.append({"name": volume_name, **source})
+            container.setdefault("volumeMounts", []).append({"name": volume_name, "mountPath": path})
+            secret_type = item.get("secretType", "Generic")
+            if key == "secrets" and secret_type == "GCPServiceAccount":
+                env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{path.rstrip('/')}/key.json"
+            elif key == "secrets" and secret_type == "HadoopDelegationToken":
+                env["HADOOP_TOKEN_FILE_LOCATION"] = f"{path.rstrip('/')}/hadoop.token"
+
+    def application(self, spec: Any, path: str) -> dict[str, Any]:
+        if not isinstance(spec, dict):
+            self.drop(path, "expected a SparkApplicationSpec mapping")
+            return {}
+        out: dict[str, Any] = {}
+        raw_volumes = spec.get("volumes")
+        volumes: list[Any] = raw_volumes if isinstance(raw_volumes, list) else []
+        executor_extra: dict[str, Any] = {}
+        for key, value in spec.items():
+            where = f"{path}.{key}"
+            if key in _SPEC_SAME:
+                out[key] = copy.deepcopy(value)
+            elif key in ("driver", "executor", "volumes"):
+                continue  # below, once volumes are known
+            elif key == "deps":
+                out["deps"] = copy.deepcopy(value)
+            elif key == "mode":
+                if value not in ("cluster", None):
+                    self.drop(where, f"mode {value!r}: bigk always submits in cluster mode")
+            elif key == "restartPolicy":
+                self._restart(value, where, out)
+            elif key in ("failureRetries", "retryInterval"):
+                policy = out.setdefault("restartPolicy", {"type": "OnFailure"})
+                policy["retries" if key == "failureRetries" else "backoffSeconds"] = value
+            elif key == "hadoopConfigMap":
+                out.setdefault("sparkConf", {})["spark.kubernetes.hadoop.configMapName"] = value
+            elif key == "memoryOverheadFactor":
+                out.setdefault("sparkConf", {})["spark.kubernetes.memoryOverheadFactor"] = value
+            elif key == "batchSchedulerOptions":
+                self._batch(value, where, out)
+            elif key == "dynamicAllocation":
+                self._dynamic(value, where, out, executor_extra)
+            elif key in _UNSUPPORTED_SPEC:
+                self.drop(where, _UNSUPPORTED_SPEC[key])
+            else:
+                self.drop(where, "unknown operator field; left out")
+        out["driver"] = self.pod(spec.get("driver", {}), f"{path}.driver", "driver", list(volumes), out)
+        executor = self.pod(spec.get("executor", {}), f"{path}.executor", "executor", list(volumes), out)
+        self._move_reserved(out, executor, path)
+        self._apply_dynamic(executor, executor_extra)
+        out["executor"] = executor
+        priority_class = out.pop("_priorityClassName", None)
+        if priority_class:
+            for role in ("driver", "executor"):
+                tpl = out[role].setdefault("template", {}).setdefault("spec", {})
+                tpl.setdefault("priorityClassName", priority_class)
+        return out
+
+    def _restart(self, value: Any, where: str, out: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            self.drop(where, "expected a mapping; left out")
+            return
+        kind = value.get("type", "Never")
+        policy: dict[str, Any] = {"type": "OnFailure" if kind in ("OnFailure", "Always") else "Never"}
+        if kind == "Always":
+            self.drop(f"{where}.type", "Always (restart even after success) is not supported; imported as OnFailure")
+        for key, item in value.items():
+            if key == "type":
+                continue
+            if key == "onFailureRetries" and kind != "Never":
+                policy["retries"] = item
+            elif key == "onFailureRetryInterval" and kind != "Never":
+                policy["backoffSeconds"] = item
+            elif key in ("onSubmissionFailureRetries", "onSubmissionFailureRetryInterval"):
+                self.drop(f"{where}.{key}", "bigk counts a failed submission as a failed run (see retries)")
+            else:
+                self.drop(f"{where}.{key}", "not used with this restart type" if kind == "Never" else "unknown field")
+        out["restartPolicy"] = policy
+
+    def _batch(self, value: Any, where: str, out: dict[str, Any]) -> None:
+        for key, item in (value if isinstance(value, dict) else {}).items():
+            if key == "queue":
+                out["queue"] = item
+            elif key == "priorityClassName":
+                out["_priorityClassName"] = item
+            else:
+                self.drop(f"{where}.{key}", "bigk computes gang resources from driver and executor requests")
+
+    def _dynamic(self, value: Any, where: str, out: dict[str, Any], extra: dict[str, Any]) -> None:
+        if not isinstance(value, dict):
+            self.drop(where, "expected a mapping; left out")
+            return
+        if not value.get("enabled", False):
+            if len(value) > 1 or "enabled" not in value:
+                self.drop(where, "dynamic allocation is not enabled; its settings are not used")
+            return
+        for key, item in value.items():
+            if key in ("initialExecutors", "minExecutors", "maxExecutors"):
+                extra[key] = item
+            elif key == "shuffleTrackingTimeout":
+                out.setdefault("sparkConf", {})["spark.dynamicAllocation.shuffleTracking.timeout"] = f"{item}ms"
+            elif key != "enabled":
+                self.drop(f"{where}.{key}", "unknown field; left out")
+
+    def _move_reserved(self, out: dict[str, Any], executor: dict[str, Any], path: str) -> None:
+        conf = out.get("sparkConf")
+        if not isinstance(conf, dict):
+            return
+        for key, (target,) in _RESERVED_MOVES.items():
+            if key in conf:
+                value = conf.pop(key)
+                try:
+                    executor.setdefault(target, int(value))
+                except (TypeError, ValueError):
+                    self.drop(f"{path}.sparkConf.{key}", f"not a number ({value!r}); left out")
+        for key in ("spark.kubernetes.scheduler.name", "spark.kubernetes.namespace", "spark.master"):
+            if key in conf:
+                conf.pop(key)
+                self.drop(f"{path}.sparkConf.{key}", "set by bigk; left out")
+
+    @staticmethod
+    def _apply_dynamic(executor: dict[str, Any], extra: dict[str, Any]) -> None:
+        if not extra:
+            return
+        numbers = {k: v for k, v in extra.items() if isinstance(v, int) and not isinstance(v, bool)}
+        instances = executor.get("instances")
+        instances = instances if isinstance(instances, int) else None
+        if "initialExecutors" in numbers:
+            instances = max(instances or 0, numbers["initialExecutors"])
+        if "minExecutors" in numbers:
+            executor["minInstances"] = numbers["minExecutors"]
+            instances = max(instances or 0, numbers["minExecutors"])
+        if "maxExecutors" in numbers:
+            executor["maxInstances"] = numbers["maxExecutors"]
+            if instances is None:
+                instances = min(2, numbers["maxExecutors"])
+        if instances is not None:
+            executor["instances"] = max(instances, 1)
+        for key, value in extra.items():
+            if key not in numbers:
+                target = {"minExecutors": "minInstances", "maxExecutors": "maxInstances"}.get(key, "instances")
+                executor[target] = value  # let validation report the bad value
+
+
+def _metadata(meta: Any, conv: _Conversion) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (meta if isinstance(meta, dict) else {}).items():
+        if key in ("name", "namespace", "labels", "annotations"):
+            out[key] = copy.deepcopy(value)
+        else:
+            conv.drop(f"metadata.{key}", "set by the Kubernetes API server; ignored")
+    return out
+
+
+def is_operator_doc(doc: Any) -> bool:
+    return isinstance(doc, dict) and str(doc.get("apiVersion", "")).startswith("sparkoperator.k8s.io/")
+
+
+def import_operator(doc: dict[str, Any], source: object = "<manifest>") -> tuple[dict[str, Any], list[str]]:
+    """Convert one operator manifest; return the bigk document and the unsupported fields, by name.
+
+    Raises ValueError for documents that are not v1beta2 SparkApplication /
+    ScheduledSparkApplication manifests.
+    """
+    if not isinstance(doc, dict):
+        raise ValueError(f"{source}: expected a mapping")
+    api, kind = doc.get("apiVersion"), doc.get("kind")
+    if api != OPERATOR_API or kind not in OPERATOR_KINDS:
+        raise ValueError(
+            f"{source}: {api}/{kind} is not supported; expected {OPERATOR_API} SparkApplication or"
+            " ScheduledSparkApplication"
+        )
+    conv = _Conversion(str(source))
+    out: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND, "metadata": _metadata(doc.get("metadata"), conv)}
+    spec = doc.get("spec")
+    for key in doc:
+        if key == "status":
+            conv.drop("status", "runtime state of the operator; ignored")
+        elif key not in ("apiVersion", "kind", "metadata", "spec"):
+            conv.drop(key, "unknown top-level field; left out")
+    if kind == "SparkApplication":
+        out["spec"] = conv.application(spec, "spec")
+    else:
+        out["spec"] = _scheduled(spec, conv)
+    return out, conv.unsupported
+
+
+def _scheduled(spec: Any, conv: _Conversion) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        conv.drop("spec", "expected a ScheduledSparkApplicationSpec mapping")
+        return {}
+    out = conv.application(spec.get("template"), "spec.template")
+    schedule: dict[str, Any] = {}
+    names = {
+        "schedule": "cron",
+        "timeZone": "timeZone",
+        "suspend": "suspend",
+        "concurrencyPolicy": "concurrencyPolicy",
+        "successfulRunHistoryLimit": "successfulRunsHistoryLimit",
+        "failedRunHistoryLimit": "failedRunsHistoryLimit",
+    }
+    for key, value in spec.items():
+        if key in names:
+            schedule[names[key]] = value
+        elif key != "template":
+            conv.drop(f"spec.{key}", "unknown operator field; left out")
+    if isinstance(schedule.get("cron"), str) and schedule["cron"].strip().startswith("@every"):
+        conv.drop("spec.schedule", f"{schedule['cron']!r}: '@every' intervals are not cron; write a cron expression")
+    out["schedule"] = schedule
+    return out
+
+
+_SCHEDULE_BACK = {
+    "cron": "schedule",
+    "successfulRunsHistoryLimit": "successfulRunHistoryLimit",
+    "failedRunsHistoryLimit": "failedRunHistoryLimit",
+}
+
+
+def operator_loc(kind: str, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Map a path in the converted bigk document back to the operator manifest, for error positions."""
+    if len(loc) < 2 or loc[0] != "spec":
+        return loc
+    head: tuple[str | int, ...] = ("spec", "template") if kind == "ScheduledSparkApplication" else ("spec",)
+    rest = loc[1:]
+    if rest[0] == "schedule" and kind == "ScheduledSparkApplication":
+        return ("spec", _SCHEDULE_BACK.get(str(rest[1]), rest[1])) if len(rest) > 1 else ("spec", "schedule")
+    if rest[:2] == ("executor", "minInstances"):
+        return (*head, "dynamicAllocation", "minExecutors")
+    if rest[:2] == ("executor", "maxInstances"):
+        return (*head, "dynamicAllocation", "maxExecutors")
+    if rest[0] == "queue":
+        return (*head, "batchSchedulerOptions", "queue")
+    if rest[0] == "restartPolicy" and len(rest) > 1:
+        back = {"retries": "onFailureRetries", "backoffSeconds": "onFailureRetryInterval"}
+        return (*head, "restartPolicy", back.get(str(rest[1]), rest[1]))
+    if len(rest) > 2 and rest[0] in ("driver", "executor") and rest[1] == "gpu":
+        return (*head, rest[0], "gpu", "quantity")
+    return (*head, *rest)
