@@ -63,7 +63,8 @@ def _role_problem(job: JobSpec, role: str, nodes: Sequence[Node], count: int) ->
     eligible = [n for n in nodes if not reject_reason(n, req, selector, tolerations)]
     if not eligible:
         summary = ", ".join(f"{c} {r}" for r, c in reasons.most_common())
-        return f"a {role} pod needs {describe(req)} but no node of the cluster can hold it ({summary})", 0
+        article = "an" if role == "executor" else "a"
+        return f"{article} {role} pod needs {describe(req)} but no node of the cluster can hold it ({summary})", 0
     if count <= 1:
         return None
     cpu = sum(n.cpu_milli for n in eligible) // max(req.cpu_milli, 1)

@@ -107,7 +107,7 @@ def spec_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[SpecProble
     return unique, problems
 
 
-def _read(path: Path) -> bytes:
+def read_spec_bytes(path: Path) -> bytes:
     """The file's bytes; refuses non-regular files (a FIFO would block) and oversized ones without reading them."""
     info = path.stat()
     if not stat.S_ISREG(info.st_mode):
@@ -157,7 +157,7 @@ def _document(path: Path, doc: Document, out: _FileResult) -> None:
     out.jobs.append(LoadedJob(spec, path, doc.line, document=doc))
 
 
-def _loc_of(dotted: str) -> tuple[str | int, ...]:
+def field_loc(dotted: str) -> tuple[str | int, ...]:
     parts: list[str | int] = []
     for piece in dotted.split("."):
         name, _, rest = piece.partition("[")
@@ -172,7 +172,7 @@ def _operator_document(path: Path, doc: Document, out: _FileResult) -> None:
     converted, unsupported = import_operator(doc.data, path)
     for entry in unsupported:
         where, _, reason = entry.partition(": ")
-        line, col = doc.locate(_loc_of(where), prefer_key=True)
+        line, col = doc.locate(field_loc(where), prefer_key=True)
         out.warnings.append(SpecProblem(path, line, col, where, f"not imported: {reason}", "warning"))
     try:
         spec = JobSpec.model_validate(converted)
@@ -186,7 +186,7 @@ def load_file(path: Path) -> _FileResult:
     """Load one file; every failure becomes a problem, never an exception."""
     out = _FileResult()
     try:
-        docs = load_bytes(_read(path))
+        docs = load_bytes(read_spec_bytes(path))
         if docs and all(_is_cluster_doc(d.data) for d in docs):
             out.is_cluster = True
             return out

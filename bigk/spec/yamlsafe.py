@@ -71,7 +71,8 @@ class Document:
 
 
 def _mark(node: Node | yaml.Event) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+    mark = node.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
 
 
 def _position_of(text: str, index: int) -> tuple[int, int]:
