@@ -17,6 +17,20 @@ from bigk.cluster.model import MILLI_GPU, PodRequest, Toleration
 from bigk.cluster.state import ClusterState
 
 _ANY = (Toleration(operator="Exists"),)  # tolerates every taint: isolates the other filters
+_BYTE_SUM = np.uint64(0x0101010101010101)
+_SHIFT = np.uint64(56)
+
+
+def row_count(mask: np.ndarray) -> np.ndarray:
+    """True values per row of a bool (N, G) mask, much faster than count_nonzero(axis=1).
+
+    With 8 slots a row is one uint64 whose bytes are 0 or 1; multiplying by
+    0x0101..01 sums the bytes into the top byte. Otherwise a uint8 matrix product.
+    """
+    n, g = mask.shape
+    if g == 8 and mask.flags.c_contiguous:
+        return (mask.view(np.uint64).reshape(n) * _BYTE_SUM) >> _SHIFT
+    return mask.view(np.uint8) @ np.ones(g, dtype=np.uint8)
 
 
 class Filters:
@@ -27,6 +41,7 @@ class Filters:
         self.now = now
         self.usable = state.usable_gpus(now, stale_after_s)
         self.fresh = state.fresh_readings(now, stale_after_s)
+        self.any_fresh = bool(self.fresh.any())
         self._pool_masks: dict[tuple[str, ...], np.ndarray] = {}
 
     def static(self, selector: dict[str, str], tolerations: Sequence[Toleration],
@@ -51,7 +66,8 @@ class Filters:
         fit = self.usable & (s.gpu_milli_used <= MILLI_GPU - req.gpu_milli)
         if req.gpu_memory_mib:
             fit &= (s.gpu_mem_cap - s.gpu_mem_used) >= req.gpu_memory_mib
-            fit &= ~(self.fresh & (s.live_free_mem < req.gpu_memory_mib))
+            if self.any_fresh:
+                fit &= ~(self.fresh & (s.live_free_mem < req.gpu_memory_mib))
         return fit
 
     def feasible(self, req: PodRequest, static: np.ndarray) -> np.ndarray:
@@ -62,7 +78,7 @@ class Filters:
         ok &= s.mem_used <= s.mem_cap - req.memory_mib
         ok &= s.pods_used < s.pods_cap
         if req.is_gpu:
-            ok &= np.count_nonzero(self.gpu_slots(req), axis=1) >= req.gpu_count
+            ok &= row_count(self.gpu_slots(req)) >= req.gpu_count
         return ok
 
     def could_ever_fit(self, req: PodRequest, static: np.ndarray) -> np.ndarray:

@@ -22,10 +22,12 @@ def cpu_node(name: str, cpu: int = 32_000, mem: int = 128_000, pool: str = "cpu"
 
 
 def pod(name: str, cpu: int = 1000, mem: int = 1024, gpus: int = 0, milli: int = 0, gpu_mem: int = 0,
-        models: frozenset[str] = frozenset(), **kw: object) -> Pod:
+        models: frozenset[str] = frozenset(), on: str = "", slots: tuple[int, ...] = (), **kw: object) -> Pod:
+    """A pod; `on`/`slots` make it already bound to a node and GPU indices."""
     if gpus and not milli:
         milli = 1000
-    return Pod(name, PodRequest(cpu, mem, gpus, milli, gpu_mem, models), **kw)  # type: ignore[arg-type]
+    return Pod(name, PodRequest(cpu, mem, gpus, milli, gpu_mem, models), node=on, gpus=slots,
+               **kw)  # type: ignore[arg-type]
 
 
 def gang(app: str, executors: int, *, queue: str = "default", priority: int = 0, created_at: float = 0.0,

@@ -1,0 +1,112 @@
+"""Preemption: fewest, lowest-priority victims; extras first; whole gangs; guarantees respected."""
+
+from bigk.cluster.model import Queue
+
+from .helpers import World, cpu_node, executor_pods, gang, gpu_node, pod
+
+
+def _evicted(result) -> set[str]:  # type: ignore[no-untyped-def]
+    return {e.pod_key.split("/")[1] for e in result.evictions}
+
+
+def _run_gang(w: World, app: str, executors: int, extras: int = 0, priority: int = 0, queue: str = "default",
+              t: float = 0) -> None:
+    info, drv = gang(app, executors, priority=priority, queue=queue, created_at=t,
+                     max_executors=executors + extras)
+    w.add_gang(info, drv)
+    w.cycle(t)
+    w.add(*executor_pods(info, executors + extras, created_at=t))
+    w.cycle(t)
+
+
+def test_higher_priority_gang_evicts_a_lower_one_and_runs_once_it_is_gone() -> None:
+    w = World([gpu_node("g0", gpus=8), cpu_node("c0")])
+    _run_gang(w, "low", 8)
+    vip, drv = gang("vip", 6, priority=10, created_at=5)
+    w.add_gang(vip, drv)
+    r = w.cycle(10, evict=False)
+    assert _evicted(r) == {"low-driver"} | {f"low-exec-{i}" for i in range(1, 9)}
+    assert all(e.for_gang == "vip" and "priority 10 > 0" in e.reason for e in r.evictions)
+    assert r.waiting["vip"].state == "preempting" and r.waiting["vip"].victims == 9
+    assert r.binds == []
+    r = w.cycle(11, evict=False)  # victims still terminating: no new evictions, still waiting
+    assert r.evictions == [] and r.waiting["vip"].state == "preempting"
+    for e in [k for k in w.pods if "/low-" in k]:
+        del w.pods[e]
+    r = w.cycle(12)
+    assert [b.pod_key for b in r.binds] == ["default/vip-driver"] and len(r.reservations["vip"]) == 6
+
+
+def test_room_freed_by_victims_is_kept_for_the_preemptor() -> None:
+    w = World([gpu_node("g0", gpus=4), cpu_node("c0")])
+    w.add(*(pod(f"low{i}", gpus=1, on="g0", slots=(i,)) for i in range(4)))
+    w.add(pod("vip", gpus=4, priority=10, created_at=1))
+    r = w.cycle(1, evict=False)
+    assert _evicted(r) == {f"low{i}" for i in range(4)}
+    del w.pods["default/low0"]
+    del w.pods["default/low1"]
+    w.add(pod("sneaky", gpus=1, created_at=2))  # would fit in the freed GPUs
+    r = w.cycle(2, evict=False)
+    assert r.binds == [] and r.waiting["default/sneaky"].state in {"held", "behind-head"}
+    del w.pods["default/low2"]
+    del w.pods["default/low3"]
+    r = w.cycle(3)
+    assert [b.pod_key for b in r.binds] == ["default/vip"]
+
+
+def test_never_evicts_equal_or_higher_priority() -> None:
+    w = World([gpu_node("g0", gpus=4)])
+    w.add(pod("same", gpus=2, priority=5, on="g0", slots=(0, 1)), pod("higher", gpus=2, priority=9, on="g0",
+                                                                      slots=(2, 3)))
+    w.add(pod("p", gpus=2, priority=5))
+    r = w.cycle(0)
+    assert r.evictions == [] and r.waiting["default/p"].state == "held"
+
+
+def test_extra_executors_go_before_anything_else() -> None:
+    w = World([gpu_node("g0", gpus=8), cpu_node("c0")])
+    _run_gang(w, "elastic", 2, extras=6)  # 2 in the minimum, 6 extras
+    w.add(pod("lone-low", gpus=0, cpu=100))
+    w.add(pod("vip", gpus=3, priority=10, created_at=1))
+    r = w.cycle(1)
+    ev = _evicted(r)
+    assert len(ev) == 3 and all(name.startswith("elastic-exec") for name in ev)
+    assert not ev & {"elastic-exec-1", "elastic-exec-2"}  # the oldest executors form the minimum
+
+
+def test_whole_gang_is_evicted_rather_than_part_of_it() -> None:
+    w = World([gpu_node("g0", gpus=8), cpu_node("c0")])
+    _run_gang(w, "low", 8)
+    w.add(pod("vip", gpus=1, priority=10))
+    r = w.cycle(1)
+    assert _evicted(r) == {"low-driver"} | {f"low-exec-{i}" for i in range(1, 9)}
+
+
+def test_fewest_victims_and_lowest_priority_first() -> None:
+    w = World([gpu_node("g0", gpus=8), cpu_node("c0")])
+    _run_gang(w, "gang4", 4, priority=1)  # 4 GPUs in one gang of 5 pods
+    w.add(pod("mid", gpus=2, priority=3, on="g0", slots=(4, 5)), pod("lone", gpus=2, priority=1, on="g0",
+                                                                   slots=(6, 7)))
+    w.add(pod("vip", gpus=2, priority=10))
+    r = w.cycle(1)
+    assert _evicted(r) == {"lone"}  # one pod at the lowest priority, not the 5-pod gang nor the mid one
+
+
+def test_work_inside_its_queue_guarantee_is_not_evicted() -> None:
+    w = World([gpu_node("g0", gpus=4)])
+    w.queues = {"prod": Queue("prod", guaranteed={"gpu": 4000})}
+    w.add(*(pod(f"p{i}", gpus=1, queue="prod", on="g0", slots=(i,)) for i in range(4)))
+    w.add(pod("vip", gpus=1, priority=10, queue="other"))
+    r = w.cycle(0)
+    assert r.evictions == [] and r.waiting["default/vip"].state == "held"
+    w.queues["prod"] = Queue("prod", guaranteed={"gpu": 3000})  # now one GPU is above the guarantee
+    r = w.cycle(1)
+    assert len(r.evictions) == 1
+
+
+def test_a_preemptor_that_never_fits_evicts_nothing() -> None:
+    w = World([gpu_node("g0", gpus=4)])
+    w.add(*(pod(f"low{i}", gpus=1, on="g0", slots=(i,)) for i in range(4)))
+    w.add(pod("huge", gpus=8, priority=10))
+    r = w.cycle(0)
+    assert r.evictions == [] and r.waiting["default/huge"].state == "never-fits"
