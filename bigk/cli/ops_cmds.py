@@ -1,9 +1,445 @@
-"""CLI commands for this area (filled in by the area's owner)."""
+"""The operator CLI: `bigk get|describe|explain|run|suspend|resume|cancel|cordon|uncordon|drain|history`.
+
+kubectl habits: `-o table|wide|json|yaml`, `--server` or `$BIGK_SERVER`, colour
+only on a terminal. Exit codes: 0 ok, 1 error, 2 usage, 3 not found,
+4 unauthorized, 5 server unreachable; every error is one line saying what to do.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from enum import StrEnum
+from typing import Any
+
 import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from bigk.errors import BigkError
+
+TERMINAL = {"Succeeded", "Failed", "Cancelled", "TimedOut"}
+_STATE_STYLE = {"Succeeded": "green", "Failed": "red", "TimedOut": "red", "Cancelled": "yellow",
+                "Running": "cyan", "Admitted": "blue", "Submitted": "magenta", "Pending": "white"}
+
+
+class Output(StrEnum):
+    table = "table"
+    wide = "wide"
+    json = "json"
+    yaml = "yaml"
+
+
+class Kind(StrEnum):
+    jobs = "jobs"
+    runs = "runs"
+    queue = "queue"
+    nodes = "nodes"
+    gpus = "gpus"
+
+
+class Thing(StrEnum):
+    job = "job"
+    run = "run"
+
+
+class UsageError(BigkError):
+    exit_code = 2
+
+
+SERVER_OPT = typer.Option(None, "--server", "-s", envvar="BIGK_SERVER", help="bigk serve URL [http://127.0.0.1:8080].")
+OUTPUT_OPT = typer.Option(Output.table, "--output", "-o", help="table, wide, json or yaml.")
+
+
+def _console() -> Console:
+    tty = sys.stdout.isatty()
+    return Console(file=sys.stdout, width=None if tty else 200, no_color=not tty, highlight=False,
+                   soft_wrap=not tty)
+
+
+def _client(server: str | None) -> Any:
+    from bigk.service.client import Client
+
+    return Client(server)
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+
+def age(ts: float | None, now: float | None = None) -> str:
+    """Seconds since `ts` as kubectl does: 45s, 3m, 2h, 4d."""
+    if ts is None:
+        return "-"
+    return span((now or time.time()) - ts)
+
+
+def span(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+
+
+def _until(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return "in " + span(ts - time.time())
+
+
+def _state(state: str, tty: bool) -> str:
+    style = _STATE_STYLE.get(state)
+    return f"[{style}]{state}[/]" if style and tty else state
+
+
+def _dump(data: Any, output: Output) -> None:
+    if output is Output.json:
+        typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    else:
+        typer.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> None:
+    console = _console()
+    if not rows:
+        typer.echo(empty)
+        return
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold" if console.is_terminal else "")
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*["-" if v is None or v == "" else str(v) for v in row])
+    console.print(table)
+
+
+def _run_duration(run: dict[str, Any]) -> float | None:
+    start = run.get("running_at")
+    if start is None:
+        return None
+    return (run.get("finished_at") or time.time()) - start
+
+
+def _wait(run: dict[str, Any]) -> float | None:
+    sub = run.get("submitted_at")
+    if sub is None:
+        return None
+    return (run.get("running_at") or run.get("finished_at") or time.time()) - sub
+
+
+def _jobs_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
+    cols = ["NAME", "QUEUE", "SCHEDULE", "SUSPENDED", "ACTIVE", "LAST RUN", "LAST STATE", "NEXT"]
+    if wide:
+        cols += ["TIMEZONE", "POLICY", "PRIORITY", "FILE"]
+    rows = []
+    for j in items:
+        row = [j["name"], j["queue"], j["schedule"], "yes" if j["suspended"] else "no", j["active_runs"],
+               j["last_run"], _state(j["last_state"], tty) if j["last_state"] else None, _until(j["next_fire"])]
+        if wide:
+            row += [j["time_zone"], j["concurrency_policy"], j["priority"], f"{j['file']}:{j['line']}"]
+        rows.append(row)
+    return cols, rows
+
+
+def _runs_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
+    cols = ["RUN", "JOB", "STATE", "ATTEMPT", "AGE", "WAIT", "DURATION", "REASON"]
+    if wide:
+        cols += ["TRIGGER", "QUEUE", "DRIVER", "PODS", "NODES"]
+    rows = []
+    for r in items:
+        row = [r["id"], r["job"], _state(r["state"], tty), r["attempt"], age(r["created_at"]), span(_wait(r)),
+               span(_run_duration(r)), (r.get("reason") or "")[:80]]
+        if wide:
+            nodes = sorted({p["node"] for p in r.get("pods", []) if p.get("node")})
+            row += [r["trigger"], r["queue"], r["driver_pod"], len(r.get("pods", [])), ",".join(nodes)]
+        rows.append(row)
+    return cols, rows
+
+
+def _queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
+    cols = ["RUN", "JOB", "QUEUE", "PRIORITY", "STATE", "WAITING", "WHY"]
+    rows = [[q["run"], q["job"], q["queue"], q["priority"], _state(q["state"], tty), span(q["wait_s"]),
+             q["explanation"] if wide else q["explanation"][:100]] for q in items]
+    return cols, rows
+
+
+def _nodes_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
+    cols = ["NAME", "POOL", "STATUS", "CPU", "MEMORY", "GPUS", "BIGK PODS"]
+    if wide:
+        cols += ["GPU MODEL", "PODS", "TAINTS"]
+    rows = []
+    for n in items:
+        status = ("Ready" if n["ready"] else "NotReady") + (",SchedulingDisabled" if n["unschedulable"] else "")
+        row = [n["name"], n["pool"], status, f"{n['cpu_used_milli'] / 1000:g}/{n['cpu_milli'] / 1000:g}",
+               f"{n['memory_used_mib'] / 1024:.0f}/{n['memory_mib'] / 1024:.0f}Gi",
+               f"{n['gpus_used']:g}/{n['gpus']}" if n["gpus"] else "-", n["bigk_pods"]]
+        if wide:
+            row += [n["gpu_model"], n["pods"], ",".join(n["taints"])]
+        rows.append(row)
+    return cols, rows
+
+
+def _fmt(value: Any, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:g}{suffix}" if isinstance(value, float) else f"{value}{suffix}"
+
+
+def _gpus_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
+    cols = ["NODE", "GPU", "MODEL", "ALLOCATED", "UTIL", "MEM FREE", "TEMP", "HEALTHY"]
+    if wide:
+        cols += ["UUID", "READING AGE", "PODS"]
+    rows = []
+    for g in items:
+        healthy = "-" if g["healthy"] is None else ("yes" if g["healthy"] else "NO")
+        if tty and g["healthy"] is False:
+            healthy = "[red]NO[/]"
+        mem = "-" if g["memory_free_mib"] is None else f"{g['memory_free_mib']}/{g['memory_mib']}Mi"
+        row = [g["node"], g["index"], g["model"], f"{g['allocated_milli'] / 1000:g}", _fmt(g["utilization_pct"], "%"),
+               mem, _fmt(g["temperature_c"], "C"), healthy]
+        if wide:
+            row += [g["uuid"], _fmt(g["reading_age_s"], "s"), ",".join(g["pods"])]
+        rows.append(row)
+    return cols, rows
+
+
+_GETTERS: dict[Kind, tuple[str, Callable[..., tuple[list[str], list[list[Any]]]]]] = {
+    Kind.jobs: ("/jobs", _jobs_rows),
+    Kind.runs: ("/runs", _runs_rows),
+    Kind.queue: ("/queue", _queue_rows),
+    Kind.nodes: ("/nodes", _nodes_rows),
+    Kind.gpus: ("/gpus", _gpus_rows),
+}
+
+
+def _describe_run(run: dict[str, Any], explanation: str) -> None:
+    console = _console()
+    tty = console.is_terminal
+    lines = [f"Run:        {run['id']}", f"Job:        {run['job']}", f"State:      {_state(run['state'], tty)}",
+             f"Attempt:    {run['attempt']}" + (f" (retry of {run['retry_of']})" if run.get("retry_of") else ""),
+             f"Trigger:    {run['trigger']}", f"Queue:      {run['queue']}"]
+    for label, key in (("Created", "created_at"), ("Submitted", "submitted_at"), ("Admitted", "admitted_at"),
+                       ("Running", "running_at"), ("Finished", "finished_at")):
+        if run.get(key):
+            lines.append(f"{label + ':':<11} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run[key]))}"
+                         f" ({age(run[key])} ago)")
+    lines.append(f"Driver:     {run.get('driver_pod') or '-'}")
+    if run.get("spark_app_id"):
+        lines.append(f"Spark app:  {run['spark_app_id']}")
+    if run.get("reason"):
+        lines.append(f"Reason:     {run['reason']}")
+    lines.append(f"Why:        {explanation}")
+    console.print("\n".join(lines), markup=tty)
+    pods = run.get("pods", [])
+    if pods:
+        console.print("Pods:")
+        _table(["NAME", "ROLE", "NODE", "PHASE"], [[p["name"], p["role"], p["node"], p["phase"]] for p in pods], "")
+    events = run.get("events", [])
+    if events:
+        console.print("Events:")
+        _table(["AGE", "KIND", "MESSAGE"], [[age(e["at"]), e["kind"], e["message"]] for e in reversed(events)], "")
+
+
+def _describe_job(job: dict[str, Any]) -> None:
+    console = _console()
+    tty = console.is_terminal
+    lines = [f"Job:         {job['name']}", f"Namespace:   {job['namespace']}", f"Queue:       {job['queue']}",
+             f"Priority:    {job['priority']}", f"Defined in:  {job['file']}:{job['line']}"]
+    if job["schedule"]:
+        lines += [f"Schedule:    {job['schedule']} ({job['time_zone']}), concurrencyPolicy {job['concurrency_policy']}",
+                  f"Suspended:   {'yes' if job['suspended'] else 'no'}", f"Next fire:   {_until(job['next_fire'])}"]
+    else:
+        lines.append("Schedule:    none (run it with `bigk run JOB`)")
+    console.print("\n".join(lines), markup=tty)
+    if job.get("runs"):
+        console.print("Recent runs:")
+        cols, rows = _runs_rows(job["runs"], False, tty)
+        _table(cols, rows, "")
+    if job.get("events"):
+        console.print("Events:")
+        _table(["AGE", "KIND", "RUN", "MESSAGE"],
+               [[age(e["at"]), e["kind"], e["run_id"], e["message"]] for e in reversed(job["events"])], "")
+
+
+def _progress_table(run: dict[str, Any], explanation: str, tty: bool) -> Table:
+    table = Table(title=f"run {run['id']} of {run['job']}: {_state(run['state'], tty)}", box=None, title_justify="left",
+                  caption=explanation if run["state"] in ("Pending", "Submitted") else None, caption_justify="left")
+    for col in ("POD", "ROLE", "NODE", "PHASE"):
+        table.add_column(col)
+    for pod in sorted(run.get("pods", []), key=lambda p: (p["role"] != "driver", p["name"])):
+        table.add_row(pod["name"], pod["role"], pod["node"] or "(waiting for bigk)", _state(pod["phase"], tty))
+    return table
+
+
+def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
+    """Show the run's driver and executors until it ends: live on a terminal, one line per change otherwise."""
+    from rich.live import Live
+
+    console = _console()
+    deadline = time.monotonic() + timeout
+    run = client.get(f"/runs/{run_id}")
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=4, transient=False) as live:
+            while True:
+                why = client.get(f"/runs/{run_id}/explain")["explanation"]
+                live.update(_progress_table(run, why, True))
+                if run["state"] in TERMINAL or time.monotonic() > deadline:
+                    break
+                time.sleep(1.0)
+                run = client.get(f"/runs/{run_id}")
+    else:
+        seen: set[tuple[str, str, str]] = set()
+        while True:
+            marks: list[tuple[str, str, str]] = [("run", run["state"], "")]
+            marks += [(p["name"], p["phase"], p["node"]) for p in run.get("pods", [])]
+            for mark in marks:
+                if mark not in seen:
+                    seen.add(mark)
+                    if mark[0] == "run":
+                        typer.echo(f"run {run_id}: {run['state']}")
+                    else:
+                        typer.echo(f"  pod {mark[0]}: {mark[1]}" + (f" on {mark[2]}" if mark[2] else ""))
+            if run["state"] in TERMINAL or time.monotonic() > deadline:
+                break
+            time.sleep(1.0)
+            run = client.get(f"/runs/{run_id}")
+    if run["state"] not in TERMINAL:
+        raise BigkError(f"run {run_id} still {run['state']} after {timeout:g}s; follow it with "
+                        f"`bigk describe run {run_id}`")
+    return dict(run)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
+    """Add the operator commands."""
+
+    @app.command("get")
+    def get(kind: Kind = typer.Argument(..., help="jobs, runs, queue, nodes or gpus."),
+            job: str | None = typer.Option(None, "--job", help="runs: only this job."),
+            state: str | None = typer.Option(None, "--state", help="runs: only this state (e.g. Running)."),
+            limit: int = typer.Option(50, "--limit", min=1, help="runs: at most this many."),
+            server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
+        """List jobs, runs, the queue (why runs wait), nodes or GPUs."""
+        path, rows_of = _GETTERS[kind]
+        params: dict[str, Any] = {"job": job, "state": state, "limit": limit} if kind is Kind.runs else {}
+        items = _client(server).get(path, **params)
+        if output in (Output.json, Output.yaml):
+            _dump(items, output)
+            return
+        cols, rows = rows_of(items, output is Output.wide, _console().is_terminal)
+        _table(cols, rows, f"No {kind.value}.")
+
+    @app.command("describe")
+    def describe(thing: Thing = typer.Argument(..., help="job or run."), name: str = typer.Argument(...),
+                 server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
+        """Everything about one job or run: state, times, pods, events, why it waits."""
+        client = _client(server)
+        data = client.get(f"/{thing.value}s/{name}")
+        if output in (Output.json, Output.yaml):
+            _dump(data, output)
+        elif thing is Thing.run:
+            _describe_run(data, client.get(f"/runs/{name}/explain")["explanation"])
+        else:
+            _describe_job(data)
+
+    @app.command("explain")
+    def explain(run: str = typer.Argument(..., help="Run id."), server: str | None = SERVER_OPT,
+                output: Output = OUTPUT_OPT) -> None:
+        """Why a run waits (or how it ended), from the scheduler's explanation."""
+        data = _client(server).get(f"/runs/{run}/explain")
+        if output in (Output.json, Output.yaml):
+            _dump(data, output)
+        else:
+            typer.echo(f"run {data['run']} ({data['job']}) is {data['state']}: {data['explanation']}")
+
+    @app.command("run")
+    def run(job: str = typer.Argument(..., help="Job name."),
+            wait: bool = typer.Option(False, "--wait", help="Follow driver and executors until the run ends."),
+            timeout: float = typer.Option(3600.0, "--timeout", help="With --wait: give up after this many seconds."),
+            server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
+        """Start a run of JOB now (exit 1 with --wait if it does not succeed)."""
+        client = _client(server)
+        created = client.post(f"/jobs/{job}/run")
+        if not wait:
+            if output in (Output.json, Output.yaml):
+                _dump(created, output)
+            else:
+                typer.echo(f"run {created['id']} of {job} created")
+            return
+        final = _follow(client, created["id"], timeout)
+        if output in (Output.json, Output.yaml):
+            _dump(final, output)
+        else:
+            typer.echo(f"run {final['id']} {final['state']}" + (f": {final['reason']}" if final.get("reason") else ""))
+        if final["state"] != "Succeeded":
+            raise typer.Exit(1)
+
+    @app.command("suspend")
+    def suspend(job: str = typer.Argument(...), server: str | None = SERVER_OPT) -> None:
+        """Stop firing JOB on schedule (runs in progress continue)."""
+        _client(server).post(f"/jobs/{job}/suspend")
+        typer.echo(f"job {job} suspended")
+
+    @app.command("resume")
+    def resume(job: str = typer.Argument(...), server: str | None = SERVER_OPT) -> None:
+        """Fire JOB on schedule again (from the next fire time on)."""
+        data = _client(server).post(f"/jobs/{job}/resume")
+        typer.echo(f"job {job} resumed; next fire {_until(data.get('next_fire'))}")
+
+    @app.command("cancel")
+    def cancel(run: str = typer.Argument(..., help="Run id."), server: str | None = SERVER_OPT) -> None:
+        """Kill a run's pods and mark it Cancelled."""
+        data = _client(server).post(f"/runs/{run}/cancel")
+        typer.echo(f"run {run} {data['state']}")
+
+    def _nodes_action(action: str, node: str | None, pool: str | None, server: str | None) -> Any:
+        if bool(node) == bool(pool):
+            raise UsageError(f"give a node name or --pool POOL (not both): bigk {action} NODE | --pool POOL")
+        path = f"/pools/{pool}/{action}" if pool else f"/nodes/{node}/{action}"
+        return _client(server).post(path)
+
+    @app.command("drain")
+    def drain(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
+              server: str | None = SERVER_OPT) -> None:
+        """Cordon a node (or every node of a pool) and evict its bigk pods."""
+        data = _nodes_action("drain", node, pool, server)
+        typer.echo(f"drained {', '.join(data['nodes'])}: evicted {len(data['evicted'])} pod(s)")
+        for key in data["evicted"]:
+            typer.echo(f"  evicted {key}")
+
+    @app.command("cordon")
+    def cordon(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
+               server: str | None = SERVER_OPT) -> None:
+        """Mark a node (or a pool) unschedulable; running pods stay."""
+        data = _nodes_action("cordon", node, pool, server)
+        typer.echo(f"cordoned {', '.join(data.get('nodes', [data.get('node')]))}")
+
+    @app.command("uncordon")
+    def uncordon(node: str = typer.Argument(...), server: str | None = SERVER_OPT) -> None:
+        """Make a node schedulable again."""
+        _client(server).post(f"/nodes/{node}/uncordon")
+        typer.echo(f"uncordoned {node}")
+
+    @app.command("history")
+    def history(job: str = typer.Argument(...), limit: int = typer.Option(1000, "--limit", min=1),
+                server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
+        """Success rate and p50/p95 duration and queue wait of JOB's finished runs."""
+        data = _client(server).get(f"/jobs/{job}/history", limit=limit)
+        if output in (Output.json, Output.yaml):
+            _dump(data, output)
+            return
+        s = data["summary"]
+        if not s["runs"]:
+            typer.echo(f"No finished runs of {job} yet.")
+            return
+        rate = f"{100 * s['success_rate']:.1f}%"
+        typer.echo(f"{job}: {s['runs']} finished runs, {s['succeeded']} succeeded ({rate}), {s['failed']} not")
+        typer.echo(f"duration   p50 {span(s['duration_p50_s'])}  p95 {span(s['duration_p95_s'])}")
+        typer.echo(f"queue wait p50 {span(s['queue_wait_p50_s'])}  p95 {span(s['queue_wait_p95_s'])}")
+        rows = [[r["run_id"], r["state"], r["attempt"], age(r["finished_at"]),
+                 span(r["finished_at"] - r["running_at"]) if r.get("running_at") else "-",
+                 span(r["running_at"] - r["submitted_at"]) if r.get("running_at") and r.get("submitted_at") else "-",
+                 (r.get("reason") or "")[:60]]
+                for r in data["runs"][: 20 if output is Output.table else None]]
+        _table(["RUN", "STATE", "ATTEMPT", "FINISHED", "DURATION", "WAIT", "REASON"], rows, "")

@@ -184,7 +184,8 @@ class Service:
             from bigk.kube.loop import SchedulerLoop
             from bigk.scheduler import Scheduler
 
-            self.loop = SchedulerLoop(self.api, Scheduler(policy=self.config.policy))
+            self.loop = SchedulerLoop(self.api, Scheduler(policy=self.config.policy), elector=self.elector,
+                                      clock=self.clock)
             self.loop.start()
 
     def stop(self) -> None:
@@ -379,9 +380,7 @@ class Service:
             found = self.loop.explanations().get(gang)
         except Exception:
             return None
-        if found is None:
-            return None
-        return str(getattr(found, "message", "") or found)
+        return str(found) if found else None
 
     def explain_run(self, run_id: str) -> dict[str, Any]:
         run = self._store().get_run(run_id)
@@ -397,11 +396,11 @@ class Service:
         if self.loop is None:
             return []
         out = []
-        for gang, exp in sorted(self.loop.explanations().items()):
-            row = {"gang": gang, "message": str(getattr(exp, "message", "") or exp)}
-            for key in ("queue", "priority", "state", "drivers", "executors", "executors_fit", "gpus"):
-                if hasattr(exp, key):
-                    row[key] = getattr(exp, key)
+        for gang, exp in sorted(self.loop.explanation_details().items()):
+            row: dict[str, Any] = {"gang": gang, "message": exp.message}
+            for key in ("queue", "priority", "state", "drivers", "executors", "executors_fit", "gpus", "nodes_total",
+                        "nodes_fit", "reasons", "victims"):
+                row[key] = getattr(exp, key, None)
             out.append(row)
         return out
 

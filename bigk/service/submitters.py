@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Protocol, cast
 
 from kubernetes import client
@@ -195,7 +196,7 @@ class DirectSubmitter:
         job = spec.metadata.name
         namespace = spec.metadata.namespace
         try:
-            submission = build_submission(spec, run_id, self.master_url, self.workdir)
+            submission = build_submission(spec, run_id, self.master_url, Path(self.workdir))
         except BigkError as exc:
             raise SubmitError(f"job {job}: cannot build the submission: {exc}") from None
         conf = {k: str(v) for k, v in dict(submission.conf).items()}
@@ -248,7 +249,7 @@ class SparkSubmitSubmitter:
 
         job = spec.metadata.name
         try:
-            submission = build_submission(spec, run_id, self.master_url, self.workdir)
+            submission = build_submission(spec, run_id, self.master_url, Path(self.workdir))
             self.inner.submit(submission)
         except BigkError as exc:
             raise SubmitError(f"job {job}: spark-submit failed: {exc}") from None

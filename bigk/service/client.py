@@ -1,0 +1,111 @@
+"""The HTTP client the `bigk` CLI uses to talk to `bigk serve` (httpx).
+
+Where the server is: `--server`, then `$BIGK_SERVER`, then the `server` file
+that `bigk serve` writes into its state dir, then http://127.0.0.1:8080. The
+token: `$BIGK_TOKEN`, then the state dir's `token` file. Every failure becomes a
+`BigkError` with the CLI's exit code and a line that says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bigk.errors import BigkError
+from bigk.service.auth import TOKEN_ENV, TOKEN_FILE
+
+SERVER_ENV = "BIGK_SERVER"
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+
+
+class ClientError(BigkError):
+    exit_code = 1
+
+
+class NotFound(ClientError):
+    exit_code = 3
+
+
+class Unauthorized(ClientError):
+    exit_code = 4
+
+
+class Unreachable(ClientError):
+    exit_code = 5
+
+
+def _state_dir() -> Path:
+    return Path(os.environ.get("BIGK_STATE_DIR") or ".bigk")
+
+
+def resolve_server(server: str | None) -> str:
+    if server:
+        return server.rstrip("/")
+    env = os.environ.get(SERVER_ENV, "").strip()
+    if env:
+        return env.rstrip("/")
+    try:
+        written = (_state_dir() / "server").read_text(encoding="utf-8").strip()
+        if written:
+            return written.rstrip("/")
+    except OSError:
+        pass
+    return DEFAULT_SERVER
+
+
+def resolve_token() -> str | None:
+    env = os.environ.get(TOKEN_ENV, "").strip()
+    if env:
+        return env
+    try:
+        return (_state_dir() / TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+class Client:
+    """Thin, typed wrapper over the service's /api/v1."""
+
+    def __init__(self, server: str | None = None, token: str | None = None, timeout: float = 15.0) -> None:
+        self.server = resolve_server(server)
+        self.token = token if token is not None else resolve_token()
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unreachable(f"cannot reach bigk at {self.server} ({type(exc).__name__}); start it with "
+                              f"`bigk serve` or set --server / ${SERVER_ENV}") from None
+        if resp.status_code == 401:
+            raise Unauthorized(f"{self.server} refused the request (401): set ${TOKEN_ENV} to the service token "
+                               "(bigk serve prints where it is)")
+        if resp.status_code == 404:
+            raise NotFound(_detail(resp))
+        if resp.status_code >= 400:
+            raise ClientError(f"{method} {path} failed ({resp.status_code}): {_detail(resp)}")
+        return resp.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._call("GET", f"/api/v1{path}", params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str) -> Any:
+        return self._call("POST", f"/api/v1{path}")
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:200] or resp.reason_phrase
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):  # FastAPI validation errors
+        return "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in detail)
+    return str(detail or body)
