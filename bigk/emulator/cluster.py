@@ -1,0 +1,244 @@
+"""`EmulatedCluster`: the Kubernetes-compatible API plus simulated kubelet, Spark driver and GPUs.
+
+It runs on loopback in a background thread with its own asyncio loop, so a test
+or `bigk serve` can start it, point any Kubernetes client at `.url`, and stop it.
+All simulated delays (pod start, run time, executor batch delay) are multiplied by
+`time_scale`: 0.01 makes a 30 s job take 0.3 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from bigk.cluster.model import Node
+from bigk.emulator.api import NODES, PODS, Api
+from bigk.emulator.errors import EmulatorError
+from bigk.emulator.faults import Faults
+from bigk.emulator.kubeconfig import write_kubeconfig
+from bigk.emulator.nodes import node_object
+from bigk.emulator.server import ApiServer
+from bigk.emulator.store import Obj, Store
+
+log = logging.getLogger("bigk.emulator")
+
+
+class EmulatedCluster:
+    """An embedded, emulated Kubernetes cluster for development and tests (not Kubernetes)."""
+
+    def __init__(
+        self,
+        nodes: Iterable[Node] = (),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        kubelet: bool = True,
+        spark_driver: bool = True,
+        gpu_readings: bool = True,
+        time_scale: float = 1.0,
+        watch_window: int = 10_000,
+        bookmark_interval: float = 1.0,
+        gpu_interval: float = 2.0,
+        default_duration: float = 30.0,
+    ) -> None:
+        if time_scale <= 0:
+            raise EmulatorError(f"time_scale must be > 0, got {time_scale}")
+        self.host = host
+        self.port = port
+        self.time_scale = time_scale
+        self.default_duration = default_duration
+        self.gpu_interval = gpu_interval
+        self.store = Store(window=watch_window)
+        self.api = Api(self.store)
+        self.faults = Faults()
+        self.model_nodes: dict[str, Node] = {}
+        self.server = ApiServer(self.api, self.faults, bookmark_interval=bookmark_interval)
+        self._want = {"kubelet": kubelet, "spark_driver": spark_driver, "gpu_readings": gpu_readings}
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._url = ""
+        self.kubelet: Any = None
+        self.driver: Any = None
+        self.gpus: Any = None
+        for node in nodes:
+            self.add_node(node)
+
+    # ---- lifecycle -----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """Base URL (http://127.0.0.1:PORT); empty before start()."""
+        return self._url
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise EmulatorError("the emulated cluster is not running")
+        return self._loop
+
+    def start(self) -> str:
+        """Start serving in a background thread; returns the base URL."""
+        if self._thread is not None:
+            return self._url
+        self._thread = threading.Thread(target=self._run, name="bigk-emulator", daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise EmulatorError(f"cannot start the emulated cluster on {self.host}:{self.port}: {self._error}")
+        if not self._url:
+            raise EmulatorError("the emulated cluster did not start within 30 s")
+        log.info("event=emulator_started url=%s nodes=%d", self._url, len(self.model_nodes))
+        return self._url
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> None:
+        runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=0.5, backlog=1024)
+        await site.start()
+        self._runner = runner
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        port = sockets[0].getsockname()[1] if sockets else self.port
+        self.port = port
+        self._url = f"http://{self.host}:{port}"
+        self.server.server_address = f"{self.host}:{port}"
+        self._start_simulation()
+
+    def _start_simulation(self) -> None:
+        if self._want["kubelet"]:
+            from bigk.emulator.kubelet import KubeletSim
+
+            self.kubelet = KubeletSim(self)
+            self.kubelet.start()
+        if self._want["spark_driver"]:
+            from bigk.emulator.driver import SparkDriverSim
+
+            self.driver = SparkDriverSim(self)
+            self.driver.start()
+        if self._want["gpu_readings"]:
+            from bigk.emulator.gpus import GpuSim
+
+            self.gpus = GpuSim(self)
+            self.gpus.start()
+
+    def stop(self) -> None:
+        """Close every connection and stop the background thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            try:
+                future.result(10)
+            except Exception:  # stopping anyway
+                log.exception("event=emulator_stop_error")
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        self._thread = None
+        self._loop = None
+        log.info("event=emulator_stopped url=%s", self._url)
+
+    async def _shutdown(self) -> None:
+        for sim in (self.gpus, self.driver, self.kubelet):
+            if sim is not None:
+                sim.stop()
+        self.server.drop_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not current:
+                task.cancel()
+
+    def __enter__(self) -> EmulatedCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---- conveniences --------------------------------------------------------------------
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        """Write a kubeconfig for this cluster (start() first); returns the path."""
+        if not self._url:
+            raise EmulatorError("start the emulated cluster before writing a kubeconfig")
+        return write_kubeconfig(path, self._url)
+
+    def add_node(self, node: Node) -> Obj:
+        """Create a node object from a model node (also while running)."""
+        self.model_nodes[node.name] = node
+        return self.api.create(NODES, "", node_object(node))
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the server loop and wait for its result (for loop-owned state)."""
+        if self._loop is None or not self._loop.is_running():
+            return fn()
+        future: Any = asyncio.run_coroutine_threadsafe(_as_coro(fn), self._loop)
+        return future.result(10)
+
+    def drop_watches(self) -> int:
+        """Abort every open watch connection (clients see the stream break); returns how many."""
+        return int(self.call(self.server.drop_watches))
+
+    def set_gpu_health(self, node: str, index: int, healthy: bool) -> None:
+        """Mark one simulated GPU healthy or not; shows in the next readings."""
+        if self.gpus is None:
+            raise EmulatorError("GPU readings are disabled on this emulated cluster")
+        self.gpus.set_health(node, index, healthy)
+
+    def pod(self, name: str, namespace: str = "default") -> Obj | None:
+        """A copy of a pod, or None."""
+        return self.store.read(PODS.key, namespace, name)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+        """Poll `predicate` until it returns something truthy; raise TimeoutError after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout} s")
+            time.sleep(interval)
+
+    def wait_for_phase(self, name: str, phase: str, namespace: str = "default", timeout: float = 10.0) -> Obj:
+        """Wait until the pod reaches `phase`; returns it."""
+
+        def check() -> Obj | None:
+            pod = self.pod(name, namespace)
+            return pod if pod is not None and pod.get("status", {}).get("phase") == phase else None
+
+        return self.wait_for(check, timeout)
+
+
+async def _as_coro(fn: Callable[[], Any]) -> Any:
+    return fn()

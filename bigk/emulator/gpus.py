@@ -1,0 +1,181 @@
+"""Simulated GPUs: every GPU node's `bigk.io/gpu-readings` annotation, refreshed periodically.
+
+This is the channel the real `bigk agent` writes (format in `bigk.cluster.labels`).
+Memory in use on a GPU comes from the running pods assigned to it: the
+`bigk.io/assigned-gpus` annotation names the indices (pods without it take the
+lowest free indices for their `nvidia.com/gpu` limit, as a device plugin would);
+a pod uses `bigk.io/gpu-memory-mib` per GPU when given, else `bigk.io/gpu-milli`
+thousandths of the memory, else 90 %. Utilisation follows the pods' share with a
+little noise, temperature follows utilisation. Tests can mark a GPU unhealthy
+(`set_health`) or busy outside Kubernetes (`set_external_use`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from bigk.cluster.labels import (
+    ASSIGNED_GPUS_ANNOTATION,
+    GPU_MEMORY_ANNOTATION,
+    GPU_MILLI_ANNOTATION,
+    GPU_READINGS_ANNOTATION,
+)
+from bigk.cluster.model import GPU_RESOURCE, MILLI_GPU, Node
+from bigk.emulator.api import NODES, PODS
+from bigk.emulator.errors import ApiError
+from bigk.emulator.store import Obj
+
+if TYPE_CHECKING:
+    from bigk.emulator.cluster import EmulatedCluster
+
+log = logging.getLogger("bigk.emulator")
+WHOLE_GPU_MEMORY_SHARE = 0.9
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _pod_gpu_count(pod: Obj) -> int:
+    total = 0
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        limits = ((c.get("resources") or {}).get("limits")) or {}
+        total += _int(limits.get(GPU_RESOURCE))
+    return total
+
+
+def _assigned(pod: Obj) -> list[int] | None:
+    text = (pod["metadata"].get("annotations") or {}).get(ASSIGNED_GPUS_ANNOTATION)
+    if not text:
+        return None
+    return [_int(part, -1) for part in text.split(",") if part.strip()]
+
+
+class GpuSim:
+    """Readings for every GPU of every node with GPUs."""
+
+    def __init__(self, cluster: EmulatedCluster, seed: int = 0) -> None:
+        self.cluster = cluster
+        self.api = cluster.api
+        self.loop = cluster.loop
+        self.interval = cluster.gpu_interval
+        self._health: dict[tuple[str, int], bool] = {}
+        self._external: dict[tuple[str, int], tuple[int, float]] = {}
+        self._rng = random.Random(seed)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = self.loop.create_task(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def set_health(self, node: str, index: int, healthy: bool) -> None:
+        """Mark one GPU (un)healthy; the annotation is refreshed at once."""
+        self._health[(node, index)] = healthy
+        self.refresh_soon()
+
+    def set_external_use(self, node: str, index: int, memory_mib: int, utilization_pct: float = 50.0) -> None:
+        """Pretend a process outside Kubernetes uses this GPU (the "already busy" case)."""
+        self._external[(node, index)] = (memory_mib, utilization_pct)
+        self.refresh_soon()
+
+    def refresh_soon(self) -> None:
+        self.loop.call_soon_threadsafe(self.refresh)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.refresh()
+            except Exception:  # keep reporting
+                log.exception("event=gpu_sim_error")
+            await asyncio.sleep(self.interval)
+
+    def refresh(self) -> None:
+        """Write fresh readings on every GPU node."""
+        nodes = [n for n in self.cluster.model_nodes.values() if n.gpus]
+        if not nodes:
+            return
+        names = {n.name for n in nodes}
+        by_node: dict[str, list[Obj]] = {}
+        pods, _ = self.api.store.objects(PODS.key)
+        for pod in pods:
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node in names and (pod.get("status") or {}).get("phase") == "Running":
+                by_node.setdefault(node, []).append(pod)
+        now = time.time()
+        for node in nodes:
+            readings = self.readings(node, by_node.get(node.name, []), now)
+            text = json.dumps(readings, separators=(",", ":"))
+
+            def change(obj: Obj, text: str = text) -> None:
+                obj["metadata"].setdefault("annotations", {})[GPU_READINGS_ANNOTATION] = text
+
+            with contextlib.suppress(ApiError):
+                self.api.update_object(NODES.key, "", node.name, change)
+
+    def readings(self, node: Node, pods: list[Obj], now: float) -> list[dict[str, Any]]:
+        """The readings of one node's GPUs given the pods running there."""
+        count = len(node.gpus)
+        used = [0.0] * count
+        util = [0.0] * count
+        unassigned: list[Obj] = []
+        for pod in pods:
+            indices = _assigned(pod)
+            if indices is None:
+                if _pod_gpu_count(pod):
+                    unassigned.append(pod)
+                continue
+            for i in indices:
+                if 0 <= i < count:
+                    self._charge(pod, node, i, used, util)
+        for pod in unassigned:  # a device plugin hands out the lowest free GPUs
+            free = [i for i in range(count) if used[i] == 0]
+            for i in free[: _pod_gpu_count(pod)]:
+                self._charge(pod, node, i, used, util)
+        result = []
+        for gpu in node.gpus:
+            i = gpu.index
+            ext_mem, ext_util = self._external.get((node.name, i), (0, 0.0))
+            busy = min(float(gpu.memory_mib), used[i] + ext_mem) if i < count else float(ext_mem)
+            load = min(100.0, (util[i] if i < count else 0.0) + ext_util)
+            if load > 0:
+                load = max(0.0, min(100.0, load + self._rng.uniform(-3, 3)))
+            result.append(
+                {
+                    "index": i,
+                    "uuid": gpu.uuid or f"GPU-{node.name}-{i}",
+                    "model": gpu.model,
+                    "memory_total_mib": gpu.memory_mib,
+                    "memory_free_mib": int(gpu.memory_mib - busy),
+                    "utilization_pct": round(load, 1),
+                    "temperature_c": round(32 + 0.45 * load + self._rng.uniform(-1, 1), 1),
+                    "healthy": self._health.get((node.name, i), True),
+                    "observed_at": round(now, 3),
+                }
+            )
+        return result
+
+    @staticmethod
+    def _charge(pod: Obj, node: Node, i: int, used: list[float], util: list[float]) -> None:
+        annotations = pod["metadata"].get("annotations") or {}
+        total = node.gpus[i].memory_mib if i < len(node.gpus) else 0
+        milli = _int(annotations.get(GPU_MILLI_ANNOTATION), MILLI_GPU) or MILLI_GPU
+        if annotations.get(GPU_MEMORY_ANNOTATION):
+            memory = float(_int(annotations[GPU_MEMORY_ANNOTATION]))
+        elif milli < MILLI_GPU:
+            memory = total * milli / MILLI_GPU
+        else:
+            memory = total * WHOLE_GPU_MEMORY_SHARE
+        used[i] = min(float(total), used[i] + memory)
+        util[i] = min(100.0, util[i] + 85.0 * min(milli, MILLI_GPU) / MILLI_GPU)
