@@ -179,7 +179,7 @@ class _Builder:
             value = self.constructor.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             reason = getattr(exc, "problem", None) or str(exc)
-            reason = reason.splitlines()[0][:120] if reason else type(exc).__name__
+            reason = reason.splitlines()[0].split(";")[0][:120] if reason else type(exc).__name__
             raise YamlProblem(f"cannot read value {node.value[:40]!r}: {reason}", *_mark(node)) from None
         # timestamps, !!binary, ... are kept as the text written; bigk only deals in plain values
         return value if isinstance(value, _PLAIN_TYPES) else node.value
