@@ -120,7 +120,7 @@ class EmulatedCluster:
     async def _serve(self) -> None:
         runner = web.AppRunner(self.server.app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, shutdown_timeout=0.5, backlog=1024)
+        site = web.TCPSite(runner, self.host, self.port, backlog=1024)
         await site.start()
         self._runner = runner
         server = site._server
