@@ -73,7 +73,8 @@ class Harness:
             spec["nodeSelector"] = node_selector
         if priority is not None:
             data["metadata"]["annotations"]["bigk.io/priority"] = str(priority)
-        return dict(self.api.sanitize_for_serialization(self.core.create_namespaced_pod(self.namespace, data)))
+        created = self.core.create_namespaced_pod(self.namespace, data)  # type: ignore[arg-type]
+        return dict(self.api.sanitize_for_serialization(created))
 
     def read(self, name: str) -> client.V1Pod | None:
         try:

@@ -21,7 +21,8 @@ def pod_dict(name: str, *, namespace: str = "default", cpu: str = "1", memory: s
              scheduler: str = L.SCHEDULER_NAME, app: str = "", role: str = "",
              annotations: dict[str, str] | None = None,
              labels: dict[str, str] | None = None, node: str = "", phase: str = "Pending",
-             gated: bool = False, created: str = "2026-11-25T16:00:00Z") -> dict[str, Any]:
+             gated: bool = False, created: str = "2026-11-25T16:00:00Z",
+             tolerations: list[dict[str, str]] | None = None) -> dict[str, Any]:
     limits: dict[str, str] = {}
     if gpus:
         limits["nvidia.com/gpu"] = str(gpus)
@@ -37,6 +38,8 @@ def pod_dict(name: str, *, namespace: str = "default", cpu: str = "1", memory: s
     }
     if node:
         spec["nodeName"] = node
+    if tolerations:
+        spec["tolerations"] = tolerations
     if gated:
         spec["schedulingGates"] = [{"name": "example.com/wait"}]
     return {"apiVersion": "v1", "kind": "Pod",

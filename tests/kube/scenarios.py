@@ -29,8 +29,8 @@ def bind_with_events(h: Harness) -> None:
     h.wait(lambda: h.node_of("fits") == node, what="bind of 'fits'")
     h.wait(lambda: "Scheduled" in h.reasons_for("fits"), what="Scheduled event")
     h.wait(lambda: "FailedScheduling" in h.reasons_for("nowhere"), what="FailedScheduling event")
-    pod = h.wait(lambda: _condition(h.read("nowhere"), "PodScheduled"), what="PodScheduled condition")
-    assert (pod.status, pod.reason) == ("False", "Unschedulable")
+    cond = h.wait(lambda: _condition(h.read("nowhere"), "PodScheduled"), what="PodScheduled condition")
+    assert (cond.status, cond.reason) == ("False", "Unschedulable")
     message = next(e.message for e in h.events_for("nowhere") if e.reason == "FailedScheduling")
     assert message and message == loop.explanations()[f"{h.namespace}/nowhere"]
     time.sleep(0.5)
@@ -38,7 +38,7 @@ def bind_with_events(h: Harness) -> None:
     assert h.reasons_for("gated") == []
 
 
-def _condition(pod: client.V1Pod | None, kind: str) -> client.V1PodCondition | None:
+def _condition(pod: client.V1Pod | None, kind: str) -> Any:
     if pod is None or pod.status is None:
         return None
     return next((c for c in pod.status.conditions or [] if c.type == kind), None)

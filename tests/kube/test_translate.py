@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -77,8 +78,8 @@ def test_bad_quantity_raises_translate_error_naming_the_pod() -> None:
     ({"gated": True}, False),
     ({"phase": "Running"}, False),
 ])
-def test_candidates_are_pending_unbound_ungated_bigk_pods(kwargs: dict[str, object], expected: bool) -> None:
-    assert is_candidate(pod("p", **kwargs)) is expected  # type: ignore[arg-type]
+def test_candidates_are_pending_unbound_ungated_bigk_pods(kwargs: dict[str, Any], expected: bool) -> None:
+    assert is_candidate(pod("p", **kwargs)) is expected
 
 
 def test_terminating_pod_is_not_a_candidate() -> None:
