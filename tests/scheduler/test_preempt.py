@@ -1,11 +1,12 @@
 """Preemption: fewest, lowest-priority victims; extras first; whole gangs; guarantees respected."""
 
 from bigk.cluster.model import Queue
+from bigk.scheduler import CycleResult
 
 from .helpers import World, cpu_node, executor_pods, gang, gpu_node, pod
 
 
-def _evicted(result) -> set[str]:  # type: ignore[no-untyped-def]
+def _evicted(result: CycleResult) -> set[str]:
     return {e.pod_key.split("/")[1] for e in result.evictions}
 
 

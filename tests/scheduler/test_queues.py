@@ -1,11 +1,12 @@
 """Queue order (priority, guarantee, fair share, age), maxima, and backfill behind a held head."""
 
 from bigk.cluster.model import Queue
+from bigk.scheduler import CycleResult
 
 from .helpers import World, cpu_node, gang, gpu_node, pod
 
 
-def _names(result) -> list[str]:  # type: ignore[no-untyped-def]
+def _names(result: CycleResult) -> list[str]:
     return [b.pod_key.split("/")[1] for b in result.binds]
 
 
