@@ -1,7 +1,11 @@
 """Generate bigk's Grafana dashboards (the *.json files beside this script).
 
-    python3 dashboards/build.py          # rewrite the JSON files
-    python3 dashboards/build.py --check  # exit 1 if the committed JSON is out of date
+    python3 dashboards/build.py          # rewrite the JSON files (and the Helm chart's copies)
+    python3 dashboards/build.py --check  # exit 1 if any committed copy is out of date
+
+The Helm chart cannot read files outside its folder, so this script also copies
+the dashboards and alerts.yaml into helm/bigk/files/ (the chart's ConfigMap and
+PrometheusRule); `--check` fails when a copy differs.
 
 Panels are declared here once, in a compact form, so the PromQL stays readable
 and every dashboard shares the same datasource and filter variables. Only
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+CHART_FILES = HERE.parent / "helm" / "bigk" / "files"
 DS = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
 
@@ -237,19 +242,25 @@ DASHBOARDS = {"bigk-gpus.json": gpus, "bigk-queues.json": queues, "bigk-schedule
               "bigk-runs.json": runs}
 
 
-def render_all() -> dict[str, str]:
-    """File name -> JSON text, exactly as committed."""
-    return {name: json.dumps(build(), indent=2, sort_keys=False) + "\n" for name, build in DASHBOARDS.items()}
+def render_all() -> dict[Path, str]:
+    """Path -> text of every generated file, exactly as committed."""
+    out: dict[Path, str] = {}
+    for name, build in DASHBOARDS.items():
+        text = json.dumps(build(), indent=2, sort_keys=False) + "\n"
+        out[HERE / name] = text
+        out[CHART_FILES / "dashboards" / name] = text
+    out[CHART_FILES / "alerts.yaml"] = (HERE / "alerts.yaml").read_text()
+    return out
 
 
 def main(argv: list[str]) -> int:
     stale = []
-    for name, text in render_all().items():
-        path = HERE / name
+    for path, text in render_all().items():
         if "--check" in argv:
             if not path.exists() or path.read_text() != text:
-                stale.append(name)
+                stale.append(str(path.relative_to(HERE.parent)))
         else:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     if stale:
         print(f"out of date: {', '.join(stale)} (run python3 dashboards/build.py)", file=sys.stderr)
