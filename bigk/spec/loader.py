@@ -47,13 +47,13 @@ class LoadedJob:
     def name(self) -> str:
         return self.spec.metadata.name
 
-    def locate(self, loc: tuple[str | int, ...]) -> tuple[int, int]:
+    def locate(self, loc: tuple[str | int, ...], prefer_key: bool = False) -> tuple[int, int]:
         """Line and column of a field of this job in its file (of the operator field, if converted)."""
         if self.document is None:
             return self.line, 1
         if self.source_kind != KIND:
             loc = operator_loc(self.source_kind, loc)
-        return self.document.locate(loc, prefer_key=True)
+        return self.document.locate(loc, prefer_key=prefer_key)
 
 
 @dataclass
@@ -264,7 +264,7 @@ def _fit(jobs: list[LoadedJob], cluster: Sequence[Node]) -> list[SpecProblem]:
     problems = []
     for job in jobs:
         for where, message in fit_problems(job.spec, cluster):
-            line, col = job.locate(tuple(where.split(".")))
+            line, col = job.locate(tuple(where.split(".")), prefer_key=True)
             problems.append(SpecProblem(job.file, line, col, where, message))
     return problems
 

@@ -98,7 +98,9 @@ def _check_pattern(pattern: re.Pattern[str], what: str) -> Any:
 LabelKey = Annotated[str, _check_pattern(_LABEL_KEY, "label/annotation key (e.g. 'team' or 'example.com/team')")]
 LabelValue = Annotated[str, BeforeValidator(_scalar_text), _check_pattern(_LABEL_VALUE, "label value")]
 EnvName = Annotated[str, _check_pattern(_ENV_NAME, "environment variable name")]
-SparkKey = Annotated[str, _check_pattern(_SPARK_KEY, "Spark setting name ('spark.' then letters, digits, '.', '_', '-', '/')")]
+SparkKey = Annotated[
+    str, _check_pattern(_SPARK_KEY, "Spark setting name ('spark.' then letters, digits, '.', '_', '-', '/')")
+]
 HadoopKey = Annotated[str, _check_pattern(_HADOOP_KEY, "Hadoop setting name")]
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 

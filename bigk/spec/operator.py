@@ -308,9 +308,16 @@ class _Conversion:
             if key in conf:
                 value = conf.pop(key)
                 try:
-                    executor.setdefault(target, int(value))
+                    number = int(value)
                 except (TypeError, ValueError):
                     self.drop(f"{path}.sparkConf.{key}", f"not a number ({value!r}); left out")
+                    continue
+                if target in executor and executor[target] != number:
+                    self.drop(
+                        f"{path}.sparkConf.{key}",
+                        f"{number} conflicts with executor.{target}={executor[target]}; kept executor.{target}",
+                    )
+                executor.setdefault(target, number)
         for key in ("spark.kubernetes.scheduler.name", "spark.kubernetes.namespace", "spark.master"):
             if key in conf:
                 conf.pop(key)
