@@ -30,7 +30,7 @@ from bigk.scheduler.explain import explain
 from bigk.scheduler.filters import Filters
 from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy, make_policy
-from bigk.scheduler.preempt import plan_preemption, victim_groups
+from bigk.scheduler.preempt import VictimGroup, plan_preemption, victim_groups
 from bigk.scheduler.queueing import QueueBook, UnitQueue
 from bigk.scheduler.sync import StateSync
 from bigk.scheduler.types import Bind, CycleResult, Eviction, Explanation, ReservedSlot, Snapshot
@@ -157,6 +157,7 @@ class _Cycle:
         self.bound_now: dict[str, int] = {}  # gang -> executors bound this cycle
         self.failed_shapes: dict[tuple[object, ...], Explanation] = {}
         self.extras: list[tuple[GangView, Pod]] = []
+        self.victims: list[VictimGroup] | None = None
 
     # -- bookkeeping ------------------------------------------------------------------------
     def expire(self) -> None:
@@ -414,29 +415,21 @@ class _Cycle:
         self.holds[name] = keys
 
     def preempt(self, unit: Unit, keys: list[str]) -> bool:
-        reservations = {g: [r.key for r in rs] for g, rs in self.s._reservations.items()}
-        lone_bound = [p for p in self.bound if not p.gang or p.gang not in self.views]
-        groups = victim_groups(self.state, self.views, lone_bound, reservations, unit.priority,
-                               set(self.s._evicting) | {b.pod_key for b in self.result.binds})
+        if self.victims is None:  # built once per cycle, on the first preemption attempt
+            reservations = {g: [r.key for r in rs] for g, rs in self.s._reservations.items()}
+            lone_bound = [p for p in self.bound if not p.gang or p.gang not in self.views]
+            self.victims = victim_groups(self.state, self.views, lone_bound, reservations, 2**62,
+                                         set(self.s._evicting))
+        groups = [g for g in self.victims if g.priority < unit.priority
+                  and not any(p.key in self.s._evicting for p in g.pods)]
         if not groups:
             return False
-        nodes = self.filters.could_ever_fit(unit.items[0].request, self.placer.static(unit.items[0]))
-        for item in unit.items[1:]:
-            nodes = nodes | self.filters.could_ever_fit(item.request, self.placer.static(item))
-
-        def try_fit() -> list[Placement] | None:
-            placed, failure = self.placer.trial(unit.items, keys, True)
-            if failure is not None:
-                return None
-            self.placer.rollback(placed)
-            return [p for _, _, p in placed]
-
         evicting = [k for k in self.s._evicting if k in self.state.allocations]
         parked = [(k, *self.state.allocations[k]) for k in evicting]
         for k in evicting:
             self.state.release(k)
         try:
-            plan = plan_preemption(self.state, self.book, groups, nodes, unit.need(), self.filters.usable, try_fit)
+            plan = plan_preemption(self.state, self.book, groups, self.placer, unit.items, keys)
         finally:
             for k, req, placement in reversed(parked):
                 self.state.allocate(k, req, placement)

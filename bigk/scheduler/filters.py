@@ -81,6 +81,24 @@ class Filters:
             ok &= row_count(self.gpu_slots(req)) >= req.gpu_count
         return ok
 
+    def fits_row(self, req: PodRequest, static: np.ndarray, i: int) -> bool:
+        """`feasible(req, static)[i]`, computed on node `i` alone."""
+        s = self.state
+        if not (static[i] and s.schedulable[i] and s.pods_used[i] < s.pods_cap[i]
+                and s.cpu_used[i] + req.cpu_milli <= s.cpu_cap[i] and s.mem_used[i] + req.memory_mib <= s.mem_cap[i]):
+            return False
+        if not req.is_gpu:
+            return True
+        used = s.gpu_milli_used[i]
+        if not req.is_fractional:
+            fit = self.usable[i] & (used == 0)
+        else:
+            fit = self.usable[i] & (used <= MILLI_GPU - req.gpu_milli)
+            if req.gpu_memory_mib:
+                fit &= (s.gpu_mem_cap[i] - s.gpu_mem_used[i]) >= req.gpu_memory_mib
+                fit &= ~(self.fresh[i] & (s.live_free_mem[i] < req.gpu_memory_mib))
+        return int(np.count_nonzero(fit)) >= req.gpu_count
+
     def could_ever_fit(self, req: PodRequest, static: np.ndarray) -> np.ndarray:
         """Nodes that could hold the pod if they were empty (capacity, filters, healthy GPUs)."""
         s = self.state

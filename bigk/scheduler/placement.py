@@ -72,6 +72,20 @@ class Placer:
             return None
         return placement
 
+    def choose_on(self, item: Item, node: int) -> Placement | None:
+        """The policy's placement for `item` restricted to one node."""
+        only = np.zeros(self.state.size, dtype=bool)
+        only[node] = True
+        feasible = self.filters.feasible(item.request, self.static(item)) & only
+        if not feasible[node]:
+            return None
+        placement = self.policy.select(self.state, item.request, feasible, self.now)
+        return placement if placement is not None and placement.node == node else None
+
+    def fits_on(self, item: Item, node: int) -> bool:
+        """Does `item` fit on `node` right now? (One row of `Filters.feasible`.)"""
+        return self.filters.fits_row(item.request, self.static(item), node)
+
     def allocate(self, key: str, req: PodRequest, placement: Placement) -> bool:
         try:
             self.state.allocate(key, req, placement)

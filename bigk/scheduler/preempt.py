@@ -4,8 +4,9 @@ Victims come in groups: an extra executor (above its gang's minimum) alone, or a
 whole gang (driver, every executor and its reservations), or a lone pod. Groups
 are tried extras first, then by lowest priority, smallest, newest first; a group is only
 eligible when its priority is strictly lower than the preemptor's and evicting it
-keeps its queue within its guarantee. Once the preemptor fits, groups that turn
-out unnecessary are put back (newest choice kept), so the set is small.
+keeps its queue within its guarantee. The search is node by node (a pod needs
+its room on one node), and once the preemptor fits, groups that turn out
+unnecessary are put back, so the set is small.
 Nothing is evicted here: the caller turns the result into `Eviction`s.
 """
 
@@ -14,14 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from bigk.cluster.model import MILLI_GPU, Pod, PodRequest
+from bigk.cluster.model import Pod, PodRequest
 from bigk.cluster.state import ClusterState, Placement
+from bigk.scheduler.placement import Placed, Placer
 from bigk.scheduler.queueing import QueueBook, Usage
-from bigk.scheduler.units import GangView, extras_first, usage_of
+from bigk.scheduler.units import GangView, Item, extras_first, usage_of
 
-MAX_TRIALS = 64  # bound the work one preemption attempt may cost
+MAX_NODES = 256  # nodes examined per item of a preemptor: bounds the work of one attempt
 
 
 @dataclass
@@ -89,72 +89,129 @@ class PreemptionPlan:
     slots: list[tuple[int, tuple[int, ...]]]  # where each of the unit's items would go
 
 
-def plan_preemption(state: ClusterState, book: QueueBook, groups: list[VictimGroup], nodes: np.ndarray,
-                    need: Usage, usable: np.ndarray,
-                    try_fit: Callable[[], list[Placement] | None]) -> PreemptionPlan | None:
-    """Release groups until `try_fit` succeeds, then put back the ones not needed.
+Entry = tuple[str, PodRequest, Placement]
 
-    `nodes` masks the nodes the preemptor could ever use; groups with nothing there
-    are skipped. The state is left exactly as it was found.
-    """
-    released: list[tuple[str, PodRequest, Placement]] = []
 
-    def release(group: VictimGroup) -> list[tuple[str, PodRequest, Placement]]:
+class _Releaser:
+    """Releases victim groups from the state and puts them back exactly."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+
+    def release(self, group: VictimGroup) -> list[Entry]:
         out = []
         for key in group.keys:
-            entry = state.allocations.get(key)
+            entry = self.state.allocations.get(key)
             if entry is not None:
-                state.release(key)
+                self.state.release(key)
                 out.append((key, entry[0], entry[1]))
         return out
 
-    def restore(entries: list[tuple[str, PodRequest, Placement]]) -> None:
+    def restore(self, entries: list[Entry]) -> None:
         for key, req, placement in reversed(entries):
-            state.allocate(key, req, placement)
+            self.state.allocate(key, req, placement)
 
-    def enough() -> bool:
-        cpu = int((state.cpu_cap - state.cpu_used)[nodes].sum())
-        mem = int((state.mem_cap - state.mem_used)[nodes].sum())
-        gpu = int(np.where(usable, MILLI_GPU - state.gpu_milli_used, 0)[nodes].sum())
-        return cpu >= need[0] and mem >= need[1] and gpu >= need[2]
 
-    chosen: list[tuple[VictimGroup, list[tuple[str, PodRequest, Placement]]]] = []
+def plan_preemption(state: ClusterState, book: QueueBook, groups: list[VictimGroup], placer: Placer,
+                    items: list[Item], keys: list[str]) -> PreemptionPlan | None:
+    """Find victims item by item, node by node; the state is left exactly as it was found.
+
+    Each item of the preemptor is placed, in order, where it fits now (after the
+    victims already chosen for earlier items) or else on the node where it fits
+    after evicting the cheapest victims there: those whose highest priority is
+    lowest, then the fewest pods. Whole groups are released, so evicting a gang for
+    one item frees its other nodes for the next items. At most `MAX_NODES` nodes
+    are examined per item. Finally, groups that turn out unnecessary are dropped.
+    """
+    rel = _Releaser(state)
+    by_node: dict[int, list[VictimGroup]] = {}
+    for g in groups:
+        for n in sorted(g.nodes):
+            by_node.setdefault(n, []).append(g)
+    chosen: list[tuple[VictimGroup, list[Entry]]] = []
     taken: dict[str, list[int]] = {}
-    fit: list[Placement] | None = None
-    trials = 0
-    for group in groups:
-        if not any(nodes[n] for n in group.nodes):
-            continue
-        usage = group.usage(state)
-        already = taken.setdefault(group.queue, [0, 0, 0])
-        if book.protected(group.queue, usage, (already[0], already[1], already[2])):
-            continue
-        entries = release(group)
-        released.extend(entries)
-        chosen.append((group, entries))
+    placed: Placed = []
+
+    def eligible(g: VictimGroup) -> bool:
+        if any(g is c for c, _ in chosen):
+            return False
+        already = taken.get(g.queue, [0, 0, 0])
+        return not book.protected(g.queue, g.usage(state), (already[0], already[1], already[2]))
+
+    def take(g: VictimGroup) -> None:
+        usage = g.usage(state)
+        chosen.append((g, rel.release(g)))
+        t = taken.setdefault(g.queue, [0, 0, 0])
         for i in range(3):
-            already[i] += usage[i]
-        if not enough():
-            continue
-        trials += 1
-        fit = try_fit()
-        if fit is not None or trials >= MAX_TRIALS:
-            break
-    if fit is None:
-        restore(released)
-        return None
-    # Put back groups that are not needed, the earliest choices (least preferred to keep) last.
-    kept: list[VictimGroup] = [chosen[-1][0]]
-    for group, entries in reversed(chosen[:-1]):
-        restore(entries)
-        again = try_fit() if trials < MAX_TRIALS else None
-        trials += 1
-        if again is not None:
-            fit = again
-            released = [e for e in released if e not in entries]
+            t[i] += usage[i]
+
+    def undo() -> None:
+        placer.rollback(placed)
+        for _, entries in reversed(chosen):
+            rel.restore(entries)
+
+    for item, key in zip(items, keys, strict=True):
+        placement = placer.choose(item)
+        if placement is None:
+            best = _cheapest_node(state, placer, item, by_node, eligible, rel)
+            if best is None:
+                undo()
+                return None
+            node, victims = best
+            for g in victims:
+                take(g)
+            placement = placer.choose_on(item, node)
+        if placement is None or not placer.allocate(key, item.request, placement):
+            undo()
+            return None
+        placed.append((key, item, placement))
+    slots = [(p.node, p.gpus) for _, _, p in placed]
+    placer.rollback(placed)
+    placed = []
+    # Drop victims that are not needed after all (latest choices are tried first).
+    for idx in range(len(chosen) - 1, -1, -1):
+        group, entries = chosen[idx]
+        rel.restore(entries)
+        trial, failure = placer.trial(items, keys, True)
+        if failure is None:
+            slots = [(p.node, p.gpus) for _, _, p in trial]
+            placer.rollback(trial)
+            del chosen[idx]
         else:
-            for key, _, _ in entries:
-                state.release(key)
-            kept.append(group)
-    restore(released)
-    return PreemptionPlan(kept[::-1], [(p.node, p.gpus) for p in fit])
+            rel.release(group)
+    victims = [g for g, _ in chosen]
+    for _, entries in reversed(chosen):
+        rel.restore(entries)
+    return PreemptionPlan(victims, slots)
+
+
+def _cheapest_node(state: ClusterState, placer: Placer, item: Item, by_node: dict[int, list[VictimGroup]],
+                   eligible: Callable[[VictimGroup], bool], rel: _Releaser
+                   ) -> tuple[int, list[VictimGroup]] | None:
+    """The node where evicting the cheapest eligible victims lets `item` fit, and those victims."""
+    ever = placer.filters.could_ever_fit(item.request, placer.static(item))
+    best: tuple[tuple[int, int, int], int, list[VictimGroup]] | None = None
+    tried = 0
+    for node in sorted(by_node):
+        if not ever[node]:
+            continue
+        candidates = [g for g in by_node[node] if eligible(g)]
+        if not candidates:
+            continue
+        tried += 1
+        released: list[tuple[VictimGroup, list[Entry]]] = []
+        for g in candidates:
+            released.append((g, rel.release(g)))
+            if placer.fits_on(item, node):
+                break
+        ok = placer.fits_on(item, node)
+        for _, entries in reversed(released):
+            rel.restore(entries)
+        if ok:
+            victims = [g for g, _ in released]
+            cost = (max(g.priority for g in victims), sum(len(g.pods) for g in victims), node)
+            if best is None or cost < best[0]:
+                best = (cost, node, victims)
+        if tried >= MAX_NODES:
+            break
+    return None if best is None else (best[1], best[2])

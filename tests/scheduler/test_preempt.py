@@ -111,3 +111,34 @@ def test_a_preemptor_that_never_fits_evicts_nothing() -> None:
     w.add(pod("huge", gpus=8, priority=10))
     r = w.cycle(0)
     assert r.evictions == [] and r.waiting["default/huge"].state == "never-fits"
+
+
+def test_victims_are_chosen_on_the_node_where_fewest_must_go() -> None:
+    w = World([gpu_node("a", gpus=4), gpu_node("b", gpus=4)])
+    w.add(*(pod(f"small{i}", gpus=1, on="a", slots=(i,)) for i in range(4)))
+    w.add(pod("whole", gpus=4, on="b", slots=(0, 1, 2, 3)))
+    w.add(pod("vip", gpus=4, priority=10))
+    r = w.cycle(0)
+    assert _evicted(r) == {"whole"}
+    r = w.cycle(1)
+    assert [(b.pod_key, b.node) for b in r.binds] == [("default/vip", "b")]
+
+
+def test_lower_priority_victims_are_preferred_over_fewer_ones() -> None:
+    w = World([gpu_node("a", gpus=4), gpu_node("b", gpus=4)])
+    w.add(*(pod(f"p0-{i}", gpus=1, on="a", slots=(i,)) for i in range(4)))
+    w.add(pod("p5", gpus=4, priority=5, on="b", slots=(0, 1, 2, 3)))
+    w.add(pod("vip", gpus=4, priority=10))
+    assert _evicted(w.cycle(0)) == {f"p0-{i}" for i in range(4)}
+
+
+def test_gang_preemptor_spanning_nodes_evicts_on_each() -> None:
+    w = World([gpu_node("a", gpus=4), gpu_node("b", gpus=4), cpu_node("c")])
+    w.add(*(pod(f"low{i}", gpus=1, on="a" if i < 4 else "b", slots=(i % 4,)) for i in range(8)))
+    info, drv = gang("vip", 2, priority=10, executor=pod("x", cpu=1000, gpus=4).request)
+    w.add_gang(info, drv)
+    r = w.cycle(0)
+    assert _evicted(r) == {f"low{i}" for i in range(8)}
+    r = w.cycle(1)
+    assert [b.pod_key for b in r.binds] == ["default/vip-driver"]
+    assert sorted(s.node for s in r.reservations["vip"]) == ["a", "b"]
