@@ -97,6 +97,11 @@ class Service:
 
     def start(self) -> Service:
         cfg = self.config
+        if cfg.scheduler:
+            from bigk.scheduler.policies.base import policy_names
+
+            if cfg.policy not in policy_names():
+                raise ServiceError(f"--policy {cfg.policy!r}: unknown; known: {', '.join(policy_names())}")
         cfg.state_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = self.clock()
         self.store = Store(cfg.database_url or default_database_url(cfg.state_dir))

@@ -106,10 +106,12 @@ class Cron:
         self.scheduler.start(paused=True)
 
     def resume(self) -> None:
-        self.scheduler.resume()
+        if self.scheduler.running:
+            self.scheduler.resume()
 
     def pause(self) -> None:
-        self.scheduler.pause()
+        if self.scheduler.running:
+            self.scheduler.pause()
 
     def shutdown(self) -> None:
         if self.scheduler.running:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -161,14 +162,26 @@ def build_driver_pod(submission: Any, job: str, run_id: str, namespace: str) -> 
         if key not in known:
             env.append({"name": key, "value": value})
     env.append({"name": "SPARK_CONF_DIR", "value": "/opt/spark/conf"})
-    conf_map = config_map_name(run_id)
-    spec.setdefault("volumes", []).append({"name": "spark-conf-volume-driver", "configMap": {"name": conf_map}})
-    main.setdefault("volumeMounts", []).append({"name": "spark-conf-volume-driver", "mountPath": "/opt/spark/conf"})
+    volumes = spec.setdefault("volumes", [])
+    mounts = main.setdefault("volumeMounts", [])
+    volumes.append({"name": "spark-conf-volume-driver", "configMap": {"name": config_map_name(run_id)}})
+    mounts.append({"name": "spark-conf-volume-driver", "mountPath": "/opt/spark/conf"})
+    volumes.append({"name": "pod-template-volume", "configMap": {
+        "name": template_map_name(name), "items": [{"key": POD_TEMPLATE_KEY, "path": "pod-spec-template.yml"}]}})
+    mounts.append({"name": "pod-template-volume", "mountPath": "/opt/spark/pod-template"})
     return pod
+
+
+POD_TEMPLATE_KEY = "podspec-configmap-key"  # Spark's key for the executor template in its config map
 
 
 def config_map_name(run_id: str) -> str:
     return f"spark-drv-{run_id}-conf-map"
+
+
+def template_map_name(driver_pod: str) -> str:
+    prefix = driver_pod[: -len("-driver")] if driver_pod.endswith("-driver") else driver_pod
+    return f"{prefix}-driver-podspec-conf-map"
 
 
 def properties_text(conf: Mapping[str, Any]) -> str:
@@ -202,16 +215,23 @@ class DirectSubmitter:
         conf = {k: str(v) for k, v in dict(submission.conf).items()}
         conf.setdefault("spark.app.id", f"spark-{run_id}")
         manifest = build_driver_pod(submission, job, run_id, namespace)
-        conf_map = client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name=config_map_name(run_id), namespace=namespace,
-                                         labels={L.JOB_LABEL: job, L.RUN_LABEL: run_id}),
-            data={"spark.properties": properties_text(conf)})
+        labels = {L.JOB_LABEL: job, L.RUN_LABEL: run_id}
+        maps = [
+            client.V1ConfigMap(metadata=client.V1ObjectMeta(name=config_map_name(run_id), namespace=namespace,
+                                                            labels=labels),
+                               data={"spark.properties": properties_text(conf)}),
+            client.V1ConfigMap(metadata=client.V1ObjectMeta(name=template_map_name(manifest["metadata"]["name"]),
+                                                            namespace=namespace, labels=labels),
+                               data={POD_TEMPLATE_KEY: yaml.safe_dump(submission.executor_template,
+                                                                      sort_keys=False)}),
+        ]
         try:
-            try:
-                self.core.create_namespaced_config_map(namespace, conf_map)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
+            for conf_map in maps:
+                try:
+                    self.core.create_namespaced_config_map(namespace, conf_map)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
             self.core.create_namespaced_pod(namespace, cast(Any, manifest))
         except ApiException as exc:
             if exc.status == 409:  # the driver exists: this run was already submitted
@@ -225,7 +245,10 @@ class DirectSubmitter:
     def kill(self, namespace: str, run_id: str) -> None:
         self.pods.delete_run_pods(namespace, run_id)
         try:
-            self.core.delete_namespaced_config_map(config_map_name(run_id), namespace)
+            maps: list[Any] = list(self.core.list_namespaced_config_map(
+                namespace, label_selector=f"{L.RUN_LABEL}={run_id}").items)
+            for conf_map in maps:
+                self.core.delete_namespaced_config_map(conf_map.metadata.name, namespace)
         except ApiException as exc:
             if exc.status != 404:
                 log.warning("event=conf_map_delete_failed run=%s status=%s", run_id, exc.status)

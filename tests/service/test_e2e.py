@@ -1,0 +1,145 @@
+"""End to end over HTTP: `bigk serve` (in-process) on the emulated cluster fires, admits, runs and records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.service.conftest import Running, every_seconds, job_yaml, wait_for
+
+
+def _runs(svc: Running, job: str | None = None) -> list[dict[str, Any]]:
+    with svc.client() as c:
+        return list(c.get("/api/v1/runs", params={"job": job} if job else {}).json())
+
+
+def _finished(svc: Running, job: str, n: int = 1) -> list[dict[str, Any]]:
+    done = [r for r in _runs(svc, job) if r["state"] in ("Succeeded", "Failed", "TimedOut", "Cancelled")]
+    return done if len(done) >= n else []
+
+
+def test_scheduled_runs_are_admitted_as_gangs_finish_and_show_in_history(
+        tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "tick.yaml").write_text(job_yaml("tick", cron="* * * * *", instances=2, duration=20,
+                                              schedule_extra="concurrencyPolicy: Forbid\n"))
+    svc = serve(specs, trigger_for=every_seconds(2))
+    [run] = wait_for(lambda: _finished(svc, "tick"), 20, "a scheduled run of tick to finish")[-1:]
+    assert run["state"] == "Succeeded", run
+    assert run["trigger"] == "schedule" and run["fire_time"] is not None
+    assert run["submitted_at"] <= run["admitted_at"] <= run["running_at"] <= run["finished_at"]
+    roles = sorted(p["role"] for p in run["pods"])
+    assert roles[0] == "driver" and all(p["node"] for p in run["pods"])
+    with svc.client() as c:
+        detail = c.get(f"/api/v1/runs/{run['id']}").json()
+        kinds = [e["message"] for e in detail["events"]]
+        assert any("Submitted -> Admitted" in k for k in kinds) and any("Running -> Succeeded" in k for k in kinds)
+        hist = c.get("/api/v1/jobs/tick/history").json()
+        assert hist["summary"]["runs"] >= 1 and hist["summary"]["success_rate"] == 1.0
+        assert hist["summary"]["duration_p50_s"] > 0
+        metrics = c.get("/metrics").text
+        assert 'bigk_runs_total{job_name="tick",state="succeeded"}' in metrics
+    # Forbid: scheduled fires never overlap, so no two runs of tick were ever active together.
+    runs = sorted(_runs(svc, "tick"), key=lambda r: r["created_at"])
+    for a, b in zip(runs, runs[1:], strict=False):
+        assert a["finished_at"] is not None and a["finished_at"] <= b["created_at"] + 0.5
+
+
+def test_executors_wait_for_the_whole_gang_and_explain_why(tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    # 40 whole-GPU executors: the cluster has 24 GPUs, so the gang can never be admitted.
+    (specs / "huge.yaml").write_text(job_yaml("huge", instances=40, gpu=True))
+    svc = serve(specs)
+    with svc.client() as c:
+        run = c.post("/api/v1/jobs/huge/run").json()
+        wait_for(lambda: c.get(f"/api/v1/runs/{run['id']}").json()["state"] == "Submitted", 10, "submission")
+        why = wait_for(lambda: c.get(f"/api/v1/runs/{run['id']}/explain").json()["explanation"]
+                       if "gpu" in c.get(f"/api/v1/runs/{run['id']}/explain").json()["explanation"].lower() else None,
+                       10, "a GPU explanation")
+        assert "40" in why or "executor" in why.lower()
+        queue = c.get("/api/v1/queue").json()
+        assert [q["run"] for q in queue] == [run["id"]] and queue[0]["explanation"] == why
+        pods = c.get(f"/api/v1/runs/{run['id']}").json()["pods"]
+        assert [p["node"] for p in pods] == [""]  # not even the driver is bound: all or nothing
+        cancelled = c.post(f"/api/v1/runs/{run['id']}/cancel").json()
+        assert cancelled["state"] == "Cancelled"
+
+
+def test_actions_need_the_token(tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(job_yaml("a"))
+    svc = serve(specs)
+    with svc.client(token=False) as anon:
+        for path in ("/api/v1/jobs/a/run", "/api/v1/jobs/a/suspend", "/api/v1/jobs/a/resume",
+                     "/api/v1/runs/x/cancel", "/api/v1/nodes/cpu-0/drain", "/api/v1/nodes/cpu-0/cordon",
+                     "/api/v1/pools/cpu/drain"):
+            resp = anon.post(path)
+            assert resp.status_code == 401, path
+            assert resp.headers["www-authenticate"] == "Bearer"
+        assert anon.get("/api/v1/jobs").status_code == 200  # reads are open on loopback
+    with svc.client() as c:
+        bad = c.post("/api/v1/jobs/a/run", headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401
+    assert _runs(svc) == []
+
+
+def test_failed_runs_retry_with_backoff_then_give_up(tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "flaky.yaml").write_text(job_yaml(
+        "flaky", instances=1, duration=2, driver_annotations={"bigk.io/sim-fail": "true"},
+        extra="restartPolicy:\n  type: OnFailure\n  retries: 2\n  backoffSeconds: 1\n"))
+    svc = serve(specs)
+    with svc.client() as c:
+        first = c.post("/api/v1/jobs/flaky/run").json()
+    runs = wait_for(lambda: (lambda rs: rs if len(rs) == 3 and all(r["state"] == "Failed" for r in rs) else None)(
+        _runs(svc, "flaky")), 30, "three failed attempts")
+    by_attempt = sorted(runs, key=lambda r: r["attempt"])
+    assert [r["attempt"] for r in by_attempt] == [1, 2, 3]
+    assert by_attempt[0]["id"] == first["id"]
+    assert all(r["retry_of"] == first["id"] for r in by_attempt[1:])
+    # exponential backoff: attempt 2 waited >= 1 s after attempt 1 ended, attempt 3 >= 2 s after attempt 2
+    assert by_attempt[1]["submitted_at"] - by_attempt[0]["finished_at"] >= 1.0
+    assert by_attempt[2]["submitted_at"] - by_attempt[1]["finished_at"] >= 2.0
+    assert "driver failed" in by_attempt[0]["reason"]
+
+
+def test_active_deadline_times_runs_out(tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "slow.yaml").write_text(job_yaml("slow", instances=1, duration=2000, extra="activeDeadlineSeconds: 2\n"))
+    svc = serve(specs)
+    with svc.client() as c:
+        run = c.post("/api/v1/jobs/slow/run").json()
+        done = wait_for(lambda: (lambda r: r if r["state"] == "TimedOut" else None)(
+            c.get(f"/api/v1/runs/{run['id']}").json()), 15, "the deadline")
+    assert "activeDeadlineSeconds" in done["reason"]
+    pods = svc.service.runs.pods.run_pods("default", run["id"]) if svc.service.runs else []
+    assert wait_for(lambda: not svc.service.runs.pods.run_pods("default", run["id"]) if svc.service.runs else True,
+                    10, "pods deleted") or pods == []
+
+
+def test_suspend_resume_and_replace(tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "r.yaml").write_text(job_yaml("r", cron="* * * * *", instances=1, duration=2000,
+                                           schedule_extra="concurrencyPolicy: Replace\n"))
+    svc = serve(specs, trigger_for=every_seconds(3))
+    first = wait_for(lambda: _runs(svc, "r"), 10, "first fire")[0]
+    second = wait_for(lambda: (lambda rs: rs if len(rs) >= 2 else None)(_runs(svc, "r")), 10, "second fire")
+    old = next(r for r in second if r["id"] == first["id"])
+    assert old["state"] == "Cancelled" and "replaced by run" in old["reason"]
+    with svc.client() as c:
+        assert c.post("/api/v1/jobs/r/suspend").json()["suspended"] is True
+        count = len(_runs(svc, "r"))
+        import time
+
+        time.sleep(4)
+        assert len(_runs(svc, "r")) == count  # nothing fired while suspended
+        resumed = c.post("/api/v1/jobs/r/resume").json()
+        assert resumed["suspended"] is False and resumed["next_fire"] is not None
+    wait_for(lambda: len(_runs(svc, "r")) > count, 10, "a fire after resume")
