@@ -1,0 +1,199 @@
+"""Submitting a run with pyspark's own `spark-submit` in cluster mode, and following its driver pod.
+
+spark-submit is run as an argument vector (never through a shell), with
+SPARK_HOME set to the installed pyspark package and the running Python's `bin/`
+first on PATH. With `spark.kubernetes.submission.waitAppCompletion=false` it exits
+once the driver pod and its resources are created; we then wait until the API
+shows the driver pod. Runs are found again after a restart by their labels, not
+by anything kept in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from bigk.cluster.labels import SPARK_ROLE
+from bigk.errors import BigkError
+from bigk.kube.client import api_client
+from bigk.kube.retry import Backoff, status_of
+
+log = logging.getLogger(__name__)
+
+WAIT_APP = "spark.kubernetes.submission.waitAppCompletion"
+
+
+class SubmitError(BigkError):
+    """spark-submit failed or the driver pod never appeared."""
+
+
+class SubmissionLike(Protocol):
+    """What `bigk.spark.submit.build_submission` returns (only the fields used here)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    driver_pod_name: str
+    namespace: str
+
+
+@dataclass(frozen=True, order=True)
+class SubmittedRun:
+    driver_pod_name: str
+    namespace: str
+
+
+def spark_home() -> Path:
+    """The installed pyspark package folder: a complete SPARK_HOME with bin/spark-submit and the jars."""
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def submit_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus SPARK_HOME and the Python that runs bigk first on PATH."""
+    import sys
+
+    env = dict(os.environ)
+    env.update(extra or {})
+    env.setdefault("SPARK_HOME", str(spark_home()))
+    python_bin = str(Path(sys.executable).parent)
+    if python_bin not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(p for p in (python_bin, env.get("PATH", "")) if p)
+    return env
+
+
+def master_server(master_url: str) -> str:
+    """'k8s://http://host:port' -> 'http://host:port'."""
+    if not master_url.startswith("k8s://"):
+        raise SubmitError(f"master {master_url!r} must look like k8s://https://host:6443")
+    server = master_url[len("k8s://"):]
+    return server if server.startswith(("http://", "https://")) else f"https://{server}"
+
+
+class SparkSubmitter:
+    """Runs spark-submit against `master_url` and tracks driver pods through the API.
+
+    api: the client for following pods; by default one for the master URL itself when
+        it is plain http (the emulator), else the usual in-cluster/kubeconfig lookup.
+    """
+
+    def __init__(self, master_url: str, *, api: client.ApiClient | None = None, submit_timeout_s: float = 300.0,
+                 driver_wait_s: float = 60.0) -> None:
+        self.master_url = master_url
+        server = master_server(master_url)
+        if api is None:
+            api = api_client(server=server) if server.startswith("http://") else api_client()
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.submit_timeout_s = submit_timeout_s
+        self.driver_wait_s = driver_wait_s
+        self._backoff = Backoff(attempts=4)
+
+    # ---- submit -----------------------------------------------------------------------------
+    def submit(self, submission: SubmissionLike) -> SubmittedRun:
+        """Run spark-submit (no shell) and return once the driver pod exists."""
+        argv = list(submission.argv)
+        _check_argv(argv, self.master_url)
+        env = submit_environment(submission.env)
+        started = time.monotonic()
+        log.info("event=spark_submit driver=%s/%s master=%s", submission.namespace, submission.driver_pod_name,
+                 self.master_url)
+        try:
+            proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, timeout=self.submit_timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise SubmitError(f"spark-submit for {submission.driver_pod_name} did not finish within "
+                              f"{self.submit_timeout_s:.0f} s") from None
+        except OSError as exc:
+            raise SubmitError(f"cannot run {argv[0]}: {exc}") from None
+        output = proc.stdout.decode("utf-8", "replace") if proc.stdout else ""
+        if proc.returncode != 0:
+            raise SubmitError(f"spark-submit exited with {proc.returncode} for {submission.driver_pod_name}: "
+                              f"{_tail(output)}")
+        run = SubmittedRun(submission.driver_pod_name, submission.namespace)
+        if not self._wait_for_driver(run):
+            raise SubmitError(f"spark-submit succeeded but driver pod {run.namespace}/{run.driver_pod_name} did not "
+                              f"appear within {self.driver_wait_s:.0f} s: {_tail(output)}")
+        log.info("event=spark_submitted driver=%s/%s seconds=%.1f", run.namespace, run.driver_pod_name,
+                 time.monotonic() - started)
+        return run
+
+    def _wait_for_driver(self, run: SubmittedRun) -> bool:
+        deadline = time.monotonic() + self.driver_wait_s
+        while time.monotonic() < deadline:
+            if self._read(run.namespace, run.driver_pod_name) is not None:
+                return True
+            time.sleep(0.2)
+        return False
+
+    # ---- follow -----------------------------------------------------------------------------
+    def driver_phase(self, namespace: str, name: str) -> str | None:
+        """Pending / Running / Succeeded / Failed / Unknown; None once the pod is gone."""
+        pod = self._read(namespace, name)
+        if pod is None:
+            return None
+        return (pod.status.phase if pod.status else None) or "Pending"
+
+    def find_runs(self, label_selector: str, namespace: str | None = None) -> list[SubmittedRun]:
+        """Driver pods carrying `label_selector` (e.g. 'bigk.io/job=nightly-etl'), to pick runs up after a restart."""
+        selector = ",".join(s for s in (label_selector, f"{SPARK_ROLE}=driver") if s)
+        if namespace is None:
+            pods = self._backoff.call(lambda: self.core.list_pod_for_all_namespaces(label_selector=selector),
+                                      what="find_runs")
+        else:
+            pods = self._backoff.call(lambda: self.core.list_namespaced_pod(namespace, label_selector=selector),
+                                      what="find_runs")
+        return sorted(SubmittedRun(p.metadata.name, p.metadata.namespace) for p in pods.items
+                      if p.metadata is not None and p.metadata.name and p.metadata.namespace)
+
+    def kill(self, namespace: str, driver_pod_name: str, grace_period_s: int | None = None) -> bool:
+        """Delete the driver pod (executors follow through ownerReferences); False if it was already gone."""
+        try:
+            self._backoff.call(lambda: self.core.delete_namespaced_pod(
+                driver_pod_name, namespace, grace_period_seconds=grace_period_s, _preload_content=False),
+                what="kill")
+        except ApiException as exc:
+            if status_of(exc) == 404:
+                return False
+            raise SubmitError(f"cannot delete driver pod {namespace}/{driver_pod_name}: HTTP {status_of(exc)}") \
+                from None
+        log.info("event=run_killed driver=%s/%s", namespace, driver_pod_name)
+        return True
+
+    def _read(self, namespace: str, name: str) -> client.V1Pod | None:
+        try:
+            pod: client.V1Pod = self._backoff.call(lambda: self.core.read_namespaced_pod(name, namespace),
+                                                   what="read_driver")
+            return pod
+        except ApiException as exc:
+            if status_of(exc) == 404:
+                return None
+            raise
+
+
+def _check_argv(argv: Sequence[str], master_url: str) -> None:
+    """Refuse a submission that would block (waiting for the app) or go somewhere else."""
+    if not argv:
+        raise SubmitError("empty spark-submit argv")
+    if "--master" in argv:
+        given = argv[argv.index("--master") + 1] if argv.index("--master") + 1 < len(argv) else ""
+        if given != master_url:
+            raise SubmitError(f"submission targets {given!r}, this submitter {master_url!r}")
+    waits = [a for a in argv if a.startswith(f"{WAIT_APP}=")]
+    if not waits or waits[-1] != f"{WAIT_APP}=false":
+        raise SubmitError(f"submission must set {WAIT_APP}=false (bigk follows the driver itself)")
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) if kept else "(no output)"
+
