@@ -22,6 +22,10 @@ from bigk.kube.translate import node_from_v1
 from tests.gpu.fake_nvml import FakeNvml, err, healthy_gpu
 
 
+def _annotations(node: client.V1Node) -> dict[str, str]:
+    return dict((node.metadata.annotations if node.metadata else None) or {})
+
+
 @pytest.fixture
 def cluster() -> Iterator[emulator.EmulatedCluster]:
     gpus = [Gpu(i, "A100", 81920) for i in range(3)]
@@ -46,7 +50,7 @@ def test_agent_readings_reach_the_scheduler_and_keep_it_off_a_sick_gpu(
 
     api = client.CoreV1Api(client.ApiClient(client.Configuration(host=cluster.url)))
     v1node = api.read_node("gpu-1")
-    records = decode(v1node.metadata.annotations[GPU_READINGS_ANNOTATION])
+    records = decode(_annotations(v1node)[GPU_READINGS_ANNOTATION])
     assert [r.healthy for r in records] == [True, False, True]
     assert records[1].health_reasons == ("ecc_uncorrected",)
 
@@ -75,9 +79,8 @@ def test_agent_loop_rides_out_api_errors_and_dropped_connections(
         try:
             annotation = None
             for _ in range(300):
-                annotations = client.CoreV1Api(client.ApiClient(client.Configuration(host=cluster.url))) \
-                    .read_node("gpu-1").metadata.annotations or {}
-                annotation = annotations.get(GPU_READINGS_ANNOTATION)
+                reader_api = client.CoreV1Api(client.ApiClient(client.Configuration(host=cluster.url)))
+                annotation = _annotations(reader_api.read_node("gpu-1")).get(GPU_READINGS_ANNOTATION)
                 if annotation:
                     break
                 stop.wait(0.05)
