@@ -62,6 +62,8 @@ def register(app: typer.Typer) -> None:
                                                  "[default: on with the embedded emulator]."),
         time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
                                          help="Embedded emulator only: speed of simulated pod run times."),
+        lease_seconds: float = typer.Option(15.0, "--lease-seconds", min=1.0,
+                                            help="Leader lease duration; a replacement takes over within it."),
         log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
     ) -> None:
         """Run bigk: cron, run lifecycle, scheduler and HTTP API (embedded emulated cluster by default)."""
@@ -78,7 +80,8 @@ def register(app: typer.Typer) -> None:
         token, where = resolve_token(state, token_file, create=True)
         config = ServiceConfig(specs=list(specs), cluster_file=cluster, kubeconfig=kubeconfig,
                                kube_server=kube_server, policy=policy, state_dir=state, database_url=database_url,
-                               submit_mode=submit_mode, emulator_time_scale=time_scale)
+                               submit_mode=submit_mode, emulator_time_scale=time_scale,
+                               leader_lease_s=lease_seconds)
         http = HttpServer(host, port)  # bind first: a busy port fails before anything starts
         service = Service(config)
         stop = threading.Event()
