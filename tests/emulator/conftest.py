@@ -77,3 +77,15 @@ def binding(name: str, node: str, annotations: dict[str, str] | None = None) -> 
         "metadata": {"name": name, "annotations": annotations or {}},
         "target": {"apiVersion": "v1", "kind": "Node", "name": node},
     }
+
+
+def stored(cluster: EmulatedCluster, key: str, name: str, namespace: str = "") -> dict:
+    """An object that must exist in the emulator's store."""
+    obj = cluster.store.get(key, namespace, name)
+    assert obj is not None, f"{key} {namespace}/{name} does not exist"
+    return obj
+
+
+def pod(cluster: EmulatedCluster, name: str, namespace: str = "default") -> dict:
+    """A pod that must exist."""
+    return stored(cluster, "pods", name, namespace)

@@ -1,0 +1,45 @@
+"""kubectl against the emulated cluster: discovery, tables, JSON output, cordon, delete."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bigk.emulator import EmulatedCluster
+from bigk.emulator.api import PODS
+from tests.emulator.conftest import pod_body, stored
+
+pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+
+
+def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_kubectl_reads_nodes_and_pods(bare: EmulatedCluster, tmp_path: Path) -> None:
+    config = bare.write_kubeconfig(tmp_path / "kubeconfig")
+    bare.api.create(PODS, "default", pod_body("web", node="cpu-0"))
+    out = kubectl(config, "get", "nodes", "-o", "json")
+    assert out.returncode == 0, out.stderr
+    nodes = json.loads(out.stdout)["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == ["cpu-0", "cpu-1", "gpu-0"]
+    table = kubectl(config, "get", "nodes,pods")
+    assert table.returncode == 0, table.stderr
+    assert "node/gpu-0" in table.stdout and "Ready" in table.stdout
+    assert "pod/web" in table.stdout
+
+
+def test_kubectl_cordons_and_deletes(bare: EmulatedCluster, tmp_path: Path) -> None:
+    config = bare.write_kubeconfig(tmp_path / "kubeconfig")
+    assert kubectl(config, "cordon", "cpu-1").returncode == 0
+    assert stored(bare, "nodes", "cpu-1")["spec"]["unschedulable"] is True
+    assert "SchedulingDisabled" in kubectl(config, "get", "node", "cpu-1").stdout
+    bare.api.create(PODS, "default", pod_body("tmp"))
+    out = kubectl(config, "delete", "pod", "tmp")
+    assert out.returncode == 0, out.stderr
+    assert bare.pod("tmp") is None
