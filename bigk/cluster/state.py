@@ -67,6 +67,8 @@ class ClusterState:
         pool_id = {p: i for i, p in enumerate(self.pools)}
         self.pool = np.array([pool_id[nd.pool] for nd in self.nodes], dtype=np.int64)
         self.schedulable = np.array([not nd.unschedulable for nd in self.nodes], dtype=bool)
+        self._gpu_milli_cap = np.where(self.gpu_present, MILLI_GPU, 0)  # 0 on absent slots
+        self._usable_cache: dict[tuple[float | None, float], np.ndarray] = {}  # cleared by set_reading
         # Live readings; NaN = unknown. Health defaults to healthy until told otherwise.
         self.gpu_healthy = self.gpu_present.copy()
         self.live_free_mem = np.full((n, g), np.nan)
@@ -97,7 +99,7 @@ class ClusterState:
     @property
     def gpu_milli_free(self) -> np.ndarray:
         """Free milli-GPU per GPU slot; 0 for slots a node does not have."""
-        return np.where(self.gpu_present, MILLI_GPU - self.gpu_milli_used, 0)
+        return self._gpu_milli_cap - self.gpu_milli_used  # allocate() never touches absent slots
 
     def has_gpus(self) -> np.ndarray:
         return self.gpu_count > 0
@@ -111,6 +113,7 @@ class ClusterState:
         self.live_temp[node, gpu] = temperature_c
         self.live_at[node, gpu] = observed_at
         self.gpu_healthy[node, gpu] = bool(healthy) and bool(self.gpu_present[node, gpu])
+        self._usable_cache.clear()
 
     def fresh_readings(self, now: float | None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
         """Mask of GPU slots whose live reading is recent enough to trust."""
@@ -124,11 +127,20 @@ class ClusterState:
         A stale reading is treated as unknown, so a GPU last reported unhealthy
         long ago is judged by accounting alone again.
         """
+        key = (now, stale_after_s)
+        cached = self._usable_cache.get(key)
+        if cached is not None:
+            return cached  # read-only: policies call this many times per decision with the same `now`
         fresh = self.fresh_readings(now, stale_after_s)
         known_bad = ~self.gpu_healthy & fresh
         if now is None:
             known_bad = ~self.gpu_healthy
-        return self.gpu_present & ~known_bad
+        usable = self.gpu_present & ~known_bad
+        usable.flags.writeable = False
+        if len(self._usable_cache) > 8:
+            self._usable_cache.clear()
+        self._usable_cache[key] = usable
+        return usable
 
     # ---- filters ---------------------------------------------------------------------
     def static_mask(self, node_selector: dict[str, str], tolerations: Sequence[Toleration],
@@ -246,6 +258,7 @@ class ClusterState:
             if isinstance(value, np.ndarray):
                 setattr(clone, name, value.copy())
         clone.allocations = dict(self.allocations)
+        clone._usable_cache = dict(self._usable_cache)  # read-only arrays; the clone's set_reading clears its own
         clone._mask_cache = self._mask_cache  # masks depend on nodes only, safe to share
         return clone
 
