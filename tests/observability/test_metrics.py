@@ -133,3 +133,17 @@ def test_no_pod_or_run_names_and_no_labels_prometheus_would_rename() -> None:
             for sample in family.samples:
                 # pod/run/gang names explode cardinality; job/instance are overwritten by Prometheus at scrape time
                 assert not {"pod", "run", "gang", "uuid", "job", "instance"} & set(sample.labels), family.name
+
+
+def test_rendered_gpu_series_parse_and_match_the_registry_even_with_odd_names() -> None:
+    odd = Node('gpu"1\\x', 8000, 64000, gpus=[Gpu(0, "T4 16GB", 15360, reading=GpuReading(100, 7.5, 40.0, True, NOW))],
+               labels={"bigk.io/pool": "t4"})
+    metrics.update_cluster(ClusterState([odd]), NOW)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(metrics.render().decode()) for s in f.samples
+               if s.name.startswith("bigk_gpu_")}
+    labels = (("gpu", "0"), ("model", "T4 16GB"), ("node", 'gpu"1\\x'), ("pool", "t4"))
+    assert samples[("bigk_gpu_utilization_percent", labels)] == 7.5
+    assert samples[("bigk_gpu_memory_total_bytes", labels)] == 15360 * 2**20
+    assert len([k for k in samples if k[0] == "bigk_gpu_healthy"]) == 1  # the previous cluster's GPUs are gone
+    assert _value("bigk_gpu_utilization_percent", **dict(labels)) == 7.5
