@@ -8,6 +8,7 @@ place of the spec's minute cron. Everything else is the production code path.
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 import time
 from collections.abc import Callable, Iterator
@@ -111,10 +112,8 @@ def serve(tmp_path: Path, cluster: EmulatedCluster) -> Iterator[Callable[..., Ru
 
     yield start
     for running in started:
-        try:
+        with contextlib.suppress(Exception):
             running.stop()
-        except Exception:
-            pass
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
