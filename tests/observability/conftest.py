@@ -123,7 +123,7 @@ class _Exporter(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # its bumper thread must stop before other modules read counters
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
     binary = shutil.which("prometheus")
     if binary is None:
