@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from bigk.cluster.model import MILLI_GPU
 from bigk.cluster.model import Toleration as ClusterToleration
@@ -83,7 +83,8 @@ def _scalar_text(value: Any) -> Any:
 
 
 Text = Annotated[str, AfterValidator(_no_control)]
-ConfValue = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_no_control)]
+_SCALAR_SCHEMA = WithJsonSchema({"type": ["string", "number", "boolean"]})
+ConfValue = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_no_control), _SCALAR_SCHEMA]
 
 
 def _check_pattern(pattern: re.Pattern[str], what: str) -> Any:
@@ -96,7 +97,7 @@ def _check_pattern(pattern: re.Pattern[str], what: str) -> Any:
 
 
 LabelKey = Annotated[str, _check_pattern(_LABEL_KEY, "label/annotation key (e.g. 'team' or 'example.com/team')")]
-LabelValue = Annotated[str, BeforeValidator(_scalar_text), _check_pattern(_LABEL_VALUE, "label value")]
+LabelValue = Annotated[str, BeforeValidator(_scalar_text), _check_pattern(_LABEL_VALUE, "label value"), _SCALAR_SCHEMA]
 EnvName = Annotated[str, _check_pattern(_ENV_NAME, "environment variable name")]
 SparkKey = Annotated[
     str, _check_pattern(_SPARK_KEY, "Spark setting name ('spark.' then letters, digits, '.', '_', '-', '/')")
@@ -137,8 +138,13 @@ def _check_cpu(value: Any) -> Any:
     return str(value)
 
 
-Memory = Annotated[str, BeforeValidator(_memory_text), AfterValidator(_check_memory)]
-Cpu = Annotated[str, BeforeValidator(_check_cpu)]
+Memory = Annotated[
+    str,
+    BeforeValidator(_memory_text),
+    AfterValidator(_check_memory),
+    WithJsonSchema({"type": ["string", "integer"], "description": "Spark style '4g' / '512m' or Kubernetes '4Gi'."}),
+]
+Cpu = Annotated[str, BeforeValidator(_check_cpu), WithJsonSchema({"type": ["string", "number"]})]
 
 
 class _Model(BaseModel):
