@@ -150,6 +150,32 @@ def check_result(d: Driver, result: CycleResult, t: float, before: set[str]) -> 
         assert e.pod_key in before
         preemptor = d.gangs[e.for_gang].priority if e.for_gang in d.gangs else prio[e.for_gang]
         assert prio[e.pod_key] < preemptor
+    # Preemption never takes a queue below its guarantee in a resource the victims use.
+    def queue_of(pod: Pod) -> str:
+        return d.gangs[pod.gang].queue if pod.gang in d.gangs else pod.queue
+
+    usage: dict[str, list[int]] = {}
+    lost: dict[str, list[int]] = {}
+
+    def add(book: dict[str, list[int]], queue: str, r: PodRequest) -> None:
+        u = book.setdefault(queue, [0, 0, 0])
+        for i, v in enumerate((r.cpu_milli, r.memory_mib, r.total_gpu_milli)):
+            u[i] += v
+
+    for k in before:
+        add(usage, queue_of(d.pods[k]), d.pods[k].request)
+    for b in result.binds:
+        add(usage, queue_of(d.pods[b.pod_key]), d.pods[b.pod_key].request)
+    for g, slots in result.reservations.items():
+        for slot in slots:
+            add(usage, d.gangs[g].queue, slot.request)
+    for e in result.evictions:
+        add(lost, queue_of(d.pods[e.pod_key]), d.pods[e.pod_key].request)
+    for q, victims in lost.items():
+        for i, r in enumerate(("cpu", "memory", "gpu")):
+            guaranteed = d.queues[q].guaranteed.get(r, 0)
+            if victims[i] and guaranteed:
+                assert usage[q][i] - victims[i] >= guaranteed
     # Binds respect the filters and the health of the GPUs they take.
     for b in result.binds:
         node, pod = by_name[b.node], d.pods[b.pod_key]
@@ -201,12 +227,14 @@ def check_result(d: Driver, result: CycleResult, t: float, before: set[str]) -> 
             assert p.gang in result.waiting and result.waiting[p.gang].message
 
 
-def run(nodes: list[Node], plan: list[tuple[list[Arrival], list[int]]], policy: str) -> list[CycleResult]:
+def run(nodes: list[Node], plan: list[tuple[list[Arrival], list[int]]], policy: str,
+        escalate: bool = False) -> list[CycleResult]:
+    """Play the plan; with `escalate`, later arrivals get higher priorities (more preemption)."""
     d = Driver(nodes, policy)
     out = []
     for step, (arrivals, finished) in enumerate(plan):
         for a in arrivals:
-            d.arrive(a, float(step))
+            d.arrive(replace(a, priority=a.priority + 3 * step) if escalate else a, float(step))
         out.append(d.cycle(float(step)))
         d.finish_some(finished)
     for extra in range(2):  # let executors arrive and bind
@@ -215,16 +243,17 @@ def run(nodes: list[Node], plan: list[tuple[list[Arrival], list[int]]], policy: 
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(nodes_st(), plan_st, st.sampled_from(["binpack", "spread", "bestfit", "fgd"]))
-def test_invariants_hold_for_any_cluster_and_workload(nodes: list[Node], plan: list, policy: str) -> None:
-    run(nodes, plan, policy)
+@given(nodes_st(), plan_st, st.sampled_from(["binpack", "spread", "bestfit", "fgd"]), st.booleans())
+def test_invariants_hold_for_any_cluster_and_workload(nodes: list[Node], plan: list, policy: str,
+                                                      escalate: bool) -> None:
+    run(nodes, plan, policy, escalate)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(nodes_st(), plan_st, st.sampled_from(["binpack", "random"]))
-def test_same_input_same_decisions(nodes: list[Node], plan: list, policy: str) -> None:
+@given(nodes_st(), plan_st, st.sampled_from(["binpack", "random"]), st.booleans())
+def test_same_input_same_decisions(nodes: list[Node], plan: list, policy: str, escalate: bool) -> None:
     def digest(results: list[CycleResult]) -> list[object]:
         return [(r.binds, r.evictions, r.reservations, {k: v.message for k, v in r.waiting.items()})
                 for r in results]
 
-    assert digest(run(nodes, plan, policy)) == digest(run(nodes, plan, policy))
+    assert digest(run(nodes, plan, policy, escalate)) == digest(run(nodes, plan, policy, escalate))
