@@ -166,9 +166,9 @@ def check_result(d: Driver, result: CycleResult, t: float, before: set[str]) -> 
         add(usage, queue_of(d.pods[k]), d.pods[k].request)
     for b in result.binds:
         add(usage, queue_of(d.pods[b.pod_key]), d.pods[b.pod_key].request)
-    for g, slots in result.reservations.items():
+    for gang_name, slots in result.reservations.items():
         for slot in slots:
-            add(usage, d.gangs[g].queue, slot.request)
+            add(usage, d.gangs[gang_name].queue, slot.request)
     for e in result.evictions:
         add(lost, queue_of(d.pods[e.pod_key]), d.pods[e.pod_key].request)
     for q, victims in lost.items():
