@@ -172,8 +172,8 @@ def check_result(d: Driver, result: CycleResult, t: float, before: set[str]) -> 
     for e in result.evictions:
         add(lost, queue_of(d.pods[e.pod_key]), d.pods[e.pod_key].request)
     for q, victims in lost.items():
-        for i, r in enumerate(("cpu", "memory", "gpu")):
-            guaranteed = d.queues[q].guaranteed.get(r, 0)
+        for i, res in enumerate(("cpu", "memory", "gpu")):
+            guaranteed = d.queues[q].guaranteed.get(res, 0)
             if victims[i] and guaranteed:
                 assert usage[q][i] - victims[i] >= guaranteed
     # Binds respect the filters and the health of the GPUs they take.
