@@ -287,10 +287,16 @@ class Api:
                 why = f"pod {name} has non-empty .spec.schedulingGates"
             if why:
                 raise conflict("pods/binding", name, why)
-            new = clone(pod)
+            # copy only the parts a binding changes: stored objects are never mutated in place
+            new = dict(pod)
+            new["spec"] = dict(pod["spec"])
             new["spec"]["nodeName"] = node
+            new["metadata"] = dict(pod["metadata"])
             if meta.get("annotations"):
-                new["metadata"].setdefault("annotations", {}).update(meta["annotations"])
+                new["metadata"]["annotations"] = {**(pod["metadata"].get("annotations") or {}), **meta["annotations"]}
+            status = dict(pod.get("status") or {})
+            status["conditions"] = [dict(c) for c in status.get("conditions") or []]
+            new["status"] = status
             set_condition(new, "PodScheduled", "True")
             self.store.update(PODS.key, new)
         log.debug("event=bind pod=%s/%s node=%s", namespace, name, node)

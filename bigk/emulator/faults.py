@@ -2,8 +2,11 @@
 
 `status` 500 answers an InternalError Status, 429 a TooManyRequests Status with
 `Retry-After: 1`, any other 4xx/5xx a Status with that code, and 0 drops the
-connection without an answer. Faults match on the HTTP method ("*" for any) and
-a regular expression searched in the request path (and, if given, the query).
+connection without an answer. With `after=True` the request is carried out first
+and only the answer is lost (status 0: the connection drops; otherwise the error
+replaces the real answer) — the "did my bind happen?" case. Faults match on the
+HTTP method ("*" for any) and a regular expression searched in the request path
+(and, if given, the query).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Fault:
     status: int
     remaining: int
     query: re.Pattern[str] | None = None
+    after: bool = False
     hits: int = 0
 
     @property
@@ -47,14 +51,22 @@ class Faults:
         self._faults: list[Fault] = []
 
     def add(
-        self, method: str, path_regex: str, status: int, count: int = 1, *, query_regex: str | None = None
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        count: int = 1,
+        *,
+        query_regex: str | None = None,
+        after: bool = False,
     ) -> Fault:
         """Fail the next `count` requests matching `method` and `path_regex` with `status` (0 = drop)."""
         if status != 0 and not 400 <= status <= 599:
             raise ValueError(f"fault status must be 0 (drop) or 400-599, got {status}")
-        fault = Fault(
-            method.upper(), re.compile(path_regex), status, count, re.compile(query_regex) if query_regex else None
-        )
+        if count < 1:
+            raise ValueError(f"fault count must be at least 1, got {count}")
+        query = re.compile(query_regex) if query_regex else None
+        fault = Fault(method.upper(), re.compile(path_regex), status, count, query, after)
         with self._lock:
             self._faults.append(fault)
         return fault

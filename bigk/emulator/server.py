@@ -116,11 +116,17 @@ class ApiServer:
         self.requests += 1
         fault = self.faults.take(request.method, request.path, request.query_string)
         if fault is not None:
-            log.info("event=fault method=%s path=%s status=%s", request.method, request.path, fault.status)
+            log.info("event=fault method=%s path=%s status=%s after=%s", request.method, request.path, fault.status,
+                     fault.after)
+            if fault.after:
+                await self._serve(request)
             if fault.status == 0:
                 self._drop(request)
                 return web.Response(status=500)  # never reaches the client: the socket is gone
             return _error(ApiError(fault.status, fault.reason, f"injected fault: {fault.reason}"))
+        return await self._serve(request)
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         try:
             return await self._route(request)
         except ApiError as exc:

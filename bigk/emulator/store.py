@@ -27,9 +27,19 @@ from bigk.emulator.resources import by_key
 Obj = dict[str, Any]
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def rfc3339(ts: float | None = None) -> str:
-    """Kubernetes timestamp format (second precision, UTC, 'Z')."""
-    return datetime.fromtimestamp(time.time() if ts is None else ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Kubernetes timestamp format (second precision, UTC, 'Z'); the current second is formatted once."""
+    global _last_stamp
+    second = int(time.time() if ts is None else ts)
+    cached = _last_stamp
+    if cached[0] == second:
+        return cached[1]
+    text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_stamp = (second, text)
+    return text
 
 
 @dataclass
@@ -211,17 +221,15 @@ class Store:
 
     @staticmethod
     def _same(old: Obj, new: Obj) -> bool:
+        """True when an update changes nothing but the version (cheap fields compared first)."""
         if old.keys() != new.keys():
             return False
-        for k, v in new.items():
-            if k == "metadata":
-                a = {x: y for x, y in v.items() if x not in ("resourceVersion", "managedFields")}
-                b = {x: y for x, y in old[k].items() if x not in ("resourceVersion", "managedFields")}
-                if a != b:
-                    return False
-            elif old[k] != v:
-                return False
-        return True
+        if any(old[k] != v for k, v in new.items() if k != "metadata"):
+            return False
+        a, b = new["metadata"], old["metadata"]
+        if a.keys() != b.keys() and a.keys() ^ b.keys() - {"resourceVersion", "managedFields"}:
+            return False
+        return all(b.get(k) == v for k, v in a.items() if k not in ("resourceVersion", "managedFields"))
 
     def _index_owners(self, key: str, old: Obj | None, new: Obj | None) -> None:
         for obj, add in ((old, False), (new, True)):

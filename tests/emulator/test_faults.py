@@ -56,6 +56,17 @@ def test_dropped_connection_on_binding(bare: EmulatedCluster, core: client.CoreV
     assert core.read_namespaced_pod("p", "default").spec.node_name == "cpu-0"
 
 
+def test_answer_lost_after_the_binding_happened(bare: EmulatedCluster, core: client.CoreV1Api) -> None:
+    core.create_namespaced_pod("default", pod_body("p"))
+    bare.faults.add("POST", r"/pods/p/binding$", 0, count=1, after=True)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        core.create_namespaced_pod_binding("p", "default", binding("p", "cpu-0"), _preload_content=False)
+    assert core.read_namespaced_pod("p", "default").spec.node_name == "cpu-0"  # it did happen
+    with pytest.raises(client.ApiException) as err:  # a blind retry is refused
+        core.create_namespaced_pod_binding("p", "default", binding("p", "cpu-1"), _preload_content=False)
+    assert err.value.status == 409
+
+
 def test_dropped_watch_request(bare: EmulatedCluster) -> None:
     bare.faults.add("GET", r"/pods$", 0, count=1, query_regex=r"watch=")
     with pytest.raises(httpx.HTTPError):
