@@ -180,6 +180,8 @@ def create_app(service: Any, token: str | None) -> FastAPI:
     @app.post(f"{API}/pools/{{pool}}/drain", dependencies=act, tags=["actions"])
     def drain_pool(pool: NAME) -> dict[str, Any]:
         names = service.pool_nodes(pool)
+        for name in names:  # cordon every node first, so evicted pods cannot land on the pool's next node
+            service.cordon(name, True)
         evicted: list[str] = []
         for name in names:
             evicted += service.drain(name)

@@ -1,0 +1,122 @@
+"""The operator CLI against a running `bigk serve`: what on-call sees, and the exit codes scripts rely on."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bigk.cli.main import main
+from tests.service.conftest import Running, cluster, job_yaml, serve, wait_for  # noqa: F401  (fixtures)
+
+CLI = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture()
+def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> CLI:
+    monkeypatch.setenv("BIGK_STATE_DIR", str(tmp_path / "cli-state"))  # no token file, no server file here
+    monkeypatch.delenv("BIGK_TOKEN", raising=False)
+    monkeypatch.delenv("BIGK_SERVER", raising=False)
+
+    def run(*args: str, server: str | None = None, token: str | None = None) -> tuple[int, str, str]:
+        if server:
+            monkeypatch.setenv("BIGK_SERVER", server)
+        if token:
+            monkeypatch.setenv("BIGK_TOKEN", token)
+        monkeypatch.setattr(sys, "argv", ["bigk", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture()
+def svc(tmp_path: Path, serve: Callable[..., Running]) -> Running:  # noqa: F811
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "etl.yaml").write_text(job_yaml("etl", cron="0 2 * * *", instances=2, duration=30))
+    (specs / "long.yaml").write_text(job_yaml("long", instances=1, duration=5000))
+    (specs / "gpu.yaml").write_text(job_yaml("gpu", instances=2, duration=5000, gpu=True,
+                                             extra="pools: [gpu-t4]\n"))
+    return serve(specs)
+
+
+def test_run_wait_then_every_view_shows_it(svc: Running, bigk: CLI) -> None:
+    s, t = svc.url, svc.token
+    code, out, err = bigk("run", "etl", "--wait", "--timeout", "30", server=s, token=t)
+    assert code == 0, err
+    run_id = out.splitlines()[0].split()[1].rstrip(":")
+    assert f"run {run_id}: Running" in out and "-driver: Running on " in out and "-exec-1: Running on " in out
+    assert out.strip().endswith(f"run {run_id} Succeeded")
+
+    code, out, _ = bigk("get", "runs", "-o", "json", server=s, token=t)
+    [run] = json.loads(out)
+    assert code == 0 and run["id"] == run_id and run["state"] == "Succeeded"
+    code, out, _ = bigk("get", "runs", server=s)
+    assert out.split()[:8] == ["RUN", "JOB", "STATE", "ATTEMPT", "AGE", "WAIT", "DURATION", "REASON"]
+    assert run_id in out and "Succeeded" in out and "\x1b[" not in out  # no colour when not a terminal
+    code, out, _ = bigk("get", "jobs", "-o", "wide", server=s)
+    assert "FILE" in out and "etl.yaml:" in out and "0 2 * * *" in out
+    assert yaml.safe_load(bigk("get", "jobs", "-o", "yaml", server=s)[1])[0]["name"] == "etl"
+    code, out, _ = bigk("describe", "run", run_id, server=s)
+    assert code == 0 and "State:      Succeeded" in out and "Pods:" in out and "Submitted -> Admitted" in out
+    code, out, _ = bigk("describe", "job", "etl", server=s)
+    assert "Schedule:    0 2 * * * (UTC)" in out and run_id in out
+    code, out, _ = bigk("explain", run_id, server=s)
+    assert out.startswith(f"run {run_id} (etl) is Succeeded")
+    code, out, _ = bigk("history", "etl", server=s)
+    assert code == 0 and "1 finished runs, 1 succeeded (100.0%)" in out and "duration   p50" in out
+    code, out, _ = bigk("get", "nodes", server=s)
+    assert "cpu-0" in out and "gpu-a100-1" in out
+    assert len(json.loads(bigk("get", "gpus", "-o", "json", server=s)[1])) == 24
+    assert bigk("get", "queue", server=s)[1].strip() == "No queue."
+
+
+def test_actions_cancel_suspend_cordon_drain(svc: Running, bigk: CLI) -> None:
+    s, t = svc.url, svc.token
+    code, out, _ = bigk("run", "long", server=s, token=t)
+    run_id = out.split()[1]
+    code, out, _ = bigk("suspend", "etl", server=s, token=t)
+    assert (code, out.strip()) == (0, "job etl suspended")
+    assert json.loads(bigk("get", "jobs", "-o", "json", server=s)[1])[0]["suspended"] is True
+    assert bigk("resume", "etl", server=s, token=t)[1].startswith("job etl resumed; next fire in ")
+    wait_for(lambda: svc.service.store and svc.service.store.get_run(run_id).state == "Running", 10, "long running")
+    code, out, _ = bigk("cancel", run_id, server=s, token=t)
+    assert (code, out.strip()) == (0, f"run {run_id} Cancelled")
+
+    assert bigk("cordon", "cpu-3", server=s, token=t)[1].strip() == "cordoned cpu-3"
+    assert "SchedulingDisabled" in next(line for line in bigk("get", "nodes", server=s)[1].splitlines()
+                                        if line.startswith("cpu-3"))
+    assert bigk("uncordon", "cpu-3", server=s, token=t)[0] == 0
+
+    _, out, _ = bigk("run", "gpu", server=s, token=t)
+    gpu_run = out.split()[1]
+    wait_for(lambda: svc.service.store and len([p for p in svc.service.store.get_run(gpu_run).pods
+                                                if p["node"].startswith("gpu-t4")]) == 2, 10, "GPU executors bound")
+    code, out, _ = bigk("drain", "--pool", "gpu-t4", server=s, token=t)
+    assert code == 0 and out.startswith("drained gpu-t4-0, gpu-t4-1: evicted 2 pod(s)"), out
+    nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])}
+    assert nodes["gpu-t4-0"]["unschedulable"] and nodes["gpu-t4-1"]["unschedulable"]
+
+
+def test_exit_codes_and_one_line_errors(svc: Running, bigk: CLI) -> None:
+    s = svc.url
+    code, _, err = bigk("describe", "job", "nope", server=s)
+    assert code == 3 and err.strip() == "error: no job 'nope' (list them with `bigk get jobs`)"
+    assert bigk("explain", "deadbeef", server=s)[0] == 3
+    code, _, err = bigk("run", "etl", server=s)  # no token anywhere
+    assert code == 4 and len(err.strip().splitlines()) == 1 and "BIGK_TOKEN" in err
+    code, _, err = bigk("get", "runs", server="http://127.0.0.1:9")
+    assert code == 5 and "cannot reach bigk at http://127.0.0.1:9" in err and "bigk serve" in err
+    assert bigk("drain", server=s, token=svc.token)[0] == 2  # neither node nor pool
+    assert bigk("get", "pods", server=s)[0] == 2
+    assert svc.service.store is not None and svc.service.store.list_runs() == []
