@@ -7,6 +7,7 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
 
 from tests.service.conftest import Running, job_yaml
@@ -25,6 +26,7 @@ def test_no_request_from_the_openapi_document_gets_a_server_error(
     statuses: list[int] = []
     operations = 0
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result
         operation = result.ok()
         operations += 1
         if "drain" in operation.path or "cordon" in operation.path:
