@@ -9,6 +9,7 @@ not one every cycle.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -28,10 +29,17 @@ MAX_MESSAGE = 1024  # the API server rejects very long event messages
 
 
 class EventRecorder:
-    """Posts core/v1 Events for pods, attributed to the bigk scheduler."""
+    """Posts core/v1 Events for pods, attributed to the bigk scheduler.
+
+    With `background=True` (what the scheduling loop uses) events are queued and
+    posted by one worker thread, so a bind never waits for its event, as with
+    client-go's event broadcaster; a full queue drops events (counted) rather than
+    slow scheduling down.
+    """
 
     def __init__(self, api: client.ApiClient, *, identity: str = "bigk", component: str = SCHEDULER_NAME,
-                 backoff: Backoff | None = None, clock: Callable[[], float] = time.time, core: Any = None) -> None:
+                 backoff: Backoff | None = None, clock: Callable[[], float] = time.time, core: Any = None,
+                 background: bool = False, queue_size: int = 10_000) -> None:
         self._core = core if core is not None else client.CoreV1Api(api)
         self.identity = identity
         self.component = component
@@ -39,10 +47,17 @@ class EventRecorder:
         self._clock = clock
         self.posted = 0
         self.failed = 0
+        self.dropped = 0
+        self._queue: queue.Queue[client.CoreV1Event | None] | None = None
+        self._worker: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=queue_size)
+            self._worker = threading.Thread(target=self._drain, name="bigk-events", daemon=True)
+            self._worker.start()
 
     def pod_event(self, namespace: str, name: str, uid: str, *, reason: str, message: str,
                   type_: str = "Normal") -> bool:
-        """Post one Event about a pod; False (logged) when the API refused it."""
+        """Post (or queue) one Event about a pod; False when it was refused or dropped."""
         now = datetime.fromtimestamp(self._clock(), tz=UTC)
         body = client.CoreV1Event(
             metadata=client.V1ObjectMeta(name=f"{name}.{uuid.uuid4().hex[:16]}", namespace=namespace),
@@ -53,16 +68,61 @@ class EventRecorder:
             source=client.V1EventSource(component=self.component),
             reporting_component=self.component, reporting_instance=self.identity,
         )
+        if self._queue is None:
+            return self._post(body)
+        try:
+            self._queue.put_nowait(body)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def _post(self, body: client.CoreV1Event) -> bool:
+        namespace = str(body.metadata.namespace if body.metadata else "default")
         try:
             self._backoff.call(lambda: self._core.create_namespaced_event(namespace, body, _preload_content=False),
                                what="event")
         except Exception as exc:
             self.failed += 1
-            log.warning("event=event_post_failed pod=%s/%s reason=%s status=%s error=%s", namespace, name, reason,
-                        status_of(exc), type(exc).__name__)
+            target = body.involved_object.name if body.involved_object else "?"
+            log.warning("event=event_post_failed pod=%s/%s reason=%s status=%s error=%s", namespace, target,
+                        body.reason, status_of(exc), type(exc).__name__)
             return False
         self.posted += 1
         return True
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            body = self._queue.get()
+            try:
+                if body is None:
+                    return
+                self._post(body)
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until queued events are posted (True) or `timeout` passes (False)."""
+        if self._queue is None:
+            return True
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Post what is queued (up to `timeout`), then stop the worker."""
+        if self._queue is None or self._worker is None:
+            return
+        self.flush(timeout)
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            return
+        self._worker.join(timeout)
 
 
 class UnschedulableReporter:

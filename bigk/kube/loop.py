@@ -84,7 +84,8 @@ class SchedulerLoop:
         self.max_reports_per_cycle = max_reports_per_cycle
         self.min_cycle_gap_s = min_cycle_gap_s
         self.cache = ClusterCache(scheduler_name)
-        self.events = EventRecorder(api_client, identity=self.identity, component=scheduler_name, clock=clock)
+        self.events = EventRecorder(api_client, identity=self.identity, component=scheduler_name, clock=clock,
+                                    background=True)
         self.binder = Binder(api_client, events=self.events)
         self.reporter = UnschedulableReporter(api_client, self.events, clock=clock, repeat_after_s=report_repeat_s)
         self._own_elector = elector is None and leader_election
@@ -131,6 +132,7 @@ class SchedulerLoop:
         self.node_informer.stop()
         self.pod_informer.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.events.close()
         log.info("event=scheduler_loop_stopped identity=%s", self.identity)
 
     @property
