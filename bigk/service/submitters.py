@@ -262,7 +262,7 @@ class SparkSubmitSubmitter:
     def __init__(self, api: client.ApiClient, master_url: str, workdir: str = ".") -> None:
         from bigk.kube.submit import SparkSubmitter
 
-        self.inner = SparkSubmitter(master_url)
+        self.inner = SparkSubmitter(master_url, api=api)
         self.pods = ClusterPods(api)
         self.master_url = master_url
         self.workdir = workdir

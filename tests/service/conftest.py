@@ -99,9 +99,10 @@ def serve(tmp_path: Path, cluster: EmulatedCluster) -> Iterator[Callable[..., Ru
     started: list[Running] = []
 
     def start(specs: Path, state: Path | None = None, **overrides: Any) -> Running:
+        overrides.setdefault("submit_mode", "direct")
         overrides.setdefault("policy", "bigk" if "bigk" in policy_names() else "bestfit")
         cfg = ServiceConfig(specs=[specs], kube_server=cluster.url, state_dir=state or tmp_path / "state",
-                            submit_mode="direct", tick_s=0.2, reload_s=0.3, leader_lease_s=3.0, **overrides)
+                            tick_s=0.2, reload_s=0.3, leader_lease_s=3.0, **overrides)
         service = Service(cfg).start()
         http = HttpServer("127.0.0.1", 0)
         url = http.start(create_app(service, "test-token"))
