@@ -79,11 +79,12 @@ def test_spark_submit_cluster_mode_driver_then_executors_bound_by_bigk(spark_clu
         run = submitter.submit(submission)
         assert run == SubmittedRun("adhoc-report-r1-driver", "default")
         h.wait(lambda: h.node_of(run.driver_pod_name), what="driver bound")
-        assert "Scheduled" in h.reasons_for(run.driver_pod_name)
+        h.wait(lambda: "Scheduled" in h.reasons_for(run.driver_pod_name), what="Scheduled event for the driver")
         executors = h.wait(lambda: [p for p in h.core.list_namespaced_pod(
             "default", label_selector=f"{L.SPARK_ROLE}=executor").items if p.spec and p.spec.node_name],
             what="simulated executors bound")
-        assert all("Scheduled" in h.reasons_for(str(p.metadata.name)) for p in executors if p.metadata)
+        h.wait(lambda: all("Scheduled" in h.reasons_for(str(p.metadata.name)) for p in executors if p.metadata),
+               what="Scheduled events for the executors")
         driver = h.read(run.driver_pod_name)
         assert driver is not None and driver.metadata is not None
         app = (driver.metadata.labels or {})[L.SPARK_APP_SELECTOR]  # set by Spark: the gang bigk scheduled
