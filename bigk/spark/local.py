@@ -67,6 +67,7 @@ def local_conf(job: JobSpec) -> dict[str, str]:
         conf.pop("spark.plugins", None)
     for key, value in job.spec.hadoopConf.items():
         conf[f"spark.hadoop.{key}"] = value
+    conf.setdefault("spark.log.level", "WARN")  # Spark's INFO chatter buries the application's own output
     conf.update(
         {
             "spark.ui.enabled": "false",

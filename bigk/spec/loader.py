@@ -209,6 +209,8 @@ def load_file(path: Path) -> _FileResult:
 
 def load_specs(paths: Sequence[str | Path], cluster: Sequence[Node] | None = None) -> SpecLoadResult:
     """Load every spec under `paths`; with `cluster`, also reject jobs that can never be placed on it."""
+    if isinstance(paths, str | Path):  # a lone path, not a list of paths
+        paths = [paths]
     result = SpecLoadResult()
     files, result.problems = spec_files(paths)
     result.files = files
