@@ -22,6 +22,7 @@ One cycle:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bigk.cluster.model import Pod, PodRequest, Role
@@ -102,7 +103,7 @@ class Scheduler:
         """Run one cycle; the caller applies `binds` then `evictions`, in order."""
         views, bound, lone = group_gangs(snapshot.pods, snapshot.gangs)
         self._displaced = []
-        state, rebuilt = self._sync.sync(snapshot.nodes, bound, self._make_room)
+        state, rebuilt = self._sync.sync(snapshot.nodes, bound, self._make_room, _queue_lookup(views))
         run = _Cycle(self, snapshot, state, views, bound, lone, now)
         run.expire()
         if rebuilt:
@@ -134,6 +135,16 @@ class Scheduler:
     def _next_key(self, kind: str, name: str) -> str:
         self._seq += 1
         return f"~{kind}/{name}/{self._seq}"
+
+
+def _queue_lookup(views: dict[str, GangView]) -> Callable[[Pod], str]:
+    """A pod's queue: its gang's, when bigk knows the gang, else its own."""
+
+    def queue_of(pod: Pod) -> str:
+        view = views.get(pod.gang) if pod.gang else None
+        return view.queue if view is not None else pod.queue
+
+    return queue_of
 
 
 class _Cycle:
@@ -180,7 +191,7 @@ class _Cycle:
         for name, plan in list(s._plans.items()):
             if plan.expires_at <= now or name not in waiting:
                 del s._plans[name]
-        bound_keys = {p.key for p in self.bound}
+        bound_keys = s._sync.present
         for key, (_, at) in list(s._evicting.items()):
             if key not in bound_keys or at + s.reservation_ttl_s <= now:
                 del s._evicting[key]
@@ -209,13 +220,9 @@ class _Cycle:
             log.info("event=reservation-dropped key=%s reason=no-room", r.key)
         self.s._displaced = []
 
-    def gang_queue(self, pod: Pod) -> str:
-        view = self.views.get(pod.gang) if pod.gang else None
-        return view.queue if view is not None else pod.queue
-
     def count_usage(self) -> None:
-        for pod in self.bound:
-            self.book.add(self.gang_queue(pod), usage_of(pod.request))
+        for queue, used in self.s._sync.usage.items():
+            self.book.add(queue, (used[0], used[1], used[2]))
         for rs in self.s._reservations.values():
             for r in rs:
                 self.book.add(r.queue, usage_of(r.item.request))
@@ -264,7 +271,7 @@ class _Cycle:
     def _bind(self, pod: Pod, placement: Placement, queue: str, why: str) -> None:
         node = self.state.nodes[placement.node].name
         self.result.binds.append(Bind(pod.key, node, placement.gpus))
-        self.s._sync.adopt(pod.key, node, placement.gpus, pod.request)
+        self.s._sync.adopt(pod.key, node, placement.gpus, pod.request, queue)
         self.book.add(queue, usage_of(pod.request))
         log.info("event=bind pod=%s node=%s gpus=%s via=%s", pod.key, node,
                  ",".join(map(str, placement.gpus)), why)

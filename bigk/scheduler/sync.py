@@ -13,6 +13,7 @@ holds) and are never touched by the diff.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -27,27 +28,42 @@ INTERNAL_PREFIX = "~"
 NodeKey = tuple[object, ...]
 
 
+_GPU_KEY = operator.attrgetter("index", "model", "memory_mib")
+
+
 def _node_key(node: Node) -> NodeKey:
-    return (node.name, node.cpu_milli, node.memory_mib, node.pods, tuple(sorted(node.labels.items())),
-            tuple(node.taints), tuple((g.index, g.model, g.memory_mib) for g in node.gpus))
+    """What the arrays depend on (cordon and readings are synced separately, without a rebuild)."""
+    return (node.name, node.cpu_milli, node.memory_mib, node.pods, tuple(node.labels.items()),
+            tuple(node.taints), tuple(map(_GPU_KEY, node.gpus)))
+
+
+Entry = tuple[str, tuple[int, ...], PodRequest, str]  # node, GPU indices, request, queue
 
 
 class StateSync:
-    """Owns the scheduler's `ClusterState` and applies snapshot differences to it."""
+    """Owns the scheduler's `ClusterState` and applies snapshot differences to it.
+
+    Alongside the state it keeps, per queue, the (CPU, memory, GPU) that bound pods
+    use, and `present`, the keys of the bound pods of the last snapshot.
+    """
 
     def __init__(self) -> None:
         self.state: ClusterState | None = None
         self._node_keys: list[NodeKey] = []
-        self._bound: dict[str, tuple[str, tuple[int, ...], PodRequest]] = {}
+        self._bound: dict[str, Entry] = {}
+        self.usage: dict[str, list[int]] = {}
+        self.present: set[str] = set()
 
-    def sync(self, nodes: Sequence[Node], bound: Sequence[Pod],
-             make_room: Callable[[ClusterState, int], list[str]]) -> tuple[ClusterState, bool]:
+    def sync(self, nodes: Sequence[Node], bound: Sequence[Pod], make_room: Callable[[ClusterState, int], list[str]],
+             queue_of: Callable[[Pod], str]) -> tuple[ClusterState, bool]:
         """Bring the state to `nodes` + `bound` pods; returns (state, rebuilt).
 
         On a rebuild every scheduler-owned allocation is gone and the caller must
         re-apply them. When a newly bound pod collides with a scheduler-owned
         allocation (another scheduler took the room), `make_room(state, node)` is
         asked to release what it holds on that node; it re-places them itself.
+        A pod already accounted is recognised by key, node, GPUs and request, so
+        the cost per unchanged pod is a dictionary look-up.
         """
         keys = [_node_key(n) for n in nodes]
         rebuilt = self.state is None or keys != self._node_keys
@@ -55,34 +71,58 @@ class StateSync:
             self.state = ClusterState(nodes)
             self._node_keys = keys
             self._bound = {}
+            self.usage = {}
         state = self.state
         assert state is not None
         state.schedulable[:] = [not n.unschedulable for n in nodes]
         self._sync_readings(state, nodes)
 
-        want: dict[str, tuple[str, tuple[int, ...], PodRequest]] = {}
+        present: set[str] = set()
+        changed: list[tuple[str, Entry]] = []
+        index = state.index
+        have_of = self._bound.get
         for pod in bound:
-            if pod.node in state.index:
-                want[pod.key] = (pod.node, pod.gpus, pod.request)
-            else:
-                log.warning("event=skip-bound-pod pod=%s node=%s reason=unknown-node", pod.key, pod.node)
-        for key, have in list(self._bound.items()):
-            got = want.get(key)
-            if got is not None and not got[1] and got[0] == have[0] and got[2] == have[2]:
-                want[key] = have  # the pod does not say which GPUs it holds: keep what was accounted
-            elif got != have:
-                state.release(key)
-                del self._bound[key]
-        for key, entry in want.items():
-            if key in self._bound:
+            key = pod.key
+            have = have_of(key)
+            if (have is not None and have[0] == pod.node and (have[1] == pod.gpus or not pod.gpus)
+                    and (have[2] is pod.request or have[2] == pod.request)):
+                present.add(key)
                 continue
+            if pod.node not in index:
+                log.warning("event=skip-bound-pod pod=%s node=%s reason=unknown-node", key, pod.node)
+                continue
+            present.add(key)
+            if have is not None:
+                self._forget(state, key)
+            changed.append((key, (pod.node, pod.gpus, pod.request, queue_of(pod))))
+        for key in self._bound.keys() - present:
+            self._forget(state, key)
+        for key, entry in changed:
             if self._account(state, key, entry, make_room):
-                self._bound[key] = entry
+                self._remember(key, entry)
+        self.present = present
         return state, rebuilt
 
-    def _account(self, state: ClusterState, key: str, entry: tuple[str, tuple[int, ...], PodRequest],
+    def _remember(self, key: str, entry: Entry) -> None:
+        self._bound[key] = entry
+        req = entry[2]
+        u = self.usage.setdefault(entry[3], [0, 0, 0])
+        u[0] += req.cpu_milli
+        u[1] += req.memory_mib
+        u[2] += req.total_gpu_milli
+
+    def _forget(self, state: ClusterState, key: str) -> None:
+        entry = self._bound.pop(key)
+        state.release(key)
+        req = entry[2]
+        u = self.usage[entry[3]]
+        u[0] -= req.cpu_milli
+        u[1] -= req.memory_mib
+        u[2] -= req.total_gpu_milli
+
+    def _account(self, state: ClusterState, key: str, entry: Entry,
                  make_room: Callable[[ClusterState, int], list[str]]) -> bool:
-        node_name, gpus, req = entry
+        node_name, gpus, req, _ = entry
         i = state.index[node_name]
         for attempt in range(2):
             chosen = gpus if (gpus or not req.is_gpu) else _accounting_gpus(state, i, req)
@@ -97,13 +137,13 @@ class StateSync:
         log.warning("event=skip-bound-pod pod=%s node=%s reason=overcommitted-by-others", key, node_name)
         return False
 
-    def adopt(self, key: str, node: str, gpus: tuple[int, ...], req: PodRequest) -> None:
+    def adopt(self, key: str, node: str, gpus: tuple[int, ...], req: PodRequest, queue: str) -> None:
         """Record a pod the scheduler itself allocated (a bind it issued) as bound.
 
         If the next snapshot still shows it pending (the bind failed or lags), the
         diff releases it again.
         """
-        self._bound[key] = (node, gpus, req)
+        self._remember(key, (node, gpus, req, queue))
 
     @staticmethod
     def _sync_readings(state: ClusterState, nodes: Sequence[Node]) -> None:
