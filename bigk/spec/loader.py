@@ -24,7 +24,7 @@ from bigk.cluster.model import Node
 from bigk.spec.fit import fit_problems
 from bigk.spec.model import API_VERSION, KIND, JobSpec
 from bigk.spec.operator import OPERATOR_KINDS, import_operator, is_operator_doc, operator_loc
-from bigk.spec.problems import SpecProblem, field_path, problems_from_validation
+from bigk.spec.problems import SpecProblem, field_path, problems_from_validation, suggest
 from bigk.spec.yamlsafe import MAX_BYTES, Document, YamlProblem, load_bytes
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,15 @@ def _document(path: Path, doc: Document, out: _FileResult) -> None:
         _operator_document(path, doc, out)
         return
     api, kind = data.get("apiVersion"), data.get("kind")
+    missing = [key for key in ("apiVersion", "kind") if key not in data]
+    if missing:
+        for key in missing:
+            typo = next((k for k in data if suggest(str(k), [key]) == key), None)
+            where = (typo,) if typo is not None else ()
+            line, col = doc.locate(where, prefer_key=True) if where else (doc.line, doc.col)
+            hint = f"; did you mean {key!r} instead of {typo!r}?" if typo is not None else ""
+            out.problems.append(SpecProblem(path, line, col, key, f"required field {key!r} is missing{hint}"))
+        return
     if api != API_VERSION or kind != KIND:
         where = "apiVersion" if api != API_VERSION else "kind"
         line, col = doc.locate((where,))

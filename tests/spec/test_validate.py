@@ -209,3 +209,16 @@ def test_yaml_scalars_become_spark_strings(write: Write) -> None:
     path = write("conf", "sparkConf:\n  spark.sql.adaptive.enabled: true\n  spark.sql.shuffle.partitions: 8")
     conf = load_specs([path]).jobs["conf"].spec.spec.sparkConf
     assert conf == {"spark.sql.adaptive.enabled": "true", "spark.sql.shuffle.partitions": "8"}
+
+
+def test_misspelt_top_level_keys_are_suggested(tmp_path: Path) -> None:
+    path = tmp_path / "top.yaml"
+    path.write_text("kind: SparkJob\nmetadata: {name: a}\napiversion: bigk.io/v1\nspec: {}\n")
+    assert _only_problem(path).endswith(
+        "top.yaml:3:1: apiVersion: required field 'apiVersion' is missing; did you mean 'apiVersion' instead of 'apiversion'?"
+    )
+    path.write_text(
+        "apiVersion: bigk.io/v1\nkind: SparkJob\nmetdata: {name: a}\nspec: {type: R, mainApplicationFile: a.R}\n"
+    )
+    result = load_specs([path])
+    assert "3:1: metdata: unknown field 'metdata'; did you mean 'metadata'?" in str(result.problems[-1])
