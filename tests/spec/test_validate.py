@@ -215,7 +215,8 @@ def test_misspelt_top_level_keys_are_suggested(tmp_path: Path) -> None:
     path = tmp_path / "top.yaml"
     path.write_text("kind: SparkJob\nmetadata: {name: a}\napiversion: bigk.io/v1\nspec: {}\n")
     assert _only_problem(path).endswith(
-        "top.yaml:3:1: apiVersion: required field 'apiVersion' is missing; did you mean 'apiVersion' instead of 'apiversion'?"
+        "top.yaml:3:1: apiVersion: required field 'apiVersion' is missing; "
+        "did you mean 'apiVersion' instead of 'apiversion'?"
     )
     path.write_text(
         "apiVersion: bigk.io/v1\nkind: SparkJob\nmetdata: {name: a}\nspec: {type: R, mainApplicationFile: a.R}\n"
