@@ -165,17 +165,19 @@ class ClusterState:
         self._mask_cache.clear()
 
     def gpu_slot_fit(self, req: PodRequest, now: float | None = None,
-                     stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
-        """Per GPU slot: can this slot take the pod's per-GPU share? Shape (N, G)."""
-        usable = self.usable_gpus(now, stale_after_s)
+                     stale_after_s: float = DEFAULT_STALE_AFTER_S, node: int | None = None) -> np.ndarray:
+        """Per GPU slot: can this slot take the pod's per-GPU share? Shape (N, G), or (G,) for one `node`."""
+        rows: int | slice = slice(None) if node is None else node
+        usable = self.usable_gpus(now, stale_after_s)[rows]
+        used = self.gpu_milli_used[rows]
         if not req.is_fractional:
-            return usable & (self.gpu_milli_used == 0)
-        fit = usable & (MILLI_GPU - self.gpu_milli_used >= req.gpu_milli)
+            return usable & (used == 0)
+        fit = usable & (MILLI_GPU - used >= req.gpu_milli)
         if req.gpu_memory_mib:
-            fit &= (self.gpu_mem_cap - self.gpu_mem_used) >= req.gpu_memory_mib
-            fresh = self.fresh_readings(now, stale_after_s)
-            live_short = fresh & (self.live_free_mem < req.gpu_memory_mib)
-            fit &= ~live_short
+            fit &= (self.gpu_mem_cap[rows] - self.gpu_mem_used[rows]) >= req.gpu_memory_mib
+            if now is not None:
+                fresh = (now - self.live_at[rows]) <= stale_after_s
+                fit &= ~(fresh & (self.live_free_mem[rows] < req.gpu_memory_mib))
         return fit
 
     def feasible(self, req: PodRequest, base_mask: np.ndarray | None = None, now: float | None = None,
@@ -237,7 +239,7 @@ class ClusterState:
         """Pick GPU slots on a node: best fit (least room left) for a fraction, lowest indices for whole GPUs."""
         if not req.is_gpu:
             return ()
-        fit = self.gpu_slot_fit(req, now)[node]
+        fit = self.gpu_slot_fit(req, now, node=node)
         slots = np.flatnonzero(fit)
         if len(slots) < req.gpu_count:
             return None
