@@ -139,8 +139,7 @@ def _document(path: Path, doc: Document, out: _FileResult) -> None:
     if missing:
         for key in missing:
             typo = next((k for k in data if suggest(str(k), [key]) == key), None)
-            where = (typo,) if typo is not None else ()
-            line, col = doc.locate(where, prefer_key=True) if where else (doc.line, doc.col)
+            line, col = doc.locate((typo,), prefer_key=True) if typo is not None else (doc.line, doc.col)
             hint = f"; did you mean {key!r} instead of {typo!r}?" if typo is not None else ""
             out.problems.append(SpecProblem(path, line, col, key, f"required field {key!r} is missing{hint}"))
         return

@@ -424,5 +424,10 @@ class JobSpec(_Model):
         return self.spec.schedule is not None
 
     @property
+    def runs_on_schedule(self) -> bool:
+        """True when cron should start runs now: a schedule that is not suspended."""
+        return self.spec.schedule is not None and not self.spec.schedule.suspend
+
+    @property
     def is_gpu(self) -> bool:
         return self.spec.executor.gpu is not None or self.spec.driver.gpu is not None

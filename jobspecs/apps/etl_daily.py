@@ -30,7 +30,8 @@ def main() -> int:
     daily = orders.groupBy("day", "category").agg(
         F.count("*").alias("orders"), F.round(F.sum("amount"), 2).alias("revenue")
     )
-    total = daily.agg(F.sum("orders")).first()[0]
+    row = daily.agg(F.sum("orders")).first()
+    total = row[0] if row is not None else 0
     if total != args.rows:
         print(f"etl_daily: FAILED row check: {total} != {args.rows}", file=sys.stderr)
         return 1

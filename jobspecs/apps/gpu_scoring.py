@@ -35,6 +35,7 @@ def main() -> int:
         logit = logit + F.col(column) * weight
     scored = features.withColumn("score", 1 / (1 + F.exp(-logit)))
     stats = scored.agg(F.min("score"), F.max("score"), F.sum((F.col("score") > args.threshold).cast("int"))).first()
+    assert stats is not None  # an aggregate always has one row
     low, high, flagged = stats[0], stats[1], stats[2]
     if not (0.0 <= low <= high <= 1.0):
         print(f"gpu_scoring: FAILED: scores out of range [{low}, {high}]", file=sys.stderr)

@@ -29,6 +29,7 @@ def test_examples_are_valid_against_the_cluster_file(cluster: list[Node]) -> Non
     jobs = result.jobs
     assert {"nightly-etl", "gpu-features", "gpu-scoring", "adhoc-report"} <= set(jobs)
     assert not jobs["nightly-etl"].spec.is_gpu and jobs["nightly-etl"].spec.has_schedule
+    assert jobs["nightly-etl"].spec.runs_on_schedule
     features = jobs["gpu-features"].spec.spec
     assert features.rapids is not None and features.executor.gpu is not None and features.executor.gpu.count == 1
     scoring = jobs["gpu-scoring"].spec.spec
@@ -66,6 +67,11 @@ def test_duplicate_names_are_reported_at_the_second_file_with_both_locations(wri
 def test_bad_cron_is_positioned_on_the_cron_value(write: Write) -> None:
     text = _only_problem(write("cron", "schedule:\n  cron: '0 25 * * *'"))
     assert text.endswith(":9:11: spec.schedule.cron: hour: 25 is out of range 0-23")
+
+
+def test_suspended_schedule_still_has_a_schedule(write: Write) -> None:
+    job = load_specs([write("sus", "schedule:\n  cron: '@daily'\n  suspend: true")]).jobs["sus"].spec
+    assert job.has_schedule and not job.runs_on_schedule
 
 
 def test_impossible_time_zone(write: Write) -> None:
