@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -52,10 +53,10 @@ class LeaderElector:
                  retry_period_s: float = 2.0, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
                  on_started_leading: Callable[[], None] | None = None,
-                 on_stopped_leading: Callable[[], None] | None = None) -> None:
+                 on_stopped_leading: Callable[[], None] | None = None, coord: Any = None) -> None:
         if not retry_period_s < renew_deadline_s < lease_duration_s:
             raise ValueError("need retry_period_s < renew_deadline_s < lease_duration_s")
-        self._coord = client.CoordinationV1Api(api)
+        self._coord = coord if coord is not None else client.CoordinationV1Api(api)  # `coord`: a stand-in (tests)
         self.name = name
         self.namespace = namespace
         self.identity = identity or default_identity()
@@ -101,7 +102,8 @@ class LeaderElector:
             self._thread.join(timeout)
         if release and self._leading:
             self.release()
-        self._set_leading(False)
+        else:
+            self._set_leading(False)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -154,6 +156,11 @@ class LeaderElector:
             updated = self._coord.replace_namespaced_lease(self.name, self.namespace, lease)
         except ApiException as exc:
             log.info("event=leader_update_failed identity=%s status=%s", self.identity, status_of(exc))
+            if status_of(exc) == 409:
+                # The Lease moved on since we read it: someone else may hold it now. Stop acting at once;
+                # if it was only our own earlier write, the next round finds us holder again.
+                self._set_leading(False)
+                return False
             return self._renew_failed()
         except Exception as exc:
             log.info("event=leader_update_failed identity=%s error=%s", self.identity, type(exc).__name__)
@@ -186,7 +193,8 @@ class LeaderElector:
         return self.is_leader
 
     def release(self) -> bool:
-        """Give the Lease up (holder cleared), if we still hold it."""
+        """Give the Lease up (holder cleared), if we still hold it; we stop acting as leader first."""
+        self._set_leading(False)
         try:
             lease = self._coord.read_namespaced_lease(self.name, self.namespace)
             spec = lease.spec or client.V1LeaseSpec()

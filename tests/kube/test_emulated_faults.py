@@ -140,3 +140,18 @@ def test_leader_that_cannot_renew_steps_down_and_stops_binding(emulator: Emulate
     emulator.faults.clear()
     h.wait(lambda: elector.is_leader, timeout=10, what="leadership regained")
     h.wait(lambda: h.node_of("while-not-leading"), what="bind after regaining leadership")
+
+
+def test_namespaced_loop_schedules_only_its_namespace(harness: Harness) -> None:
+    h = harness
+    loop = h.loop(namespace="team-a")
+    h.core.create_namespaced_pod("team-a", {"apiVersion": "v1", "kind": "Pod",  # type: ignore[arg-type]
+                                            "metadata": {"name": "mine"},
+                                            "spec": {"schedulerName": "bigk",
+                                                     "containers": [{"name": "c", "image": "x"}]}})
+    h.pod("not-mine")
+    h.wait(lambda: (h.core.read_namespaced_pod("mine", "team-a").spec or client.V1PodSpec(containers=[])).node_name,
+           what="pod in the loop's namespace bound")
+    time.sleep(0.3)
+    assert h.node_of("not-mine") == ""
+    assert {p.namespace for p in loop.cache.pods()} == {"team-a"}
