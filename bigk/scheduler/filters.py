@@ -87,17 +87,19 @@ class Filters:
         if not (static[i] and s.schedulable[i] and s.pods_used[i] < s.pods_cap[i]
                 and s.cpu_used[i] + req.cpu_milli <= s.cpu_cap[i] and s.mem_used[i] + req.memory_mib <= s.mem_cap[i]):
             return False
-        if not req.is_gpu:
-            return True
+        return not req.is_gpu or int(np.count_nonzero(self.slots_row(req, i))) >= req.gpu_count
+
+    def slots_row(self, req: PodRequest, i: int) -> np.ndarray:
+        """`gpu_slots(req)[i]`: which GPU slots of node `i` can take the pod's per-GPU share."""
+        s = self.state
         used = s.gpu_milli_used[i]
         if not req.is_fractional:
-            fit = self.usable[i] & (used == 0)
-        else:
-            fit = self.usable[i] & (used <= MILLI_GPU - req.gpu_milli)
-            if req.gpu_memory_mib:
-                fit &= (s.gpu_mem_cap[i] - s.gpu_mem_used[i]) >= req.gpu_memory_mib
-                fit &= ~(self.fresh[i] & (s.live_free_mem[i] < req.gpu_memory_mib))
-        return int(np.count_nonzero(fit)) >= req.gpu_count
+            return self.usable[i] & (used == 0)
+        fit = self.usable[i] & (used <= MILLI_GPU - req.gpu_milli)
+        if req.gpu_memory_mib:
+            fit &= (s.gpu_mem_cap[i] - s.gpu_mem_used[i]) >= req.gpu_memory_mib
+            fit &= ~(self.fresh[i] & (s.live_free_mem[i] < req.gpu_memory_mib))
+        return fit
 
     def could_ever_fit(self, req: PodRequest, static: np.ndarray) -> np.ndarray:
         """Nodes that could hold the pod if they were empty (capacity, filters, healthy GPUs)."""

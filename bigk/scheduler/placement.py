@@ -70,7 +70,28 @@ class Placer:
             log.error("event=policy-bug policy=%s node=%s reason=infeasible-node", self.policy.name,
                       self.state.nodes[placement.node].name)
             return None
-        return placement
+        return self.checked_gpus(item.request, placement)
+
+    def checked_gpus(self, req: PodRequest, placement: Placement | None) -> Placement | None:
+        """The placement, with its GPUs re-chosen if the policy picked a slot the filters refuse.
+
+        Health, live free memory and staleness are judged here with the scheduler's
+        own `stale_after_s`, so no policy can put a pod on a sick or busy GPU.
+        """
+        if placement is None or not req.is_gpu:
+            return placement
+        fit = self.filters.slots_row(req, placement.node)
+        if len(placement.gpus) == req.gpu_count and all(fit[g] for g in placement.gpus):
+            return placement
+        slots = np.flatnonzero(fit)
+        if len(slots) < req.gpu_count:
+            return None
+        if req.is_fractional:
+            room = MILLI_GPU - self.state.gpu_milli_used[placement.node, slots]
+            gpus: tuple[int, ...] = (int(slots[int(np.argmin(room))]),)
+        else:
+            gpus = tuple(int(g) for g in slots[: req.gpu_count])
+        return self.state.placement_for(placement.node, req, gpus)
 
     def choose_on(self, item: Item, node: int) -> Placement | None:
         """The policy's placement for `item` restricted to one node."""
@@ -80,7 +101,7 @@ class Placer:
         if not feasible[node]:
             return None
         placement = self.policy.select(self.state, item.request, feasible, self.now)
-        return placement if placement is not None and placement.node == node else None
+        return self.checked_gpus(item.request, placement) if placement is not None and placement.node == node else None
 
     def fits_on(self, item: Item, node: int) -> bool:
         """Does `item` fit on `node` right now? (One row of `Filters.feasible`.)"""

@@ -1,7 +1,10 @@
 """Filters as users meet them: selectors, taints, GPU models, cordons, GPU health and live memory, pools."""
 
-from bigk.cluster.model import GpuReading, Toleration
-from bigk.scheduler import CycleResult
+import numpy as np
+
+from bigk.cluster.model import GpuReading, PodRequest, Toleration
+from bigk.cluster.state import ClusterState, Placement
+from bigk.scheduler import CycleResult, Scheduler, Snapshot
 
 from .helpers import GPU_TOL, World, cpu_node, gang, gpu_node, pod
 
@@ -108,3 +111,27 @@ def test_tolerations_on_gang_reach_its_reserved_executors() -> None:
     w.add_gang(info, drv)
     r = w.cycle(0)
     assert [s.node for s in r.reservations["app"]] == ["g0", "g0"]
+
+
+class _CarelessPolicy:
+    """Always GPU 0 of the first feasible node, whatever its health: the core must not trust it."""
+
+    name = "careless"
+
+    def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
+               now: float | None = None) -> Placement | None:
+        node = int(np.argmax(feasible))
+        return state.placement_for(node, req, tuple(range(req.gpu_count)))
+
+    def observe_workload(self, requests: list[PodRequest]) -> None:
+        """No model."""
+
+
+def test_a_policy_cannot_put_a_pod_on_a_sick_or_busy_gpu() -> None:
+    nodes = [gpu_node("g0", gpus=4, gpu_mem=16_384)]
+    nodes[0].gpus[0].reading = GpuReading(16_000, 0, 40, healthy=False, observed_at=0)
+    nodes[0].gpus[1].reading = GpuReading(1_000, 99, 80, healthy=True, observed_at=0)
+    sched = Scheduler(_CarelessPolicy())
+    r = sched.cycle(Snapshot(nodes, [pod("whole", gpus=1), pod("frac", gpus=1, milli=300, gpu_mem=4_000,
+                                                                  created_at=1)]), 10)
+    assert {b.pod_key: b.gpus for b in r.binds} == {"default/whole": (1,), "default/frac": (2,)}
