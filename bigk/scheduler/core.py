@@ -293,6 +293,7 @@ class _Cycle:
         units: list[Unit] = []
         for pod in self.lone:
             units.append(lone_unit(pod))
+        filled = {b.pod_key for b in self.result.binds}  # executors bound into reservations this cycle
         for gang, view in self.views.items():
             if not view.pending:
                 continue
@@ -307,7 +308,6 @@ class _Cycle:
             bound_exec = len(view.bound_executors) + self.bound_now.get(gang, 0)
             reserved = len(self.s._reservations.get(gang, []))
             missing = max(0, info.min_executors - bound_exec - reserved)
-            filled = {b.pod_key for b in self.result.binds}
             pending_exec = [p for p in view.pending_executors if p.key not in filled]
             core = pending_exec[:missing]
             self.extras.extend((view, p) for p in pending_exec[missing:])
