@@ -2,6 +2,7 @@
 
 from bigk.scheduler.policies import (  # noqa: F401
     bestfit,
+    bigk_policy,
     binpack,
     dotprod,
     fgd,

@@ -178,3 +178,56 @@ class RowCache:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+class FillModel(FragModel):
+    """Idle GPU that would stay unusable if a node were filled with copies of each typical pod.
+
+    FGD's measure asks whether *one* more pod of each kind fits; this one asks
+    how many fit, limited by free GPU shares and by free CPU, so it also sees GPUs
+    that will be stranded once the node's CPU runs out, and the slack left when a
+    GPU's free share is not a multiple of the pod's share.
+    """
+
+    def _frag(self, cpu_left: np.ndarray, total: np.ndarray, copies: np.ndarray, access: np.ndarray) -> np.ndarray:
+        by_gpu = copies // self.count
+        per_cpu = np.where(self.cpu > 0, self.cpu, 1)
+        by_cpu = np.where(self.cpu > 0, np.maximum(cpu_left[..., None], 0) // per_cpu, np.iinfo(np.int64).max)
+        usable = np.where(access, np.minimum(by_gpu, by_cpu) * self.count * self.milli, 0)
+        return self.cpu_only_freq * total + ((total[..., None] - usable) * self.freq).sum(axis=-1)
+
+    def node_frag(self, cpu_left: np.ndarray, left: np.ndarray, model: np.ndarray,
+                  models: Sequence[str]) -> np.ndarray:
+        access = self.access(models)[model]
+        return self._frag(cpu_left, left.sum(axis=1), (left[:, :, None] // self.milli).sum(axis=1), access)
+
+    def frag_after(self, req: PodRequest, cpu_left: np.ndarray, left: np.ndarray, model: np.ndarray,
+                   models: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        access = self.access(models)[model]
+        total = left.sum(axis=1)
+        copies = (left[:, :, None] // self.milli).sum(axis=1)
+        before = self._frag(cpu_left, total, copies, access)
+        cpu_after = cpu_left - req.cpu_milli
+        if not req.is_gpu:
+            return before, self._frag(cpu_after, total, copies, access)
+        if not req.is_fractional:
+            gone = req.gpu_count * (MILLI_GPU // self.milli)
+            return before, self._frag(cpu_after, total - req.gpu_count * MILLI_GPU, copies - gone, access)
+        v = left[:, :, None]
+        copies_after = copies[:, None, :] - v // self.milli + np.maximum(v - req.gpu_milli, 0) // self.milli
+        after = self._frag(cpu_after[:, None], (total - req.gpu_milli)[:, None], copies_after, access[:, None, :])
+        return before, after
+
+
+def cpu_per_gpu(requests: Iterable[PodRequest]) -> float:
+    """CPU milli that GPU pods ask for per milli-GPU: the ratio a node should keep to use all its GPUs."""
+    reqs = [r for r in requests if r.is_gpu]
+    gpu = sum(r.total_gpu_milli for r in reqs)
+    return sum(r.cpu_milli for r in reqs) / gpu if gpu else 0.0
+
+
+def cpu_starved_gpu(cpu_left: np.ndarray, gpu_left: np.ndarray, ratio: float) -> np.ndarray:
+    """Idle milli-GPU that the node's free CPU cannot feed at `ratio` CPU per milli-GPU."""
+    if ratio <= 0:
+        return np.zeros(np.broadcast(cpu_left, gpu_left).shape)
+    return np.maximum(0.0, gpu_left - np.maximum(cpu_left, 0) / ratio)

@@ -1,0 +1,136 @@
+"""`bigk`: bigk's default placement policy, fragmentation-aware and live-GPU-aware.
+
+It scores a placement by how much it reduces the GPU capacity that future pods
+will not be able to use, in milli-GPU, as the sum of three estimates (see
+`frag.py`):
+
+- FGD's one-step fragmentation (does one more pod of each typical kind fit?),
+  weighted 4x;
+- fill fragmentation (how many pods of each typical kind would still fit,
+  limited by free GPU shares *and* free CPU);
+- CPU starvation: idle GPU that the node's free CPU cannot feed at the
+  workload's CPU-per-GPU ratio, weighted 3x. This keeps CPU-heavy and
+  CPU-only pods on CPU-rich nodes, so CPU-poor 8-GPU nodes keep CPU for their GPUs.
+
+Scores are rounded to 0.1 GPU; within a step the node left with less free GPU
+wins (packing), then the lowest node index (a fixed order concentrates load,
+which keeps whole nodes free for large pods).
+
+Operational rules: CPU-only pods go to nodes without GPUs while any of those
+has room (tightest CPU fit first). Unhealthy GPUs, and GPUs a fresh reading
+says lack memory, are never chosen (the state's filters) and do not count as
+free capacity here; stale readings count as unknown. Among GPUs of a node that
+score the same, a GPU share prefers the cooler, less utilised one by its fresh
+reading.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bigk.cluster.model import PodRequest
+from bigk.cluster.state import ClusterState, Placement
+from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI
+from bigk.scheduler.policies.base import register
+from bigk.scheduler.policies.fgd import FragAwarePolicy
+from bigk.scheduler.policies.frag import FillModel, FragModel, cpu_per_gpu, cpu_starved_gpu, typical_pods
+
+ONE_STEP_WEIGHT = 4.0
+CPU_STARVATION_WEIGHT = 3.0
+STEP_MILLI = 100.0  # score resolution: 0.1 GPU
+LIVE_WEIGHT = 0.05  # at most this share of a step, for cooler / idler GPUs
+
+
+@register("bigk")
+class BigkPolicy(FragAwarePolicy):
+    """Least future-unusable GPU first; see the module docstring."""
+
+    name = "bigk"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fill = FillModel([])
+        self.ratio = 0.0
+
+    def observe_workload(self, requests: list[PodRequest]) -> None:
+        pods = typical_pods(requests)
+        self.model, self.fill = FragModel(pods), FillModel(pods)
+        self.ratio = cpu_per_gpu(requests)
+        self._observed = True
+        self._caches.clear()
+
+    def _learn(self, req: PodRequest) -> None:
+        was = self.model
+        super()._learn(req)
+        if self.model is not was:
+            self.fill = FillModel(self.model.pods)
+            self.ratio = cpu_per_gpu(self._online)
+
+    def scores(self, state: ClusterState, req: PodRequest, now: float | None) -> np.ndarray:
+        """Score per node (N,), or per node and GPU (N, G) for a GPU share; higher is better."""
+        cpu_left = state.cpu_free
+        left = np.where(state.usable_gpus(now), state.gpu_milli_free, 0)
+        ratio = self.ratio
+
+        def compute(rows: np.ndarray) -> np.ndarray:
+            c, g, mdl = cpu_left[rows], left[rows], state.gpu_model[rows]
+            b1, a1 = self.model.frag_after(req, c, g, mdl, state.models)
+            b2, a2 = self.fill.frag_after(req, c, g, mdl, state.models)
+            idle = g.sum(axis=1)
+            b3 = cpu_starved_gpu(c, idle, ratio)
+            if req.is_fractional:
+                a3 = cpu_starved_gpu((c - req.cpu_milli)[:, None], (idle - req.gpu_milli)[:, None], ratio)
+                before = (ONE_STEP_WEIGHT * b1 + b2 + CPU_STARVATION_WEIGHT * b3)[:, None]
+            else:
+                a3 = cpu_starved_gpu(c - req.cpu_milli, idle - req.total_gpu_milli, ratio)
+                before = ONE_STEP_WEIGHT * b1 + b2 + CPU_STARVATION_WEIGHT * b3
+            gain = before - (ONE_STEP_WEIGHT * a1 + a2 + CPU_STARVATION_WEIGHT * a3)
+            packed = 1.0 - (idle - req.total_gpu_milli) / MAX_SPEC_GPU_MILLI  # 1 = node left full
+            packed = 0.9 * np.clip(packed, 0.0, 1.0)
+            return np.round(gain / STEP_MILLI) + (packed[:, None] if gain.ndim == 2 else packed)
+
+        return self._cache(req, state).get([cpu_left, left, state.gpu_model], compute)
+
+    def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
+               now: float | None = None) -> Placement | None:
+        self._learn(req)
+        if not req.is_gpu:
+            cpu_nodes = feasible & (state.gpu_count == 0)
+            if cpu_nodes.any():
+                return self._cpu_node(state, req, cpu_nodes)
+        scores = self.scores(state, req, now)
+        if req.is_fractional:
+            fit = state.gpu_slot_fit(req, now)
+            per_gpu = np.where(fit, scores + LIVE_WEIGHT * _coolness(state, now), -np.inf)
+            node = self.chooser.best(per_gpu.max(axis=1), feasible & fit.any(axis=1))
+            if node is None:
+                return None
+            return state.placement_for(node, req, (int(np.argmax(per_gpu[node])),))
+        node = self.chooser.best(scores, feasible)
+        if node is None:
+            return None
+        if not req.is_gpu:
+            return state.placement_for(node, req, ())
+        slots = np.flatnonzero(state.gpu_slot_fit(req, now)[node])
+        if len(slots) < req.gpu_count:
+            return None
+        order = np.argsort(-_coolness(state, now)[node, slots], kind="stable")
+        return state.placement_for(node, req, tuple(sorted(int(s) for s in slots[order][: req.gpu_count])))
+
+    def _cpu_node(self, state: ClusterState, req: PodRequest, mask: np.ndarray) -> Placement | None:
+        """Tightest CPU node (CPU and memory left, normalised), lowest index on ties."""
+        cpu_left = (state.cpu_free - req.cpu_milli) / MAX_SPEC_CPU_MILLI
+        mem_left = (state.mem_free - req.memory_mib) / np.maximum(state.mem_cap, 1)
+        node = self.chooser.best(-(cpu_left + mem_left), mask)
+        return None if node is None else state.placement_for(node, req, ())
+
+
+def _coolness(state: ClusterState, now: float | None) -> np.ndarray:
+    """Per GPU slot in [0, 1]: 1 = idle and cool by a fresh reading; 0.5 when unknown."""
+    fresh = state.fresh_readings(now)
+    util = np.where(fresh & ~np.isnan(state.live_util), state.live_util, 50.0)
+    temp = np.where(fresh & ~np.isnan(state.live_temp), state.live_temp, 60.0)
+    cool = 0.7 * (1.0 - np.clip(util, 0, 100) / 100.0) + 0.3 * (1.0 - np.clip((temp - 30.0) / 60.0, 0, 1))
+    return np.asarray(cool, dtype=np.float64)
+
+
