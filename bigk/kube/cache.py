@@ -161,11 +161,17 @@ class ClusterCache:
         with self._lock:
             return self._generation
 
-    def wait_for_change(self, since: int, timeout: float) -> int:
-        """Block until the generation passes `since` or `timeout` elapses; returns the generation."""
+    def wait_for_change(self, since: int, timeout: float, stop: threading.Event | None = None) -> int:
+        """Block until the generation passes `since`, `stop` is set (see `wake`) or `timeout` elapses."""
         with self._changed:
-            self._changed.wait_for(lambda: self._generation != since, timeout=timeout)
+            self._changed.wait_for(lambda: self._generation != since or (stop is not None and stop.is_set()),
+                                   timeout=timeout)
             return self._generation
+
+    def wake(self) -> None:
+        """Wake waiters so they re-check their stop event."""
+        with self._changed:
+            self._changed.notify_all()
 
     # ---- internals -------------------------------------------------------------------------
     def _bump(self) -> None:

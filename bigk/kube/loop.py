@@ -125,6 +125,7 @@ class SchedulerLoop:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop cycling, stop informers, and (if owned) release leadership."""
         self._stop.set()
+        self.cache.wake()
         if self._thread is not None:
             self._thread.join(timeout)
         if self._own_elector and self.elector is not None:
@@ -168,7 +169,7 @@ class SchedulerLoop:
                     self.stats.cycle_errors += 1
                     log.exception("event=cycle_error")
                 self._stop.wait(self.min_cycle_gap_s)
-                self.cache.wait_for_change(seen, self.interval_s)
+                self.cache.wait_for_change(seen, self.interval_s, self._stop)
             else:
                 self._stop.wait(min(self.interval_s, 0.5))
 
