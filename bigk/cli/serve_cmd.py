@@ -107,3 +107,6 @@ def register(app: typer.Typer) -> None:
         finally:
             http.stop()
             service.stop()
+            server_file = state / "server"
+            if server_file.exists() and server_file.read_text(encoding="utf-8").strip() == http.url:
+                server_file.unlink()  # the CLI should not keep calling a server that is gone

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -135,7 +136,7 @@ class Service:
             try:
                 nodes = load_cluster(cfg.cluster_file)
             except ClusterFileError as exc:
-                raise ServiceError(str(exc)) from None
+                raise ServiceError(" ".join(str(exc).split())) from None
             self.emulator = EmulatedCluster(nodes, port=0, time_scale=cfg.emulator_time_scale)
             self.kube_url = self.emulator.start()
             kubeconfig = cfg.state_dir / "kubeconfig"
@@ -150,8 +151,8 @@ class Service:
         try:
             client.CoreV1Api(self.api).list_node(limit=1, _request_timeout=10)
         except Exception as exc:
-            raise ServiceError(f"cannot reach the Kubernetes API at {self.kube_url}: {exc}; check --kubeconfig "
-                               "or --kube-server") from None
+            raise ServiceError(f"cannot reach the Kubernetes API at {self.kube_url} ({_short_error(exc)}); check "
+                               "--kubeconfig or --kube-server") from None
 
     def _make_submitter(self) -> RunSubmitter:
         mode = self.config.submit_mode
@@ -488,6 +489,16 @@ class Service:
         if not names:
             raise UnknownJob(f"no nodes in pool {pool!r} (see `bigk get nodes`)")
         return names
+
+
+def _short_error(exc: BaseException) -> str:
+    """'Connection refused' out of urllib3's nested retry errors; else the exception's class and status."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
+    if match:
+        return match.group(1).strip()
+    status = getattr(exc, "status", None)
+    return f"{type(exc).__name__} {status}" if status else type(exc).__name__
 
 
 def _iso(ts: float) -> str:

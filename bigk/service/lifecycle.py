@@ -24,7 +24,7 @@ from bigk.service.submitters import ClusterPods, RunSubmitter, SubmitError, driv
 log = logging.getLogger(__name__)
 
 # A run whose pods vanish is failed only after this long (the API may lag just after a submit).
-MISSING_GRACE_S = 15.0
+MISSING_GRACE_S = 5.0
 DEFAULT_HISTORY_LIMIT = 10  # for jobs without a schedule (and so without history limits)
 
 _PHASE_TO_STATE = {"Running": RunState.RUNNING, "Succeeded": RunState.SUCCEEDED, "Failed": RunState.FAILED}
@@ -111,9 +111,10 @@ class RunManager:
         return self._follow(run, pods, now)
 
     def _advance_pending(self, run: RunRecord, pods: list[Any], now: float) -> RunRecord:
-        if pods:  # submitted before a crash, or by a spark-submit still finishing: adopt, never resubmit
+        driver = _driver(pods, run)
+        if driver is not None:  # submitted before a crash, or by a spark-submit still finishing: adopt, never resubmit
             self._inflight.pop(run.id, None)
-            run = self.move(run, RunState.SUBMITTED, driver_pod=_driver(pods, run).metadata.name)
+            run = self.move(run, RunState.SUBMITTED, driver_pod=driver.metadata.name)
             return self._follow(run, pods, now)
         if run.id in self._inflight:
             return run
@@ -154,15 +155,18 @@ class RunManager:
 
     def _follow(self, run: RunRecord, pods: list[Any], now: float) -> RunRecord:
         summaries = [pod_summary(p) for p in pods]
-        if not pods:
+        driver = _driver(pods, run)
+        if driver is None:
             first = self._missing_since.setdefault(run.id, now)
             if now - first < MISSING_GRACE_S:
                 return run
             self._missing_since.pop(run.id, None)
+            if pods:  # executors left without their driver
+                self.submitter.kill(run.namespace, run.id)
             return self._fail(run, f"driver pod {run.driver_pod or driver_pod_name(run.job, run.id)} not found "
-                                   "(deleted outside bigk, or the cluster was restarted)")
+                                   "(evicted or deleted outside bigk, or the cluster was restarted)",
+                              pods=summaries or run.pods)
         self._missing_since.pop(run.id, None)
-        driver = _driver(pods, run)
         fields: dict[str, Any] = {}
         if summaries != run.pods:
             fields["pods"] = summaries
@@ -226,14 +230,15 @@ class RunManager:
             log.info("event=run_pruned job=%s run=%s state=%s", pruned.job, pruned.id, pruned.state)
 
 
-def _driver(pods: list[Any], run: RunRecord) -> Any:
+def _driver(pods: list[Any], run: RunRecord) -> Any | None:
+    """The run's driver pod among its pods (by Spark's role label, else by the recorded name)."""
     for pod in pods:
         if (pod.metadata.labels or {}).get(L.SPARK_ROLE) == "driver":
             return pod
     for pod in pods:
         if pod.metadata.name == run.driver_pod:
             return pod
-    return pods[0]
+    return None
 
 
 def _failure_reason(driver: Any) -> str:
