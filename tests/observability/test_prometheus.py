@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from bigk import metrics
+from bigk.cli.main import app
 from bigk.gpu.dcgm import DcgmReader
 from tests.observability.conftest import Prom
 
@@ -150,3 +152,15 @@ def test_dcgm_reader_against_real_prometheus(prom: Prom) -> None:
     assert (first.memory_total_mib, first.memory_free_mib, first.utilization_pct) == (81559, 80000, 0.0)
     assert first.healthy and first.observed_at > 0
     assert not second.healthy and second.health_reasons == ("xid_48",)
+
+
+def test_agent_in_dcgm_mode_prints_readings_from_prometheus(prom: Prom) -> None:
+    ok = CliRunner().invoke(app, ["agent", "--node", "gpu-node-1", "--once", "--dry-run",
+                                  "--dcgm-prometheus-url", prom.url])
+    assert ok.exit_code == 0, ok.output
+    printed = json.loads(ok.output)
+    assert [(g["index"], g["healthy"]) for g in printed] == [(0, True), (1, False)]
+    missing = CliRunner().invoke(app, ["agent", "--node", "no-such-node", "--once", "--dry-run",
+                                       "--dcgm-prometheus-url", prom.url])
+    assert missing.exit_code != 0
+    assert "no DCGM series with Hostname='no-such-node'" in str(missing.exception)
