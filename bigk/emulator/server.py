@@ -114,6 +114,8 @@ class ApiServer:
     # ---- entry point ------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("event=request method=%s path=%s query=%s", request.method, request.path, request.query_string)
         fault = self.faults.take(request.method, request.path, request.query_string)
         if fault is not None:
             log.info("event=fault method=%s path=%s status=%s after=%s", request.method, request.path, fault.status,
@@ -302,11 +304,9 @@ class ApiServer:
             except ValueError:
                 raise bad_request(f"invalid resource version {rv_param!r}") from None
 
-        response = web.StreamResponse(status=200, headers={"Content-Type": _JSON, "Cache-Control": "no-cache"})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
+        stream = await _WatchStream.open(request, wake)
 
         def waker() -> None:
             loop.call_soon_threadsafe(wake.set)
@@ -317,37 +317,30 @@ class ApiServer:
         next_bookmark = time.monotonic() + self.bookmark_interval
         try:
             if initial:
-                await response.write(b"".join(_line("ADDED", obj) for obj in initial))
-            while True:
+                await stream.send([_line("ADDED", obj) for obj in initial])
+            while not stream.closed:
                 wake.clear()
                 try:
                     events, current = store_events(store, rt.key, last)
                 except ApiError as exc:
-                    await response.write(_line("ERROR", exc.status()))
+                    await stream.send([_line("ERROR", exc.status())])
                     break
                 out = [chunk for ev in events if (chunk := _filtered(ev, match)) is not None]
                 if out:
-                    await response.write(b"".join(out))
+                    await stream.send(out)
                 last = max(last, current)
                 now = time.monotonic()
                 if bookmarks and now >= next_bookmark:
-                    await response.write(
-                        _line(
-                            "BOOKMARK",
-                            {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(last)}},
-                        )
-                    )
+                    mark = {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(last)}}
+                    await stream.send([_line("BOOKMARK", mark)])
                     next_bookmark = now + self.bookmark_interval
-                wait = self.bookmark_interval if bookmarks else 30.0
-                wait = min(wait, max(0.0, next_bookmark - now)) if bookmarks else wait
+                wait = max(0.0, next_bookmark - now) if bookmarks else 30.0
                 if deadline is not None:
                     if now >= deadline:
                         break
                     wait = min(wait, deadline - now)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=max(wait, 0.001))
-                if request.transport is None or request.transport.is_closing():
-                    break
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         except Exception:  # headers are sent: log and end the stream
@@ -355,9 +348,64 @@ class ApiServer:
         finally:
             store.remove_waker(rt.key, waker)
             self._watches.pop(id(request), None)
+        return await stream.close()
+
+
+class _WatchStream:
+    """Where watch events go: a chunked HTTP response (JSON lines) or a WebSocket (one event per message).
+
+    fabric8 (inside spark-submit) watches over WebSocket; the Python client and kubectl use chunked HTTP.
+    """
+
+    def __init__(self, request: web.Request, http: web.StreamResponse | None, ws: web.WebSocketResponse | None,
+                 reader: asyncio.Task[None] | None) -> None:
+        self.request = request
+        self.http = http
+        self.ws = ws
+        self.reader = reader
+
+    @classmethod
+    async def open(cls, request: web.Request, wake: asyncio.Event) -> _WatchStream:
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            ws = web.WebSocketResponse(autoping=True)
+            await ws.prepare(request)
+
+            async def drain() -> None:  # answers pings, notices the client closing
+                async for _ in ws:
+                    pass
+                wake.set()
+
+            return cls(request, None, ws, asyncio.get_running_loop().create_task(drain()))
+        http = web.StreamResponse(status=200, headers={"Content-Type": _JSON, "Cache-Control": "no-cache"})
+        http.enable_chunked_encoding()
+        await http.prepare(request)
+        return cls(request, http, None, None)
+
+    @property
+    def closed(self) -> bool:
+        if self.ws is not None and self.ws.closed:
+            return True
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
+    async def send(self, lines: list[bytes]) -> None:
+        if self.ws is not None:
+            for line in lines:
+                await self.ws.send_str(line.decode().rstrip("\n"))
+        elif self.http is not None:
+            await self.http.write(b"".join(lines))
+
+    async def close(self) -> web.StreamResponse:
+        if self.ws is not None:
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await self.ws.close()
+            if self.reader is not None:
+                self.reader.cancel()
+            return self.ws
+        assert self.http is not None
         with contextlib.suppress(ConnectionResetError, RuntimeError):
-            await response.write_eof()
-        return response
+            await self.http.write_eof()
+        return self.http
 
 
 def store_events(store: Any, key: str, last: int) -> tuple[list[WatchEvent], int]:

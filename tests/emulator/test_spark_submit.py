@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -69,3 +70,42 @@ def test_cluster_mode_submission_creates_driver_service_and_configmap(tmp_path: 
             assert pod["metadata"]["labels"]["spark-app-selector"] == app_id
             assert pod["metadata"]["labels"]["from-template"] == "yes"
             assert pod["spec"]["schedulerName"] == "bigk"
+
+
+@pytest.mark.slow
+def test_waiting_submission_follows_the_driver_to_completion() -> None:
+    """spark-submit waits (fabric8 watches the driver over WebSocket) until the simulated driver succeeds."""
+    import threading
+
+    with EmulatedCluster(small_nodes(), time_scale=0.02, gpu_readings=False) as cluster:
+        stop = threading.Event()
+
+        def bind_everything() -> None:  # stands in for bigk
+            while not stop.is_set():
+                pods, _ = cluster.store.objects("pods")
+                for pod in pods:
+                    if not pod["spec"].get("nodeName"):
+                        with contextlib.suppress(Exception):
+                            cluster.api.bind("default", pod["metadata"]["name"], {"target": {"name": "cpu-0"}})
+                stop.wait(0.05)
+
+        binder = threading.Thread(target=bind_everything, daemon=True)
+        binder.start()
+        script, env = spark_submit()
+        try:
+            result = subprocess.run(
+                [script, "--master", f"k8s://{cluster.url}", "--deploy-mode", "cluster", "--name", "pi",
+                 "--conf", "spark.kubernetes.submission.waitAppCompletion=true",
+                 "--conf", "spark.kubernetes.scheduler.name=bigk",
+                 "--conf", "spark.kubernetes.container.image=apache/spark:4.0.0",
+                 "--conf", "spark.executor.instances=3",
+                 "local:///opt/spark/examples/src/main/python/pi.py"],
+                capture_output=True, text=True, env=env, timeout=180, check=False,
+            )
+        finally:
+            stop.set()
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "termination reason: Completed" in result.stderr
+        pods, _ = cluster.store.objects("pods")
+        assert [p["status"]["phase"] for p in pods if p["metadata"]["labels"].get("spark-role") == "driver"] == [
+            "Succeeded"]

@@ -130,3 +130,26 @@ def test_dropped_watch_breaks_the_client_stream(bare: EmulatedCluster, core: cli
         for _ in resp.stream(amt=None, decode_content=False):
             pass
     resp.release_conn()
+
+
+def test_watch_over_websocket_as_fabric8_does(bare: EmulatedCluster, core: client.CoreV1Api) -> None:
+    import asyncio
+
+    import aiohttp
+
+    core.create_namespaced_pod("default", pod_body("a"))
+
+    async def watch_ws() -> list[tuple[str, str]]:
+        seen: list[tuple[str, str]] = []
+        url = f"{bare.url}/api/v1/namespaces/default/pods?watch=true&fieldSelector=metadata.name%3Da"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            first = json.loads(await ws.receive_str(timeout=5))
+            seen.append((first["type"], first["object"]["metadata"]["name"]))
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: core.patch_namespaced_pod("a", "default", {"metadata": {"labels": {"v": "2"}}}))
+            second = json.loads(await ws.receive_str(timeout=5))
+            seen.append((second["type"], second["object"]["metadata"]["labels"]["v"]))
+        return seen
+
+    assert asyncio.run(watch_ws()) == [("ADDED", "a"), ("MODIFIED", "2")]
+    bare.wait_for(lambda: not bare.server._watches, timeout=5)  # the closed socket ends the watch
