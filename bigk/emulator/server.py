@@ -293,6 +293,7 @@ class ApiServer:
         rv_param = q.get("resourceVersion", "")
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
         bookmarks = _truthy(q.get("allowWatchBookmarks"))
+        table_kind = rt.kind if "as=Table" in request.headers.get("Accept", "") else ""
         store = self.api.store
         last: int
         initial: list[Obj] = []
@@ -317,7 +318,11 @@ class ApiServer:
         next_bookmark = time.monotonic() + self.bookmark_interval
         try:
             if initial:
-                await stream.send([_line("ADDED", obj) for obj in initial])
+                if table_kind:
+                    meta = {"resourceVersion": str(last)}
+                    await stream.send([_line("ADDED", tables.table(table_kind, [obj], meta)) for obj in initial])
+                else:
+                    await stream.send([_line("ADDED", obj) for obj in initial])
             while not stream.closed:
                 wake.clear()
                 try:
@@ -325,7 +330,7 @@ class ApiServer:
                 except ApiError as exc:
                     await stream.send([_line("ERROR", exc.status())])
                     break
-                out = [chunk for ev in events if (chunk := _filtered(ev, match)) is not None]
+                out = [_encode(ev, kind, table_kind) for ev in events if (kind := _filtered(ev, match)) is not None]
                 if out:
                     await stream.send(out)
                 last = max(last, current)
@@ -418,23 +423,29 @@ def _line(type_: str, obj: Obj) -> bytes:
     return _dumps({"type": type_, "object": obj}) + b"\n"
 
 
-def _filtered(ev: WatchEvent, match: Matcher | None) -> bytes | None:
-    """The line a selective watcher gets for `ev` (objects moving out of the selection read as DELETED)."""
+def _filtered(ev: WatchEvent, match: Matcher | None) -> str | None:
+    """The event type a selective watcher sees for `ev` (objects leaving the selection read as DELETED), or None."""
     if match is None:
-        return ev.line()
+        return ev.type
     new_match = match(ev.obj)
-    if ev.type == "ADDED":
-        return ev.line() if new_match else None
-    if ev.type == "DELETED":
-        return ev.line() if new_match else None
+    if ev.type in ("ADDED", "DELETED"):
+        return ev.type if new_match else None
     old_match = ev.old is not None and match(ev.old)
     if new_match and old_match:
-        return ev.line()
+        return ev.type
     if new_match:
-        return ev.line(type_="ADDED")
+        return "ADDED"
     if old_match:
-        return ev.line(type_="DELETED")
+        return "DELETED"
     return None
+
+
+def _encode(ev: WatchEvent, type_: str, table_kind: str) -> bytes:
+    """One watch line; plain events reuse the line cached on the event."""
+    if table_kind:
+        meta = {"resourceVersion": ev.obj["metadata"].get("resourceVersion", "")}
+        return _line(type_, tables.table(table_kind, [ev.obj], meta))
+    return ev.line() if type_ == ev.type else ev.line(type_=type_)
 
 
 __all__ = ["ApiServer", "parse_path", "gone"]
