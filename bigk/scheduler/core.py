@@ -76,13 +76,19 @@ class Scheduler:
     reservation_ttl_s: how long an admitted gang's executor reservations (and a preemptor's plan)
         live if the executors never come (or the victims never leave).
     stale_after_s: GPU readings older than this are treated as unknown (accounting alone decides).
+    workload_refresh_s: how often the policy is told the workload to expect (`Policy.observe_workload`,
+        FGD's target distribution): the requests of every pod in the snapshot, refreshed after this many
+        seconds or as soon as the number of pods has doubled. None leaves it to the caller (the
+        simulator gives the trace's own workload).
     """
 
     def __init__(self, policy: str | Policy = "bigk", *, reservation_ttl_s: float = 300.0,
-                 stale_after_s: float = 60.0) -> None:
+                 stale_after_s: float = 60.0, workload_refresh_s: float | None = 600.0) -> None:
         self.policy: Policy = make_policy(policy) if isinstance(policy, str) else policy
         self.reservation_ttl_s = reservation_ttl_s
         self.stale_after_s = stale_after_s
+        self.workload_refresh_s = workload_refresh_s
+        self._observed: tuple[float, int] | None = None  # (when, how many pods)
         self._sync = StateSync()
         self._reservations: dict[str, list[_Reservation]] = {}
         self._plans: dict[str, _Plan] = {}
@@ -101,6 +107,7 @@ class Scheduler:
     # ---- the cycle ------------------------------------------------------------------------
     def cycle(self, snapshot: Snapshot, now: float) -> CycleResult:
         """Run one cycle; the caller applies `binds` then `evictions`, in order."""
+        self._observe_workload(snapshot, now)
         views, bound, lone = group_gangs(snapshot.pods, snapshot.gangs)
         self._displaced = []
         state, rebuilt = self._sync.sync(snapshot.nodes, bound, self._make_room, _queue_lookup(views))
@@ -120,6 +127,20 @@ class Scheduler:
         return run.result
 
     # ---- helpers used by the cycle ------------------------------------------------------------
+    def _observe_workload(self, snapshot: Snapshot, now: float) -> None:
+        """Refresh the policy's workload model (cheap, but it resets the policy's score caches)."""
+        n = len(snapshot.pods)
+        if self.workload_refresh_s is None or n == 0:
+            return
+        if self._observed is not None:
+            at, seen = self._observed
+            if now - at < self.workload_refresh_s and n < 2 * seen:
+                return
+        requests = [p.request for p in snapshot.pods]
+        requests += [g.executor for g in snapshot.gangs.values() for _ in range(g.min_executors)]
+        self.policy.observe_workload(requests)
+        self._observed = (now, n)
+
     def _make_room(self, state: ClusterState, node: int) -> list[str]:
         """Release reservations on `node` so a pod bound by someone else can be accounted."""
         freed = []
