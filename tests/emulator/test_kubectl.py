@@ -43,3 +43,21 @@ def test_kubectl_cordons_and_deletes(bare: EmulatedCluster, tmp_path: Path) -> N
     out = kubectl(config, "delete", "pod", "tmp")
     assert out.returncode == 0, out.stderr
     assert bare.pod("tmp") is None
+
+
+def test_kubectl_watch_prints_pod_columns(sim_kubeconfig: tuple[EmulatedCluster, Path]) -> None:
+    cluster, config = sim_kubeconfig
+    cluster.api.create(PODS, "default", pod_body("w", annotations={"bigk.io/expected-duration-seconds": "1000"}))
+    proc = subprocess.Popen(["kubectl", "--kubeconfig", str(config), "get", "pods", "-w", "--request-timeout=4s"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().split()[:3] == ["NAME", "READY", "STATUS"]
+    assert proc.stdout.readline().split()[:3] == ["w", "0/1", "Pending"]
+    cluster.api.bind("default", "w", {"target": {"name": "cpu-0"}})
+    rest, _ = proc.communicate(timeout=30)
+    assert any(line.split()[:3] == ["w", "1/1", "Running"] for line in rest.splitlines())
+
+
+@pytest.fixture
+def sim_kubeconfig(sim: EmulatedCluster, tmp_path: Path) -> tuple[EmulatedCluster, Path]:
+    return sim, sim.write_kubeconfig(tmp_path / "kubeconfig")
