@@ -22,7 +22,6 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bigk.cluster.config import load_cluster
 from bigk.emulator import EmulatedCluster
-from bigk.scheduler.policies.base import policy_names
 from bigk.service.api import create_app
 from bigk.service.app import Service, ServiceConfig
 from bigk.service.http import HttpServer
@@ -100,7 +99,6 @@ def serve(tmp_path: Path, cluster: EmulatedCluster) -> Iterator[Callable[..., Ru
 
     def start(specs: Path, state: Path | None = None, **overrides: Any) -> Running:
         overrides.setdefault("submit_mode", "direct")
-        overrides.setdefault("policy", "bigk" if "bigk" in policy_names() else "bestfit")
         cfg = ServiceConfig(specs=[specs], kube_server=cluster.url, state_dir=state or tmp_path / "state",
                             tick_s=0.2, reload_s=0.3, leader_lease_s=3.0, **overrides)
         service = Service(cfg).start()

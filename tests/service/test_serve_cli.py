@@ -19,7 +19,7 @@ def test_bigk_serve_on_a_fresh_machine_runs_the_example_specs(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIGK_")}
     # Test-only options: a private state dir, any free port, simulated run times at 1/20.
     argv = [sys.executable, "-m", "bigk.cli.main", "serve", "--state-dir", str(state), "--listen", "127.0.0.1:0",
-            "--time-scale", "0.05", *os.environ.get("BIGK_TEST_SERVE_ARGS", "").split()]
+            "--time-scale", "0.05"]
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         def url() -> str | None:
