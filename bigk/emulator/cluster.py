@@ -3,7 +3,9 @@
 It runs on loopback in a background thread with its own asyncio loop, so a test
 or `bigk serve` can start it, point any Kubernetes client at `.url`, and stop it.
 All simulated delays (pod start, run time, executor batch delay) are multiplied by
-`time_scale`: 0.01 makes a 30 s job take 0.3 s.
+`time_scale`: 0.01 makes a 30 s job take 0.3 s. GPU readings are refreshed every
+`gpu_interval` wall-clock seconds and bookmarks sent every `bookmark_interval`
+seconds, whatever the time scale.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from bigk.cluster.model import Node
-from bigk.emulator.api import NODES, PODS, Api
+from bigk.emulator.api import NODES, PODS, Api, set_condition
 from bigk.emulator.errors import EmulatorError
 from bigk.emulator.faults import Faults
 from bigk.emulator.kubeconfig import write_kubeconfig
@@ -29,6 +31,7 @@ from bigk.emulator.server import ApiServer
 from bigk.emulator.store import Obj, Store
 
 log = logging.getLogger("bigk.emulator")
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 
 class EmulatedCluster:
@@ -208,6 +211,29 @@ class EmulatedCluster:
     def drop_watches(self) -> int:
         """Abort every open watch connection (clients see the stream break); returns how many."""
         return int(self.call(self.server.drop_watches))
+
+    def remove_node(self, name: str) -> None:
+        """Delete a node object (its pods stay bound to it, as after a node vanishes)."""
+        self.model_nodes.pop(name, None)
+        self.api.delete(NODES, "", name)
+
+    def set_node_ready(self, name: str, ready: bool) -> Obj | None:
+        """Flip a node's Ready condition and its `node.kubernetes.io/not-ready` NoSchedule taint
+        (what the node lifecycle controller does when a kubelet stops reporting)."""
+
+        def change(node: Obj) -> None:
+            set_condition(node, "Ready", "True" if ready else "False",
+                          "KubeletReady" if ready else "KubeletNotReady",
+                          "emulated kubelet is posting ready status" if ready else "emulated: node marked not ready")
+            taints = [t for t in node["spec"].get("taints") or [] if t.get("key") != NOT_READY_TAINT]
+            if not ready:
+                taints.append({"key": NOT_READY_TAINT, "effect": "NoSchedule"})
+            if taints:
+                node["spec"]["taints"] = taints
+            else:
+                node["spec"].pop("taints", None)
+
+        return self.api.update_object(NODES.key, "", name, change)
 
     def set_gpu_health(self, node: str, index: int, healthy: bool) -> None:
         """Mark one simulated GPU healthy or not; shows in the next readings."""

@@ -103,7 +103,7 @@ class GpuSim:
 
     def refresh(self) -> None:
         """Write fresh readings on every GPU node."""
-        nodes = [n for n in self.cluster.model_nodes.values() if n.gpus]
+        nodes = [n for n in list(self.cluster.model_nodes.values()) if n.gpus]
         if not nodes:
             return
         names = {n.name for n in nodes}

@@ -71,3 +71,15 @@ def test_default_duration_applies_without_annotation() -> None:
         c.api.create(PODS, "default", pod_body("plain", node="n"))
         c.wait_for_phase("plain", "Running", timeout=5)
         c.wait_for_phase("plain", "Succeeded", timeout=5)  # 10 s × 0.01
+
+
+def test_node_can_turn_not_ready_and_back(sim: EmulatedCluster) -> None:
+    node = sim.set_node_ready("cpu-1", False)
+    assert node is not None
+    ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"][0]
+    assert ready["status"] == "False"
+    assert {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"} in node["spec"]["taints"]
+    node = sim.set_node_ready("cpu-1", True)
+    assert node is not None and "taints" not in node["spec"]
+    sim.remove_node("cpu-1")
+    assert sim.store.get("nodes", "", "cpu-1") is None
