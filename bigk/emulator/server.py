@@ -171,9 +171,12 @@ class ApiServer:
             if target.name:
                 obj = self.api.get(target.rt, target.namespace or "", target.name)
                 return self._answer(request, target.rt, obj)
-            doc = self.api.list(
-                target.rt, target.namespace, self._matcher(request), int(q.get("limit", 0) or 0), q.get("continue", "")
-            )
+            self._check_list_version(q.get("resourceVersion", ""), q.get("resourceVersionMatch", ""))
+            try:
+                limit = int(q.get("limit", 0) or 0)
+            except ValueError:
+                raise bad_request(f"invalid limit {q.get('limit')!r}") from None
+            doc = self.api.list(target.rt, target.namespace, self._matcher(request), limit, q.get("continue", ""))
             if "as=Table" in request.headers.get("Accept", ""):
                 return _json(tables.table(target.rt.kind, doc["items"], doc["metadata"]))
             return _json(doc)
@@ -202,6 +205,21 @@ class ApiServer:
             code, obj = self.api.delete(target.rt, target.namespace or "", target.name, options)
             return _json(obj, code)
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _check_list_version(self, rv: str, match: str) -> None:
+        """Lists serve the latest state: fine for any/NotOlderThan, except a version from the future;
+        an Exact older version is gone (there is no history to read it from)."""
+        if rv in ("", "0"):
+            return
+        try:
+            wanted = int(rv)
+        except ValueError:
+            raise bad_request(f"invalid resource version {rv!r}") from None
+        current = self.api.store.resource_version
+        if wanted > current:
+            raise ApiError(504, "Timeout", f"Too large resource version: {wanted}, current: {current}")
+        if match == "Exact" and wanted != current:
+            raise gone(f"too old resource version: {wanted} ({current})")
 
     def _static(self, path: str) -> web.Response | None:
         path = path.rstrip("/") or "/"

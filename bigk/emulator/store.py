@@ -227,7 +227,7 @@ class Store:
         if any(old[k] != v for k, v in new.items() if k != "metadata"):
             return False
         a, b = new["metadata"], old["metadata"]
-        if a.keys() != b.keys() and a.keys() ^ b.keys() - {"resourceVersion", "managedFields"}:
+        if (a.keys() ^ b.keys()) - {"resourceVersion", "managedFields"}:
             return False
         return all(b.get(k) == v for k, v in a.items() if k not in ("resourceVersion", "managedFields"))
 

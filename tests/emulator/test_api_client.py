@@ -307,3 +307,17 @@ def test_discovery_and_version(bare: EmulatedCluster) -> None:
     groups = {g.name for g in client.ApisApi(api).get_api_versions().groups}
     assert {"coordination.k8s.io", "events.k8s.io", "networking.k8s.io"} <= groups
     api.close()
+
+
+def test_list_with_resource_version(core: client.CoreV1Api) -> None:
+    core.create_namespaced_pod("default", pod_body("a"))
+    current = core.list_namespaced_pod("default").metadata.resource_version
+    assert len(core.list_namespaced_pod("default", resource_version="0").items) == 1
+    assert len(core.list_namespaced_pod("default", resource_version=current).items) == 1
+    with pytest.raises(client.ApiException) as err:
+        core.list_namespaced_pod("default", resource_version=str(int(current) + 100))
+    assert err.value.status == 504
+    core.create_namespaced_pod("default", pod_body("b"))
+    with pytest.raises(client.ApiException) as err:
+        core.list_namespaced_pod("default", resource_version=current, resource_version_match="Exact")
+    assert err.value.status == 410

@@ -153,3 +153,15 @@ def test_watch_over_websocket_as_fabric8_does(bare: EmulatedCluster, core: clien
 
     assert asyncio.run(watch_ws()) == [("ADDED", "a"), ("MODIFIED", "2")]
     bare.wait_for(lambda: not bare.server._watches, timeout=5)  # the closed socket ends the watch
+
+
+def test_no_op_update_keeps_the_version_and_sends_no_event(core: client.CoreV1Api) -> None:
+    core.create_namespaced_pod("default", pod_body("a", labels={"x": "1"}))
+    before = core.read_namespaced_pod("a", "default").metadata.resource_version
+    after = core.patch_namespaced_pod("a", "default", {"metadata": {"labels": {"x": "1"}}})
+    assert after.metadata.resource_version == before
+    changed = core.patch_namespaced_pod("a", "default", {"metadata": {"annotations": {"new": "key"}}})
+    assert int(changed.metadata.resource_version) > int(before)
+    events = list(watch.Watch().stream(core.list_namespaced_pod, "default", resource_version=before,
+                                       timeout_seconds=1))
+    assert [e["type"] for e in events] == ["MODIFIED"]
