@@ -172,6 +172,15 @@ def build_driver_pod(submission: Any, job: str, run_id: str, namespace: str) -> 
     return pod
 
 
+def executor_request(spec: Any) -> str:
+    """The driver annotation describing one executor (see `bigk.kube.gangs`)."""
+    from bigk.kube.gangs import encode_executor_request
+    from bigk.spec.gang import node_selector_for, pod_request, tolerations_for
+
+    return encode_executor_request(pod_request(spec, "executor"), node_selector_for(spec, "executor"),
+                                   [t.to_cluster() for t in tolerations_for(spec, "executor")])
+
+
 POD_TEMPLATE_KEY = "podspec-configmap-key"  # Spark's key for the executor template in its config map
 
 
@@ -215,6 +224,11 @@ class DirectSubmitter:
         conf = {k: str(v) for k, v in dict(submission.conf).items()}
         conf.setdefault("spark.app.id", f"spark-{run_id}")
         manifest = build_driver_pod(submission, job, run_id, namespace)
+        annotations = manifest["metadata"]["annotations"]
+        if L.EXECUTOR_REQUEST_ANNOTATION not in annotations:
+            # The gang's executor request, so bigk reserves the executors before the driver creates them.
+            # (Set here only when the rendered submission does not carry it already.)
+            annotations[L.EXECUTOR_REQUEST_ANNOTATION] = executor_request(spec)
         labels = {L.JOB_LABEL: job, L.RUN_LABEL: run_id}
         maps = [
             client.V1ConfigMap(metadata=client.V1ObjectMeta(name=config_map_name(run_id), namespace=namespace,

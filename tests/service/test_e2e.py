@@ -59,7 +59,9 @@ def test_executors_wait_for_the_whole_gang_and_explain_why(tmp_path: Path, serve
         why = wait_for(lambda: c.get(f"/api/v1/runs/{run['id']}/explain").json()["explanation"]
                        if "gpu" in c.get(f"/api/v1/runs/{run['id']}/explain").json()["explanation"].lower() else None,
                        10, "a GPU explanation")
-        assert "40" in why or "executor" in why.lower()
+        assert "1 driver + 40 executors" in why and "24 executors fit" in why  # 24 GPUs in the cluster
+        [exp] = c.get("/api/v1/explanations").json()
+        assert exp["message"] == why and exp["executors_fit"] == 24
         queue = c.get("/api/v1/queue").json()
         assert [q["run"] for q in queue] == [run["id"]] and queue[0]["explanation"] == why
         pods = c.get(f"/api/v1/runs/{run['id']}").json()["pods"]
