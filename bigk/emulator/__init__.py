@@ -16,8 +16,8 @@ no real containers, images, logs, exec or port-forward; no controllers besides
 owner-reference garbage collection (no Deployments, Jobs, ReplicaSets, Endpoints);
 no scheduler (pods wait for a binding unless created with spec.nodeName) and no
 resource accounting on nodes (the kubelet runs whatever is bound to it); lists
-always serve the latest state (resourceVersion/resourceVersionMatch on a list
-and `limit`/`continue` are not snapshot-consistent); dryRun only on create;
+always serve the latest state (an older Exact version is 410 Gone, and
+`limit`/`continue` pages are not snapshot-consistent); dryRun only on create;
 watch history is a fixed number of events per resource, not a time window;
 state lives in memory and is lost when it stops. Simulated Spark covers static
 executor allocation only (no dynamic allocation, no shuffle, no real tasks).
