@@ -50,3 +50,47 @@ def group_list() -> dict[str, Any]:
         if g not in names:
             names.append(g)
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [api_group(g) for g in names]}
+
+
+def _gv_path(group: str, version: str) -> str:
+    return f"apis/{group}/{version}" if group else f"api/{version}"
+
+
+def openapi_v3_root() -> dict[str, Any]:
+    """The OpenAPI v3 index kubectl reads before create/apply (to learn that fieldValidation is supported)."""
+    gvs = [("", "v1"), *groups()]
+    return {"paths": {_gv_path(g, v): {"serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash=emulated"}
+                      for g, v in gvs}}
+
+
+def openapi_v3_group_version(group: str, version: str) -> dict[str, Any] | None:
+    """A minimal OpenAPI v3 document for one group version: one PATCH operation per kind, no schemas.
+
+    It only tells kubectl that the server validates fields itself, so kubectl skips its
+    client-side schema validation (the emulator has no schemas and accepts unknown fields).
+    """
+    from bigk.emulator.resources import RESOURCES
+
+    items = [r for r in RESOURCES if r.group == group and r.version == version]
+    if not items:
+        return None
+    paths: dict[str, Any] = {}
+    for r in items:
+        prefix = f"/{_gv_path(group, version)}"
+        scope = f"{prefix}/namespaces/{{namespace}}" if r.namespaced else prefix
+        path = f"{scope}/{r.plural}/{{name}}"
+        paths[path] = {
+            "patch": {
+                "operationId": f"patch{r.kind}",
+                "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": r.kind},
+                "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
+                               {"name": "fieldManager", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "OK"}},
+            }
+        }
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "bigk emulated cluster (no schemas)", "version": EMULATOR_GIT_VERSION},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }

@@ -250,5 +250,5 @@ def finish_pod(api: Any, ns: str, name: str, uid: str, *, succeeded: bool, messa
 
     if api.update_pod(ns, name, change) is None:
         return False
-    log.info("event=pod_finished pod=%s/%s phase=%s", ns, name, "Succeeded" if succeeded else "Failed")
+    log.debug("event=pod_finished pod=%s/%s phase=%s", ns, name, "Succeeded" if succeeded else "Failed")
     return True

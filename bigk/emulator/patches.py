@@ -4,7 +4,7 @@ Strategic merge is simplified: lists whose Kubernetes patch strategy is "merge"
 (conditions, containers, env, ports, volumes, ...) merge by their key; every
 other list is replaced; `$patch: delete|replace` and `$setElementOrder`/
 `$retainKeys` directives are honoured or dropped. Server-side apply keeps no
-field ownership: it creates the object or merge-patches it.
+field ownership: it creates the object or strategic-merges the applied fields into it.
 """
 
 from __future__ import annotations
@@ -99,11 +99,12 @@ def strategic_merge_patch(target: Any, patch: Any, field: str = "") -> Any:
 
 
 def _merge_list(target: list[Any], patch: list[Any], key: str, field: str) -> list[Any]:
+    if field == "ports" and all(isinstance(i, dict) and "port" in i and key not in i for i in patch):
+        key = "port"  # service ports merge on port, container ports on containerPort
+    if not all(isinstance(item, dict) and key in item for item in patch):
+        return [clone(item) for item in patch if not (isinstance(item, dict) and "$patch" in item)]
     result = [clone(item) for item in target]
     for item in patch:
-        if not isinstance(item, dict) or key not in item:
-            result.append(clone(item))
-            continue
         index = next((i for i, cur in enumerate(result) if isinstance(cur, dict) and cur.get(key) == item[key]), None)
         if item.get("$patch") == "delete":
             if index is not None:
@@ -228,9 +229,9 @@ def apply_patch(target: Any, patch: Any, content_type: str) -> Any:
         return json_patch(target, patch)
     if not isinstance(patch, dict):
         raise bad_request("patch body must be a JSON object")
-    if base in (MERGE_PATCH, APPLY_PATCH):
+    if base == MERGE_PATCH:
         return merge_patch(target, patch)
-    if base == STRATEGIC_PATCH:
+    if base in (STRATEGIC_PATCH, APPLY_PATCH):  # apply merges keyed lists (containers by name), like SSA
         return strategic_merge_patch(target, patch)
     raise ApiError(
         415,

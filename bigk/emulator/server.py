@@ -232,6 +232,8 @@ class ApiServer:
         if path == "/apis":
             return _json(discovery.group_list())
         parts = [p for p in path.split("/") if p]
+        if parts[:2] == ["openapi", "v3"]:
+            return self._openapi(parts[2:])
         if parts == ["api", "v1"]:
             return _json(resource_list("", "v1"))
         if len(parts) == 2 and parts[0] == "apis":
@@ -245,6 +247,19 @@ class ApiServer:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return _json(doc)
         return None
+
+    @staticmethod
+    def _openapi(rest: list[str]) -> web.Response:
+        if not rest:
+            return _json(discovery.openapi_v3_root())
+        doc = None
+        if rest[0] == "api" and len(rest) == 2:
+            doc = discovery.openapi_v3_group_version("", rest[1])
+        elif rest[0] == "apis" and len(rest) == 3:
+            doc = discovery.openapi_v3_group_version(rest[1], rest[2])
+        if doc is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return _json(doc)
 
     def _answer(self, request: web.Request, rt: ResourceType, obj: Obj, status: int = 200) -> web.Response:
         if "as=Table" in request.headers.get("Accept", ""):

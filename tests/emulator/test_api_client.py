@@ -321,3 +321,18 @@ def test_list_with_resource_version(core: client.CoreV1Api) -> None:
     with pytest.raises(client.ApiException) as err:
         core.list_namespaced_pod("default", resource_version=current, resource_version_match="Exact")
     assert err.value.status == 410
+
+
+def test_server_side_apply_creates_then_merges_without_duplicating(bare: EmulatedCluster) -> None:
+    url = f"{bare.url}/api/v1/namespaces/default/services/app-svc"
+    headers = {"Content-Type": "application/apply-patch+yaml"}
+    params = {"fieldManager": "fabric8", "force": "true"}
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app-svc"},
+            "spec": {"clusterIP": "None", "ports": [{"name": "rpc", "port": 7078}], "selector": {"a": "b"}}}
+    created = httpx.patch(url, params=params, headers=headers, content=json.dumps(body))
+    assert created.status_code == 201
+    body["spec"]["ports"] = [{"name": "rpc", "port": 7078}, {"name": "ui", "port": 4040}]
+    again = httpx.patch(url, params=params, headers=headers, content=json.dumps(body))
+    assert again.status_code == 200
+    assert [p["port"] for p in again.json()["spec"]["ports"]] == [7078, 4040]
+    assert again.json()["metadata"]["uid"] == created.json()["metadata"]["uid"]

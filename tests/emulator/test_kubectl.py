@@ -61,3 +61,17 @@ def test_kubectl_watch_prints_pod_columns(sim_kubeconfig: tuple[EmulatedCluster,
 @pytest.fixture
 def sim_kubeconfig(sim: EmulatedCluster, tmp_path: Path) -> tuple[EmulatedCluster, Path]:
     return sim, sim.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+def test_kubectl_apply_creates_then_updates(bare: EmulatedCluster, tmp_path: Path) -> None:
+    config = bare.write_kubeconfig(tmp_path / "kubeconfig")
+    manifest = tmp_path / "pod.yaml"
+    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: applied, labels: {v: '1'}}\n"
+                        "spec: {schedulerName: bigk, containers: [{name: c, image: busybox}]}\n")
+    first = kubectl(config, "apply", "-f", str(manifest))
+    assert first.returncode == 0, first.stderr
+    manifest.write_text(manifest.read_text().replace("v: '1'", "v: '2'"))
+    for extra in ([], ["--server-side"]):
+        out = kubectl(config, "apply", *extra, "-f", str(manifest))
+        assert out.returncode == 0, out.stderr
+    assert stored(bare, "pods", "applied", "default")["metadata"]["labels"] == {"v": "2"}
