@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bigk import metrics
 from bigk.errors import BigkError
 from bigk.service import history as hist
 from bigk.service.catalog import Catalog, CatalogView
@@ -32,6 +33,7 @@ from bigk.service.submitters import ClusterPods, DirectSubmitter, RunSubmitter, 
 log = logging.getLogger(__name__)
 
 STATE_DIR_ENV = "BIGK_STATE_DIR"
+CLUSTER_METRICS_EVERY_S = 5.0
 
 
 class UnknownJob(BigkError):
@@ -219,6 +221,7 @@ class Service:
         log.info("event=serve_stopped")
 
     def _tick_loop(self) -> None:
+        last_metrics = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.config.tick_s)
             self._wake.clear()
@@ -231,6 +234,19 @@ class Service:
                 self.runs.tick()
             except Exception as exc:
                 log.warning("event=runs_tick_failed error=%r", str(exc))
+            if time.monotonic() - last_metrics >= CLUSTER_METRICS_EVERY_S:
+                last_metrics = time.monotonic()
+                self._cluster_metrics()
+
+    def _cluster_metrics(self) -> None:
+        """Refresh the per-GPU, per-pool and node gauges from the scheduler's own view of the cluster."""
+        state = getattr(getattr(self.loop, "scheduler", None), "state", None)
+        if state is None:
+            return
+        try:
+            metrics.update_cluster(state.snapshot(), self.clock())
+        except Exception as exc:  # the loop may be rebuilding its arrays this very moment: next time
+            log.debug("event=cluster_metrics_skipped error=%r", str(exc))
 
     # ---- status ---------------------------------------------------------------------------
 

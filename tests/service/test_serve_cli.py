@@ -35,6 +35,9 @@ def test_bigk_serve_on_a_fresh_machine_runs_the_example_specs(tmp_path: Path) ->
                             "a run to succeed", interval=0.5)
             assert all(len(r["pods"]) >= 1 for r in done)
             assert c.get("/readyz").status_code == 200
+            # GPU and pool gauges come from the scheduler's view of the cluster
+            wait_for(lambda: 'bigk_gpu_allocated_milli{' in c.get("/metrics").text, 15, "GPU gauges", interval=0.5)
+            assert 'bigk_pool_capacity{' in c.get("/metrics").text
             assert c.get("/healthz").json() == {"status": "ok"}
         assert (state / "token").stat().st_mode & 0o077 == 0  # generated token, private
         proc.send_signal(signal.SIGTERM)
