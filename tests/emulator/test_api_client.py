@@ -336,3 +336,17 @@ def test_server_side_apply_creates_then_merges_without_duplicating(bare: Emulate
     assert again.status_code == 200
     assert [p["port"] for p in again.json()["spec"]["ports"]] == [7078, 4040]
     assert again.json()["metadata"]["uid"] == created.json()["metadata"]["uid"]
+
+
+def test_priority_class_sets_pod_priority(bare: EmulatedCluster, core: client.CoreV1Api) -> None:
+    api = api_client(bare.url)
+    client.SchedulingV1Api(api).create_priority_class({"metadata": {"name": "batch-high"}, "value": 1000})
+    body = pod_body("important")
+    body["spec"]["priorityClassName"] = "batch-high"
+    assert core.create_namespaced_pod("default", body).spec.priority == 1000
+    body = pod_body("unknown-class")
+    body["spec"]["priorityClassName"] = "nope"
+    with pytest.raises(client.ApiException) as err:
+        core.create_namespaced_pod("default", body)
+    assert err.value.status == 403
+    api.close()
