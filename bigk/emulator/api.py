@@ -17,6 +17,7 @@ from typing import Any
 
 from bigk.emulator import admission
 from bigk.emulator.errors import ApiError, bad_request, conflict, invalid, not_found, success_status
+from bigk.emulator.eventconv import from_core, to_core
 from bigk.emulator.patches import APPLY_PATCH, apply_patch, clone
 from bigk.emulator.resources import ResourceType, by_key, lookup
 from bigk.emulator.selection import Matcher
@@ -67,6 +68,8 @@ class Api:
     # ---- CRUD -------------------------------------------------------------------
     def create(self, rt: ResourceType, namespace: str, body: Any) -> Obj:
         """POST: create an object (201)."""
+        if rt.view_of:
+            return from_core(self.create(by_key(rt.view_of), namespace, to_core(body)))
         namespace = namespace if rt.namespaced else ""
         obj = admission.prepare_create(rt, namespace, clone(body))
         with self._write:
@@ -100,12 +103,19 @@ class Api:
                 spec["preemptionPolicy"] = pc["preemptionPolicy"]
 
     def get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        if rt.view_of:
+            return from_core(self._require(by_key(rt.view_of), namespace, name))
         return self._require(rt, namespace, name)
 
     def list(
         self, rt: ResourceType, namespace: str | None, match: Matcher | None, limit: int = 0, cont: str = ""
     ) -> Obj:
         """GET a collection: items sorted by namespace/name, paged with limit/continue."""
+        if rt.view_of:
+            viewed = (lambda o: match(from_core(o))) if match is not None else None
+            doc = self.list(by_key(rt.view_of), namespace, viewed, limit, cont)
+            doc.update(kind=_list_kind(rt), apiVersion=rt.api_version, items=[from_core(o) for o in doc["items"]])
+            return doc
         items, rv = self.store.objects(rt.key, namespace if rt.namespaced else None, match)
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
         if cont:
@@ -124,6 +134,8 @@ class Api:
 
     def replace(self, rt: ResourceType, namespace: str, name: str, body: Any, subresource: str = "") -> Obj:
         """PUT: replace an object, 409 when body.metadata.resourceVersion is stale."""
+        if rt.view_of:
+            return from_core(self.replace(by_key(rt.view_of), namespace, name, to_core(body), subresource))
         with self._write:
             old = self._require(rt, namespace, name)
             new = admission.prepare_update(rt, old, clone(body), subresource)
@@ -134,6 +146,13 @@ class Api:
         self, rt: ResourceType, namespace: str, name: str, body: Any, content_type: str, subresource: str = ""
     ) -> tuple[int, Obj]:
         """PATCH (merge, strategic, JSON patch, apply); an apply patch creates a missing object (201)."""
+        if rt.view_of:  # patch the viewed shape, store the core shape
+            code, obj = self._patch(by_key(rt.view_of), namespace, name, body, content_type, subresource, True)
+            return code, from_core(obj)
+        return self._patch(rt, namespace, name, body, content_type, subresource, False)
+
+    def _patch(self, rt: ResourceType, namespace: str, name: str, body: Any, content_type: str, subresource: str,
+               view: bool) -> tuple[int, Obj]:
         with self._write:
             old = self.store.get(rt.key, namespace if rt.namespaced else "", name)
             if old is None:
@@ -144,9 +163,11 @@ class Api:
                             raise bad_request("the name of the object does not match the name on the URL")
                         if isinstance(meta, dict):
                             meta["name"] = name
-                    return 201, self.create(rt, namespace, body)
+                    return 201, self.create(rt, namespace, to_core(body) if view else body)
                 raise not_found(rt.plural, name, rt.group)
-            patched = apply_patch(old, body, content_type)
+            patched = apply_patch(from_core(old) if view else old, body, content_type)
+            if view:
+                patched = to_core(patched)
             if not isinstance(patched, dict):
                 raise bad_request("the patch result is not an object")
             expected = (patched.get("metadata") or {}).get("resourceVersion")
@@ -159,6 +180,8 @@ class Api:
     def delete(self, rt: ResourceType, namespace: str, name: str, options: Obj | None = None) -> tuple[int, Obj]:
         """DELETE: bound running pods terminate gracefully (deletionTimestamp), everything else goes now."""
         options = options or {}
+        if rt.view_of:
+            return self.delete(by_key(rt.view_of), namespace, name, options)
         namespace = namespace if rt.namespaced else ""
         pre = options.get("preconditions") or {}
         with self._write:
@@ -255,6 +278,9 @@ class Api:
     def delete_collection(
         self, rt: ResourceType, namespace: str | None, match: Matcher | None, options: Obj | None = None
     ) -> Obj:
+        if rt.view_of:
+            viewed = (lambda o: match(from_core(o))) if match is not None else None
+            return self.delete_collection(by_key(rt.view_of), namespace, viewed, options)
         items, _ = self.store.objects(rt.key, namespace if rt.namespaced else None, match)
         for obj in items:
             with contextlib.suppress(ApiError):

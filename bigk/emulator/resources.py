@@ -25,6 +25,12 @@ class ResourceType:
     subresources: dict[str, tuple[str, str, str, tuple[str, ...]]] = field(default_factory=dict)
     # subresource -> (group, version, kind, verbs); group/version "" = same as parent
     categories: tuple[str, ...] = ()
+    view_of: str = ""  # stored as another resource (events.k8s.io Events are core Events)
+
+    @property
+    def store_key(self) -> str:
+        """Where objects of this type live in the store."""
+        return self.view_of or self.key
 
     @property
     def api_version(self) -> str:
@@ -77,7 +83,7 @@ RESOURCES: tuple[ResourceType, ...] = (
         ("all",),
     ),
     ResourceType("", "v1", "events", "Event", True, ("ev",)),
-    ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",)),
+    ResourceType("events.k8s.io", "v1", "events", "Event", True, ("ev",), view_of="events"),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
     ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",)),
     ResourceType("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, ("pc",)),

@@ -21,6 +21,7 @@ from aiohttp import web
 from bigk.emulator import discovery, tables
 from bigk.emulator.api import Api
 from bigk.emulator.errors import ApiError, bad_request, gone
+from bigk.emulator.eventconv import from_core
 from bigk.emulator.faults import Faults
 from bigk.emulator.patches import parse_body
 from bigk.emulator.resources import ResourceType, lookup, resource_list
@@ -328,10 +329,14 @@ class ApiServer:
         bookmarks = _truthy(q.get("allowWatchBookmarks"))
         table_kind = rt.kind if "as=Table" in request.headers.get("Accept", "") else ""
         store = self.api.store
+        key = rt.store_key
+        if rt.view_of:  # events.k8s.io Events: stored as core Events, shown converted
+            shown = match
+            match = (lambda o: shown(from_core(o))) if shown is not None else None
         last: int
         initial: list[Obj] = []
         if rv_param in ("", "0"):
-            initial, last = store.objects(rt.key, ns if rt.namespaced else None, match)
+            initial, last = store.objects(key, ns if rt.namespaced else None, match)
         else:
             try:
                 last = int(rv_param)
@@ -345,11 +350,13 @@ class ApiServer:
         def waker() -> None:
             loop.call_soon_threadsafe(wake.set)
 
-        store.add_waker(rt.key, waker)
+        store.add_waker(key, waker)
         self._watches[id(request)] = request
         deadline = time.monotonic() + timeout if timeout is not None else None
         next_bookmark = time.monotonic() + self.bookmark_interval
         try:
+            if rt.view_of:
+                initial = [from_core(obj) for obj in initial]
             if initial:
                 if table_kind:
                     meta = {"resourceVersion": str(last)}
@@ -359,7 +366,9 @@ class ApiServer:
             while not stream.closed:
                 wake.clear()
                 try:
-                    events, current = store_events(store, rt.key, last)
+                    events, current = store_events(store, key, last)
+                    if rt.view_of:
+                        events = [_converted(ev) for ev in events]
                 except ApiError as exc:
                     await stream.send([_line("ERROR", exc.status())])
                     break
@@ -384,7 +393,7 @@ class ApiServer:
         except Exception:  # headers are sent: log and end the stream
             log.exception("event=watch_error path=%s", request.path)
         finally:
-            store.remove_waker(rt.key, waker)
+            store.remove_waker(key, waker)
             self._watches.pop(id(request), None)
         return await stream.close()
 
@@ -450,6 +459,11 @@ def store_events(store: Any, key: str, last: int) -> tuple[list[WatchEvent], int
     """Events after `last` plus the version they bring a watcher up to (atomically)."""
     with store._lock:
         return store.events_since(key, last), store.resource_version
+
+
+def _converted(ev: WatchEvent) -> WatchEvent:
+    """A core Event change as seen through events.k8s.io/v1."""
+    return WatchEvent(ev.rv, ev.type, from_core(ev.obj), from_core(ev.old) if ev.old is not None else None)
 
 
 def _line(type_: str, obj: Obj) -> bytes:

@@ -8,7 +8,7 @@ import json
 
 import httpx
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 
 from bigk.emulator import EmulatedCluster
 from tests.emulator.conftest import api_client, binding, pod_body
@@ -266,21 +266,33 @@ def test_lease_crud_and_optimistic_concurrency(bare: EmulatedCluster) -> None:
     api.close()
 
 
-def test_events_in_both_groups(bare: EmulatedCluster) -> None:
+def test_events_are_one_storage_seen_through_both_groups(bare: EmulatedCluster) -> None:
     api = api_client(bare.url)
     core, events = client.CoreV1Api(api), client.EventsV1Api(api)
     core.create_namespaced_event("default", {
         "metadata": {"name": "p.1"}, "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
-        "reason": "Scheduled", "message": "bound to cpu-0", "type": "Normal",
+        "reason": "Scheduled", "message": "bound to cpu-0", "type": "Normal", "count": 1,
     })
     events.create_namespaced_event("default", {
         "metadata": {"name": "p.2"}, "regarding": {"kind": "Pod", "name": "p", "namespace": "default"},
         "reason": "FailedScheduling", "note": "0/3 nodes fit", "type": "Warning", "action": "Scheduling",
         "reportingController": "bigk", "reportingInstance": "bigk-0", "eventTime": "2026-01-01T00:00:00.000000Z",
     })
-    core_events = core.list_namespaced_event("default", field_selector="involvedObject.name=p").items
-    assert [e.reason for e in core_events] == ["Scheduled"]
-    assert [e.reason for e in events.list_namespaced_event("default").items] == ["FailedScheduling"]
+    # kubectl describe reads core/v1 with an involvedObject selector
+    seen = core.list_namespaced_event("default", field_selector="involvedObject.name=p").items
+    assert [(e.reason, e.message) for e in seen] == [("Scheduled", "bound to cpu-0"),
+                                                    ("FailedScheduling", "0/3 nodes fit")]
+    assert seen[1].reporting_component == "bigk"
+    new_style = events.list_namespaced_event("default", field_selector="regarding.name=p").items
+    assert [(e.reason, e.note, e.deprecated_count) for e in new_style] == [("Scheduled", "bound to cpu-0", 1),
+                                                                          ("FailedScheduling", "0/3 nodes fit", None)]
+    events.patch_namespaced_event("p.2", "default", {"note": "0/4 nodes fit"})
+    assert core.read_namespaced_event("p.2", "default").message == "0/4 nodes fit"
+    streamed = [(e["type"], e["raw_object"]["note"]) for e in watch.Watch().stream(
+        events.list_namespaced_event, "default", timeout_seconds=1)]
+    assert streamed == [("ADDED", "bound to cpu-0"), ("ADDED", "0/4 nodes fit")]
+    events.delete_namespaced_event("p.1", "default")
+    assert [e.metadata.name for e in core.list_namespaced_event("default").items] == ["p.2"]
     api.close()
 
 
