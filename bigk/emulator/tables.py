@@ -87,6 +87,19 @@ def _node_row(node: Obj) -> list[Any]:
     ]
 
 
+def _event_row(event: Obj) -> list[Any]:
+    involved = event.get("involvedObject") or event.get("regarding") or {}
+    last = event.get("lastTimestamp") or event.get("eventTime") or event["metadata"].get("creationTimestamp")
+    stamp = str(last)[:19] + "Z" if last else None
+    return [
+        _age(stamp),
+        event.get("type", ""),
+        event.get("reason", ""),
+        f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+        event.get("message", event.get("note", "")),
+    ]
+
+
 _COLUMNS = {
     "Pod": [
         _col("Name", fmt="name"),
@@ -99,6 +112,7 @@ _COLUMNS = {
         _col("Nominated Node", priority=1),
         _col("Readiness Gates", priority=1),
     ],
+    "Event": [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")],
     "Node": [
         _col("Name", fmt="name"),
         _col("Status"),
@@ -108,7 +122,7 @@ _COLUMNS = {
         _col("Internal-IP", priority=1),
     ],
 }
-_ROWS = {"Pod": _pod_row, "Node": _node_row}
+_ROWS = {"Pod": _pod_row, "Node": _node_row, "Event": _event_row}
 
 
 def table(kind: str, items: list[Obj], list_meta: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 
 from bigk.emulator import EmulatedCluster
 from bigk.emulator.api import PODS
+from bigk.emulator.resources import by_key
 from tests.emulator.conftest import pod_body, stored
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
@@ -75,3 +76,15 @@ def test_kubectl_apply_creates_then_updates(bare: EmulatedCluster, tmp_path: Pat
         out = kubectl(config, "apply", *extra, "-f", str(manifest))
         assert out.returncode == 0, out.stderr
     assert stored(bare, "pods", "applied", "default")["metadata"]["labels"] == {"v": "2"}
+
+
+def test_kubectl_get_events_shows_why(bare: EmulatedCluster, tmp_path: Path) -> None:
+    config = bare.write_kubeconfig(tmp_path / "kubeconfig")
+    bare.api.create(by_key("events"), "default", {
+        "metadata": {"name": "p.1"}, "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+        "reason": "FailedScheduling", "message": "gang needs 5 GPUs, 3 free", "type": "Warning"})
+    out = kubectl(config, "get", "events")
+    assert out.returncode == 0, out.stderr
+    header, row = out.stdout.splitlines()[:2]
+    assert header.split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert row.split()[1:] == ["Warning", "FailedScheduling", "pod/p", "gang", "needs", "5", "GPUs,", "3", "free"]
