@@ -145,3 +145,27 @@ def test_suspend_resume_and_replace(tmp_path: Path, serve: Callable[..., Running
         resumed = c.post("/api/v1/jobs/r/resume").json()
         assert resumed["suspended"] is False and resumed["next_fire"] is not None
     wait_for(lambda: len(_runs(svc, "r")) > count, 10, "a fire after resume")
+
+
+def test_history_limits_prune_old_runs_but_keep_their_statistics(
+        tmp_path: Path, serve: Callable[..., Running], cluster: Any) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "p.yaml").write_text(job_yaml("p", cron="0 3 * * *", instances=1, duration=10,
+                                           schedule_extra="successfulRunsHistoryLimit: 1\n"))
+    svc = serve(specs)
+    ids = []
+    with svc.client() as c:
+        for _ in range(2):
+            ids.append(c.post("/api/v1/jobs/p/run").json()["id"])
+            wait_for(lambda: c.get("/api/v1/jobs/p").json()["last_state"] == "Succeeded", 15, "the run to finish")
+        assert [r["id"] for r in c.get("/api/v1/runs", params={"job": "p"}).json()] == [ids[1]]
+        assert c.get(f"/api/v1/runs/{ids[0]}").status_code == 404
+        assert c.get("/api/v1/jobs/p/history").json()["summary"]["runs"] == 2
+    from kubernetes import client as k8s
+
+    from bigk.kube.client import api_client
+
+    core = k8s.CoreV1Api(api_client(server=cluster.url))
+    assert core.list_namespaced_pod("default", label_selector=f"bigk.io/run={ids[0]}").items == []
+    assert len(core.list_namespaced_pod("default", label_selector=f"bigk.io/run={ids[1]}").items) == 1
