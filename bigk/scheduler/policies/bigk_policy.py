@@ -12,6 +12,11 @@ will not be able to use, in milli-GPU, as the sum of three estimates (see
   workload's CPU-per-GPU ratio, weighted 3x. This keeps CPU-heavy and
   CPU-only pods on CPU-rich nodes, so CPU-poor 8-GPU nodes keep CPU for their GPUs.
 
+When part of the workload may run only on some GPU models, a pod without such a
+constraint pays for using a model in proportion to how much constrained demand
+that model must serve and how full it already is, so it leaves scarce models to
+the pods that need them.
+
 Scores are rounded to 0.1 GPU; within a step the node left with less free GPU
 wins (packing), then the lowest node index (a fixed order concentrates load,
 which keeps whole nodes free for large pods).
@@ -39,6 +44,7 @@ ONE_STEP_WEIGHT = 4.0
 CPU_STARVATION_WEIGHT = 3.0
 STEP_MILLI = 100.0  # score resolution: 0.1 GPU
 LIVE_WEIGHT = 0.05  # at most this share of a step, for cooler / idler GPUs
+MODEL_PRESSURE_WEIGHT = 10.0
 
 
 @register("bigk")
@@ -51,11 +57,12 @@ class BigkPolicy(FragAwarePolicy):
         super().__init__()
         self.fill = FillModel([])
         self.ratio = 0.0
+        self.constrained: dict[str, float] = {}  # GPU model -> milli-GPU asked by pods restricted to it
 
     def observe_workload(self, requests: list[PodRequest]) -> None:
         pods = typical_pods(requests)
         self.model, self.fill = FragModel(pods), FillModel(pods)
-        self.ratio = cpu_per_gpu(requests)
+        self._stats(requests)
         self._observed = True
         self._caches.clear()
 
@@ -64,7 +71,29 @@ class BigkPolicy(FragAwarePolicy):
         super()._learn(req)
         if self.model is not was:
             self.fill = FillModel(self.model.pods)
-            self.ratio = cpu_per_gpu(self._online)
+            self._stats(self._online)
+
+    def _stats(self, requests: list[PodRequest]) -> None:
+        self.ratio = cpu_per_gpu(requests)
+        self.constrained = {}
+        for r in requests:
+            if r.is_gpu and r.gpu_models:
+                for m in r.gpu_models:
+                    self.constrained[m] = self.constrained.get(m, 0.0) + r.total_gpu_milli / len(r.gpu_models)
+
+    def model_pressure(self, state: ClusterState, req: PodRequest) -> np.ndarray | None:
+        """Per node, in score steps: the cost of an unconstrained pod using that node's GPU model."""
+        if not self.constrained or req.gpu_models:
+            return None
+        has = state.gpu_model >= 0
+        n_models = len(state.models)
+        cap = np.bincount(state.gpu_model[has], weights=state.gpu_count[has] * 1000.0, minlength=n_models)
+        free = np.bincount(state.gpu_model[has], weights=state.gpu_milli_free.sum(axis=1)[has], minlength=n_models)
+        need = np.array([self.constrained.get(m, 0.0) for m in state.models]) / np.maximum(cap, 1.0)
+        fill = 1.0 - free / np.maximum(cap, 1.0)
+        used = req.total_gpu_milli if req.is_gpu else (req.cpu_milli / self.ratio if self.ratio else 0.0)
+        per_model = MODEL_PRESSURE_WEIGHT * used * need * fill / STEP_MILLI
+        return np.append(per_model, 0.0)[state.gpu_model]
 
     def scores(self, state: ClusterState, req: PodRequest, now: float | None) -> np.ndarray:
         """Score per node (N,), or per node and GPU (N, G) for a GPU share; higher is better."""
@@ -99,6 +128,9 @@ class BigkPolicy(FragAwarePolicy):
             if cpu_nodes.any():
                 return self._cpu_node(state, req, cpu_nodes)
         scores = self.scores(state, req, now)
+        pressure = self.model_pressure(state, req)
+        if pressure is not None:
+            scores = scores - (pressure[:, None] if scores.ndim == 2 else pressure)
         if req.is_fractional:
             fit = state.gpu_slot_fit(req, now)
             per_gpu = np.where(fit, scores + LIVE_WEIGHT * _coolness(state, now), -np.inf)
@@ -127,6 +159,8 @@ class BigkPolicy(FragAwarePolicy):
 
 def _coolness(state: ClusterState, now: float | None) -> np.ndarray:
     """Per GPU slot in [0, 1]: 1 = idle and cool by a fresh reading; 0.5 when unknown."""
+    if now is None or not np.isfinite(state.live_at).any():
+        return np.full(state.gpu_present.shape, 0.5)
     fresh = state.fresh_readings(now)
     util = np.where(fresh & ~np.isnan(state.live_util), state.live_util, 50.0)
     temp = np.where(fresh & ~np.isnan(state.live_temp), state.live_temp, 60.0)

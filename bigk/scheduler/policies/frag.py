@@ -189,12 +189,18 @@ class FillModel(FragModel):
     GPU's free share is not a multiple of the pod's share.
     """
 
+    def __init__(self, pods: Sequence[TypicalPod]) -> None:
+        super().__init__(pods)
+        self._per_cpu = np.where(self.cpu > 0, self.cpu, 1)
+        self._no_cpu = np.where(self.cpu > 0, 0, 1 << 40)  # pods asking no CPU are limited by GPU only
+        self._unit = self.count * self.milli
+        self._freq_total = float(self.freq.sum()) + self.cpu_only_freq
+
     def _frag(self, cpu_left: np.ndarray, total: np.ndarray, copies: np.ndarray, access: np.ndarray) -> np.ndarray:
-        by_gpu = copies // self.count
-        per_cpu = np.where(self.cpu > 0, self.cpu, 1)
-        by_cpu = np.where(self.cpu > 0, np.maximum(cpu_left[..., None], 0) // per_cpu, np.iinfo(np.int64).max)
-        usable = np.where(access, np.minimum(by_gpu, by_cpu) * self.count * self.milli, 0)
-        return self.cpu_only_freq * total + ((total[..., None] - usable) * self.freq).sum(axis=-1)
+        by_cpu = np.maximum(cpu_left[..., None], 0) // self._per_cpu + self._no_cpu
+        n = np.minimum(copies // self.count, by_cpu) * access
+        # sum_k f_k (total - n_k * unit_k) + f_cpu * total
+        return self._freq_total * total - (n * self._unit) @ self.freq
 
     def node_frag(self, cpu_left: np.ndarray, left: np.ndarray, model: np.ndarray,
                   models: Sequence[str]) -> np.ndarray:
