@@ -166,6 +166,8 @@ class ApiServer:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             raise ApiError(404, "NotFound", f"the server could not find the requested resource ({method} {path})")
         q = request.query
+        if target.subresource in ("binding", "eviction", "bindings") and method != "POST":
+            raise _not_allowed()
         if method == "GET":
             if target.watch or (not target.name and _truthy(q.get("watch"))):
                 return await self._watch(request, target)
@@ -186,16 +188,12 @@ class ApiServer:
             return self._post(request, target, body)
         if method == "PUT":
             if not target.name:
-                raise ApiError(
-                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
-                )
+                raise _not_allowed()
             obj = self.api.replace(target.rt, target.namespace or "", target.name, body, target.subresource)
             return _json(obj)
         if method == "PATCH":
             if not target.name:
-                raise ApiError(
-                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
-                )
+                raise _not_allowed()
             ctype = request.headers.get("Content-Type", _JSON)
             code, obj = self.api.patch(target.rt, target.namespace or "", target.name, body, ctype, target.subresource)
             return _json(obj, code)
@@ -205,7 +203,7 @@ class ApiServer:
                 return _json(self.api.delete_collection(target.rt, target.namespace, self._matcher(request), options))
             code, obj = self.api.delete(target.rt, target.namespace or "", target.name, options)
             return _json(obj, code)
-        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        raise _not_allowed()
 
     def _check_list_version(self, rv: str, match: str) -> None:
         """Lists serve the latest state: fine for any/NotOlderThan, except a version from the future;
@@ -299,9 +297,9 @@ class ApiServer:
         if target.subresource == "eviction":
             return _json(self.api.evict(ns, target.name, body), 201)
         if target.name or target.subresource:
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            raise _not_allowed()
         if target.rt.namespaced and target.namespace is None:
-            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            raise _not_allowed()
         if request.query.get("dryRun"):
             from bigk.emulator.admission import prepare_create
 
