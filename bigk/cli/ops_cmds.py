@@ -174,6 +174,8 @@ def _nodes_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[lis
     rows = []
     for n in items:
         status = ("Ready" if n["ready"] else "NotReady") + (",SchedulingDisabled" if n["unschedulable"] else "")
+        if n.get("gpus_unhealthy"):
+            status += f",{n['gpus_unhealthy']}GPUUnhealthy"
         row = [n["name"], n["pool"], status, f"{n['cpu_used_milli'] / 1000:g}/{n['cpu_milli'] / 1000:g}",
                f"{n['memory_used_mib'] / 1024:.0f}/{n['memory_mib'] / 1024:.0f}Gi",
                f"{n['gpus_used']:g}/{n['gpus']}" if n["gpus"] else "-", n["bigk_pods"]]
@@ -188,7 +190,7 @@ def _fmt(value: Any, suffix: str = "") -> str:
 
 
 def _gpus_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
-    cols = ["NODE", "GPU", "MODEL", "ALLOCATED", "UTIL", "MEM FREE", "TEMP", "HEALTHY"]
+    cols = ["NODE", "GPU", "MODEL", "ALLOCATED", "UTIL", "MEM FREE", "TEMP", "HEALTHY", "NOTES"]
     if wide:
         cols += ["UUID", "READING AGE", "PODS"]
     rows = []
@@ -198,7 +200,7 @@ def _gpus_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
             healthy = "[red]NO[/]"
         mem = "-" if g["memory_free_mib"] is None else f"{g['memory_free_mib']}/{g['memory_mib']}Mi"
         row = [g["node"], g["index"], g["model"], f"{g['allocated_milli'] / 1000:g}", _fmt(g["utilization_pct"], "%"),
-               mem, _fmt(g["temperature_c"], "C"), healthy]
+               mem, _fmt(g["temperature_c"], "C"), healthy, ",".join(g.get("notes", []))]
         if wide:
             row += [g["uuid"], _fmt(g["reading_age_s"], "s"), ",".join(g["pods"])]
         rows.append(row)

@@ -15,10 +15,15 @@ from kubernetes.client.rest import ApiException
 
 from bigk.cluster import labels as L
 from bigk.cluster.model import MILLI_GPU, POOL_LABEL
+from bigk.cluster.state import DEFAULT_STALE_AFTER_S
 from bigk.errors import BigkError
 from bigk.kube.translate import TranslateError, node_from_v1, node_ready, occupies_node, pod_from_v1
+from bigk.metrics import DEFAULT_IDLE_THRESHOLD_PCT
 
 log = logging.getLogger(__name__)
+
+STALE_AFTER_S = DEFAULT_STALE_AFTER_S  # a reading older than this says nothing about the GPU now
+IDLE_UTILIZATION_PCT = DEFAULT_IDLE_THRESHOLD_PCT  # allocated but below this: probably wasted
 
 
 class UnknownNode(BigkError):
@@ -61,8 +66,10 @@ class ClusterView:
                 mem += pod.request.memory_mib
                 gpu_milli += pod.request.gpu_count * (pod.request.gpu_milli or MILLI_GPU)
                 bigk_pods += v1pod.spec.scheduler_name == L.SCHEDULER_NAME
+            unhealthy = sum(1 for g in node.gpus if g.reading is not None and not g.reading.healthy)
             rows.append({
-                "name": node.name, "pool": node.labels.get(POOL_LABEL, "default"), "ready": node_ready(v1),
+                "name": node.name, "gpus_unhealthy": unhealthy, "pool": node.labels.get(POOL_LABEL, "default"),
+                "ready": node_ready(v1),
                 "unschedulable": bool(v1.spec is not None and v1.spec.unschedulable),
                 "cpu_milli": node.cpu_milli, "cpu_used_milli": cpu, "memory_mib": node.memory_mib,
                 "memory_used_mib": mem, "gpu_model": node.gpu_model, "gpus": len(node.gpus),
@@ -96,6 +103,15 @@ class ClusterView:
                     users.setdefault(idx, []).append(pod.key)
             for gpu in node.gpus:
                 reading = gpu.reading
+                fresh = reading is not None and now - reading.observed_at <= STALE_AFTER_S
+                notes = []
+                if reading is not None and not reading.healthy:
+                    notes.append("unhealthy")
+                if reading is not None and not fresh:
+                    notes.append("stale-reading")
+                if fresh and reading is not None and alloc.get(gpu.index, 0) > 0 \
+                        and reading.utilization_pct < IDLE_UTILIZATION_PCT:
+                    notes.append("allocated-idle")
                 rows.append({
                     "node": node.name, "pool": node.pool, "index": gpu.index, "model": gpu.model,
                     "uuid": gpu.uuid, "memory_mib": gpu.memory_mib, "allocated_milli": alloc.get(gpu.index, 0),
@@ -105,6 +121,7 @@ class ClusterView:
                     "temperature_c": reading.temperature_c if reading else None,
                     "healthy": reading.healthy if reading else None,
                     "reading_age_s": round(now - reading.observed_at, 1) if reading else None,
+                    "notes": notes,
                 })
         return rows
 

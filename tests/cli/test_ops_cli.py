@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -120,3 +121,20 @@ def test_exit_codes_and_one_line_errors(svc: Running, bigk: CLI) -> None:
     assert bigk("drain", server=s, token=svc.token)[0] == 2  # neither node nor pool
     assert bigk("get", "pods", server=s)[0] == 2
     assert svc.service.store is not None and svc.service.store.list_runs() == []
+
+
+def test_sick_gpus_and_nodes_stand_out(svc: Running, bigk: CLI, cluster: Any) -> None:  # noqa: F811
+    cluster.gpus.set_health("gpu-a100-1", 3, False)
+    cluster.gpus.refresh_soon()
+    s = svc.url
+
+    def sick_row() -> str | None:
+        rows = bigk("get", "gpus", server=s)[1].splitlines()
+        return next((r for r in rows if r.split()[:2] == ["gpu-a100-1", "3"] and "unhealthy" in r), None)
+
+    row = wait_for(sick_row, 10, "the unhealthy GPU to show")
+    assert row.split()[7] == "NO"
+    nodes = bigk("get", "nodes", server=s)[1]
+    assert "Ready,1GPUUnhealthy" in next(line for line in nodes.splitlines() if line.startswith("gpu-a100-1"))
+    sick_rows = [r for r in bigk("get", "gpus", server=s)[1].splitlines()[1:] if "unhealthy" in r]
+    assert len(sick_rows) == 1
