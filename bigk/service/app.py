@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 STATE_DIR_ENV = "BIGK_STATE_DIR"
 CLUSTER_METRICS_EVERY_S = 5.0
+EVENT_RETENTION_S = 30 * 86400.0  # events older than this are deleted; finished-run history is kept
 
 
 class UnknownJob(BigkError):
@@ -222,6 +223,8 @@ class Service:
 
     def _tick_loop(self) -> None:
         last_metrics = 0.0
+        last_retention = 0.0
+        failing = False
         while not self._stop.is_set():
             self._wake.wait(self.config.tick_s)
             self._wake.clear()
@@ -232,11 +235,21 @@ class Service:
             try:
                 assert self.runs is not None
                 self.runs.tick()
-            except Exception as exc:
-                log.warning("event=runs_tick_failed error=%r", str(exc))
+                if failing:
+                    log.info("event=runs_tick_recovered")
+                failing = False
+            except Exception as exc:  # API server away: say so once, not once a second
+                if not failing:
+                    log.warning("event=runs_tick_failed error=%r", str(exc)[:300])
+                failing = True
             if time.monotonic() - last_metrics >= CLUSTER_METRICS_EVERY_S:
                 last_metrics = time.monotonic()
                 self._cluster_metrics()
+            if time.monotonic() - last_retention >= 3600:
+                last_retention = time.monotonic()
+                removed = self._store().prune_events(self.clock() - EVENT_RETENTION_S)
+                if removed:
+                    log.info("event=events_pruned count=%d", removed)
 
     def _cluster_metrics(self) -> None:
         """Refresh the per-GPU, per-pool and node gauges from the scheduler's own view of the cluster."""

@@ -368,6 +368,12 @@ class Store:
         with self._session() as session:
             return [EventRecord(e.id, e.at, e.kind, e.job, e.run_id, e.message) for e in session.scalars(stmt)]
 
+    def prune_events(self, before: float) -> int:
+        """Delete events older than `before`; return how many went."""
+        with self._session() as session:
+            result = session.execute(delete(_Event).where(_Event.at < before))
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def history(self, job: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Finished runs, newest first, including runs pruned from the runs table."""
         stmt = select(_History).order_by(_History.finished_at.desc())

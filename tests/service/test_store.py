@@ -72,3 +72,10 @@ def test_suspend_overrides_persist(tmp_path: Path) -> None:
     assert Store(url).suspended_overrides() == {"etl": True}
     Store(url).clear_override("etl")
     assert Store(url).suspended_overrides() == {}
+
+
+def test_old_events_are_pruned(store: Store) -> None:
+    store.add_event("fired", "old", now=10.0, job="etl")
+    store.add_event("fired", "new", now=100.0, job="etl")
+    assert store.prune_events(before=50.0) == 1
+    assert [e.message for e in store.events(job="etl")] == ["new"]
