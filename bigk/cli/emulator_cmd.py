@@ -55,6 +55,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"emulated cluster: {url} ({len(nodes)} nodes from {cluster})")
             typer.echo(f"kubeconfig: {path}")
             typer.echo(f"try: kubectl --kubeconfig {path} get nodes")
+            typer.echo(f"control: {url}/emulator/v1 (sick GPUs, node readiness, API faults; see bigk.emulator.control)")
             typer.echo("this is a development/test fixture, not Kubernetes; Ctrl-C stops it")
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from bigk.cluster.model import Node
+from bigk.emulator import control
 from bigk.emulator.api import NODES, PODS, Api, set_condition
 from bigk.emulator.errors import EmulatorError
 from bigk.emulator.faults import Faults
@@ -64,6 +65,7 @@ class EmulatedCluster:
         self.faults = Faults()
         self.model_nodes: dict[str, Node] = {}
         self.server = ApiServer(self.api, self.faults, bookmark_interval=bookmark_interval)
+        self.server.control = lambda request: control.handle(self, request)
         self._want = {"kubelet": kubelet, "spark_driver": spark_driver, "gpu_readings": gpu_readings}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,12 +112,16 @@ class ApiServer:
         self.app = web.Application(client_max_size=64 * 2**20)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
         self.requests = 0
+        # the emulator's own /emulator/v1 endpoints (set by EmulatedCluster); never subject to faults
+        self.control: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     # ---- entry point ------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
         if log.isEnabledFor(logging.DEBUG):
             log.debug("event=request method=%s path=%s query=%s", request.method, request.path, request.query_string)
+        if self.control is not None and request.path.startswith("/emulator/"):
+            return await self.control(request)
         fault = self.faults.take(request.method, request.path, request.query_string)
         if fault is not None:
             log.info("event=fault method=%s path=%s status=%s after=%s", request.method, request.path, fault.status,
