@@ -50,7 +50,8 @@ class UsageError(BigkError):
     exit_code = 2
 
 
-SERVER_OPT = typer.Option(None, "--server", "-s", envvar="BIGK_SERVER", help="bigk serve URL [http://127.0.0.1:8080].")
+SERVER_OPT = typer.Option(None, "--server", "-s", envvar="BIGK_SERVER",
+                          help="bigk serve URL (default: the state dir's, else http://127.0.0.1:8080).")
 OUTPUT_OPT = typer.Option(Output.table, "--output", "-o", help="table, wide, json or yaml.")
 
 

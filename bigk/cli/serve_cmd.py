@@ -50,7 +50,8 @@ def register(app: typer.Typer) -> None:
         policy: str = typer.Option("bigk", "--policy", help="Placement policy."),
         listen: str = typer.Option("127.0.0.1:8080", "--listen", help="HOST:PORT of the HTTP API (port 0: any)."),
         state_dir: Path | None = typer.Option(None, "--state-dir", envvar="BIGK_STATE_DIR",
-                                              help="Where the SQLite store, token and kubeconfig live [.bigk]."),
+                                              help="Where the SQLite store, token and kubeconfig live "
+                                                   "(default .bigk)."),
         database_url: str | None = typer.Option(None, "--database-url", envvar="BIGK_DATABASE_URL",
                                                 help="SQLAlchemy URL, e.g. postgresql+psycopg://u:p@h/db."),
         token_file: Path | None = typer.Option(None, "--token-file", help="Bearer token for actions."),
@@ -59,9 +60,10 @@ def register(app: typer.Typer) -> None:
                                              "auto (direct on the embedded emulator, spark otherwise)."),
         kickoff: bool | None = typer.Option(None, "--kickoff/--no-kickoff",
                                             help="On a fresh state dir, run each scheduled job once at start "
-                                                 "[default: on with the embedded emulator]."),
+                                                 "(default: on with the embedded emulator)."),
         time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
-                                         help="Embedded emulator only: speed of simulated pod run times."),
+                                         help="Embedded emulator only: multiplies simulated run times "
+                                              "(0.1 = ten times faster)."),
         lease_seconds: float = typer.Option(15.0, "--lease-seconds", min=1.0,
                                             help="Leader lease duration; a replacement takes over within it."),
         log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
