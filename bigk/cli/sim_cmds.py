@@ -65,8 +65,12 @@ def register(app: typer.Typer) -> None:
         pods: Path = typer.Option(trace.DEFAULT_PODS, "--pods", help="Pod list CSV (Alibaba trace format)."),
         protocol: str = typer.Option("inflation", "--protocol", help="inflation (FGD paper) or timeline."),
         policy: str = typer.Option(DEFAULT_POLICIES, "--policy", help="Comma-separated policies to compare."),
-        seeds: str = typer.Option("42-51", "--seeds", help="Seeds, e.g. 42-51 or 1,2,5-7."),
+        seeds: str | None = typer.Option(None, "--seeds",
+                                         help="Seeds, e.g. 42-51 or 1,2,5-7 (default 42-51; timeline 42)."),
         ratio: float = typer.Option(1.3, "--ratio", help="Inflation: sample pods up to this share of GPU capacity."),
+        speedup: float = typer.Option(1.0, "--speedup", help="Timeline: compress arrival times by this factor."),
+        variant: str | None = typer.Option(None, "--variant",
+                                           help="Resample pods: cpu-only=S, share=S, multi-gpu=S or gpu-spec=S."),
         json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
         plot_out: Path | None = typer.Option(None, "--plot", help="Write a PNG plot here."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -77,9 +81,11 @@ def register(app: typer.Typer) -> None:
 
         names = _policies(policy)
         try:
-            seed_list = parse_seeds(seeds)
+            seed_list = parse_seeds(seeds or ("42" if protocol == "timeline" else "42-51"))
         except ValueError as exc:
             raise SimulateError(f"--seeds: {exc}") from None
+        if speedup <= 0:
+            raise SimulateError("--speedup: must be positive")
         if protocol not in ("inflation", "timeline"):
             raise SimulateError(f"--protocol: unknown protocol {protocol!r}; use inflation or timeline")
         if not 1.0 <= ratio <= 10.0:
@@ -87,7 +93,17 @@ def register(app: typer.Typer) -> None:
         started = time.perf_counter()
         node_list = trace.load_nodes(nodes)
         pod_list = trace.load_pods(pods)
-        meta = {"nodes_file": str(nodes), "pods_file": str(pods), "seeds": seed_list, "policies": names}
+        meta: dict[str, object] = {"nodes_file": str(nodes), "pods_file": str(pods), "seeds": seed_list,
+                                   "policies": names}
+        if variant:
+            from bigk.sim.variants import make_variant, parse_variant
+
+            try:
+                kind, share = parse_variant(variant)
+                pod_list = make_variant(pod_list, kind, share, seed=seed_list[0], nodes=node_list)
+            except ValueError as exc:
+                raise SimulateError(f"--variant: {exc}") from None
+            meta["variant"] = variant
         if protocol == "inflation":
             if not any(n.gpus for n in node_list):
                 raise SimulateError(f"{nodes}: the inflation protocol needs GPU nodes; this file has none")
@@ -102,7 +118,8 @@ def register(app: typer.Typer) -> None:
             from bigk.sim.timeline import run_timeline_sweep, timeline_report
 
             with _progress(quiet, len(names) * len(seed_list)) as progress:
-                truns = run_timeline_sweep(node_list, pod_list, names, seed_list, progress)
+                truns = run_timeline_sweep(node_list, pod_list, names, seed_list, progress, speedup)
+            meta["speedup"] = speedup
             report = timeline_report(truns, meta)
             from bigk.sim.timeline import plot_timeline, print_timeline
 
