@@ -147,6 +147,11 @@ class ApiServer:
         if transport is not None:
             transport.abort()
 
+    @property
+    def open_watches(self) -> int:
+        """How many watch streams are open now."""
+        return len(self._watches)
+
     def drop_watches(self) -> int:
         """Abort every open watch connection (must run on the server loop); returns how many."""
         dropped = list(self._watches.values())

@@ -124,7 +124,7 @@ def test_watch_one_object_by_name(core: client.CoreV1Api) -> None:
 
 def test_dropped_watch_breaks_the_client_stream(bare: EmulatedCluster, core: client.CoreV1Api) -> None:
     resp = core.list_namespaced_pod("default", watch=True, _preload_content=False, timeout_seconds=10)
-    bare.wait_for(lambda: bare.server._watches, timeout=5)
+    bare.wait_for(lambda: bare.server.open_watches, timeout=5)
     assert bare.drop_watches() == 1
     with pytest.raises((urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError)):
         for _ in resp.stream(amt=None, decode_content=False):
@@ -152,7 +152,7 @@ def test_watch_over_websocket_as_fabric8_does(bare: EmulatedCluster, core: clien
         return seen
 
     assert asyncio.run(watch_ws()) == [("ADDED", "a"), ("MODIFIED", "2")]
-    bare.wait_for(lambda: not bare.server._watches, timeout=5)  # the closed socket ends the watch
+    bare.wait_for(lambda: bare.server.open_watches == 0, timeout=5)  # the closed socket ends the watch
 
 
 def test_no_op_update_keeps_the_version_and_sends_no_event(core: client.CoreV1Api) -> None:
