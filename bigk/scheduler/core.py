@@ -31,7 +31,7 @@ from bigk.scheduler.explain import explain
 from bigk.scheduler.filters import Filters
 from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy, make_policy
-from bigk.scheduler.preempt import VictimGroup, plan_preemption, victim_groups
+from bigk.scheduler.preempt import VictimGroup, VictimIndex, plan_preemption, victim_groups
 from bigk.scheduler.queueing import QueueBook, UnitQueue
 from bigk.scheduler.sync import StateSync
 from bigk.scheduler.types import Bind, CycleResult, Eviction, Explanation, ReservedSlot, Snapshot
@@ -189,7 +189,7 @@ class _Cycle:
         self.bound_now: dict[str, int] = {}  # gang -> executors bound this cycle
         self.failed_shapes: dict[tuple[object, ...], Explanation] = {}
         self.extras: list[tuple[GangView, Pod]] = []
-        self.victims: list[VictimGroup] | None = None
+        self.victims: VictimIndex | None = None
 
     # -- bookkeeping ------------------------------------------------------------------------
     def expire(self) -> None:
@@ -244,6 +244,10 @@ class _Cycle:
     def count_usage(self) -> None:
         for queue, used in self.s._sync.usage.items():
             self.book.add(queue, (used[0], used[1], used[2]))
+        for key in self.s._evicting:
+            entry = self.s._sync.bound_entry(key)
+            if entry is not None:
+                self.book.leave(entry[3], usage_of(entry[2]))
         for rs in self.s._reservations.values():
             for r in rs:
                 self.book.add(r.queue, usage_of(r.item.request))
@@ -446,18 +450,21 @@ class _Cycle:
         if self.victims is None:  # built once per cycle, on the first preemption attempt
             reservations = {g: [r.key for r in rs] for g, rs in self.s._reservations.items()}
             lone_bound = [p for p in self.bound if not p.gang or p.gang not in self.views]
-            self.victims = victim_groups(self.state, self.views, lone_bound, reservations, 2**62,
-                                         set(self.s._evicting))
-        groups = [g for g in self.victims if g.priority < unit.priority
-                  and not any(p.key in self.s._evicting for p in g.pods)]
-        if not groups:
+            self.victims = VictimIndex(self.state, victim_groups(self.state, self.views, lone_bound, reservations,
+                                                                 2**62, set(self.s._evicting)))
+        if not any(g.priority < unit.priority for g in self.victims.groups):
             return False
-        evicting = [k for k in self.s._evicting if k in self.state.allocations]
-        parked = [(k, *self.state.allocations[k]) for k in evicting]
-        for k in evicting:
+        evicting = self.s._evicting
+
+        def gone(g: VictimGroup) -> bool:
+            return any(p.key in evicting for p in g.pods)
+
+        parked = [(k, *self.state.allocations[k]) for k in evicting if k in self.state.allocations]
+        for k, _, _ in parked:
             self.state.release(k)
         try:
-            plan = plan_preemption(self.state, self.book, groups, self.placer, unit.items, keys)
+            plan = plan_preemption(self.state, self.book, self.victims, unit.priority, self.placer, unit.items,
+                                   keys, gone)
         finally:
             for k, req, placement in reversed(parked):
                 self.state.allocate(k, req, placement)
@@ -469,6 +476,7 @@ class _Cycle:
                 reason = (f"preempted by {unit.name} (priority {unit.priority} > {group.priority})")
                 self.result.evictions.append(Eviction(pod.key, reason, unit.name))
                 self.s._evicting[pod.key] = (unit.name, self.now)
+                self.book.leave(group.queue, usage_of(pod.request))
                 victims.add(pod.key)
                 log.info("event=preempt victim=%s for=%s victim_priority=%d priority=%d", pod.key, unit.name,
                          group.priority, unit.priority)

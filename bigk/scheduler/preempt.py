@@ -15,13 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bigk.cluster.model import Pod, PodRequest
+import numpy as np
+
+from bigk.cluster.model import MILLI_GPU, Pod, PodRequest
 from bigk.cluster.state import ClusterState, Placement
+from bigk.scheduler.filters import row_count
 from bigk.scheduler.placement import Placed, Placer
 from bigk.scheduler.queueing import QueueBook, Usage
 from bigk.scheduler.units import GangView, Item, extras_first, usage_of
 
-MAX_NODES = 256  # nodes examined per item of a preemptor: bounds the work of one attempt
+MAX_NODES = 32  # nodes simulated per item of a preemptor (after a vectorised pre-filter)
 
 
 @dataclass
@@ -83,6 +86,73 @@ def victim_groups(state: ClusterState, views: dict[str, GangView], lone_bound: l
     return groups
 
 
+class VictimIndex:
+    """The cycle's victim groups by node, and what evicting them could free (per priority, lazily).
+
+    `candidates()` narrows the nodes worth simulating for one pod with a
+    vectorised optimistic bound: the node's free room plus everything that pods
+    below the preemptor's priority hold there.
+    """
+
+    def __init__(self, state: ClusterState, groups: list[VictimGroup]) -> None:
+        self.state = state
+        self.groups = groups
+        self.by_node: dict[int, list[VictimGroup]] = {}
+        for g in groups:
+            for n in sorted(g.nodes):
+                self.by_node.setdefault(n, []).append(g)
+        self._freeable: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def freeable(self, below: int) -> tuple[np.ndarray, ...]:
+        """(cpu, memory, pods, victim pods, per-slot milli-GPU, per-slot GPU memory) held below `below`."""
+        cached = self._freeable.get(below)
+        if cached is not None:
+            return cached
+        s = self.state
+        n, g = s.gpu_milli_used.shape
+        cpu, mem, pods = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
+        milli, gmem = np.zeros((n, g), np.int64), np.zeros((n, g), np.int64)
+        for group in self.groups:
+            if group.priority >= below:
+                continue
+            for key in group.keys:
+                entry = s.allocations.get(key)
+                if entry is None:
+                    continue
+                req, placement = entry
+                i = placement.node
+                cpu[i] += req.cpu_milli
+                mem[i] += req.memory_mib
+                pods[i] += 1
+                for slot in placement.gpus:
+                    milli[i, slot] += placement.gpu_milli
+                    gmem[i, slot] += placement.gpu_memory_mib
+        out = (cpu, mem, pods, pods.copy(), milli, gmem)
+        self._freeable[below] = out
+        return out
+
+    def candidates(self, item: Item, below: int, placer: Placer) -> np.ndarray:
+        """Nodes where `item` could fit if every pod below `below` there left, fewest such pods first."""
+        s, f = self.state, placer.filters
+        req = item.request
+        cpu, mem, pods, count, milli, gmem = self.freeable(below)
+        ok = f.could_ever_fit(req, placer.static(item)) & (count > 0)
+        ok &= s.cpu_used - cpu <= s.cpu_cap - req.cpu_milli
+        ok &= s.mem_used - mem <= s.mem_cap - req.memory_mib
+        ok &= s.pods_used - pods < s.pods_cap
+        if req.is_gpu:
+            used = s.gpu_milli_used - milli
+            if req.is_fractional:
+                slots = f.usable & (used <= MILLI_GPU - req.gpu_milli)
+                if req.gpu_memory_mib:
+                    slots &= (s.gpu_mem_cap - s.gpu_mem_used + gmem) >= req.gpu_memory_mib
+            else:
+                slots = f.usable & (used == 0)
+            ok &= row_count(slots) >= req.gpu_count
+        nodes = np.flatnonzero(ok)
+        return nodes[np.argsort(count[nodes], kind="stable")]
+
+
 @dataclass
 class PreemptionPlan:
     victims: list[VictimGroup]
@@ -112,8 +182,8 @@ class _Releaser:
             self.state.allocate(key, req, placement)
 
 
-def plan_preemption(state: ClusterState, book: QueueBook, groups: list[VictimGroup], placer: Placer,
-                    items: list[Item], keys: list[str]) -> PreemptionPlan | None:
+def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, below: int, placer: Placer,
+                    items: list[Item], keys: list[str], skip: Callable[[VictimGroup], bool]) -> PreemptionPlan | None:
     """Find victims item by item, node by node; the state is left exactly as it was found.
 
     Each item of the preemptor is placed, in order, where it fits now (after the
@@ -124,16 +194,12 @@ def plan_preemption(state: ClusterState, book: QueueBook, groups: list[VictimGro
     are examined per item. Finally, groups that turn out unnecessary are dropped.
     """
     rel = _Releaser(state)
-    by_node: dict[int, list[VictimGroup]] = {}
-    for g in groups:
-        for n in sorted(g.nodes):
-            by_node.setdefault(n, []).append(g)
     chosen: list[tuple[VictimGroup, list[Entry]]] = []
     taken: dict[str, list[int]] = {}
     placed: Placed = []
 
     def eligible(g: VictimGroup) -> bool:
-        if any(g is c for c, _ in chosen):
+        if g.priority >= below or skip(g) or any(g is c for c, _ in chosen):
             return False
         already = taken.get(g.queue, [0, 0, 0])
         return not book.protected(g.queue, g.usage(state), (already[0], already[1], already[2]))
@@ -153,7 +219,8 @@ def plan_preemption(state: ClusterState, book: QueueBook, groups: list[VictimGro
     for item, key in zip(items, keys, strict=True):
         placement = placer.choose(item)
         if placement is None:
-            best = _cheapest_node(state, placer, item, by_node, eligible, rel)
+            best = _cheapest_node(placer, item, index.candidates(item, below, placer), index.by_node, eligible,
+                                  rel)
             if best is None:
                 undo()
                 return None
@@ -185,17 +252,14 @@ def plan_preemption(state: ClusterState, book: QueueBook, groups: list[VictimGro
     return PreemptionPlan(victims, slots)
 
 
-def _cheapest_node(state: ClusterState, placer: Placer, item: Item, by_node: dict[int, list[VictimGroup]],
+def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, by_node: dict[int, list[VictimGroup]],
                    eligible: Callable[[VictimGroup], bool], rel: _Releaser
                    ) -> tuple[int, list[VictimGroup]] | None:
-    """The node where evicting the cheapest eligible victims lets `item` fit, and those victims."""
-    ever = placer.filters.could_ever_fit(item.request, placer.static(item))
+    """Among candidate `nodes`, the one where evicting the cheapest eligible victims lets `item` fit."""
     best: tuple[tuple[int, int, int], int, list[VictimGroup]] | None = None
     tried = 0
-    for node in sorted(by_node):
-        if not ever[node]:
-            continue
-        candidates = [g for g in by_node[node] if eligible(g)]
+    for node in (int(n) for n in nodes):
+        candidates = [g for g in by_node.get(node, []) if eligible(g)]
         if not candidates:
             continue
         tried += 1

@@ -24,6 +24,7 @@ class QueueBook:
         self.queues = queues
         self.totals = totals
         self.usage: dict[str, list[int]] = {}
+        self.leaving: dict[str, list[int]] = {}  # held by pods being evicted: still running, soon gone
 
     def queue(self, name: str) -> Queue:
         q = self.queues.get(name)
@@ -59,13 +60,21 @@ class QueueBook:
                 return r
         return None
 
+    def leave(self, name: str, amount: Usage) -> None:
+        """Record usage that evictions already issued will free."""
+        u = self.leaving.setdefault(name, [0, 0, 0])
+        for i in range(3):
+            u[i] += amount[i]
+
     def protected(self, name: str, victim: Usage, already: Usage = (0, 0, 0)) -> bool:
-        """Would evicting `victim` (after `already` from the same queue) cut into the queue's guarantee?"""
+        """Would evicting `victim` (after `already` from the same queue, and the evictions
+        already under way) cut into the queue's guarantee?"""
         q = self.queue(name)
         u = self.used(name)
+        gone = self.leaving.get(name, [0, 0, 0])
         for i, r in enumerate(RESOURCES):
             g = q.guaranteed.get(r, 0)
-            if g and victim[i] > 0 and u[i] - already[i] - victim[i] < g:
+            if g and victim[i] > 0 and u[i] - gone[i] - already[i] - victim[i] < g:
                 return True
         return False
 

@@ -137,6 +137,10 @@ class StateSync:
         log.warning("event=skip-bound-pod pod=%s node=%s reason=overcommitted-by-others", key, node_name)
         return False
 
+    def bound_entry(self, key: str) -> Entry | None:
+        """(node, GPUs, request, queue) of an accounted bound pod."""
+        return self._bound.get(key)
+
     def adopt(self, key: str, node: str, gpus: tuple[int, ...], req: PodRequest, queue: str) -> None:
         """Record a pod the scheduler itself allocated (a bind it issued) as bound.
 

@@ -142,3 +142,15 @@ def test_gang_preemptor_spanning_nodes_evicts_on_each() -> None:
     r = w.cycle(1)
     assert [b.pod_key for b in r.binds] == ["default/vip-driver"]
     assert sorted(s.node for s in r.reservations["vip"]) == ["a", "b"]
+
+
+def test_guarantee_holds_across_several_preemptors_and_cycles() -> None:
+    w = World([gpu_node("g0", gpus=4)])
+    w.queues = {"prod": Queue("prod", guaranteed={"gpu": 3000})}
+    w.add(*(pod(f"p{i}", gpus=1, queue="prod", on="g0", slots=(i,)) for i in range(4)))
+    w.add(pod("vip1", gpus=1, priority=10, queue="other", created_at=1),
+          pod("vip2", gpus=1, priority=10, queue="other", created_at=2))
+    r = w.cycle(0, evict=False)
+    assert len(r.evictions) == 1 and r.waiting["default/vip1"].state == "preempting"
+    r = w.cycle(1, evict=False)  # the victim is still terminating: prod is not cut again
+    assert r.evictions == []
