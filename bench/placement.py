@@ -89,6 +89,7 @@ def run_policy(policy: str, n_nodes: int, n_pods: int, batch: int, seed: int) ->
     spent = 0.0
     wall = 0.0
     binds = 0
+    evictions = 0
     cycles = 0
     now = 0.0
     i = 0
@@ -107,7 +108,16 @@ def run_policy(policy: str, n_nodes: int, n_pods: int, batch: int, seed: int) ->
         cycles += 1
         now += 1.0
         binds += len(result.binds)
+        evictions += len(result.evictions)
+        for e in result.evictions:  # victims go at once (a kubelet would take a grace period)
+            victim = pods.pop(e.pod_key, None)
+            if victim is not None and victim.role is Role.DRIVER:  # its executors are deleted with it
+                executors.pop(victim.gang, None)
+                for key in [k for k, p in pods.items() if p.gang == victim.gang]:
+                    del pods[key]
         for b in result.binds:
+            if b.pod_key not in pods:
+                continue
             p = replace(pods[b.pod_key], node=b.node, gpus=b.gpus)
             pods[b.pod_key] = p
             if p.role is Role.DRIVER:
@@ -117,6 +127,7 @@ def run_policy(policy: str, n_nodes: int, n_pods: int, batch: int, seed: int) ->
     waiting = sum(1 for p in pods.values() if not p.node)
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"policy": policy, "nodes": len(nodes), "gpu_nodes": n_nodes, "pods": n_pods, "bound": binds,
+            "evictions": evictions,
             "waiting": waiting, "cycles": cycles, "cpu_seconds": round(spent, 3), "wall_seconds": round(wall, 3),
             "pods_per_second": round(binds / spent, 1) if spent else 0.0,
             "wall_pods_per_second": round(binds / wall, 1) if wall else 0.0, "peak_rss_mb": round(rss_kb / 1024, 1)}

@@ -37,12 +37,9 @@ class VictimGroup:
     extra: bool
     created_at: float
     pods: list[Pod]
+    keys: list[str]  # allocation keys: the pods' keys, then reservation keys
     reservation_keys: list[str] = field(default_factory=list)
     nodes: set[int] = field(default_factory=set)
-
-    @property
-    def keys(self) -> list[str]:
-        return [p.key for p in self.pods] + self.reservation_keys
 
     def usage(self, state: ClusterState) -> Usage:
         cpu = mem = gpu = 0
@@ -58,31 +55,35 @@ def victim_groups(state: ClusterState, views: dict[str, GangView], lone_bound: l
                   reservations: dict[str, list[str]], below: int, skip: set[str]) -> list[VictimGroup]:
     """Every group with priority < `below`, in the order they would be tried."""
     groups: list[VictimGroup] = []
-
-    def node_of(key: str) -> int | None:
-        entry = state.allocations.get(key)
-        return None if entry is None else entry[1].node
+    allocations, index = state.allocations, state.index
 
     for view in views.values():
         if view.priority >= below or not view.bound and not reservations.get(view.gang):
             continue
         minimum = view.info.min_executors if view.info is not None else 0
         extras = extras_first(view.bound_executors, minimum) if view.info is not None else []
-        extra_keys = {p.key for p in extras}
+        extra_keys = set()
         for pod in extras:
-            if pod.key not in skip and pod.key in state.allocations:
-                groups.append(VictimGroup(pod.key, view.queue, view.priority, True, pod.created_at, [pod]))
+            key = pod.key
+            extra_keys.add(key)
+            if key not in skip and key in allocations:
+                groups.append(VictimGroup(key, view.queue, view.priority, True, pod.created_at, [pod], [key],
+                                          nodes={index[pod.node]}))
         rest = [p for p in view.bound if p.key not in extra_keys and p.key not in skip]
         res_keys = list(reservations.get(view.gang, []))
         if rest or res_keys:
+            keys = [p.key for p in rest] + res_keys
+            nodes = {allocations[k][1].node for k in keys if k in allocations}
             created = view.driver.created_at if view.driver else min((p.created_at for p in rest), default=0.0)
-            groups.append(VictimGroup(view.gang, view.queue, view.priority, False, created, rest, res_keys))
+            groups.append(VictimGroup(view.gang, view.queue, view.priority, False, created, rest, keys, res_keys,
+                                      nodes))
     for pod in lone_bound:
-        if pod.priority < below and pod.key not in skip:
-            groups.append(VictimGroup(pod.key, pod.queue, pod.priority, False, pod.created_at, [pod]))
-    for g in groups:
-        g.nodes = {n for n in (node_of(k) for k in g.keys) if n is not None}
-    groups.sort(key=lambda g: (not g.extra, g.priority, len(g.pods) + len(g.reservation_keys), -g.created_at, g.name))
+        if pod.priority < below:
+            key = pod.key
+            if key not in skip and key in allocations:
+                groups.append(VictimGroup(key, pod.queue, pod.priority, False, pod.created_at, [pod], [key],
+                                          nodes={allocations[key][1].node}))
+    groups.sort(key=lambda g: (not g.extra, g.priority, len(g.keys), -g.created_at, g.name))
     return groups
 
 
