@@ -120,6 +120,7 @@ class Service:
         self.catalog.reload(force=True)
         self.catalog.start()
         self._start_scheduling()
+        self._report_orphans()
         self._ticker = threading.Thread(target=self._tick_loop, name="bigk-runs", daemon=True)
         self._ticker.start()
         self._ready = True
@@ -156,6 +157,18 @@ class Service:
         except Exception as exc:
             raise ServiceError(f"cannot reach the Kubernetes API at {self.kube_url} ({_short_error(exc)}); check "
                                "--kubeconfig or --kube-server") from None
+
+    def _report_orphans(self) -> None:
+        """Say once if the cluster has bigk run pods this store does not know (another store, a lost file)."""
+        assert self.runs is not None and self.store is not None
+        try:
+            by_run = self.runs.pods.pods_by_run()
+        except Exception:
+            return
+        unknown = sorted(r for r in by_run if self.store.find_run(r) is None)
+        if unknown:
+            log.warning("event=orphan_run_pods runs=%d sample=%s hint=%r", len(unknown), ",".join(unknown[:5]),
+                        "pods labelled bigk.io/run that this state database does not know; bigk leaves them alone")
 
     def _make_submitter(self) -> RunSubmitter:
         mode = self.config.submit_mode
