@@ -34,6 +34,8 @@ from kubernetes import client
 
 from bigk.cluster.model import GPU_MODEL_LABEL, POOL_LABEL, Gpu, Node, Taint
 
+STALL_S = 15.0  # give up waiting when no bind happened for this long
+
 
 def make_nodes(count: int) -> list[Node]:
     gpu_nodes = count // 5
@@ -46,6 +48,11 @@ def make_nodes(count: int) -> list[Node]:
         else:
             nodes.append(Node(f"cpu-{i:05d}", 64_000, 256_000, 110, [], {POOL_LABEL: "cpu"}))
     return nodes
+
+
+def _is_gpu(i: int, gpu_share: float) -> bool:
+    every = round(1 / gpu_share) if gpu_share > 0 else 0
+    return bool(every) and i % every == 0
 
 
 def pod_body(i: int, gpu: bool) -> dict[str, Any]:
@@ -68,9 +75,12 @@ def serve(nodes: int, pods: int, gpu_share: float, conn: Connection) -> None:
     cluster = EmulatedCluster(make_nodes(nodes), kubelet=False, spark_driver=False, gpu_readings=False,
                               watch_window=max(10_000, pods * 10))
     url = cluster.start()
-    every = round(1 / gpu_share) if gpu_share > 0 else 0
-    for i in range(pods):
-        cluster.call(lambda i=i: cluster.api.create(PODS, "default", pod_body(i, bool(every) and i % every == 0)))
+
+    def create_all() -> None:
+        for i in range(pods):
+            cluster.api.create(PODS, "default", pod_body(i, _is_gpu(i, gpu_share)))
+
+    cluster.call(create_all)
     conn.send(url)
     conn.recv()  # wait until the parent is done
     cluster.stop()
@@ -92,10 +102,12 @@ def one_run(nodes: int, pods: int, gpu_share: float, policy: str, bind_workers: 
         t0 = time.perf_counter()
         loop.start(sync_timeout=120)
         synced = time.perf_counter()
-        deadline = synced + 600
-        while loop.stats.binds < pods and time.perf_counter() < deadline:
+        last, progress_at = 0, synced
+        while loop.stats.binds < pods and time.perf_counter() - progress_at < STALL_S:
             time.sleep(0.005)
-        done = time.perf_counter()
+            if loop.stats.binds != last:
+                last, progress_at = loop.stats.binds, time.perf_counter()
+        done = progress_at if loop.stats.binds < pods else time.perf_counter()
         stats = loop.stats
         loop.stop()
         listed = client.CoreV1Api(api).list_namespaced_pod("default")
@@ -104,6 +116,7 @@ def one_run(nodes: int, pods: int, gpu_share: float, policy: str, bind_workers: 
         return {"nodes": nodes, "pods": pods, "gpu_share": gpu_share, "policy": policy, "bind_workers": bind_workers,
                 "bound": bound, "binds": stats.binds, "bind_failed": stats.bind_failed, "bind_lost": stats.bind_lost,
                 "cycles": stats.cycles, "sync_seconds": round(synced - t0, 3), "bind_seconds": round(seconds, 3),
+                "core_seconds": round(stats.decide_s_total, 3),
                 "binds_per_second": round(stats.binds / seconds, 1) if seconds > 0 else 0.0}
     finally:
         parent.send("done")
@@ -120,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bind-workers", type=int, default=4)
     parser.add_argument("--json", dest="json_path", help="write results here")
     args = parser.parse_args(argv)
+    gpu_pods = len([i for i in range(args.pods) if _is_gpu(i, args.gpu_share)])
+    gpus = sum(len(n.gpus) for n in make_nodes(args.nodes))
+    if gpu_pods > gpus:
+        parser.error(f"{gpu_pods} one-GPU pods cannot fit on {gpus} GPUs; lower --pods or --gpu-share")
     logging.basicConfig(level=logging.WARNING)
     results = []
     for n in range(args.runs):

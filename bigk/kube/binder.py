@@ -1,12 +1,14 @@
 """Binding pods to nodes and evicting them, correctly under races and flaky APIs.
 
-A bind is two writes: the assigned-GPUs annotation (first, so whatever reads it
-on the node sees it before the pod lands there), then the `pods/binding`
-subresource. Both are retried on throttling, server errors and dropped
-connections. The annotation patch carries the resourceVersion we last saw, so
-it cannot silently overwrite another binder's annotation; a 409 on either write
-sends us back to the server to read the pod, and what the server says wins: a
-pod someone else bound is never bound again.
+The assigned GPUs travel as an annotation on the Binding object itself: the API
+server merges a Binding's annotations into the pod in the same write that sets
+`spec.nodeName`, so the node side never sees the pod without its GPUs, and no
+other binder can slip in between. (`annotate_first=True` instead patches the
+annotation before binding, with the resourceVersion we last saw as a
+precondition, for API servers that drop Binding annotations.) Writes are
+retried on throttling, server errors and dropped connections; a 409 sends us
+back to the server to read the pod, and what the server says wins: a pod someone
+else bound is never bound again.
 """
 
 from __future__ import annotations
@@ -57,8 +59,9 @@ class Binder:
     """Applies the core's decisions to the API: binds, evictions, and their Events."""
 
     def __init__(self, api: client.ApiClient, *, events: EventRecorder | None = None,
-                 backoff: Backoff | None = None, core: Any = None) -> None:
+                 backoff: Backoff | None = None, core: Any = None, annotate_first: bool = False) -> None:
         self._core = core if core is not None else client.CoreV1Api(api)  # `core`: a stand-in, for tests
+        self.annotate_first = annotate_first
         self._events = events
         self._backoff = backoff or Backoff()
         self.binds = 0
@@ -72,7 +75,7 @@ class Binder:
         """Bind one pod; never raises for API failures (the outcome says what happened)."""
         key = f"{namespace}/{name}"
         try:
-            if gpus:
+            if gpus and self.annotate_first:
                 outcome = self._annotate(namespace, name, gpus, uid, resource_version)
                 if outcome is not None:
                     return self._count(key, outcome)
@@ -132,8 +135,9 @@ class Binder:
         return BindOutcome(BindStatus.CONFLICT, message="pod changed while binding (another binder?)")
 
     def _bind(self, namespace: str, name: str, node: str, gpus: tuple[int, ...], uid: str) -> BindOutcome:
+        annotations = {ASSIGNED_GPUS_ANNOTATION: format_assigned_gpus(gpus)} if gpus else None
         body = client.V1Binding(
-            metadata=client.V1ObjectMeta(name=name, namespace=namespace, uid=uid or None),
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace, uid=uid or None, annotations=annotations),
             target=client.V1ObjectReference(api_version="v1", kind="Node", name=node),
         )
         ambiguous = False  # a failed attempt that may have reached the server
@@ -152,7 +156,7 @@ class Binder:
             except Exception as exc:
                 status = status_of(exc)
                 if status == 409:
-                    return self._after_conflict(namespace, name, node, uid, ambiguous)
+                    return self._after_conflict(namespace, name, node, gpus, uid, ambiguous)
                 if status == 404:
                     return BindOutcome(BindStatus.GONE)
                 if not is_transient(exc) or attempt + 1 >= attempts:
@@ -162,7 +166,8 @@ class Binder:
                 self._backoff.sleep(self._backoff.delay(attempt))
         return BindOutcome(BindStatus.FAILED, message="bind: retries exhausted")  # pragma: no cover
 
-    def _after_conflict(self, namespace: str, name: str, node: str, uid: str, ambiguous: bool) -> BindOutcome:
+    def _after_conflict(self, namespace: str, name: str, node: str, gpus: tuple[int, ...], uid: str,
+                        ambiguous: bool) -> BindOutcome:
         """409 on binding: the pod is bound. Ours only if an earlier attempt of ours may have landed."""
         current = self._read(namespace, name)
         if current is None:
@@ -170,7 +175,9 @@ class Binder:
         if uid and _uid(current) != uid:
             return BindOutcome(BindStatus.GONE, message="pod was replaced")
         bound_to = _node_name(current)
-        if ambiguous and bound_to == node:
+        annotations = (current.metadata.annotations if current.metadata else None) or {}
+        same_gpus = not gpus or annotations.get(ASSIGNED_GPUS_ANNOTATION) == format_assigned_gpus(gpus)
+        if ambiguous and bound_to == node and same_gpus:
             log.info("event=bind pod=%s/%s node=%s note=confirmed_after_retry", namespace, name, node)
             return BindOutcome(BindStatus.BOUND, node=node)
         return BindOutcome(BindStatus.TAKEN, node=bound_to)

@@ -44,6 +44,7 @@ class LoopStats:
     reports: int = 0
     cycle_errors: int = 0
     last_cycle_s: float = 0.0
+    decide_s_total: float = 0.0  # time inside the core, summed over cycles
     bind_outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -188,6 +189,7 @@ class SchedulerLoop:
         seconds = time.perf_counter() - started
         self.stats.cycles += 1
         self.stats.last_cycle_s = seconds
+        self.stats.decide_s_total += decided - started
         metrics.observe_cycle(decided - started, self.clock())
         metrics.set_reservations(sum(len(slots) for slots in result.reservations.values()))
         self._pending_metrics(entries, result, now)

@@ -110,6 +110,8 @@ class FakeCoreApi:
         if data["spec"].get("nodeName"):
             raise ApiException(status=409, reason="Conflict")
         data["spec"]["nodeName"] = body.target.name
+        if body.metadata is not None and body.metadata.annotations:  # merged in the same write, as the API does
+            data["metadata"].setdefault("annotations", {}).update(body.metadata.annotations)
         self._bump(data)
         self._leave("bind")
         return FakeResponse()

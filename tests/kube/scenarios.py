@@ -157,7 +157,7 @@ def leader_failover(h: Harness) -> None:
     died = time.monotonic()
     h.wait(lambda: eb.is_leader, timeout=10, what="follower takes over")
     takeover = time.monotonic() - died
-    assert takeover <= eb.lease_duration_s + 2 * eb.retry_period_s + 0.5, takeover
+    assert takeover <= eb.lease_duration_s + 2 * eb.retry_period_s + 1.0, takeover  # 1 s for a loaded machine
     h.pod("after")
     h.wait(lambda: h.node_of("after"), what="bind by new leader")
     assert b.stats.binds == 1

@@ -15,16 +15,17 @@ from tests.kube.fakes import FakeCoreApi, Fault
 API = client.ApiClient()
 
 
-def _binder(fake: FakeCoreApi) -> Binder:
+def _binder(fake: FakeCoreApi, annotate_first: bool = False) -> Binder:
     backoff = Backoff(sleep=lambda _: None, rng=random.Random(1))
-    return Binder(API, events=EventRecorder(API, core=fake, backoff=backoff), backoff=backoff, core=fake)
+    return Binder(API, events=EventRecorder(API, core=fake, backoff=backoff), backoff=backoff, core=fake,
+                  annotate_first=annotate_first)
 
 
 def _rv(fake: FakeCoreApi, name: str) -> str:
     return str(fake.pods[f"default/{name}"]["metadata"]["resourceVersion"])
 
 
-def test_bind_annotates_gpus_before_binding_and_posts_scheduled_event() -> None:
+def test_gpus_travel_on_the_binding_in_one_write_with_a_scheduled_event() -> None:
     fake = FakeCoreApi()
     fake.add_pod("p", gpus=2)
     out = _binder(fake).bind("default", "p", "gpu-0", (1, 3), resource_version=_rv(fake, "p"))
@@ -32,8 +33,37 @@ def test_bind_annotates_gpus_before_binding_and_posts_scheduled_event() -> None:
     pod = fake.pods["default/p"]
     assert pod["spec"]["nodeName"] == "gpu-0"
     assert pod["metadata"]["annotations"][L.ASSIGNED_GPUS_ANNOTATION] == "1,3"
-    assert [m for m, _ in fake.calls if m in ("patch", "bind")] == ["patch", "bind"]
+    assert [m for m, _ in fake.calls if m in ("patch", "bind")] == ["bind"]
     assert fake.event_reasons("p") == ["Scheduled"]
+
+
+def test_annotate_first_mode_writes_the_annotation_before_binding() -> None:
+    fake = FakeCoreApi()
+    fake.add_pod("p", gpus=2)
+    out = _binder(fake, annotate_first=True).bind("default", "p", "gpu-0", (0, 1), resource_version=_rv(fake, "p"))
+    assert out.ok and fake.pods["default/p"]["metadata"]["annotations"][L.ASSIGNED_GPUS_ANNOTATION] == "0,1"
+    assert [m for m, _ in fake.calls if m in ("patch", "bind")] == ["patch", "bind"]
+
+
+def test_after_a_dropped_connection_a_rival_bind_to_the_same_node_is_not_taken_for_ours() -> None:
+    fake = FakeCoreApi(faults=[Fault("bind", 0)])  # our first attempt never reaches the server
+    fake.add_pod("p", gpus=1)
+
+    def rival_binds_meanwhile(_: float) -> None:
+        pod = fake.pods["default/p"]
+        pod["spec"]["nodeName"] = "gpu-0"
+        pod["metadata"]["annotations"][L.ASSIGNED_GPUS_ANNOTATION] = "3"
+
+    binder = Binder(API, backoff=Backoff(sleep=rival_binds_meanwhile), core=fake)
+    out = binder.bind("default", "p", "gpu-0", (0,))
+    assert out.status is BindStatus.TAKEN and out.node == "gpu-0"
+    assert fake.pods["default/p"]["metadata"]["annotations"][L.ASSIGNED_GPUS_ANNOTATION] == "3"
+
+
+def test_gpu_bind_that_landed_before_the_connection_dropped_is_ours() -> None:
+    fake = FakeCoreApi(faults=[Fault("bind", 0, after=True)])
+    fake.add_pod("p", gpus=1)
+    assert _binder(fake).bind("default", "p", "gpu-0", (2,)).status is BindStatus.BOUND
 
 
 def test_server_errors_and_throttling_are_retried_until_bound() -> None:
@@ -67,9 +97,9 @@ def test_stale_cache_and_a_rival_annotation_stop_the_bind_before_it_starts() -> 
     fake = FakeCoreApi()
     fake.add_pod("p", gpus=1)
     stale = _rv(fake, "p")
-    rival = _binder(fake)
+    rival = _binder(fake, annotate_first=True)
     assert rival.bind("default", "p", "gpu-1", (2,), resource_version=stale).ok
-    out = _binder(fake).bind("default", "p", "gpu-0", (0,), resource_version=stale)
+    out = _binder(fake, annotate_first=True).bind("default", "p", "gpu-0", (0,), resource_version=stale)
     assert out.status is BindStatus.TAKEN and out.node == "gpu-1"
     assert fake.pods["default/p"]["metadata"]["annotations"][L.ASSIGNED_GPUS_ANNOTATION] == "2"
 
@@ -79,7 +109,7 @@ def test_rival_mid_bind_annotation_is_not_overwritten() -> None:
     fake.add_pod("p", gpus=1)
     stale = _rv(fake, "p")
     fake.patch_namespaced_pod("p", "default", {"metadata": {"annotations": {L.ASSIGNED_GPUS_ANNOTATION: "5"}}})
-    out = _binder(fake).bind("default", "p", "gpu-0", (0,), resource_version=stale)
+    out = _binder(fake, annotate_first=True).bind("default", "p", "gpu-0", (0,), resource_version=stale)
     assert out.status is BindStatus.CONFLICT
     assert fake.pods["default/p"]["metadata"]["annotations"][L.ASSIGNED_GPUS_ANNOTATION] == "5"
     assert "nodeName" not in fake.pods["default/p"]["spec"]
@@ -90,7 +120,7 @@ def test_unrelated_change_with_stale_version_still_binds() -> None:
     fake.add_pod("p", gpus=1)
     stale = _rv(fake, "p")
     fake.patch_namespaced_pod_status("p", "default", {"status": {"conditions": []}})
-    out = _binder(fake).bind("default", "p", "gpu-0", (0,), resource_version=stale)
+    out = _binder(fake, annotate_first=True).bind("default", "p", "gpu-0", (0,), resource_version=stale)
     assert out.ok
 
 
