@@ -71,6 +71,7 @@ class EmulatedCluster:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._ready = threading.Event()
+        self._stopped = False
         self._error: BaseException | None = None
         self._url = ""
         self.kubelet: Any = None
@@ -92,9 +93,11 @@ class EmulatedCluster:
         return self._loop
 
     def start(self) -> str:
-        """Start serving in a background thread; returns the base URL."""
+        """Start serving in a background thread; returns the base URL. A cluster starts once."""
         if self._thread is not None:
             return self._url
+        if self._stopped:
+            raise EmulatorError("this emulated cluster was stopped; create a new one")
         self._thread = threading.Thread(target=self._run, name="bigk-emulator", daemon=True)
         self._thread.start()
         self._ready.wait(30)
@@ -166,6 +169,7 @@ class EmulatedCluster:
                 log.exception("event=emulator_stop_error")
             loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        self._stopped = True
         self._thread = None
         self._loop = None
         log.info("event=emulator_stopped url=%s", self._url)

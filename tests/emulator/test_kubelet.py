@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from bigk.cluster.model import Node
-from bigk.emulator import EmulatedCluster
+from bigk.emulator import EmulatedCluster, EmulatorError
 from bigk.emulator.api import CONFIGMAPS, PODS
 from tests.emulator.conftest import pod as must_pod
 from tests.emulator.conftest import pod_body
@@ -83,3 +85,13 @@ def test_node_can_turn_not_ready_and_back(sim: EmulatedCluster) -> None:
     assert node is not None and "taints" not in node["spec"]
     sim.remove_node("cpu-1")
     assert sim.store.get("nodes", "", "cpu-1") is None
+
+
+def test_a_stopped_cluster_refuses_to_restart() -> None:
+    cluster = EmulatedCluster([], kubelet=False, spark_driver=False, gpu_readings=False)
+    url = cluster.start()
+    assert cluster.start() == url  # already running: same URL
+    cluster.stop()
+    cluster.stop()  # idempotent
+    with pytest.raises(EmulatorError):
+        cluster.start()
