@@ -51,10 +51,19 @@ class SeedRun:
 
 def inflated_workload(requests: Sequence[PodRequest], capacity_milli: int, rng: np.random.Generator,
                       ratio: float = INFLATION_RATIO) -> list[PodRequest]:
-    """The trace's pods shuffled, plus pods sampled with replacement until GPU requests would pass `ratio`."""
+    """The trace's pods shuffled, plus pods sampled with replacement until GPU requests would pass `ratio`.
+
+    A trace that already asks for more is thinned instead, dropping random pods
+    until it fits (as the artifact's workload tuning does).
+    """
     seq = [requests[i] for i in rng.permutation(len(requests))]
     total = sum(r.total_gpu_milli for r in seq)
     target = ratio * capacity_milli
+    while total > target and seq:
+        gone = seq.pop(int(rng.integers(len(seq))))
+        total -= gone.total_gpu_milli
+    if total > target or not requests:
+        return seq
     while True:
         r = requests[int(rng.integers(len(requests)))]
         if total + r.total_gpu_milli > target:
@@ -126,15 +135,23 @@ def unallocated_curve(arrived: np.ndarray, used: np.ndarray, capacity_milli: int
     """Unallocated GPU % at each arrived workload % (0..130), as the artifact's analysis computes it.
 
     For each integer percentage, the mean allocation (rounded to 0.01%) over the
-    pods whose arrived workload rounds to it, falling back to +-1 point.
+    pods whose arrived workload rounds to it, falling back to +-1 point. Where
+    single pods are so large that arrivals jump over a percentage (small
+    clusters), the value is the allocation just before the jump.
     """
-    arrive_pct = np.round(arrived / capacity_milli * 100, 0)
+    exact = arrived / capacity_milli * 100
+    arrive_pct = np.round(exact, 0)
     alloc_pct = np.round(used / capacity_milli * 100, 2)
     out: list[float | None] = []
     for pct in range(CURVE_POINTS):
         sel = arrive_pct == pct
         if not sel.any():
             sel = (arrive_pct >= pct - 1) & (arrive_pct <= pct + 1)
+        if not sel.any():
+            before = np.flatnonzero(exact <= pct)
+            sel = np.zeros(len(exact), dtype=bool)
+            if len(before) and exact[-1] > pct:
+                sel[before[-1]] = True
         out.append(None if not sel.any() else round(100.0 - round(float(alloc_pct[sel].mean()), 2), 2))
     return out
 
