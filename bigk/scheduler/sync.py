@@ -40,6 +40,15 @@ def _node_key(node: Node) -> NodeKey:
 Entry = tuple[str, tuple[int, ...], PodRequest, str]  # node, GPU indices, request, queue
 
 
+def _cheap(node: Node) -> tuple[object, ...]:
+    return (node.name, node.cpu_milli, node.memory_mib, node.pods, len(node.labels), len(node.taints),
+            len(node.gpus))
+
+
+def _cheap_of_key(key: NodeKey) -> tuple[object, ...]:
+    return (key[0], key[1], key[2], key[3], len(key[4]), len(key[5]), len(key[6]))  # type: ignore[arg-type]
+
+
 class StateSync:
     """Owns the scheduler's `ClusterState` and applies snapshot differences to it.
 
@@ -50,6 +59,7 @@ class StateSync:
     def __init__(self) -> None:
         self.state: ClusterState | None = None
         self._node_keys: list[NodeKey] = []
+        self._nodes: list[Node] = []
         self._bound: dict[str, Entry] = {}
         self.usage: dict[str, list[int]] = {}
         self.present: set[str] = set()
@@ -65,7 +75,7 @@ class StateSync:
         A pod already accounted is recognised by key, node, GPUs and request, so
         the cost per unchanged pod is a dictionary look-up.
         """
-        keys = [_node_key(n) for n in nodes]
+        keys = self._keys(nodes)
         rebuilt = self.state is None or keys != self._node_keys
         if rebuilt:
             self.state = ClusterState(nodes)
@@ -102,6 +112,22 @@ class StateSync:
                 self._remember(key, entry)
         self.present = present
         return state, rebuilt
+
+    def _keys(self, nodes: Sequence[Node]) -> list[NodeKey]:
+        """Fingerprints of the nodes; a node object seen last cycle, unchanged in its cheap fields,
+        reuses its fingerprint (a caller that edits labels, taints or GPUs in place, rather than
+        passing a new `Node`, must change one of: capacity, pod limit, or the number of labels,
+        taints or GPUs, for the change to be seen)."""
+        prev = {id(n): (n, k) for n, k in zip(self._nodes, self._node_keys, strict=True)}
+        keys = []
+        for node in nodes:
+            hit = prev.get(id(node))
+            if hit is not None and hit[0] is node and _cheap(node) == _cheap_of_key(hit[1]):
+                keys.append(hit[1])
+            else:
+                keys.append(_node_key(node))
+        self._nodes = list(nodes)  # keeps the objects alive, so their ids stay theirs
+        return keys
 
     def _remember(self, key: str, entry: Entry) -> None:
         self._bound[key] = entry

@@ -1,5 +1,7 @@
 """The scheduler's state follows the snapshots: departures free room, others' binds are respected."""
 
+from dataclasses import replace
+
 from bigk.scheduler import Scheduler, Snapshot
 
 from .helpers import World, cpu_node, gang, gpu_node, pod
@@ -57,3 +59,12 @@ def test_bound_pod_without_gpu_indices_is_still_accounted() -> None:
     assert r.binds == []
     r = sched.cycle(Snapshot(nodes, [pod("old", gpus=1, on="g0"), pod("new", gpus=1)]), 1)
     assert r.binds and r.binds[0].gpus == (1,)
+
+
+def test_a_relabelled_node_is_seen() -> None:
+    node = cpu_node("c0")
+    sched = Scheduler("binpack")
+    p = pod("p", node_selector={"disk": "ssd"})
+    assert sched.cycle(Snapshot([node], [p]), 0).binds == []
+    relabelled = replace(node, labels={**node.labels, "disk": "ssd"})
+    assert [b.node for b in sched.cycle(Snapshot([relabelled], [p]), 1).binds] == ["c0"]
