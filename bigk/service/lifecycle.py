@@ -107,7 +107,7 @@ class RunManager:
         if deadline is not None and now - started > deadline:
             self.submitter.kill(run.namespace, run.id)
             return self.move(run, RunState.TIMED_OUT, f"ran longer than activeDeadlineSeconds={deadline}",
-                             pods=[pod_summary(p) for p in pods] or run.pods)
+                             pods=merge_pods(run.pods, [pod_summary(p) for p in pods]))
         return self._follow(run, pods, now)
 
     def _advance_pending(self, run: RunRecord, pods: list[Any], now: float) -> RunRecord:
@@ -154,7 +154,7 @@ class RunManager:
                 self.submitter.kill(current.namespace, current.id)
 
     def _follow(self, run: RunRecord, pods: list[Any], now: float) -> RunRecord:
-        summaries = [pod_summary(p) for p in pods]
+        summaries = merge_pods(run.pods, [pod_summary(p) for p in pods])
         driver = _driver(pods, run)
         if driver is None:
             first = self._missing_since.setdefault(run.id, now)
@@ -228,6 +228,16 @@ class RunManager:
             except Exception as exc:
                 log.warning("event=prune_pods_failed run=%s error=%r", pruned.id, str(exc))
             log.info("event=run_pruned job=%s run=%s state=%s", pruned.job, pruned.id, pruned.state)
+
+
+def merge_pods(recorded: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every pod the run ever had: current ones as they are, vanished ones kept (phase Deleted unless finished)."""
+    merged = {p["name"]: p for p in current}
+    for pod in recorded:
+        if pod["name"] not in merged:
+            done = pod.get("phase") in ("Succeeded", "Failed", "Deleted")
+            merged[pod["name"]] = pod if done else {**pod, "phase": "Deleted"}
+    return sorted(merged.values(), key=lambda p: (p.get("role") != "driver", p["name"]))
 
 
 def _driver(pods: list[Any], run: RunRecord) -> Any | None:

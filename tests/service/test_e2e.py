@@ -30,8 +30,9 @@ def test_scheduled_runs_are_admitted_as_gangs_finish_and_show_in_history(
     assert run["state"] == "Succeeded", run
     assert run["trigger"] == "schedule" and run["fire_time"] is not None
     assert run["submitted_at"] <= run["admitted_at"] <= run["running_at"] <= run["finished_at"]
-    roles = sorted(p["role"] for p in run["pods"])
-    assert roles[0] == "driver" and all(p["node"] for p in run["pods"])
+    # every pod the run used is on record, executors included (the driver deleted them at its end)
+    assert [p["role"] for p in run["pods"]] == ["driver", "executor", "executor"]
+    assert all(p["node"] for p in run["pods"])
     with svc.client() as c:
         detail = c.get(f"/api/v1/runs/{run['id']}").json()
         kinds = [e["message"] for e in detail["events"]]
