@@ -269,24 +269,20 @@ class _Cycle:
                 del self.s._reservations[gang]
 
     def _bind_into(self, pod: Pod, r: _Reservation) -> bool:
+        """Bind an executor into its gang's reserved slot (or, if the slot went bad, anywhere it fits)."""
         state = self.state
         entry = state.allocations.get(r.key)
         state.release(r.key)
         item = pod_item(pod)
         node = state.index.get(r.slot.node)
-        placements: list[Placement] = []
-        if node is not None and self.placer.static(item)[node]:
-            if pod.request == r.item.request:
-                placements.append(state.placement_for(node, pod.request, r.slot.gpus))
-            gpus = state.default_gpus(node, pod.request, self.now)
-            if gpus is not None:
-                placements.append(state.placement_for(node, pod.request, gpus))
-        for placement in placements:
-            try:
-                state.allocate(pod.key, pod.request, placement)
-            except OvercommitError:
-                continue
-            self.book.add(r.queue, usage_of(pod.request), -1)
+        placement: Placement | None = None
+        if node is not None and self.placer.fits_on(item, node):  # not cordoned, GPUs still healthy
+            slot = state.placement_for(node, pod.request, r.slot.gpus if pod.request == r.item.request else ())
+            placement = self.placer.checked_gpus(pod.request, slot)
+        if placement is None:
+            placement = self.placer.choose(item)
+        if placement is not None and self.placer.allocate(pod.key, pod.request, placement):
+            self.book.add(r.queue, usage_of(r.item.request), -1)
             self._bind(pod, placement, r.queue, "reservation")
             return True
         if entry is not None:

@@ -1,6 +1,6 @@
 """Gang admission: all-or-nothing, executor reservations, expiry and extras."""
 
-from bigk.cluster.model import PodRequest
+from bigk.cluster.model import GpuReading, PodRequest
 from bigk.scheduler import Scheduler, Snapshot
 
 from .helpers import World, cpu_node, executor_pods, gang, gpu_node, pod
@@ -141,3 +141,27 @@ def test_executor_request_differing_from_reservation_still_binds_on_its_node() -
     w.add(e)
     r = w.cycle(1)
     assert [(b.pod_key, b.node) for b in r.binds] == [("default/app-exec-1", "g0")]
+
+
+def test_executor_avoids_a_reserved_gpu_that_turned_sick() -> None:
+    nodes = [gpu_node("g0", gpus=4), cpu_node("c0")]
+    w = World(nodes)
+    info, drv = gang("app", 1)
+    w.add_gang(info, drv)
+    slot = w.cycle(0).reservations["app"][0]
+    nodes[0].gpus[slot.gpus[0]].reading = GpuReading(80_000, 0, 95, healthy=False, observed_at=5)
+    w.add(*executor_pods(info, 1))
+    r = w.cycle(6)
+    assert r.binds[0].node == "g0" and r.binds[0].gpus != slot.gpus
+
+
+def test_executor_leaves_a_reservation_on_a_node_cordoned_since() -> None:
+    nodes = [gpu_node("g0", gpus=1), gpu_node("g1", gpus=1), cpu_node("c0")]
+    w = World(nodes)
+    info, drv = gang("app", 1)
+    w.add_gang(info, drv)
+    reserved = w.cycle(0).reservations["app"][0].node
+    next(n for n in nodes if n.name == reserved).unschedulable = True
+    w.add(*executor_pods(info, 1))
+    r = w.cycle(1)
+    assert [b.node for b in r.binds] == ["g1" if reserved == "g0" else "g0"]
