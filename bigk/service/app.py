@@ -224,6 +224,8 @@ class Service:
             self._ticker.join(timeout=10)
         if self.runs is not None:
             self.runs.shutdown()
+            if self.emulator is not None and self.is_leader:
+                self._cancel_embedded_runs()
         if self.loop is not None:
             self.loop.stop()
         if self.elector is not None:
@@ -233,6 +235,16 @@ class Service:
         if self.store is not None:
             self.store.close()
         log.info("event=serve_stopped")
+
+    def _cancel_embedded_runs(self) -> None:
+        """The embedded cluster stops with us and takes its pods along: record that, instead of a mystery later."""
+        assert self.runs is not None and self.store is not None
+        for run in self.store.active_runs():
+            try:
+                self.runs.move(run, RunState.CANCELLED, "bigk serve stopped, and the embedded emulated cluster "
+                                                        "with it")
+            except Exception as exc:
+                log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(exc))
 
     def _tick_loop(self) -> None:
         last_metrics = 0.0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from bigk.service.store import Store, default_database_url
 from tests.service.conftest import ROOT, wait_for
 
 
@@ -40,11 +41,18 @@ def test_bigk_serve_on_a_fresh_machine_runs_the_example_specs(tmp_path: Path) ->
             assert 'bigk_pool_capacity{' in c.get("/metrics").text
             assert c.get("/healthz").json() == {"status": "ok"}
         assert (state / "token").stat().st_mode & 0o077 == 0  # generated token, private
+        token = (state / "token").read_text().strip()
+        late = httpx.post(f"{base}/api/v1/jobs/gpu-features/run", headers={"Authorization": f"Bearer {token}"})
+        assert late.status_code == 201
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         text = log.read_text()
         for line in ("event=run_state", "to=Admitted", "to=Succeeded", "event=serve_stopped"):
             assert line in text, line
+        # The run still going at SIGTERM is recorded as cancelled with the embedded cluster, not left dangling.
+        run = Store(default_database_url(state)).get_run(late.json()["id"])
+        assert run.state == "Cancelled" and "embedded emulated cluster" in run.reason
+        assert not (state / "server").exists()
     finally:
         if proc.poll() is None:
             proc.kill()
