@@ -78,16 +78,19 @@ class Scheduler:
     stale_after_s: GPU readings older than this are treated as unknown (accounting alone decides).
     workload_refresh_s: how often the policy is told the workload to expect (`Policy.observe_workload`,
         FGD's target distribution): the requests of every pod in the snapshot, refreshed after this many
-        seconds or as soon as the number of pods has doubled. None leaves it to the caller (the
-        simulator gives the trace's own workload).
+        seconds or as soon as the number of pods has doubled. None leaves it to the caller. By default
+        the scheduler does this when the policy is given by name, and leaves a policy instance alone
+        (its owner, e.g. the simulator with a trace's workload, has configured it).
     """
 
     def __init__(self, policy: str | Policy = "bigk", *, reservation_ttl_s: float = 300.0,
-                 stale_after_s: float = 60.0, workload_refresh_s: float | None = 600.0) -> None:
+                 stale_after_s: float = 60.0, workload_refresh_s: float | None | str = "auto") -> None:
         self.policy: Policy = make_policy(policy) if isinstance(policy, str) else policy
         self.reservation_ttl_s = reservation_ttl_s
         self.stale_after_s = stale_after_s
-        self.workload_refresh_s = workload_refresh_s
+        if workload_refresh_s == "auto":
+            workload_refresh_s = 600.0 if isinstance(policy, str) else None
+        self.workload_refresh_s: float | None = None if workload_refresh_s is None else float(workload_refresh_s)
         self._observed: tuple[float, int] | None = None  # (when, how many pods)
         self._sync = StateSync()
         self._reservations: dict[str, list[_Reservation]] = {}
