@@ -63,6 +63,7 @@ class StateSync:
         self._bound: dict[str, Entry] = {}
         self.usage: dict[str, list[int]] = {}
         self.present: set[str] = set()
+        self._warned: set[tuple[str, str]] = set()
 
     def sync(self, nodes: Sequence[Node], bound: Sequence[Pod], make_room: Callable[[ClusterState, int], list[str]],
              queue_of: Callable[[Pod], str]) -> tuple[ClusterState, bool]:
@@ -99,7 +100,7 @@ class StateSync:
                 present.add(key)
                 continue
             if pod.node not in index:
-                log.warning("event=skip-bound-pod pod=%s node=%s reason=unknown-node", key, pod.node)
+                self._warn(key, pod.node, "unknown-node")
                 continue
             present.add(key)
             if have is not None:
@@ -160,8 +161,17 @@ class StateSync:
                     pass
             if attempt == 0 and not make_room(state, i):
                 break
-        log.warning("event=skip-bound-pod pod=%s node=%s reason=overcommitted-by-others", key, node_name)
+        self._warn(key, node_name, "overcommitted-by-others")
         return False
+
+    def _warn(self, key: str, node: str, reason: str) -> None:
+        """Log a pod that cannot be accounted, once (not once per cycle)."""
+        if (key, reason) in self._warned:
+            return
+        if len(self._warned) > 10_000:
+            self._warned.clear()
+        self._warned.add((key, reason))
+        log.warning("event=skip-bound-pod pod=%s node=%s reason=%s", key, node, reason)
 
     def bound_entry(self, key: str) -> Entry | None:
         """(node, GPUs, request, queue) of an accounted bound pod."""
