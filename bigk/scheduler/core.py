@@ -81,11 +81,17 @@ class Scheduler:
         seconds or as soon as the number of pods has doubled. None leaves it to the caller. By default
         the scheduler does this when the policy is given by name, and leaves a policy instance alone
         (its owner, e.g. the simulator with a trace's workload, has configured it).
+    seed: seeds a randomised policy (one with a `seed(int)` method); the scheduler itself draws no
+        random numbers, so the same snapshots, `now`s and seed give the same decisions.
     """
 
     def __init__(self, policy: str | Policy = "bigk", *, reservation_ttl_s: float = 300.0,
-                 stale_after_s: float = 60.0, workload_refresh_s: float | None | str = "auto") -> None:
+                 stale_after_s: float = 60.0, workload_refresh_s: float | None | str = "auto",
+                 seed: int | None = None) -> None:
         self.policy: Policy = make_policy(policy) if isinstance(policy, str) else policy
+        reseed = getattr(self.policy, "seed", None)
+        if seed is not None and callable(reseed):
+            reseed(seed)  # randomised policies (e.g. `random`) draw from this seed
         self.reservation_ttl_s = reservation_ttl_s
         self.stale_after_s = stale_after_s
         if workload_refresh_s == "auto":

@@ -89,7 +89,7 @@ class Driver:
 
     def __init__(self, nodes: list[Node], policy: str) -> None:
         self.nodes = nodes
-        self.sched = Scheduler(policy, reservation_ttl_s=3, stale_after_s=60)
+        self.sched = Scheduler(policy, reservation_ttl_s=3, stale_after_s=60, seed=7)
         self.pods: dict[str, Pod] = {}
         self.gangs: dict[str, Gang] = {}
         self.queues = {"a": Queue("a", guaranteed={"gpu": 2000}), "b": Queue("b", weight=2)}
