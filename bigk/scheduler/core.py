@@ -457,7 +457,7 @@ class _Cycle:
             lone_bound = [p for p in self.bound if not p.gang or p.gang not in self.views]
             self.victims = VictimIndex(self.state, victim_groups(self.state, self.views, lone_bound, reservations,
                                                                  2**62, set(self.s._evicting)))
-        if not any(g.priority < unit.priority for g in self.victims.groups):
+        if self.victims.lowest is None or self.victims.lowest >= unit.priority:
             return False
         evicting = self.s._evicting
 

@@ -98,6 +98,7 @@ class VictimIndex:
     def __init__(self, state: ClusterState, groups: list[VictimGroup]) -> None:
         self.state = state
         self.groups = groups
+        self.lowest = min((g.priority for g in groups), default=None)
         self.by_node: dict[int, list[VictimGroup]] = {}
         for g in groups:
             for n in sorted(g.nodes):
