@@ -377,8 +377,9 @@ class _Cycle:
             self.wait(unit, "queue-maximum", None,
                       f"queue {unit.queue} would exceed its {over} maximum ({q.maximum[over]})")
             return
-        shape = (unit.items[0].shape, unit.priority) if len(unit.items) == 1 else None
-        if shape is not None and shape in self.failed_shapes:
+        # Units asking for exactly the same things fail the same way within a cycle (room only shrinks).
+        shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
+        if shape in self.failed_shapes:
             cached = self.failed_shapes[shape]
             self.result.waiting[unit.name] = replace(cached, gang=unit.name, queue=unit.queue)
             return
@@ -417,8 +418,7 @@ class _Cycle:
             self.wait(unit, "held", failure, "head of the queue: room is held for it")
             return
         exp = self.wait(unit, "behind-head", failure, f"behind {self.head}, which holds room")
-        if shape is not None:
-            self.failed_shapes[shape] = exp
+        self.failed_shapes[shape] = exp
 
     def wait(self, unit: Unit, state: str, failure: Failure | None, detail: str, victims: int = 0) -> Explanation:
         exp = explain(unit, state, failure, self.state.size, detail, victims)

@@ -165,3 +165,15 @@ def test_executor_leaves_a_reservation_on_a_node_cordoned_since() -> None:
     w.add(*executor_pods(info, 1))
     r = w.cycle(1)
     assert [b.node for b in r.binds] == ["g1" if reserved == "g0" else "g0"]
+
+
+def test_identical_waiting_gangs_are_each_explained() -> None:
+    w = World([gpu_node("g0", gpus=4), cpu_node("c0")])
+    for i in range(3):
+        info, drv = gang(f"app{i}", 6, created_at=i)
+        w.add_gang(info, drv)
+    r = w.cycle(10)
+    assert r.binds == [] and set(r.waiting) == {"app0", "app1", "app2"}
+    assert r.waiting["app0"].state == "held" and r.waiting["app2"].state == "behind-head"
+    assert r.waiting["app1"].message == r.waiting["app2"].message
+    assert r.waiting["app2"].gang == "app2"
