@@ -8,7 +8,9 @@ is passed in.
 One cycle:
  1. bring the state in step with the snapshot (only the difference is applied);
  2. drop expired reservations, finished plans and evictions that completed;
- 3. bind newly created executors into their gang's reservations;
+ 3. bind newly created executors into their gang's reservations (a gang whose
+    driver runs but which this scheduler never admitted, after a restart or a
+    leader change, gets its missing executors reserved again, as far as they fit);
  4. hold room for preemptors still waiting for their victims;
  5. take units in queue order (priority, fair share, age): admit what fits
     (all-or-nothing for gangs, reserving executors not yet created); a unit that
@@ -102,6 +104,7 @@ class Scheduler:
         self._reservations: dict[str, list[_Reservation]] = {}
         self._plans: dict[str, _Plan] = {}
         self._evicting: dict[str, tuple[str, float]] = {}
+        self._admitted: dict[str, float] = {}  # gangs admitted by this scheduler, and when
         self._displaced: list[_Reservation] = []
         self._seq = 0
 
@@ -217,6 +220,8 @@ class _Cycle:
             else:
                 del s._reservations[gang]
         s._displaced = [r for r in s._displaced if r in s._reservations.get(r.gang, [])]
+        for gang in [g for g in s._admitted if g not in self.views]:
+            del s._admitted[gang]
         waiting = {p.key for p in self.lone} | {g for g, v in self.views.items() if v.pending}
         for name, plan in list(s._plans.items()):
             if plan.expires_at <= now or name not in waiting:
@@ -325,7 +330,8 @@ class _Cycle:
             units.append(lone_unit(pod))
         filled = {b.pod_key for b in self.result.binds}  # executors bound into reservations this cycle
         for gang, view in self.views.items():
-            if not view.pending:
+            unknown_admission = view.driver is not None and bool(view.driver.node) and gang not in self.s._admitted
+            if not view.pending and not (unknown_admission and view.info is not None):
                 continue
             if view.info is None:
                 units.extend(lone_unit(p, gang, view.queue, view.priority) for p in view.pending)
@@ -335,6 +341,11 @@ class _Cycle:
             admitted = (view.driver is not None and bool(view.driver.node)) or gang in self.s._reservations
             if view.driver is None:
                 admitted = True
+            # A gang admitted before this scheduler started (a restart, or a new leader) lost its
+            # reservations: reserve its missing executors once more, as far as they fit.
+            recovering = admitted and view.driver is not None and gang not in self.s._admitted
+            if recovering:
+                self.s._admitted[gang] = self.now
             bound_exec = len(view.bound_executors) + self.bound_now.get(gang, 0)
             reserved = len(self.s._reservations.get(gang, []))
             missing = max(0, info.min_executors - bound_exec - reserved)
@@ -347,7 +358,7 @@ class _Cycle:
                 items.append(pod_item(view.driver))
             items.extend(pod_item(p) for p in core)
             phantoms = 0
-            if not admitted:
+            if not admitted or recovering:
                 phantoms = missing - len(core)
                 items.extend(phantom_item(view) for _ in range(phantoms))
             if not items:
@@ -437,6 +448,8 @@ class _Cycle:
                                     self.now + self.s.reservation_ttl_s)
                 new_res.append(_Reservation(key, unit.gang, item, slot, unit.queue))
                 self.book.add(unit.queue, usage_of(item.request))
+        if unit.gang and unit.driver_pending and unit.all_or_nothing:
+            self.s._admitted[unit.gang] = self.now
         if new_res:
             self.s._reservations.setdefault(unit.gang, []).extend(new_res)
             log.info("event=admit gang=%s queue=%s reserved=%d", unit.gang, unit.queue, len(new_res))

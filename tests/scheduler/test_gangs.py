@@ -177,3 +177,18 @@ def test_identical_waiting_gangs_are_each_explained() -> None:
     assert r.waiting["app0"].state == "held" and r.waiting["app2"].state == "behind-head"
     assert r.waiting["app1"].message == r.waiting["app2"].message
     assert r.waiting["app2"].gang == "app2"
+
+
+def test_a_restarted_scheduler_reserves_again_for_running_drivers() -> None:
+    w = World([gpu_node("g0", gpus=4), cpu_node("c0")])
+    info, drv = gang("app", 4)
+    w.add_gang(info, drv)
+    w.cycle(0)
+    w.sched = Scheduler("binpack")  # a restart (or a new leader): reservations are gone
+    w.add(pod("intruder", gpus=2, created_at=5))
+    r = w.cycle(10)
+    assert r.binds == [] and len(r.reservations["app"]) == 4
+    assert r.waiting["default/intruder"].state == "held"
+    w.add(*executor_pods(info, 4))
+    r = w.cycle(11)
+    assert len(r.binds) == 4 and all(b.pod_key.startswith("default/app-exec") for b in r.binds)
