@@ -87,15 +87,15 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     @app.get(f"{API}/jobs", dependencies=read, tags=["jobs"])
     def list_jobs() -> list[dict[str, Any]]:
-        return [service.job_summary(name) for name in service.job_names()]
+        return [service.views.job_summary(name) for name in service.views.job_names()]
 
     @app.get(f"{API}/jobs/{{name}}", dependencies=read, tags=["jobs"])
     def get_job(name: NAME) -> dict[str, Any]:
-        return dict(service.job_detail(name))
+        return dict(service.views.job_detail(name))
 
     @app.get(f"{API}/jobs/{{name}}/history", dependencies=read, tags=["jobs"])
     def job_history(name: NAME, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
-        return dict(service.job_history(name, limit=limit))
+        return dict(service.views.job_history(name, limit=limit))
 
     @app.get(f"{API}/runs", dependencies=read, tags=["runs"])
     def list_runs(job: Annotated[str | None, Query(max_length=253)] = None,
@@ -106,19 +106,19 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     @app.get(f"{API}/runs/{{run_id}}", dependencies=read, tags=["runs"])
     def get_run(run_id: NAME) -> dict[str, Any]:
-        return dict(service.run_detail(run_id))
+        return dict(service.views.run_detail(run_id))
 
     @app.get(f"{API}/runs/{{run_id}}/explain", dependencies=read, tags=["runs"])
     def explain_run(run_id: NAME) -> dict[str, Any]:
-        return dict(service.explain_run(run_id))
+        return dict(service.views.explain_run(run_id))
 
     @app.get(f"{API}/queue", dependencies=read, tags=["scheduling"])
     def queue() -> list[dict[str, Any]]:
-        return list(service.queue())
+        return list(service.views.queue())
 
     @app.get(f"{API}/explanations", dependencies=read, tags=["scheduling"])
     def explanations() -> list[dict[str, Any]]:
-        return list(service.explanations())
+        return list(service.views.explanations())
 
     @app.get(f"{API}/nodes", dependencies=read, tags=["cluster"])
     def nodes() -> list[dict[str, Any]]:
@@ -130,7 +130,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     @app.get(f"{API}/problems", dependencies=read, tags=["jobs"])
     def problems() -> dict[str, Any]:
-        return dict(service.problems())
+        return dict(service.views.problems())
 
     @app.get(f"{API}/events", dependencies=read, tags=["runs"])
     def events(job: Annotated[str | None, Query(max_length=253)] = None,

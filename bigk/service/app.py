@@ -21,7 +21,6 @@ from typing import Any
 
 from bigk import metrics
 from bigk.errors import BigkError
-from bigk.service import history as hist
 from bigk.service.catalog import Catalog, CatalogView
 from bigk.service.cluster_view import ClusterView
 from bigk.service.cron import Cron, TriggerFactory, default_trigger
@@ -29,16 +28,13 @@ from bigk.service.lifecycle import RunManager
 from bigk.service.runstate import RunState
 from bigk.service.store import RunRecord, Store, default_database_url
 from bigk.service.submitters import ClusterPods, DirectSubmitter, RunSubmitter, SparkSubmitSubmitter
+from bigk.service.views import UnknownJob, Views
 
 log = logging.getLogger(__name__)
 
 STATE_DIR_ENV = "BIGK_STATE_DIR"
 CLUSTER_METRICS_EVERY_S = 5.0
 EVENT_RETENTION_S = 30 * 86400.0  # events older than this are deleted; finished-run history is kept
-
-
-class UnknownJob(BigkError):
-    exit_code = 3
 
 
 class ServiceError(BigkError):
@@ -96,6 +92,7 @@ class Service:
         self._ticker: threading.Thread | None = None
         self._fire_lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        self.views = Views(self)
 
     # ---- start and stop --------------------------------------------------------------------
 
@@ -114,7 +111,7 @@ class Service:
         self.submitter = self._make_submitter()
         self.catalog = Catalog(cfg.specs, self.clock, on_change=self._catalog_changed, poll_s=cfg.reload_s)
         self.runs = RunManager(self.store, self.catalog.job, self.submitter, ClusterPods(self.api), self.clock,
-                               explain=self.explanation_for)
+                               explain=self.views.explanation_for)
         self.cron = Cron(self.store.engine, fire=self.fire, on_missed=self._missed, trigger_for=cfg.trigger_for)
         self.cron.start_paused()
         self.catalog.reload(force=True)
@@ -272,7 +269,7 @@ class Service:
                 self._cluster_metrics()
             if time.monotonic() - last_retention >= 3600:
                 last_retention = time.monotonic()
-                removed = self._store().prune_events(self.clock() - EVENT_RETENTION_S)
+                removed = self.db().prune_events(self.clock() - EVENT_RETENTION_S)
                 if removed:
                     log.info("event=events_pruned count=%d", removed)
 
@@ -305,22 +302,24 @@ class Service:
 
     # ---- catalog and cron ------------------------------------------------------------------
 
-    def _store(self) -> Store:
+    def db(self) -> Store:
+        """The store; only valid after start()."""
         assert self.store is not None
         return self.store
 
-    def _catalog(self) -> Catalog:
+    def specs(self) -> Catalog:
+        """The job catalog; only valid after start()."""
         assert self.catalog is not None
         return self.catalog
 
     def _catalog_changed(self, view: CatalogView) -> None:
         now = self.clock()
         for problem in view.problems:
-            self._store().add_event("spec_problem", str(problem), now=now)
+            self.db().add_event("spec_problem", str(problem), now=now)
         self._sync_cron(view)
 
     def _sync_cron(self, view: CatalogView | None = None) -> None:
-        view = view or self._catalog().view
+        view = view or self.specs().view
         with self._sync_lock:
             if self.cron is None:
                 return
@@ -329,19 +328,19 @@ class Service:
 
     def suspended(self, job: str) -> bool:
         """The effective flag: an operator's suspend/resume wins over the spec's `schedule.suspend`."""
-        override = self._store().suspended_overrides().get(job)
+        override = self.db().suspended_overrides().get(job)
         if override is not None:
             return override
-        loaded = self._catalog().job(job)
+        loaded = self.specs().job(job)
         schedule = loaded.spec.spec.schedule if loaded is not None else None
         return bool(schedule is not None and schedule.suspend)
 
     def fire(self, job: str, fire_time: float) -> None:
         """Called by cron for one (coalesced) fire time; applies suspend and concurrencyPolicy."""
-        store = self._store()
+        store = self.db()
         with self._fire_lock:
             now = self.clock()
-            loaded = self._catalog().job(job)
+            loaded = self.specs().job(job)
             if loaded is None or loaded.spec.spec.schedule is None:
                 log.warning("event=fire_ignored job=%s reason=no_schedule", job)
                 return
@@ -386,138 +385,52 @@ class Service:
 
     def _missed(self, job: str, fire_time: float) -> None:
         now = self.clock()
-        store = self._store()
+        store = self.db()
         store.mark_fire(job, fire_time, now=now)
         msg = f"fire at {_iso(fire_time)} missed: {now - fire_time:.0f}s late, beyond startingDeadlineSeconds"
         store.add_event("missed", msg, now=now, job=job)
         log.warning("event=fire_missed job=%s fire_time=%s late_s=%.0f", job, _iso(fire_time), now - fire_time)
 
-    # ---- queries --------------------------------------------------------------------------
+    # ---- actions --------------------------------------------------------------------------
 
-    def job_names(self) -> list[str]:
-        return sorted(self._catalog().view.jobs)
-
-    def _loaded(self, name: str) -> Any:
-        loaded = self._catalog().job(name)
+    def loaded_job(self, name: str) -> Any:
+        """The catalog entry of job `name` (LoadedJob); UnknownJob (not found) if there is none."""
+        loaded = self.specs().job(name)
         if loaded is None:
             raise UnknownJob(f"no job {name!r} (list them with `bigk get jobs`)")
         return loaded
 
-    def job_summary(self, name: str) -> dict[str, Any]:
-        loaded = self._loaded(name)
-        spec = loaded.spec
-        schedule = spec.spec.schedule
-        runs = self._store().list_runs(name, limit=1)
-        active = self._store().active_runs(name)
-        return {
-            "name": name, "namespace": spec.metadata.namespace, "queue": spec.spec.queue,
-            "priority": spec.spec.priority, "schedule": schedule.cron if schedule else None,
-            "time_zone": schedule.timeZone if schedule else None,
-            "concurrency_policy": schedule.concurrencyPolicy if schedule else None,
-            "suspended": self.suspended(name),
-            "next_fire": self.cron.next_fire(name) if self.cron is not None and schedule else None,
-            "last_run": runs[0].id if runs else None, "last_state": str(runs[0].state) if runs else None,
-            "active_runs": len(active), "file": str(loaded.file), "line": loaded.line,
-        }
-
-    def job_detail(self, name: str) -> dict[str, Any]:
-        out = self.job_summary(name)
-        out["spec"] = self._loaded(name).spec.model_dump(mode="json", exclude_none=True)
-        out["runs"] = [r.to_dict() for r in self._store().list_runs(name, limit=20)]
-        out["events"] = [e.__dict__ for e in self._store().events(job=name, limit=20)]
-        return out
-
-    def run_detail(self, run_id: str) -> dict[str, Any]:
-        run = self._store().get_run(run_id)
-        out = run.to_dict()
-        out["events"] = [e.__dict__ for e in self._store().events(run_id=run_id, limit=50)]
-        return out
-
-    def explanation_for(self, gang: str) -> str | None:
-        if self.loop is None or not gang:
-            return None
-        try:
-            found = self.loop.explanations().get(gang)
-        except Exception:
-            return None
-        return str(found) if found else None
-
-    def explain_run(self, run_id: str) -> dict[str, Any]:
-        run = self._store().get_run(run_id)
-        text = run.explanation
-        if run.state in (RunState.PENDING, RunState.SUBMITTED):
-            live = self.explanation_for(run.spark_app_id)
-            text = live or text
-        if not text:
-            text = _default_explanation(run, self.clock())
-        return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text}
-
-    def explanations(self) -> list[dict[str, Any]]:
-        if self.loop is None:
-            return []
-        out = []
-        for gang, exp in sorted(self.loop.explanation_details().items()):
-            row: dict[str, Any] = {"gang": gang, "message": exp.message}
-            for key in ("queue", "priority", "state", "drivers", "executors", "executors_fit", "gpus", "nodes_total",
-                        "nodes_fit", "reasons", "victims"):
-                row[key] = getattr(exp, key, None)
-            out.append(row)
-        return out
-
-    def queue(self) -> list[dict[str, Any]]:
-        """Runs not yet running, highest priority first, then oldest, each with why it waits."""
-        rows = []
-        for run in self._store().list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
-            loaded = self._catalog().job(run.job)
-            rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
-                         "priority": loaded.spec.spec.priority if loaded else 0, "created_at": run.created_at,
-                         "wait_s": round(self.clock() - run.created_at, 1),
-                         "explanation": self.explain_run(run.id)["explanation"]})
-        return sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
-
-    def job_history(self, name: str, limit: int = 1000) -> dict[str, Any]:
-        rows = self._store().history(name, limit=limit)
-        if not rows and self._catalog().job(name) is None:
-            raise UnknownJob(f"no job {name!r} and no history for it")
-        return {"job": name, "summary": hist.summarize(rows), "runs": rows}
-
-    def problems(self) -> dict[str, Any]:
-        view = self._catalog().view
-        return {"problems": [str(p) for p in view.problems], "kept_jobs": view.kept, "loaded_at": view.loaded_at}
-
-    # ---- actions --------------------------------------------------------------------------
-
     def kickoff(self) -> list[RunRecord]:
         """On a fresh store, start one run of every scheduled, unsuspended job: something to watch at once."""
-        store = self._store()
+        store = self.db()
         if store.list_runs(limit=1) or store.history(limit=1):
             return []
         runs = []
-        for name, loaded in sorted(self._catalog().view.jobs.items()):
+        for name, loaded in sorted(self.specs().view.jobs.items()):
             if loaded.spec.spec.schedule is not None and not self.suspended(name):
                 runs.append(self.run_now(name, why="kickoff: first start on a fresh state dir"))
         log.info("event=kickoff runs=%d", len(runs))
         return runs
 
     def run_now(self, name: str, why: str = "run requested by operator") -> RunRecord:
-        spec = self._loaded(name).spec
+        spec = self.loaded_job(name).spec
         now = self.clock()
-        run = self._store().create_run(name, now=now, queue=spec.spec.queue, namespace=spec.metadata.namespace,
+        run = self.db().create_run(name, now=now, queue=spec.spec.queue, namespace=spec.metadata.namespace,
                                        trigger="manual")
         assert run is not None
-        self._store().add_event("fired", why, now=now, job=name, run_id=run.id)
+        self.db().add_event("fired", why, now=now, job=name, run_id=run.id)
         log.info("event=run_requested job=%s run=%s why=%r", name, run.id, why)
         self._wake.set()
         return run
 
     def set_suspended(self, name: str, suspended: bool) -> dict[str, Any]:
-        self._loaded(name)
+        self.loaded_job(name)
         now = self.clock()
-        self._store().set_suspended(name, suspended, now=now)
-        self._store().add_event("suspend" if suspended else "resume", "by operator", now=now, job=name)
+        self.db().set_suspended(name, suspended, now=now)
+        self.db().add_event("suspend" if suspended else "resume", "by operator", now=now, job=name)
         log.info("event=job_%s job=%s", "suspended" if suspended else "resumed", name)
         self._sync_cron()
-        return self.job_summary(name)
+        return self.views.job_summary(name)
 
     def cancel(self, run_id: str) -> RunRecord:
         assert self.runs is not None
@@ -528,12 +441,12 @@ class Service:
     def cordon(self, node: str, unschedulable: bool = True) -> None:
         assert self.cluster is not None
         self.cluster.cordon(node, unschedulable)
-        self._store().add_event("cordon" if unschedulable else "uncordon", node, now=self.clock())
+        self.db().add_event("cordon" if unschedulable else "uncordon", node, now=self.clock())
 
     def drain(self, node: str) -> list[str]:
         assert self.cluster is not None
         evicted = self.cluster.drain(node)
-        self._store().add_event("drain", f"{node}: evicted {len(evicted)} pod(s)", now=self.clock())
+        self.db().add_event("drain", f"{node}: evicted {len(evicted)} pod(s)", now=self.clock())
         self._wake.set()
         return evicted
 
@@ -557,17 +470,3 @@ def _short_error(exc: BaseException) -> str:
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def _default_explanation(run: RunRecord, now: float) -> str:
-    if run.state is RunState.PENDING:
-        if run.not_before and run.not_before > now:
-            return f"waiting {run.not_before - now:.0f}s of retry backoff before attempt {run.attempt}"
-        return "recorded, being submitted to the cluster"
-    if run.state is RunState.SUBMITTED:
-        return "driver pod created; waiting for the scheduler's first decision"
-    if run.state is RunState.ADMITTED:
-        return "gang admitted: driver bound, waiting for it to start"
-    if run.state is RunState.RUNNING:
-        return "running"
-    return f"{run.state}" + (f": {run.reason}" if run.reason else "")

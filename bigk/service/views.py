@@ -1,0 +1,129 @@
+"""What the API shows: job summaries and details, runs, the queue, explanations, history, spec problems.
+
+Read-only views over the store, the catalog, cron and the scheduler loop of one
+`Service`; nothing here changes state.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bigk.errors import BigkError
+from bigk.service import history as hist
+from bigk.service.runstate import RunState
+from bigk.service.store import RunRecord
+
+if TYPE_CHECKING:
+    from bigk.service.app import Service
+
+
+class UnknownJob(BigkError):
+    exit_code = 3
+
+
+class Views:
+    """The read side of a `Service`."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+
+    def job_names(self) -> list[str]:
+        return sorted(self.svc.specs().view.jobs)
+
+    def job_summary(self, name: str) -> dict[str, Any]:
+        loaded = self.svc.loaded_job(name)
+        spec = loaded.spec
+        schedule = spec.spec.schedule
+        runs = self.svc.db().list_runs(name, limit=1)
+        active = self.svc.db().active_runs(name)
+        return {
+            "name": name, "namespace": spec.metadata.namespace, "queue": spec.spec.queue,
+            "priority": spec.spec.priority, "schedule": schedule.cron if schedule else None,
+            "time_zone": schedule.timeZone if schedule else None,
+            "concurrency_policy": schedule.concurrencyPolicy if schedule else None,
+            "suspended": self.svc.suspended(name),
+            "next_fire": self.svc.cron.next_fire(name) if self.svc.cron is not None and schedule else None,
+            "last_run": runs[0].id if runs else None, "last_state": str(runs[0].state) if runs else None,
+            "active_runs": len(active), "file": str(loaded.file), "line": loaded.line,
+        }
+
+    def job_detail(self, name: str) -> dict[str, Any]:
+        out = self.job_summary(name)
+        out["spec"] = self.svc.loaded_job(name).spec.model_dump(mode="json", exclude_none=True)
+        out["runs"] = [r.to_dict() for r in self.svc.db().list_runs(name, limit=20)]
+        out["events"] = [e.__dict__ for e in self.svc.db().events(job=name, limit=20)]
+        return out
+
+    def run_detail(self, run_id: str) -> dict[str, Any]:
+        run = self.svc.db().get_run(run_id)
+        out = run.to_dict()
+        out["events"] = [e.__dict__ for e in self.svc.db().events(run_id=run_id, limit=50)]
+        return out
+
+    def explanation_for(self, gang: str) -> str | None:
+        if self.svc.loop is None or not gang:
+            return None
+        try:
+            found = self.svc.loop.explanations().get(gang)
+        except Exception:
+            return None
+        return str(found) if found else None
+
+    def explain_run(self, run_id: str) -> dict[str, Any]:
+        run = self.svc.db().get_run(run_id)
+        text = run.explanation
+        if run.state in (RunState.PENDING, RunState.SUBMITTED):
+            live = self.explanation_for(run.spark_app_id)
+            text = live or text
+        if not text:
+            text = _default_explanation(run, self.svc.clock())
+        return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text}
+
+    def explanations(self) -> list[dict[str, Any]]:
+        if self.svc.loop is None:
+            return []
+        out = []
+        for gang, exp in sorted(self.svc.loop.explanation_details().items()):
+            row: dict[str, Any] = {"gang": gang, "message": exp.message}
+            for key in ("queue", "priority", "state", "drivers", "executors", "executors_fit", "gpus", "nodes_total",
+                        "nodes_fit", "reasons", "victims"):
+                row[key] = getattr(exp, key, None)
+            out.append(row)
+        return out
+
+    def queue(self) -> list[dict[str, Any]]:
+        """Runs not yet running, highest priority first, then oldest, each with why it waits."""
+        rows = []
+        for run in self.svc.db().list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
+            loaded = self.svc.specs().job(run.job)
+            rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
+                         "priority": loaded.spec.spec.priority if loaded else 0, "created_at": run.created_at,
+                         "wait_s": round(self.svc.clock() - run.created_at, 1),
+                         "explanation": self.explain_run(run.id)["explanation"]})
+        return sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
+
+    def job_history(self, name: str, limit: int = 1000) -> dict[str, Any]:
+        rows = self.svc.db().history(name, limit=limit)
+        if not rows and self.svc.specs().job(name) is None:
+            raise UnknownJob(f"no job {name!r} and no history for it")
+        return {"job": name, "summary": hist.summarize(rows), "runs": rows}
+
+    def problems(self) -> dict[str, Any]:
+        view = self.svc.specs().view
+        return {"problems": [str(p) for p in view.problems], "kept_jobs": view.kept, "loaded_at": view.loaded_at}
+
+    # ---- actions --------------------------------------------------------------------------
+
+
+def _default_explanation(run: RunRecord, now: float) -> str:
+    if run.state is RunState.PENDING:
+        if run.not_before and run.not_before > now:
+            return f"waiting {run.not_before - now:.0f}s of retry backoff before attempt {run.attempt}"
+        return "recorded, being submitted to the cluster"
+    if run.state is RunState.SUBMITTED:
+        return "driver pod created; waiting for the scheduler's first decision"
+    if run.state is RunState.ADMITTED:
+        return "gang admitted: driver bound, waiting for it to start"
+    if run.state is RunState.RUNNING:
+        return "running"
+    return f"{run.state}" + (f": {run.reason}" if run.reason else "")
