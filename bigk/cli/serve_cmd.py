@@ -9,6 +9,7 @@ released.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -47,6 +48,9 @@ def register(app: typer.Typer) -> None:
                                      help="Cluster file for the embedded emulated cluster."),
         kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="Use this real cluster (kubeconfig file)."),
         kube_server: str | None = typer.Option(None, "--kube-server", help="Use the API server at this URL."),
+        in_cluster: bool | None = typer.Option(None, "--in-cluster/--no-in-cluster",
+                                               help="Use the pod's service account (default: on inside a "
+                                                    "Kubernetes pod, i.e. when KUBERNETES_SERVICE_HOST is set)."),
         policy: str = typer.Option("bigk", "--policy", help="Placement policy."),
         listen: str = typer.Option("127.0.0.1:8080", "--listen", help="HOST:PORT of the HTTP API (port 0: any)."),
         state_dir: Path | None = typer.Option(None, "--state-dir", envvar="BIGK_STATE_DIR",
@@ -76,12 +80,15 @@ def register(app: typer.Typer) -> None:
 
         if kubeconfig and kube_server:
             raise typer.BadParameter("give --kubeconfig or --kube-server, not both")
+        if in_cluster is None:
+            in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not (kubeconfig or kube_server)
         setup_logging(log_level)
         state = state_dir or default_state_dir()
         host, port = parse_listen(listen)
         token, where = resolve_token(state, token_file, create=True)
         config = ServiceConfig(specs=list(specs), cluster_file=cluster, kubeconfig=kubeconfig,
-                               kube_server=kube_server, policy=policy, state_dir=state, database_url=database_url,
+                               kube_server=kube_server, in_cluster=in_cluster, policy=policy, state_dir=state,
+                               database_url=database_url,
                                submit_mode=submit_mode, emulator_time_scale=time_scale,
                                leader_lease_s=lease_seconds)
         http = HttpServer(host, port)  # bind first: a busy port fails before anything starts

@@ -63,9 +63,12 @@ class ServiceConfig:
     leader_lease_s: float = 15.0
     emulator_time_scale: float = 1.0
 
+    in_cluster: bool = False  # use the pod's service account (bigk deployed in Kubernetes)
+
     @property
     def embedded(self) -> bool:
-        return not self.kubeconfig and not self.kube_server
+        """No cluster named and not running in one: start the embedded emulated cluster."""
+        return not self.kubeconfig and not self.kube_server and not self.in_cluster
 
 
 class Service:
