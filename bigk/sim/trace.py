@@ -11,6 +11,7 @@ rows raise `TraceError` naming file, line and column.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,9 @@ import pandas as pd
 from bigk.cluster.model import MILLI_GPU, Gpu, Node, PodRequest
 from bigk.errors import BigkError
 
-# Default trace shipped in the shared folder (see its SOURCE.md).
-DEFAULT_TRACE_DIR = Path(__file__).resolve().parents[3] / "shared" / "traces" / "alibaba-gpu-v2023"
+# Default trace: the shared folder next to the repository (see its SOURCE.md), or $BIGK_TRACE_DIR.
+DEFAULT_TRACE_DIR = Path(os.environ.get(
+    "BIGK_TRACE_DIR", Path(__file__).resolve().parents[3] / "shared" / "traces" / "alibaba-gpu-v2023"))
 DEFAULT_NODES = DEFAULT_TRACE_DIR / "openb_node_list_all_node.csv"
 DEFAULT_PODS = DEFAULT_TRACE_DIR / "openb_pod_list_default.csv"
 

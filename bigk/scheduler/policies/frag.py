@@ -161,7 +161,7 @@ class RowCache:
         n = len(inputs[0])
         if self._out is None or len(self._out) != n or len(self._inputs) != len(inputs) or any(
                 old.shape != new.shape for old, new in zip(self._inputs, inputs, strict=False)):
-            self._out = np.array(compute(np.arange(n)))
+            self._out = _compute_distinct(inputs, compute, n)
             self._inputs = [a.copy() for a in inputs]
             return self._out
         changed = np.zeros(n, dtype=bool)
@@ -174,6 +174,14 @@ class RowCache:
             for old, new in zip(self._inputs, inputs, strict=True):
                 old[rows] = new[rows]
         return self._out
+
+
+def _compute_distinct(inputs: Sequence[np.ndarray], compute: Callable[[np.ndarray], np.ndarray],
+                      n: int) -> np.ndarray:
+    """`compute` over all rows, evaluating each distinct input row once (many nodes start out identical)."""
+    keys = np.concatenate([np.asarray(a).reshape(n, -1).astype(np.int64) for a in inputs], axis=1)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    return np.array(compute(first))[inverse.reshape(-1)]
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
