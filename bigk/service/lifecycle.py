@@ -181,11 +181,8 @@ class RunManager:
             target = None
         if target is RunState.RUNNING and run.state is RunState.RUNNING:
             target = None
-        explanation = ""
-        if run.state is RunState.SUBMITTED and target is None:
-            explanation = self._explain(app_id) or ""
-        elif target is not None:
-            explanation = ""
+        waiting = run.state is RunState.SUBMITTED and target is None  # the scheduler has not placed the gang
+        explanation = (self._explain(app_id) or "") if waiting else ""
         if explanation != run.explanation:
             fields["explanation"] = explanation
         if target is None:
