@@ -1,0 +1,394 @@
+"""One scheduling cycle's work: admit, allocate, preempt, backfill, explain.
+
+A `Cycle` lives for one call of `Scheduler.cycle`: it reads the snapshot and the
+scheduler's `Memory`, decides, and leaves in the memory only what must survive
+(reservations, plans, evictions in flight). The order of the steps is in
+`bigk.scheduler.core`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from bigk.cluster.model import Pod, Role
+from bigk.cluster.state import ClusterState, OvercommitError, Placement
+from bigk.scheduler.explain import explain
+from bigk.scheduler.filters import Filters
+from bigk.scheduler.memory import Memory, Plan, Reservation
+from bigk.scheduler.placement import Failure, Placed, Placer
+from bigk.scheduler.policies.base import Policy
+from bigk.scheduler.preempt import VictimGroup, VictimIndex, plan_preemption, victim_groups
+from bigk.scheduler.queueing import QueueBook, UnitQueue
+from bigk.scheduler.types import Bind, CycleResult, Eviction, Explanation, ReservedSlot, Snapshot
+from bigk.scheduler.units import (
+    GangView,
+    Item,
+    Unit,
+    cluster_totals,
+    lone_unit,
+    phantom_item,
+    pod_item,
+    usage_of,
+)
+
+log = logging.getLogger(__name__)
+
+
+def queue_lookup(views: dict[str, GangView]) -> Callable[[Pod], str]:
+    """A pod's queue: its gang's, when bigk knows the gang, else its own."""
+
+    def queue_of(pod: Pod) -> str:
+        view = views.get(pod.gang) if pod.gang else None
+        return view.queue if view is not None else pod.queue
+
+    return queue_of
+
+
+class Cycle:
+    """The working data of one cycle (discarded at its end)."""
+
+    def __init__(self, memory: Memory, policy: Policy, reservation_ttl_s: float, stale_after_s: float,
+                 snapshot: Snapshot, state: ClusterState, views: dict[str, GangView], bound: list[Pod],
+                 lone: list[Pod], now: float) -> None:
+        self.m = memory
+        self.ttl = reservation_ttl_s
+        self.snapshot = snapshot
+        self.state = state
+        self.views = views
+        self.bound = bound
+        self.lone = lone
+        self.now = now
+        self.filters = Filters(state, now, stale_after_s)
+        self.placer = Placer(state, self.filters, policy, now)
+        self.book = QueueBook(dict(snapshot.queues), cluster_totals(state))
+        self.result = CycleResult()
+        self.holds: dict[str, list[str]] = {}  # unit name -> hold keys (released at cycle end)
+        self.head: str | None = None
+        self.bound_now: dict[str, int] = {}  # gang -> executors bound this cycle
+        self.failed_shapes: dict[tuple[object, ...], Explanation] = {}
+        self.extras: list[tuple[GangView, Pod]] = []
+        self.victims: VictimIndex | None = None
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def expire(self) -> None:
+        m, now = self.m, self.now
+        for gang, rs in list(m.reservations.items()):
+            view = self.views.get(gang)
+            gone = view is None or view.driver is None
+            keep = [] if gone else [r for r in rs if r.slot.expires_at > now]
+            for r in rs:
+                if r not in keep:
+                    self.state.release(r.key)
+                    log.info("event=reservation-dropped gang=%s node=%s reason=%s", gang, r.slot.node,
+                             "gang-gone" if gone else "expired")
+            if keep:
+                m.reservations[gang] = keep
+            else:
+                del m.reservations[gang]
+        m.displaced = [r for r in m.displaced if r in m.reservations.get(r.gang, [])]
+        for gang in [g for g in m.admitted if g not in self.views]:
+            del m.admitted[gang]
+        waiting = {p.key for p in self.lone} | {g for g, v in self.views.items() if v.pending}
+        for name, plan in list(m.plans.items()):
+            if plan.expires_at <= now or name not in waiting:
+                del m.plans[name]
+        bound_keys = m.sync.present
+        for key, (_, at) in list(m.evicting.items()):
+            if key not in bound_keys or at + self.ttl <= now:
+                del m.evicting[key]
+
+    def replace_displaced(self) -> None:
+        """Re-place reservations knocked out by a rebuild or by pods bound by others."""
+        for r in self.m.displaced:
+            rs = self.m.reservations.get(r.gang, [])
+            if r not in rs:
+                continue
+            node = self.state.index.get(r.slot.node)
+            placement = None
+            if node is not None:
+                placement = self.state.placement_for(node, r.item.request, r.slot.gpus)
+                try:
+                    self.state.allocate(r.key, r.item.request, placement)
+                    continue
+                except OvercommitError:
+                    placement = None
+            placement = self.placer.choose(r.item)
+            if placement is not None and self.placer.allocate(r.key, r.item.request, placement):
+                r.slot = ReservedSlot(self.state.nodes[placement.node].name, placement.gpus, r.item.request,
+                                      r.slot.expires_at)
+                continue
+            rs.remove(r)
+            log.info("event=reservation-dropped key=%s reason=no-room", r.key)
+        self.m.displaced = []
+
+    def count_usage(self) -> None:
+        for queue, used in self.m.sync.usage.items():
+            self.book.add(queue, (used[0], used[1], used[2]))
+        for key in self.m.evicting:
+            entry = self.m.sync.bound_entry(key)
+            if entry is not None:
+                self.book.leave(entry[3], usage_of(entry[2]))
+        for rs in self.m.reservations.values():
+            for r in rs:
+                self.book.add(r.queue, usage_of(r.item.request))
+
+    # -- executors into reservations ------------------------------------------------------------
+    def fill_reservations(self) -> None:
+        for gang, view in self.views.items():
+            rs = self.m.reservations.get(gang)
+            if not rs:
+                continue
+            for pod in view.pending_executors:
+                if not rs:
+                    break
+                r = next((x for x in rs if x.item.request == pod.request), rs[0])
+                if self._bind_into(pod, r):
+                    rs.remove(r)
+                    self.bound_now[gang] = self.bound_now.get(gang, 0) + 1
+            if not rs:
+                del self.m.reservations[gang]
+
+    def _bind_into(self, pod: Pod, r: Reservation) -> bool:
+        """Bind an executor into its gang's reserved slot (or, if the slot went bad, anywhere it fits)."""
+        state = self.state
+        entry = state.allocations.get(r.key)
+        state.release(r.key)
+        item = pod_item(pod)
+        node = state.index.get(r.slot.node)
+        placement: Placement | None = None
+        if node is not None and self.placer.fits_on(item, node):  # not cordoned, GPUs still healthy
+            slot = state.placement_for(node, pod.request, r.slot.gpus if pod.request == r.item.request else ())
+            placement = self.placer.checked_gpus(pod.request, slot)
+        if placement is None:
+            placement = self.placer.choose(item)
+        if placement is not None and self.placer.allocate(pod.key, pod.request, placement):
+            self.book.add(r.queue, usage_of(r.item.request), -1)
+            self._bind(pod, placement, r.queue, "reservation")
+            return True
+        if entry is not None:
+            state.allocate(r.key, entry[0], entry[1])
+        return False
+
+    def _bind(self, pod: Pod, placement: Placement, queue: str, why: str) -> None:
+        node = self.state.nodes[placement.node].name
+        self.result.binds.append(Bind(pod.key, node, placement.gpus))
+        self.m.sync.adopt(pod.key, node, placement.gpus, pod.request, queue)
+        self.book.add(queue, usage_of(pod.request))
+        log.info("event=bind pod=%s node=%s gpus=%s via=%s", pod.key, node,
+                 ",".join(map(str, placement.gpus)), why)
+
+    # -- preemptors' holds -------------------------------------------------------------------------
+    def hold_plans(self) -> None:
+        for name, plan in sorted(self.m.plans.items()):
+            self.rehold(name, plan)
+
+    def release_holds(self, name: str) -> None:
+        for key in self.holds.pop(name, []):
+            self.state.release(key)
+        if name != self.head:
+            return
+        self.head = None
+
+    # -- units --------------------------------------------------------------------------------------
+    def build_units(self) -> list[Unit]:
+        units: list[Unit] = []
+        for pod in self.lone:
+            units.append(lone_unit(pod))
+        filled = {b.pod_key for b in self.result.binds}  # executors bound into reservations this cycle
+        for gang, view in self.views.items():
+            unknown_admission = view.driver is not None and bool(view.driver.node) and gang not in self.m.admitted
+            if not view.pending and not (unknown_admission and view.info is not None):
+                continue
+            if view.info is None:
+                units.extend(lone_unit(p, gang, view.queue, view.priority) for p in view.pending)
+                continue
+            info = view.info
+            driver_pending = view.driver is not None and not view.driver.node
+            admitted = (view.driver is not None and bool(view.driver.node)) or gang in self.m.reservations
+            if view.driver is None:
+                admitted = True
+            # A gang admitted before this scheduler started (a restart, or a new leader) lost its
+            # reservations: reserve its missing executors once more, as far as they fit.
+            recovering = admitted and view.driver is not None and gang not in self.m.admitted
+            if recovering:
+                self.m.admitted[gang] = self.now
+            bound_exec = len(view.bound_executors) + self.bound_now.get(gang, 0)
+            reserved = len(self.m.reservations.get(gang, []))
+            missing = max(0, info.min_executors - bound_exec - reserved)
+            pending_exec = [p for p in view.pending_executors if p.key not in filled]
+            core = pending_exec[:missing]
+            self.extras.extend((view, p) for p in pending_exec[missing:])
+            items: list[Item] = []
+            if driver_pending:
+                assert view.driver is not None
+                items.append(pod_item(view.driver))
+            items.extend(pod_item(p) for p in core)
+            phantoms = 0
+            if not admitted or recovering:
+                phantoms = missing - len(core)
+                items.extend(phantom_item(view) for _ in range(phantoms))
+            if not items:
+                continue
+            created = info.created_at or (view.driver.created_at if view.driver else 0.0)
+            units.append(Unit(gang, gang, info.queue, info.priority, created, items,
+                              all_or_nothing=not admitted, driver_pending=driver_pending, phantoms=phantoms))
+        return units
+
+    def schedule_units(self) -> None:
+        order = UnitQueue(self.build_units(), self.book)
+        while order:
+            self.evaluate(order.pop())
+
+    def keys_for(self, unit: Unit) -> list[str]:
+        return [it.pod.key if it.pod is not None else self.m.next_key("res", unit.gang) for it in unit.items]
+
+    def evaluate(self, unit: Unit) -> None:
+        had_holds = bool(self.holds.get(unit.name))
+        self.release_holds(unit.name)
+        if had_holds:
+            self.failed_shapes.clear()
+        need = unit.need()
+        over = self.book.over_maximum(unit.queue, need)
+        if over is not None:
+            q = self.book.queue(unit.queue)
+            self.wait(unit, "queue-maximum", None,
+                      f"queue {unit.queue} would exceed its {over} maximum ({q.maximum[over]})")
+            return
+        # Units asking for exactly the same things fail the same way within a cycle (room only shrinks).
+        shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
+        if shape in self.failed_shapes:
+            cached = self.failed_shapes[shape]
+            self.result.waiting[unit.name] = replace(cached, gang=unit.name, queue=unit.queue)
+            return
+        keys = self.keys_for(unit)
+        placed, failure = self.placer.trial(unit.items, keys, unit.all_or_nothing)
+        if placed:
+            self.commit(unit, placed)
+        if failure is None:
+            return
+        if placed:  # a top-up that partly fit: the rest waits
+            self.wait(unit, "unschedulable", failure, "")
+            return
+        plan = self.m.plans.get(unit.name)
+        if plan is not None:
+            exact = self.placer.exact(unit.items, keys, plan.slots) if len(plan.slots) == len(unit.items) else None
+            if exact is not None:
+                self.commit(unit, exact)
+                return
+            if plan.victims & set(self.m.evicting):
+                self.rehold(unit.name, plan)
+                self.wait(unit, "preempting", failure,
+                          f"waiting for {len(plan.victims & set(self.m.evicting))} preempted pods to terminate",
+                          victims=len(plan.victims))
+                return
+        never = self.placer.never_fits(unit.items)
+        if never is not None:
+            fit, reasons = self.filters.reasons(never.request, never.selector, never.tolerations)
+            self.wait(unit, "never-fits", Failure(unit.items.index(never), never, fit, reasons),
+                      "no node could ever hold it")
+            return
+        if self.preempt(unit, keys):
+            return
+        if self.head is None:
+            self.head = unit.name
+            self.holds[unit.name] = self.placer.hold_unit(unit.items, f"~hold/{unit.name}")
+            self.wait(unit, "held", failure, "head of the queue: room is held for it")
+            return
+        exp = self.wait(unit, "behind-head", failure, f"behind {self.head}, which holds room")
+        self.failed_shapes[shape] = exp
+
+    def wait(self, unit: Unit, state: str, failure: Failure | None, detail: str, victims: int = 0) -> Explanation:
+        exp = explain(unit, state, failure, self.state.size, detail, victims)
+        self.result.waiting[unit.name] = exp
+        return exp
+
+    def commit(self, unit: Unit, placed: Placed) -> None:
+        new_res: list[Reservation] = []
+        for key, item, placement in placed:
+            if item.pod is not None:
+                self._bind(item.pod, placement, unit.queue, "admission" if unit.all_or_nothing else "place")
+                if item.pod.role is Role.EXECUTOR and unit.gang:
+                    self.bound_now[unit.gang] = self.bound_now.get(unit.gang, 0) + 1
+            else:
+                slot = ReservedSlot(self.state.nodes[placement.node].name, placement.gpus, item.request,
+                                    self.now + self.ttl)
+                new_res.append(Reservation(key, unit.gang, item, slot, unit.queue))
+                self.book.add(unit.queue, usage_of(item.request))
+        if unit.gang and unit.driver_pending and unit.all_or_nothing:
+            self.m.admitted[unit.gang] = self.now
+        if new_res:
+            self.m.reservations.setdefault(unit.gang, []).extend(new_res)
+            log.info("event=admit gang=%s queue=%s reserved=%d", unit.gang, unit.queue, len(new_res))
+        self.m.plans.pop(unit.name, None)
+
+    def rehold(self, name: str, plan: Plan) -> None:
+        """Hold the free part of every planned slot of a waiting preemptor."""
+        keys = []
+        for n, ((node, gpus), req) in enumerate(zip(plan.slots, plan.requests, strict=True)):
+            key = self.placer.hold_slot(f"~hold/{name}/{n}", node, req, gpus)
+            if key:
+                keys.append(key)
+        self.holds[name] = keys
+
+    def preempt(self, unit: Unit, keys: list[str]) -> bool:
+        if self.victims is None:  # built once per cycle, on the first preemption attempt
+            reservations = {g: [r.key for r in rs] for g, rs in self.m.reservations.items()}
+            lone_bound = [p for p in self.bound if not p.gang or p.gang not in self.views]
+            self.victims = VictimIndex(self.state, victim_groups(self.state, self.views, lone_bound, reservations,
+                                                                 2**62, set(self.m.evicting)))
+        if self.victims.lowest is None or self.victims.lowest >= unit.priority:
+            return False
+        evicting = self.m.evicting
+
+        def gone(g: VictimGroup) -> bool:
+            return any(p.key in evicting for p in g.pods)
+
+        parked = [(k, *self.state.allocations[k]) for k in evicting if k in self.state.allocations]
+        for k, _, _ in parked:
+            self.state.release(k)
+        try:
+            plan = plan_preemption(self.state, self.book, self.victims, unit.priority, self.placer, unit.items,
+                                   keys, gone)
+        finally:
+            for k, req, placement in reversed(parked):
+                self.state.allocate(k, req, placement)
+        if plan is None:
+            return False
+        victims: set[str] = set()
+        for group in plan.victims:
+            for pod in group.pods:
+                reason = (f"preempted by {unit.name} (priority {unit.priority} > {group.priority})")
+                self.result.evictions.append(Eviction(pod.key, reason, unit.name))
+                self.m.evicting[pod.key] = (unit.name, self.now)
+                self.book.leave(group.queue, usage_of(pod.request))
+                victims.add(pod.key)
+                log.info("event=preempt victim=%s for=%s victim_priority=%d priority=%d", pod.key, unit.name,
+                         group.priority, unit.priority)
+            if group.reservation_keys:
+                gang_res = self.m.reservations.pop(group.name, [])
+                for r in gang_res:
+                    self.state.release(r.key)
+                    self.book.add(r.queue, usage_of(r.item.request), -1)
+        self.m.plans[unit.name] = Plan(plan.slots, [it.request for it in unit.items], victims,
+                                         self.now + self.ttl)
+        self.rehold(unit.name, self.m.plans[unit.name])
+        self.failed_shapes.clear()
+        self.wait(unit, "preempting", None, f"preempting {len(victims)} lower-priority pods", victims=len(victims))
+        return True
+
+    # -- extras ------------------------------------------------------------------------------------
+    def place_extras(self) -> None:
+        for view, pod in sorted(self.extras, key=lambda vp: (-vp[0].priority, vp[1].created_at, vp[1].name)):
+            if self.book.over_maximum(view.queue, usage_of(pod.request)) is not None:
+                continue
+            item = pod_item(pod)
+            placement = self.placer.choose(item)
+            if placement is not None and self.placer.allocate(pod.key, pod.request, placement):
+                self._bind(pod, placement, view.queue, "extra")
+
+    def finish(self) -> None:
+        for name in list(self.holds):
+            self.release_holds(name)
+        self.result.reservations = self.m.reservation_slots()

@@ -1,0 +1,71 @@
+"""What the scheduler remembers between cycles, and nothing else.
+
+Executor reservations of admitted gangs (with their expiry), preemption plans,
+evictions in flight, the gangs this scheduler admitted, and the incrementally
+maintained `ClusterState` (through `StateSync`). Losing all of it (a restart, a
+new leader) is safe: the next cycle rebuilds the state from the snapshot and
+reserves again for running gangs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bigk.cluster.model import PodRequest
+from bigk.cluster.state import ClusterState
+from bigk.scheduler.sync import StateSync
+from bigk.scheduler.types import ReservedSlot
+from bigk.scheduler.units import Item
+
+
+@dataclass
+class Reservation:
+    """Room held for one executor a gang's driver has not created yet."""
+
+    key: str  # allocation key in the state, "~res/<gang>/<n>"
+    gang: str
+    item: Item  # the phantom executor it stands for
+    slot: ReservedSlot
+    queue: str
+
+
+@dataclass
+class Plan:
+    """A preemptor's intended places, held while its victims terminate."""
+
+    slots: list[tuple[int, tuple[int, ...]]]
+    requests: list[PodRequest]
+    victims: set[str]
+    expires_at: float
+
+
+class Memory:
+    """The scheduler's state across cycles."""
+
+    def __init__(self) -> None:
+        self.sync = StateSync()
+        self.reservations: dict[str, list[Reservation]] = {}
+        self.plans: dict[str, Plan] = {}
+        self.evicting: dict[str, tuple[str, float]] = {}  # pod key -> (for whom, when)
+        self.admitted: dict[str, float] = {}  # gangs admitted by this scheduler, and when
+        self.displaced: list[Reservation] = []  # knocked out of the state; re-placed this cycle
+        self._seq = 0
+
+    def next_key(self, kind: str, name: str) -> str:
+        self._seq += 1
+        return f"~{kind}/{name}/{self._seq}"
+
+    def make_room(self, state: ClusterState, node: int) -> list[str]:
+        """Release reservations on `node` so a pod bound by someone else can be accounted."""
+        freed = []
+        for rs in self.reservations.values():
+            for r in rs:
+                entry = state.allocations.get(r.key)
+                if entry is not None and entry[1].node == node:
+                    state.release(r.key)
+                    self.displaced.append(r)
+                    freed.append(r.key)
+        return freed
+
+    def reservation_slots(self) -> dict[str, list[ReservedSlot]]:
+        return {g: [r.slot for r in rs] for g, rs in self.reservations.items() if rs}
