@@ -71,7 +71,8 @@ def run_timeline(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: s
         objs.append(Pod(f"{tp.name}-{i}", tp.request, created_at=created))
         events.append((created, 1, i))
         if tp.deleted is not None:
-            events.append((created + max(tp.deleted - recorded, 0.0), 0, i))
+            # a pod that leaves the instant it arrives still gets that instant's cycle
+            events.append((created + max(tp.deleted - recorded, 1e-6), 0, i))
     events.sort()
 
     live: dict[str, Pod] = {}

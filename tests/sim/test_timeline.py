@@ -28,3 +28,10 @@ def test_speedup_compresses_arrivals_but_keeps_durations() -> None:
     assert run_timeline(nodes, pods, "fgd", 1).never_ran == 0
     squeezed = run_timeline(nodes, pods, "fgd", 1, speedup=4.0)  # b now arrives at 50, a leaves at 100
     assert squeezed.never_ran == 0 and sorted(squeezed.waits_s) == [0.0, 50.0]
+
+
+def test_a_pod_that_leaves_as_it_arrives_does_not_stay_forever() -> None:
+    nodes = [Node("n", 8_000, 64_000, gpus=[Gpu(0, "T4", 15_360)])]
+    pods = [TracePod("flash", ONE_GPU, 5.0, 5.0), TracePod("next", ONE_GPU, 6.0, 9.0)]
+    run = run_timeline(nodes, pods, "bigk", 1)
+    assert run.ran == 2 and run.never_ran == 0 and run.waits_s == [0.0, 0.0]
