@@ -174,7 +174,7 @@ def build_driver_pod(submission: Any, job: str, run_id: str, namespace: str) -> 
 
 def executor_request(spec: Any) -> str:
     """The driver annotation describing one executor (see `bigk.kube.gangs`)."""
-    from bigk.kube.gangs import encode_executor_request
+    from bigk.cluster.executor_request import encode_executor_request
     from bigk.spec.gang import node_selector_for, pod_request, tolerations_for
 
     return encode_executor_request(pod_request(spec, "executor"), node_selector_for(spec, "executor"),

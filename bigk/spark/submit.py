@@ -17,10 +17,12 @@ from typing import Any
 import yaml
 
 from bigk.cluster import labels as L
+from bigk.cluster.executor_request import encode_executor_request
 from bigk.cluster.model import MILLI_GPU
 from bigk.spark.home import spark_submit, submit_env
 from bigk.spark.templates import CONTAINER_NAMES, pod_template
 from bigk.spec.errors import SpecError
+from bigk.spec.gang import node_selector_for, pod_request, tolerations_for
 from bigk.spec.model import GpuSpec, JobSpec, PodSpec
 from bigk.spec.naming import driver_pod_name, executor_pod_prefix, gang_name
 from bigk.spec.units import memory_mib, spark_memory
@@ -98,6 +100,11 @@ def bigk_annotations(job: JobSpec, role: str) -> dict[str, str]:
     if job.spec.expectedDurationSeconds is not None:
         out[L.EXPECTED_DURATION_ANNOTATION] = str(job.spec.expectedDurationSeconds)
     out.update(_gpu_annotations(pod.gpu))
+    if role == "driver":
+        # Executors are created later by the driver; this lets bigk reserve them at their true size.
+        out[L.EXECUTOR_REQUEST_ANNOTATION] = encode_executor_request(
+            pod_request(job, "executor"), node_selector_for(job, "executor"),
+            [t.to_cluster() for t in tolerations_for(job, "executor")])
     return out
 
 

@@ -13,9 +13,9 @@ from typing import Any
 from kubernetes import client
 
 from bigk.cluster import labels as L
+from bigk.cluster.executor_request import encode_executor_request
 from bigk.cluster.model import PodRequest
 from bigk.kube.binder import Binder, BindOutcome, BindStatus
-from bigk.kube.gangs import encode_executor_request
 from tests.kube.harness import HOSTNAME, Harness, unique
 
 

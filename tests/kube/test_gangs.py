@@ -5,9 +5,10 @@ from __future__ import annotations
 from kubernetes import client
 
 from bigk.cluster import labels as L
+from bigk.cluster.executor_request import decode_executor_request, encode_executor_request
 from bigk.cluster.model import Gang, PodRequest, Toleration
 from bigk.kube.cache import ClusterCache
-from bigk.kube.gangs import decode_executor_request, encode_executor_request, gangs_from_entries
+from bigk.kube.gangs import gangs_from_entries
 from tests.kube.objects import pod
 
 EXEC = PodRequest(2000, 4505, 1, 1000, 0, frozenset({"A100"}))
