@@ -372,6 +372,11 @@ class Service:
                 log.info("event=fire_skipped job=%s fire_time=%s reason=forbid active=%s", job, _iso(fire_time),
                          active[0].id)
                 return
+            if policy == "Replace":  # cancel first: never two active runs of a Replace job
+                assert self.runs is not None
+                for old in active:
+                    self.runs.cancel(old.id, reason=f"replaced by the fire at {_iso(fire_time)} "
+                                                    "(concurrencyPolicy Replace)")
             run = store.create_run(job, now=now, queue=spec.spec.queue, namespace=spec.metadata.namespace,
                                    trigger="schedule", fire_time=fire_time)
             if run is None:
@@ -380,10 +385,6 @@ class Service:
             store.add_event("fired", f"scheduled fire at {_iso(fire_time)} (late by {lateness:.1f}s)", now=now,
                             job=job, run_id=run.id)
             log.info("event=run_fired job=%s run=%s fire_time=%s late_s=%.1f", job, run.id, _iso(fire_time), lateness)
-            if policy == "Replace":
-                assert self.runs is not None
-                for old in active:
-                    self.runs.cancel(old.id, reason=f"replaced by run {run.id} (concurrencyPolicy Replace)")
         self._wake.set()
 
     def _missed(self, job: str, fire_time: float) -> None:

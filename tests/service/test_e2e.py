@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,17 +131,22 @@ def test_suspend_resume_and_replace(tmp_path: Path, serve: Callable[..., Running
     specs = tmp_path / "specs"
     specs.mkdir()
     (specs / "r.yaml").write_text(job_yaml("r", cron="* * * * *", instances=1, duration=2000,
-                                           schedule_extra="concurrencyPolicy: Replace\n"))
+                                           schedule_extra="concurrencyPolicy: Replace\nfailedRunsHistoryLimit: 100\n"))
     svc = serve(specs, trigger_for=every_seconds(3))
     first = wait_for(lambda: _runs(svc, "r"), 10, "first fire")[0]
-    second = wait_for(lambda: (lambda rs: rs if len(rs) >= 2 else None)(_runs(svc, "r")), 10, "second fire")
-    old = next(r for r in second if r["id"] == first["id"])
-    assert old["state"] == "Cancelled" and "replaced by run" in old["reason"]
+    def replaced() -> dict[str, Any] | None:
+        runs = {r["id"]: r for r in _runs(svc, "r")}
+        active = [r for r in runs.values() if r["state"] not in ("Succeeded", "Failed", "Cancelled", "TimedOut")]
+        assert len(active) <= 1  # Replace never lets two runs overlap
+        return runs[first["id"]] if len(runs) >= 2 and runs[first["id"]]["state"] == "Cancelled" else None
+
+    old = wait_for(replaced, 10, "the second fire to replace the first run")
+    newer = min((r for r in _runs(svc, "r") if r["id"] != first["id"]), key=lambda r: r["fire_time"])
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newer["fire_time"]))
+    assert old["reason"] == f"replaced by the fire at {stamp} (concurrencyPolicy Replace)"
     with svc.client() as c:
         assert c.post("/api/v1/jobs/r/suspend").json()["suspended"] is True
         count = len(_runs(svc, "r"))
-        import time
-
         time.sleep(4)
         assert len(_runs(svc, "r")) == count  # nothing fired while suspended
         resumed = c.post("/api/v1/jobs/r/resume").json()
