@@ -31,8 +31,9 @@ def test_crash_then_restart_adopts_runs_and_fires_a_missed_time_once(
         tmp_path: Path, serve: Callable[..., Running], cluster: EmulatedCluster) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
+    keep_all = "successfulRunsHistoryLimit: 100\n"
     (specs / "m.yaml").write_text(job_yaml("m", cron="* * * * *", instances=1, duration=60,
-                                           schedule_extra="startingDeadlineSeconds: 30\n"))
+                                           schedule_extra="startingDeadlineSeconds: 30\n" + keep_all))
     state = tmp_path / "state"
     a = serve(specs, state=state, trigger_for=every_seconds(4))
     first = wait_for(lambda: [r for r in a.service.store.list_runs("m") if r.state == "Running"]
