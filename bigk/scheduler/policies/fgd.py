@@ -19,6 +19,7 @@ from bigk.scheduler.policies.base import register
 from bigk.scheduler.policies.frag import FragModel, RowCache, Shape, shape_of, sigmoid, typical_pods
 
 ONLINE_REFRESH = 64  # without an observed workload, rebuild the model every this many new requests
+MAX_CACHED_SHAPES = 512
 
 
 class FragAwarePolicy(BasePolicy):
@@ -48,6 +49,8 @@ class FragAwarePolicy(BasePolicy):
         key = (shape_of(req), tuple(state.models))
         cache = self._caches.get(key)
         if cache is None:
+            if len(self._caches) >= MAX_CACHED_SHAPES:  # unbounded shape variety: start over rather than grow
+                self._caches.clear()
             cache = self._caches[key] = RowCache()
         return cache
 
