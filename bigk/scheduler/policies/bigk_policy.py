@@ -61,10 +61,12 @@ class BigkPolicy(FragAwarePolicy):
 
     def observe_workload(self, requests: list[PodRequest]) -> None:
         pods = typical_pods(requests)
-        self.model, self.fill = FragModel(pods), FillModel(pods)
+        ratio = self.ratio
         self._stats(requests)
         self._observed = True
-        self._caches.clear()
+        if pods != self.model.pods or abs(self.ratio - ratio) > 1e-9 * max(ratio, 1.0):
+            self.model, self.fill = FragModel(pods), FillModel(pods)
+            self._caches.clear()  # (model pressure is computed per decision, never cached)
 
     def _learn(self, req: PodRequest) -> None:
         was = self.model

@@ -33,9 +33,11 @@ class FragAwarePolicy(BasePolicy):
         self._caches: dict[tuple[Shape, tuple[str, ...]], RowCache] = {}
 
     def observe_workload(self, requests: list[PodRequest]) -> None:
-        self.model = FragModel(typical_pods(requests))
+        pods = typical_pods(requests)
         self._observed = True
-        self._caches.clear()
+        if pods != self.model.pods:  # same distribution: keep the score caches
+            self.model = FragModel(pods)
+            self._caches.clear()
 
     def _learn(self, req: PodRequest) -> None:
         if self._observed:
