@@ -134,12 +134,18 @@ class BigkPolicy(FragAwarePolicy):
         if pressure is not None:
             scores = scores - (pressure[:, None] if scores.ndim == 2 else pressure)
         if req.is_fractional:
-            fit = state.gpu_slot_fit(req, now)
-            per_gpu = np.where(fit, scores + LIVE_WEIGHT * _coolness(state, now), -np.inf)
-            node = self.chooser.best(per_gpu.max(axis=1), feasible & fit.any(axis=1))
-            if node is None:
+            cand = np.flatnonzero(feasible)
+            if len(cand) == 0:
                 return None
-            return state.placement_for(node, req, (int(np.argmax(per_gpu[node])),))
+            fit = state.gpu_slot_fit(req, now)[cand]
+            cool = _coolness(state, now)
+            shown = scores[cand] if cool is None else scores[cand] + LIVE_WEIGHT * cool[cand]
+            per_gpu = np.where(fit, shown, -np.inf)
+            best = per_gpu.max(axis=1)
+            pick = self.chooser.best(best, best > -np.inf)
+            if pick is None:
+                return None
+            return state.placement_for(int(cand[pick]), req, (int(np.argmax(per_gpu[pick])),))
         node = self.chooser.best(scores, feasible)
         if node is None:
             return None
@@ -148,8 +154,10 @@ class BigkPolicy(FragAwarePolicy):
         slots = np.flatnonzero(state.gpu_slot_fit(req, now)[node])
         if len(slots) < req.gpu_count:
             return None
-        order = np.argsort(-_coolness(state, now)[node, slots], kind="stable")
-        return state.placement_for(node, req, tuple(sorted(int(s) for s in slots[order][: req.gpu_count])))
+        cool = _coolness(state, now)
+        if cool is not None:  # coolest first; otherwise the lowest indices
+            slots = slots[np.argsort(-cool[node, slots], kind="stable")]
+        return state.placement_for(node, req, tuple(sorted(int(s) for s in slots[: req.gpu_count])))
 
     def _cpu_node(self, state: ClusterState, req: PodRequest, mask: np.ndarray) -> Placement | None:
         """Tightest CPU node (CPU and memory left, normalised), lowest index on ties."""
@@ -159,11 +167,13 @@ class BigkPolicy(FragAwarePolicy):
         return None if node is None else state.placement_for(node, req, ())
 
 
-def _coolness(state: ClusterState, now: float | None) -> np.ndarray:
-    """Per GPU slot in [0, 1]: 1 = idle and cool by a fresh reading; 0.5 when unknown."""
-    if now is None or not np.isfinite(state.live_at).any():
-        return np.full(state.gpu_present.shape, 0.5)
+def _coolness(state: ClusterState, now: float | None) -> np.ndarray | None:
+    """Per GPU slot in [0, 1]: 1 = idle and cool by a fresh reading, 0.5 when unknown; None if nothing is fresh."""
+    if now is None:
+        return None
     fresh = state.fresh_readings(now)
+    if not fresh.any():
+        return None
     util = np.where(fresh & ~np.isnan(state.live_util), state.live_util, 50.0)
     temp = np.where(fresh & ~np.isnan(state.live_temp), state.live_temp, 60.0)
     cool = 0.7 * (1.0 - np.clip(util, 0, 100) / 100.0) + 0.3 * (1.0 - np.clip((temp - 30.0) / 60.0, 0, 1))

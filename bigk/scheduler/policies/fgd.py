@@ -18,7 +18,7 @@ from bigk.scheduler.policies._common import BasePolicy, whole_gpus_lowest
 from bigk.scheduler.policies.base import register
 from bigk.scheduler.policies.frag import FragModel, RowCache, Shape, shape_of, sigmoid, typical_pods
 
-ONLINE_REFRESH = 64  # without an observed workload, rebuild the model every this many new requests
+ONLINE_REFRESH = 64  # without an observed workload, rebuild the model at 64, 128, 256, ... requests
 MAX_CACHED_SHAPES = 512
 
 
@@ -43,7 +43,8 @@ class FragAwarePolicy(BasePolicy):
         if self._observed:
             return
         self._online.append(req)
-        if self.model.empty or len(self._online) % ONLINE_REFRESH == 0:
+        n = len(self._online)
+        if self.model.empty or (n >= ONLINE_REFRESH and n & (n - 1) == 0):  # at 64, 128, 256, ... requests
             self.model = FragModel(typical_pods(self._online))
             self._caches.clear()
 

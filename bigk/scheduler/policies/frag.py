@@ -164,12 +164,10 @@ class RowCache:
             self._out = _compute_distinct(inputs, compute, n)
             self._inputs = [a.copy() for a in inputs]
             return self._out
-        changed = np.zeros(n, dtype=bool)
-        for old, new in zip(self._inputs, inputs, strict=True):
-            diff = old != new
-            changed |= diff.reshape(n, -1).any(axis=1) if diff.ndim > 1 else diff
-        if changed.any():
-            rows = np.flatnonzero(changed)
+        hits = [np.flatnonzero((old != new).ravel()) // max(1, old.size // n)
+                for old, new in zip(self._inputs, inputs, strict=True)]
+        if any(len(h) for h in hits):
+            rows = np.unique(np.concatenate(hits))
             self._out[rows] = compute(rows)
             for old, new in zip(self._inputs, inputs, strict=True):
                 old[rows] = new[rows]
