@@ -113,37 +113,18 @@ def register(app: typer.Typer) -> None:
                 runs = run_inflation_sweep(node_list, pod_list, names, seed_list, ratio, progress)
             report = rep.inflation_report(runs, meta)
             plot = rep.plot_inflation
-            _print_inflation(report)
+            rep.print_inflation(report)
         else:
-            from bigk.sim.timeline import run_timeline_sweep, timeline_report
+            from bigk.sim.timeline import run_timeline_sweep
 
             with _progress(quiet, len(names) * len(seed_list)) as progress:
                 truns = run_timeline_sweep(node_list, pod_list, names, seed_list, progress, speedup)
             meta["speedup"] = speedup
-            report = timeline_report(truns, meta)
-            from bigk.sim.timeline import plot_timeline, print_timeline
-
-            plot = plot_timeline
-            print_timeline(report)
+            report = rep.timeline_report(truns, meta)
+            plot = rep.plot_timeline
+            rep.print_timeline(report)
         report["meta"]["seconds"] = round(time.perf_counter() - started, 2)
         if json_out is not None:
             rep.write_json(report, json_out)
         if plot_out is not None:
             plot(report, plot_out)
-
-
-def _print_inflation(report: dict[str, object]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Unallocated GPU % at 100% arrived workload (median over seeds)")
-    for col in ("policy", "median %", "published %", "min..max %", "seconds"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
-    summary = report["summary"]
-    assert isinstance(summary, dict)
-    for name, s in summary.items():
-        per = [p["unallocated_gpu_pct_at_100"] for p in s["per_seed"]]
-        pub = s.get("published")
-        table.add_row(name, f"{s['unallocated_gpu_pct_at_100']:.2f}", "" if pub is None else f"{pub:.2f}",
-                      f"{min(per):.2f}..{max(per):.2f}", f"{s['seconds_total']:.1f}")
-    Console().print(table)

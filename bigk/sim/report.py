@@ -1,4 +1,4 @@
-"""Aggregate per-seed runs into the `bigk simulate` report (JSON) and plot it (PNG)."""
+"""Aggregate per-seed runs into the `bigk simulate` reports (JSON), tables (terminal) and plots (PNG)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bigk.sim.inflation import CURVE_POINTS, SeedRun
+from bigk.sim.timeline import TimelineRun
 
 # Unallocated GPU % at 100% arrived on the default trace, FGD paper (ATC '23), Fig. 7.
 PUBLISHED = {"random": 13.75, "dotprod": 9.45, "gpuclustering": 8.42, "gpupacking": 8.20, "bestfit": 7.09,
@@ -74,6 +77,82 @@ def plot_inflation(report: dict[str, Any], path: str | Path) -> None:
             ylabel="unallocated GPU (%)", title="Unallocated GPU (median over seeds)")
     ax2.set(xlim=(0, 130), xlabel="arrived workload (% of cluster GPU capacity)",
             ylabel="fragmented GPU (% of capacity)", title="GPU fragmentation (FGD definition)")
+    for ax in (ax1, ax2):
+        ax.grid(linestyle="-.", alpha=0.6)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def print_inflation(report: dict[str, Any]) -> None:
+    """The summary table on the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Unallocated GPU % at 100% arrived workload (median over seeds)")
+    for col in ("policy", "median %", "published %", "min..max %", "seconds"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for name, s in report["summary"].items():
+        per = [p["unallocated_gpu_pct_at_100"] for p in s["per_seed"]]
+        pub = s.get("published")
+        table.add_row(name, f"{s['unallocated_gpu_pct_at_100']:.2f}", "" if pub is None else f"{pub:.2f}",
+                      f"{min(per):.2f}..{max(per):.2f}", f"{s['seconds_total']:.1f}")
+    Console().print(table)
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def timeline_report(runs: dict[str, list[TimelineRun]], meta: dict[str, Any]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    series: dict[str, Any] = {}
+    for policy, rs in runs.items():
+        per_seed = [{"seed": r.seed, "pods": r.pods, "ran": r.ran, "never_ran": r.never_ran,
+                     "wait_mean_s": round(statistics.fmean(r.waits_s), 3) if r.waits_s else 0.0,
+                     "wait_p50_s": round(_pct(r.waits_s, 50), 3), "wait_p95_s": round(_pct(r.waits_s, 95), 3),
+                     "wait_max_s": round(max(r.waits_s, default=0.0), 3),
+                     "waited": sum(1 for w in r.waits_s if w > 0),
+                     "gpu_alloc_mean_pct": round(statistics.fmean(r.gpu_alloc_pct), 3) if r.gpu_alloc_pct else 0.0,
+                     "cycles": r.cycles, "seconds": round(r.seconds, 2)} for r in rs]
+        summary[policy] = {key: statistics.median([float(s[key]) for s in per_seed])
+                           for key in ("never_ran", "wait_mean_s", "wait_p95_s", "wait_max_s", "waited",
+                                       "gpu_alloc_mean_pct")}
+        summary[policy]["per_seed"] = per_seed
+        first = rs[0]
+        series[policy] = {"time_s": first.times, "gpu_alloc_pct": [round(v, 3) for v in first.gpu_alloc_pct],
+                          "pending_pods": first.pending, "seed": first.seed}
+    return {"protocol": "timeline", "meta": meta, "summary": summary, "series": series}
+
+
+def print_timeline(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Timeline replay (median over seeds)")
+    cols = ("policy", "never ran", "pods that waited", "mean wait s", "p95 wait s", "max wait s", "mean GPU alloc %")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for name, s in report["summary"].items():
+        table.add_row(name, f"{s['never_ran']:.0f}", f"{s['waited']:.0f}", f"{s['wait_mean_s']:.1f}",
+                      f"{s['wait_p95_s']:.1f}", f"{s['wait_max_s']:.1f}", f"{s['gpu_alloc_mean_pct']:.2f}")
+    Console().print(table)
+
+
+def plot_timeline(report: dict[str, Any], path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True)
+    for policy, s in report["series"].items():
+        hours = [(t - s["time_s"][0]) / 3600 for t in s["time_s"]] if s["time_s"] else []
+        ax1.plot(hours, s["gpu_alloc_pct"], label=policy, linewidth=1)
+        ax2.plot(hours, s["pending_pods"], label=policy, linewidth=1)
+    ax1.set(ylabel="allocated GPU (% of capacity)", title="GPU allocation over time")
+    ax2.set(xlabel="hours since first event", ylabel="pods waiting", title="Queue length")
     for ax in (ax1, ax2):
         ax.grid(linestyle="-.", alpha=0.6)
         ax.legend(fontsize=8)

@@ -15,12 +15,9 @@ has more than 56 pods at once and uses under 1% of its cluster's GPUs.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -135,63 +132,3 @@ def run_timeline_sweep(nodes: Sequence[Node], pods: Sequence[TracePod], policies
         runs[policy] = [run_timeline(nodes, pods, policy, seed, None if progress is None else progress(policy, seed),
                                      speedup) for seed in seeds]
     return runs
-
-
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else 0.0
-
-
-def timeline_report(runs: dict[str, list[TimelineRun]], meta: dict[str, Any]) -> dict[str, Any]:
-    summary: dict[str, Any] = {}
-    series: dict[str, Any] = {}
-    for policy, rs in runs.items():
-        per_seed = [{"seed": r.seed, "pods": r.pods, "ran": r.ran, "never_ran": r.never_ran,
-                     "wait_mean_s": round(statistics.fmean(r.waits_s), 3) if r.waits_s else 0.0,
-                     "wait_p50_s": round(_pct(r.waits_s, 50), 3), "wait_p95_s": round(_pct(r.waits_s, 95), 3),
-                     "wait_max_s": round(max(r.waits_s, default=0.0), 3),
-                     "waited": sum(1 for w in r.waits_s if w > 0),
-                     "gpu_alloc_mean_pct": round(statistics.fmean(r.gpu_alloc_pct), 3) if r.gpu_alloc_pct else 0.0,
-                     "cycles": r.cycles, "seconds": round(r.seconds, 2)} for r in rs]
-        summary[policy] = {key: statistics.median([float(s[key]) for s in per_seed])
-                           for key in ("never_ran", "wait_mean_s", "wait_p95_s", "wait_max_s", "waited",
-                                       "gpu_alloc_mean_pct")}
-        summary[policy]["per_seed"] = per_seed
-        first = rs[0]
-        series[policy] = {"time_s": first.times, "gpu_alloc_pct": [round(v, 3) for v in first.gpu_alloc_pct],
-                          "pending_pods": first.pending, "seed": first.seed}
-    return {"protocol": "timeline", "meta": meta, "summary": summary, "series": series}
-
-
-def print_timeline(report: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Timeline replay (median over seeds)")
-    cols = ("policy", "never ran", "pods that waited", "mean wait s", "p95 wait s", "max wait s", "mean GPU alloc %")
-    for col in cols:
-        table.add_column(col, justify="left" if col == "policy" else "right")
-    for name, s in report["summary"].items():
-        table.add_row(name, f"{s['never_ran']:.0f}", f"{s['waited']:.0f}", f"{s['wait_mean_s']:.1f}",
-                      f"{s['wait_p95_s']:.1f}", f"{s['wait_max_s']:.1f}", f"{s['gpu_alloc_mean_pct']:.2f}")
-    Console().print(table)
-
-
-def plot_timeline(report: dict[str, Any], path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True)
-    for policy, s in report["series"].items():
-        hours = [(t - s["time_s"][0]) / 3600 for t in s["time_s"]] if s["time_s"] else []
-        ax1.plot(hours, s["gpu_alloc_pct"], label=policy, linewidth=1)
-        ax2.plot(hours, s["pending_pods"], label=policy, linewidth=1)
-    ax1.set(ylabel="allocated GPU (% of capacity)", title="GPU allocation over time")
-    ax2.set(xlabel="hours since first event", ylabel="pods waiting", title="Queue length")
-    for ax in (ax1, ax2):
-        ax.grid(linestyle="-.", alpha=0.6)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

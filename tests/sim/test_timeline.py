@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bigk.cluster.model import Gpu, Node, PodRequest
-from bigk.sim.timeline import run_timeline, timeline_report
+from bigk.sim.report import timeline_report
+from bigk.sim.timeline import run_timeline
 from bigk.sim.trace import TracePod
 
 ONE_GPU = PodRequest(1_000, 1_000, gpu_count=1, gpu_milli=1000)
