@@ -19,7 +19,7 @@ from bigk.scheduler.filters import Filters
 from bigk.scheduler.memory import Memory, Plan, Reservation
 from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy
-from bigk.scheduler.preempt import VictimGroup, VictimIndex, plan_preemption, victim_groups
+from bigk.scheduler.preempt import VictimGroup, VictimIndex, gang_victims, plan_preemption
 from bigk.scheduler.queueing import QueueBook, UnitQueue
 from bigk.scheduler.types import Bind, CycleResult, Eviction, Explanation, ReservedSlot, Snapshot
 from bigk.scheduler.units import (
@@ -336,8 +336,9 @@ class Cycle:
         if self.victims is None:  # built once per cycle, on the first preemption attempt
             reservations = {g: [r.key for r in rs] for g, rs in self.m.reservations.items()}
             lone_bound = [p for p in self.bound if not p.gang or p.gang not in self.views]
-            self.victims = VictimIndex(self.state, victim_groups(self.state, self.views, lone_bound, reservations,
-                                                                 2**62, set(self.m.evicting)))
+            skip = set(self.m.evicting)
+            self.victims = VictimIndex(self.state, gang_victims(self.state, self.views, reservations, skip),
+                                       lone_bound, skip)
         if self.victims.lowest is None or self.victims.lowest >= unit.priority:
             return False
         evicting = self.m.evicting

@@ -51,14 +51,13 @@ class VictimGroup:
         return cpu, mem, gpu
 
 
-def victim_groups(state: ClusterState, views: dict[str, GangView], lone_bound: list[Pod],
-                  reservations: dict[str, list[str]], below: int, skip: set[str]) -> list[VictimGroup]:
-    """Every group with priority < `below`, in the order they would be tried."""
+def gang_victims(state: ClusterState, views: dict[str, GangView], reservations: dict[str, list[str]],
+                 skip: set[str]) -> list[VictimGroup]:
+    """Victim groups of gangs: each extra executor alone, then the rest of the gang as one group."""
     groups: list[VictimGroup] = []
     allocations, index = state.allocations, state.index
-
     for view in views.values():
-        if view.priority >= below or not view.bound and not reservations.get(view.gang):
+        if not view.bound and not reservations.get(view.gang):
             continue
         minimum = view.info.min_executors if view.info is not None else 0
         extras = extras_first(view.bound_executors, minimum) if view.info is not None else []
@@ -77,33 +76,56 @@ def victim_groups(state: ClusterState, views: dict[str, GangView], lone_bound: l
             created = view.driver.created_at if view.driver else min((p.created_at for p in rest), default=0.0)
             groups.append(VictimGroup(view.gang, view.queue, view.priority, False, created, rest, keys, res_keys,
                                       nodes))
-    for pod in lone_bound:
-        if pod.priority < below:
-            key = pod.key
-            if key not in skip and key in allocations:
-                groups.append(VictimGroup(key, pod.queue, pod.priority, False, pod.created_at, [pod], [key],
-                                          nodes={allocations[key][1].node}))
-    groups.sort(key=lambda g: (not g.extra, g.priority, len(g.keys), -g.created_at, g.name))
     return groups
 
 
-class VictimIndex:
-    """The cycle's victim groups by node, and what evicting them could free (per priority, lazily).
+def _order(g: VictimGroup) -> tuple[object, ...]:
+    """Try order: extras first, then lowest priority, smallest, newest."""
+    return (not g.extra, g.priority, len(g.keys), -g.created_at, g.name)
 
+
+class VictimIndex:
+    """The cycle's possible victims by node, and what evicting them could free (per priority, lazily).
+
+    Gang groups are built up front (there are few); lone pods, usually the bulk,
+    become groups only on the nodes a preemption actually examines.
     `candidates()` narrows the nodes worth simulating for one pod with a
     vectorised optimistic bound: the node's free room plus everything that pods
     below the preemptor's priority hold there.
     """
 
-    def __init__(self, state: ClusterState, groups: list[VictimGroup]) -> None:
+    def __init__(self, state: ClusterState, gangs: list[VictimGroup], lone_bound: list[Pod], skip: set[str]) -> None:
         self.state = state
-        self.groups = groups
-        self.lowest = min((g.priority for g in groups), default=None)
-        self.by_node: dict[int, list[VictimGroup]] = {}
-        for g in groups:
-            for n in sorted(g.nodes):
-                self.by_node.setdefault(n, []).append(g)
+        self.gangs = gangs
+        self.skip = skip
+        self._gangs_on: dict[int, list[VictimGroup]] = {}
+        for g in gangs:
+            for n in g.nodes:
+                self._gangs_on.setdefault(n, []).append(g)
+        self._lone_on: dict[int, list[Pod]] = {}
+        for pod in lone_bound:
+            i = state.index.get(pod.node)
+            if i is not None:
+                self._lone_on.setdefault(i, []).append(pod)
+        prios = [g.priority for g in gangs] + [p.priority for p in lone_bound]
+        self.lowest = min(prios, default=None)
+        self._on: dict[int, list[VictimGroup]] = {}
         self._freeable: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def groups_on(self, node: int) -> list[VictimGroup]:
+        """Every victim group with something on `node`, in try order."""
+        cached = self._on.get(node)
+        if cached is None:
+            cached = list(self._gangs_on.get(node, []))
+            allocations = self.state.allocations
+            for pod in self._lone_on.get(node, []):
+                key = pod.key
+                if key not in self.skip and key in allocations:
+                    cached.append(VictimGroup(key, pod.queue, pod.priority, False, pod.created_at, [pod], [key],
+                                              nodes={node}))
+            cached.sort(key=_order)
+            self._on[node] = cached
+        return cached
 
     def freeable(self, below: int) -> tuple[np.ndarray, ...]:
         """(cpu, memory, pods, victim pods, per-slot milli-GPU, per-slot GPU memory) held below `below`."""
@@ -114,21 +136,20 @@ class VictimIndex:
         n, g = s.gpu_milli_used.shape
         cpu, mem, pods = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
         milli, gmem = np.zeros((n, g), np.int64), np.zeros((n, g), np.int64)
-        for group in self.groups:
-            if group.priority >= below:
+        keys = [k for group in self.gangs if group.priority < below for k in group.keys]
+        keys += [p.key for lone in self._lone_on.values() for p in lone if p.priority < below]
+        for key in keys:
+            entry = s.allocations.get(key)
+            if entry is None or key in self.skip:
                 continue
-            for key in group.keys:
-                entry = s.allocations.get(key)
-                if entry is None:
-                    continue
-                req, placement = entry
-                i = placement.node
-                cpu[i] += req.cpu_milli
-                mem[i] += req.memory_mib
-                pods[i] += 1
-                for slot in placement.gpus:
-                    milli[i, slot] += placement.gpu_milli
-                    gmem[i, slot] += placement.gpu_memory_mib
+            req, placement = entry
+            i = placement.node
+            cpu[i] += req.cpu_milli
+            mem[i] += req.memory_mib
+            pods[i] += 1
+            for slot in placement.gpus:
+                milli[i, slot] += placement.gpu_milli
+                gmem[i, slot] += placement.gpu_memory_mib
         out = (cpu, mem, pods, pods.copy(), milli, gmem)
         self._freeable[below] = out
         return out
@@ -221,8 +242,7 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     for item, key in zip(items, keys, strict=True):
         placement = placer.choose(item)
         if placement is None:
-            best = _cheapest_node(placer, item, index.candidates(item, below, placer), index.by_node, eligible,
-                                  rel)
+            best = _cheapest_node(placer, item, index.candidates(item, below, placer), index, eligible, rel)
             if best is None:
                 undo()
                 return None
@@ -254,14 +274,14 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     return PreemptionPlan(victims, slots)
 
 
-def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, by_node: dict[int, list[VictimGroup]],
+def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, index: VictimIndex,
                    eligible: Callable[[VictimGroup], bool], rel: _Releaser
                    ) -> tuple[int, list[VictimGroup]] | None:
     """Among candidate `nodes`, the one where evicting the cheapest eligible victims lets `item` fit."""
     best: tuple[tuple[int, int, int], int, list[VictimGroup]] | None = None
     tried = 0
     for node in (int(n) for n in nodes):
-        candidates = [g for g in by_node.get(node, []) if eligible(g)]
+        candidates = [g for g in index.groups_on(node) if eligible(g)]
         if not candidates:
             continue
         tried += 1
