@@ -57,3 +57,11 @@ def test_errors_are_one_line(tmp_path: Path, small_trace: tuple[Path, Path]) -> 
         assert proc.returncode == 1
         assert proc.stderr.strip().startswith("error: ") and expected in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_progress_bar_mode_runs(small_trace: tuple[Path, Path]) -> None:
+    nodes, pods = small_trace
+    result = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--policy", "bestfit",
+                                      "--seeds", "3"])
+    assert result.exit_code == 0, result.output
+    assert "bestfit" in result.output
