@@ -273,7 +273,8 @@ class Cycle:
             return
         plan = self.m.plans.get(unit.name)
         if plan is not None:
-            exact = self.placer.exact(unit.items, keys, plan.slots) if len(plan.slots) == len(unit.items) else None
+            slots = self.plan_slots(plan)
+            exact = self.placer.exact(unit.items, keys, slots) if len(slots) == len(unit.items) else None
             if exact is not None:
                 self.commit(unit, exact)
                 return
@@ -323,10 +324,18 @@ class Cycle:
             log.info("event=admit gang=%s queue=%s reserved=%d", unit.gang, unit.queue, len(new_res))
         self.m.plans.pop(unit.name, None)
 
+    def plan_slots(self, plan: Plan) -> list[tuple[int, tuple[int, ...]]]:
+        """A plan's slots as node indices; a slot whose node has gone is left out."""
+        index = self.state.index
+        return [(index[node], gpus) for node, gpus in plan.slots if node in index]
+
     def rehold(self, name: str, plan: Plan) -> None:
         """Hold the free part of every planned slot of a waiting preemptor."""
         keys = []
-        for n, ((node, gpus), req) in enumerate(zip(plan.slots, plan.requests, strict=True)):
+        for n, ((node_name, gpus), req) in enumerate(zip(plan.slots, plan.requests, strict=True)):
+            node = self.state.index.get(node_name)
+            if node is None:
+                continue
             key = self.placer.hold_slot(f"~hold/{name}/{n}", node, req, gpus)
             if key:
                 keys.append(key)
@@ -372,7 +381,8 @@ class Cycle:
                 for r in gang_res:
                     self.state.release(r.key)
                     self.book.add(r.queue, usage_of(r.item.request), -1)
-        self.m.plans[unit.name] = Plan(plan.slots, [it.request for it in unit.items], victims,
+        names = [(self.state.nodes[node].name, gpus) for node, gpus in plan.slots]
+        self.m.plans[unit.name] = Plan(names, [it.request for it in unit.items], victims,
                                          self.now + self.ttl)
         self.rehold(unit.name, self.m.plans[unit.name])
         self.failed_shapes.clear()

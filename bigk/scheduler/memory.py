@@ -33,7 +33,7 @@ class Reservation:
 class Plan:
     """A preemptor's intended places, held while its victims terminate."""
 
-    slots: list[tuple[int, tuple[int, ...]]]
+    slots: list[tuple[str, tuple[int, ...]]]  # (node name, GPU indices) per item: names survive a rebuild
     requests: list[PodRequest]
     victims: set[str]
     expires_at: float

@@ -154,3 +154,22 @@ def test_guarantee_holds_across_several_preemptors_and_cycles() -> None:
     assert len(r.evictions) == 1 and r.waiting["default/vip1"].state == "preempting"
     r = w.cycle(1, evict=False)  # the victim is still terminating: prod is not cut again
     assert r.evictions == []
+
+
+def test_preemption_plan_survives_nodes_joining() -> None:
+    w = World([gpu_node("g0", gpus=4), gpu_node("g1", gpus=4)])
+    w.add(*(pod(f"a{i}", gpus=1, on="g0", slots=(i,)) for i in range(4)))
+    w.add(*(pod(f"b{i}", gpus=1, priority=20, on="g1", slots=(i,)) for i in range(4)))
+    w.add(pod("vip", gpus=4, priority=10))
+    r = w.cycle(0, evict=False)
+    assert _evicted(r) == {f"a{i}" for i in range(4)}
+    w.nodes = [cpu_node("c-new")] + w.nodes  # node indices shift: the plan must still point at g0
+    for i in range(2):
+        del w.pods[f"default/a{i}"]
+    w.add(pod("small", gpus=1, created_at=1))
+    r = w.cycle(1, evict=False)
+    assert r.binds == []  # the two freed GPUs stay held for vip
+    for i in range(2, 4):
+        del w.pods[f"default/a{i}"]
+    r = w.cycle(2)
+    assert [(b.pod_key, b.node) for b in r.binds] == [("default/vip", "g0")]
