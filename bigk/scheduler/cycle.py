@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from bigk.cluster.model import Pod, Role
 from bigk.cluster.state import ClusterState, OvercommitError, Placement
-from bigk.scheduler.explain import explain
+from bigk.scheduler.explain import amount, explain
 from bigk.scheduler.filters import Filters
 from bigk.scheduler.memory import Memory, Plan, Reservation
 from bigk.scheduler.placement import Failure, Placed, Placer
@@ -254,7 +254,7 @@ class Cycle:
         if over is not None:
             q = self.book.queue(unit.queue)
             self.wait(unit, "queue-maximum", None,
-                      f"queue {unit.queue} would exceed its {over} maximum ({q.maximum[over]})")
+                      f"queue {unit.queue} would exceed its {over} maximum ({amount(over, q.maximum[over])})")
             return
         # Units asking for exactly the same things fail the same way within a cycle (room only shrinks).
         shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)

@@ -14,6 +14,15 @@ from bigk.scheduler.types import Explanation
 from bigk.scheduler.units import Unit
 
 
+def amount(resource: str, value: int) -> str:
+    """A queue quantity for people: "cpu" millicores and "gpu" milli-GPU as whole units, memory in MiB."""
+    if resource == "memory":
+        return f"{value} MiB"
+    unit = "GPU" if resource == "gpu" else "CPU"
+    n = value / 1000
+    return f"{n:g} {unit}" + ("s" if n != 1 else "")
+
+
 def explain(unit: Unit, state: str, failure: Failure | None, nodes_total: int, detail: str = "",
             victims: int = 0) -> Explanation:
     """Build the structured explanation and its message for a waiting unit."""

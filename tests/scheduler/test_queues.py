@@ -63,7 +63,7 @@ def test_queue_maximum_is_never_exceeded_and_is_explained() -> None:
     assert _names(r) == ["a", "c"]
     exp = r.waiting["default/b"]
     assert exp.state == "queue-maximum"
-    assert "queue capped would exceed its gpu maximum (3000)" in exp.message
+    assert "queue capped would exceed its gpu maximum (3 GPUs)" in exp.message
 
 
 def test_queue_maximum_counts_reserved_executors() -> None:
