@@ -192,3 +192,27 @@ def test_a_restarted_scheduler_reserves_again_for_running_drivers() -> None:
     w.add(*executor_pods(info, 4))
     r = w.cycle(11)
     assert len(r.binds) == 4 and all(b.pod_key.startswith("default/app-exec") for b in r.binds)
+
+
+def test_driver_that_fits_nowhere_is_named() -> None:
+    w = World([gpu_node("g0", gpus=4, cpu=8_000)])
+    info, drv = gang("app", 1, driver=PodRequest(16_000, 1024))
+    w.add_gang(info, drv)
+    exp = w.cycle(0).waiting["app"]
+    assert exp.state == "never-fits" and "driver does not fit" in exp.message
+    assert exp.reasons == {"insufficient cpu": 1}
+
+
+def test_executors_missing_after_expiry_are_placed_as_far_as_they_fit() -> None:
+    w = World([gpu_node("g0", gpus=3), cpu_node("c0")], reservation_ttl_s=10)
+    info, drv = gang("app", 3)
+    w.add_gang(info, drv)
+    w.cycle(0)
+    w.add(pod("other", gpus=1, created_at=1))
+    r = w.cycle(20)  # reservations expired: the lone pod takes a GPU
+    assert [b.pod_key for b in r.binds] == ["default/other"] and r.reservations == {}
+    w.add(*executor_pods(info, 3))
+    r = w.cycle(21)
+    assert len(r.binds) == 2  # a top-up: what fits runs, the rest is explained
+    exp = r.waiting["app"]
+    assert exp.drivers == 0 and exp.executors == 3 and exp.executors_fit == 2
