@@ -52,12 +52,13 @@ def executor_pods(info: Gang, count: int, start: int = 1, created_at: float = 0.
 class World:
     """A tiny stand-in for the cluster: applies binds and evictions between cycles."""
 
-    def __init__(self, nodes: list[Node], policy: str = "binpack", **kw: float) -> None:
+    def __init__(self, nodes: list[Node], policy: str = "binpack", reservation_ttl_s: float = 300.0,
+                 stale_after_s: float = 60.0) -> None:
         self.nodes = nodes
         self.pods: dict[str, Pod] = {}
         self.gangs: dict[str, Gang] = {}
         self.queues: dict = {}
-        self.sched = Scheduler(policy, **kw)
+        self.sched = Scheduler(policy, reservation_ttl_s=reservation_ttl_s, stale_after_s=stale_after_s)
 
     def add(self, *pods: Pod) -> None:
         for p in pods:
