@@ -11,13 +11,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from bigk.service.runstate import RunState
 from bigk.service.store import Store, StoreError
+from tests.service.conftest import Running, job_yaml, wait_for
 from tests.service.test_cron import Recorder, _cron, _spec
 
 PG_BIN = next((Path(p) for p in ("/usr/local/bin", "/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
@@ -84,3 +85,16 @@ def test_unreachable_database_is_one_line() -> None:
     with pytest.raises(StoreError) as err:
         Store("postgresql+psycopg://u:secret@127.0.0.1:9/db")
     assert "secret" not in str(err.value) and "cannot open state database" in str(err.value)
+
+
+def test_bigk_serve_runs_a_job_with_its_state_in_postgres(pg_url: str, tmp_path: Path,
+                                                           serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "pg.yaml").write_text(job_yaml("pg-job", cron="0 3 * * *", instances=1, duration=10))
+    svc = serve(specs, database_url=pg_url)
+    with svc.client() as c:
+        run = c.post("/api/v1/jobs/pg-job/run").json()
+        wait_for(lambda: c.get(f"/api/v1/runs/{run['id']}").json()["state"] == "Succeeded", 15, "the run")
+    assert Store(pg_url).get_run(run["id"]).state is RunState.SUCCEEDED  # written to PostgreSQL, not SQLite
+    assert not (tmp_path / "state" / "bigk.db").exists()
