@@ -140,7 +140,10 @@ class Service:
             try:
                 nodes = load_cluster(cfg.cluster_file)
             except ClusterFileError as exc:
-                raise ServiceError(" ".join(str(exc).split())) from None
+                hint = "" if cfg.cluster_file.exists() else (
+                    "; run bigk serve from the repository root, or pass --cluster FILE (or --kubeconfig for a real "
+                    "cluster)")
+                raise ServiceError(" ".join(str(exc).split()) + hint) from None
             self.emulator = EmulatedCluster(nodes, port=0, time_scale=cfg.emulator_time_scale)
             self.kube_url = self.emulator.start()
             kubeconfig = cfg.state_dir / "kubeconfig"
