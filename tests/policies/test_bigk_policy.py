@@ -76,3 +76,16 @@ def test_bigk_is_deterministic() -> None:
     a = make_policy("bigk").select(state, HALF, state.feasible(HALF))
     b = make_policy("bigk").select(state, HALF, state.feasible(HALF))
     assert a == b
+
+
+def test_keeps_the_last_nodes_that_can_host_a_large_pod() -> None:
+    # Three identical empty 8-GPU nodes, but only "big" has the memory for the workload's 8-GPU pod:
+    # a small pod, which would otherwise take the first node, goes elsewhere.
+    big = Node("big", 128_000, 1_000_000, gpus=[Gpu(i, "G3", 0) for i in range(8)])
+    others = [Node(f"g{i}", 128_000, 500_000, gpus=[Gpu(j, "G3", 0) for j in range(8)]) for i in range(2)]
+    state = ClusterState([big, *others])
+    large = PodRequest(120_000, 700_000, gpu_count=8, gpu_milli=1000)
+    policy = make_policy("bigk")
+    policy.observe_workload([WHOLE] * 20 + [large])
+    placement = policy.select(state, WHOLE, state.feasible(WHOLE), None)
+    assert placement is not None and state.nodes[placement.node].name != "big"

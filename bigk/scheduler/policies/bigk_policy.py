@@ -15,7 +15,9 @@ will not be able to use, in milli-GPU, as the sum of three estimates (see
 When part of the workload may run only on some GPU models, a pod without such a
 constraint pays for using a model in proportion to how much constrained demand
 that model must serve and how full it already is, so it leaves scarce models to
-the pods that need them.
+the pods that need them. Likewise a placement pays for taking away one of the
+few nodes that can still host a large multi-GPU pod of the workload (GPUs, CPU
+and memory together): the fewer such nodes remain, the more it costs.
 
 Scores are rounded to 0.1 GPU; within a step the node left with less free GPU
 wins (packing), then the lowest node index (a fixed order concentrates load,
@@ -31,9 +33,11 @@ reading.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from bigk.cluster.model import PodRequest
+from bigk.cluster.model import MILLI_GPU, PodRequest
 from bigk.cluster.state import ClusterState, Placement
 from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI
 from bigk.scheduler.policies.base import register
@@ -45,6 +49,34 @@ CPU_STARVATION_WEIGHT = 3.0
 STEP_MILLI = 100.0  # score resolution: 0.1 GPU
 LIVE_WEIGHT = 0.05  # at most this share of a step, for cooler / idler GPUs
 MODEL_PRESSURE_WEIGHT = 10.0
+LAST_NODES_WEIGHT = 0.5  # x the large pod's milli-GPU, divided by the nodes that can still host it
+MIN_LAST_NODES_STEPS = 0.02  # ignore large shapes that still have plenty of hosts
+
+
+class HostCounter:
+    """Which nodes can host each large shape, and how many, updated only for nodes whose inputs changed."""
+
+    def __init__(self) -> None:
+        self._inputs: list[np.ndarray] = []
+        self.can = np.zeros((0, 0), dtype=bool)
+        self.hosts = np.zeros(0, dtype=np.int64)
+
+    def update(self, inputs: list[np.ndarray], compute: Callable[[np.ndarray], np.ndarray]) -> None:
+        n = len(inputs[0])
+        if len(self.can) != n or len(self._inputs) != len(inputs):
+            self.can = compute(np.arange(n))
+            self.hosts = self.can.sum(axis=0)
+            self._inputs = [a.copy() for a in inputs]
+            return
+        hits = [np.flatnonzero(old != new) for old, new in zip(self._inputs, inputs, strict=True)]
+        if not any(len(h) for h in hits):
+            return
+        rows = np.unique(np.concatenate(hits))
+        self.hosts = self.hosts - self.can[rows].sum(axis=0)
+        self.can[rows] = compute(rows)
+        self.hosts = self.hosts + self.can[rows].sum(axis=0)
+        for old, new in zip(self._inputs, inputs, strict=True):
+            old[rows] = new[rows]
 
 
 @register("bigk")
@@ -58,6 +90,10 @@ class BigkPolicy(FragAwarePolicy):
         self.fill = FillModel([])
         self.ratio = 0.0
         self.constrained: dict[str, float] = {}  # GPU model -> milli-GPU asked by pods restricted to it
+        self.large: list[PodRequest] = []  # distinct multi-GPU shapes of the workload
+        self._large_shape = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self._large_access: dict[tuple[str, ...], np.ndarray] = {}
+        self._hosts = HostCounter()
 
     def observe_workload(self, requests: list[PodRequest]) -> None:
         pods = typical_pods(requests)
@@ -76,12 +112,56 @@ class BigkPolicy(FragAwarePolicy):
             self._stats(self._online)
 
     def _stats(self, requests: list[PodRequest]) -> None:
+        self.large = sorted({PodRequest(r.cpu_milli, r.memory_mib, r.gpu_count, MILLI_GPU, 0, r.gpu_models)
+                             for r in requests if r.gpu_count > 1},
+                            key=lambda r: (r.gpu_count, r.cpu_milli, r.memory_mib, sorted(r.gpu_models)))
+        self._large_shape = (np.array([r.cpu_milli for r in self.large], dtype=np.int64),
+                             np.array([r.memory_mib for r in self.large], dtype=np.int64),
+                             np.array([r.gpu_count for r in self.large], dtype=np.int64))
+        self._large_access = {}
+        self._hosts = HostCounter()
         self.ratio = cpu_per_gpu(requests)
         self.constrained = {}
         for r in requests:
             if r.is_gpu and r.gpu_models:
                 for m in r.gpu_models:
                     self.constrained[m] = self.constrained.get(m, 0.0) + r.total_gpu_milli / len(r.gpu_models)
+
+    def last_nodes(self, state: ClusterState, req: PodRequest, left: np.ndarray, cand: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+        """In score steps, for candidate nodes: the cost of placing `req` there when it takes whole GPUs or
+        a fresh GPU (first array) and when it shares a used GPU (second), for losing scarce large-pod hosts."""
+        if not self.large:
+            return None
+        key = tuple(state.models)
+        access = self._large_access.get(key)
+        if access is None:
+            access = self._large_access[key] = np.array(
+                [[not r.gpu_models or m in r.gpu_models for r in self.large] for m in state.models]
+                + [[False] * len(self.large)], dtype=bool)
+        cpu, mem, gpus = self._large_shape
+        full = (left >= MILLI_GPU).sum(axis=1)
+
+        def compute(rows: np.ndarray) -> np.ndarray:
+            return (access[state.gpu_model[rows]] & (state.cpu_free[rows, None] >= cpu)
+                    & (state.mem_free[rows, None] >= mem) & (full[rows, None] >= gpus))
+
+        hosts = self._hosts
+        hosts.update([state.cpu_free, state.mem_free, full, state.gpu_model], compute)
+        can = hosts.can
+        weight = LAST_NODES_WEIGHT * gpus * MILLI_GPU / np.maximum(hosts.hosts, 1) / STEP_MILLI
+        active = np.flatnonzero(weight >= MIN_LAST_NODES_STEPS)
+        if len(active) == 0:
+            return None
+        cpu, mem, gpus, weight = cpu[active], mem[active], gpus[active], weight[active]
+        c = can[np.ix_(cand, active)]
+        a = access[state.gpu_model[cand]][:, active]
+        ok = a & (state.cpu_free[cand, None] - req.cpu_milli >= cpu)
+        ok &= state.mem_free[cand, None] - req.memory_mib >= mem
+        fresh = req.gpu_count if req.is_gpu else 0
+        keep_fresh = ok & ((full[cand, None] - fresh) >= gpus)
+        keep_shared = ok & (full[cand, None] >= gpus)
+        return (c & ~keep_fresh) @ weight, (c & ~keep_shared) @ weight
 
     def model_pressure(self, state: ClusterState, req: PodRequest) -> np.ndarray | None:
         """Per node, in score steps: the cost of an unconstrained pod using that node's GPU model."""
@@ -97,10 +177,15 @@ class BigkPolicy(FragAwarePolicy):
         per_model = MODEL_PRESSURE_WEIGHT * used * need * fill / STEP_MILLI
         return np.append(per_model, 0.0)[state.gpu_model]
 
-    def scores(self, state: ClusterState, req: PodRequest, now: float | None) -> np.ndarray:
-        """Score per node (N,), or per node and GPU (N, G) for a GPU share; higher is better."""
+    def scores(self, state: ClusterState, req: PodRequest, now: float | None,
+               left: np.ndarray | None = None) -> np.ndarray:
+        """Score per node (N,), or per node and GPU (N, G) for a GPU share; higher is better.
+
+        `left`: free milli-GPU per usable GPU slot, if the caller has it already.
+        """
         cpu_left = state.cpu_free
-        left = np.where(state.usable_gpus(now), state.gpu_milli_free, 0)
+        if left is None:
+            left = np.where(state.usable_gpus(now), state.gpu_milli_free, 0)
         ratio = self.ratio
 
         def compute(rows: np.ndarray) -> np.ndarray:
@@ -129,26 +214,32 @@ class BigkPolicy(FragAwarePolicy):
             cpu_nodes = feasible & (state.gpu_count == 0)
             if cpu_nodes.any():
                 return self._cpu_node(state, req, cpu_nodes)
-        scores = self.scores(state, req, now)
+        cand = np.flatnonzero(feasible)
+        if len(cand) == 0:
+            return None
+        left = np.where(state.usable_gpus(now), state.gpu_milli_free, 0)
+        scores = self.scores(state, req, now, left)
         pressure = self.model_pressure(state, req)
         if pressure is not None:
             scores = scores - (pressure[:, None] if scores.ndim == 2 else pressure)
+        lost = self.last_nodes(state, req, left, cand)
         if req.is_fractional:
-            cand = np.flatnonzero(feasible)
-            if len(cand) == 0:
-                return None
             fit = state.gpu_slot_fit(req, now)[cand]
             cool = _coolness(state, now)
             shown = scores[cand] if cool is None else scores[cand] + LIVE_WEIGHT * cool[cand]
+            if lost is not None:
+                shown = shown - np.where(left[cand] >= MILLI_GPU, lost[0][:, None], lost[1][:, None])
             per_gpu = np.where(fit, shown, -np.inf)
             best = per_gpu.max(axis=1)
             pick = self.chooser.best(best, best > -np.inf)
             if pick is None:
                 return None
             return state.placement_for(int(cand[pick]), req, (int(np.argmax(per_gpu[pick])),))
-        node = self.chooser.best(scores, feasible)
-        if node is None:
+        shown = scores[cand] if lost is None else scores[cand] - lost[0]
+        pick = self.chooser.best(shown, np.ones(len(cand), dtype=bool))
+        if pick is None:
             return None
+        node = int(cand[pick])
         if not req.is_gpu:
             return state.placement_for(node, req, ())
         slots = np.flatnonzero(state.gpu_slot_fit(req, now)[node])
