@@ -57,26 +57,26 @@ class HostCounter:
     """Which nodes can host each large shape, and how many, updated only for nodes whose inputs changed."""
 
     def __init__(self) -> None:
-        self._inputs: list[np.ndarray] = []
+        self._inputs = np.zeros((0, 0), dtype=np.int64)
         self.can = np.zeros((0, 0), dtype=bool)
         self.hosts = np.zeros(0, dtype=np.int64)
 
     def update(self, inputs: list[np.ndarray], compute: Callable[[np.ndarray], np.ndarray]) -> None:
-        n = len(inputs[0])
-        if len(self.can) != n or len(self._inputs) != len(inputs):
+        stacked = np.column_stack(inputs)
+        n, width = stacked.shape
+        if self._inputs.shape != stacked.shape:
             self.can = compute(np.arange(n))
             self.hosts = self.can.sum(axis=0)
-            self._inputs = [a.copy() for a in inputs]
+            self._inputs = stacked
             return
-        hits = [np.flatnonzero(old != new) for old, new in zip(self._inputs, inputs, strict=True)]
-        if not any(len(h) for h in hits):
+        hits = np.flatnonzero(self._inputs != stacked)
+        if len(hits) == 0:
             return
-        rows = np.unique(np.concatenate(hits))
+        rows = np.unique(hits // width)
         self.hosts = self.hosts - self.can[rows].sum(axis=0)
         self.can[rows] = compute(rows)
         self.hosts = self.hosts + self.can[rows].sum(axis=0)
-        for old, new in zip(self._inputs, inputs, strict=True):
-            old[rows] = new[rows]
+        self._inputs = stacked
 
 
 @register("bigk")
@@ -127,10 +127,14 @@ class BigkPolicy(FragAwarePolicy):
                 for m in r.gpu_models:
                     self.constrained[m] = self.constrained.get(m, 0.0) + r.total_gpu_milli / len(r.gpu_models)
 
-    def last_nodes(self, state: ClusterState, req: PodRequest, left: np.ndarray, cand: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray] | None:
-        """In score steps, for candidate nodes: the cost of placing `req` there when it takes whole GPUs or
-        a fresh GPU (first array) and when it shares a used GPU (second), for losing scarce large-pod hosts."""
+    def last_nodes(self, state: ClusterState, req: PodRequest, left: np.ndarray, cand: np.ndarray,
+                   best: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The cost, in score steps, of taking away scarce hosts of large pods.
+
+        `best` holds the candidates' scores so far; only candidates that the cost could still
+        let win are evaluated. Returns their positions in `cand`, the cost when `req` takes whole
+        or fresh GPUs there, and the cost when it shares a used GPU.
+        """
         if not self.large:
             return None
         key = tuple(state.models)
@@ -154,14 +158,16 @@ class BigkPolicy(FragAwarePolicy):
         if len(active) == 0:
             return None
         cpu, mem, gpus, weight = cpu[active], mem[active], gpus[active], weight[active]
-        c = can[np.ix_(cand, active)]
-        a = access[state.gpu_model[cand]][:, active]
-        ok = a & (state.cpu_free[cand, None] - req.cpu_milli >= cpu)
-        ok &= state.mem_free[cand, None] - req.memory_mib >= mem
+        # A cost is at most weight.sum(): candidates further below the best cannot win either way.
+        pos = np.flatnonzero(best >= best.max() - weight.sum())
+        rows = cand[pos]
+        c = can[np.ix_(rows, active)]
+        ok = state.cpu_free[rows, None] - req.cpu_milli >= cpu
+        ok &= state.mem_free[rows, None] - req.memory_mib >= mem
         fresh = req.gpu_count if req.is_gpu else 0
-        keep_fresh = ok & ((full[cand, None] - fresh) >= gpus)
-        keep_shared = ok & (full[cand, None] >= gpus)
-        return (c & ~keep_fresh) @ weight, (c & ~keep_shared) @ weight
+        lost_fresh = (c & ~(ok & ((full[rows, None] - fresh) >= gpus))) @ weight
+        lost_shared = (c & ~(ok & (full[rows, None] >= gpus))) @ weight
+        return pos, lost_fresh, lost_shared
 
     def model_pressure(self, state: ClusterState, req: PodRequest) -> np.ndarray | None:
         """Per node, in score steps: the cost of an unconstrained pod using that node's GPU model."""
@@ -222,20 +228,25 @@ class BigkPolicy(FragAwarePolicy):
         pressure = self.model_pressure(state, req)
         if pressure is not None:
             scores = scores - (pressure[:, None] if scores.ndim == 2 else pressure)
-        lost = self.last_nodes(state, req, left, cand)
         if req.is_fractional:
             fit = state.gpu_slot_fit(req, now)[cand]
             cool = _coolness(state, now)
             shown = scores[cand] if cool is None else scores[cand] + LIVE_WEIGHT * cool[cand]
-            if lost is not None:
-                shown = shown - np.where(left[cand] >= MILLI_GPU, lost[0][:, None], lost[1][:, None])
             per_gpu = np.where(fit, shown, -np.inf)
             best = per_gpu.max(axis=1)
+            lost = self.last_nodes(state, req, left, cand, best)
+            if lost is not None:
+                pos, fresh, shared = lost
+                per_gpu[pos] -= np.where(left[cand[pos]] >= MILLI_GPU, fresh[:, None], shared[:, None])
+                best[pos] = per_gpu[pos].max(axis=1)
             pick = self.chooser.best(best, best > -np.inf)
             if pick is None:
                 return None
             return state.placement_for(int(cand[pick]), req, (int(np.argmax(per_gpu[pick])),))
-        shown = scores[cand] if lost is None else scores[cand] - lost[0]
+        shown = scores[cand].copy()
+        lost = self.last_nodes(state, req, left, cand, shown)
+        if lost is not None:
+            shown[lost[0]] -= lost[1]
         pick = self.chooser.best(shown, np.ones(len(cand), dtype=bool))
         if pick is None:
             return None
