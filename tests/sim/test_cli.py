@@ -65,3 +65,14 @@ def test_progress_bar_mode_runs(small_trace: tuple[Path, Path]) -> None:
                                       "--seeds", "3"])
     assert result.exit_code == 0, result.output
     assert "bestfit" in result.output
+
+
+def test_variant_option_resamples_the_pods(small_trace: tuple[Path, Path], tmp_path: Path) -> None:
+    nodes, pods = small_trace
+    out = tmp_path / "v.json"
+    result = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--policy", "fgd",
+                                      "--seeds", "1", "--variant", "multi-gpu=0.5", "--json", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["meta"]["variant"] == "multi-gpu=0.5"
+    bad = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--variant", "x=1"])
+    assert bad.exit_code != 0 and "--variant" in str(bad.exception)
