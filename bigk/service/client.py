@@ -37,16 +37,28 @@ class Unreachable(ClientError):
     exit_code = 5
 
 
+class BadServer(ClientError):
+    """`--server` / `$BIGK_SERVER` that is not an http(s) URL: a usage error."""
+
+    exit_code = 2
+
+
 def _state_dir() -> Path:
     return Path(os.environ.get("BIGK_STATE_DIR") or ".bigk")
 
 
+def _checked(url: str, source: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise BadServer(f"{source} {url!r} is not a URL: give http://HOST:PORT, e.g. {DEFAULT_SERVER}")
+    return url.rstrip("/")
+
+
 def resolve_server(server: str | None) -> str:
     if server:
-        return server.rstrip("/")
+        return _checked(server.strip(), "--server")
     env = os.environ.get(SERVER_ENV, "").strip()
     if env:
-        return env.rstrip("/")
+        return _checked(env, f"${SERVER_ENV}")
     try:
         written = (_state_dir() / "server").read_text(encoding="utf-8").strip()
         if written:
@@ -85,9 +97,16 @@ class Client:
             raise Unreachable(f"cannot reach bigk at {self.server} ({type(exc).__name__}); start it with "
                               f"`bigk serve` or set --server / ${SERVER_ENV}") from None
         if resp.status_code == 401:
-            raise Unauthorized(f"{self.server} refused the request (401): set ${TOKEN_ENV} to the service token "
-                               "(bigk serve prints where it is)")
+            if not self.token:
+                raise Unauthorized(f"{self.server} needs a token for this (401) and none was found in ${TOKEN_ENV} "
+                                   f"or {_state_dir() / TOKEN_FILE}: set ${TOKEN_ENV}, or $BIGK_STATE_DIR to the "
+                                   "state dir of `bigk serve` (it prints where its token is)")
+            raise Unauthorized(f"{self.server} refused the token (401): set ${TOKEN_ENV} to the token of that "
+                               "`bigk serve` (it prints where its token is)")
         if resp.status_code == 404:
+            if not _is_bigk_error(resp):
+                raise Unreachable(f"{self.server} answered 404 for {path}: it is not a bigk server; point --server "
+                                  f"/ ${SERVER_ENV} at `bigk serve` (it prints its URL)")
             raise NotFound(_detail(resp))
         if resp.status_code >= 400:
             raise ClientError(f"{method} {path} failed ({resp.status_code}): {_detail(resp)}")
@@ -98,6 +117,16 @@ class Client:
 
     def post(self, path: str) -> Any:
         return self._call("POST", f"/api/v1{path}")
+
+
+def _is_bigk_error(resp: httpx.Response) -> bool:
+    """bigk's 404s are `{"detail": "no run 'x' (...)"}`; anything else (or FastAPI's "Not Found") is another server."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return False
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return isinstance(detail, str) and detail != "Not Found"
 
 
 def _detail(resp: httpx.Response) -> str:

@@ -138,3 +138,16 @@ def test_sick_gpus_and_nodes_stand_out(svc: Running, bigk: CLI, cluster: Any) ->
     assert "Ready,1GPUUnhealthy" in next(line for line in nodes.splitlines() if line.startswith("gpu-a100-1"))
     sick_rows = [r for r in bigk("get", "gpus", server=s)[1].splitlines()[1:] if "unhealthy" in r]
     assert len(sick_rows) == 1
+
+
+def test_wrong_server_or_token_says_what_to_do(svc: Running, bigk: CLI, cluster: Any) -> None:  # noqa: F811
+    code, _, err = bigk("get", "runs", server=cluster.url)  # a Kubernetes API, not bigk: its 404 is no "not found"
+    assert code == 5 and len(err.strip().splitlines()) == 1
+    assert "not a bigk server" in err and "{'kind'" not in err
+    code, _, err = bigk("get", "runs", "--server", "127.0.0.1:8080")
+    assert code == 2 and "is not a URL" in err and "http://" in err
+    code, _, err = bigk("suspend", "etl", server=svc.url)
+    assert code == 4 and "none was found" in err and "BIGK_STATE_DIR" in err
+    code, _, err = bigk("suspend", "etl", server=svc.url, token="not-the-token")
+    assert code == 4 and "refused the token" in err
+    assert bigk("describe", "run", "deadbeef", server=svc.url)[0] == 3  # a real "not found" stays 3
