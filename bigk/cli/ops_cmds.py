@@ -39,6 +39,7 @@ class Kind(StrEnum):
     queue = "queue"
     nodes = "nodes"
     gpus = "gpus"
+    problems = "problems"
 
 
 class Thing(StrEnum):
@@ -217,6 +218,28 @@ _GETTERS: dict[Kind, tuple[str, Callable[..., tuple[list[str], list[list[Any]]]]
 }
 
 
+def _show_problems(data: dict[str, Any]) -> None:
+    """The served specs' problems, one `FILE:LINE:COL: field: message` line each, as `bigk validate` prints them."""
+    for line in data["problems"]:
+        typer.echo(line)
+    if data.get("kept_jobs"):
+        typer.echo(f"kept at their last good version: {', '.join(data['kept_jobs'])}")
+    if not data["problems"]:
+        typer.echo("No spec problems.")
+
+
+def _warn_problems(client: Any) -> None:
+    """After `get jobs`: a broken spec file contributes no jobs, so say so instead of letting them vanish quietly."""
+    try:
+        data = client.get("/problems")
+    except BigkError:
+        return
+    if data["problems"]:
+        kept = f" ({', '.join(data['kept_jobs'])} kept at their last good version)" if data.get("kept_jobs") else ""
+        typer.echo(f"warning: {len(data['problems'])} problem(s) in the served job specs{kept}; "
+                   "see `bigk get problems`", err=True)
+
+
 def _describe_run(run: dict[str, Any], explanation: str) -> None:
     console = _console()
     tty = console.is_terminal
@@ -318,20 +341,30 @@ def register(app: typer.Typer) -> None:
     """Add the operator commands."""
 
     @app.command("get")
-    def get(kind: Kind = typer.Argument(..., help="jobs, runs, queue, nodes or gpus."),
+    def get(kind: Kind = typer.Argument(..., help="jobs, runs, queue, nodes, gpus or problems (of the specs)."),
             job: str | None = typer.Option(None, "--job", help="runs: only this job."),
             state: str | None = typer.Option(None, "--state", help="runs: only this state (e.g. Running)."),
             limit: int = typer.Option(50, "--limit", min=1, help="runs: at most this many."),
             server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
-        """List jobs, runs, the queue (why runs wait), nodes or GPUs."""
+        """List jobs, runs, the queue (why runs wait), nodes, GPUs or the problems of the served specs."""
+        client = _client(server)
+        if kind is Kind.problems:
+            data = client.get("/problems")
+            if output in (Output.json, Output.yaml):
+                _dump(data, output)
+            else:
+                _show_problems(data)
+            return
         path, rows_of = _GETTERS[kind]
         params: dict[str, Any] = {"job": job, "state": state, "limit": limit} if kind is Kind.runs else {}
-        items = _client(server).get(path, **params)
+        items = client.get(path, **params)
         if output in (Output.json, Output.yaml):
             _dump(items, output)
             return
         cols, rows = rows_of(items, output is Output.wide, _console().is_terminal)
         _table(cols, rows, f"No {kind.value}.")
+        if kind is Kind.jobs:
+            _warn_problems(client)
 
     @app.command("describe")
     def describe(thing: Thing = typer.Argument(..., help="job or run."), name: str = typer.Argument(...),

@@ -151,3 +151,24 @@ def test_wrong_server_or_token_says_what_to_do(svc: Running, bigk: CLI, cluster:
     code, _, err = bigk("suspend", "etl", server=svc.url, token="not-the-token")
     assert code == 4 and "refused the token" in err
     assert bigk("describe", "run", "deadbeef", server=svc.url)[0] == 3  # a real "not found" stays 3
+
+
+def test_broken_spec_while_serving_is_visible_from_the_cli(svc: Running, bigk: CLI, tmp_path: Path) -> None:
+    s = svc.url
+    assert bigk("get", "problems", server=s)[1].strip() == "No spec problems."
+    specs = tmp_path / "specs"
+    (specs / "etl.yaml").write_text(job_yaml("etl", cron="0 2 * * *", instances=2, duration=30)
+                                    .replace("instances: 2", "instanses: 2"))
+    (specs / "bad.yaml").write_text("apiVersion: bigk.io/v1\nkind: SparkJob\nmetadata: {name: Bad_Name}\n")
+
+    def reported() -> str | None:
+        out = bigk("get", "problems", server=s)[1]
+        return out if "instanses" in out and "bad.yaml:" in out else None
+
+    out = wait_for(reported, 10, "both broken files to be reported")
+    assert f"{specs / 'etl.yaml'}:" in out and "did you mean 'instances'" in out
+    assert "kept at their last good version: etl" in out
+    code, out, err = bigk("get", "jobs", server=s)
+    assert code == 0 and "etl" in out and "long" in out  # the other jobs stay, etl at its last good version
+    assert err.startswith("warning: ") and "etl kept at their last good version" in err and "bigk get problems" in err
+    assert json.loads(bigk("get", "problems", "-o", "json", server=s)[1])["kept_jobs"] == ["etl"]
