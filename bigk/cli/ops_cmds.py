@@ -452,10 +452,11 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"cordoned {', '.join(data.get('nodes', [data.get('node')]))}")
 
     @app.command("uncordon")
-    def uncordon(node: str = typer.Argument(...), server: str | None = SERVER_OPT) -> None:
-        """Make a node schedulable again."""
-        _client(server).post(f"/nodes/{node}/uncordon")
-        typer.echo(f"uncordoned {node}")
+    def uncordon(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
+                 server: str | None = SERVER_OPT) -> None:
+        """Make a node (or every node of a pool, e.g. after `drain --pool`) schedulable again."""
+        data = _nodes_action("uncordon", node, pool, server)
+        typer.echo(f"uncordoned {', '.join(data.get('nodes', [data.get('node')]))}")
 
     @app.command("history")
     def history(job: str = typer.Argument(...), limit: int = typer.Option(1000, "--limit", min=1),

@@ -177,6 +177,13 @@ def create_app(service: Any, token: str | None) -> FastAPI:
             service.cordon(name, True)
         return {"nodes": names, "unschedulable": True}
 
+    @app.post(f"{API}/pools/{{pool}}/uncordon", dependencies=act, tags=["actions"])
+    def uncordon_pool(pool: NAME) -> dict[str, Any]:
+        names = service.pool_nodes(pool)
+        for name in names:
+            service.cordon(name, False)
+        return {"nodes": names, "unschedulable": False}
+
     @app.post(f"{API}/pools/{{pool}}/drain", dependencies=act, tags=["actions"])
     def drain_pool(pool: NAME) -> dict[str, Any]:
         names = service.pool_nodes(pool)

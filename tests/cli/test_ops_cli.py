@@ -107,6 +107,11 @@ def test_actions_cancel_suspend_cordon_drain(svc: Running, bigk: CLI) -> None:
     assert code == 0 and out.startswith("drained gpu-t4-0, gpu-t4-1: evicted 2 pod(s)"), out
     nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])}
     assert nodes["gpu-t4-0"]["unschedulable"] and nodes["gpu-t4-1"]["unschedulable"]
+    code, out, _ = bigk("uncordon", "--pool", "gpu-t4", server=s, token=t)
+    assert (code, out.strip()) == (0, "uncordoned gpu-t4-0, gpu-t4-1")
+    nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])}
+    assert not nodes["gpu-t4-0"]["unschedulable"] and not nodes["gpu-t4-1"]["unschedulable"]
+    assert bigk("uncordon", "--pool", "nope", server=s, token=t)[0] == 3
 
 
 def test_exit_codes_and_one_line_errors(svc: Running, bigk: CLI) -> None:
