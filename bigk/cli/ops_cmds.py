@@ -165,7 +165,7 @@ def _runs_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
 def _queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
     cols = ["RUN", "JOB", "QUEUE", "PRIORITY", "STATE", "WAITING", "WHY"]
     rows = [[q["run"], q["job"], q["queue"], q["priority"], _state(q["state"], tty), span(q["wait_s"]),
-             q["explanation"] if wide else q["explanation"][:100]] for q in items]
+             _why(q) if wide else _why(q)[:100]] for q in items]
     return cols, rows
 
 
@@ -216,6 +216,11 @@ _GETTERS: dict[Kind, tuple[str, Callable[..., tuple[list[str], list[list[Any]]]]
     Kind.nodes: ("/nodes", _nodes_rows),
     Kind.gpus: ("/gpus", _gpus_rows),
 }
+
+
+def _why(data: dict[str, Any]) -> str:
+    """The explanation, and when the run can never fit the cluster, that too (the API keeps them apart)."""
+    return data["explanation"] + (f"; {data['never_fits']}" if data.get("never_fits") else "")
 
 
 def _show_problems(data: dict[str, Any]) -> None:
@@ -309,7 +314,7 @@ def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
     if console.is_terminal:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             while True:
-                why = client.get(f"/runs/{run_id}/explain")["explanation"]
+                why = _why(client.get(f"/runs/{run_id}/explain"))
                 live.update(_progress_table(run, why, True))
                 if run["state"] in TERMINAL or time.monotonic() > deadline:
                     break
@@ -375,7 +380,7 @@ def register(app: typer.Typer) -> None:
         if output in (Output.json, Output.yaml):
             _dump(data, output)
         elif thing is Thing.run:
-            _describe_run(data, client.get(f"/runs/{name}/explain")["explanation"])
+            _describe_run(data, _why(client.get(f"/runs/{name}/explain")))
         else:
             _describe_job(data)
 
@@ -387,7 +392,7 @@ def register(app: typer.Typer) -> None:
         if output in (Output.json, Output.yaml):
             _dump(data, output)
         else:
-            typer.echo(f"run {data['run']} ({data['job']}) is {data['state']}: {data['explanation']}")
+            typer.echo(f"run {data['run']} ({data['job']}) is {data['state']}: {_why(data)}")
 
     @app.command("run")
     def run(job: str = typer.Argument(..., help="Job name."),

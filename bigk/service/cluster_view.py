@@ -14,7 +14,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from bigk.cluster import labels as L
-from bigk.cluster.model import MILLI_GPU, POOL_LABEL
+from bigk.cluster.model import MILLI_GPU, POOL_LABEL, Node
 from bigk.cluster.state import DEFAULT_STALE_AFTER_S
 from bigk.errors import BigkError
 from bigk.kube.translate import TranslateError, node_from_v1, node_ready, occupies_node, pod_from_v1
@@ -124,6 +124,16 @@ class ClusterView:
                     "notes": notes,
                 })
         return rows
+
+    def model_nodes(self) -> list[Node]:
+        """Every readable node as the scheduler sees it (capacity, labels, taints, GPUs)."""
+        out = []
+        for v1 in self.core.list_node().items:
+            try:
+                out.append(node_from_v1(v1))
+            except TranslateError:
+                continue
+        return out
 
     def node_names(self, pool: str | None = None) -> list[str]:
         names: list[str] = []

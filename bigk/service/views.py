@@ -12,6 +12,7 @@ from bigk.errors import BigkError
 from bigk.service import history as hist
 from bigk.service.runstate import RunState
 from bigk.service.store import RunRecord
+from bigk.spec.fit import fit_problems
 
 if TYPE_CHECKING:
     from bigk.service.app import Service
@@ -72,12 +73,35 @@ class Views:
     def explain_run(self, run_id: str) -> dict[str, Any]:
         run = self.svc.db().get_run(run_id)
         text = run.explanation
-        if run.state in (RunState.PENDING, RunState.SUBMITTED):
+        waiting = run.state in (RunState.PENDING, RunState.SUBMITTED)
+        if waiting:
             live = self.explanation_for(run.spark_app_id)
             text = live or text
         if not text:
             text = _default_explanation(run, self.svc.clock())
-        return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text}
+        never = self.never_fits(run.job) if waiting else ""
+        if never:
+            never += f"; `bigk cancel {run.id}`, then fix the spec or add nodes"
+        return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text, "never_fits": never}
+
+    def never_fits(self, job: str) -> str:
+        """Why the job can never run on the cluster's nodes as they are now ('' if it can, or nobody knows).
+
+        The scheduler only says what fits right now; a gang bigger than every eligible node
+        together would otherwise wait for ever with an explanation that looks temporary.
+        """
+        loaded = self.svc.specs().job(job)
+        if loaded is None or self.svc.cluster is None:
+            return ""
+        try:
+            nodes = self.svc.cluster.model_nodes()
+        except Exception:  # the explanation must not fail because the API server hiccups
+            return ""
+        problems = fit_problems(loaded.spec, nodes)
+        if not nodes or not problems:
+            return ""
+        field, message = problems[0]
+        return f"it can never run on the cluster's {len(nodes)} nodes: {field}: {message}"
 
     def explanations(self) -> list[dict[str, Any]]:
         if self.svc.loop is None:
@@ -96,10 +120,11 @@ class Views:
         rows = []
         for run in self.svc.db().list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
             loaded = self.svc.specs().job(run.job)
+            why = self.explain_run(run.id)
             rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
                          "priority": loaded.spec.spec.priority if loaded else 0, "created_at": run.created_at,
                          "wait_s": round(self.svc.clock() - run.created_at, 1),
-                         "explanation": self.explain_run(run.id)["explanation"]})
+                         "explanation": why["explanation"], "never_fits": why["never_fits"]})
         return sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
 
     def job_history(self, name: str, limit: int = 1000) -> dict[str, Any]:

@@ -177,3 +177,22 @@ def test_broken_spec_while_serving_is_visible_from_the_cli(svc: Running, bigk: C
     assert code == 0 and "etl" in out and "long" in out  # the other jobs stay, etl at its last good version
     assert err.startswith("warning: ") and "etl kept at their last good version" in err and "bigk get problems" in err
     assert json.loads(bigk("get", "problems", "-o", "json", server=s)[1])["kept_jobs"] == ["etl"]
+
+
+def test_explain_says_when_a_run_can_never_fit(svc: Running, bigk: CLI, tmp_path: Path) -> None:
+    s, t = svc.url, svc.token
+    huge = job_yaml("huge", instances=20, gpu=True).replace("count: 1\n", "count: 1\n      model: A100\n")
+    (tmp_path / "specs" / "huge.yaml").write_text(huge)  # 20 executors of 1 A100 each; the cluster has 16 A100s
+    wait_for(lambda: bigk("describe", "job", "huge", server=s)[0] == 0, 10, "the new spec to load")
+    code, out, _ = bigk("run", "huge", server=s, token=t)
+    run_id = out.split()[1]
+    wait_for(lambda: "executors fit" in bigk("explain", run_id, server=s)[1], 10, "the scheduler's explanation")
+    code, out, _ = bigk("explain", run_id, server=s)
+    assert code == 0 and len(out.strip().splitlines()) == 1
+    assert "can never run on the cluster's 8 nodes: spec.executor.instances:" in out and "at most 16" in out
+    assert f"`bigk cancel {run_id}`" in out
+    [row] = [q for q in json.loads(bigk("get", "queue", "-o", "json", server=s)[1]) if q["run"] == run_id]
+    assert "executors fit" in row["explanation"] and "never" not in row["explanation"]  # the scheduler's own words
+    assert row["never_fits"].startswith("it can never run on the cluster's 8 nodes")
+    _, out, _ = bigk("run", "long", server=s, token=t)  # one that fits says nothing of the kind
+    assert "never" not in bigk("explain", out.split()[1], server=s)[1]
