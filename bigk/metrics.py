@@ -135,6 +135,11 @@ RUN_TRANSITIONS = Counter(
     "Runs that entered a state, by job spec name and state (pending, submitted, running, succeeded, failed, "
     "cancelled).",
     ["job_name", "state"], registry=_CORE)
+RUNS_MISSED = Counter(
+    "bigk_runs_missed_total",
+    "Scheduled fire times that never ran because they were found later than startingDeadlineSeconds "
+    "(bigk was down or not leading), by job spec name.",
+    ["job_name"], registry=_CORE)
 RUNS_CURRENT = Gauge(
     "bigk_runs_current",
     "Runs currently in a non-terminal state, by job spec name and state.",
@@ -387,6 +392,11 @@ def record_explanation(reason: str) -> None:
 def record_run_state(job: str, state: str) -> None:
     """Count a run entering `state`."""
     RUN_TRANSITIONS.labels(job_name=job, state=_code(state)).inc()
+
+
+def record_run_missed(job: str) -> None:
+    """Count a scheduled fire recorded as missed instead of run."""
+    RUNS_MISSED.labels(job_name=job).inc()
 
 
 def set_runs_current(counts: Mapping[tuple[str, str], int]) -> None:

@@ -396,6 +396,7 @@ class Service:
         store.mark_fire(job, fire_time, now=now)
         msg = f"fire at {_iso(fire_time)} missed: {now - fire_time:.0f}s late, beyond startingDeadlineSeconds"
         store.add_event("missed", msg, now=now, job=job)
+        metrics.record_run_missed(job)
         log.warning("event=fire_missed job=%s fire_time=%s late_s=%.0f", job, _iso(fire_time), now - fire_time)
 
     # ---- actions --------------------------------------------------------------------------

@@ -118,3 +118,28 @@ def test_kill_9_during_runs_loses_and_duplicates_nothing(tmp_path: Path, cluster
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def _missed_total(url: str, job: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    prefix = f'bigk_runs_missed_total{{job_name="{job}"}} '
+    return next((float(line[len(prefix):]) for line in text.splitlines() if line.startswith(prefix)), 0.0)
+
+
+def test_a_fire_found_past_its_deadline_is_recorded_and_counted_as_missed(
+        tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "d.yaml").write_text(job_yaml("d", cron="* * * * *", instances=1, duration=60,
+                                           schedule_extra="startingDeadlineSeconds: 1\n"))
+    state = tmp_path / "state"
+    a = serve(specs, state=state, trigger_for=every_seconds(6))
+    before = _missed_total(a.url, "d")
+    a.stop()  # graceful: the lease is released, so the next service leads (and processes fires) at once
+    time.sleep(6 - time.time() % 6 + 2)  # a fire time passes while nothing runs, and is 2 s (> 1 s deadline) old
+    b = serve(specs, state=state, trigger_for=every_seconds(6))
+    assert b.service.store is not None
+    store = b.service.store
+    missed = wait_for(lambda: [e for e in store.events(job="d") if e.kind == "missed"], 10, "a missed fire on record")
+    assert "beyond startingDeadlineSeconds" in missed[0].message
+    assert _missed_total(b.url, "d") == before + len(missed)
