@@ -273,6 +273,12 @@ def _describe_run(run: dict[str, Any], explanation: str) -> None:
         _table(["AGE", "KIND", "MESSAGE"], [[age(e["at"]), e["kind"], e["message"]] for e in reversed(events)], "")
 
 
+def _override_note(job: dict[str, Any]) -> str:
+    if job.get("suspend_override") is None:
+        return ""
+    return f" (set by operator; `bigk resume {job['name']} --clear` hands it back to the spec)"
+
+
 def _describe_job(job: dict[str, Any]) -> None:
     console = _console()
     tty = console.is_terminal
@@ -280,7 +286,8 @@ def _describe_job(job: dict[str, Any]) -> None:
              f"Priority:    {job['priority']}", f"Defined in:  {job['file']}:{job['line']}"]
     if job["schedule"]:
         lines += [f"Schedule:    {job['schedule']} ({job['time_zone']}), concurrencyPolicy {job['concurrency_policy']}",
-                  f"Suspended:   {'yes' if job['suspended'] else 'no'}", f"Next fire:   {_until(job['next_fire'])}"]
+                  f"Suspended:   {'yes' if job['suspended'] else 'no'}" + _override_note(job),
+                  f"Next fire:   {_until(job['next_fire'])}"]
     else:
         lines.append("Schedule:    none (run it with `bigk run JOB`)")
     console.print("\n".join(lines), markup=tty)
@@ -423,8 +430,16 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"job {job} suspended")
 
     @app.command("resume")
-    def resume(job: str = typer.Argument(...), server: str | None = SERVER_OPT) -> None:
+    def resume(job: str = typer.Argument(...),
+               clear: bool = typer.Option(False, "--clear", help="Drop the operator's suspend/resume instead: the "
+                                          "spec's own schedule.suspend decides again."),
+               server: str | None = SERVER_OPT) -> None:
         """Fire JOB on schedule again (from the next fire time on)."""
+        if clear:
+            data = _client(server).post(f"/jobs/{job}/clear-suspend")
+            state = "suspended" if data["suspended"] else f"not suspended; next fire {_until(data.get('next_fire'))}"
+            typer.echo(f"job {job} follows its spec's schedule.suspend again: {state}")
+            return
         data = _client(server).post(f"/jobs/{job}/resume")
         typer.echo(f"job {job} resumed; next fire {_until(data.get('next_fire'))}")
 

@@ -152,6 +152,11 @@ def create_app(service: Any, token: str | None) -> FastAPI:
     def resume(name: NAME) -> dict[str, Any]:
         return dict(service.set_suspended(name, False))
 
+    @app.post(f"{API}/jobs/{{name}}/clear-suspend", dependencies=act, tags=["actions"])
+    def clear_suspend(name: NAME) -> dict[str, Any]:
+        """Drop the operator's suspend/resume override: the spec's `schedule.suspend` applies again."""
+        return dict(service.clear_suspended(name))
+
     @app.post(f"{API}/runs/{{run_id}}/cancel", dependencies=act, tags=["actions"])
     def cancel(run_id: NAME) -> dict[str, Any]:
         return dict(service.cancel(run_id).to_dict())

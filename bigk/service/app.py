@@ -440,6 +440,18 @@ class Service:
         self._sync_cron()
         return self.views.job_summary(name)
 
+    def clear_suspended(self, name: str) -> dict[str, Any]:
+        """Forget the operator's suspend/resume, so the spec's own `schedule.suspend` decides again."""
+        self.loaded_job(name)
+        now = self.clock()
+        self.db().clear_override(name)
+        effective = "suspended" if self.suspended(name) else "not suspended"
+        self.db().add_event("resume", f"by operator: override cleared, the spec decides ({effective})", now=now,
+                            job=name)
+        log.info("event=job_suspend_cleared job=%s effective=%s", name, effective.replace(" ", "_"))
+        self._sync_cron()
+        return self.views.job_summary(name)
+
     def cancel(self, run_id: str) -> RunRecord:
         assert self.runs is not None
         run = self.runs.cancel(run_id)

@@ -43,6 +43,7 @@ class Views:
             "time_zone": schedule.timeZone if schedule else None,
             "concurrency_policy": schedule.concurrencyPolicy if schedule else None,
             "suspended": self.svc.suspended(name),
+            "suspend_override": self.svc.db().suspended_overrides().get(name),
             "next_fire": self.svc.cron.next_fire(name) if self.svc.cron is not None and schedule else None,
             "last_run": runs[0].id if runs else None, "last_state": str(runs[0].state) if runs else None,
             "active_runs": len(active), "file": str(loaded.file), "line": loaded.line,

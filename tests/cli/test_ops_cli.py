@@ -196,3 +196,28 @@ def test_explain_says_when_a_run_can_never_fit(svc: Running, bigk: CLI, tmp_path
     assert row["never_fits"].startswith("it can never run on the cluster's 8 nodes")
     _, out, _ = bigk("run", "long", server=s, token=t)  # one that fits says nothing of the kind
     assert "never" not in bigk("explain", out.split()[1], server=s)[1]
+
+
+def test_resume_clear_hands_suspend_back_to_the_spec(svc: Running, bigk: CLI, tmp_path: Path) -> None:
+    s, t = svc.url, svc.token
+    sleepy = job_yaml("sleepy", cron="0 3 * * *", schedule_extra="suspend: true\n")
+    (tmp_path / "specs" / "sleepy.yaml").write_text(sleepy)
+    wait_for(lambda: bigk("describe", "job", "sleepy", server=s)[0] == 0, 10, "the new spec to load")
+
+    def job(name: str) -> dict[str, Any]:
+        return next(j for j in json.loads(bigk("get", "jobs", "-o", "json", server=s)[1]) if j["name"] == name)
+
+    assert job("sleepy")["suspended"] is True and job("sleepy")["suspend_override"] is None
+    assert bigk("resume", "sleepy", server=s, token=t)[0] == 0
+    assert job("sleepy")["suspended"] is False and job("sleepy")["suspend_override"] is False
+    assert "set by operator" in bigk("describe", "job", "sleepy", server=s)[1]
+    code, out, _ = bigk("resume", "sleepy", "--clear", server=s, token=t)
+    assert (code, out.strip()) == (0, "job sleepy follows its spec's schedule.suspend again: suspended")
+    assert job("sleepy")["suspended"] is True and job("sleepy")["suspend_override"] is None
+    assert "set by operator" not in bigk("describe", "job", "sleepy", server=s)[1]
+
+    assert bigk("suspend", "etl", server=s, token=t)[0] == 0  # a spec that does not suspend: clearing resumes it
+    code, out, _ = bigk("resume", "etl", "--clear", server=s, token=t)
+    assert code == 0 and out.startswith("job etl follows its spec's schedule.suspend again: not suspended; next fire")
+    assert job("etl")["suspended"] is False and job("etl")["next_fire"] is not None
+    assert bigk("resume", "nope", "--clear", server=s, token=t)[0] == 3
