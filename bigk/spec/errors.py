@@ -14,4 +14,6 @@ class CronError(SpecError):
 
 
 class UnknownJobError(SpecError):
-    """A job name that no loaded spec defines."""
+    """A job name that no loaded spec defines (exit 3, "not found", like the operator CLI)."""
+
+    exit_code = 3

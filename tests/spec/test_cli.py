@@ -86,7 +86,7 @@ def test_unknown_job_is_one_line_with_a_suggestion() -> None:
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # not found, as for `bigk describe job NOPE`
     expected = f"error: no valid job named 'nightly-etl2' under {JOBSPECS}; did you mean 'nightly-etl'?"
     assert proc.stderr.strip() == expected
 
