@@ -466,6 +466,9 @@ class Service:
     def drain(self, node: str) -> list[str]:
         assert self.cluster is not None
         evicted = self.cluster.drain(node)
+        if self.runs is not None:
+            for key in evicted:
+                self.runs.note_eviction(key, f"`bigk drain {node}`")
         self.db().add_event("drain", f"{node}: evicted {len(evicted)} pod(s)", now=self.clock())
         self._wake.set()
         return evicted

@@ -46,6 +46,14 @@ class RunManager:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bigk-submit")
         self._inflight: dict[str, Future[None]] = {}
         self._missing_since: dict[str, float] = {}
+        self._evicted: dict[str, str] = {}  # "ns/pod" -> who evicted it, for the reason a run fails with
+
+    def note_eviction(self, pod_key: str, by: str) -> None:
+        """Remember that bigk itself evicted `pod_key` (e.g. a drain), so a lost driver is not blamed on others."""
+        with self._lock:
+            if len(self._evicted) > 10_000:
+                self._evicted.clear()
+            self._evicted[pod_key] = by
 
     def shutdown(self) -> None:
         """Wait for submissions in flight so their result is recorded."""
@@ -163,9 +171,11 @@ class RunManager:
             self._missing_since.pop(run.id, None)
             if pods:  # executors left without their driver
                 self.submitter.kill(run.namespace, run.id)
-            return self._fail(run, f"driver pod {run.driver_pod or driver_pod_name(run.job, run.id)} not found "
-                                   "(evicted or deleted outside bigk, or the cluster was restarted)",
-                              pods=summaries or run.pods)
+            name = run.driver_pod or driver_pod_name(run.job, run.id)
+            by = self._evicted.pop(f"{run.namespace}/{name}", "")
+            why = (f"evicted by {by}" if by
+                   else "not found (evicted or deleted outside bigk, or the cluster was restarted)")
+            return self._fail(run, f"driver pod {name} {why}", pods=summaries or run.pods)
         self._missing_since.pop(run.id, None)
         fields: dict[str, Any] = {}
         if summaries != run.pods:

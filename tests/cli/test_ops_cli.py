@@ -221,3 +221,17 @@ def test_resume_clear_hands_suspend_back_to_the_spec(svc: Running, bigk: CLI, tm
     assert code == 0 and out.startswith("job etl follows its spec's schedule.suspend again: not suspended; next fire")
     assert job("etl")["suspended"] is False and job("etl")["next_fire"] is not None
     assert bigk("resume", "nope", "--clear", server=s, token=t)[0] == 3
+
+
+def test_a_driver_lost_to_bigk_drain_says_so(svc: Running, bigk: CLI) -> None:
+    s, t = svc.url, svc.token
+    run_id = bigk("run", "long", server=s, token=t)[1].split()[1]
+    store = svc.service.store
+    assert store is not None
+    wait_for(lambda: store.get_run(run_id).state == "Running", 10, "long running")
+    node = next(p["node"] for p in store.get_run(run_id).pods if p["role"] == "driver")
+    assert bigk("drain", node, server=s, token=t)[0] == 0
+    wait_for(lambda: store.get_run(run_id).state == "Failed", 15, "the run to fail without its driver")
+    code, out, _ = bigk("describe", "run", run_id, server=s)
+    assert f"driver pod long-{run_id}-driver evicted by `bigk drain {node}`" in out
+    assert "outside bigk" not in out
