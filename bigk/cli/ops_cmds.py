@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bigk.errors import BigkError
+from bigk.service.runstate import RunState
 
 TERMINAL = {"Succeeded", "Failed", "Cancelled", "TimedOut"}
 _STATE_STYLE = {"Succeeded": "green", "Failed": "red", "TimedOut": "red", "Cancelled": "yellow",
@@ -60,6 +61,19 @@ def _console() -> Console:
     tty = sys.stdout.isatty()
     return Console(file=sys.stdout, width=None if tty else 200, no_color=not tty, highlight=False,
                    soft_wrap=not tty)
+
+
+RUN_STATES = tuple(str(s) for s in RunState)
+
+
+def _run_state(state: str | None) -> str | None:
+    """`--state running` means Running; an unknown state is a usage error that lists the real ones."""
+    if state is None:
+        return None
+    found = next((s for s in RUN_STATES if s.lower() == state.strip().lower()), None)
+    if found is None:
+        raise UsageError(f"--state {state!r} is not a run state; use one of {', '.join(RUN_STATES)}")
+    return found
 
 
 def _client(server: str | None) -> Any:
@@ -368,7 +382,7 @@ def register(app: typer.Typer) -> None:
                 _show_problems(data)
             return
         path, rows_of = _GETTERS[kind]
-        params: dict[str, Any] = {"job": job, "state": state, "limit": limit} if kind is Kind.runs else {}
+        params: dict[str, Any] = {"job": job, "state": _run_state(state), "limit": limit} if kind is Kind.runs else {}
         items = client.get(path, **params)
         if output in (Output.json, Output.yaml):
             _dump(items, output)
