@@ -179,7 +179,7 @@ def _runs_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
 def _queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
     cols = ["RUN", "JOB", "QUEUE", "PRIORITY", "STATE", "WAITING", "WHY"]
     rows = [[q["run"], q["job"], q["queue"], q["priority"], _state(q["state"], tty), span(q["wait_s"]),
-             _why(q) if wide else _why(q)[:100]] for q in items]
+             _why(q) if wide else _short_why(q)] for q in items]
     return cols, rows
 
 
@@ -230,6 +230,14 @@ _GETTERS: dict[Kind, tuple[str, Callable[..., tuple[list[str], list[list[Any]]]]
     Kind.nodes: ("/nodes", _nodes_rows),
     Kind.gpus: ("/gpus", _gpus_rows),
 }
+
+
+def _short_why(q: dict[str, Any]) -> str:
+    """The queue table's WHY: cut to 100 characters, but a run that can never fit says so first."""
+    text = q["explanation"]
+    if q.get("never_fits"):
+        text = f"NEVER FITS (bigk explain {q['run']}): {text}"
+    return text[:100]
 
 
 def _why(data: dict[str, Any]) -> str:
