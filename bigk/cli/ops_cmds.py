@@ -353,12 +353,16 @@ def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
         seen: set[tuple[str, str, str]] = set()
         while True:
             marks: list[tuple[str, str, str]] = [("run", run["state"], "")]
+            if run["state"] in ("Pending", "Submitted"):  # why it waits, each time the reason changes
+                marks.append(("why", _why(client.get(f"/runs/{run_id}/explain")), ""))
             marks += [(p["name"], p["phase"], p["node"]) for p in run.get("pods", [])]
             for mark in marks:
                 if mark not in seen:
                     seen.add(mark)
                     if mark[0] == "run":
                         typer.echo(f"run {run_id}: {run['state']}")
+                    elif mark[0] == "why":
+                        typer.echo(f"  waiting: {mark[1]}")
                     else:
                         typer.echo(f"  pod {mark[0]}: {mark[1]}" + (f" on {mark[2]}" if mark[2] else ""))
             if run["state"] in TERMINAL or time.monotonic() > deadline:
@@ -366,7 +370,8 @@ def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
             time.sleep(1.0)
             run = client.get(f"/runs/{run_id}")
     if run["state"] not in TERMINAL:
-        raise BigkError(f"run {run_id} still {run['state']} after {timeout:g}s; follow it with "
+        why = _why(client.get(f"/runs/{run_id}/explain"))
+        raise BigkError(f"run {run_id} still {run['state']} after {timeout:g}s ({why}); follow it with "
                         f"`bigk describe run {run_id}`")
     return dict(run)
 

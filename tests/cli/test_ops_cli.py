@@ -197,6 +197,9 @@ def test_explain_says_when_a_run_can_never_fit(svc: Running, bigk: CLI, tmp_path
     [row] = [q for q in json.loads(bigk("get", "queue", "-o", "json", server=s)[1]) if q["run"] == run_id]
     assert "executors fit" in row["explanation"] and "never" not in row["explanation"]  # the scheduler's own words
     assert row["never_fits"].startswith("it can never run on the cluster's 8 nodes")
+    code, out, err = bigk("run", "huge", "--wait", "--timeout", "2", server=s, token=t)
+    assert code == 1 and "  waiting: " in out and "can never run" in out  # a log shows why it waited
+    assert " after 2s (" in err and "can never run" in err and len(err.strip().splitlines()) == 1
     line = next(x for x in bigk("get", "queue", server=s)[1].splitlines() if x.startswith(run_id))
     assert f"NEVER FITS (bigk explain {run_id})" in line  # visible even where the table cuts WHY short
     _, out, _ = bigk("run", "long", server=s, token=t)  # one that fits says nothing of the kind
