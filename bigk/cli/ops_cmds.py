@@ -8,11 +8,13 @@ only on a terminal. Exit codes: 0 ok, 1 error, 2 usage, 3 not found,
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
 import typer
 import yaml
@@ -74,6 +76,21 @@ def _run_state(state: str | None) -> str | None:
     if found is None:
         raise UsageError(f"--state {state!r} is not a run state; use one of {', '.join(RUN_STATES)}")
     return found
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")  # what the API accepts as a job, run, node or pool
+
+
+class NoSuchName(BigkError):
+    exit_code = 3
+
+
+def _q(name: str | None) -> str:
+    """A name as one URL path segment; `a/b` or `a?b` must not reach another endpoint, and cannot name anything."""
+    if not _NAME.match(name or ""):
+        raise NoSuchName(f"nothing is named {name!r}: names are letters, digits, '.', '_' and '-' "
+                         "(list them with `bigk get jobs|runs|nodes`)")
+    return quote(name or "", safe="")
 
 
 def _client(server: str | None) -> Any:
@@ -339,22 +356,22 @@ def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
 
     console = _console()
     deadline = time.monotonic() + timeout
-    run = client.get(f"/runs/{run_id}")
+    run = client.get(f"/runs/{_q(run_id)}")
     if console.is_terminal:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             while True:
-                why = _why(client.get(f"/runs/{run_id}/explain"))
+                why = _why(client.get(f"/runs/{_q(run_id)}/explain"))
                 live.update(_progress_table(run, why, True))
                 if run["state"] in TERMINAL or time.monotonic() > deadline:
                     break
                 time.sleep(1.0)
-                run = client.get(f"/runs/{run_id}")
+                run = client.get(f"/runs/{_q(run_id)}")
     else:
         seen: set[tuple[str, str, str]] = set()
         while True:
             marks: list[tuple[str, str, str]] = [("run", run["state"], "")]
             if run["state"] in ("Pending", "Submitted"):  # why it waits, each time the reason changes
-                marks.append(("why", _why(client.get(f"/runs/{run_id}/explain")), ""))
+                marks.append(("why", _why(client.get(f"/runs/{_q(run_id)}/explain")), ""))
             marks += [(p["name"], p["phase"], p["node"]) for p in run.get("pods", [])]
             for mark in marks:
                 if mark not in seen:
@@ -368,9 +385,9 @@ def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
             if run["state"] in TERMINAL or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
-            run = client.get(f"/runs/{run_id}")
+            run = client.get(f"/runs/{_q(run_id)}")
     if run["state"] not in TERMINAL:
-        why = _why(client.get(f"/runs/{run_id}/explain"))
+        why = _why(client.get(f"/runs/{_q(run_id)}/explain"))
         raise BigkError(f"run {run_id} still {run['state']} after {timeout:g}s ({why}); follow it with "
                         f"`bigk describe run {run_id}`")
     return dict(run)
@@ -410,11 +427,11 @@ def register(app: typer.Typer) -> None:
                  server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
         """Everything about one job or run: state, times, pods, events, why it waits."""
         client = _client(server)
-        data = client.get(f"/{thing.value}s/{name}")
+        data = client.get(f"/{thing.value}s/{_q(name)}")
         if output in (Output.json, Output.yaml):
             _dump(data, output)
         elif thing is Thing.run:
-            _describe_run(data, _why(client.get(f"/runs/{name}/explain")))
+            _describe_run(data, _why(client.get(f"/runs/{_q(name)}/explain")))
         else:
             _describe_job(data)
 
@@ -422,7 +439,7 @@ def register(app: typer.Typer) -> None:
     def explain(run: str = typer.Argument(..., help="Run id."), server: str | None = SERVER_OPT,
                 output: Output = OUTPUT_OPT) -> None:
         """Why a run waits (or how it ended), from the scheduler's explanation."""
-        data = _client(server).get(f"/runs/{run}/explain")
+        data = _client(server).get(f"/runs/{_q(run)}/explain")
         if output in (Output.json, Output.yaml):
             _dump(data, output)
         else:
@@ -435,7 +452,7 @@ def register(app: typer.Typer) -> None:
             server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
         """Start a run of JOB now (exit 1 with --wait if it does not succeed)."""
         client = _client(server)
-        created = client.post(f"/jobs/{job}/run")
+        created = client.post(f"/jobs/{_q(job)}/run")
         if not wait:
             if output in (Output.json, Output.yaml):
                 _dump(created, output)
@@ -453,7 +470,7 @@ def register(app: typer.Typer) -> None:
     @app.command("suspend")
     def suspend(job: str = typer.Argument(...), server: str | None = SERVER_OPT) -> None:
         """Stop firing JOB on schedule (runs in progress continue)."""
-        _client(server).post(f"/jobs/{job}/suspend")
+        _client(server).post(f"/jobs/{_q(job)}/suspend")
         typer.echo(f"job {job} suspended")
 
     @app.command("resume")
@@ -463,23 +480,23 @@ def register(app: typer.Typer) -> None:
                server: str | None = SERVER_OPT) -> None:
         """Fire JOB on schedule again (from the next fire time on)."""
         if clear:
-            data = _client(server).post(f"/jobs/{job}/clear-suspend")
+            data = _client(server).post(f"/jobs/{_q(job)}/clear-suspend")
             state = "suspended" if data["suspended"] else f"not suspended; next fire {_until(data.get('next_fire'))}"
             typer.echo(f"job {job} follows its spec's schedule.suspend again: {state}")
             return
-        data = _client(server).post(f"/jobs/{job}/resume")
+        data = _client(server).post(f"/jobs/{_q(job)}/resume")
         typer.echo(f"job {job} resumed; next fire {_until(data.get('next_fire'))}")
 
     @app.command("cancel")
     def cancel(run: str = typer.Argument(..., help="Run id."), server: str | None = SERVER_OPT) -> None:
         """Kill a run's pods and mark it Cancelled."""
-        data = _client(server).post(f"/runs/{run}/cancel")
+        data = _client(server).post(f"/runs/{_q(run)}/cancel")
         typer.echo(f"run {run} {data['state']}")
 
     def _nodes_action(action: str, node: str | None, pool: str | None, server: str | None) -> Any:
         if bool(node) == bool(pool):
             raise UsageError(f"give a node name or --pool POOL (not both): bigk {action} NODE | --pool POOL")
-        path = f"/pools/{pool}/{action}" if pool else f"/nodes/{node}/{action}"
+        path = f"/pools/{_q(pool)}/{action}" if pool else f"/nodes/{_q(node)}/{action}"
         return _client(server).post(path)
 
     @app.command("drain")
@@ -509,7 +526,7 @@ def register(app: typer.Typer) -> None:
     def history(job: str = typer.Argument(...), limit: int = typer.Option(1000, "--limit", min=1),
                 server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
         """Success rate and p50/p95 duration and queue wait of JOB's finished runs."""
-        data = _client(server).get(f"/jobs/{job}/history", limit=limit)
+        data = _client(server).get(f"/jobs/{_q(job)}/history", limit=limit)
         if output in (Output.json, Output.yaml):
             _dump(data, output)
             return

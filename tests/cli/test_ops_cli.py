@@ -125,6 +125,10 @@ def test_exit_codes_and_one_line_errors(svc: Running, bigk: CLI) -> None:
     assert code == 5 and "cannot reach bigk at http://127.0.0.1:9" in err and "bigk serve" in err
     assert bigk("drain", server=s, token=svc.token)[0] == 2  # neither node nor pool
     assert bigk("get", "pods", server=s)[0] == 2
+    for odd in ("a/b", "a?b", "a b", "_x", ".."):  # names nothing can have: not found, never another endpoint
+        code, _, err = bigk("history", odd, server=s)
+        assert code == 3 and err.startswith(f"error: nothing is named {odd!r}"), (odd, err)
+    assert bigk("describe", "run", "a/b", server=s)[0] == 3
     code, _, err = bigk("get", "runs", "--state", "bogus", server=s)
     assert code == 2 and "not a run state" in err and "Succeeded" in err
     assert bigk("get", "runs", "--state", "running", server=s)[1].strip() == "No runs."  # any case will do
