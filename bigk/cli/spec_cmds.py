@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from bigk.errors import BigkError
+
 if TYPE_CHECKING:
     from bigk.cluster.model import Node
     from bigk.spec.loader import LoadedJob, SpecLoadResult
@@ -84,6 +86,9 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print problems only, no summary."),
     ) -> None:
         """Check job specs: one line per problem (FILE:LINE:COL: field: message); exit 1 if any."""
+        if not paths and not Path(DEFAULT_SPECS).exists():
+            raise BigkError(f"no {DEFAULT_SPECS}/ folder in {Path.cwd()}: run bigk validate from the repository "
+                            "root, or name spec files or folders: bigk validate PATH...")
         result, used = _load(paths or [DEFAULT_SPECS], cluster, auto_cluster=True)
         for problem in [*result.problems, *result.warnings]:
             typer.echo(str(problem))

@@ -122,3 +122,11 @@ def test_run_local_missing_app_fails_before_starting_spark(tmp_path: Path) -> No
     result = runner.invoke(app, ["run-local", "j", "--specs", str(tmp_path)])
     assert result.exit_code != 0
     assert "missing.py" in str(result.exception)
+
+
+def test_validate_outside_the_repository_says_where_to_run_it(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "bigk.cli.main", "validate"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip() == (f"error: no jobspecs/ folder in {tmp_path}: run bigk validate from the repository "
+                                   "root, or name spec files or folders: bigk validate PATH...")
