@@ -329,7 +329,14 @@ def _describe_job(job: dict[str, Any]) -> None:
                   f"Next fire:   {_until(job['next_fire'])}"]
     else:
         lines.append("Schedule:    none (run it with `bigk run JOB`)")
+    if job.get("kept"):
+        lines.append("Spec:        its file is broken; bigk runs the last good version "
+                     f"(`bigk validate {job['file']}`)")
     console.print("\n".join(lines), markup=tty)
+    if job.get("problems"):
+        console.print("Problems:")
+        for line in job["problems"]:
+            typer.echo(f"  {line}")
     if job.get("runs"):
         console.print("Recent runs:")
         cols, rows = _runs_rows(job["runs"], False, tty)

@@ -51,7 +51,11 @@ class Views:
 
     def job_detail(self, name: str) -> dict[str, Any]:
         out = self.job_summary(name)
-        out["spec"] = self.svc.loaded_job(name).spec.model_dump(mode="json", exclude_none=True)
+        loaded = self.svc.loaded_job(name)
+        out["spec"] = loaded.spec.model_dump(mode="json", exclude_none=True)
+        view = self.svc.specs().view
+        out["kept"] = name in view.kept  # its file is broken now; this is the last good version
+        out["problems"] = [str(p) for p in view.problems if p.file == loaded.file]
         out["runs"] = [r.to_dict() for r in self.svc.db().list_runs(name, limit=20)]
         out["events"] = [e.__dict__ for e in self.svc.db().events(job=name, limit=20)]
         return out

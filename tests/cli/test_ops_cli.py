@@ -184,6 +184,9 @@ def test_broken_spec_while_serving_is_visible_from_the_cli(svc: Running, bigk: C
     assert code == 0 and "etl" in out and "long" in out  # the other jobs stay, etl at its last good version
     assert err.startswith("warning: ") and "etl kept at their last good version" in err and "bigk get problems" in err
     assert json.loads(bigk("get", "problems", "-o", "json", server=s)[1])["kept_jobs"] == ["etl"]
+    out = bigk("describe", "job", "etl", server=s)[1]
+    assert "bigk runs the last good version" in out and "Problems:" in out and "instanses" in out
+    assert "Problems:" not in bigk("describe", "job", "long", server=s)[1]
 
 
 def test_explain_says_when_a_run_can_never_fit(svc: Running, bigk: CLI, tmp_path: Path) -> None:
