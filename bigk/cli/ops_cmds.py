@@ -497,7 +497,12 @@ def register(app: typer.Typer) -> None:
     @app.command("cancel")
     def cancel(run: str = typer.Argument(..., help="Run id."), server: str | None = SERVER_OPT) -> None:
         """Kill a run's pods and mark it Cancelled."""
-        data = _client(server).post(f"/runs/{_q(run)}/cancel")
+        client = _client(server)
+        before = client.get(f"/runs/{_q(run)}")["state"]
+        if before in TERMINAL:
+            typer.echo(f"run {run} already {before}; nothing to cancel")
+            return
+        data = client.post(f"/runs/{_q(run)}/cancel")
         typer.echo(f"run {run} {data['state']}")
 
     def _nodes_action(action: str, node: str | None, pool: str | None, server: str | None) -> Any:

@@ -93,6 +93,7 @@ def test_actions_cancel_suspend_cordon_drain(svc: Running, bigk: CLI) -> None:
     wait_for(lambda: svc.service.store and svc.service.store.get_run(run_id).state == "Running", 10, "long running")
     code, out, _ = bigk("cancel", run_id, server=s, token=t)
     assert (code, out.strip()) == (0, f"run {run_id} Cancelled")
+    assert bigk("cancel", run_id, server=s, token=t)[1].strip() == f"run {run_id} already Cancelled; nothing to cancel"
 
     assert bigk("cordon", "cpu-3", server=s, token=t)[1].strip() == "cordoned cpu-3"
     assert "SchedulingDisabled" in next(line for line in bigk("get", "nodes", server=s)[1].splitlines()
