@@ -432,7 +432,9 @@ class Service:
         return run
 
     def set_suspended(self, name: str, suspended: bool) -> dict[str, Any]:
-        self.loaded_job(name)
+        if self.loaded_job(name).spec.spec.schedule is None:
+            raise BigkError(f"job {name} has no schedule, so there is nothing to {'suspend' if suspended else 'resume'}"
+                            f" (it runs only with `bigk run {name}`)")
         now = self.clock()
         self.db().set_suspended(name, suspended, now=now)
         self.db().add_event("suspend" if suspended else "resume", "by operator", now=now, job=name)

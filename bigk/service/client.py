@@ -108,6 +108,8 @@ class Client:
                 raise Unreachable(f"{self.server} answered 404 for {path}: it is not a bigk server; point --server "
                                   f"/ ${SERVER_ENV} at `bigk serve` (it prints its URL)")
             raise NotFound(_detail(resp))
+        if resp.status_code in (400, 409) and _is_bigk_error(resp):
+            raise ClientError(_detail(resp))  # bigk's own one-line refusal says what to do
         if resp.status_code >= 400:
             raise ClientError(f"{method} {path} failed ({resp.status_code}): {_detail(resp)}")
         return resp.json()

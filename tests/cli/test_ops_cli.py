@@ -126,6 +126,9 @@ def test_exit_codes_and_one_line_errors(svc: Running, bigk: CLI) -> None:
     assert code == 5 and "cannot reach bigk at http://127.0.0.1:9" in err and "bigk serve" in err
     assert bigk("drain", server=s, token=svc.token)[0] == 2  # neither node nor pool
     assert bigk("get", "pods", server=s)[0] == 2
+    code, _, err = bigk("suspend", "long", server=s, token=svc.token)  # no schedule: nothing to suspend
+    assert (code, err.strip()) == (1, "error: job long has no schedule, so there is nothing to suspend "
+                                      "(it runs only with `bigk run long`)")
     for odd in ("a/b", "a?b", "a b", "_x", ".."):  # names nothing can have: not found, never another endpoint
         code, _, err = bigk("history", odd, server=s)
         assert code == 3 and err.startswith(f"error: nothing is named {odd!r}"), (odd, err)

@@ -80,7 +80,7 @@ def test_actions_need_the_token(tmp_path: Path, serve: Callable[..., Running]) -
     with svc.client(token=False) as anon:
         for path in ("/api/v1/jobs/a/run", "/api/v1/jobs/a/suspend", "/api/v1/jobs/a/resume",
                      "/api/v1/runs/x/cancel", "/api/v1/nodes/cpu-0/drain", "/api/v1/nodes/cpu-0/cordon",
-                     "/api/v1/pools/cpu/drain"):
+                     "/api/v1/pools/cpu/drain", "/api/v1/pools/cpu/uncordon", "/api/v1/jobs/a/clear-suspend"):
             resp = anon.post(path)
             assert resp.status_code == 401, path
             assert resp.headers["www-authenticate"] == "Bearer"
