@@ -43,6 +43,7 @@ from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MIL
 from bigk.scheduler.policies.base import register
 from bigk.scheduler.policies.fgd import FragAwarePolicy
 from bigk.scheduler.policies.frag import FillModel, FragModel, cpu_per_gpu, cpu_starved_gpu, typical_pods
+from bigk.scheduler.policies.rows import row_count, row_max, row_sum
 
 ONE_STEP_WEIGHT = 4.0
 CPU_STARVATION_WEIGHT = 3.0
@@ -144,7 +145,7 @@ class BigkPolicy(FragAwarePolicy):
                 [[not r.gpu_models or m in r.gpu_models for r in self.large] for m in state.models]
                 + [[False] * len(self.large)], dtype=bool)
         cpu, mem, gpus = self._large_shape
-        full = (left >= MILLI_GPU).sum(axis=1)
+        full = row_count(left >= MILLI_GPU)
 
         def compute(rows: np.ndarray) -> np.ndarray:
             return (access[state.gpu_model[rows]] & (state.cpu_free[rows, None] >= cpu)
@@ -176,7 +177,7 @@ class BigkPolicy(FragAwarePolicy):
         has = state.gpu_model >= 0
         n_models = len(state.models)
         cap = np.bincount(state.gpu_model[has], weights=state.gpu_count[has] * 1000.0, minlength=n_models)
-        free = np.bincount(state.gpu_model[has], weights=state.gpu_milli_free.sum(axis=1)[has], minlength=n_models)
+        free = np.bincount(state.gpu_model[has], weights=row_sum(state.gpu_milli_free)[has], minlength=n_models)
         need = np.array([self.constrained.get(m, 0.0) for m in state.models]) / np.maximum(cap, 1.0)
         fill = 1.0 - free / np.maximum(cap, 1.0)
         used = req.total_gpu_milli if req.is_gpu else (req.cpu_milli / self.ratio if self.ratio else 0.0)
@@ -233,12 +234,12 @@ class BigkPolicy(FragAwarePolicy):
             cool = _coolness(state, now)
             shown = scores[cand] if cool is None else scores[cand] + LIVE_WEIGHT * cool[cand]
             per_gpu = np.where(fit, shown, -np.inf)
-            best = per_gpu.max(axis=1)
+            best = row_max(per_gpu)
             lost = self.last_nodes(state, req, left, cand, best)
             if lost is not None:
                 pos, fresh, shared = lost
                 per_gpu[pos] -= np.where(left[cand[pos]] >= MILLI_GPU, fresh[:, None], shared[:, None])
-                best[pos] = per_gpu[pos].max(axis=1)
+                best[pos] = row_max(per_gpu[pos])
             pick = self.chooser.best(best, best > -np.inf)
             if pick is None:
                 return None
