@@ -75,6 +75,10 @@ class ClusterState:
         self.live_util = np.full((n, g), np.nan)
         self.live_temp = np.full((n, g), np.nan)
         self.live_at = np.full((n, g), -np.inf)
+        # Change journal: allocate/release/set_reading stamp the node's row with a new version, so
+        # per-node caches can find the rows changed since they last looked without comparing arrays.
+        self.version = 0
+        self.row_version = np.zeros(n, dtype=np.int64)
         for i, nd in enumerate(self.nodes):
             for gpu in nd.gpus:
                 if gpu.reading is not None:
@@ -114,6 +118,16 @@ class ClusterState:
         self.live_at[node, gpu] = observed_at
         self.gpu_healthy[node, gpu] = bool(healthy) and bool(self.gpu_present[node, gpu])
         self._usable_cache.clear()
+        self._touch(node)
+
+    def _touch(self, node: int) -> None:
+        """Record that `node`'s usage or readings changed (see `rows_changed_since`)."""
+        self.version += 1
+        self.row_version[node] = self.version
+
+    def rows_changed_since(self, version: int) -> np.ndarray:
+        """Nodes whose usage or readings changed through allocate/release/set_reading after `version`."""
+        return np.flatnonzero(self.row_version > version)
 
     def fresh_readings(self, now: float | None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
         """Mask of GPU slots whose live reading is recent enough to trust."""
@@ -219,6 +233,7 @@ class ClusterState:
             self.gpu_milli_used[i, g] += req.gpu_milli
             self.gpu_mem_used[i, g] += placement.gpu_memory_mib
         self.allocations[key] = (req, placement)
+        self._touch(i)
 
     def release(self, key: str) -> Placement | None:
         """Give back what a pod held; unknown keys are ignored (idempotent)."""
@@ -233,6 +248,7 @@ class ClusterState:
         for g in placement.gpus:
             self.gpu_milli_used[i, g] -= req.gpu_milli
             self.gpu_mem_used[i, g] -= placement.gpu_memory_mib
+        self._touch(i)
         return placement
 
     def default_gpus(self, node: int, req: PodRequest, now: float | None = None) -> tuple[int, ...] | None:

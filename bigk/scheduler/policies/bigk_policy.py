@@ -38,12 +38,21 @@ from collections.abc import Callable
 import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, PodRequest
-from bigk.cluster.state import ClusterState, Placement
+from bigk.cluster.state import DEFAULT_STALE_AFTER_S, ClusterState, Placement
 from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI
 from bigk.scheduler.policies.base import register
-from bigk.scheduler.policies.fgd import FragAwarePolicy
-from bigk.scheduler.policies.frag import FillModel, FragModel, cpu_per_gpu, cpu_starved_gpu, typical_pods
-from bigk.scheduler.policies.rows import row_count, row_max, row_sum
+from bigk.scheduler.policies.fgd import MAX_CACHED_SHAPES, FragAwarePolicy
+from bigk.scheduler.policies.frag import (
+    FillModel,
+    FragModel,
+    Shape,
+    cpu_per_gpu,
+    cpu_starved_gpu,
+    shape_of,
+    typical_pods,
+)
+from bigk.scheduler.policies.nodeview import NodeView, ViewCache
+from bigk.scheduler.policies.rows import row_max
 
 ONE_STEP_WEIGHT = 4.0
 CPU_STARVATION_WEIGHT = 3.0
@@ -55,29 +64,24 @@ MIN_LAST_NODES_STEPS = 0.02  # ignore large shapes that still have plenty of hos
 
 
 class HostCounter:
-    """Which nodes can host each large shape, and how many, updated only for nodes whose inputs changed."""
+    """Which nodes can host each large shape, and how many, updated only for the view's refreshed rows."""
 
     def __init__(self) -> None:
-        self._inputs = np.zeros((0, 0), dtype=np.int64)
+        self._cache = ViewCache()
         self.can = np.zeros((0, 0), dtype=bool)
         self.hosts = np.zeros(0, dtype=np.int64)
 
-    def update(self, inputs: list[np.ndarray], compute: Callable[[np.ndarray], np.ndarray]) -> None:
-        stacked = np.column_stack(inputs)
-        n, width = stacked.shape
-        if self._inputs.shape != stacked.shape:
-            self.can = compute(np.arange(n))
+    def update(self, view: NodeView, compute: Callable[[np.ndarray], np.ndarray]) -> None:
+        fresh = self._cache.get_rows(view)
+        if fresh is None:
+            self.can = compute(np.arange(view.n))
             self.hosts = self.can.sum(axis=0)
-            self._inputs = stacked
             return
-        hits = np.flatnonzero(self._inputs != stacked)
-        if len(hits) == 0:
+        if len(fresh) == 0:
             return
-        rows = np.unique(hits // width)
-        self.hosts = self.hosts - self.can[rows].sum(axis=0)
-        self.can[rows] = compute(rows)
-        self.hosts = self.hosts + self.can[rows].sum(axis=0)
-        self._inputs = stacked
+        self.hosts = self.hosts - self.can[fresh].sum(axis=0)
+        self.can[fresh] = compute(fresh)
+        self.hosts = self.hosts + self.can[fresh].sum(axis=0)
 
 
 @register("bigk")
@@ -95,6 +99,8 @@ class BigkPolicy(FragAwarePolicy):
         self._large_shape = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._large_access: dict[tuple[str, ...], np.ndarray] = {}
         self._hosts = HostCounter()
+        self.view = NodeView()
+        self._scores: dict[tuple[Shape, tuple[str, ...]], ViewCache] = {}
 
     def observe_workload(self, requests: list[PodRequest]) -> None:
         pods = typical_pods(requests)
@@ -104,12 +110,14 @@ class BigkPolicy(FragAwarePolicy):
         if pods != self.model.pods or abs(self.ratio - ratio) > 1e-9 * max(ratio, 1.0):
             self.model, self.fill = FragModel(pods), FillModel(pods)
             self._caches.clear()  # (model pressure is computed per decision, never cached)
+            self._scores.clear()
 
     def _learn(self, req: PodRequest) -> None:
         was = self.model
         super()._learn(req)
         if self.model is not was:
             self.fill = FillModel(self.model.pods)
+            self._scores.clear()
             self._stats(self._online)
 
     def _stats(self, requests: list[PodRequest]) -> None:
@@ -128,16 +136,18 @@ class BigkPolicy(FragAwarePolicy):
                 for m in r.gpu_models:
                     self.constrained[m] = self.constrained.get(m, 0.0) + r.total_gpu_milli / len(r.gpu_models)
 
-    def last_nodes(self, state: ClusterState, req: PodRequest, left: np.ndarray, cand: np.ndarray,
-                   best: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    def last_nodes(self, state: ClusterState, req: PodRequest, best: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """The cost, in score steps, of taking away scarce hosts of large pods.
 
-        `best` holds the candidates' scores so far; only candidates that the cost could still
-        let win are evaluated. Returns their positions in `cand`, the cost when `req` takes whole
-        or fresh GPUs there, and the cost when it shares a used GPU.
+        `best` holds every node's score so far (-inf where the pod cannot go); only nodes that
+        the cost could still let win are evaluated. Returns those nodes, the cost when `req`
+        takes whole or fresh GPUs there, and the cost when it shares a used GPU.
+        Expects `self.view` in step with `state`.
         """
         if not self.large:
             return None
+        view = self.view
         key = tuple(state.models)
         access = self._large_access.get(key)
         if access is None:
@@ -145,58 +155,53 @@ class BigkPolicy(FragAwarePolicy):
                 [[not r.gpu_models or m in r.gpu_models for r in self.large] for m in state.models]
                 + [[False] * len(self.large)], dtype=bool)
         cpu, mem, gpus = self._large_shape
-        full = row_count(left >= MILLI_GPU)
+        full = view.full
 
         def compute(rows: np.ndarray) -> np.ndarray:
-            return (access[state.gpu_model[rows]] & (state.cpu_free[rows, None] >= cpu)
-                    & (state.mem_free[rows, None] >= mem) & (full[rows, None] >= gpus))
+            return (access[view.gpu_model[rows]] & (view.cpu_free[rows, None] >= cpu)
+                    & (view.mem_free[rows, None] >= mem) & (full[rows, None] >= gpus))
 
         hosts = self._hosts
-        hosts.update([state.cpu_free, state.mem_free, full, state.gpu_model], compute)
+        hosts.update(view, compute)
         can = hosts.can
         weight = LAST_NODES_WEIGHT * gpus * MILLI_GPU / np.maximum(hosts.hosts, 1) / STEP_MILLI
         active = np.flatnonzero(weight >= MIN_LAST_NODES_STEPS)
         if len(active) == 0:
             return None
         cpu, mem, gpus, weight = cpu[active], mem[active], gpus[active], weight[active]
-        # A cost is at most weight.sum(): candidates further below the best cannot win either way.
-        pos = np.flatnonzero(best >= best.max() - weight.sum())
-        rows = cand[pos]
+        # A cost is at most weight.sum(): nodes further below the best cannot win either way.
+        rows = np.flatnonzero(best >= best.max() - weight.sum())
         c = can[np.ix_(rows, active)]
-        ok = state.cpu_free[rows, None] - req.cpu_milli >= cpu
-        ok &= state.mem_free[rows, None] - req.memory_mib >= mem
+        ok = view.cpu_free[rows, None] - req.cpu_milli >= cpu
+        ok &= view.mem_free[rows, None] - req.memory_mib >= mem
         fresh = req.gpu_count if req.is_gpu else 0
         lost_fresh = (c & ~(ok & ((full[rows, None] - fresh) >= gpus))) @ weight
         lost_shared = (c & ~(ok & (full[rows, None] >= gpus))) @ weight
-        return pos, lost_fresh, lost_shared
+        return rows, lost_fresh, lost_shared
 
     def model_pressure(self, state: ClusterState, req: PodRequest) -> np.ndarray | None:
-        """Per node, in score steps: the cost of an unconstrained pod using that node's GPU model."""
+        """Per node, in score steps: the cost of an unconstrained pod using that node's GPU model.
+
+        Expects `self.view` in step with `state`.
+        """
         if not self.constrained or req.gpu_models:
             return None
-        has = state.gpu_model >= 0
-        n_models = len(state.models)
-        cap = np.bincount(state.gpu_model[has], weights=state.gpu_count[has] * 1000.0, minlength=n_models)
-        free = np.bincount(state.gpu_model[has], weights=row_sum(state.gpu_milli_free)[has], minlength=n_models)
+        cap = self.view.model_cap
+        free = self.view.model_free.astype(np.float64)
         need = np.array([self.constrained.get(m, 0.0) for m in state.models]) / np.maximum(cap, 1.0)
         fill = 1.0 - free / np.maximum(cap, 1.0)
         used = req.total_gpu_milli if req.is_gpu else (req.cpu_milli / self.ratio if self.ratio else 0.0)
         per_model = MODEL_PRESSURE_WEIGHT * used * need * fill / STEP_MILLI
-        return np.append(per_model, 0.0)[state.gpu_model]
+        return np.append(per_model, 0.0)[self.view.gpu_model]
 
-    def scores(self, state: ClusterState, req: PodRequest, now: float | None,
-               left: np.ndarray | None = None) -> np.ndarray:
-        """Score per node (N,), or per node and GPU (N, G) for a GPU share; higher is better.
-
-        `left`: free milli-GPU per usable GPU slot, if the caller has it already.
-        """
-        cpu_left = state.cpu_free
-        if left is None:
-            left = np.where(state.usable_gpus(now), state.gpu_milli_free, 0)
+    def scores(self, state: ClusterState, req: PodRequest, now: float | None) -> np.ndarray:
+        """Score per node (N,), or per node and GPU (N, G) for a GPU share; higher is better."""
+        self.view.sync(state, now)
+        view = self.view
         ratio = self.ratio
 
         def compute(rows: np.ndarray) -> np.ndarray:
-            c, g, mdl = cpu_left[rows], left[rows], state.gpu_model[rows]
+            c, g, mdl = view.cpu_free[rows], view.left[rows], view.gpu_model[rows]
             b1, a1 = self.model.frag_after(req, c, g, mdl, state.models)
             b2, a2 = self.fill.frag_after(req, c, g, mdl, state.models)
             idle = g.sum(axis=1)
@@ -212,7 +217,13 @@ class BigkPolicy(FragAwarePolicy):
             packed = 0.9 * np.clip(packed, 0.0, 1.0)
             return np.round(gain / STEP_MILLI) + (packed[:, None] if gain.ndim == 2 else packed)
 
-        return self._cache(req, state).get([cpu_left, left, state.gpu_model], compute)
+        key = (shape_of(req), tuple(state.models))
+        cache = self._scores.get(key)
+        if cache is None:
+            if len(self._scores) >= MAX_CACHED_SHAPES:  # unbounded shape variety: start over rather than grow
+                self._scores.clear()
+            cache = self._scores[key] = ViewCache()
+        return cache.get(view, compute)
 
     def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
                now: float | None = None) -> Placement | None:
@@ -221,46 +232,56 @@ class BigkPolicy(FragAwarePolicy):
             cpu_nodes = feasible & (state.gpu_count == 0)
             if cpu_nodes.any():
                 return self._cpu_node(state, req, cpu_nodes)
-        cand = np.flatnonzero(feasible)
-        if len(cand) == 0:
+        if not feasible.any():
             return None
-        left = np.where(state.usable_gpus(now), state.gpu_milli_free, 0)
-        scores = self.scores(state, req, now, left)
+        scores = self.scores(state, req, now)  # also brings self.view in step
+        view = self.view
         pressure = self.model_pressure(state, req)
         if pressure is not None:
             scores = scores - (pressure[:, None] if scores.ndim == 2 else pressure)
         if req.is_fractional:
-            fit = state.gpu_slot_fit(req, now)[cand]
-            cool = _coolness(state, now)
-            shown = scores[cand] if cool is None else scores[cand] + LIVE_WEIGHT * cool[cand]
+            fit = self._share_fit(state, req, now) & feasible[:, None]
+            cool = _coolness(state, now) if view.any_fresh(now) else None
+            shown = scores if cool is None else scores + LIVE_WEIGHT * cool
             per_gpu = np.where(fit, shown, -np.inf)
             best = row_max(per_gpu)
-            lost = self.last_nodes(state, req, left, cand, best)
+            lost = self.last_nodes(state, req, best)
             if lost is not None:
-                pos, fresh, shared = lost
-                per_gpu[pos] -= np.where(left[cand[pos]] >= MILLI_GPU, fresh[:, None], shared[:, None])
-                best[pos] = row_max(per_gpu[pos])
+                rows, fresh, shared = lost
+                per_gpu[rows] -= np.where(view.left[rows] >= MILLI_GPU, fresh[:, None], shared[:, None])
+                best[rows] = row_max(per_gpu[rows])
             pick = self.chooser.best(best, best > -np.inf)
             if pick is None:
                 return None
-            return state.placement_for(int(cand[pick]), req, (int(np.argmax(per_gpu[pick])),))
-        shown = scores[cand].copy()
-        lost = self.last_nodes(state, req, left, cand, shown)
+            return state.placement_for(pick, req, (int(np.argmax(per_gpu[pick])),))
+        shown = np.where(feasible, scores, -np.inf)
+        lost = self.last_nodes(state, req, shown)
         if lost is not None:
             shown[lost[0]] -= lost[1]
-        pick = self.chooser.best(shown, np.ones(len(cand), dtype=bool))
-        if pick is None:
+        node = self.chooser.best(shown, feasible)
+        if node is None:
             return None
-        node = int(cand[pick])
         if not req.is_gpu:
             return state.placement_for(node, req, ())
-        slots = np.flatnonzero(state.gpu_slot_fit(req, now)[node])
+        slots = np.flatnonzero(state.gpu_slot_fit(req, now, node=node))
         if len(slots) < req.gpu_count:
             return None
-        cool = _coolness(state, now)
+        cool = _coolness(state, now) if view.any_fresh(now) else None
         if cool is not None:  # coolest first; otherwise the lowest indices
             slots = slots[np.argsort(-cool[node, slots], kind="stable")]
         return state.placement_for(node, req, tuple(sorted(int(s) for s in slots[: req.gpu_count])))
+
+    def _share_fit(self, state: ClusterState, req: PodRequest, now: float | None) -> np.ndarray:
+        """`state.gpu_slot_fit(req, now)` for a GPU share, from the view (in step with `state`)."""
+        view = self.view
+        fit = view.left >= req.gpu_milli  # usable, with the share free (left is 0 on unusable slots)
+        if req.gpu_memory_mib:
+            fit &= view.gpu_mem_free >= req.gpu_memory_mib
+            if view.any_fresh(now):
+                assert now is not None
+                fresh = (now - state.live_at) <= DEFAULT_STALE_AFTER_S
+                fit &= ~(fresh & (state.live_free_mem < req.gpu_memory_mib))
+        return fit
 
     def _cpu_node(self, state: ClusterState, req: PodRequest, mask: np.ndarray) -> Placement | None:
         """Tightest CPU node (CPU and memory left, normalised), lowest index on ties."""
