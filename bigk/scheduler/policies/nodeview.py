@@ -96,8 +96,8 @@ class NodeView:
         assert usable is not None
         self.cpu_free[rows] = state.cpu_cap[rows] - state.cpu_used[rows]
         self.mem_free[rows] = state.mem_cap[rows] - state.mem_used[rows]
-        raw = np.where(state.gpu_present[rows], MILLI_GPU, 0) - state.gpu_milli_used[rows]
-        left = np.where(usable[rows], raw, 0)
+        raw = state.gpu_present[rows] * MILLI_GPU - state.gpu_milli_used[rows]  # gpu_milli_free's rows
+        left = raw * usable[rows]
         self.left[rows] = left
         self.full[rows] = row_count(left >= MILLI_GPU)
         self.gpu_mem_free[rows] = state.gpu_mem_cap[rows] - state.gpu_mem_used[rows]

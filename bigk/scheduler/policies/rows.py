@@ -13,9 +13,13 @@ import numpy as np
 
 from bigk.scheduler.filters import row_count as _row_count_bool
 
+FEW_ROWS = 64  # below this, numpy's own reduction has less call overhead than a loop over columns
+
 
 def row_max(x: np.ndarray) -> np.ndarray:
     """`x.max(axis=1)` for a 2-D array with at least one column."""
+    if x.shape[0] < FEW_ROWS:
+        return np.asarray(x.max(axis=1))
     out = x[:, 0].copy()
     for j in range(1, x.shape[1]):
         np.maximum(out, x[:, j], out=out)
@@ -26,6 +30,8 @@ def row_sum(x: np.ndarray) -> np.ndarray:
     """`x.sum(axis=1)` for a 2-D integer array (exact, so the order of addition does not matter)."""
     if x.dtype.kind not in "iu":
         raise TypeError("row_sum is exact only for integers; use x.sum(axis=1)")
+    if x.shape[0] < FEW_ROWS:
+        return np.asarray(x.sum(axis=1, dtype=np.int64))
     out = x[:, 0].astype(np.int64)
     for j in range(1, x.shape[1]):
         np.add(out, x[:, j], out=out)
