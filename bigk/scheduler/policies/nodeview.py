@@ -18,7 +18,6 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU
 from bigk.cluster.state import DEFAULT_STALE_AFTER_S, ClusterState
-from bigk.scheduler.policies.frag import _compute_distinct
 from bigk.scheduler.policies.rows import row_count, row_sum
 
 
@@ -121,6 +120,17 @@ class NodeView:
         return np.flatnonzero(self.row_version > version)
 
 
+def _compute_distinct(view: NodeView, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`compute` over all rows, evaluating each distinct (free CPU, GPU model, free shares) row once."""
+    key = np.empty((view.n, view.left.shape[1] + 2), dtype=np.int64)
+    key[:, 0] = view.cpu_free
+    key[:, 1] = view.gpu_model
+    key[:, 2:] = view.left
+    rows = key.view(np.dtype((np.void, key.shape[1] * key.itemsize))).reshape(-1)  # one bytes value per row
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return np.array(compute(first))[inverse.reshape(-1)]
+
+
 MEMO_ROWS = 32  # refreshed rows looked up by content; more are computed in one batch
 MEMO_LIMIT = 1 << 15  # remembered row contents per cache, then start over
 
@@ -155,7 +165,7 @@ class ViewCache:
         """
         rows = self.get_rows(view)
         if rows is None or self._out is None:
-            self._out = _compute_distinct([view.cpu_free, view.left, view.gpu_model], compute, view.n)
+            self._out = _compute_distinct(view, compute)
         elif 0 < len(rows) <= MEMO_ROWS:
             self._out[rows] = self._memoised(view, rows, compute)
         elif len(rows):
