@@ -285,10 +285,14 @@ class BigkPolicy(FragAwarePolicy):
 
     def _cpu_node(self, state: ClusterState, req: PodRequest, mask: np.ndarray) -> Placement | None:
         """Tightest CPU node (CPU and memory left, normalised), lowest index on ties."""
-        cpu_left = (state.cpu_free - req.cpu_milli) / MAX_SPEC_CPU_MILLI
-        mem_left = (state.mem_free - req.memory_mib) / np.maximum(state.mem_cap, 1)
-        node = self.chooser.best(-(cpu_left + mem_left), mask)
-        return None if node is None else state.placement_for(node, req, ())
+        nodes = np.flatnonzero(mask)  # scored alone: CPU nodes are a small part of a GPU cluster
+        if len(nodes) == 0:
+            return None
+        cpu_left = (state.cpu_cap[nodes] - state.cpu_used[nodes] - req.cpu_milli) / MAX_SPEC_CPU_MILLI
+        mem_cap = state.mem_cap[nodes]
+        mem_left = (mem_cap - state.mem_used[nodes] - req.memory_mib) / np.maximum(mem_cap, 1)
+        pick = self.chooser.best(-(cpu_left + mem_left), np.ones(len(nodes), dtype=bool))
+        return None if pick is None else state.placement_for(int(nodes[pick]), req, ())
 
 
 def _coolness(state: ClusterState, now: float | None) -> np.ndarray | None:
