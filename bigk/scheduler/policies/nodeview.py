@@ -93,6 +93,9 @@ class NodeView:
     def _refresh(self, state: ClusterState, rows: np.ndarray) -> None:
         usable = self._usable
         assert usable is not None
+        if len(rows) == 1:  # the usual case (one allocation since the last decision): scalar updates
+            self._refresh_one(state, int(rows[0]), usable)
+            return
         self.cpu_free[rows] = state.cpu_cap[rows] - state.cpu_used[rows]
         self.mem_free[rows] = state.mem_cap[rows] - state.mem_used[rows]
         raw = state.gpu_present[rows] * MILLI_GPU - state.gpu_milli_used[rows]  # gpu_milli_free's rows
@@ -108,6 +111,24 @@ class NodeView:
         self.live_max[rows] = state.live_at[rows].max(axis=1)
         self.version += 1
         self.row_version[rows] = self.version
+
+    def _refresh_one(self, state: ClusterState, i: int, usable: np.ndarray) -> None:
+        """`_refresh` of one row, with scalar bookkeeping."""
+        self.cpu_free[i] = state.cpu_cap[i] - state.cpu_used[i]
+        self.mem_free[i] = state.mem_cap[i] - state.mem_used[i]
+        raw = state.gpu_present[i] * MILLI_GPU - state.gpu_milli_used[i]
+        left = raw * usable[i]
+        self.left[i] = left
+        self.full[i] = np.count_nonzero(left >= MILLI_GPU)
+        self.gpu_mem_free[i] = state.gpu_mem_cap[i] - state.gpu_mem_used[i]
+        idle = int(raw.sum())
+        model = int(self.gpu_model[i])
+        if model >= 0:
+            self.model_free[model] += idle - int(self.idle[i])
+        self.idle[i] = idle
+        self.live_max[i] = state.live_at[i].max()
+        self.version += 1
+        self.row_version[i] = self.version
 
     def any_fresh(self, now: float | None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> bool:
         """`state.fresh_readings(now).any()`, from the latest reading per node."""
