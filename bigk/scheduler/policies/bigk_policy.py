@@ -250,17 +250,15 @@ class BigkPolicy(FragAwarePolicy):
                 rows, fresh, shared = lost
                 per_gpu[rows] -= np.where(view.left[rows] >= MILLI_GPU, fresh[:, None], shared[:, None])
                 best[rows] = row_max(per_gpu[rows])
-            pick = self.chooser.best(best, best > -np.inf)
-            if pick is None:
+            pick = int(np.argmax(best))  # the chooser's rule (first best), on scores already -inf where unfit
+            if best[pick] == -np.inf:
                 return None
             return state.placement_for(pick, req, (int(np.argmax(per_gpu[pick])),))
         shown = np.where(feasible, scores, -np.inf)
         lost = self.last_nodes(state, req, shown)
         if lost is not None:
             shown[lost[0]] -= lost[1]
-        node = self.chooser.best(shown, feasible)
-        if node is None:
-            return None
+        node = int(np.argmax(shown))  # feasible.any(), and shown is -inf elsewhere
         if not req.is_gpu:
             return state.placement_for(node, req, ())
         slots = np.flatnonzero(state.gpu_slot_fit(req, now, node=node))
@@ -291,8 +289,8 @@ class BigkPolicy(FragAwarePolicy):
         cpu_left = (state.cpu_cap[nodes] - state.cpu_used[nodes] - req.cpu_milli) / MAX_SPEC_CPU_MILLI
         mem_cap = state.mem_cap[nodes]
         mem_left = (mem_cap - state.mem_used[nodes] - req.memory_mib) / np.maximum(mem_cap, 1)
-        pick = self.chooser.best(-(cpu_left + mem_left), np.ones(len(nodes), dtype=bool))
-        return None if pick is None else state.placement_for(int(nodes[pick]), req, ())
+        pick = int(np.argmax(-(cpu_left + mem_left)))  # the chooser's rule: first best
+        return state.placement_for(int(nodes[pick]), req, ())
 
 
 def _coolness(state: ClusterState, now: float | None) -> np.ndarray | None:
