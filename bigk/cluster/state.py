@@ -7,6 +7,10 @@ pods are already bound. `ClusterState` is pure (no clock, no I/O): callers pass
 
 Shapes: N nodes, G = the largest GPU count of any node. GPU slots a node does
 not have are masked out by `gpu_present`.
+
+Change usage and readings only through allocate/release/set_reading: they stamp
+the node in a change journal (`version`, `row_version`, `rows_changed_since`)
+that policies use to refresh their per-node caches without comparing arrays.
 """
 
 from __future__ import annotations
