@@ -187,3 +187,16 @@ def preemption_by_eviction(h: Harness) -> None:
     assert len(victims) == 1, victims
     assert loop.stats.evictions == 1
     assert "Preempted" in h.reasons_for(victims[0])
+
+
+# Every scenario, in the order both suites run them: the emulated suite and the real-cluster contract
+# suite parametrize over this one list, so a scenario added here runs in both.
+ALL = [
+    bind_with_events,
+    gang_with_staggered_executors,
+    binders_race,
+    replicas_without_leader_never_double_bind,
+    only_the_leader_binds,
+    leader_failover,
+    preemption_by_eviction,
+]

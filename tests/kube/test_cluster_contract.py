@@ -37,14 +37,6 @@ def cluster_harness() -> Iterator[Harness]:
         core.delete_namespace(namespace)
 
 
-@pytest.mark.parametrize("scenario", [
-    scenarios.bind_with_events,
-    scenarios.gang_with_staggered_executors,
-    scenarios.binders_race,
-    scenarios.replicas_without_leader_never_double_bind,
-    scenarios.only_the_leader_binds,
-    scenarios.leader_failover,
-    scenarios.preemption_by_eviction,
-], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("scenario", scenarios.ALL, ids=lambda f: f.__name__)
 def test_scenario_on_real_cluster(cluster_harness: Harness, scenario: object) -> None:
     scenario(cluster_harness)  # type: ignore[operator]
