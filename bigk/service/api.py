@@ -175,25 +175,24 @@ def create_app(service: Any, token: str | None) -> FastAPI:
     def drain(name: NAME) -> dict[str, Any]:
         return {"nodes": [name], "evicted": service.drain(name)}
 
-    @app.post(f"{API}/pools/{{pool}}/cordon", dependencies=act, tags=["actions"])
-    def cordon_pool(pool: NAME) -> dict[str, Any]:
+    def _cordon_pool(pool: str, unschedulable: bool) -> list[str]:
+        """Cordon or uncordon every node of a pool; returns their names."""
         names = service.pool_nodes(pool)
         for name in names:
-            service.cordon(name, True)
-        return {"nodes": names, "unschedulable": True}
+            service.cordon(name, unschedulable)
+        return names
+
+    @app.post(f"{API}/pools/{{pool}}/cordon", dependencies=act, tags=["actions"])
+    def cordon_pool(pool: NAME) -> dict[str, Any]:
+        return {"nodes": _cordon_pool(pool, True), "unschedulable": True}
 
     @app.post(f"{API}/pools/{{pool}}/uncordon", dependencies=act, tags=["actions"])
     def uncordon_pool(pool: NAME) -> dict[str, Any]:
-        names = service.pool_nodes(pool)
-        for name in names:
-            service.cordon(name, False)
-        return {"nodes": names, "unschedulable": False}
+        return {"nodes": _cordon_pool(pool, False), "unschedulable": False}
 
     @app.post(f"{API}/pools/{{pool}}/drain", dependencies=act, tags=["actions"])
     def drain_pool(pool: NAME) -> dict[str, Any]:
-        names = service.pool_nodes(pool)
-        for name in names:  # cordon every node first, so evicted pods cannot land on the pool's next node
-            service.cordon(name, True)
+        names = _cordon_pool(pool, True)  # every node first, so evicted pods cannot land on the pool's next node
         evicted: list[str] = []
         for name in names:
             evicted += service.drain(name)
