@@ -41,6 +41,16 @@ def test_unhealthy_gpu_is_never_used() -> None:
     assert not s.feasible(req, s.static_mask({}, GPU_TOL, frozenset()), now=1.0)[node]
 
 
+def test_unhealthy_reading_counts_without_a_clock_and_expires_when_stale() -> None:
+    s = _state()
+    node = s.index["gpu-t4-1"]
+    s.set_reading(node, 0, 16_000, 0, 40, healthy=False, observed_at=0.0)
+    req = PodRequest(1000, 1024, 4, 1000)
+    mask = s.static_mask({}, GPU_TOL, frozenset())
+    assert not s.feasible(req, mask)[node]  # no clock: the last reading is all we know
+    assert s.feasible(req, mask, now=1_000.0)[node]  # stale: unknown, accounting alone decides
+
+
 def test_allocate_refuses_overcommit_and_release_is_idempotent() -> None:
     s = _state()
     node = s.index["gpu-a100-0"]

@@ -149,10 +149,8 @@ class ClusterState:
         cached = self._usable_cache.get(key)
         if cached is not None:
             return cached  # read-only: policies call this many times per decision with the same `now`
-        fresh = self.fresh_readings(now, stale_after_s)
-        known_bad = ~self.gpu_healthy & fresh
-        if now is None:
-            known_bad = ~self.gpu_healthy
+        # Without a clock (the simulator) every reading counts; with one, only fresh readings do.
+        known_bad = ~self.gpu_healthy if now is None else ~self.gpu_healthy & self.fresh_readings(now, stale_after_s)
         usable = self.gpu_present & ~known_bad
         usable.flags.writeable = False
         if len(self._usable_cache) > 8:
