@@ -35,17 +35,17 @@ def test_fraction_is_refused_when_live_free_memory_is_short() -> None:
 
 def test_unhealthy_gpu_is_never_used() -> None:
     s = _state()
-    node = s.index["gpu-t4-1"]
-    s.set_reading(node, 0, 16_000, 0, 40, healthy=False, observed_at=0.0)
-    req = PodRequest(1000, 1024, 4, 1000)
+    node = s.index["gpu-a100-1"]  # whole GPUs: the device plugin's pool
+    s.set_reading(node, 0, 80_000, 0, 40, healthy=False, observed_at=0.0)
+    req = PodRequest(1000, 1024, 8, 1000)
     assert not s.feasible(req, s.static_mask({}, GPU_TOL, frozenset()), now=1.0)[node]
 
 
 def test_unhealthy_reading_counts_without_a_clock_and_expires_when_stale() -> None:
     s = _state()
-    node = s.index["gpu-t4-1"]
-    s.set_reading(node, 0, 16_000, 0, 40, healthy=False, observed_at=0.0)
-    req = PodRequest(1000, 1024, 4, 1000)
+    node = s.index["gpu-a100-1"]  # whole GPUs: the device plugin's pool
+    s.set_reading(node, 0, 80_000, 0, 40, healthy=False, observed_at=0.0)
+    req = PodRequest(1000, 1024, 8, 1000)
     mask = s.static_mask({}, GPU_TOL, frozenset())
     assert not s.feasible(req, mask)[node]  # no clock: the last reading is all we know
     assert s.feasible(req, mask, now=1_000.0)[node]  # stale: unknown, accounting alone decides
@@ -63,3 +63,13 @@ def test_allocate_refuses_overcommit_and_release_is_idempotent() -> None:
     s.release("a")
     s.release("a")
     assert int(s.gpu_milli_used.sum()) == 0
+
+
+def test_one_owner_per_gpu_whole_gpus_where_the_device_plugin_assigns_shares_where_bigk_does() -> None:
+    s = _state()
+    mask = s.static_mask({}, GPU_TOL, frozenset())
+    whole, share = PodRequest(1000, 1024, 1, 1000), PodRequest(1000, 1024, 1, 250, 2048)
+    pools = {s.nodes[i].pool for i in s.feasible(whole, mask).nonzero()[0]}
+    assert pools == {"gpu-a100"}  # sharing: none
+    pools = {s.nodes[i].pool for i in s.feasible(share, mask).nonzero()[0]}
+    assert pools == {"gpu-t4"}  # sharing: bigk

@@ -7,12 +7,21 @@ Used by the emulated cluster (to create its nodes), by `bigk validate --cluster`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bigk.cluster.model import GPU_MODEL_LABEL, POOL_LABEL, Gpu, Node, Taint
+from bigk.cluster.gpu_labels import (
+    DEPLOY_DEVICE_PLUGIN_LABEL,
+    KNOWN_PRODUCTS,
+    OWNER_BIGK,
+    OWNER_DEVICE_PLUGIN,
+    OWNER_MIXED,
+    SHARING_LABEL,
+    gfd_labels,
+)
+from bigk.cluster.model import POOL_LABEL, Gpu, Node, Taint
 from bigk.cluster.quantity import QuantityError, cpu_to_milli, memory_to_mib
 
 
@@ -21,10 +30,16 @@ class ClusterFileError(ValueError):
 
 
 class GpuSpec(BaseModel):
+    """A pool's GPUs. `model` is the product as GPU feature discovery writes it (`NVIDIA-A100-SXM4-80GB`);
+    `sharing` says who assigns the devices (docs/gpus.md): `none` = the NVIDIA device plugin (whole GPUs),
+    `bigk` / `mps` = bigk, for every pod there (shares; `mps` enforces them with CUDA MPS), `mixed` = both
+    (unsafe on a real cluster: for simulations and old tests)."""
+
     model_config = ConfigDict(extra="forbid")
-    model: str
+    model: str = Field(min_length=1)
     count: int = Field(ge=1, le=64)
-    memory: str | int = "16Gi"
+    memory: str | int | None = None  # default: the product's memory when known, else 16Gi
+    sharing: Literal["none", "bigk", "mps", "mixed"] = "none"
 
 
 class TaintSpec(BaseModel):
@@ -51,6 +66,16 @@ class ClusterSpec(BaseModel):
     pools: list[PoolSpec]
 
 
+_OWNERS = {"none": OWNER_DEVICE_PLUGIN, "bigk": OWNER_BIGK, "mps": OWNER_BIGK, "mixed": OWNER_MIXED}
+
+
+def _gpu_memory_mib(gpu: GpuSpec) -> int:
+    if gpu.memory is not None:
+        return memory_to_mib(gpu.memory)
+    known = KNOWN_PRODUCTS.get(gpu.model)
+    return known.memory_mib if known is not None else 16384
+
+
 def pool_nodes(pool: PoolSpec) -> list[Node]:
     """Expand one pool into its nodes, named `<pool>-<n>`."""
     cpu = cpu_to_milli(pool.cpu)
@@ -59,16 +84,23 @@ def pool_nodes(pool: PoolSpec) -> list[Node]:
     for n in range(pool.count):
         name = f"{pool.name}-{n}"
         gpus: list[Gpu] = []
-        labels = {POOL_LABEL: pool.name, "kubernetes.io/hostname": name, **pool.labels}
+        labels = {POOL_LABEL: pool.name, "kubernetes.io/hostname": name}
+        owner = OWNER_MIXED
         if pool.gpu is not None:
-            gpu_mem = memory_to_mib(pool.gpu.memory)
+            gpu_mem = _gpu_memory_mib(pool.gpu)
             gpus = [
                 Gpu(index=i, model=pool.gpu.model, memory_mib=gpu_mem, uuid=f"GPU-{name}-{i}")
                 for i in range(pool.gpu.count)
             ]
-            labels[GPU_MODEL_LABEL] = pool.gpu.model
+            labels.update(gfd_labels(pool.gpu.model, pool.gpu.count, gpu_mem))
+            owner = _OWNERS[pool.gpu.sharing]
+            if pool.gpu.sharing != "none":
+                labels[SHARING_LABEL] = pool.gpu.sharing
+            if owner == OWNER_BIGK:
+                labels[DEPLOY_DEVICE_PLUGIN_LABEL] = "false"
+        labels.update(pool.labels)
         taints = [Taint(t.key, t.value, t.effect) for t in pool.taints]
-        nodes.append(Node(name, cpu, memory, pool.pods, gpus, labels, taints))
+        nodes.append(Node(name, cpu, memory, pool.pods, gpus, labels, taints, gpu_owner=owner))
     return nodes
 
 

@@ -72,6 +72,9 @@ class Node:
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[Taint] = field(default_factory=list)
     unschedulable: bool = False
+    # Who assigns the GPUs (bigk.cluster.gpu_labels): "device-plugin" (whole GPUs via nvidia.com/gpu only),
+    # "bigk" (bigk assigns every device; fractional pods only), "" (both: simulations; unsafe on a cluster).
+    gpu_owner: str = ""
 
     @property
     def pool(self) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bigk.cluster.gpu_labels import OWNER_BIGK, OWNER_DEVICE_PLUGIN, model_allowed
 from bigk.cluster.model import MILLI_GPU, Node, PodRequest, Taint, Toleration
 
 DEFAULT_STALE_AFTER_S = 60.0
@@ -71,6 +72,9 @@ class ClusterState:
         pool_id = {p: i for i, p in enumerate(self.pools)}
         self.pool = np.array([pool_id[nd.pool] for nd in self.nodes], dtype=np.int64)
         self.schedulable = np.array([not nd.unschedulable for nd in self.nodes], dtype=bool)
+        # One owner per GPU (docs/gpus.md): whole-GPU pods go where the device plugin assigns, shares where bigk does.
+        self.owner_whole_ok = np.array([nd.gpu_owner != OWNER_BIGK for nd in self.nodes], dtype=bool)
+        self.owner_share_ok = np.array([nd.gpu_owner != OWNER_DEVICE_PLUGIN for nd in self.nodes], dtype=bool)
         self._gpu_milli_cap = np.where(self.gpu_present, MILLI_GPU, 0)  # 0 on absent slots
         self._usable_cache: dict[tuple[float | None, float], np.ndarray] = {}  # cleared by set_reading
         # Live readings; NaN = unknown. Health defaults to healthy until told otherwise.
@@ -111,6 +115,12 @@ class ClusterState:
 
     def has_gpus(self) -> np.ndarray:
         return self.gpu_count > 0
+
+    def owner_ok(self, req: PodRequest) -> np.ndarray | None:
+        """Nodes whose GPU owner admits this kind of GPU pod; None for pods without GPUs (every node)."""
+        if not req.is_gpu:
+            return None
+        return self.owner_share_ok if req.is_fractional else self.owner_whole_ok
 
     # ---- live readings --------------------------------------------------------------
     def set_reading(self, node: int, gpu: int, free_memory_mib: float, utilization_pct: float,
@@ -171,7 +181,7 @@ class ClusterState:
             selected = all(node.labels.get(k) == v for k, v in node_selector.items())
             ok[i] = selected and _tolerates_all(node.taints, tolerations)
         if gpu_models:
-            allowed = np.array([m in gpu_models for m in self.models] + [False], dtype=bool)
+            allowed = np.array([model_allowed(m, gpu_models) for m in self.models] + [False], dtype=bool)
             ok &= allowed[self.gpu_model]  # -1 indexes the trailing False: no GPU, no model
         self._mask_cache[key] = ok
         return ok
@@ -204,6 +214,7 @@ class ClusterState:
         if base_mask is not None:
             ok &= base_mask
         if req.is_gpu:
+            ok &= self.owner_share_ok if req.is_fractional else self.owner_whole_ok
             slots = self.gpu_slot_fit(req, now, stale_after_s)
             ok &= slots.sum(axis=1) >= req.gpu_count
         return ok

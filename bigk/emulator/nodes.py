@@ -1,7 +1,8 @@
 """Node objects for the emulated cluster, built from `bigk.cluster.model.Node`.
 
-Capacity/allocatable carry cpu, memory, pods and `nvidia.com/gpu`; labels carry
-the pool, the GPU model and GPU-feature-discovery style count/memory labels;
+Capacity/allocatable carry cpu, memory, pods and `nvidia.com/gpu` (not where bigk
+assigns every GPU: the device plugin is off there); labels carry the pool and GPU
+feature discovery's labels (`bigk.cluster.gpu_labels`; cluster files write them all);
 taints and `unschedulable` come from the model; the Ready condition is True.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from bigk.cluster.gpu_labels import OWNER_BIGK, OWNER_MIXED, PRODUCT_LABEL, SHARING_LABEL, SHARING_MIXED
 from bigk.cluster.model import GPU_RESOURCE, Node
 from bigk.cluster.quantity import format_mib, format_milli
 from bigk.emulator.discovery import EMULATOR_GIT_VERSION
@@ -42,9 +44,13 @@ def node_object(node: Node) -> dict[str, Any]:
         "ephemeral-storage": "100Gi",
     }
     if node.gpus:
-        capacity[GPU_RESOURCE] = str(len(node.gpus))
-        labels[GPU_COUNT_LABEL] = str(len(node.gpus))
-        labels[GPU_MEMORY_LABEL] = str(node.gpus[0].memory_mib)
+        if node.gpu_owner != OWNER_BIGK:  # where bigk assigns every GPU the device plugin does not run
+            capacity[GPU_RESOURCE] = str(len(node.gpus))
+        if node.gpu_owner == OWNER_MIXED:
+            labels.setdefault(SHARING_LABEL, SHARING_MIXED)
+        labels.setdefault(PRODUCT_LABEL, node.gpus[0].model)
+        labels.setdefault(GPU_COUNT_LABEL, str(len(node.gpus)))
+        labels.setdefault(GPU_MEMORY_LABEL, str(node.gpus[0].memory_mib))
     now = rfc3339()
     conditions = [
         {

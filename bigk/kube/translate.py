@@ -28,6 +28,7 @@ from bigk.cluster.model import (
     Taint,
     Toleration,
 )
+from bigk.cluster.gpu_labels import COUNT_LABEL, OWNER_BIGK, OWNER_MIXED, gpu_owner
 from bigk.cluster.quantity import QuantityError, cpu_to_milli, memory_to_mib
 from bigk.gpu.readings import ReadingRecord, ReadingsFormatError, decode
 
@@ -197,6 +198,9 @@ def node_from_v1(node: client.V1Node) -> Node:
     except QuantityError as exc:
         raise TranslateError(f"{where}: {exc}") from None
     gpu_count = gpu_value // 1000
+    owner = gpu_owner(labels)
+    if owner == OWNER_BIGK:  # the device plugin does not advertise here: GPU feature discovery counts the GPUs
+        gpu_count = max(gpu_count, _int_or_none(labels.get(COUNT_LABEL)) or 0)
     readings = parse_gpu_readings((meta.annotations or {}).get(L.GPU_READINGS_ANNOTATION, ""), where)
     model = labels.get(GPU_MODEL_LABEL, "")
     label_mem = _int_or_none(labels.get(GPU_MEMORY_LABEL))
@@ -213,7 +217,8 @@ def node_from_v1(node: client.V1Node) -> Node:
     taints = [Taint(t.key, t.value or "", t.effect or "NoSchedule") for t in (spec.taints if spec else None) or []]
     unschedulable = bool(spec.unschedulable) if spec else False
     return Node(name=meta.name, cpu_milli=cpu, memory_mib=mem, pods=pods, gpus=gpus, labels=labels,
-                taints=taints, unschedulable=unschedulable or not node_ready(node))
+                taints=taints, unschedulable=unschedulable or not node_ready(node),
+                gpu_owner=owner if gpus else OWNER_MIXED)
 
 
 def node_ready(node: client.V1Node) -> bool:

@@ -78,6 +78,7 @@ class Filters:
         ok &= s.mem_used <= s.mem_cap - req.memory_mib
         ok &= s.pods_used < s.pods_cap
         if req.is_gpu:
+            ok &= s.owner_ok(req)  # type: ignore[arg-type]
             ok &= row_count(self.gpu_slots(req)) >= req.gpu_count
         return ok
 
@@ -86,6 +87,9 @@ class Filters:
         s = self.state
         if not (static[i] and s.schedulable[i] and s.pods_used[i] < s.pods_cap[i]
                 and s.cpu_used[i] + req.cpu_milli <= s.cpu_cap[i] and s.mem_used[i] + req.memory_mib <= s.mem_cap[i]):
+            return False
+        owner = s.owner_ok(req)
+        if owner is not None and not owner[i]:
             return False
         return not req.is_gpu or int(np.count_nonzero(self.slots_row(req, i))) >= req.gpu_count
 
@@ -106,6 +110,7 @@ class Filters:
         s = self.state
         ok = static & s.schedulable & (s.cpu_cap >= req.cpu_milli) & (s.mem_cap >= req.memory_mib)
         if req.is_gpu:
+            ok &= s.owner_ok(req)  # type: ignore[arg-type]
             slots = self.usable
             if req.gpu_memory_mib:
                 slots = slots & (s.gpu_mem_cap >= req.gpu_memory_mib)
@@ -129,6 +134,9 @@ class Filters:
         mark("untolerated taint", ~s.static_mask({}, tuple(tolerations), frozenset()))
         if req.gpu_models:
             mark("GPU model mismatch", ~s.static_mask({}, _ANY, req.gpu_models))
+        owner = s.owner_ok(req)
+        if owner is not None:
+            mark("GPUs assigned by the device plugin" if req.is_fractional else "GPUs shared by bigk", ~owner)
         mark("too many pods", s.pods_used >= s.pods_cap)
         mark("insufficient cpu", s.cpu_used > s.cpu_cap - req.cpu_milli)
         mark("insufficient memory", s.mem_used > s.mem_cap - req.memory_mib)

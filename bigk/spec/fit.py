@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from bigk.cluster.gpu_labels import model_allowed
 from bigk.cluster.model import Node, PodRequest, Toleration
 from bigk.cluster.quantity import format_mib, format_milli
 from bigk.spec.gang import node_selector_for, pod_request, tolerations_for
@@ -46,7 +47,7 @@ def reject_reason(node: Node, req: PodRequest, selector: dict[str, str], tolerat
     if req.is_gpu:
         if not node.gpus:
             return "no GPUs"
-        if req.gpu_models and node.gpu_model not in req.gpu_models:
+        if not model_allowed(node.gpu_model, req.gpu_models):
             return "GPU model not allowed"
         if req.gpu_count > len(node.gpus):
             return "too few GPUs"

@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bigk.cluster.gpu_labels import model_allowed, model_matches
 from bigk.cluster.model import MILLI_GPU, PodRequest
 from bigk.cluster.state import DEFAULT_STALE_AFTER_S, ClusterState, Placement
 from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI
@@ -152,7 +153,7 @@ class BigkPolicy(FragAwarePolicy):
         access = self._large_access.get(key)
         if access is None:
             access = self._large_access[key] = np.array(
-                [[not r.gpu_models or m in r.gpu_models for r in self.large] for m in state.models]
+                [[model_allowed(m, r.gpu_models) for r in self.large] for m in state.models]
                 + [[False] * len(self.large)], dtype=bool)
         cpu, mem, gpus = self._large_shape
         full = view.full
@@ -188,7 +189,8 @@ class BigkPolicy(FragAwarePolicy):
             return None
         cap = self.view.model_cap
         free = self.view.model_free.astype(np.float64)
-        need = np.array([self.constrained.get(m, 0.0) for m in state.models]) / np.maximum(cap, 1.0)
+        need = np.array([sum(v for w, v in self.constrained.items() if model_matches(m, w))
+                         for m in state.models]) / np.maximum(cap, 1.0)
         fill = 1.0 - free / np.maximum(cap, 1.0)
         used = req.total_gpu_milli if req.is_gpu else (req.cpu_milli / self.ratio if self.ratio else 0.0)
         per_model = MODEL_PRESSURE_WEIGHT * used * need * fill / STEP_MILLI

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bigk.cluster.gpu_labels import model_allowed
 from bigk.cluster.model import MILLI_GPU, PodRequest
 
 POPULARITY_THRESHOLD = 0.95
@@ -91,7 +92,7 @@ class FragModel:
         key = tuple(models)
         cached = self._access_cache.get(key)
         if cached is None:
-            rows = [[not allowed or m in allowed for allowed in self.models] for m in models]
+            rows = [[model_allowed(m, allowed) for allowed in self.models] for m in models]
             rows.append([False] * len(self.models))
             cached = np.array(rows, dtype=bool).reshape(len(models) + 1, len(self.models))
             self._access_cache[key] = cached
