@@ -34,15 +34,20 @@ def _cluster_nodes(path: Path) -> list[Node]:
         raise SpecError(str(exc)) from None
 
 
-def _load(paths: list[str], cluster: Path | None, auto_cluster: bool) -> tuple[SpecLoadResult, Path | None]:
-    """Load specs; with no --cluster, use a cluster file found among the specs (e.g. jobspecs/cluster.yaml)."""
-    from bigk.spec.loader import load_specs
+def _load(paths: list[str], cluster: Path | None, auto_cluster: bool,
+          policy_file: Path | None = None) -> tuple[SpecLoadResult, Path | None]:
+    """Load specs; with no --cluster, use a cluster file found among the specs (e.g. jobspecs/cluster.yaml).
 
+    The spec policy is the install's (`--policy`, else $BIGK_SPEC_POLICY, else the built-in default)."""
+    from bigk.spec.loader import load_specs
+    from bigk.spec.policy import load_policy
+
+    policy = load_policy(policy_file)
     nodes = _cluster_nodes(cluster) if cluster is not None else None
-    result = load_specs(paths, cluster=nodes)
+    result = load_specs(paths, cluster=nodes, policy=policy)
     if cluster is None and auto_cluster and result.cluster_files:
         cluster = result.cluster_files[0]
-        result = load_specs(paths, cluster=_cluster_nodes(cluster))
+        result = load_specs(paths, cluster=_cluster_nodes(cluster), policy=policy)
     return result, cluster
 
 
@@ -84,12 +89,16 @@ def register(app: typer.Typer) -> None:
             None, "--cluster", help="Cluster file; jobs no node could hold are errors. Default: one found in PATHs."
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Print problems only, no summary."),
+        policy: Path | None = typer.Option(
+            None, "--policy", help="The install's spec policy (allowed namespaces, Pod Security levels); default "
+            "$BIGK_SPEC_POLICY, else namespace 'default' at the restricted level."
+        ),
     ) -> None:
         """Check job specs: one line per problem (FILE:LINE:COL: field: message); exit 1 if any."""
         if not paths and not Path(DEFAULT_SPECS).exists():
             raise BigkError(f"no {DEFAULT_SPECS}/ folder in {Path.cwd()}: run bigk validate from the repository "
                             "root, or name spec files or folders: bigk validate PATH...")
-        result, used = _load(paths or [DEFAULT_SPECS], cluster, auto_cluster=True)
+        result, used = _load(paths or [DEFAULT_SPECS], cluster, auto_cluster=True, policy_file=policy)
         for problem in [*result.problems, *result.warnings]:
             typer.echo(str(problem))
         if not quiet:

@@ -25,6 +25,7 @@ from bigk.spec.errors import SpecError
 from bigk.spec.gang import node_selector_for, pod_request, tolerations_for
 from bigk.spec.model import GpuSpec, JobSpec, PodSpec
 from bigk.spec.naming import driver_pod_name, executor_pod_prefix, gang_name
+from bigk.spec.policy import Level
 from bigk.spec.units import memory_mib, spark_memory
 
 GPU_VENDOR = "nvidia.com"
@@ -247,8 +248,12 @@ def conf_args(conf: dict[str, str]) -> list[str]:
     return args
 
 
-def build_submission(job: JobSpec, run_id: str, master: str, workdir: Path) -> Submission:
-    """Everything needed to submit one run of `job` to the Kubernetes API at `master` (k8s://...)."""
+def build_submission(job: JobSpec, run_id: str, master: str, workdir: Path,
+                     level: Level = "restricted") -> Submission:
+    """Everything needed to submit one run of `job` to the Kubernetes API at `master` (k8s://...).
+
+    `level`: the Pod Security Standards level the install's spec policy grants the job.
+    """
     if not master.startswith("k8s://"):
         raise SpecError(f"master {master!r} must be a Kubernetes URL such as k8s://https://host:6443")
     if not run_id or len(run_id) > 63:
@@ -261,7 +266,7 @@ def build_submission(job: JobSpec, run_id: str, master: str, workdir: Path) -> S
     has_containers: dict[str, bool] = {}
     paths: dict[str, Path] = {}
     for role in ("driver", "executor"):
-        templates[role], has_containers[role] = pod_template(job, role, labels, bigk_annotations(job, role))
+        templates[role], has_containers[role] = pod_template(job, role, labels, bigk_annotations(job, role), level)
         paths[role] = workdir / f"{gang}-{role}-template.yaml"
         paths[role].write_text(yaml.safe_dump(templates[role], sort_keys=False), encoding="utf-8")
     conf = build_conf(job, run_id, paths, has_containers)

@@ -14,12 +14,16 @@ downward API as NVIDIA_VISIBLE_DEVICES.
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from bigk.cluster import labels as L
 from bigk.spec.gang import tolerations_for
 from bigk.spec.model import JobSpec, PodSpec
 from bigk.spec.operator import DRIVER_CONTAINER, EXECUTOR_CONTAINER
+from bigk.spec.policy import Level, harden_template
+
+log = logging.getLogger(__name__)
 
 CONTAINER_NAMES = {"driver": DRIVER_CONTAINER, "executor": EXECUTOR_CONTAINER}
 
@@ -35,9 +39,14 @@ def _merge_named(base: list[Any], extra: list[dict[str, Any]], key: str) -> list
 
 
 def pod_template(
-    job: JobSpec, role: str, labels: dict[str, str], annotations: dict[str, str]
+    job: JobSpec, role: str, labels: dict[str, str], annotations: dict[str, str], level: Level = "restricted"
 ) -> tuple[dict[str, Any], bool]:
-    """The pod template for `role`; also says whether it defines the main Spark container."""
+    """The pod template for `role`; also says whether it defines the main Spark container.
+
+    `level` is the Pod Security Standards level the install grants the job (see `bigk.spec.policy`): bigk
+    removes what is its own to decide (nodeName, container resources) and, at `restricted`, fills in the
+    security settings the level requires, including on the main container.
+    """
     pod: PodSpec = job.spec.driver if role == "driver" else job.spec.executor
     template: dict[str, Any] = copy.deepcopy(pod.template) if pod.template else {}
     template["apiVersion"] = "v1"
@@ -70,6 +79,12 @@ def pod_template(
             ],
             "name",
         )
+    if level == "restricted" and not any(c.get("name") == CONTAINER_NAMES[role] for c in containers):
+        containers.insert(0, {"name": CONTAINER_NAMES[role]})  # Spark merges its container into this one
     if containers:
         spec["containers"] = containers
+    removed = harden_template(template, level)
+    if removed:
+        log.warning("event=template_fields_removed job=%s role=%s fields=%s", job.metadata.name, role,
+                    ",".join(removed))
     return template, bool(containers)

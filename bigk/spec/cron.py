@@ -1,5 +1,11 @@
 """Standard 5-field cron (as in crontab(5)) turned into an APScheduler `CronTrigger`.
 
+Also the descriptors of robfig/cron (the Spark Operator's cron library): `@yearly`,
+`@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`, `?` for "any" in the
+day fields, and `@every DURATION` with a Go duration (`90s`, `5m`, `1h30m`), which
+becomes an interval trigger anchored at the Unix epoch so that a restart or a
+reload never shifts it (robfig counts from when its process started).
+
 APScheduler's own `CronTrigger.from_crontab` reads day-of-week 0 as Monday, while
 every crontab, Kubernetes CronJob and the Spark Operator read 0 (and 7) as Sunday.
 So we parse each field ourselves into explicit value lists and hand APScheduler
@@ -14,10 +20,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
+from bigk.spec.cron_clock import ClockChangeCronTrigger, is_fixed_time
 from bigk.spec.errors import CronError
 
 _MACROS = {
@@ -35,6 +44,11 @@ _APS_DAYS = {0: "sun", 1: "mon", 2: "tue", 3: "wed", 4: "thu", 5: "fri", 6: "sat
 _ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
 _MAX_LEN = 256
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_GO_DURATION = re.compile(r"^(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$")
+_GO_PART = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+MAX_EVERY_S = 366 * 86400
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,8 @@ def _parse_field(text: str, field: _Field) -> tuple[set[int], bool]:
     if not text:
         raise CronError(f"{field.name}: empty field")
     for item in text.split(","):
+        if item == "?" and field.name in ("day-of-month", "day-of-week"):
+            item = "*"  # robfig/cron and Quartz: '?' means "no specific value", i.e. any
         match = _ITEM.match(item)
         if not match:
             raise CronError(f"{field.name}: cannot read {item!r} (use N, N-M, */S, N-M/S or a comma list)")
@@ -90,7 +106,7 @@ def _parse_field(text: str, field: _Field) -> tuple[set[int], bool]:
             if low > high:
                 raise CronError(f"{field.name}: range {start}-{end} runs backwards")
         values.update(range(low, high + 1, step))
-    unrestricted = text == "*"
+    unrestricted = text in ("*", "?")
     if field.name == "day-of-week":
         values = {0 if v == 7 else v for v in values}  # 7 is Sunday too
     return values, unrestricted
@@ -111,6 +127,37 @@ class CronFields:
     day_of_week: str
 
 
+@dataclass(frozen=True)
+class Every:
+    """`@every DURATION`: fire every `seconds` seconds (whole seconds, at least 1, as robfig/cron does)."""
+
+    seconds: int
+
+
+def parse_every(expr: str) -> Every | None:
+    """`@every 1h30m` -> Every(5400); None if `expr` is not an @every descriptor; CronError if it is a bad one."""
+    text = expr.strip()
+    if not text.lower().startswith("@every"):
+        return None
+    duration = text[len("@every") :].strip()
+    if not duration or not _GO_DURATION.match(duration):
+        raise CronError(f"'@every' needs a Go duration such as '90s', '5m' or '1h30m', got {duration or 'nothing'!r}")
+    seconds = sum(float(num) * _GO_UNIT_S[unit] for num, unit in _GO_PART.findall(duration))
+    if seconds > MAX_EVERY_S:
+        raise CronError(f"'@every {duration}' is longer than a year; use a cron expression")
+    return Every(max(1, int(seconds)))  # robfig truncates to whole seconds, at least one
+
+
+def parse_schedule(expr: str) -> CronFields | Every:
+    """A cron expression, a descriptor, or `@every DURATION`; raise CronError if invalid."""
+    if not isinstance(expr, str):
+        raise CronError(f"cron expression must be a string, got {type(expr).__name__}")
+    if len(expr) > _MAX_LEN:
+        raise CronError(f"cron expression is longer than {_MAX_LEN} characters")
+    every = parse_every(expr)
+    return every if every is not None else parse_cron(expr)
+
+
 def parse_cron(expr: str) -> CronFields:
     """Parse a standard 5-field cron expression (or an @macro); raise CronError if invalid."""
     if not isinstance(expr, str):
@@ -120,7 +167,8 @@ def parse_cron(expr: str) -> CronFields:
     text = expr.strip().lower()
     text = _MACROS.get(text, text)
     if text.startswith("@"):
-        raise CronError(f"unknown cron macro {expr.strip()!r} (known: {', '.join(sorted(_MACROS))})")
+        known = ", ".join([*sorted(_MACROS), "@every DURATION"])
+        raise CronError(f"unknown cron macro {expr.strip()!r} (known: {known})")
     parts = text.split()
     if len(parts) != 5:
         raise CronError(
@@ -154,12 +202,17 @@ def parse_timezone(name: str) -> ZoneInfo:
         raise CronError(f"unknown time zone {name!r} (use an IANA name such as 'UTC' or 'Europe/Berlin')") from None
 
 
-def to_trigger(expr: str, timezone: str = "UTC") -> CronTrigger:
-    """A CronTrigger firing exactly when standard cron would (0 and 7 = Sunday)."""
-    fields = parse_cron(expr)
+def to_trigger(expr: str, timezone: str = "UTC") -> BaseTrigger:
+    """A trigger firing exactly when standard cron would (0 and 7 = Sunday); `@every` gives an interval."""
+    parsed = parse_schedule(expr)
     tz = parse_timezone(timezone)
+    if isinstance(parsed, Every):
+        return IntervalTrigger(seconds=parsed.seconds, start_date=EPOCH, timezone=tz)
+    fields = parsed
+    raw = _MACROS.get(expr.strip().lower(), expr.strip().lower()).split()
     try:
-        return CronTrigger(
+        return ClockChangeCronTrigger(  # cron's rules at daylight saving changes (see cron_clock)
+            fixed_time=is_fixed_time(raw[0], raw[1]),
             minute=fields.minute,
             hour=fields.hour,
             day=fields.day,

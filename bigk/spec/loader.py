@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,9 @@ from bigk.cluster.model import Node
 from bigk.spec.fit import fit_problems
 from bigk.spec.model import API_VERSION, KIND, JobSpec
 from bigk.spec.operator import OPERATOR_KINDS, import_operator, is_operator_doc, operator_loc
+from bigk.spec.policy import SpecPolicy, check_job
 from bigk.spec.problems import SpecProblem, field_path, problems_from_validation, suggest
+from bigk.spec.secrets import literal_secrets
 from bigk.spec.yamlsafe import MAX_BYTES, Document, YamlProblem, load_bytes
 
 log = logging.getLogger(__name__)
@@ -215,13 +217,25 @@ def load_file(path: Path) -> _FileResult:
     return out
 
 
-def load_specs(paths: Sequence[str | Path], cluster: Sequence[Node] | None = None) -> SpecLoadResult:
-    """Load every spec under `paths`; with `cluster`, also reject jobs that can never be placed on it."""
+def load_specs(
+    paths: Sequence[str | Path],
+    cluster: Sequence[Node] | None = None,
+    policy: SpecPolicy | None = None,
+    owners: Mapping[str, Path] | None = None,
+) -> SpecLoadResult:
+    """Load every spec under `paths`; with `cluster`, also reject jobs that can never be placed on it.
+
+    `policy` is the install's spec policy (default: the built-in one, namespace `default` at the restricted
+    level). `owners` maps job names to the file whose definition is being served (the catalog passes it):
+    while that file still exists and is broken, no other file may define the name.
+    """
     if isinstance(paths, str | Path):  # a lone path, not a list of paths
         paths = [paths]
+    policy = policy if policy is not None else SpecPolicy()
     result = SpecLoadResult()
     files, result.problems = spec_files(paths)
     result.files = files
+    good: list[tuple[Path, _FileResult]] = []
     for path in files:
         loaded = load_file(path)
         if loaded.is_cluster:
@@ -230,11 +244,22 @@ def load_specs(paths: Sequence[str | Path], cluster: Sequence[Node] | None = Non
         result.warnings += loaded.warnings
         problems = list(loaded.problems)
         if not problems:
-            problems += _duplicates(loaded.jobs, result.jobs)
+            problems += _duplicates(loaded.jobs, {})
+        if not problems:
+            found, warnings = _policy(loaded.jobs, policy)
+            problems += found
+            result.warnings += warnings
         if not problems and cluster is not None:
             problems += _fit(loaded.jobs, cluster)
         if problems:
             result.problems += problems
+            result.failed_files.add(path)
+            continue
+        good.append((path, loaded))
+    collisions = _collisions(good, result.failed_files, owners or {})
+    for path, loaded in good:
+        if path in collisions:
+            result.problems += collisions[path]
             result.failed_files.add(path)
             continue
         for job in loaded.jobs:
@@ -268,6 +293,60 @@ def _duplicates(jobs: list[LoadedJob], accepted: dict[str, LoadedJob]) -> list[S
         else:
             seen[job.name] = job
     return problems
+
+
+def _collisions(
+    good: list[tuple[Path, _FileResult]], failed: set[Path], owners: Mapping[str, Path]
+) -> dict[Path, list[SpecProblem]]:
+    """A job name has one owner: a name in two files is refused in both (each error names the other file),
+    and a name whose served definition comes from another file that is broken right now is refused too,
+    so a new file can never take a job over, whatever it is called and however it sorts."""
+    by_name: dict[str, list[LoadedJob]] = {}
+    for _, loaded in good:
+        for job in loaded.jobs:
+            by_name.setdefault(job.name, []).append(job)
+    out: dict[Path, list[SpecProblem]] = {}
+    for name, jobs in by_name.items():
+        for job in jobs:
+            others = [o for o in jobs if o.file != job.file]
+            owner = owners.get(name)
+            line, col = job.locate(("metadata", "name"))
+            if others:
+                where = ", ".join(f"{o.file}:{o.locate(('metadata', 'name'))[0]}" for o in others)
+                message = (f"job name {name!r} is also defined in {where}: a name has one owner, so neither "
+                           "definition is used until one is renamed or removed")
+            elif (owner is not None and not _same_path(owner, job.file) and owner.exists()
+                  and any(_same_path(owner, f) for f in failed)):
+                message = (f"job name {name!r} belongs to {owner} (its last good definition is being served); fix "
+                           "that file, or remove the job from it, before defining the name elsewhere")
+            else:
+                continue
+            out.setdefault(job.file, []).append(SpecProblem(job.file, line, col, "metadata.name", message))
+    return out
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a == b
+
+
+def _policy(jobs: list[LoadedJob], policy: SpecPolicy) -> tuple[list[SpecProblem], list[SpecProblem]]:
+    """The install's spec policy: errors refuse the file, warnings say what bigk will override."""
+    problems: list[SpecProblem] = []
+    warnings: list[SpecProblem] = []
+    for job in jobs:
+        for finding in check_job(job.spec, policy):
+            line, col = job.locate(finding.loc, prefer_key=True)
+            problem = SpecProblem(job.file, line, col, field_path(finding.loc), finding.message, finding.severity)
+            (warnings if finding.severity == "warning" else problems).append(problem)
+        for locs, message in literal_secrets(job.spec):
+            loc = next((c for c in locs if job.document is not None and job.source_kind == KIND
+                        and (c in job.document.keys or c in job.document.values)), locs[0])
+            line, col = job.locate(loc, prefer_key=True)
+            warnings.append(SpecProblem(job.file, line, col, field_path(loc), message, "warning"))
+    return sorted(problems, key=lambda p: (p.line, p.col)), sorted(warnings, key=lambda p: (p.line, p.col))
 
 
 def _fit(jobs: list[LoadedJob], cluster: Sequence[Node]) -> list[SpecProblem]:

@@ -12,6 +12,7 @@ import yaml
 from bigk.spec.loader import load_specs
 from bigk.spec.model import JobSpec
 from bigk.spec.operator import import_operator
+from bigk.spec.policy import SpecPolicy
 
 DATA = Path(__file__).parent / "data"
 
@@ -224,7 +225,7 @@ def test_realistic_scheduled_manifest_converts_to_a_valid_job() -> None:
 
 def test_operator_manifests_load_from_the_spec_folder_with_warnings(tmp_path: Path) -> None:
     (tmp_path / "op.yaml").write_text((DATA / "operator-scheduled.yaml").read_text())
-    result = load_specs([tmp_path])
+    result = load_specs([tmp_path], policy=SpecPolicy({"analytics": "restricted"}))  # the install allows it
     assert result.problems == []
     loaded = result.jobs["sales-rollup"]
     assert loaded.source_kind == "ScheduledSparkApplication"
