@@ -172,6 +172,11 @@ class Queue:
     """A queue with a weight for fair share, a guarantee and a ceiling per resource.
 
     Resources are keyed "cpu" (milli), "memory" (MiB) and "gpu" (milli-GPU).
+    Queues form a tree: `parent` is the full name of the parent queue ("" at the
+    top); names are dotted paths (`ml.training` is the child `training` of `ml`).
+    `borrow`: may use idle capacity beyond its guarantee (else its guarantee caps it
+    where it has one); `lend`: lets other queues use its unused guarantee (else
+    that room is kept free for it).
     """
 
     name: str
@@ -179,3 +184,5 @@ class Queue:
     guaranteed: dict[str, int] = field(default_factory=dict)
     maximum: dict[str, int] = field(default_factory=dict)
     parent: str = ""
+    borrow: bool = True
+    lend: bool = True

@@ -20,8 +20,17 @@ from bigk.scheduler.memory import Memory, Plan, Reservation
 from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy
 from bigk.scheduler.preempt import VictimGroup, VictimIndex, gang_victims, plan_preemption
-from bigk.scheduler.queueing import QueueBook, UnitQueue
-from bigk.scheduler.types import Bind, CycleResult, Eviction, Explanation, ReservedSlot, Snapshot
+from bigk.scheduler.queueing import Limit, QueueBook, UnitQueue
+from bigk.scheduler.types import (
+    Admission,
+    Bind,
+    CycleResult,
+    Eviction,
+    Explanation,
+    QueueUsage,
+    ReservedSlot,
+    Snapshot,
+)
 from bigk.scheduler.units import (
     GangView,
     Item,
@@ -34,6 +43,18 @@ from bigk.scheduler.units import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def limit_text(queue: str, limit: Limit) -> str:
+    """One line for a queue limit that holds a unit back."""
+    value = amount(limit.resource, limit.limit)
+    if limit.kind == "lend":
+        return (f"the {limit.resource} left is kept for queue {limit.queue}'s unused guarantee ({value}; "
+                "it does not lend)")
+    who = f"queue {queue}" if limit.queue == queue else f"queue {queue}'s parent {limit.queue}"
+    if limit.kind == "guarantee":
+        return f"{who} would exceed its {limit.resource} guarantee ({value}) and may not borrow"
+    return f"{who} would exceed its {limit.resource} maximum ({value})"
 
 
 def queue_lookup(views: dict[str, GangView]) -> Callable[[Pod], str]:
@@ -81,6 +102,8 @@ class Cycle:
             for r in rs:
                 if r not in keep:
                     self.state.release(r.key)
+                    if not gone:
+                        self.result.reservations_expired += 1
                     log.info("event=reservation-dropped gang=%s node=%s reason=%s", gang, r.slot.node,
                              "gang-gone" if gone else "expired")
             if keep:
@@ -252,9 +275,7 @@ class Cycle:
         need = unit.need()
         over = self.book.over_maximum(unit.queue, need)
         if over is not None:
-            q = self.book.queue(unit.queue)
-            self.wait(unit, "queue-maximum", None,
-                      f"queue {unit.queue} would exceed its {over} maximum ({amount(over, q.maximum[over])})")
+            self.wait(unit, "queue-maximum", None, limit_text(unit.queue, over))
             return
         # Units asking for exactly the same things fail the same way within a cycle (room only shrinks).
         shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
@@ -319,6 +340,7 @@ class Cycle:
                 self.book.add(unit.queue, usage_of(item.request))
         if unit.gang and unit.driver_pending and unit.all_or_nothing:
             self.m.admitted[unit.gang] = self.now
+            self.result.admitted.append(Admission(unit.gang, unit.queue, max(0.0, self.now - unit.created_at)))
         if new_res:
             self.m.reservations.setdefault(unit.gang, []).extend(new_res)
             log.info("event=admit gang=%s queue=%s reserved=%d", unit.gang, unit.queue, len(new_res))
@@ -348,19 +370,26 @@ class Cycle:
             skip = set(self.m.evicting)
             self.victims = VictimIndex(self.state, gang_victims(self.state, self.views, reservations, skip),
                                        lone_bound, skip)
-        if self.victims.lowest is None or self.victims.lowest >= unit.priority:
+        book = self.book
+        reclaiming = book.may_reclaim(unit.queue, unit.need())
+        if self.victims.lowest is None or (self.victims.lowest >= unit.priority and not reclaiming):
             return False
         evicting = self.m.evicting
 
+        fresh = {a.gang for a in self.result.admitted}  # admitted this cycle: never undone in the same cycle
+
         def gone(g: VictimGroup) -> bool:
-            return any(p.key in evicting for p in g.pods)
+            return g.name in fresh or any(p.key in evicting for p in g.pods)
+
+        def borrowed(g: VictimGroup) -> bool:  # reclaim: another queue's work (its guarantee is checked apart)
+            return not book.shares_path(g.queue, unit.queue)
 
         parked = [(k, *self.state.allocations[k]) for k in evicting if k in self.state.allocations]
         for k, _, _ in parked:
             self.state.release(k)
         try:
-            plan = plan_preemption(self.state, self.book, self.victims, unit.priority, self.placer, unit.items,
-                                   keys, gone)
+            plan = plan_preemption(self.state, book, self.victims, unit.priority, self.placer, unit.items,
+                                   keys, gone, unit.queue, borrowed if reclaiming else None)
         finally:
             for k, req, placement in reversed(parked):
                 self.state.allocate(k, req, placement)
@@ -369,7 +398,11 @@ class Cycle:
         victims: set[str] = set()
         for group in plan.victims:
             for pod in group.pods:
-                reason = (f"preempted by {unit.name} (priority {unit.priority} > {group.priority})")
+                if group.priority < unit.priority:
+                    reason = f"preempted by {unit.name} (priority {unit.priority} > {group.priority})"
+                else:
+                    reason = (f"reclaimed by {unit.name}: queue {unit.queue} is under its guarantee and queue "
+                              f"{group.queue} uses more than its own")
                 self.result.evictions.append(Eviction(pod.key, reason, unit.name))
                 self.m.evicting[pod.key] = (unit.name, self.now)
                 self.book.leave(group.queue, usage_of(pod.request))
@@ -386,13 +419,15 @@ class Cycle:
                                          self.now + self.ttl)
         self.rehold(unit.name, self.m.plans[unit.name])
         self.failed_shapes.clear()
-        self.wait(unit, "preempting", None, f"preempting {len(victims)} lower-priority pods", victims=len(victims))
+        what = "lower-priority pods" if all(g.priority < unit.priority for g in plan.victims) else \
+            "pods to reclaim borrowed capacity"
+        self.wait(unit, "preempting", None, f"preempting {len(victims)} {what}", victims=len(victims))
         return True
 
     # -- extras ------------------------------------------------------------------------------------
     def place_extras(self) -> None:
         for view, pod in sorted(self.extras, key=lambda vp: (-vp[0].priority, vp[1].created_at, vp[1].name)):
-            if self.book.over_maximum(view.queue, usage_of(pod.request)) is not None:
+            if self.book.over_maximum(view.queue, usage_of(pod.request)):
                 continue
             item = pod_item(pod)
             placement = self.placer.choose(item)
@@ -403,3 +438,9 @@ class Cycle:
         for name in list(self.holds):
             self.release_holds(name)
         self.result.reservations = self.m.reservation_slots()
+        book = self.book
+        for name in list(book.queues):
+            book.path(name)  # declared queues show even when empty
+        self.result.queues = {name: QueueUsage(book.used(name), book.dominant_share(name))
+                              for name in sorted(set(book.queues) | set(book.usage))}
+        self.result.totals = book.totals

@@ -12,7 +12,7 @@ Nothing is evicted here: the caller turns the result into `Eviction`s.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,6 +109,7 @@ class VictimIndex:
                 self._lone_on.setdefault(i, []).append(pod)
         prios = [g.priority for g in gangs] + [p.priority for p in lone_bound]
         self.lowest = min(prios, default=None)
+        self.above_all = max(prios, default=0) + 1  # a bound under which every victim falls (reclaim)
         self._on: dict[int, list[VictimGroup]] = {}
         self._freeable: dict[int, tuple[np.ndarray, ...]] = {}
 
@@ -206,8 +207,13 @@ class _Releaser:
 
 
 def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, below: int, placer: Placer,
-                    items: list[Item], keys: list[str], skip: Callable[[VictimGroup], bool]) -> PreemptionPlan | None:
+                    items: list[Item], keys: list[str], skip: Callable[[VictimGroup], bool], queue: str = "",
+                    reclaim: Callable[[VictimGroup], bool] | None = None) -> PreemptionPlan | None:
     """Find victims item by item, node by node; the state is left exactly as it was found.
+
+    Victims have a priority below `below`, or, when `reclaim` is given (the
+    preemptor's `queue` is under its guarantee), are groups it accepts whatever
+    their priority; either way never inside a guarantee (`QueueBook.protected`).
 
     Each item of the preemptor is placed, in order, where it fits now (after the
     victims already chosen for earlier items) or else on the node where it fits
@@ -218,21 +224,22 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     """
     rel = _Releaser(state)
     chosen: list[tuple[VictimGroup, list[Entry]]] = []
-    taken: dict[str, list[int]] = {}
+    taken: dict[str, Usage] = {}
     placed: Placed = []
 
-    def eligible(g: VictimGroup) -> bool:
-        if g.priority >= below or skip(g) or any(g is c for c, _ in chosen):
+    def eligible(g: VictimGroup, also: Mapping[str, Usage]) -> bool:
+        """May `g` go, after the victims already chosen and `also` (chosen on the node being tried)?"""
+        if skip(g) or any(g is c for c, _ in chosen):
             return False
-        already = taken.get(g.queue, [0, 0, 0])
-        return not book.protected(g.queue, g.usage(state), (already[0], already[1], already[2]))
+        if g.priority >= below and (reclaim is None or not reclaim(g)):
+            return False
+        return not book.protected(g.queue, g.usage(state), _merged(taken, also), queue)
 
     def take(g: VictimGroup) -> None:
         usage = g.usage(state)
         chosen.append((g, rel.release(g)))
-        t = taken.setdefault(g.queue, [0, 0, 0])
-        for i in range(3):
-            t[i] += usage[i]
+        t = taken.get(g.queue, (0, 0, 0))
+        taken[g.queue] = (t[0] + usage[0], t[1] + usage[1], t[2] + usage[2])
 
     def undo() -> None:
         placer.rollback(placed)
@@ -242,7 +249,8 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     for item, key in zip(items, keys, strict=True):
         placement = placer.choose(item)
         if placement is None:
-            best = _cheapest_node(placer, item, index.candidates(item, below, placer), index, eligible, rel)
+            bound = below if reclaim is None else index.above_all
+            best = _cheapest_node(placer, item, index.candidates(item, bound, placer), index, eligible, rel)
             if best is None:
                 undo()
                 return None
@@ -274,20 +282,34 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     return PreemptionPlan(victims, slots)
 
 
+def _merged(a: Mapping[str, Usage], b: Mapping[str, Usage]) -> dict[str, Usage]:
+    out = dict(a)
+    for q, (c, m, g) in b.items():
+        x = out.get(q, (0, 0, 0))
+        out[q] = (x[0] + c, x[1] + m, x[2] + g)
+    return out
+
+
 def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, index: VictimIndex,
-                   eligible: Callable[[VictimGroup], bool], rel: _Releaser
+                   eligible: Callable[[VictimGroup, Mapping[str, Usage]], bool], rel: _Releaser
                    ) -> tuple[int, list[VictimGroup]] | None:
     """Among candidate `nodes`, the one where evicting the cheapest eligible victims lets `item` fit."""
     best: tuple[tuple[int, int, int], int, list[VictimGroup]] | None = None
     tried = 0
+    none: dict[str, Usage] = {}
     for node in (int(n) for n in nodes):
-        candidates = [g for g in index.groups_on(node) if eligible(g)]
+        candidates = [g for g in index.groups_on(node) if eligible(g, none)]
         if not candidates:
             continue
         tried += 1
         released: list[tuple[VictimGroup, list[Entry]]] = []
+        here: dict[str, Usage] = {}
         for g in candidates:
+            usage = g.usage(rel.state)
+            if here and not eligible(g, here):  # the victims already picked here used up its queue's margin
+                continue
             released.append((g, rel.release(g)))
+            here = _merged(here, {g.queue: usage})
             if placer.fits_on(item, node):
                 break
         ok = placer.fits_on(item, node)

@@ -90,12 +90,50 @@ class Explanation:
     victims: int = 0  # pods being evicted for it (state "preempting")
     message: str = ""
 
+    @property
+    def reason(self) -> str:
+        """The main reason, for counting: the commonest node reason if any, else the state."""
+        if self.state in ("unschedulable", "never-fits", "held", "behind-head") and self.reasons:
+            return max(self.reasons.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        return self.state
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A gang admitted whole this cycle, and how long it waited since its first pod appeared."""
+
+    gang: str
+    queue: str
+    waited_s: float
+
+
+@dataclass(frozen=True)
+class QueueUsage:
+    """What a queue (with its whole subtree) holds after the cycle: bound pods plus reservations.
+
+    `used` is (CPU milli, memory MiB, milli-GPU); `dominant_share` is the largest of
+    those as a fraction of the cluster (not divided by the weight).
+    """
+
+    used: tuple[int, int, int]
+    dominant_share: float
+
 
 @dataclass
 class CycleResult:
-    """Decisions of one cycle. Binds are in decision order; apply them in that order."""
+    """Decisions of one cycle. Binds are in decision order; apply them in that order.
+
+    The rest is what the rim counts and shows: gangs admitted (with their wait),
+    reservations dropped because their executors never came, and every queue's
+    usage (`queues`, for all declared queues and any queue a pod names) against
+    the cluster `totals`.
+    """
 
     binds: list[Bind] = field(default_factory=list)
     evictions: list[Eviction] = field(default_factory=list)
     reservations: dict[str, list[ReservedSlot]] = field(default_factory=dict)
     waiting: dict[str, Explanation] = field(default_factory=dict)
+    admitted: list[Admission] = field(default_factory=list)
+    reservations_expired: int = 0
+    queues: dict[str, QueueUsage] = field(default_factory=dict)
+    totals: tuple[int, int, int] = (0, 0, 0)

@@ -145,11 +145,15 @@ def _node_ok(node: Node, pod: Pod) -> bool:
 def check_result(d: Driver, result: CycleResult, t: float, before: set[str]) -> None:
     by_name = {n.name: n for n in d.nodes}
     prio = {k: (d.gangs[p.gang].priority if p.gang in d.gangs else p.priority) for k, p in d.pods.items()}
-    # Preemption never hits equal or higher priority, and only hits running pods.
+    # Preemption never hits equal or higher priority, except when a queue under its guarantee reclaims
+    # from another queue; and only hits running pods.
     for e in result.evictions:
         assert e.pod_key in before
         preemptor = d.gangs[e.for_gang].priority if e.for_gang in d.gangs else prio[e.for_gang]
-        assert prio[e.pod_key] < preemptor
+        if prio[e.pod_key] >= preemptor:
+            mine = d.gangs[e.for_gang].queue if e.for_gang in d.gangs else d.pods[e.for_gang].queue
+            assert e.reason.startswith("reclaimed by"), e.reason
+            assert d.queues[mine].guaranteed and d.pods[e.pod_key].queue != mine
     # Preemption never takes a queue below its guarantee in a resource the victims use.
     def queue_of(pod: Pod) -> str:
         return d.gangs[pod.gang].queue if pod.gang in d.gangs else pod.queue
