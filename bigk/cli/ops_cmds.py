@@ -7,20 +7,20 @@ only on a terminal. Exit codes: 0 ok, 1 error, 2 usage, 3 not found,
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
+from bigk.cli import output as out
+from bigk.cli.output import KindInfo, OutputFormat, UsageError, output_option, parse_output, register_kind
 from bigk.errors import BigkError
 from bigk.service.runstate import RunState
 
@@ -30,39 +30,21 @@ _STATE_STYLE = {"Succeeded": "green", "Failed": "red", "TimedOut": "red", "Cance
 
 
 class Output(StrEnum):
+    """The plain `-o` styles (kept for modules that import it; `output.parse_output` reads every style)."""
+
     table = "table"
     wide = "wide"
     json = "json"
     yaml = "yaml"
 
 
-class Kind(StrEnum):
-    jobs = "jobs"
-    runs = "runs"
-    queue = "queue"
-    nodes = "nodes"
-    gpus = "gpus"
-    problems = "problems"
-
-
-class Thing(StrEnum):
-    job = "job"
-    run = "run"
-
-
-class UsageError(BigkError):
-    exit_code = 2
-
-
 SERVER_OPT = typer.Option(None, "--server", "-s", envvar="BIGK_SERVER",
                           help="bigk serve URL (default: the state dir's, else http://127.0.0.1:8080).")
-OUTPUT_OPT = typer.Option(Output.table, "--output", "-o", help="table, wide, json or yaml.")
+OUTPUT_OPT = output_option()
 
 
 def _console() -> Console:
-    tty = sys.stdout.isatty()
-    return Console(file=sys.stdout, width=None if tty else 200, no_color=not tty, highlight=False,
-                   soft_wrap=not tty)
+    return out.console()
 
 
 RUN_STATES = tuple(str(s) for s in RunState)
@@ -130,24 +112,8 @@ def _state(state: str, tty: bool) -> str:
     return f"[{style}]{state}[/]" if style and tty else state
 
 
-def _dump(data: Any, output: Output) -> None:
-    if output is Output.json:
-        typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
-    else:
-        typer.echo(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
-
-
 def _table(columns: Sequence[str], rows: Sequence[Sequence[Any]], empty: str) -> None:
-    console = _console()
-    if not rows:
-        typer.echo(empty)
-        return
-    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold" if console.is_terminal else "")
-    for col in columns:
-        table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*["-" if v is None or v == "" else str(v) for v in row])
-    console.print(table)
+    out.table(columns, rows, empty)
 
 
 def _run_duration(run: dict[str, Any]) -> float | None:
@@ -240,13 +206,35 @@ def _gpus_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
     return cols, rows
 
 
-_GETTERS: dict[Kind, tuple[str, Callable[..., tuple[list[str], list[list[Any]]]]]] = {
-    Kind.jobs: ("/jobs", _jobs_rows),
-    Kind.runs: ("/runs", _runs_rows),
-    Kind.queue: ("/queue", _queue_rows),
-    Kind.nodes: ("/nodes", _nodes_rows),
-    Kind.gpus: ("/gpus", _gpus_rows),
-}
+def _run_labels(r: dict[str, Any]) -> dict[str, str]:
+    return {"job": r["job"], "queue": r["queue"], "state": r["state"], "trigger": r["trigger"],
+            "namespace": r.get("namespace") or "default"}
+
+
+def _gpu_labels(g: dict[str, Any]) -> dict[str, str]:
+    out = {"node": g["node"], "pool": g.get("pool") or "default", "model": g["model"] or ""}
+    out.update({note: "true" for note in g.get("notes", [])})
+    return out
+
+
+for _info in (
+    KindInfo("jobs", "job", "Job", "/jobs", _jobs_rows, lambda j: j["name"], short=("sparkjob", "sparkjobs", "sj"),
+             labels=lambda j: {"queue": j["queue"], "namespace": j["namespace"],
+                               "suspended": str(j["suspended"]).lower()},
+             namespaced=True, watchable=True, detail_path="/jobs/{name}"),
+    KindInfo("runs", "run", "Run", "/runs", _runs_rows, lambda r: r["id"], short=("r",), labels=_run_labels,
+             namespaced=True, watchable=True, detail_path="/runs/{name}"),
+    KindInfo("queue", "pending", "PendingRun", "/queue", _queue_rows, lambda q: q["run"], short=("waiting",),
+             labels=lambda q: {"job": q["job"], "queue": q["queue"], "state": q["state"]},
+             watchable=True, empty="No queue."),
+    KindInfo("nodes", "node", "Node", "/nodes", _nodes_rows, lambda n: n["name"], short=("no",),
+             labels=lambda n: {"pool": n["pool"], "model": n.get("gpu_model") or "",
+                               "ready": str(n["ready"]).lower(), "unschedulable": str(n["unschedulable"]).lower()},
+             watchable=True),
+    KindInfo("gpus", "gpu", "GPU", "/gpus", _gpus_rows, lambda g: f"{g['node']}/{g['index']}", labels=_gpu_labels,
+             watchable=True),
+):
+    register_kind(_info)
 
 
 def _short_why(q: dict[str, Any]) -> str:
@@ -358,41 +346,58 @@ def _progress_table(run: dict[str, Any], explanation: str, tty: bool) -> Table:
 
 
 def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
-    """Show the run's driver and executors until it ends: live on a terminal, one line per change otherwise."""
+    """Show the run's driver and executors until it ends: live on a terminal, one line per change otherwise.
+
+    Fed by the API's watch stream (the run, and its row in the queue with why it waits), not by polling.
+    """
     from rich.live import Live
 
+    from bigk.cli import watching
+
     console = _console()
-    deadline = time.monotonic() + timeout
-    run = client.get(f"/runs/{_q(run_id)}")
-    if console.is_terminal:
-        with Live(console=console, refresh_per_second=4, transient=False) as live:
-            while True:
-                why = _why(client.get(f"/runs/{_q(run_id)}/explain"))
-                live.update(_progress_table(run, why, True))
-                if run["state"] in TERMINAL or time.monotonic() > deadline:
-                    break
-                time.sleep(1.0)
-                run = client.get(f"/runs/{_q(run_id)}")
-    else:
-        seen: set[tuple[str, str, str]] = set()
-        while True:
-            marks: list[tuple[str, str, str]] = [("run", run["state"], "")]
-            if run["state"] in ("Pending", "Submitted"):  # why it waits, each time the reason changes
-                marks.append(("why", _why(client.get(f"/runs/{_q(run_id)}/explain")), ""))
-            marks += [(p["name"], p["phase"], p["node"]) for p in run.get("pods", [])]
-            for mark in marks:
-                if mark not in seen:
-                    seen.add(mark)
-                    if mark[0] == "run":
-                        typer.echo(f"run {run_id}: {run['state']}")
-                    elif mark[0] == "why":
-                        typer.echo(f"  waiting: {mark[1]}")
-                    else:
-                        typer.echo(f"  pod {mark[0]}: {mark[1]}" + (f" on {mark[2]}" if mark[2] else ""))
-            if run["state"] in TERMINAL or time.monotonic() > deadline:
+    run: dict[str, Any] = {}
+    why = ""
+    seen: set[tuple[str, str, str]] = set()
+    live = Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
+
+    def show() -> None:
+        if live is not None:
+            live.update(_progress_table(run, why, True))
+            return
+        marks: list[tuple[str, str, str]] = [("run", run["state"], "")]
+        if run["state"] in ("Pending", "Submitted") and why:  # why it waits, each time the reason changes
+            marks.append(("why", why, ""))
+        marks += [(p["name"], p["phase"], p["node"]) for p in run.get("pods", [])]
+        for mark in marks:
+            if mark not in seen:
+                seen.add(mark)
+                if mark[0] == "run":
+                    typer.echo(f"run {run_id}: {run['state']}")
+                elif mark[0] == "why":
+                    typer.echo(f"  waiting: {mark[1]}")
+                else:
+                    typer.echo(f"  pod {mark[0]}: {mark[1]}" + (f" on {mark[2]}" if mark[2] else ""))
+        sys.stdout.flush()
+
+    if live is not None:
+        live.start()
+    try:
+        for event in watching.events(client, ["runs", "queue"], [run_id], watching.deadline_after(timeout)):
+            if event.object is None:
+                continue
+            if event.kind == "queue":
+                why = "" if event.type == "DELETED" else _why(event.object)
+            else:
+                run = event.object
+            if run:
+                show()
+            if run.get("state") in TERMINAL:
                 break
-            time.sleep(1.0)
-            run = client.get(f"/runs/{_q(run_id)}")
+    finally:
+        if live is not None:
+            live.stop()
+    if not run:
+        run = client.get(f"/runs/{_q(run_id)}")
     if run["state"] not in TERMINAL:
         why = _why(client.get(f"/runs/{_q(run_id)}/explain"))
         raise BigkError(f"run {run_id} still {run['state']} after {timeout:g}s ({why}); follow it with "
@@ -400,55 +405,169 @@ def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
     return dict(run)
 
 
+class _Filter:
+    """What `get` keeps: --job, --state, -n, -l and a name, applied alike to lists and watch events."""
+
+    def __init__(self, info: KindInfo, job: str | None, state: str | None, namespace: str | None,
+                 reqs: list[out.Requirement], name: str | None) -> None:
+        self.info, self.job, self.state, self.namespace, self.reqs, self.name = info, job, state, namespace, reqs, name
+
+    def exact(self, key: str) -> str | None:
+        """The value of a `key=value` requirement, which the server can filter on itself."""
+        found = [r.values[0] for r in self.reqs if r.key == key and r.op == "=" and len(r.values) == 1]
+        return found[0] if len(found) == 1 else None
+
+    def keep(self, item: dict[str, Any]) -> bool:
+        info = self.info
+        if self.name is not None and info.name_of(item) != self.name:
+            return False
+        if info.plural == "runs" and (self.job and item.get("job") != self.job
+                                      or self.state and item.get("state") != self.state):
+            return False
+        if self.namespace and info.namespaced and (item.get("namespace") or "default") != self.namespace:
+            return False
+        return all(r.matches(info.labels(item)) for r in self.reqs)
+
+    def apply(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [item for item in items if self.keep(item)]
+
+
+def _one(client: Any, info: KindInfo, name: str) -> dict[str, Any]:
+    """One object by name: from its own endpoint where there is one, else found in the list."""
+    if info.detail_path:
+        return dict(client.get(info.detail_path.format(name=_q(name))))
+    for item in client.get(info.path):
+        if info.name_of(item) == name:
+            return dict(item)
+    raise NoSuchName(f"no {info.singular} {name!r} (list them with `bigk get {info.plural}`)")
+
+
+def _newest_first(info: KindInfo, items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The order `get` lists a kind in: runs newest first (at most `limit`), the rest by name."""
+    if info.plural == "runs":
+        return sorted(items, key=lambda r: (-r["created_at"], r["id"]))[:limit]
+    if info.plural == "queue":
+        return sorted(items, key=lambda q: (-q["priority"], q["created_at"]))
+    return sorted(items, key=info.name_of)
+
+
+def _watch_kind(client: Any, info: KindInfo, flt: _Filter, fmt: OutputFormat, sort_by: str | None, limit: int,
+                headers: bool, timeout: float | None) -> None:
+    """`get KIND --watch`: the list from the watch stream's first listing, then one line per change."""
+    from bigk.cli import watching
+
+    listing: list[dict[str, Any]] = []
+    synced = False
+    names = [flt.name] if flt.name else None
+    try:
+        for event in watching.events(client, [info.plural], names, watching.deadline_after(timeout)):
+            if event.type == "RESET":
+                listing, synced = [], False
+            elif event.type == "SYNCED" and not synced:
+                synced = True
+                items = out.sort_items(_newest_first(info, flt.apply(listing), limit), sort_by)
+                if items or fmt.tabular:
+                    out.emit(info, items, fmt, headers=headers)
+                headers = False
+                sys.stdout.flush()
+            elif event.object is not None and flt.keep(event.object):
+                if not synced:
+                    listing.append(event.object)
+                    continue
+                out.emit_event(info, event.type, event.object, fmt)
+                sys.stdout.flush()
+    except KeyboardInterrupt:
+        return
+
+
 def register(app: typer.Typer) -> None:
     """Add the operator commands."""
 
     @app.command("get")
-    def get(kind: Kind = typer.Argument(..., help="jobs, runs, queue, nodes, gpus or problems (of the specs)."),
+    def get(kind: str = typer.Argument(..., help="KIND or KIND/NAME: jobs, runs, queue, nodes, gpus or problems "
+                                                  "(singular, plural or short: run, runs, r, run/ID)."),
+            name: str | None = typer.Argument(None, help="Only this one (a run id, job, node or NODE/INDEX)."),
             job: str | None = typer.Option(None, "--job", help="runs: only this job."),
             state: str | None = typer.Option(None, "--state", help="runs: only this state (e.g. Running)."),
             limit: int = typer.Option(50, "--limit", min=1, help="runs: at most this many."),
-            server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
+            namespace: str | None = typer.Option(None, "--namespace", "-n",
+                                                 help="Only this namespace (jobs, runs; default: all)."),
+            all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace (default)."),
+            selector: str | None = typer.Option(None, "--selector", "-l",
+                                                help="Label selector, e.g. job=etl,state!=Failed (runs: job, queue, "
+                                                     "state, trigger, namespace; nodes: pool, model; gpus: node, "
+                                                     "pool, model, unhealthy, allocated-idle)."),
+            sort_by: str | None = typer.Option(None, "--sort-by", help="Sort by this field, e.g. .created_at."),
+            no_headers: bool = typer.Option(False, "--no-headers", help="Tables without the header line."),
+            watch: bool = typer.Option(False, "--watch", "-w",
+                                       help="After the list, print each change as it happens (Ctrl-C stops)."),
+            watch_timeout: float | None = typer.Option(None, "--watch-timeout", min=0.1,
+                                                       help="With --watch: stop after this many seconds."),
+            server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
         """List jobs, runs, the queue (why runs wait), nodes, GPUs or the problems of the served specs."""
+        fmt = parse_output(output)
+        if namespace and all_namespaces:
+            raise UsageError("give -n NAMESPACE or -A, not both")
+        reqs = out.parse_selector(selector)
         client = _client(server)
-        if kind is Kind.problems:
+        if kind.strip().lower() in ("problems", "problem"):
+            if watch:
+                raise UsageError("problems cannot be watched; use `bigk get problems` again")
             data = client.get("/problems")
-            if output in (Output.json, Output.yaml):
-                _dump(data, output)
+            if fmt.structured:
+                out.dump(out.with_rfc3339(data), fmt.style)
             else:
                 _show_problems(data)
             return
-        path, rows_of = _GETTERS[kind]
-        params: dict[str, Any] = {"job": job, "state": _run_state(state), "limit": limit} if kind is Kind.runs else {}
-        items = client.get(path, **params)
-        if output in (Output.json, Output.yaml):
-            _dump(items, output)
+        info, name = out.split_kind_name(kind, name)
+        flt = _Filter(info, job, _run_state(state), None if all_namespaces else namespace, reqs, name)
+        if watch:
+            if not info.watchable:
+                raise UsageError(f"{info.plural} cannot be watched")
+            _watch_kind(client, info, flt, fmt, sort_by, limit, not no_headers, watch_timeout)
             return
-        cols, rows = rows_of(items, output is Output.wide, _console().is_terminal)
-        _table(cols, rows, f"No {kind.value}.")
-        if kind is Kind.jobs:
+        if name:
+            items = [_one(client, info, name)]
+            items = flt.apply(items)
+        else:
+            params: dict[str, Any] = {}
+            if info.plural == "runs":
+                params = {"job": job or flt.exact("job"), "state": flt.state or flt.exact("state"), "limit": limit}
+            items = flt.apply(client.get(info.path, **params))
+        items = out.sort_items(items, sort_by)
+        out.emit(info, items, fmt, headers=not no_headers, single=bool(name))
+        if info.plural == "jobs" and fmt.tabular:
             _warn_problems(client)
 
     @app.command("describe")
-    def describe(thing: Thing = typer.Argument(..., help="job or run."), name: str = typer.Argument(...),
-                 server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
+    def describe(thing: str = typer.Argument(..., help="job or run (or KIND/NAME: run/ID, job/NAME)."),
+                 name: str | None = typer.Argument(None), server: str | None = SERVER_OPT,
+                 output: str = OUTPUT_OPT) -> None:
         """Everything about one job or run: state, times, pods, events, why it waits."""
+        fmt = parse_output(output)
+        info, name = out.split_kind_name(thing, name)
+        if info.plural not in ("jobs", "runs") or not name:
+            raise UsageError("describe job NAME | run ID (or job/NAME, run/ID)")
         client = _client(server)
-        data = client.get(f"/{thing.value}s/{_q(name)}")
-        if output in (Output.json, Output.yaml):
-            _dump(data, output)
-        elif thing is Thing.run:
+        data = client.get(f"/{info.plural}/{_q(name)}")
+        if not fmt.tabular:
+            out.emit(info, [data], fmt, single=True)
+        elif info.plural == "runs":
             _describe_run(data, _why(client.get(f"/runs/{_q(name)}/explain")))
         else:
             _describe_job(data)
 
     @app.command("explain")
     def explain(run: str = typer.Argument(..., help="Run id."), server: str | None = SERVER_OPT,
-                output: Output = OUTPUT_OPT) -> None:
+                output: str = OUTPUT_OPT) -> None:
         """Why a run waits (or how it ended), from the scheduler's explanation."""
+        fmt = parse_output(output)
+        run = run.removeprefix("run/").removeprefix("runs/")
         data = _client(server).get(f"/runs/{_q(run)}/explain")
-        if output in (Output.json, Output.yaml):
-            _dump(data, output)
+        if fmt.structured:
+            out.dump(out.with_rfc3339(data), fmt.style)
+        elif fmt.style == "jsonpath":
+            typer.echo(out.jsonpath(fmt.arg, data))
         else:
             typer.echo(f"run {data['run']} ({data['job']}) is {data['state']}: {_why(data)}")
 
@@ -456,19 +575,21 @@ def register(app: typer.Typer) -> None:
     def run(job: str = typer.Argument(..., help="Job name."),
             wait: bool = typer.Option(False, "--wait", help="Follow driver and executors until the run ends."),
             timeout: float = typer.Option(3600.0, "--timeout", help="With --wait: give up after this many seconds."),
-            server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
+            server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
         """Start a run of JOB now (exit 1 with --wait if it does not succeed)."""
+        fmt = parse_output(output)
+        runs = out.find_kind("runs")
         client = _client(server)
-        created = client.post(f"/jobs/{_q(job)}/run")
+        created = client.post(f"/jobs/{_q(job.removeprefix('job/'))}/run")
         if not wait:
-            if output in (Output.json, Output.yaml):
-                _dump(created, output)
+            if not fmt.tabular:
+                out.emit(runs, [created], fmt, single=True)
             else:
                 typer.echo(f"run {created['id']} of {job} created")
             return
         final = _follow(client, created["id"], timeout)
-        if output in (Output.json, Output.yaml):
-            _dump(final, output)
+        if not fmt.tabular:
+            out.emit(runs, [final], fmt, single=True)
         else:
             typer.echo(f"run {final['id']} {final['state']}" + (f": {final['reason']}" if final.get("reason") else ""))
         if final["state"] != "Succeeded":
@@ -536,11 +657,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("history")
     def history(job: str = typer.Argument(...), limit: int = typer.Option(1000, "--limit", min=1),
-                server: str | None = SERVER_OPT, output: Output = OUTPUT_OPT) -> None:
+                server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
         """Success rate and p50/p95 duration and queue wait of JOB's finished runs."""
+        fmt = parse_output(output)
         data = _client(server).get(f"/jobs/{_q(job)}/history", limit=limit)
-        if output in (Output.json, Output.yaml):
-            _dump(data, output)
+        if fmt.structured:
+            out.dump(out.with_rfc3339(data), fmt.style)
             return
         s = data["summary"]
         if not s["runs"]:
@@ -554,5 +676,5 @@ def register(app: typer.Typer) -> None:
                  span(r["finished_at"] - r["running_at"]) if r.get("running_at") else "-",
                  span(r["running_at"] - r["submitted_at"]) if r.get("running_at") and r.get("submitted_at") else "-",
                  (r.get("reason") or "")[:60]]
-                for r in data["runs"][: 20 if output is Output.table else None]]
+                for r in data["runs"][: 20 if fmt.style == "table" else None]]
         _table(["RUN", "STATE", "ATTEMPT", "FINISHED", "DURATION", "WAIT", "REASON"], rows, "")

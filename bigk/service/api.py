@@ -20,6 +20,7 @@ from bigk import metrics
 from bigk.errors import BigkError
 from bigk.service.auth import token_matches
 from bigk.service.runstate import InvalidTransition, RunState
+from bigk.service.watch_api import watch_router
 
 log = logging.getLogger(__name__)
 
@@ -198,4 +199,5 @@ def create_app(service: Any, token: str | None) -> FastAPI:
             evicted += service.drain(name)
         return {"nodes": names, "evicted": evicted}
 
+    app.include_router(watch_router(service, read))  # GET /api/v1/watch: server-sent events
     return app

@@ -96,6 +96,11 @@ class Client:
         except httpx.TransportError as exc:
             raise Unreachable(f"cannot reach bigk at {self.server} ({type(exc).__name__}); start it with "
                               f"`bigk serve` or set --server / ${SERVER_ENV}") from None
+        self.check(resp, path, method)
+        return resp.json()
+
+    def check(self, resp: httpx.Response, path: str, method: str = "GET") -> None:
+        """Raise the CLI's error for a failed response (also used for the watch stream's first answer)."""
         if resp.status_code == 401:
             if not self.token:
                 raise Unauthorized(f"{self.server} needs a token for this (401) and none was found in ${TOKEN_ENV} "
@@ -112,7 +117,6 @@ class Client:
             raise ClientError(_detail(resp))  # bigk's own one-line refusal says what to do
         if resp.status_code >= 400:
             raise ClientError(f"{method} {path} failed ({resp.status_code}): {_detail(resp)}")
-        return resp.json()
 
     def get(self, path: str, **params: Any) -> Any:
         return self._call("GET", f"/api/v1{path}", params={k: v for k, v in params.items() if v is not None})

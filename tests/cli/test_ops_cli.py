@@ -60,14 +60,14 @@ def test_run_wait_then_every_view_shows_it(svc: Running, bigk: CLI) -> None:
     assert out.strip().endswith(f"run {run_id} Succeeded")
 
     code, out, _ = bigk("get", "runs", "-o", "json", server=s, token=t)
-    [run] = json.loads(out)
+    [run] = json.loads(out)["items"]
     assert code == 0 and run["id"] == run_id and run["state"] == "Succeeded"
     code, out, _ = bigk("get", "runs", server=s)
     assert out.split()[:8] == ["RUN", "JOB", "STATE", "ATTEMPT", "AGE", "WAIT", "DURATION", "REASON"]
     assert run_id in out and "Succeeded" in out and "\x1b[" not in out  # no colour when not a terminal
     code, out, _ = bigk("get", "jobs", "-o", "wide", server=s)
     assert "FILE" in out and "etl.yaml:" in out and "0 2 * * *" in out
-    assert yaml.safe_load(bigk("get", "jobs", "-o", "yaml", server=s)[1])[0]["name"] == "etl"
+    assert yaml.safe_load(bigk("get", "jobs", "-o", "yaml", server=s)[1])["items"][0]["name"] == "etl"
     code, out, _ = bigk("describe", "run", run_id, server=s)
     assert code == 0 and "State:      Succeeded" in out and "Pods:" in out and "Submitted -> Admitted" in out
     code, out, _ = bigk("describe", "job", "etl", server=s)
@@ -78,7 +78,7 @@ def test_run_wait_then_every_view_shows_it(svc: Running, bigk: CLI) -> None:
     assert code == 0 and "1 finished runs, 1 succeeded (100.0%)" in out and "duration   p50" in out
     code, out, _ = bigk("get", "nodes", server=s)
     assert "cpu-0" in out and "gpu-a100-1" in out
-    assert len(json.loads(bigk("get", "gpus", "-o", "json", server=s)[1])) == 24
+    assert len(json.loads(bigk("get", "gpus", "-o", "json", server=s)[1])["items"]) == 24
     assert bigk("get", "queue", server=s)[1].strip() == "No queue."
 
 
@@ -88,7 +88,7 @@ def test_actions_cancel_suspend_cordon_drain(svc: Running, bigk: CLI) -> None:
     run_id = out.split()[1]
     code, out, _ = bigk("suspend", "etl", server=s, token=t)
     assert (code, out.strip()) == (0, "job etl suspended")
-    assert json.loads(bigk("get", "jobs", "-o", "json", server=s)[1])[0]["suspended"] is True
+    assert json.loads(bigk("get", "jobs", "-o", "json", server=s)[1])["items"][0]["suspended"] is True
     assert bigk("resume", "etl", server=s, token=t)[1].startswith("job etl resumed; next fire in ")
     wait_for(lambda: svc.service.store and svc.service.store.get_run(run_id).state == "Running", 10, "long running")
     code, out, _ = bigk("cancel", run_id, server=s, token=t)
@@ -106,11 +106,11 @@ def test_actions_cancel_suspend_cordon_drain(svc: Running, bigk: CLI) -> None:
                                                 if p["node"].startswith("gpu-t4")]) == 2, 10, "GPU executors bound")
     code, out, _ = bigk("drain", "--pool", "gpu-t4", server=s, token=t)
     assert code == 0 and out.startswith("drained gpu-t4-0, gpu-t4-1: evicted 2 pod(s)"), out
-    nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])}
+    nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])["items"]}
     assert nodes["gpu-t4-0"]["unschedulable"] and nodes["gpu-t4-1"]["unschedulable"]
     code, out, _ = bigk("uncordon", "--pool", "gpu-t4", server=s, token=t)
     assert (code, out.strip()) == (0, "uncordoned gpu-t4-0, gpu-t4-1")
-    nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])}
+    nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])["items"]}
     assert not nodes["gpu-t4-0"]["unschedulable"] and not nodes["gpu-t4-1"]["unschedulable"]
     assert bigk("uncordon", "--pool", "nope", server=s, token=t)[0] == 3
 
@@ -205,7 +205,7 @@ def test_explain_says_when_a_run_can_never_fit(svc: Running, bigk: CLI, tmp_path
     assert code == 0 and len(out.strip().splitlines()) == 1
     assert "can never run on the cluster's 8 nodes: spec.executor.instances:" in out and "at most 16" in out
     assert f"`bigk cancel {run_id}`" in out
-    [row] = [q for q in json.loads(bigk("get", "queue", "-o", "json", server=s)[1]) if q["run"] == run_id]
+    [row] = [q for q in json.loads(bigk("get", "queue", "-o", "json", server=s)[1])["items"] if q["run"] == run_id]
     assert "executors fit" in row["explanation"] and "never" not in row["explanation"]  # the scheduler's own words
     assert row["never_fits"].startswith("it can never run on the cluster's 8 nodes")
     code, out, err = bigk("run", "huge", "--wait", "--timeout", "2", server=s, token=t)
@@ -224,7 +224,7 @@ def test_resume_clear_hands_suspend_back_to_the_spec(svc: Running, bigk: CLI, tm
     wait_for(lambda: bigk("describe", "job", "sleepy", server=s)[0] == 0, 10, "the new spec to load")
 
     def job(name: str) -> dict[str, Any]:
-        return next(j for j in json.loads(bigk("get", "jobs", "-o", "json", server=s)[1]) if j["name"] == name)
+        return next(j for j in json.loads(bigk("get", "jobs", "-o", "json", server=s)[1])["items"] if j["name"] == name)
 
     assert job("sleepy")["suspended"] is True and job("sleepy")["suspend_override"] is None
     assert bigk("resume", "sleepy", server=s, token=t)[0] == 0

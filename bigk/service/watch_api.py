@@ -1,0 +1,123 @@
+"""`GET /api/v1/watch`: server-sent events of runs, jobs, the queue, nodes and GPUs as they change.
+
+The stream starts with the current objects (`ADDED`, then one `SYNCED`), then sends every change
+(`ADDED`, `MODIFIED`, `DELETED`), each with an SSE `id:` (the feed's sequence number). A client that
+loses the connection reconnects with `Last-Event-ID` (or `?since=`) and receives exactly what it missed;
+if the server can no longer replay that far (or restarted) the stream says `RESET` and starts over with
+a fresh listing. `bigk get ... --watch`, `bigk run --wait` and the status page read this stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from sse_starlette.sse import EventSourceResponse, ServerSentEvent
+
+from bigk.service.watch import Change, ChangeFeed, Source
+
+KINDS = ("runs", "jobs", "queue", "nodes", "gpus")
+RECENT_RUNS = 200  # the runs a watcher sees: the newest this many, plus every active one
+
+
+def sources(service: Any) -> dict[str, Source]:
+    """How each kind is listed, keyed by the name the CLI prints (`run/ID`, `gpu/NODE/INDEX`)."""
+
+    def runs() -> dict[str, dict[str, Any]]:
+        store = service.db()
+        found = {r.id: r.to_dict() for r in store.list_runs(limit=RECENT_RUNS)}
+        found.update({r.id: r.to_dict() for r in store.active_runs()})
+        return found
+
+    def jobs() -> dict[str, dict[str, Any]]:
+        out = {}
+        for name in service.views.job_names():
+            try:
+                out[name] = service.views.job_summary(name)
+            except Exception:  # removed between the two calls
+                continue
+        return out
+
+    return {
+        "runs": runs,
+        "jobs": jobs,
+        "queue": lambda: {q["run"]: q for q in service.views.queue()},
+        "nodes": lambda: {n["name"]: n for n in service.cluster.nodes()},
+        "gpus": lambda: {f"{g['node']}/{g['index']}": g for g in service.cluster.gpus()},
+    }
+
+
+def _event(change: Change) -> ServerSentEvent:
+    data = {"kind": change.kind, "name": change.name, "object": change.object}
+    return ServerSentEvent(data=json.dumps(data, default=str), event=change.type, id=str(change.seq))
+
+
+def watch_router(service: Any, read: Sequence[Any], feed: ChangeFeed | None = None,
+                 ping_s: float = 15.0) -> APIRouter:
+    """The watch endpoint over `service`; `read` are the API's read dependencies (who may look)."""
+    changes = feed or ChangeFeed(sources(service))
+    router = APIRouter(prefix="/api/v1", tags=["watch"])
+    router.feed = changes  # type: ignore[attr-defined]  # tests and the status page reach the feed through it
+
+    @router.get("/watch", dependencies=list(read), response_class=EventSourceResponse,
+                responses={200: {"content": {"text/event-stream": {}}}})
+    async def watch(request: Request,
+                    kind: Annotated[list[str] | None, Query(description="runs, jobs, queue, nodes, gpus "
+                                                                        "(repeatable; default runs)")] = None,
+                    name: Annotated[list[str] | None, Query(max_length=300, description="Only these objects.")] = None,
+                    since: Annotated[int | None, Query(ge=0, description="Resume after this event id.")] = None,
+                    last_event_id: Annotated[str | None, Header()] = None) -> EventSourceResponse:
+        """Server-sent events: the current objects, then every change; resumable with Last-Event-ID."""
+        kinds = list(dict.fromkeys(kind or ["runs"]))
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise HTTPException(400, f"kind {unknown[0]!r} cannot be watched; use one of {', '.join(KINDS)}")
+        if last_event_id is not None and last_event_id.strip().isdigit():
+            since = int(last_event_id.strip())
+        names = set(name or [])
+        return EventSourceResponse(_stream(request, changes, kinds, names, since), ping=max(1, int(ping_s)))
+
+    return router
+
+
+async def _listing(feed: ChangeFeed, kinds: list[str], names: set[str],
+                   out: list[ServerSentEvent]) -> int:
+    """The current objects as ADDED events then SYNCED, into `out`; returns the sequence number they are at."""
+    seq, snap = await anyio.to_thread.run_sync(feed.snapshot, kinds)
+    for kind, objects in snap.items():
+        for obj_name, obj in sorted(objects.items()):
+            if not names or obj_name in names:
+                out.append(_event(Change(seq, kind, "ADDED", obj_name, obj)))
+    out.append(ServerSentEvent(data=json.dumps({"kinds": kinds}), event="SYNCED", id=str(seq)))
+    return seq
+
+
+async def _stream(request: Request, feed: ChangeFeed, kinds: list[str], names: set[str],
+                  since: int | None) -> AsyncIterator[ServerSentEvent]:
+    feed.watch(kinds)
+    try:
+        last = since if since is not None else 0
+        replay = feed.since(last, kinds) if since is not None else None
+        while True:
+            if replay is None:  # first connection, or the log no longer reaches back: a fresh listing
+                if since is not None:
+                    yield ServerSentEvent(data=json.dumps({"since": last}), event="RESET")
+                since = last
+                batch: list[ServerSentEvent] = []
+                last = await _listing(feed, kinds, names, batch)
+                for event in batch:
+                    yield event
+                replay = feed.since(last, kinds) or []
+            for change in replay:
+                last = change.seq
+                if not names or change.name in names:
+                    yield _event(change)
+            if await request.is_disconnected():
+                return
+            await anyio.to_thread.run_sync(feed.wait, last, 1.0)
+            replay = feed.since(last, kinds)
+    finally:
+        feed.unwatch(kinds)
