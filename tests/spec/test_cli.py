@@ -105,7 +105,11 @@ def test_import_writes_files_that_validate(tmp_path: Path) -> None:
     assert result.exit_code == 0
     written = tmp_path / "sales-rollup.yaml"
     assert written.exists()
-    assert runner.invoke(app, ["validate", str(written)]).exit_code == 0
+    refused = runner.invoke(app, ["validate", str(written)])  # its namespace is not in the default policy
+    assert refused.exit_code == 1 and "namespace 'analytics'" in refused.output
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("namespaces: {default: restricted, analytics: restricted}\n")
+    assert runner.invoke(app, ["validate", "--policy", str(policy), str(written)]).exit_code == 0
 
 
 def test_import_of_a_non_operator_file_fails(tmp_path: Path) -> None:
