@@ -6,6 +6,17 @@ server-side timeout. A watch that ends is resumed from the last resourceVersion
 seen (events and bookmarks both advance it); a 410 Gone means that version is
 too old, so it lists again; any other failure backs off (exponential, jittered)
 and resumes. Stop is prompt: it closes the open watch connection.
+
+An API server can also *forget*: etcd restored from a backup, a control plane
+rebuilt, or the embedded emulator restarted. Its resource versions then start
+again below ours, and a watch resumed from our version would wait for changes
+that never come (or the server answers "too large resource version"). So before
+resuming after any watch end or failure the informer asks the server for its
+current version with a one-item list; a version below ours, no answer at all
+(the server may come back as another one), an event whose version goes
+backwards, a "too large" answer, or a watch that stays open past its own
+timeout all lead to a fresh full list, which the handler receives as a
+whole replacement (the cache then drops pods and assumptions that are gone).
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from bigk.kube.retry import Backoff, is_transient, status_of
 log = logging.getLogger(__name__)
 
 LIST_PAGE = 500
+WATCH_GRACE_S = 15.0  # a watch still open this long past its timeoutSeconds is abandoned
 
 
 class Handler(Protocol):
@@ -63,6 +75,9 @@ class InformerStats:
     events: int = 0
     bookmarks: int = 0
     errors: int = 0
+    probes: int = 0  # one-item lists that check the server still knows our resource version
+    relists_forgot: int = 0  # fresh lists because the server's versions went backwards (state lost)
+    silent_watches: int = 0  # watches abandoned for staying open past their own timeout
 
 
 class Informer:
@@ -84,6 +99,8 @@ class Informer:
         self._thread: threading.Thread | None = None
         self.resource_version: str | None = None
         self.stats = InformerStats()
+        self._verify = False  # True after a watch ended: check the server still knows our version
+        self.last_relist_reason = ""
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> Informer:
@@ -114,24 +131,58 @@ class Informer:
             try:
                 if self.resource_version is None:
                     self._list()
+                elif self._verify:
+                    try:
+                        self._probe()
+                    except Exception:
+                        # Unreachable (or failing) right after a watch ended: it may come back as a
+                        # different server, with any state. List afresh once it answers again.
+                        self.resource_version = None
+                        self.last_relist_reason = "the API server did not answer after a watch ended"
+                        raise
+                    if self.resource_version is None:
+                        continue
+                self._verify = False
                 progressed = self._watch_once()
+                self._verify = True
                 failures = 0 if progressed else failures + 1
                 if not progressed:
                     self._pause(failures)
             except ApiException as exc:
+                self._verify = True
                 if status_of(exc) == 410:
                     self.stats.relists_gone += 1
                     log.info("event=watch_expired informer=%s rv=%s action=relist", self.name, self.resource_version)
                     self.resource_version = None
                     continue
+                if _too_large(exc):
+                    self._forgot(f"the server has not reached our resource version {self.resource_version}")
+                    continue
                 failures += 1
                 self._failed(exc, failures)
             except Exception as exc:
+                self._verify = True
                 if self._stop.is_set():
                     break
                 failures += 1
                 self._failed(exc, failures)
         log.debug("event=informer_stopped informer=%s", self.name)
+
+    def _forgot(self, why: str) -> None:
+        """The server no longer has the history our resource version points into: list afresh."""
+        self.stats.relists_forgot += 1
+        self.last_relist_reason = why
+        log.warning("event=api_server_forgot informer=%s rv=%s reason=%r action=relist", self.name,
+                    self.resource_version, why)
+        self.resource_version = None
+
+    def _probe(self) -> None:
+        """A one-item list: the server's current version must not be below the one we resume from."""
+        self.stats.probes += 1
+        result = self._list_fn(**dict(self._list_kwargs, limit=1, _request_timeout=self._request_timeout_s))
+        current = (result.metadata or client.V1ListMeta()).resource_version
+        if _older(current, self.resource_version):
+            self._forgot(f"resource version went back from {self.resource_version} to {current}")
 
     def _failed(self, exc: Exception, failures: int) -> None:
         self.stats.errors += 1
@@ -158,6 +209,7 @@ class Informer:
                 break
         self._handler.replace(items)
         self.resource_version = meta.resource_version
+        self._verify = False
         self.stats.lists += 1
         self._synced.set()
         log.info("event=listed informer=%s items=%d rv=%s", self.name, len(items), self.resource_version)
@@ -176,15 +228,26 @@ class Informer:
                               timeout_seconds=self._watch_timeout_s,
                               _request_timeout=(self._request_timeout_s, self._watch_timeout_s + 15),
                               **self._list_kwargs)
+            overdue = started + self._watch_timeout_s + WATCH_GRACE_S
             for event in stream:
                 if self._stop.is_set():
                     break
                 delivered += 1
+                if _older(w.resource_version, self.resource_version):
+                    self._forgot(f"an event's resource version {w.resource_version} is below "
+                                 f"{self.resource_version}")
+                    break
                 self._deliver(event)
                 if w.resource_version:
                     self.resource_version = w.resource_version
+                if time.monotonic() > overdue:  # the server did not end it: do not trust it to be alive
+                    self.stats.silent_watches += 1
+                    log.warning("event=watch_overdue informer=%s timeout_s=%s action=verify", self.name,
+                                self._watch_timeout_s)
+                    break
         finally:
             self._watch = None
+            w.stop()
         return delivered > 0 or time.monotonic() - started >= min(1.0, self._watch_timeout_s / 2)
 
     def _deliver(self, event: dict[str, Any]) -> None:
@@ -202,3 +265,23 @@ class Informer:
         except Exception:
             # One object the handler chokes on must not stop the informer.
             log.exception("event=handler_error informer=%s type=%s", self.name, kind)
+
+
+def _rv(value: str | None) -> int | None:
+    """A resource version as a number, when it is one (etcd's are; the API calls them opaque)."""
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _older(candidate: str | None, ours: str | None) -> bool:
+    """True when `candidate` is a numeric resource version strictly below our numeric one."""
+    a, b = _rv(candidate), _rv(ours)
+    return a is not None and b is not None and a < b
+
+
+def _too_large(exc: ApiException) -> bool:
+    """kube-apiserver's answer to a watch from a version it has not reached (504, ResourceVersionTooLarge)."""
+    text = f"{getattr(exc, 'reason', '')} {getattr(exc, 'body', '')}".lower()
+    return "too large resource version" in text or "resourceversiontoolarge" in text
