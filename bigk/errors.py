@@ -11,3 +11,9 @@ class BigkError(Exception):
     """An error a user can act on; the message says what and where."""
 
     exit_code = 1
+
+
+class UsageError(BigkError):
+    """A command line or option value that cannot mean anything (exit 2, like click's own usage errors)."""
+
+    exit_code = 2

@@ -22,17 +22,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from bigk.errors import BigkError
+from bigk.errors import UsageError
 
 API_VERSION = "bigk.io/v1"
 OUTPUT_HELP = ("table, wide, json, yaml, name, jsonpath=TEMPLATE or custom-columns=HEADER:.field,... "
                "(as kubectl)")
-
-
-class UsageError(BigkError):
-    """A command line that cannot mean anything: exit 2, as click's own usage errors."""
-
-    exit_code = 2
 
 
 # ---- -o ---------------------------------------------------------------------------------------

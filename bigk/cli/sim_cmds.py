@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from bigk.errors import BigkError
+from bigk.errors import BigkError, UsageError
 from bigk.scheduler.policies.base import policy_names
 from bigk.sim import trace
 
@@ -25,7 +25,7 @@ def _policies(text: str) -> list[str]:
     known = policy_names()
     unknown = [p for p in names if p not in known]
     if unknown or not names:
-        raise SimulateError(f"--policy: unknown policy {', '.join(unknown) or '(none)'}; known: {', '.join(known)}")
+        raise UsageError(f"--policy: unknown policy {', '.join(unknown) or '(none)'}; known: {', '.join(known)}")
     return names
 
 
@@ -83,13 +83,13 @@ def register(app: typer.Typer) -> None:
         try:
             seed_list = parse_seeds(seeds or ("42" if protocol == "timeline" else "42-51"))
         except ValueError as exc:
-            raise SimulateError(f"--seeds: {exc}") from None
+            raise UsageError(f"--seeds: {exc}") from None
         if speedup <= 0:
-            raise SimulateError("--speedup: must be positive")
+            raise UsageError("--speedup: must be positive")
         if protocol not in ("inflation", "timeline"):
-            raise SimulateError(f"--protocol: unknown protocol {protocol!r}; use inflation or timeline")
+            raise UsageError(f"--protocol: unknown protocol {protocol!r}; use inflation or timeline")
         if not 1.0 <= ratio <= 10.0:
-            raise SimulateError("--ratio: must be between 1.0 and 10.0")
+            raise UsageError("--ratio: must be between 1.0 and 10.0")
         started = time.perf_counter()
         node_list = trace.load_nodes(nodes)
         pod_list = trace.load_pods(pods)
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
                 kind, share = parse_variant(variant)
                 pod_list = make_variant(pod_list, kind, share, seed=seed_list[0], nodes=node_list)
             except ValueError as exc:
-                raise SimulateError(f"--variant: {exc}") from None
+                raise UsageError(f"--variant: {exc}") from None
             meta["variant"] = variant
         if protocol == "inflation":
             if not any(n.gpus for n in node_list):

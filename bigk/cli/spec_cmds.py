@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from bigk.errors import BigkError
+from bigk.errors import BigkError, UsageError
 
 if TYPE_CHECKING:
     from bigk.cluster.model import Node
@@ -35,7 +35,7 @@ def _cluster_nodes(path: Path) -> list[Node]:
 
 
 def _load(paths: list[str], cluster: Path | None, auto_cluster: bool,
-          policy_file: Path | None = None) -> tuple[SpecLoadResult, Path | None]:
+          policy_file: Path | None = None, live: str | None = None) -> tuple[SpecLoadResult, Path | None]:
     """Load specs; with no --cluster, use a cluster file found among the specs (e.g. jobspecs/cluster.yaml).
 
     The spec policy is the install's (`--policy`, else $BIGK_SPEC_POLICY, else the built-in default)."""
@@ -44,6 +44,10 @@ def _load(paths: list[str], cluster: Path | None, auto_cluster: bool,
 
     policy = load_policy(policy_file)
     nodes = _cluster_nodes(cluster) if cluster is not None else None
+    if live:  # `--kubeconfig`: the live cluster's nodes, GPU models as GPU feature discovery labels them
+        from bigk.kube.live_nodes import live_nodes
+
+        nodes, auto_cluster, cluster = live_nodes(live), False, Path(live)
     result = load_specs(paths, cluster=nodes, policy=policy)
     if cluster is None and auto_cluster and result.cluster_files:
         cluster = result.cluster_files[0]
@@ -93,12 +97,16 @@ def register(app: typer.Typer) -> None:
             None, "--policy", help="The install's spec policy (allowed namespaces, Pod Security levels); default "
             "$BIGK_SPEC_POLICY, else namespace 'default' at the restricted level."
         ),
+        kubeconfig: str | None = typer.Option(
+            None, "--kubeconfig", help="Check against the nodes of this live cluster instead of a cluster file."
+        ),
     ) -> None:
         """Check job specs: one line per problem (FILE:LINE:COL: field: message); exit 1 if any."""
         if not paths and not Path(DEFAULT_SPECS).exists():
             raise BigkError(f"no {DEFAULT_SPECS}/ folder in {Path.cwd()}: run bigk validate from the repository "
                             "root, or name spec files or folders: bigk validate PATH...")
-        result, used = _load(paths or [DEFAULT_SPECS], cluster, auto_cluster=True, policy_file=policy)
+        result, used = _load(paths or [DEFAULT_SPECS], cluster, auto_cluster=True, policy_file=policy,
+                             live=kubeconfig)
         for problem in [*result.problems, *result.warnings]:
             typer.echo(str(problem))
         if not quiet:
@@ -128,14 +136,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show exactly what bigk submits for JOB: spark-submit argv, environment and pod templates."""
         from bigk.spark.submit import build_submission
-        from bigk.spec.errors import SpecError
 
         if output not in ("yaml", "json"):
-            raise SpecError(f"--output must be yaml or json, not {output!r}")
+            raise UsageError(f"--output must be yaml or json, not {output!r}")
         loaded = _find_job(specs, job)
         target = workdir or Path(tempfile.mkdtemp(prefix="bigk-render-"))
         submission = build_submission(loaded.spec, run_id, master, target)
-        typer.echo(_dump(submission.to_dict(), output))
+        typer.echo(_dump(submission.to_dict(portable=True), output))
 
     @app.command("run-local")
     def run_local_cmd(
@@ -174,10 +181,11 @@ def _import_files(files: list[Path], output_dir: Path | None) -> bool:
     import yaml
     from pydantic import ValidationError
 
-    from bigk.spec.loader import field_loc, read_spec_bytes
+    from bigk.spec.loader import import_warnings, read_spec_bytes
     from bigk.spec.model import JobSpec
     from bigk.spec.operator import import_operator, operator_loc
     from bigk.spec.problems import SpecProblem, problems_from_validation
+    from bigk.spec.sidedocs import SideDocuments, is_side_document
     from bigk.spec.yamlsafe import YamlProblem, load_bytes
 
     failed = False
@@ -191,7 +199,10 @@ def _import_files(files: list[Path], output_dir: Path | None) -> bool:
             typer.echo(str(SpecProblem(path, line, col, "(file)", message)), err=True)
             failed = True
             continue
+        side = SideDocuments.of(path, docs)
         for doc in docs:
+            if is_side_document(doc.data):
+                continue
             try:
                 converted, unsupported = import_operator(doc.data, path)
             except ValueError as exc:
@@ -199,10 +210,9 @@ def _import_files(files: list[Path], output_dir: Path | None) -> bool:
                 failed = True
                 continue
             kind = str(doc.data.get("kind"))
-            for entry in unsupported:
-                where, _, reason = entry.partition(": ")
-                line, col = doc.locate(field_loc(where), prefer_key=True)
-                typer.echo(str(SpecProblem(path, line, col, where, f"not imported: {reason}", "warning")), err=True)
+            side.attach(doc.data, converted)
+            for warning in import_warnings(path, doc, unsupported):
+                typer.echo(str(warning), err=True)
             try:
                 JobSpec.model_validate(converted)
             except ValidationError as exc:
@@ -219,6 +229,8 @@ def _import_files(files: list[Path], output_dir: Path | None) -> bool:
                 typer.echo(f"{path}: wrote {target}", err=True)
             else:
                 outputs.append(text)
+        for warning in side.warnings():
+            typer.echo(str(warning), err=True)
     if outputs:
         sys.stdout.write("---\n".join(outputs))
     return failed

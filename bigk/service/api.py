@@ -20,6 +20,7 @@ from bigk import metrics
 from bigk.errors import BigkError
 from bigk.service.auth import token_matches
 from bigk.service.runstate import InvalidTransition, RunState
+from bigk.service.about_api import about_router
 from bigk.service.watch_api import watch_router
 
 log = logging.getLogger(__name__)
@@ -200,4 +201,5 @@ def create_app(service: Any, token: str | None) -> FastAPI:
         return {"nodes": names, "evicted": evicted}
 
     app.include_router(watch_router(service, read))  # GET /api/v1/watch: server-sent events
+    app.include_router(about_router(service, read))  # GET /api/v1/version
     return app

@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 
-from bigk.errors import BigkError
+from bigk.errors import BigkError, UsageError
 
 
 class ListenError(BigkError):
@@ -26,7 +26,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     """'HOST:PORT' (IPv6 as '[::1]:8080') -> (host, port)."""
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ListenError(f"--listen {text!r}: expected HOST:PORT such as 127.0.0.1:8080")
+        raise UsageError(f"--listen {text!r}: expected HOST:PORT such as 127.0.0.1:8080")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from bigk.cluster.gpu_labels import model_allowed
+from bigk.cluster.gpu_labels import OWNER_BIGK, OWNER_DEVICE_PLUGIN, model_allowed
 from bigk.cluster.model import Node, PodRequest, Toleration
 from bigk.cluster.quantity import format_mib, format_milli
 from bigk.spec.gang import node_selector_for, pod_request, tolerations_for
@@ -49,6 +49,8 @@ def reject_reason(node: Node, req: PodRequest, selector: dict[str, str], tolerat
             return "no GPUs"
         if not model_allowed(node.gpu_model, req.gpu_models):
             return "GPU model not allowed"
+        if node.gpu_owner == (OWNER_DEVICE_PLUGIN if req.is_fractional else OWNER_BIGK):
+            return "GPUs assigned by the device plugin" if req.is_fractional else "GPUs shared by bigk"
         if req.gpu_count > len(node.gpus):
             return "too few GPUs"
         if req.is_fractional and req.gpu_memory_mib > max(g.memory_mib for g in node.gpus):

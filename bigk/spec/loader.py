@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from bigk.cluster.model import Node
 from bigk.spec.fit import fit_problems
+from bigk.spec.gpu_models import model_warnings
 from bigk.spec.model import API_VERSION, KIND, JobSpec
 from bigk.spec.operator import OPERATOR_KINDS, import_operator, is_operator_doc, operator_loc
 from bigk.spec.policy import SpecPolicy, check_job
@@ -251,6 +252,7 @@ def load_specs(
             result.warnings += warnings
         if not problems and cluster is not None:
             problems += _fit(loaded.jobs, cluster)
+            result.warnings += model_warnings(loaded.jobs, cluster)
         if problems:
             result.problems += problems
             result.failed_files.add(path)
