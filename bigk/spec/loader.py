@@ -27,6 +27,7 @@ from bigk.spec.model import API_VERSION, KIND, JobSpec
 from bigk.spec.operator import OPERATOR_KINDS, import_operator, is_operator_doc, operator_loc
 from bigk.spec.policy import SpecPolicy, check_job
 from bigk.spec.problems import SpecProblem, field_path, problems_from_validation, suggest
+from bigk.spec.queues import LoadedQueue, QueueTree, is_queue_doc, parse_queue, settle_queues
 from bigk.spec.secrets import literal_secrets
 from bigk.spec.yamlsafe import MAX_BYTES, Document, YamlProblem, load_bytes
 
@@ -69,6 +70,8 @@ class SpecLoadResult:
     files: list[Path] = field(default_factory=list)
     failed_files: set[Path] = field(default_factory=set)
     cluster_files: list[Path] = field(default_factory=list)
+    queues: QueueTree = field(default_factory=QueueTree)  # kind: Queue documents (bigk.spec.queues)
+    queues_failed: bool = False  # a file declaring queues is broken: the tree is unknown
 
     @property
     def ok(self) -> bool:
@@ -81,6 +84,8 @@ class _FileResult:
     problems: list[SpecProblem] = field(default_factory=list)
     warnings: list[SpecProblem] = field(default_factory=list)
     is_cluster: bool = False
+    queues: list[LoadedQueue] = field(default_factory=list)
+    declares_queues: bool = False
 
 
 def _is_hidden(name: str) -> bool:
@@ -137,6 +142,12 @@ def _document(path: Path, doc: Document, out: _FileResult) -> None:
     if is_operator_doc(data) and data.get("kind") in OPERATOR_KINDS and data.get("apiVersion", "").endswith("v1beta2"):
         _operator_document(path, doc, out)
         return
+    if is_queue_doc(data):
+        out.declares_queues = True
+        queue, found = parse_queue(path, doc)
+        out.problems += found
+        out.queues += [queue] if queue is not None else []
+        return
     api, kind = data.get("apiVersion"), data.get("kind")
     missing = [key for key in ("apiVersion", "kind") if key not in data]
     if missing:
@@ -155,7 +166,7 @@ def _document(path: Path, doc: Document, out: _FileResult) -> None:
                 line,
                 col,
                 where,
-                f"unsupported document {api}/{kind}: expected {API_VERSION} {KIND}, or sparkoperator.k8s.io/v1beta2 "
+                f"unsupported document {api}/{kind}: expected {API_VERSION} {KIND} or Queue, or sparkoperator.k8s.io/v1beta2 "
                 "SparkApplication / ScheduledSparkApplication",
             )
         )
@@ -223,20 +234,24 @@ def load_specs(
     cluster: Sequence[Node] | None = None,
     policy: SpecPolicy | None = None,
     owners: Mapping[str, Path] | None = None,
+    queues_from: Sequence[str | Path] | None = None,
 ) -> SpecLoadResult:
     """Load every spec under `paths`; with `cluster`, also reject jobs that can never be placed on it.
 
     `policy` is the install's spec policy (default: the built-in one, namespace `default` at the restricted
     level). `owners` maps job names to the file whose definition is being served (the catalog passes it):
     while that file still exists and is broken, no other file may define the name.
+    `queues_from`: files that alone declare the queues (`serve --queues`, written by Helm); queue documents
+    elsewhere are ignored with a warning.
     """
     if isinstance(paths, str | Path):  # a lone path, not a list of paths
         paths = [paths]
     policy = policy if policy is not None else SpecPolicy()
     result = SpecLoadResult()
-    files, result.problems = spec_files(paths)
+    files, result.problems = spec_files([*paths, *(queues_from or [])])
     result.files = files
     good: list[tuple[Path, _FileResult]] = []
+    queues_broken = False
     for path in files:
         loaded = load_file(path)
         if loaded.is_cluster:
@@ -256,6 +271,7 @@ def load_specs(
         if problems:
             result.problems += problems
             result.failed_files.add(path)
+            queues_broken |= loaded.declares_queues
             continue
         good.append((path, loaded))
     collisions = _collisions(good, result.failed_files, owners or {})
@@ -263,9 +279,12 @@ def load_specs(
         if path in collisions:
             result.problems += collisions[path]
             result.failed_files.add(path)
+            queues_broken |= loaded.declares_queues
             continue
         for job in loaded.jobs:
             result.jobs[job.name] = job
+    settle_queues(result, [(p, f.queues) for p, f in good if f.queues and p not in collisions], queues_broken,
+                  [Path(q) for q in queues_from] if queues_from else None)
     log.info(
         "event=specs_loaded files=%d jobs=%d problems=%d failed_files=%d",
         len(files),

@@ -106,6 +106,15 @@ HadoopKey = Annotated[str, _check_pattern(_HADOOP_KEY, "Hadoop setting name")]
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
 
+def _queue_name(value: Any) -> str:
+    from bigk.spec.queues import queue_name  # one parser for every queue name (queues import this module's units)
+
+    return queue_name(value)
+
+
+QueueName = Annotated[str, BeforeValidator(_queue_name), Field(description="Leaf queue, e.g. ml.training.")]
+
+
 def _memory_text(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value}m"  # a bare number means MiB in Spark
@@ -378,7 +387,7 @@ class SparkJobSpec(_Model):
     tolerations: list[Toleration] = Field(default_factory=list, description="For both driver and executors.")
     rapids: RapidsSpec | None = None
     # bigk scheduling
-    queue: DnsLabel = "default"
+    queue: QueueName = "default"
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Higher runs first and may preempt.")
     pools: list[DnsLabel] = Field(default_factory=list, description="Preferred node pools, best first.")
     schedule: Schedule | None = None

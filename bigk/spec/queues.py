@@ -1,0 +1,397 @@
+"""Queues as declared in the spec repo: `apiVersion: bigk.io/v1`, `kind: Queue` documents.
+
+    apiVersion: bigk.io/v1
+    kind: Queue
+    metadata:
+      name: ml.training          # a dotted path: the child `training` of queue `ml`
+    spec:
+      weight: 2                  # fair share among siblings (dominant share / weight)
+      guarantee: {cpu: 16, memory: 64Gi, gpu: 4}
+      max: {gpu: 8}
+      priority: {default: 10, min: 0, max: 100}
+      borrow: true               # may use idle capacity beyond its guarantee
+      lend: true                 # lets others use its unused guarantee
+
+Queues form a tree by their dotted names (`spec.parent` may name the parent
+instead, with a one-segment name). `queue_name()` is the one place that turns a
+name as people write it (YuniKorn's `root.ml.training`, Volcano's plain names)
+into bigk's; every importer calls it. The tree is checked as a whole:
+parents exist, children's guarantees fit in their parent's, a guarantee fits
+under the maximum; jobs must name a known leaf queue.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+
+from bigk.cluster.model import MILLI_GPU, Queue
+from bigk.cluster.quantity import QuantityError, cpu_to_milli
+from bigk.spec.units import memory_mib
+from bigk.spec.yamlsafe import Document
+
+API_VERSION = "bigk.io/v1"
+KIND = "Queue"
+ROOT = "root"  # YuniKorn's implicit top of the tree; never a queue of its own here
+DEFAULT_QUEUE = "default"
+MAX_DEPTH = 8
+_SEGMENT = re.compile(r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$")
+
+
+class QueueNameError(ValueError):
+    """A queue name bigk cannot use (the message says why, in one line)."""
+
+
+def queue_name(text: object) -> str:
+    """The bigk name of a queue written as `ml.training`, `root.ml.training` or ` ML.Training `.
+
+    Segments are lower-cased DNS-label-like words (letters, digits, '-', '_'),
+    joined by dots; a leading `root.` (YuniKorn) is dropped, so `root.default`
+    is `default`. Raises QueueNameError for anything else.
+    """
+    if not isinstance(text, str):
+        raise QueueNameError(f"a queue name is text, got {text!r}")
+    name = text.strip().lower()
+    if name == ROOT:
+        raise QueueNameError("'root' is the top of the queue tree, not a queue; name a queue below it")
+    if name.startswith(ROOT + "."):
+        name = name[len(ROOT) + 1:]
+    parts = name.split(".")
+    if not name or len(name) > 253:
+        raise QueueNameError(f"{text!r} is not a queue name (1 to 253 characters)")
+    for part in parts:
+        if not _SEGMENT.match(part) or len(part) > 63:
+            raise QueueNameError(
+                f"{text!r} is not a queue name: each dot-separated part uses lower-case letters, digits, '-' and "
+                "'_', starting and ending with a letter or digit")
+    if len(parts) > MAX_DEPTH:
+        raise QueueNameError(f"{text!r} is nested {len(parts)} deep; queues nest at most {MAX_DEPTH} deep")
+    return name
+
+
+def parent_of(name: str) -> str:
+    """'ml.training' -> 'ml'; a top-level queue has no parent ('')."""
+    return name.rpartition(".")[0]
+
+
+def _cpu(value: Any) -> int:
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected CPU cores such as 16 or '500m', got {value!r}")
+    try:
+        milli = cpu_to_milli(value)
+    except QuantityError as exc:
+        raise ValueError(str(exc)) from None
+    if milli < 0:
+        raise ValueError("must not be negative")
+    return milli
+
+
+def _memory(value: Any) -> int:
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"expected a memory size such as '64Gi' or '64g', got {value!r}")
+    try:
+        mib = memory_mib(value)
+    except QuantityError as exc:
+        raise ValueError(str(exc)) from None
+    if mib < 0:
+        raise ValueError("must not be negative")
+    return mib
+
+
+def _gpu(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number of GPUs such as 4 or 0.5, got {value!r}")
+    if value < 0:
+        raise ValueError("must not be negative")
+    milli = round(float(value) * MILLI_GPU)
+    if abs(milli - float(value) * MILLI_GPU) > 1e-6:
+        raise ValueError("GPUs are counted in thousandths at most (e.g. 0.25)")
+    return int(milli)
+
+
+class Resources(BaseModel):
+    """CPU (cores or '500m'), memory ('64Gi' or '64g') and GPUs (whole or fractional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: Annotated[int | None, BeforeValidator(lambda v: None if v is None else _cpu(v)),
+                   WithJsonSchema({"type": ["number", "string"], "description": "CPU cores, e.g. 16 or '500m'."})
+                   ] = None
+    memory: Annotated[int | None, BeforeValidator(lambda v: None if v is None else _memory(v)),
+                      WithJsonSchema({"type": ["integer", "string"], "description": "Memory, e.g. '64Gi' or '64g'."})
+                      ] = None
+    gpu: Annotated[int | None, BeforeValidator(lambda v: None if v is None else _gpu(v)),
+                   WithJsonSchema({"type": "number", "minimum": 0, "description": "GPUs, e.g. 4 or 0.5."})] = None
+
+    def as_core(self) -> dict[str, int]:
+        """The scheduler's units: {"cpu": milli, "memory": MiB, "gpu": milli-GPU}, set fields only."""
+        return {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory), ("gpu", self.gpu)) if v is not None}
+
+
+class PriorityRange(BaseModel):
+    """Priorities jobs of this queue may have, and the one they get when they set none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default: int | None = Field(default=None, ge=-1_000_000, le=1_000_000)
+    min: int = Field(default=-1_000_000, ge=-1_000_000, le=1_000_000)
+    max: int = Field(default=1_000_000, ge=-1_000_000, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PriorityRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        if self.default is not None and not self.min <= self.default <= self.max:
+            raise ValueError(f"default ({self.default}) is outside min..max ({self.min}..{self.max})")
+        return self
+
+
+class QueueSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parent: str | None = Field(default=None, description="Parent queue; or write the name as parent.child.")
+    weight: float = Field(default=1.0, gt=0, le=1_000_000, description="Share among siblings.")
+    guarantee: Resources = Field(default_factory=Resources, description="Capacity this queue can always get back.")
+    max: Resources = Field(default_factory=Resources, description="Ceiling (reservations count).")
+    priority: PriorityRange = Field(default_factory=PriorityRange)
+    borrow: bool = Field(default=True, description="May use idle capacity beyond its guarantee.")
+    lend: bool = Field(default=True, description="Lets other queues use its unused guarantee.")
+
+    @model_validator(mode="after")
+    def _guarantee_under_max(self) -> QueueSpec:
+        g, m = self.guarantee.as_core(), self.max.as_core()
+        for r, value in g.items():
+            if r in m and value > m[r]:
+                raise ValueError(f"guarantee.{r} is above max.{r}")
+        return self
+
+
+class QueueMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Dotted path, e.g. ml.training (root.ml.training is accepted).")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class QueueDoc(BaseModel):
+    """A `kind: Queue` document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    apiVersion: Literal["bigk.io/v1"]
+    kind: Literal["Queue"]
+    metadata: QueueMeta
+    spec: QueueSpec = Field(default_factory=QueueSpec)
+
+
+@dataclass
+class LoadedQueue:
+    """A valid queue document and where it was declared."""
+
+    name: str  # the full dotted name
+    doc: QueueDoc
+    file: Path
+    line: int
+    document: Document | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def parent(self) -> str:
+        return parent_of(self.name)
+
+    def locate(self, loc: tuple[str | int, ...], prefer_key: bool = False) -> tuple[int, int]:
+        return self.document.locate(loc, prefer_key) if self.document is not None else (self.line, 1)
+
+    def to_core(self) -> Queue:
+        s = self.doc.spec
+        return Queue(self.name, weight=s.weight, guaranteed=s.guarantee.as_core(), maximum=s.max.as_core(),
+                     parent=self.parent, borrow=s.borrow, lend=s.lend)
+
+
+@dataclass
+class QueueTree:
+    """The declared queues by full name (empty: no queues declared, every job name goes)."""
+
+    queues: dict[str, LoadedQueue] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.queues)
+
+    def children(self, name: str) -> list[str]:
+        return sorted(n for n, q in self.queues.items() if q.parent == name)
+
+    def leaves(self) -> list[str]:
+        return sorted(n for n in self.queues if not self.children(n))
+
+    def to_core(self) -> dict[str, Queue]:
+        return {name: q.to_core() for name, q in self.queues.items()}
+
+    def priority_of(self, queue: str) -> PriorityRange | None:
+        q = self.queues.get(queue)
+        return q.doc.spec.priority if q is not None else None
+
+
+def is_queue_doc(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == KIND and data.get("apiVersion") == API_VERSION
+
+
+def parse_queue(path: Path, doc: Document) -> tuple[LoadedQueue | None, list[Any]]:
+    """One `kind: Queue` document -> the queue, or the problems (FILE:LINE:COL) that stop it."""
+    from bigk.spec.problems import SpecProblem, problems_from_validation
+
+    try:
+        parsed = QueueDoc.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, problems_from_validation(exc, path, doc, root=QueueDoc)
+    try:
+        name = queue_name(parsed.metadata.name)
+        if parsed.spec.parent is not None:
+            if "." in name:
+                raise QueueNameError(f"{parsed.metadata.name!r} is a dotted path, so it names its parent already; "
+                                     "drop spec.parent or use a one-part name")
+            name = f"{queue_name(parsed.spec.parent)}.{name}"
+            queue_name(name)  # depth
+    except QueueNameError as exc:
+        where = ("spec", "parent") if parsed.spec.parent is not None and "parent" in str(exc) else ("metadata", "name")
+        line, col = doc.locate(where)
+        return None, [SpecProblem(path, line, col, ".".join(where), str(exc))]
+    return LoadedQueue(name, parsed, path, doc.line, doc), []
+
+
+def check_tree(queues: Sequence[LoadedQueue]) -> tuple[QueueTree, list[Any]]:
+    """Cross-document checks; the tree is all or nothing (any problem: an empty tree and the problems)."""
+    from bigk.spec.problems import SpecProblem
+
+    problems: list[SpecProblem] = []
+    tree = QueueTree()
+
+    def problem(q: LoadedQueue, loc: tuple[str, ...], message: str) -> None:
+        line, col = q.locate(loc)
+        problems.append(SpecProblem(q.file, line, col, ".".join(loc), message))
+
+    for q in queues:
+        first = tree.queues.get(q.name)
+        if first is not None:
+            problem(q, ("metadata", "name"), f"duplicate queue {q.name!r}: already declared at {first.file}:"
+                                             f"{first.line}")
+            continue
+        tree.queues[q.name] = q
+    for q in tree.queues.values():
+        if q.parent and q.parent not in tree.queues:
+            loc = ("spec", "parent") if q.doc.spec.parent is not None else ("metadata", "name")
+            problem(q, loc, f"parent queue {q.parent!r} is not declared (declared: {_names(tree.queues)})")
+    for name, q in tree.queues.items():
+        kids = [tree.queues[c] for c in tree.children(name)]
+        if not kids:
+            continue
+        mine = q.doc.spec.guarantee.as_core()
+        for r in ("cpu", "memory", "gpu"):
+            total = sum(k.doc.spec.guarantee.as_core().get(r, 0) for k in kids)
+            if total and total > mine.get(r, 0):
+                worst = max(kids, key=lambda k: k.doc.spec.guarantee.as_core().get(r, 0))
+                problem(worst, ("spec", "guarantee", r),
+                        f"the guarantees of {name}'s children ({', '.join(k.name for k in kids)}) add up to more "
+                        f"{r} than {name} itself is guaranteed ({_show(r, total)} > {_show(r, mine.get(r, 0))})")
+    if problems:
+        return QueueTree(), sorted(problems, key=lambda p: (str(p.file), p.line, p.col))
+    return tree, []
+
+
+def job_queue_problem(queue: str, tree: QueueTree) -> str | None:
+    """Why a job may not use `queue` under `tree`, or None (anything goes when no queue is declared)."""
+    if not tree:
+        return None
+    if queue not in tree.queues:
+        return f"unknown queue {queue!r}; known queues: {', '.join(tree.leaves())}"
+    kids = tree.children(queue)
+    if kids:
+        return f"queue {queue!r} has child queues; put the job in one of them: {', '.join(kids)}"
+    return None
+
+
+def job_priority_problem(queue: str, priority: int, tree: QueueTree) -> str | None:
+    rng = tree.priority_of(queue)
+    if rng is None or rng.min <= priority <= rng.max:
+        return None
+    return f"priority {priority} is outside queue {queue}'s range {rng.min}..{rng.max}"
+
+
+def queue_json_schema() -> dict[str, Any]:
+    """JSON Schema of a `kind: Queue` document (for editors and CI linters)."""
+    schema = QueueDoc.model_json_schema(mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://bigk.io/schemas/queue-v1.json",
+            "title": "bigk Queue (bigk.io/v1)", **{k: v for k, v in schema.items() if k != "title"}}
+
+
+def _names(queues: Iterable[str]) -> str:
+    return ", ".join(sorted(queues)) or "none"
+
+
+def _show(resource: str, value: int) -> str:
+    if resource == "memory":
+        return f"{value} MiB"
+    return f"{value / 1000:g} {'GPUs' if resource == 'gpu' else 'CPUs'}"
+
+
+def settle_queues(result: Any, found: Sequence[tuple[Path, Sequence[LoadedQueue]]], incomplete: bool,
+                  queues_from: Sequence[Path] | None = None) -> None:
+    """Build the tree from the good files' queues and check every loaded job against it (in place).
+
+    `result` is the loader's SpecLoadResult. `incomplete`: a file declaring queues
+    failed, so the tree is not known (`result.queues_failed`; the service keeps its
+    last good tree and jobs are not checked). With `queues_from` (the `--queues`
+    file Helm writes), queues declared anywhere else are ignored with a warning:
+    one source of truth per install, and the Helm values win.
+    """
+    from bigk.spec.problems import SpecProblem
+
+    chosen: list[LoadedQueue] = []
+    allowed = {p.resolve() for p in queues_from} if queues_from else None
+    for path, queues in found:
+        if allowed is not None and path.resolve() not in allowed:
+            for q in queues:
+                line, col = q.locate(("kind",))
+                result.warnings.append(SpecProblem(path, line, col, "kind", f"queue {q.name} ignored: this install "
+                                                   "takes its queues from --queues (Helm values win)", "warning"))
+            continue
+        chosen.extend(queues)
+    tree, problems = check_tree(chosen)
+    if incomplete or problems:
+        result.queues, result.queues_failed = QueueTree(), True
+        result.problems += problems
+        _fail_files(result, {p.file for p in problems})
+        return
+    result.queues, result.queues_failed = tree, False
+    if not tree:
+        return
+    bad: dict[Path, list[SpecProblem]] = {}
+    for job in list(result.jobs.values()):
+        spec = job.spec.spec
+        message = job_queue_problem(spec.queue, tree)
+        where = "spec.queue"
+        if message is None:
+            rng = tree.priority_of(spec.queue)
+            if rng is not None and rng.default is not None and "priority" not in spec.model_fields_set:
+                job.spec = job.spec.model_copy(update={"spec": spec.model_copy(update={"priority": rng.default})})
+                continue
+            message, where = job_priority_problem(spec.queue, spec.priority, tree), "spec.priority"
+        if message is not None:
+            line, col = job.locate(tuple(where.split(".")))
+            bad.setdefault(job.file, []).append(SpecProblem(job.file, line, col, where, message))
+    for problems_of_file in bad.values():
+        result.problems += problems_of_file
+    _fail_files(result, set(bad))
+
+
+def _fail_files(result: Any, files: set[Path]) -> None:
+    """A file with any problem contributes no jobs (the loader's rule), queues' problems included."""
+    if not files:
+        return
+    result.failed_files |= files
+    for name in [n for n, job in result.jobs.items() if job.file in files]:
+        del result.jobs[name]
