@@ -63,3 +63,40 @@ def register(app: typer.Typer) -> None:
             stop.wait()
         finally:
             emulated.stop()
+
+    @app.command("sim-nodes")
+    def sim_nodes(
+        kubeconfig: Path = typer.Option(..., "--kubeconfig", help="Kubeconfig of the API server to join."),
+        cluster: Path = typer.Option(Path(DEFAULT_CLUSTER), "--cluster", help="Cluster file with the node pools."),
+        time_scale: float = typer.Option(
+            1.0, "--time-scale", min=0.0001, help="Multiply every simulated delay (0.1 = ten times faster)."
+        ),
+        spark_driver: bool = typer.Option(
+            True, "--spark-driver/--no-spark-driver", help="Simulate Spark drivers creating executors."
+        ),
+        gpu_readings: bool = typer.Option(
+            True, "--gpu-readings/--no-gpu-readings", help="Publish simulated GPU readings on GPU nodes."
+        ),
+    ) -> None:
+        """Register the cluster file's nodes on a real API server and run their simulated kubelets, Spark
+        drivers and GPUs there as ordinary clients (like KWOK), e.g. on the control plane of testenv/up."""
+        from bigk.cluster.config import ClusterFileError, load_cluster
+        from bigk.emulator import EmulatorError
+        from bigk.emulator.remote import SimulatedNodes
+        from bigk.kube.client import api_client
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        try:
+            nodes = load_cluster(cluster)
+        except ClusterFileError as exc:
+            raise EmulatorError(str(exc)) from None
+        sim = SimulatedNodes(api_client(kubeconfig=str(kubeconfig)), nodes, time_scale=time_scale,
+                             spark_driver=spark_driver, gpu_readings=gpu_readings).start()
+        typer.echo(f"simulating {len(nodes)} nodes from {cluster} on {kubeconfig}; Ctrl-C stops")
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        try:
+            stop.wait()
+        finally:
+            sim.stop()

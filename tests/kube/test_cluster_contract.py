@@ -1,39 +1,39 @@
-"""The shared scenarios against a real cluster (kind, k3d, ...): run with `-m cluster` and KUBECONFIG set.
+"""The shared scenarios against the real control plane (tests/realk8s.py): kube-apiserver from `testenv/`,
+or the cluster of BIGK_TEST_KUBECONFIG.
 
-Pods use scheduler name `bigk-contract` (so an installed bigk never competes) and
-the pause image; each run works in its own namespace, deleted afterwards.
+Pods use scheduler name `bigk-contract` (so an installed bigk never competes); each test
+works in its own namespace, deleted afterwards. Nodes are bigk's simulated ones, kept by
+ordinary API clients (`bigk.emulator.remote.SimulatedNodes`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 
-from bigk.kube.client import api_client
+from bigk.emulator.remote import SimulatedNodes
 from tests.kube import scenarios
 from tests.kube.harness import Harness, unique
+from tests.realk8s import RealCluster
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.skipif(not os.environ.get("KUBECONFIG"), reason="needs KUBECONFIG pointing at a real cluster"),
-]
+pytestmark = [pytest.mark.cluster]
 
 
 @pytest.fixture
-def cluster_harness() -> Iterator[Harness]:
-    api = api_client(kubeconfig=os.environ["KUBECONFIG"])
+def cluster_harness(control_plane: RealCluster, real_nodes: SimulatedNodes) -> Iterator[Harness]:
+    api = control_plane.api()
     core = client.CoreV1Api(api)
     namespace = unique("bigk-contract")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    h = Harness(api, namespace=namespace, scheduler_name="bigk-contract", image="registry.k8s.io/pause:3.9",
-                timeout=60.0)
+    h = Harness(api, namespace=namespace, scheduler_name="bigk-contract", image="registry.k8s.io/pause:3.10",
+                timeout=30.0)
     try:
         yield h
     finally:
         h.close()
+        core.delete_collection_namespaced_pod(namespace, grace_period_seconds=0)
         core.delete_namespace(namespace)
 
 

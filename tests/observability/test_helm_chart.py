@@ -31,6 +31,8 @@ MODELS: dict[str, Any] = {
     "ClusterRoleBinding": client.V1ClusterRoleBinding, "Role": client.V1Role, "RoleBinding": client.V1RoleBinding,
     "ConfigMap": client.V1ConfigMap, "Secret": client.V1Secret,
     "PersistentVolumeClaim": client.V1PersistentVolumeClaim, "PodDisruptionBudget": client.V1PodDisruptionBudget,
+    "ValidatingAdmissionPolicy": client.V1ValidatingAdmissionPolicy,
+    "ValidatingAdmissionPolicyBinding": client.V1ValidatingAdmissionPolicyBinding,
 }
 HA = {"serve": {"replicas": 2}, "state": {"database": {"url": "postgresql+psycopg://bigk:pw@pg:5432/bigk"}}}
 

@@ -25,6 +25,7 @@ from bigk.emulator import EmulatedCluster
 from bigk.service.api import create_app
 from bigk.service.app import Service, ServiceConfig
 from bigk.service.http import HttpServer
+from tests.realk8s import ClusterUnderTest, cluster_params, real_cluster_under_test
 
 ROOT = Path(__file__).resolve().parents[2]
 TIME_SCALE = 0.05  # a 20 s expected duration runs 1 s
@@ -53,12 +54,16 @@ def every_seconds(step: int) -> Callable[[Any], CronTrigger]:
     return lambda spec: CronTrigger(second=f"*/{step}", timezone="UTC")
 
 
-@pytest.fixture()
-def cluster() -> Iterator[EmulatedCluster]:
+@pytest.fixture(params=cluster_params())
+def cluster(request: pytest.FixtureRequest) -> Iterator[ClusterUnderTest]:
+    """Each service test runs on the embedded emulator and (marked `cluster`) on a real kube-apiserver."""
+    if request.param == "real":
+        yield from real_cluster_under_test(request)
+        return
     emu = EmulatedCluster(load_cluster(ROOT / "jobspecs" / "cluster.yaml"), time_scale=TIME_SCALE)
     emu.start()
     try:
-        yield emu
+        yield ClusterUnderTest("emulated", url=emu.url, emulator=emu)
     finally:
         emu.stop()
 
@@ -94,12 +99,12 @@ class Running:
 
 
 @pytest.fixture()
-def serve(tmp_path: Path, cluster: EmulatedCluster) -> Iterator[Callable[..., Running]]:
+def serve(tmp_path: Path, cluster: ClusterUnderTest) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
     def start(specs: Path, state: Path | None = None, **overrides: Any) -> Running:
         overrides.setdefault("submit_mode", "direct")
-        cfg = ServiceConfig(specs=[specs], kube_server=cluster.url, state_dir=state or tmp_path / "state",
+        cfg = ServiceConfig(specs=[specs], **cluster.service_kwargs(), state_dir=state or tmp_path / "state",
                             tick_s=0.2, reload_s=0.3, leader_lease_s=3.0, **overrides)
         service = Service(cfg).start()
         http = HttpServer("127.0.0.1", 0)

@@ -171,8 +171,6 @@ def test_history_limits_prune_old_runs_but_keep_their_statistics(
         assert c.get("/api/v1/jobs/p/history").json()["summary"]["runs"] == 2
     from kubernetes import client as k8s
 
-    from bigk.kube.client import api_client
-
-    core = k8s.CoreV1Api(api_client(server=cluster.url))
+    core = k8s.CoreV1Api(cluster.api())
     assert core.list_namespaced_pod("default", label_selector=f"bigk.io/run={ids[0]}").items == []
     assert len(core.list_namespaced_pod("default", label_selector=f"bigk.io/run={ids[1]}").items) == 1

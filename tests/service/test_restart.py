@@ -15,20 +15,19 @@ from typing import Any
 import httpx
 from kubernetes import client
 
-from bigk.emulator import EmulatedCluster
-from bigk.kube.client import api_client
+from tests.realk8s import ClusterUnderTest
 from tests.service.conftest import ROOT, Running, every_seconds, job_yaml, wait_for
 
 TERMINAL = {"Succeeded", "Failed", "Cancelled", "TimedOut"}
 
 
-def _driver_pods(url: str, run_id: str) -> list[Any]:
-    core = client.CoreV1Api(api_client(server=url))
+def _driver_pods(cluster: ClusterUnderTest, run_id: str) -> list[Any]:
+    core = client.CoreV1Api(cluster.api())
     return list(core.list_namespaced_pod("default", label_selector=f"bigk.io/run={run_id},spark-role=driver").items)
 
 
 def test_crash_then_restart_adopts_runs_and_fires_a_missed_time_once(
-        tmp_path: Path, serve: Callable[..., Running], cluster: EmulatedCluster) -> None:
+        tmp_path: Path, serve: Callable[..., Running], cluster: ClusterUnderTest) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
     keep_all = "successfulRunsHistoryLimit: 100\n"
@@ -57,7 +56,7 @@ def test_crash_then_restart_adopts_runs_and_fires_a_missed_time_once(
         assert any(e.kind == "coalesced" for e in store.events(job="m"))  # the skipped times are on record
     fire_times = [r.fire_time for r in store.list_runs("m")]
     assert len(fire_times) == len(set(fire_times))  # no fire time ran twice
-    assert len(_driver_pods(cluster.url, first.id)) == 1  # adopted, not submitted again
+    assert len(_driver_pods(cluster, first.id)) == 1  # adopted, not submitted again
     events = store.events(run_id=first.id)
     assert sum("Pending -> Submitted" in e.message for e in events) == 1
 
@@ -80,13 +79,13 @@ def _server_url(state: Path, proc: subprocess.Popen[bytes], log: Path) -> str:
     return str(wait_for(ready, 60, "bigk serve to listen", interval=0.2))
 
 
-def test_kill_9_during_runs_loses_and_duplicates_nothing(tmp_path: Path, cluster: EmulatedCluster) -> None:
+def test_kill_9_during_runs_loses_and_duplicates_nothing(tmp_path: Path, cluster: ClusterUnderTest) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
     (specs / "long.yaml").write_text(job_yaml("long", instances=2, duration=120))  # 6 s at the test time scale
     state = tmp_path / "state"
     log = tmp_path / "serve.log"
-    args = ["--kube-server", cluster.url, "--submit-mode", "direct", "--listen", "127.0.0.1:0", "--state-dir",
+    args = [*cluster.cli_args(), "--submit-mode", "direct", "--listen", "127.0.0.1:0", "--state-dir",
             str(state), "--specs", str(specs), "--lease-seconds", "3", "--no-kickoff"]
     proc = _spawn(args, log)
     try:
@@ -108,7 +107,7 @@ def test_kill_9_during_runs_loses_and_duplicates_nothing(tmp_path: Path, cluster
             assert [r["state"] for r in final] == ["Succeeded"] * 3, [(r["state"], r["reason"]) for r in final]
             assert len(c.get("/api/v1/runs", params={"job": "long"}).json()) == 3  # nothing duplicated
             for run in final:
-                assert len(_driver_pods(cluster.url, run["id"])) == 1
+                assert len(_driver_pods(cluster, run["id"])) == 1
                 submits = [e for e in run["events"] if "-> Submitted" in e["message"]]
                 assert len(submits) == 1
         proc.send_signal(signal.SIGTERM)

@@ -75,7 +75,7 @@ def test_whole_gpu_executors_get_spark_gpu_resources_and_rapids(examples: dict[s
     assert conf["spark.rapids.sql.enabled"] == "true"
     assert conf["spark.rapids.sql.concurrentGpuTasks"] == "2"
     assert conf["spark.kubernetes.executor.annotation.bigk.io/gpu-milli"] == "1000"
-    assert conf["spark.kubernetes.executor.annotation.bigk.io/gpu-models"] == "A100|H100"
+    assert conf["spark.kubernetes.executor.annotation.bigk.io/gpu-models"] == "A100-80GB"
     assert "spark.driver.resource.gpu.amount" not in conf
     tolerations = sub.executor_template["spec"]["tolerations"]
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations

@@ -1,0 +1,396 @@
+"""bigk's simulated kubelet, Spark driver and GPUs on any API server, as ordinary clients (as KWOK does).
+
+The emulator's simulators (`KubeletSim`, `SparkDriverSim`, `GpuSim`) talk to a small object API:
+read from a store that tells listeners about every change, and write pods, pod status and nodes.
+`EmulatedCluster` hands them its in-process store; `SimulatedNodes` hands them `ClientApi`, which
+keeps the same store current by list-and-watch through the official Kubernetes client and writes
+through the REST API (pod status through the `status` subresource, deletions with a UID
+precondition, as a real kubelet does). So the same simulators move pods along on the embedded
+emulator and on a real kube-apiserver:
+
+    nodes = SimulatedNodes(api_client, load_cluster("jobspecs/cluster.yaml")).start()
+    ...   # bigk binds pods; the simulated kubelet runs them; simulated drivers create executors
+    nodes.stop()
+
+Garbage collection of executors whose driver is gone is the controller manager's job on a real
+control plane (the emulator does it itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+from bigk.cluster.model import Node
+from bigk.emulator.errors import ApiError
+from bigk.emulator.nodes import node_object
+from bigk.emulator.patches import clone
+from bigk.emulator.resources import ResourceType
+from bigk.emulator.store import Obj, WatchEvent
+
+log = logging.getLogger("bigk.emulator")
+
+Listener = Callable[[str, WatchEvent], None]
+_CONFLICT_RETRIES = 8
+
+
+def _rv(obj: Obj | None) -> int:
+    try:
+        return int((obj or {}).get("metadata", {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _api_error(exc: ApiException) -> ApiError:
+    try:
+        body = json.loads(exc.body or "{}")
+    except ValueError:
+        body = {}
+    return ApiError(int(exc.status or 500), str(body.get("reason") or exc.reason or ""),
+                    str(body.get("message") or exc.reason or ""))
+
+
+class ClientStore:
+    """A read-only mirror of pods, nodes and config maps, kept by list-and-watch; tells listeners of changes.
+
+    It answers the same questions as the emulator's `Store` (`get`, `objects`, `dependents`,
+    `subscribe`), so the simulators need not know which one they read.
+    """
+
+    KINDS = ("pods", "nodes", "configmaps")
+
+    def __init__(self, api: client.ApiClient, *, watch_timeout_s: int = 120) -> None:
+        self._core = client.CoreV1Api(api)
+        self._objects: dict[str, dict[tuple[str, str], Obj]] = {k: {} for k in self.KINDS}
+        self._owners: dict[str, set[tuple[str, str, str]]] = {}
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._synced = {k: threading.Event() for k in self.KINDS}
+        self._watches: dict[str, watch.Watch] = {}
+        self._threads: list[threading.Thread] = []
+        self._watch_timeout_s = watch_timeout_s
+
+    # ---- reading (the emulator Store's questions) ---------------------------------------------
+    def get(self, key: str, namespace: str, name: str) -> Obj | None:
+        return self._objects.get(key, {}).get((namespace, name))
+
+    def objects(self, key: str, namespace: str | None = None,
+                match: Callable[[Obj], bool] | None = None) -> tuple[list[Obj], int]:
+        with self._lock:
+            bucket = self._objects.get(key, {})
+            items = [o for (ns, _), o in sorted(bucket.items(), key=lambda kv: kv[0])
+                     if (namespace is None or ns == namespace) and (match is None or match(o))]
+            return items, 0
+
+    def dependents(self, owner_uid: str) -> list[tuple[str, str, str]]:
+        with self._lock:
+            return sorted(self._owners.get(owner_uid, ()))
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> ClientStore:
+        for key in self.KINDS:
+            t = threading.Thread(target=self._follow, args=(key,), name=f"sim-watch-{key}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        for key, synced in self._synced.items():
+            if not synced.wait(timeout):
+                raise ApiError(504, "Timeout", f"could not list {key} within {timeout:.0f} s")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for w in list(self._watches.values()):
+            w.stop()
+        for t in self._threads:
+            t.join(3)
+
+    # ---- writing into the mirror (from watches and from our own writes) ---------------------------
+    def observe(self, key: str, type_: str, obj: Obj) -> None:
+        """Apply one change unless the mirror already holds this version or a newer one; tell listeners."""
+        meta = obj.get("metadata") or {}
+        at = (meta.get("namespace", ""), meta.get("name", ""))
+        with self._lock:
+            old = self._objects[key].get(at)
+            if type_ != "DELETED" and old is not None and old["metadata"].get("uid") == meta.get("uid") \
+                    and _rv(old) >= _rv(obj):
+                return
+            if type_ == "DELETED":
+                if old is None:
+                    return
+                del self._objects[key][at]
+                self._index(key, old, None)
+                event = WatchEvent(_rv(obj), "DELETED", obj, old)
+            else:
+                self._objects[key][at] = obj
+                self._index(key, old, obj)
+                event = WatchEvent(_rv(obj), "ADDED" if old is None else "MODIFIED", obj, old)
+        for listener in list(self._listeners):
+            try:
+                listener(key, event)
+            except Exception:  # one listener's bug must not stop the mirror
+                log.exception("event=sim_listener_error kind=%s", key)
+
+    def _index(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        for obj, add in ((old, False), (new, True)):
+            if obj is None:
+                continue
+            meta = obj["metadata"]
+            entry = (key, meta.get("namespace", ""), meta["name"])
+            for ref in meta.get("ownerReferences") or []:
+                owners = self._owners.setdefault(ref.get("uid", ""), set())
+                if add:
+                    owners.add(entry)
+                else:
+                    owners.discard(entry)
+
+    def _replace(self, key: str, items: Iterable[Obj]) -> None:
+        fresh = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in items}
+        with self._lock:
+            gone = [o for at, o in self._objects[key].items() if at not in fresh]
+        for obj in gone:
+            self.observe(key, "DELETED", obj)
+        for obj in fresh.values():
+            self.observe(key, "MODIFIED", obj)
+
+    # ---- list and watch ----------------------------------------------------------------------------
+    def _list_fn(self, key: str) -> Callable[..., Any]:
+        return {"pods": self._core.list_pod_for_all_namespaces, "nodes": self._core.list_node,
+                "configmaps": self._core.list_config_map_for_all_namespaces}[key]
+
+    def _follow(self, key: str) -> None:
+        fn, rv, failures = self._list_fn(key), "", 0
+        while not self._stop.is_set():
+            try:
+                if not rv:
+                    raw = json.loads(fn(_preload_content=False, _request_timeout=30).data)
+                    self._replace(key, raw.get("items") or [])
+                    rv = raw["metadata"]["resourceVersion"]
+                    self._synced[key].set()
+                w = self._watches[key] = watch.Watch()
+                timeout = self._watch_timeout_s
+                for event in w.stream(fn, resource_version=rv, allow_watch_bookmarks=True, deserialize=False,
+                                      timeout_seconds=timeout, _request_timeout=timeout + 30):
+                    obj, type_ = event["object"], event["type"]
+                    if type_ == "ERROR":
+                        rv = ""  # 410 Gone or another error status: list afresh
+                        break
+                    rv = obj.get("metadata", {}).get("resourceVersion") or rv
+                    if type_ != "BOOKMARK":
+                        self.observe(key, type_, obj)
+                failures = 0
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                failures += 1
+                rv = ""
+                log.info("event=sim_watch_error kind=%s error=%s failures=%d", key, type(exc).__name__, failures)
+                self._stop.wait(min(5.0, 0.1 * 2 ** min(failures, 6)))
+
+
+class ClientApi:
+    """The emulator `Api` calls the simulators make, done through the REST API of any server."""
+
+    def __init__(self, api: client.ApiClient, store: ClientStore) -> None:
+        self.core = client.CoreV1Api(api)
+        self.store = store
+
+    def create(self, rt: ResourceType, namespace: str, body: Obj) -> Obj:
+        if rt.key != "pods":
+            raise ApiError(405, "MethodNotAllowed", f"the simulators create only pods, not {rt.key}")
+        try:
+            resp = self.core.create_namespaced_pod(namespace, body, _preload_content=False)
+        except ApiException as exc:
+            raise _api_error(exc) from exc
+        created: Obj = json.loads(resp.data)
+        self.store.observe("pods", "ADDED", created)
+        return created
+
+    def delete(self, rt: ResourceType, namespace: str, name: str, options: Obj | None = None) -> tuple[int, Obj]:
+        if rt.key != "pods":
+            raise ApiError(405, "MethodNotAllowed", f"the simulators delete only pods, not {rt.key}")
+        try:
+            self.core.delete_namespaced_pod(name, namespace, body=client.V1DeleteOptions(**(options or {})),
+                                            _preload_content=False)
+        except ApiException as exc:
+            raise _api_error(exc) from exc
+        return 200, {}
+
+    def finalize_pod(self, namespace: str, name: str) -> None:
+        """What a kubelet does last for a terminating pod: delete it for good (grace 0, this very pod)."""
+        pod = self.store.get("pods", namespace, name)
+        uid = (pod or {}).get("metadata", {}).get("uid")
+        options = client.V1DeleteOptions(grace_period_seconds=0,
+                                         preconditions=client.V1Preconditions(uid=uid) if uid else None)
+        with contextlib.suppress(ApiException):
+            self.core.delete_namespaced_pod(name, namespace, body=options, _preload_content=False)
+
+    def update_pod(self, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj | None:
+        """Change a pod's status with `change(copy)`; retried on conflicts; None when the pod is gone."""
+        return self._update("pods", namespace, name, change)
+
+    def update_object(self, key: str, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj | None:
+        return self._update(key, namespace, name, change)
+
+    def _update(self, key: str, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj | None:
+        current = self.store.get(key, namespace, name)
+        for _ in range(_CONFLICT_RETRIES):
+            if current is None:
+                return None
+            new = clone(current)
+            new.setdefault("status", {})
+            change(new)
+            if new == current:
+                return current
+            try:
+                if key == "pods":
+                    resp = self.core.replace_namespaced_pod_status(name, namespace, new, _preload_content=False)
+                elif key == "nodes":
+                    resp = self.core.replace_node(name, new, _preload_content=False)
+                else:
+                    raise ApiError(405, "MethodNotAllowed", f"the simulators do not update {key}")
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                if exc.status != 409:
+                    raise _api_error(exc) from exc
+                current = self._read(key, namespace, name)
+                continue
+            updated: Obj = json.loads(resp.data)
+            self.store.observe(key, "MODIFIED", updated)
+            return updated
+        raise ApiError(409, "Conflict", f"{key} {namespace}/{name} kept changing under the simulator")
+
+    def _read(self, key: str, namespace: str, name: str) -> Obj | None:
+        try:
+            if key == "pods":
+                resp = self.core.read_namespaced_pod(name, namespace, _preload_content=False)
+            else:
+                resp = self.core.read_node(name, _preload_content=False)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _api_error(exc) from exc
+        obj: Obj = json.loads(resp.data)
+        return obj
+
+
+class SimulatedNodes:
+    """Nodes, their kubelet, Spark drivers and GPU readings, simulated against a real API server.
+
+    It offers the simulators what `EmulatedCluster` offers them (`api`, `loop`, `time_scale`,
+    `default_duration`, `gpu_interval`, `model_nodes`, `kubelet`, `driver`, `gpus`) and runs them on
+    an asyncio loop of its own thread.
+    """
+
+    def __init__(self, api: client.ApiClient, nodes: Iterable[Node] = (), *, time_scale: float = 1.0,
+                 default_duration: float = 30.0, gpu_interval: float = 2.0, kubelet: bool = True,
+                 spark_driver: bool = True, gpu_readings: bool = True) -> None:
+        self.client = api
+        self.store = ClientStore(api)
+        self.api = ClientApi(api, self.store)
+        self.time_scale = time_scale
+        self.default_duration = default_duration
+        self.gpu_interval = gpu_interval
+        self.model_nodes: dict[str, Node] = {n.name: n for n in nodes}
+        self._want = {"kubelet": kubelet, "spark_driver": spark_driver, "gpu_readings": gpu_readings}
+        self.kubelet: Any = None
+        self.driver: Any = None
+        self.gpus: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise ApiError(503, "NotRunning", "the simulated nodes are not running")
+        return self._loop
+
+    def start(self) -> SimulatedNodes:
+        for node in self.model_nodes.values():
+            self.ensure_node(node)
+        self.store.start()
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(started,), name="bigk-sim-nodes", daemon=True)
+        self._thread.start()
+        started.wait(10)
+        return self
+
+    def _run(self, started: threading.Event) -> None:
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        loop.call_soon(self._start_simulators, started)
+        loop.run_forever()
+        loop.close()
+
+    def _start_simulators(self, started: threading.Event) -> None:
+        from bigk.emulator.driver import SparkDriverSim
+        from bigk.emulator.gpus import GpuSim
+        from bigk.emulator.kubelet import KubeletSim
+
+        try:
+            if self._want["kubelet"]:
+                self.kubelet = KubeletSim(self)  # type: ignore[arg-type]
+                self.kubelet.start()
+            if self._want["spark_driver"]:
+                self.driver = SparkDriverSim(self)  # type: ignore[arg-type]
+                self.driver.start()
+            if self._want["gpu_readings"]:
+                self.gpus = GpuSim(self)  # type: ignore[arg-type]
+                self.gpus.start()
+        finally:
+            started.set()
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            def halt() -> None:
+                for sim in (self.gpus, self.driver, self.kubelet):
+                    if sim is not None:
+                        sim.stop()
+                for task in asyncio.all_tasks(loop):
+                    task.cancel()
+                loop.stop()
+
+            loop.call_soon_threadsafe(halt)
+            if self._thread is not None:
+                self._thread.join(10)
+        self.store.stop()
+        self._loop = None
+
+    def ensure_node(self, node: Node) -> None:
+        """Create the Node object (kubelet registration), or bring an existing one's status back to Ready."""
+        body = node_object(node)
+        core = client.CoreV1Api(self.client)
+        try:
+            core.create_node(body, _preload_content=False)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise _api_error(exc) from exc
+            current = json.loads(core.read_node(node.name, _preload_content=False).data)
+            current["status"] = body["status"]
+            core.replace_node_status(node.name, current, _preload_content=False)
+        self.model_nodes[node.name] = node
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout} s")
+            time.sleep(interval)

@@ -1,0 +1,1 @@
+"""The real Kubernetes control plane for bigk's tests (etcd, kube-apiserver, kube-controller-manager)."""
