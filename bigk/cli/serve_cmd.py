@@ -44,6 +44,10 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
         specs: list[Path] = typer.Option([Path("jobspecs")], "--specs", help="Job spec folder or file (repeatable)."),
+        queues: Path | None = typer.Option(None, "--queues",
+                                           help="Queue file (kind: Queue documents; the Helm chart writes it from "
+                                                "its queues values). When given, it alone declares the queues and "
+                                                "Queue documents under --specs are ignored."),
         cluster: Path = typer.Option(Path("jobspecs/cluster.yaml"), "--cluster",
                                      help="Cluster file for the embedded emulated cluster."),
         kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="Use this real cluster (kubeconfig file)."),
@@ -88,7 +92,7 @@ def register(app: typer.Typer) -> None:
         token, where = resolve_token(state, token_file, create=True)
         config = ServiceConfig(specs=list(specs), cluster_file=cluster, kubeconfig=kubeconfig,
                                kube_server=kube_server, in_cluster=in_cluster, policy=policy, state_dir=state,
-                               database_url=database_url,
+                               database_url=database_url, queues_file=queues,
                                submit_mode=submit_mode, emulator_time_scale=time_scale,
                                leader_lease_s=lease_seconds)
         http = HttpServer(host, port)  # bind first: a busy port fails before anything starts

@@ -311,6 +311,10 @@ class Cycle:
             self.wait(unit, "never-fits", Failure(unit.items.index(never), never, fit, reasons),
                       "no node could ever hold it")
             return
+        beyond = self.beyond_cluster(need)
+        if beyond:  # it could not start even on an empty cluster: never hold room for it
+            self.wait(unit, "never-fits", failure, beyond)
+            return
         if self.preempt(unit, keys):
             return
         if self.head is None:
@@ -320,6 +324,14 @@ class Cycle:
             return
         exp = self.wait(unit, "behind-head", failure, f"behind {self.head}, which holds room")
         self.failed_shapes[shape] = exp
+
+    def beyond_cluster(self, need: tuple[int, int, int]) -> str:
+        """Why a gang needs more than all nodes together ('' when the cluster could hold it once empty)."""
+        for resource, wanted, total in zip(("cpu", "memory", "gpu"), need, cluster_totals(self.state), strict=True):
+            if wanted > total:
+                return (f"it needs {amount(resource, wanted)} in all, more than the cluster's "
+                        f"{amount(resource, total)}: it can never start, so it holds no room")
+        return ""
 
     def wait(self, unit: Unit, state: str, failure: Failure | None, detail: str, victims: int = 0) -> Explanation:
         exp = explain(unit, state, failure, self.state.size, detail, victims)

@@ -169,8 +169,9 @@ def test_executor_leaves_a_reservation_on_a_node_cordoned_since() -> None:
 
 def test_identical_waiting_gangs_are_each_explained() -> None:
     w = World([gpu_node("g0", gpus=4), cpu_node("c0")])
+    w.add(pod("run", gpus=2, on="g0", slots=(0, 1)))  # the gangs could start once it ends
     for i in range(3):
-        info, drv = gang(f"app{i}", 6, created_at=i)
+        info, drv = gang(f"app{i}", 3, created_at=i)
         w.add_gang(info, drv)
     r = w.cycle(10)
     assert r.binds == [] and set(r.waiting) == {"app0", "app1", "app2"}
