@@ -75,7 +75,7 @@ def local_conf(job: JobSpec) -> dict[str, str]:
             "spark.driver.bindAddress": "127.0.0.1",
         }
     )
-    for key, value in job.spec.executor.env.items():
+    for key, value in job.spec.executor.literal_env.items():
         conf[f"spark.executorEnv.{key}"] = value
     return conf
 
@@ -143,7 +143,7 @@ def run_local(
     try:
         proc = subprocess.run(
             argv,
-            env={**spark_env(), **job.spec.driver.env},
+            env={**spark_env(), **job.spec.driver.literal_env},
             stdout=None if echo else subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

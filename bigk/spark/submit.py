@@ -32,6 +32,8 @@ GPU_VENDOR = "nvidia.com"
 # Ships with every Spark distribution and image; prints the GPUs the container sees.
 GPU_DISCOVERY_SCRIPT = "/opt/spark/examples/src/main/scripts/getGpusResources.sh"
 RAPIDS_PLUGIN = "com.nvidia.spark.SQLPlugin"
+# The chart creates this ServiceAccount and its Role in every namespace it serves (values: spark.namespaces).
+DEFAULT_DRIVER_SERVICE_ACCOUNT = "spark"
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -50,17 +52,31 @@ class Submission:
     namespace: str
     gang: str
     labels: dict[str, str] = field(default_factory=dict)
+    config_maps: list[dict[str, Any]] = field(default_factory=list)  # created in `namespace` before submitting
 
-    def to_dict(self) -> dict[str, Any]:
-        """What `bigk render` prints."""
-        return {
-            "argv": self.argv,
-            "env": self.env,
-            "driverPodName": self.driver_pod_name,
-            "namespace": self.namespace,
-            "driverPodTemplate": self.driver_template,
-            "executorPodTemplate": self.executor_template,
-        }
+    def to_dict(self, portable: bool = False) -> dict[str, Any]:
+        """What `bigk render` prints.
+
+        `portable`: the same on every machine, for `bigk render JOB | diff` in code review: argv[0] is
+        `spark-submit`, template files are named relative to the submission's folder, and the machine's
+        SPARK_HOME and PATH are left out.
+        """
+        argv = self.argv
+        if portable:
+            folder = f"{self.driver_template_path.parent}/"
+            argv = ["spark-submit", *(a.replace(folder, "") for a in self.argv[1:])]
+        out: dict[str, Any] = {"argv": argv}
+        if not portable:
+            out["env"] = self.env
+        out.update(
+            driverPodName=self.driver_pod_name,
+            namespace=self.namespace,
+            driverPodTemplate=self.driver_template,
+            executorPodTemplate=self.executor_template,
+        )
+        if self.config_maps:
+            out["configMaps"] = self.config_maps
+        return out
 
 
 def label_value(text: str) -> str:
@@ -131,10 +147,13 @@ def _pod_conf(job: JobSpec, role: str, labels: dict[str, str], conf: dict[str, s
         conf[f"spark.kubernetes.{role}.container.image"] = pod.image
     if pod.serviceAccount:
         conf[f"spark.kubernetes.authenticate.{role}.serviceAccountName"] = pod.serviceAccount
+    elif role == "driver":
+        # The driver creates executors, services and config maps: it needs the account the chart makes per namespace.
+        conf["spark.kubernetes.authenticate.driver.serviceAccountName"] = DEFAULT_DRIVER_SERVICE_ACCOUNT
     if pod.javaOptions:
         conf[f"spark.{role}.extraJavaOptions"] = pod.javaOptions
     env_prefix = "spark.kubernetes.driverEnv." if role == "driver" else "spark.executorEnv."
-    for key, value in pod.env.items():
+    for key, value in pod.literal_env.items():
         conf[env_prefix + key] = value
     for key, value in pod.nodeSelector.items():
         conf[f"spark.kubernetes.{role}.node.selector.{key}"] = value
@@ -291,4 +310,5 @@ def build_submission(job: JobSpec, run_id: str, master: str, workdir: Path,
         namespace=job.metadata.namespace,
         gang=gang,
         labels=labels,
+        config_maps=[cm.manifest(job.metadata.namespace) for cm in job.spec.configMaps],
     )

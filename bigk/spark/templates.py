@@ -38,6 +38,16 @@ def _merge_named(base: list[Any], extra: list[dict[str, Any]], key: str) -> list
     return [item for item in base if not (isinstance(item, dict) and item.get(key) in names)] + extra
 
 
+def _main_container(containers: list[dict[str, Any]], role: str) -> dict[str, Any]:
+    """The template's Spark container (created first in the list when the template has none)."""
+    name = CONTAINER_NAMES[role]
+    main = next((c for c in containers if c.get("name") == name), None)
+    if main is None:
+        main = {"name": name}
+        containers.insert(0, main)
+    return main
+
+
 def pod_template(
     job: JobSpec, role: str, labels: dict[str, str], annotations: dict[str, str], level: Level = "restricted"
 ) -> tuple[dict[str, Any], bool]:
@@ -63,6 +73,12 @@ def pod_template(
     if role == "driver" and job.spec.activeDeadlineSeconds:
         spec["activeDeadlineSeconds"] = job.spec.activeDeadlineSeconds
     containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+    if pod.sourced_env or pod.envFrom:
+        # Spark's conf carries only literal variables; Secret, ConfigMap and downward-API ones need the template.
+        main = _main_container(containers, role)
+        main["env"] = _merge_named(main.get("env") or [], [v.to_container() for v in pod.sourced_env], "name")
+        if pod.envFrom:
+            main["envFrom"] = [*(main.get("envFrom") or []), *(e.model_dump(exclude_none=True) for e in pod.envFrom)]
     if pod.gpu is not None and pod.gpu.is_fractional:
         name = CONTAINER_NAMES[role]
         main = next((c for c in containers if c.get("name") == name), None)

@@ -4,7 +4,8 @@ The file is the unit of trust: a file with any problem contributes no jobs and i
 listed in `failed_files`, so a running service can keep the jobs it had from that
 file while the other files still load. Within a good file, documents may be bigk
 `SparkJob`s or Spark Operator manifests (converted on load, unsupported fields
-become warnings). Cluster files (a top-level `pools:` list) found among the specs
+become warnings); ConfigMaps they use are passed through and other Kubernetes
+objects are skipped with a warning (`bigk.spec.sidedocs`). Cluster files (a top-level `pools:` list) found among the specs
 are recognised and listed in `cluster_files` rather than reported.
 """
 
@@ -24,11 +25,12 @@ from bigk.cluster.model import Node
 from bigk.spec.fit import fit_problems
 from bigk.spec.gpu_models import model_warnings
 from bigk.spec.model import API_VERSION, KIND, JobSpec
-from bigk.spec.operator import OPERATOR_KINDS, import_operator, is_operator_doc, operator_loc
+from bigk.spec.operator import NOTE, OPERATOR_KINDS, import_operator, is_operator_doc, operator_loc
 from bigk.spec.policy import SpecPolicy, check_job
 from bigk.spec.problems import SpecProblem, field_path, problems_from_validation, suggest
 from bigk.spec.queues import LoadedQueue, QueueTree, is_queue_doc, parse_queue, settle_queues
 from bigk.spec.secrets import literal_secrets
+from bigk.spec.sidedocs import SideDocuments, is_side_document
 from bigk.spec.yamlsafe import MAX_BYTES, Document, YamlProblem, load_bytes
 
 log = logging.getLogger(__name__)
@@ -130,8 +132,10 @@ def _is_cluster_doc(data: Any) -> bool:
     return isinstance(data, dict) and "pools" in data and "kind" not in data and "apiVersion" not in data
 
 
-def _document(path: Path, doc: Document, out: _FileResult) -> None:
+def _document(path: Path, doc: Document, out: _FileResult, side: SideDocuments) -> None:
     data = doc.data
+    if is_side_document(data):
+        return  # reported once for the whole file (SideDocuments.warnings)
     if not isinstance(data, dict):
         out.problems.append(
             SpecProblem(
@@ -139,8 +143,8 @@ def _document(path: Path, doc: Document, out: _FileResult) -> None:
             )
         )
         return
-    if is_operator_doc(data) and data.get("kind") in OPERATOR_KINDS and data.get("apiVersion", "").endswith("v1beta2"):
-        _operator_document(path, doc, out)
+    if is_operator_doc(data) and data.get("kind") in OPERATOR_KINDS:
+        _operator_document(path, doc, out, side)
         return
     if is_queue_doc(data):
         out.declares_queues = True
@@ -189,13 +193,27 @@ def field_loc(dotted: str) -> tuple[str | int, ...]:
     return tuple(parts)
 
 
-def _operator_document(path: Path, doc: Document, out: _FileResult) -> None:
-    kind = str(doc.data.get("kind"))
-    converted, unsupported = import_operator(doc.data, path)
+def import_warnings(path: Path, doc: Document, unsupported: list[str]) -> list[SpecProblem]:
+    """The conversion's entries as positioned warnings: fields left out, and fields bigk reads its own way."""
+    out = []
     for entry in unsupported:
         where, _, reason = entry.partition(": ")
         line, col = doc.locate(field_loc(where), prefer_key=True)
-        out.warnings.append(SpecProblem(path, line, col, where, f"not imported: {reason}", "warning"))
+        message = reason if reason.startswith(NOTE) else f"not imported: {reason}"
+        out.append(SpecProblem(path, line, col, where, message, "warning"))
+    return out
+
+
+def _operator_document(path: Path, doc: Document, out: _FileResult, side: SideDocuments) -> None:
+    kind = str(doc.data.get("kind"))
+    try:
+        converted, unsupported = import_operator(doc.data, path)
+    except ValueError as exc:
+        line, col = doc.locate(("apiVersion",))
+        out.problems.append(SpecProblem(path, line, col, "apiVersion", str(exc).split(": ", 1)[-1]))
+        return
+    side.attach(doc.data, converted)
+    out.warnings += import_warnings(path, doc, unsupported)
     try:
         spec = JobSpec.model_validate(converted)
     except ValidationError as exc:
@@ -212,8 +230,14 @@ def load_file(path: Path) -> _FileResult:
         if docs and all(_is_cluster_doc(d.data) for d in docs):
             out.is_cluster = True
             return out
+        side = SideDocuments.of(path, docs)
+        if side.docs and len(side.docs) == len(docs):
+            first = side.docs[0]
+            line, col = first.locate(("kind",))
+            out.problems.append(SpecProblem(path, line, col, "kind", side.alone_message()))
         for doc in docs:
-            _document(path, doc, out)
+            _document(path, doc, out, side)
+        out.warnings += side.warnings()
         if not docs:
             out.warnings.append(SpecProblem(path, 1, 1, "(file)", "file holds no documents", "warning"))
     except YamlProblem as exc:

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from bigk.cluster.model import MILLI_GPU
 from bigk.cluster.model import Toleration as ClusterToleration
 from bigk.cluster.quantity import QuantityError, cpu_to_milli
-from bigk.spec.cron import parse_cron, parse_timezone
+from bigk.spec.cron import parse_schedule, parse_timezone
 from bigk.spec.errors import CronError
 from bigk.spec.units import memory_mib
 
@@ -35,6 +35,8 @@ _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _SPARK_KEY = re.compile(r"^spark\.[A-Za-z0-9_.\-/\[\]]+$")
+# Spark's metrics system takes `spark.metrics.conf.[instance|*].sink.[name].[option]`: '*' means every instance.
+_SPARK_METRICS_KEY = re.compile(r"^spark\.metrics\.conf\.(\*|[A-Za-z0-9_\-]+)\.[A-Za-z0-9_.\-/*]+$")
 _HADOOP_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _GPU_MODELS = re.compile(r"^[A-Za-z0-9._-]+(\|[A-Za-z0-9._-]+)*$")
 
@@ -99,9 +101,16 @@ def _check_pattern(pattern: re.Pattern[str], what: str) -> Any:
 LabelKey = Annotated[str, _check_pattern(_LABEL_KEY, "label/annotation key (e.g. 'team' or 'example.com/team')")]
 LabelValue = Annotated[str, BeforeValidator(_scalar_text), _check_pattern(_LABEL_VALUE, "label value"), _SCALAR_SCHEMA]
 EnvName = Annotated[str, _check_pattern(_ENV_NAME, "environment variable name")]
-SparkKey = Annotated[
-    str, _check_pattern(_SPARK_KEY, "Spark setting name ('spark.' then letters, digits, '.', '_', '-', '/')")
-]
+def _check_spark_key(value: str) -> str:
+    if _SPARK_KEY.match(value) or _SPARK_METRICS_KEY.match(value):
+        return value
+    raise ValueError(
+        f"{value!r} is not a valid Spark setting name ('spark.' then letters, digits, '.', '_', '-', '/'; "
+        "'*' only in spark.metrics.conf.* keys)"
+    )
+
+
+SparkKey = Annotated[str, AfterValidator(_check_spark_key)]
 HadoopKey = Annotated[str, _check_pattern(_HADOOP_KEY, "Hadoop setting name")]
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
@@ -113,6 +122,8 @@ def _queue_name(value: Any) -> str:
 
 
 QueueName = Annotated[str, BeforeValidator(_queue_name), Field(description="Leaf queue, e.g. ml.training.")]
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DnsSubdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 
 
 def _memory_text(value: Any) -> Any:
@@ -242,6 +253,118 @@ class GpuSpec(_Model):
         return frozenset(self.model.split("|")) if self.model else frozenset()
 
 
+class KeyRef(_Model):
+    """One key of a Secret or ConfigMap in the job's namespace."""
+
+    name: DnsSubdomain
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._A-Za-z0-9]+$")]
+    optional: bool | None = None
+
+
+class FieldRef(_Model):
+    """A field of the pod itself (downward API), e.g. metadata.name or status.podIP."""
+
+    fieldPath: Annotated[Text, Field(min_length=1)]
+    apiVersion: Text | None = None
+
+
+class ResourceFieldRef(_Model):
+    """A container's resource request or limit (downward API), e.g. limits.memory."""
+
+    resource: Annotated[Text, Field(min_length=1)]
+    containerName: Text | None = None
+    divisor: ConfValue | None = None
+
+
+class EnvSource(_Model):
+    """Where a variable's value comes from: exactly one of the four Kubernetes sources."""
+
+    secretKeyRef: KeyRef | None = None
+    configMapKeyRef: KeyRef | None = None
+    fieldRef: FieldRef | None = None
+    resourceFieldRef: ResourceFieldRef | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EnvSource:
+        given = [k for k in ("secretKeyRef", "configMapKeyRef", "fieldRef", "resourceFieldRef") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                "valueFrom needs exactly one of secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class EnvVar(_Model):
+    """One environment variable, as in a Kubernetes container: a `value`, or a `valueFrom` source."""
+
+    name: EnvName
+    value: ConfValue | None = None
+    valueFrom: EnvSource | None = None
+
+    @model_validator(mode="after")
+    def _value_or_source(self) -> EnvVar:
+        if self.value is not None and self.valueFrom is not None:
+            raise FieldProblem("valueFrom", message="give either value or valueFrom, not both")
+        return self
+
+    def to_container(self) -> dict[str, Any]:
+        if self.valueFrom is not None:
+            return {"name": self.name, "valueFrom": self.valueFrom.model_dump(exclude_none=True)}
+        return {"name": self.name, "value": self.value or ""}
+
+
+class NamedRef(_Model):
+    name: DnsSubdomain
+    optional: bool | None = None
+
+
+class EnvFromSource(_Model):
+    """Every key of a ConfigMap or Secret as variables (optionally prefixed)."""
+
+    prefix: Annotated[str, _check_pattern(re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$"), "variable prefix")] | None = None
+    configMapRef: NamedRef | None = None
+    secretRef: NamedRef | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EnvFromSource:
+        if (self.configMapRef is None) == (self.secretRef is None):
+            raise ValueError("envFrom entries need exactly one of configMapRef or secretRef")
+        return self
+
+
+def _env_list(value: Any) -> Any:
+    """`env` is a map of literal values or a Kubernetes-style list; both become a list of EnvVar."""
+    if isinstance(value, dict):
+        return [{"name": k, "value": v} for k, v in value.items()]
+    return value
+
+
+def _unique_env_names(value: list[EnvVar]) -> list[EnvVar]:
+    seen: set[str] = set()
+    for var in value:
+        if var.name in seen:
+            raise ValueError(f"variable {var.name!r} is set twice")
+        seen.add(var.name)
+    return value
+
+
+EnvList = Annotated[
+    list[EnvVar],
+    BeforeValidator(_env_list),
+    AfterValidator(_unique_env_names),
+    WithJsonSchema(
+        {
+            "description": "A map NAME: value, or a list of {name, value | valueFrom} as in a Kubernetes container.",
+            "anyOf": [
+                {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+                {"type": "array", "items": {"type": "object"}},
+            ],
+        }
+    ),
+]
+
+
 class PodSpec(_Model):
     """What the driver (and, extended, each executor) pod needs and carries."""
 
@@ -254,10 +377,13 @@ class PodSpec(_Model):
     image: Text | None = None
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     annotations: dict[LabelKey, ConfValue] = Field(default_factory=dict)
-    env: dict[EnvName, ConfValue] = Field(default_factory=dict)
+    env: EnvList = Field(default_factory=list)
+    envFrom: list[EnvFromSource] = Field(default_factory=list, description="ConfigMaps / Secrets as variables.")
     nodeSelector: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
-    serviceAccount: DnsLabel | None = None
+    serviceAccount: DnsSubdomain | None = Field(
+        default=None, description="Service account of the pod (driver default: 'spark', created by the chart)."
+    )
     javaOptions: Text | None = None
     template: dict[str, Any] | None = Field(
         default=None, description="Extra pod template (volumes, affinity, ...) merged under bigk's own settings."
@@ -266,6 +392,16 @@ class PodSpec(_Model):
     @property
     def memory_mib(self) -> int:
         return memory_mib(self.memory)
+
+    @property
+    def literal_env(self) -> dict[str, str]:
+        """Variables with a literal value (Spark's own conf can carry these)."""
+        return {v.name: v.value or "" for v in self.env if v.valueFrom is None}
+
+    @property
+    def sourced_env(self) -> list[EnvVar]:
+        """Variables taken from Secrets, ConfigMaps or the pod itself (only a pod template can carry these)."""
+        return [v for v in self.env if v.valueFrom is not None]
 
 
 class ExecutorSpec(PodSpec):
@@ -334,7 +470,7 @@ class Schedule(_Model):
     @model_validator(mode="after")
     def _cron_and_zone(self) -> Schedule:
         try:
-            parse_cron(self.cron)
+            parse_schedule(self.cron)
         except CronError as exc:
             raise FieldProblem("cron", message=str(exc)) from None
         try:
@@ -366,6 +502,40 @@ class RapidsSpec(_Model):
     conf: dict[SparkKey, ConfValue] = Field(default_factory=dict, description="Extra spark.rapids.* settings.")
 
 
+class ObjectMeta(_Model):
+    name: DnsSubdomain
+    namespace: DnsLabel | None = None
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    annotations: dict[LabelKey, ConfValue] = Field(default_factory=dict)
+
+
+ConfigKey = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._A-Za-z0-9]+$")]
+MAX_CONFIGMAP_BYTES = 1024 * 1024  # the API server's limit for one object
+
+
+class RunConfigMap(_Model):
+    """A ConfigMap bigk creates (or updates) in the job's namespace before each run: a script, a pod template..."""
+
+    apiVersion: Literal["v1"] = "v1"
+    kind: Literal["ConfigMap"] = "ConfigMap"
+    metadata: ObjectMeta
+    data: dict[ConfigKey, ConfValue] = Field(default_factory=dict)
+    binaryData: dict[ConfigKey, Text] = Field(default_factory=dict)
+    immutable: bool | None = None
+
+    @model_validator(mode="after")
+    def _size(self) -> RunConfigMap:
+        size = sum(len(k) + len(v.encode()) for k, v in [*self.data.items(), *self.binaryData.items()])
+        if size > MAX_CONFIGMAP_BYTES:
+            raise FieldProblem("data", message=f"{size} bytes; a ConfigMap holds at most 1 MiB")
+        return self
+
+    def manifest(self, namespace: str) -> dict[str, Any]:
+        out = self.model_dump(exclude_none=True)
+        out["metadata"]["namespace"] = namespace
+        return out
+
+
 class SparkJobSpec(_Model):
     """The application (as in the Spark Operator) plus bigk's scheduling fields."""
 
@@ -386,6 +556,9 @@ class SparkJobSpec(_Model):
     nodeSelector: dict[LabelKey, LabelValue] = Field(default_factory=dict, description="For both driver and executors.")
     tolerations: list[Toleration] = Field(default_factory=list, description="For both driver and executors.")
     rapids: RapidsSpec | None = None
+    configMaps: list[RunConfigMap] = Field(
+        default_factory=list, description="ConfigMaps created in the job's namespace before each run."
+    )
     # bigk scheduling
     queue: QueueName = "default"
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Higher runs first and may preempt.")
@@ -422,6 +595,22 @@ class JobSpec(_Model):
     kind: Literal["SparkJob"]
     metadata: Metadata
     spec: SparkJobSpec
+
+    @model_validator(mode="after")
+    def _config_map_namespaces(self) -> JobSpec:
+        seen: set[str] = set()
+        for i, cm in enumerate(self.spec.configMaps):
+            if cm.metadata.namespace not in (None, self.metadata.namespace):
+                raise FieldProblem(
+                    "spec", "configMaps", str(i), "metadata", "namespace",
+                    message=f"{cm.metadata.namespace!r} is not the job's namespace {self.metadata.namespace!r}",
+                )
+            if cm.metadata.name in seen:
+                raise FieldProblem(
+                    "spec", "configMaps", str(i), "metadata", "name", message=f"{cm.metadata.name!r} is listed twice"
+                )
+            seen.add(cm.metadata.name)
+        return self
 
     @property
     def name(self) -> str:

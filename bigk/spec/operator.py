@@ -7,6 +7,10 @@ Spark setting or the pod template) or named in the `unsupported` list with the
 reason, so nothing is dropped silently. Pod-level Kubernetes fields the bigk
 format has no field for (volumes, affinity, security contexts, sidecars, ...)
 go into the driver/executor `template`, which Spark applies as a pod template.
+
+Older manifests (`v1beta1`, `v1alpha1`) are read as v1beta2 with a note; their
+differences (a bare `restartPolicy: Never`, fractional `cores`) are translated.
+Queue names of YuniKorn (`root.team.etl`) and Volcano map onto bigk queue names.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from typing import Any
 from bigk.spec.model import API_VERSION, KIND
 
 OPERATOR_API = "sparkoperator.k8s.io/v1beta2"
+OLDER_APIS = ("sparkoperator.k8s.io/v1beta1", "sparkoperator.k8s.io/v1alpha1")
+NOTE = "imported as "  # reasons that start with this are mappings worth knowing, not losses
 OPERATOR_KINDS = ("SparkApplication", "ScheduledSparkApplication")
 DRIVER_CONTAINER = "spark-kubernetes-driver"
 EXECUTOR_CONTAINER = "spark-kubernetes-executor"
@@ -66,19 +72,58 @@ _POD_TEMPLATE_SPEC = {
 _POD_TEMPLATE_CONTAINER = {
     "securityContext": "securityContext",
     "volumeMounts": "volumeMounts",
-    "envFrom": "envFrom",
     "lifecycle": "lifecycle",
     "ports": "ports",
 }
 _UNSUPPORTED_SPEC = {
     "sparkConfigMap": "mount Spark configuration files through a driver/executor template volume instead",
-    "pythonVersion": "Spark 3+ uses the image's Python; set PYSPARK_PYTHON in env if needed",
-    "monitoring": "the operator's JMX-exporter wiring is not reproduced; set spark.metrics.* in sparkConf",
-    "batchScheduler": "bigk is the batch scheduler",
-    "timeToLiveSeconds": "bigk keeps run history per schedule (successful/failedRunsHistoryLimit)",
-    "sparkUIOptions": "bigk does not create UI services or ingresses",
-    "driverIngressOptions": "bigk does not create driver ingresses",
+    "monitoring": "the operator's JMX-exporter wiring (its metrics ConfigMap and javaagent) is not reproduced; "
+    "use Spark's PrometheusServlet (spark.ui.prometheus.enabled, spark.metrics.conf.*.sink.prometheusServlet.*)",
+    "timeToLiveSeconds": "bigk keeps finished runs' records, not SparkApplication objects; pods are cleaned up by "
+    "Spark (deleteOnTermination) and run history by successfulRunHistoryLimit / failedRunHistoryLimit",
+    "sparkUIOptions": "bigk creates no UI Service or Ingress; reach the UI with `bigk ui RUN`",
+    "driverIngressOptions": "bigk creates no driver ingresses; reach the UI with `bigk ui RUN`",
+    "kerberos": "set spark.kerberos.principal / spark.kerberos.keytab in sparkConf and mount the keytab secret with "
+    "secrets",
 }
+def bigk_queue(name: str) -> str:
+    """The bigk queue for a YuniKorn (`root.team.etl`) or Volcano queue name (see `bigk.spec.queues.queue_name`).
+
+    A name bigk cannot read is passed on unchanged, so that validation reports it at its position.
+    """
+    from bigk.spec.queues import QueueNameError, queue_name  # queues imports the model, which imports this module
+
+    try:
+        return queue_name(name)
+    except QueueNameError:
+        return name
+
+
+def _config_map_refs(value: Any, out: set[str]) -> None:
+    """Names of ConfigMaps an application refers to anywhere (volumes, env, envFrom, configMaps, conf maps)."""
+    if isinstance(value, dict):
+        for key in ("configMap", "configMapKeyRef", "configMapRef"):
+            ref = value.get(key)
+            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                out.add(ref["name"])
+        for key in ("sparkConfigMap", "hadoopConfigMap"):
+            if isinstance(value.get(key), str):
+                out.add(value[key])
+        if isinstance(value.get("configMaps"), list):
+            out.update(str(i["name"]) for i in value["configMaps"] if isinstance(i, dict) and "name" in i)
+        for item in value.values():
+            _config_map_refs(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _config_map_refs(item, out)
+
+
+def config_map_refs(doc: Any) -> set[str]:
+    """ConfigMaps a SparkApplication / ScheduledSparkApplication manifest refers to."""
+    out: set[str] = set()
+    if isinstance(doc, dict):
+        _config_map_refs(doc.get("spec"), out)
+    return out
 _RESERVED_MOVES = {
     "spark.executor.instances": ("instances",),
     "spark.dynamicAllocation.minExecutors": ("minInstances",),
@@ -96,6 +141,10 @@ class _Conversion:
     def drop(self, path: str, reason: str) -> None:
         self.unsupported.append(f"{path}: {reason}")
 
+    def note(self, path: str, what: str) -> None:
+        """A field bigk reads differently from the operator: said once, so nothing changes silently."""
+        self.unsupported.append(f"{path}: {NOTE}{what}")
+
     def pod(self, pod: Any, path: str, role: str, volumes: list[Any], spec_out: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(pod, dict):
             self.drop(path, "expected a mapping; left out")
@@ -105,11 +154,14 @@ class _Conversion:
         template: dict[str, Any] = copy.deepcopy(pod["template"]) if isinstance(pod.get("template"), dict) else {}
         t_spec: dict[str, Any] = template.setdefault("spec", {})
         container: dict[str, Any] = {"name": container_name}
-        env: dict[str, Any] = {}
-        container_env: list[Any] = []
+        env: list[Any] = []
         for key, value in pod.items():
             where = f"{path}.{key}"
-            if key in _POD_SAME:
+            if key == "cores" and isinstance(value, float) and not value.is_integer() and 0 < value < 1:
+                out["cores"] = 1
+                out.setdefault("coreRequest", f"{round(value * 1000)}m")
+                self.note(where, f"cores: 1 with coreRequest: {round(value * 1000)}m (Spark's cores are whole)")
+            elif key in _POD_SAME:
                 out[key] = value
             elif key == "template":
                 if not isinstance(value, dict):
@@ -127,17 +179,18 @@ class _Conversion:
             elif key == "sidecars":
                 t_spec["_sidecars"] = value
             elif key == "env":
-                for item in value if isinstance(value, list) else []:
-                    if isinstance(item, dict) and "valueFrom" in item:
-                        container_env.append(item)
-                    elif isinstance(item, dict) and "name" in item:
-                        env[str(item["name"])] = item.get("value", "")
+                env.extend(copy.deepcopy(value) if isinstance(value, list) else [value])
+            elif key == "envFrom":
+                out["envFrom"] = copy.deepcopy(value)
             elif key == "envVars":
-                env.update(value if isinstance(value, dict) else {})
+                items = value.items() if isinstance(value, dict) else []
+                env.extend({"name": k, "value": v} for k, v in items)
             elif key == "envSecretKeyRefs":
                 for var, ref in (value if isinstance(value, dict) else {}).items():
                     if isinstance(ref, dict):
-                        container_env.append({"name": var, "valueFrom": {"secretKeyRef": dict(ref)}})
+                        env.append({"name": var, "valueFrom": {"secretKeyRef": dict(ref)}})
+            elif key == "templateContainerName":
+                self._rename_container(template, value, container_name, where)
             elif key in ("configMaps", "secrets"):
                 self._mounts(key, value, where, volumes, container, env)
             elif key == "serviceAnnotations" and role == "driver":
@@ -156,8 +209,6 @@ class _Conversion:
                 self.drop(where, "unknown operator field; left out")
         if env:
             out["env"] = env
-        if container_env:
-            container["env"] = [*container.get("env", []), *container_env]
         sidecars = t_spec.pop("_sidecars", None)
         if len(container) > 1 or sidecars:
             containers = [c for c in t_spec.get("containers", []) if isinstance(c, dict)]
@@ -177,6 +228,15 @@ class _Conversion:
             out["template"] = template
         return out
 
+    def _rename_container(self, template: dict[str, Any], name: Any, container_name: str, where: str) -> None:
+        containers = (template.get("spec") or {}).get("containers") if isinstance(template.get("spec"), dict) else None
+        found = [c for c in containers or [] if isinstance(c, dict) and c.get("name") == name]
+        if not found:
+            self.drop(where, f"no container named {name!r} in the template; left out")
+            return
+        found[0]["name"] = container_name
+        self.note(where, f"the template's container {name!r} renamed {container_name!r}, the name bigk gives Spark")
+
     def _gpu(self, value: Any, where: str, out: dict[str, Any]) -> None:
         if not isinstance(value, dict):
             self.drop(where, "expected {name, quantity}; left out")
@@ -188,7 +248,7 @@ class _Conversion:
         out["gpu"] = {"count": value.get("quantity", 1)}
 
     def _mounts(
-        self, key: str, value: Any, where: str, volumes: list[Any], container: dict[str, Any], env: dict[str, Any]
+        self, key: str, value: Any, where: str, volumes: list[Any], container: dict[str, Any], env: list[Any]
     ) -> None:
         for i, item in enumerate(value if isinstance(value, list) else []):
             if not isinstance(item, dict) or "name" not in item or "path" not in item:
@@ -202,9 +262,9 @@ class _Conversion:
             container.setdefault("volumeMounts", []).append({"name": volume_name, "mountPath": path})
             secret_type = item.get("secretType", "Generic")
             if key == "secrets" and secret_type == "GCPServiceAccount":
-                env["GOOGLE_APPLICATION_CREDENTIALS"] = f"{path.rstrip('/')}/key.json"
+                env.append({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": f"{path.rstrip('/')}/key.json"})
             elif key == "secrets" and secret_type == "HadoopDelegationToken":
-                env["HADOOP_TOKEN_FILE_LOCATION"] = f"{path.rstrip('/')}/hadoop.token"
+                env.append({"name": "HADOOP_TOKEN_FILE_LOCATION", "value": f"{path.rstrip('/')}/hadoop.token"})
 
     def application(self, spec: Any, path: str) -> dict[str, Any]:
         if not isinstance(spec, dict):
@@ -236,6 +296,13 @@ class _Conversion:
                 out.setdefault("sparkConf", {})["spark.kubernetes.memoryOverheadFactor"] = value
             elif key == "batchSchedulerOptions":
                 self._batch(value, where, out)
+            elif key == "batchScheduler":
+                self.note(where, f"bigk's own gang scheduling (batchScheduler {value!r} is not used)")
+            elif key == "pythonVersion":
+                if str(value) == "3":
+                    self.note(where, "the image's Python 3 (Spark 3+ has no other)")
+                else:
+                    self.drop(where, f"Python {value}: Spark 3+ runs Python 3 only; set PYSPARK_PYTHON in env")
             elif key == "dynamicAllocation":
                 self._dynamic(value, where, out, executor_extra)
             elif key in _UNSUPPORTED_SPEC:
@@ -255,6 +322,8 @@ class _Conversion:
         return out
 
     def _restart(self, value: Any, where: str, out: dict[str, Any]) -> None:
+        if isinstance(value, str):  # v1alpha1: `restartPolicy: Never`
+            value = {"type": value}
         if not isinstance(value, dict):
             self.drop(where, "expected a mapping; left out")
             return
@@ -269,8 +338,13 @@ class _Conversion:
                 policy["retries"] = item
             elif key == "onFailureRetryInterval" and kind != "Never":
                 policy["backoffSeconds"] = item
-            elif key in ("onSubmissionFailureRetries", "onSubmissionFailureRetryInterval"):
-                self.drop(f"{where}.{key}", "bigk counts a failed submission as a failed run (see retries)")
+            elif key in ("onSubmissionFailureRetries", "onSubmissionFailureRetryInterval") and kind != "Never":
+                target = "retries" if key == "onSubmissionFailureRetries" else "backoffSeconds"
+                other = "onFailureRetries" if target == "retries" else "onFailureRetryInterval"
+                if other not in value:
+                    policy[target] = item
+                self.note(f"{where}.{key}", f"restartPolicy.{target}: bigk retries a failed submission as a failed "
+                          f"run{'' if other not in value else f', so {other} decides'}")
             else:
                 self.drop(f"{where}.{key}", "not used with this restart type" if kind == "Never" else "unknown field")
         out["restartPolicy"] = policy
@@ -278,7 +352,9 @@ class _Conversion:
     def _batch(self, value: Any, where: str, out: dict[str, Any]) -> None:
         for key, item in (value if isinstance(value, dict) else {}).items():
             if key == "queue":
-                out["queue"] = item
+                out["queue"] = bigk_queue(item) if isinstance(item, str) else item
+                if isinstance(item, str) and out["queue"] != item:
+                    self.note(f"{where}.{key}", f"bigk queue {out['queue']!r} (from {item!r})")
             elif key == "priorityClassName":
                 out["_priorityClassName"] = item
             else:
@@ -370,12 +446,14 @@ def import_operator(doc: dict[str, Any], source: object = "<manifest>") -> tuple
     if not isinstance(doc, dict):
         raise ValueError(f"{source}: expected a mapping")
     api, kind = doc.get("apiVersion"), doc.get("kind")
-    if api != OPERATOR_API or kind not in OPERATOR_KINDS:
+    if (api != OPERATOR_API and api not in OLDER_APIS) or kind not in OPERATOR_KINDS:
         raise ValueError(
             f"{source}: {api}/{kind} is not supported; expected {OPERATOR_API} SparkApplication or"
             " ScheduledSparkApplication"
         )
     conv = _Conversion(str(source))
+    if api != OPERATOR_API:
+        conv.note("apiVersion", f"{OPERATOR_API} (read from {api}; fields as in v1beta2)")
     out: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND, "metadata": _metadata(doc.get("metadata"), conv)}
     spec = doc.get("spec")
     for key in doc:
@@ -409,8 +487,9 @@ def _scheduled(spec: Any, conv: _Conversion) -> dict[str, Any]:
             schedule[names[key]] = value
         elif key != "template":
             conv.drop(f"spec.{key}", "unknown operator field; left out")
-    if isinstance(schedule.get("cron"), str) and schedule["cron"].strip().startswith("@every"):
-        conv.drop("spec.schedule", f"{schedule['cron']!r}: '@every' intervals are not cron; write a cron expression")
+    if schedule.get("timeZone") == "Local":
+        schedule["timeZone"] = "UTC"
+        conv.note("spec.timeZone", "UTC: bigk has no 'Local' zone (the operator's pod clock is usually UTC)")
     out["schedule"] = schedule
     return out
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from bigk.spec.model import DNS_LABEL, FIELD_MARK, JobSpec
+from bigk.spec.model import DNS_LABEL, DNS_SUBDOMAIN, FIELD_MARK, JobSpec
 from bigk.spec.yamlsafe import Document
 
 Loc = tuple[str | int, ...]
@@ -112,7 +112,8 @@ def _split_field_problem(loc: Loc, msg: str) -> tuple[Loc, str]:
         msg = msg[len("Value error, ") :]
     if FIELD_MARK in msg:
         head, _, message = msg.partition(FIELD_MARK * 2)
-        return (*loc, *head.split(FIELD_MARK)), message
+        parts = [int(p) if p.isdigit() else p for p in head.split(FIELD_MARK)]
+        return (*loc, *parts), message
     return loc, msg
 
 
@@ -141,7 +142,7 @@ def problems_from_validation(
             msg, prefer_key = unknown_field_message(loc, root), True
         elif kind == "missing":
             msg = f"required field {loc[-1]!r} is missing"
-        elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == DNS_LABEL:
+        elif kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") in (DNS_LABEL, DNS_SUBDOMAIN):
             msg = (
                 f"{err.get('input')!r} is not a valid name: use lower-case letters, digits and '-', "
                 "starting and ending with a letter or digit"

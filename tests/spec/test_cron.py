@@ -74,7 +74,10 @@ def test_time_zone_is_honoured() -> None:
         ("0 0 1 * 1", "EITHER"),
         ("5-1 * * * *", "runs backwards"),
         ("*/0 * * * *", "step 0"),
-        ("@every 5m", "unknown cron macro"),
+        ("@fortnightly", "unknown cron macro"),
+        ("@every 5 minutes", "Go duration"),
+        ("@every", "Go duration"),
+        ("@every 9000h", "longer than a year"),
         ("0 0 L * *", "not a number"),
         ("", "0 fields"),
     ],
@@ -89,3 +92,29 @@ def test_bad_expressions_raise_clear_bigk_errors(expr: str, words: str) -> None:
 def test_impossible_time_zones_raise(tz: str) -> None:
     with pytest.raises(BigkError, match="time zone"):
         to_trigger("0 0 * * *", tz)
+
+
+@pytest.mark.parametrize(("expr", "seconds"), [("@every 3m", 180), ("@every 1h30m", 5400), ("@every 1.5h", 5400),
+                                               ("@every 90s", 90), ("@every 500ms", 1), ("@every 2m0.9s", 120)])
+def test_every_descriptor_fires_at_that_interval_as_robfig_cron_does(expr: str, seconds: int) -> None:
+    """The Spark Operator's own scheduled example says `@every 3m` (robfig/cron: Go durations, whole seconds)."""
+    trigger = to_trigger(expr, "UTC")
+    start = datetime(2026, 3, 1, 12, 0, 7, tzinfo=UTC)
+    first = trigger.get_next_fire_time(None, start)
+    second = trigger.get_next_fire_time(first, first)
+    assert first is not None and second is not None
+    assert (second - first).total_seconds() == seconds
+    assert 0 <= (first - start).total_seconds() <= seconds
+
+
+def test_every_is_anchored_so_a_reload_does_not_move_it() -> None:
+    """Cron re-adds a job whenever repr(trigger) changes; an interval counted from 'now' would never fire."""
+    assert repr(to_trigger("@every 3m", "UTC")) == repr(to_trigger("@every 3m", "UTC"))
+    assert to_trigger("@every 3m", "UTC").get_next_fire_time(None, datetime(2026, 3, 1, 12, 1, tzinfo=UTC)) == (
+        datetime(2026, 3, 1, 12, 3, tzinfo=UTC)
+    )
+
+
+def test_question_mark_means_any_day_as_in_robfig_cron() -> None:
+    fire = to_trigger("0 6 ? * MON", "UTC").get_next_fire_time(None, datetime(2026, 3, 1, tzinfo=UTC))
+    assert fire is not None and fire.weekday() == 0 and fire.hour == 6

@@ -201,11 +201,14 @@ def test_realistic_scheduled_manifest_converts_to_a_valid_job() -> None:
     assert (spec.executor.instances, spec.executor.minInstances, spec.executor.maxInstances) == (4, 2, 10)
     assert spec.executor.gpu is not None and spec.executor.gpu.count == 1
     assert spec.sparkConf["spark.kubernetes.hadoop.configMapName"] == "hadoop-site"
-    assert spec.driver.env["GOOGLE_APPLICATION_CREDENTIALS"] == "/mnt/secrets/key.json"
+    assert spec.driver.literal_env["GOOGLE_APPLICATION_CREDENTIALS"] == "/mnt/secrets/key.json"
     driver_tpl = spec.driver.template or {}
     container = driver_tpl["spec"]["containers"][0]
     assert container["name"] == "spark-kubernetes-driver"
-    assert {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}} in container["env"]
+    assert container["name"] == "spark-kubernetes-driver"
+    secret = next(v for v in spec.driver.sourced_env if v.name == "DB_PASSWORD")
+    ref = {"secretKeyRef": {"name": "db", "key": "password"}}
+    assert secret.to_container() == {"name": "DB_PASSWORD", "valueFrom": ref}
     executor_tpl = spec.executor.template or {}
     assert [c["name"] for c in executor_tpl["spec"]["containers"]] == ["spark-kubernetes-executor", "log-shipper"]
     assert {"name": "cm-features", "configMap": {"name": "features"}} in executor_tpl["spec"]["volumes"]
@@ -248,4 +251,4 @@ def test_operator_errors_point_into_the_manifest(tmp_path: Path) -> None:
 
 def test_not_an_operator_manifest_is_refused() -> None:
     with pytest.raises(ValueError, match="not supported"):
-        import_operator({"apiVersion": "sparkoperator.k8s.io/v1beta1", "kind": "SparkApplication"})
+        import_operator({"apiVersion": "sparkoperator.k8s.io/v1alpha1", "kind": "SparkConnect"})
