@@ -1,15 +1,16 @@
 """The HTTP API of `bigk serve` (FastAPI; OpenAPI document at /openapi.json).
 
-Reads (jobs, runs, queue, nodes, GPUs, explanations, history) are open to
-clients on loopback and need the bearer token from anywhere else; actions (run
-now, suspend, resume, cancel, cordon, drain) always need it and answer 401
-without. `/healthz`, `/readyz` and `/metrics` are open, for probes and
+Every read and action is authenticated and authorised by `bigk.service.authz`: the
+caller's Kubernetes credentials (TokenReview) and RBAC on bigk.io resources
+(SubjectAccessReview), or the install's static token; token-less reads only from
+loopback on a local cluster. Actions are recorded in the audit trail
+(`bigk.service.audit`); Host header, sizes and echo are bounded by
+`bigk.service.hardening`. `/healthz`, `/readyz` and `/metrics` are open, for probes and
 Prometheus. Errors are JSON `{"detail": "..."}` with one line that says what to do.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Annotated, Any
 
@@ -18,42 +19,31 @@ from fastapi.responses import JSONResponse
 
 from bigk import metrics
 from bigk.errors import BigkError
-from bigk.service.auth import token_matches
+from bigk.service import audit as audit_trail
+from bigk.service import hardening
+from bigk.service.authz import guard_for
 from bigk.service.runstate import InvalidTransition, RunState
 from bigk.service.about_api import about_router
+from bigk.service.queues_api import queues_router
+from bigk.service.status import status_router
 from bigk.service.watch_api import watch_router
 
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
 NAME = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
-_UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
-
-
-def _loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host in ("localhost", "testclient")
 
 
 def create_app(service: Any, token: str | None) -> FastAPI:
     """The FastAPI app over a started `Service`."""
     app = FastAPI(title="bigk", version="1", description="GPU-aware gang scheduler for Spark: service API.")
 
-    def need_token(request: Request) -> None:
-        if token is None or not token_matches(token, request.headers.get("authorization")):
-            raise HTTPException(401, "missing or wrong bearer token: pass BIGK_TOKEN or the token file of the "
-                                     "state dir", headers=_UNAUTHORIZED)
-
-    def may_read(request: Request) -> None:
-        if _loopback(request):
-            return
-        need_token(request)
-
-    read = [Depends(may_read)]
-    act = [Depends(need_token)]
+    guard = guard_for(service, token)  # who is calling (TokenReview) and may they (SubjectAccessReview)
+    read = [Depends(guard)]
+    act = [Depends(guard)]
+    audit = audit_trail.AuditLog(service.db().engine)
+    audit_trail.install(app, audit, clock=service.clock)
+    hardening.install(app, getattr(service.config, "allowed_hosts", ()))  # last added: runs first
 
     @app.exception_handler(BigkError)
     async def _bigk_error(_: Request, exc: BigkError) -> JSONResponse:
@@ -202,4 +192,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     app.include_router(watch_router(service, read))  # GET /api/v1/watch: server-sent events
     app.include_router(about_router(service, read))  # GET /api/v1/version
+    app.include_router(audit_trail.audit_router(audit, read))  # GET /api/v1/audit
+    app.include_router(queues_router(service, read))  # GET /api/v1/queues, /api/v1/queues/{name}
+    app.include_router(status_router(service, read))  # /status: the read-only status page
     return app

@@ -1,0 +1,117 @@
+"""`/status` pages: server-rendered HTML (Jinja2) plus one small script that follows the watch stream.
+
+Every page is a plain link (`/status`, `/status/queues`, `/status/gpus`, `/status/runs/ID`) that works
+without JavaScript; with it, the page re-renders its main part (`?partial=1`) whenever the API's watch
+stream reports a change. Nothing here acts on the cluster: the pages are read-only, and who may read
+them is decided by the same rule as the API's reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bigk.errors import BigkError
+from bigk.service.status import model
+
+TEMPLATES = Path(__file__).parent / "templates"
+RUNS_SHOWN = 100
+
+
+def _env() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = lambda x: f"{100 * x:.0f}%"
+    env.filters["gpus"] = lambda milli: f"{milli / 1000:g}"
+    env.filters["clock"] = lambda ts: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "-"
+    return env
+
+
+def status_router(service: Any, read: Sequence[Any]) -> APIRouter:
+    """The status pages over `service`; `read` are the API's read dependencies."""
+    env = _env()
+    router = APIRouter(prefix="/status", tags=["status page"], dependencies=list(read))
+
+    def page(request: Request, template: str, title: str, watch: str, names: str = "", **context: Any) -> Response:
+        partial = request.query_params.get("partial") == "1"
+        html = env.get_template(template).render(title=title, now=time.time(), partial=partial, watch=watch,
+                                                  **context)
+        if not partial:
+            html = env.get_template("base.html").render(title=title, body=html, watch=watch, names=names,
+                                                        active=template)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    def runs() -> list[dict[str, Any]]:
+        now = time.time()
+        return [model.run_row(r.to_dict(), now) for r in service.db().list_runs(limit=RUNS_SHOWN)]
+
+    def active_runs() -> list[dict[str, Any]]:
+        return [r.to_dict() for r in service.db().active_runs()]
+
+    def declared_queues() -> list[dict[str, Any]] | None:
+        views = getattr(service, "views", None)
+        lister = getattr(views, "queues", None)  # the queue tree's own view, when the service has one
+        if lister is None:
+            return None
+        try:
+            found = lister()
+        except Exception:
+            return None
+        return found if isinstance(found, list) else None
+
+    @router.get("", response_class=HTMLResponse, summary="Runs, waiting runs and a GPU summary")
+    def overview(request: Request) -> Response:
+        gpus = service.cluster.gpus()
+        counts: dict[str, int] = {}
+        for gpu in model.gpu_map(gpus, []):
+            for g in gpu["gpus"]:
+                counts[g["state"]] = counts.get(g["state"], 0) + 1
+        return page(request, "overview.html", "bigk status", "runs,queue,gpus", runs=runs(),
+                    waiting=service.views.queue(), gpu_counts=counts, gpu_total=len(gpus))
+
+    @router.get("/", include_in_schema=False)
+    def slash() -> RedirectResponse:
+        return RedirectResponse("/status")
+
+    @router.get("/queues", response_class=HTMLResponse, summary="The queue tree with GPU shares")
+    def queues(request: Request) -> Response:
+        recent = {r["id"]: r for r in runs()}
+        recent.update({r["id"]: r for r in active_runs()})
+        roots, total = model.queue_tree(list(recent.values()), service.cluster.gpus(), declared_queues())
+        return page(request, "queues.html", "queues", "runs,gpus", roots=roots, total_milli=total,
+                    waiting=service.views.queue())
+
+    @router.get("/gpus", response_class=HTMLResponse, summary="Every node's GPUs")
+    def gpus(request: Request) -> Response:
+        nodes = model.gpu_map(service.cluster.gpus(), service.cluster.nodes())
+        return page(request, "gpus.html", "GPUs", "gpus,nodes", nodes=nodes)
+
+    @router.get("/runs/{run_id}", response_class=HTMLResponse, summary="One run: gang, explanation, events")
+    def run(request: Request, run_id: str = PathParam(min_length=1, max_length=64,
+                                                         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+            ) -> Response:
+        try:
+            detail = service.views.run_detail(run_id)
+            why = service.views.explain_run(run_id)
+        except BigkError as exc:
+            html = env.get_template("base.html").render(title="not found", watch="", names="", active="",
+                                                        body=f"<main><p class=err>{_escape(str(exc))}</p></main>")
+            return HTMLResponse(html, status_code=404)
+        gang = next((g for g in service.views.explanations() if g["gang"] == detail.get("spark_app_id")), None)
+        return page(request, "run.html", f"run {run_id}", "runs,queue", names=run_id,
+                    run=model.run_row(detail, time.time()), why=why, gang=gang, run_id=run_id)
+
+    return router
+
+
+def _escape(text: str) -> str:
+    from html import escape
+
+    return escape(text)
