@@ -22,7 +22,8 @@ def test_a_model_no_node_has_is_a_warning_naming_the_products_there(write: Write
     result = load_specs([path], cluster=cluster)
     assert list(result.jobs) == ["either"] and not result.problems  # A100 nodes exist: placeable
     (warning,) = [str(w) for w in result.warnings]
-    assert warning.startswith(f"{path}:9:") and "spec.executor.gpu.model: warning: model 'H100' matches no GPU" in warning
+    assert warning.startswith(f"{path}:9:")
+    assert "spec.executor.gpu.model: warning: model 'H100' matches no GPU" in warning
     assert "NVIDIA-A100-SXM4-80GB, Tesla-T4" in warning
 
 
