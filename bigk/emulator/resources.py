@@ -67,6 +67,7 @@ RESOURCES: tuple[ResourceType, ...] = (
             "binding": ("", "", "Binding", ("create",)),
             "status": ("", "", "Pod", ("get", "patch", "update")),
             "eviction": ("policy", "v1", "Eviction", ("create",)),
+            "log": ("", "", "Pod", ("get",)),  # simulated container logs (bigk.emulator.podlogs)
         },
         ("all",),
     ),

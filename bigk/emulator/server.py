@@ -20,6 +20,7 @@ from bigk.emulator.api import Api
 from bigk.emulator.errors import ApiError, bad_request, gone
 from bigk.emulator.faults import Faults
 from bigk.emulator.patches import parse_body
+from bigk.emulator.podlogs import PodLogBook, serve_log
 from bigk.emulator.resources import ResourceType, lookup, resource_list
 from bigk.emulator.selection import Matcher, combine, field_matcher, label_matcher
 from bigk.emulator.store import Obj
@@ -108,6 +109,7 @@ class ApiServer:
         self.app = web.Application(client_max_size=64 * 2**20)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
         self.requests = 0
+        self.logs = PodLogBook(api.store)  # simulated container logs for pods/log
         # the emulator's own /emulator/v1 endpoints (set by EmulatedCluster); never subject to faults
         self.control: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
@@ -167,6 +169,8 @@ class ApiServer:
             if static is not None:
                 return static
         target = parse_path(path)
+        if target is not None and target.subresource == "log" and target.name and method == "GET":
+            return await serve_log(request, self.api, self.logs, target.namespace or "", target.name)
         if target is None:
             if path.startswith("/api") and method == "GET":
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
