@@ -11,7 +11,7 @@ import sys
 import typer
 from typer.core import TyperOption
 
-from bigk.cli import agent_cmd, emulator_cmd, meta_cmds, ops_cmds, serve_cmd, sim_cmds, spec_cmds
+from bigk.cli import agent_cmd, emulator_cmd, meta_cmds, ops_cmds, queue_cmds, serve_cmd, sim_cmds, spec_cmds
 from bigk.errors import BigkError
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 error (a failed run with --wait, a refused action), 2 usage, 3 not found, "
@@ -43,7 +43,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
     _state["debug"] = debug
 
 
-for _module in (spec_cmds, sim_cmds, emulator_cmd, serve_cmd, ops_cmds, agent_cmd, meta_cmds):
+for _module in (spec_cmds, sim_cmds, emulator_cmd, serve_cmd, ops_cmds, queue_cmds, agent_cmd, meta_cmds):
     _module.register(app)
 
 

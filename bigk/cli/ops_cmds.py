@@ -545,9 +545,17 @@ def register(app: typer.Typer) -> None:
                  output: str = OUTPUT_OPT) -> None:
         """Everything about one job or run: state, times, pods, events, why it waits."""
         fmt = parse_output(output)
+        if thing.strip().lower().partition("/")[0] in ("queue", "queues", "q"):  # bigk.cli.queue_cmds
+            from bigk.cli.queue_cmds import describe_queue
+
+            queue = thing.partition("/")[2] or name
+            if not queue:
+                raise UsageError("describe queue NAME (or queue/NAME)")
+            describe_queue(_client(server), queue, fmt)
+            return
         info, name = out.split_kind_name(thing, name)
         if info.plural not in ("jobs", "runs") or not name:
-            raise UsageError("describe job NAME | run ID (or job/NAME, run/ID)")
+            raise UsageError("describe job NAME | run ID | queue NAME (or job/NAME, run/ID, queue/NAME)")
         client = _client(server)
         data = client.get(f"/{info.plural}/{_q(name)}")
         if not fmt.tabular:

@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +27,8 @@ from bigk.kube.events import EventRecorder, UnschedulableReporter
 from bigk.kube.gangs import QueueSource, build_snapshot
 from bigk.kube.informer import CallbackHandler, Informer
 from bigk.kube.leader import LeaderElector, default_identity
-from bigk.scheduler.types import Bind, CycleResult, Explanation
+from bigk.cluster.model import Queue
+from bigk.scheduler.types import Bind, CycleResult, Explanation, QueueUsage
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ class SchedulerLoop:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._explanations: dict[str, Explanation] = {}
+        self._queue_usage: tuple[dict[str, QueueUsage], tuple[int, int, int]] = ({}, (0, 0, 0))
         self._was_leader = False
         self.stats = LoopStats()
 
@@ -151,6 +153,11 @@ class SchedulerLoop:
         with self._lock:
             return dict(self._explanations)
 
+    def queue_usage(self) -> tuple[dict[str, QueueUsage], tuple[int, int, int]]:
+        """Every queue's usage after the last cycle (subtrees summed), and the cluster totals it is a share of."""
+        with self._lock:
+            return dict(self._queue_usage[0]), self._queue_usage[1]
+
     # ---- the loop -------------------------------------------------------------------------
     def _run(self) -> None:
         seen = -1
@@ -193,6 +200,7 @@ class SchedulerLoop:
         metrics.observe_cycle(decided - started, self.clock())
         metrics.set_reservations(sum(len(slots) for slots in result.reservations.values()))
         self._pending_metrics(entries, result, now)
+        self._queue_metrics(result, snapshot.queues)
         if result.binds or result.evictions:
             log.info("event=cycle binds=%d bound=%d evictions=%d waiting=%d decide_s=%.3f total_s=%.3f",
                      len(result.binds), sum(1 for _, o in outcomes if o.ok), evicted, len(result.waiting),
@@ -264,8 +272,19 @@ class SchedulerLoop:
                 if self.reporter.report(entry.pod.namespace, entry.pod.name, entry.uid, message):
                     budget -= 1
                     self.stats.reports += 1
-                    metrics.record_explanation(exp.state)
+                    metrics.record_explanation(exp.reason)
         self.reporter.retain(keep)
+
+    def _queue_metrics(self, result: CycleResult, declared: Mapping[str, Queue]) -> None:
+        """Admissions, reservation expiries and queue usage against guarantee and maximum, from the core's result."""
+        for admitted in result.admitted:
+            metrics.observe_gang_admission(admitted.queue, admitted.waited_s)
+        if result.reservations_expired:
+            metrics.record_reservation_expired(result.reservations_expired)
+        with self._lock:
+            self._queue_usage = (dict(result.queues), result.totals)
+        metrics.update_queues(list(declared.values()), {
+            name: {"cpu": q.used[0], "memory": q.used[1], "gpu": q.used[2]} for name, q in result.queues.items()})
 
     def _pending_metrics(self, entries: list[PodEntry], result: CycleResult, now: float) -> None:
         pods: dict[str, int] = {}

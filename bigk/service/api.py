@@ -25,6 +25,7 @@ from bigk.service.authz import guard_for
 from bigk.service.runstate import InvalidTransition, RunState
 from bigk.service.about_api import about_router
 from bigk.service.queues_api import queues_router
+from bigk.service.queues_api import queues_router
 from bigk.service.status import status_router
 from bigk.service.watch_api import watch_router
 
@@ -192,6 +193,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     app.include_router(watch_router(service, read))  # GET /api/v1/watch: server-sent events
     app.include_router(about_router(service, read))  # GET /api/v1/version
+    app.include_router(queues_router(service, read))  # GET /api/v1/queues, /api/v1/queues/{name}
     app.include_router(audit_trail.audit_router(audit, read))  # GET /api/v1/audit
     app.include_router(queues_router(service, read))  # GET /api/v1/queues, /api/v1/queues/{name}
     app.include_router(status_router(service, read))  # /status: the read-only status page

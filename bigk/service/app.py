@@ -62,6 +62,7 @@ class ServiceConfig:
     clock: Callable[[], float] = time.time
     leader_lease_s: float = 15.0
     emulator_time_scale: float = 1.0
+    queues_file: Path | None = None  # `--queues FILE` (Helm's queues values): the only source of queues when set
 
     in_cluster: bool = False  # use the pod's service account (bigk deployed in Kubernetes)
 
@@ -95,6 +96,7 @@ class Service:
         self._ticker: threading.Thread | None = None
         self._fire_lock = threading.Lock()
         self._sync_lock = threading.Lock()
+        self._core_queues: tuple[Any, dict[str, Any]] | None = None
         self.views = Views(self)
 
     # ---- start and stop --------------------------------------------------------------------
@@ -113,6 +115,7 @@ class Service:
         self.cluster = ClusterView(self.api, self.clock)
         self.submitter = self._make_submitter()
         self.catalog = Catalog(cfg.specs, self.clock, on_change=self._catalog_changed, poll_s=cfg.reload_s)
+        self.catalog.queues_from = [cfg.queues_file] if cfg.queues_file else []
         self.runs = RunManager(self.store, self.catalog.job, self.submitter, ClusterPods(self.api), self.clock,
                                explain=self.views.explanation_for)
         self.cron = Cron(self.store.engine, fire=self.fire, on_missed=self._missed, trigger_for=cfg.trigger_for)
@@ -210,7 +213,7 @@ class Service:
             from bigk.scheduler import Scheduler
 
             self.loop = SchedulerLoop(self.api, Scheduler(policy=self.config.policy), elector=self.elector,
-                                      clock=self.clock)
+                                      clock=self.clock, queues=self.core_queues)
             self.loop.start()
 
     def stop(self) -> None:
@@ -238,6 +241,16 @@ class Service:
         if self.store is not None:
             self.store.close()
         log.info("event=serve_stopped")
+
+    def core_queues(self) -> dict[str, Any]:
+        """The served queue tree as the scheduling core's `Queue`s (read every cycle; cheap when unchanged)."""
+        tree = self.catalog.view.queues if self.catalog is not None else None
+        if tree is None:
+            return {}
+        cached = self._core_queues
+        if cached is None or cached[0] is not tree:
+            cached = self._core_queues = (tree, tree.to_core())
+        return cached[1]
 
     def _cancel_embedded_runs(self) -> None:
         """The embedded cluster stops with us and takes its pods along: record that, instead of a mystery later."""

@@ -31,6 +31,8 @@ class CatalogView:
     problems: list[Any] = field(default_factory=list)  # SpecProblem; str() = "FILE:LINE:COL: field: msg"
     kept: list[str] = field(default_factory=list)  # jobs kept from a previous load because their file broke
     loaded_at: float = 0.0
+    queues: Any = None  # bigk.spec.queues.QueueTree: the served queue tree (empty: no queues declared)
+    queues_kept: bool = False  # the tree is the last good one: a file declaring queues is broken now
 
 
 def _problem_file(problem: Any) -> str:
@@ -67,6 +69,7 @@ class Catalog:
     def __init__(self, paths: Sequence[str | Path], clock: Callable[[], float],
                  on_change: Callable[[CatalogView], None] | None = None, poll_s: float = 2.0) -> None:
         self.paths = [Path(p) for p in paths]
+        self.queues_from: list[Path] = []  # `serve --queues` (Helm): the only source of queues when set
         self._clock = clock
         self._on_change = on_change
         self._poll_s = poll_s
@@ -88,11 +91,11 @@ class Catalog:
         from bigk.spec.loader import load_specs  # the spec area's loader
 
         with self._lock:
-            fp = _fingerprint(self.paths)
+            fp = _fingerprint([*self.paths, *self.queues_from])
             if not force and fp == self._fp:
                 return False
             self._fp = fp
-            result = load_specs([str(p) for p in self.paths])
+            result = load_specs([str(p) for p in self.paths], queues_from=self.queues_from or None)
             old = self._view
             jobs = dict(result.jobs)
             broken = {str(f) for f in getattr(result, "failed_files", ())} | {_problem_file(p) for p in result.problems}
@@ -101,8 +104,11 @@ class Catalog:
                 if name not in jobs and any(_same_file(str(loaded.file), b) for b in broken):
                     jobs[name] = loaded
                     kept.append(name)
+            queues, queues_kept = result.queues, False
+            if result.queues_failed and old.queues:  # a broken queue file never empties the tree
+                queues, queues_kept = old.queues, True
             self._view = CatalogView(jobs=jobs, problems=list(result.problems), kept=sorted(kept),
-                                     loaded_at=self._clock())
+                                     loaded_at=self._clock(), queues=queues, queues_kept=queues_kept)
         per_file: dict[str, int] = {}
         for problem in result.problems:
             per_file[_problem_file(problem)] = per_file.get(_problem_file(problem), 0) + 1

@@ -1,0 +1,33 @@
+"""HTTP endpoints for queues: `GET /api/v1/queues` (the tree) and `GET /api/v1/queues/{name}` (one queue).
+
+Read-only on purpose: the queues' one source of truth is the spec repo (or
+`--queues`, which the Helm chart writes from its values); the API serves what
+the running service uses, with live usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from bigk.service.queue_views import queue_detail, queue_rows
+
+QUEUE = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+def queues_router(service: Any, read: Sequence[Any]) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["scheduling"])
+
+    @router.get("/queues", dependencies=list(read))
+    def queues() -> list[dict[str, Any]]:
+        """Every queue (parents first): guarantee, maximum, allocated, borrowed, dominant share, runs."""
+        return queue_rows(service)
+
+    @router.get("/queues/{name}", dependencies=list(read))
+    def queue(name: QUEUE) -> dict[str, Any]:
+        """One queue, its priority range and children, and the gangs waiting in it in scheduling order."""
+        return queue_detail(service, name)
+
+    return router
