@@ -65,6 +65,8 @@ class ServiceConfig:
     queues_file: Path | None = None  # `--queues FILE` (Helm's queues values): the only source of queues when set
 
     in_cluster: bool = False  # use the pod's service account (bigk deployed in Kubernetes)
+    spec_policy: Path | None = None  # the install's spec policy file (else $BIGK_SPEC_POLICY, else built-in)
+    allowed_hosts: list[str] = field(default_factory=list)  # Host header names the API answers (besides IPs)
 
     @property
     def embedded(self) -> bool:
@@ -89,6 +91,7 @@ class Service:
         self.loop: Any = None
         self.elector: Any = None
         self.submitter: RunSubmitter | None = None
+        self.spec_policy: Any = None  # bigk.spec.policy.SpecPolicy, loaded at start
         self.started_at = 0.0
         self._ready = False
         self._stop = threading.Event()
@@ -108,13 +111,21 @@ class Service:
 
             if cfg.policy not in policy_names():
                 raise ServiceError(f"--policy {cfg.policy!r}: unknown; known: {', '.join(policy_names())}")
-        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        from bigk.service.private import private_dir, private_sqlite
+        from bigk.spec.policy import load_policy
+
+        self.spec_policy = load_policy(cfg.spec_policy)
+        private_dir(cfg.state_dir)  # token, audit trail and database: the owner's alone
         self.started_at = self.clock()
-        self.store = Store(cfg.database_url or default_database_url(cfg.state_dir))
+        database_url = cfg.database_url or default_database_url(cfg.state_dir)
+        private_sqlite(database_url)
+        self.store = Store(database_url)
         self._connect_cluster()
         self.cluster = ClusterView(self.api, self.clock)
         self.submitter = self._make_submitter()
-        self.catalog = Catalog(cfg.specs, self.clock, on_change=self._catalog_changed, poll_s=cfg.reload_s)
+        self.submitter.policy = self.spec_policy  # enforced again at every submission
+        self.catalog = Catalog(cfg.specs, self.clock, on_change=self._catalog_changed, poll_s=cfg.reload_s,
+                               policy=self.spec_policy)
         self.catalog.queues_from = [cfg.queues_file] if cfg.queues_file else []
         self.runs = RunManager(self.store, self.catalog.job, self.submitter, ClusterPods(self.api), self.clock,
                                explain=self.views.explanation_for)

@@ -59,6 +59,7 @@ def pod_summary(pod: Any) -> dict[str, Any]:
 
 class RunSubmitter(Protocol):
     mode: str
+    policy: Any  # the install's SpecPolicy (None: the built-in default)
 
     def submit(self, spec: Any, run_id: str) -> str:
         """Hand one run of `spec` (a JobSpec) to the cluster; return the driver pod name."""
@@ -205,6 +206,7 @@ class DirectSubmitter:
     """Creates the driver pod (and its conf map) through the Kubernetes API. See the module docstring."""
 
     mode = "direct"
+    policy: Any = None  # the install's SpecPolicy, enforced again at every submission
 
     def __init__(self, api: client.ApiClient, master_url: str, workdir: str = ".") -> None:
         self.core = client.CoreV1Api(api)
@@ -214,11 +216,13 @@ class DirectSubmitter:
 
     def submit(self, spec: Any, run_id: str) -> str:
         from bigk.spark.submit import build_submission
+        from bigk.spec.policy import enforce
 
         job = spec.metadata.name
         namespace = spec.metadata.namespace
         try:
-            submission = build_submission(spec, run_id, self.master_url, Path(self.workdir))
+            level = enforce(spec, self.policy)
+            submission = build_submission(spec, run_id, self.master_url, Path(self.workdir), level=level)
         except BigkError as exc:
             raise SubmitError(f"job {job}: cannot build the submission: {exc}") from None
         conf = {k: str(v) for k, v in dict(submission.conf).items()}
@@ -272,6 +276,7 @@ class SparkSubmitSubmitter:
     """Runs pyspark's `spark-submit` in cluster mode (waitAppCompletion=false) through the kube backend."""
 
     mode = "spark"
+    policy: Any = None  # the install's SpecPolicy, enforced again at every submission
 
     def __init__(self, api: client.ApiClient, master_url: str, workdir: str = ".") -> None:
         from bigk.kube.submit import SparkSubmitter
@@ -283,10 +288,12 @@ class SparkSubmitSubmitter:
 
     def submit(self, spec: Any, run_id: str) -> str:
         from bigk.spark.submit import build_submission
+        from bigk.spec.policy import enforce
 
         job = spec.metadata.name
         try:
-            submission = build_submission(spec, run_id, self.master_url, Path(self.workdir))
+            level = enforce(spec, self.policy)
+            submission = build_submission(spec, run_id, self.master_url, Path(self.workdir), level=level)
             self.inner.submit(submission)
         except BigkError as exc:
             raise SubmitError(f"job {job}: spark-submit failed: {exc}") from None

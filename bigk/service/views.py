@@ -13,6 +13,7 @@ from bigk.service import history as hist
 from bigk.service.runstate import RunState
 from bigk.service.store import RunRecord
 from bigk.spec.fit import fit_problems
+from bigk.spec.secrets import redact_spec
 
 if TYPE_CHECKING:
     from bigk.service.app import Service
@@ -52,7 +53,7 @@ class Views:
     def job_detail(self, name: str) -> dict[str, Any]:
         out = self.job_summary(name)
         loaded = self.svc.loaded_job(name)
-        out["spec"] = loaded.spec.model_dump(mode="json", exclude_none=True)
+        out["spec"] = redact_spec(loaded.spec.model_dump(mode="json", exclude_none=True))  # no secrets in reads
         view = self.svc.specs().view
         out["kept"] = name in view.kept  # its file is broken now; this is the last good version
         out["problems"] = [str(p) for p in view.problems if p.file == loaded.file]

@@ -466,6 +466,8 @@ class Schedule(_Model):
     startingDeadlineSeconds: int | None = Field(default=None, ge=1, le=7 * 86400)
     successfulRunsHistoryLimit: int = Field(default=3, ge=0, le=1000)
     failedRunsHistoryLimit: int = Field(default=3, ge=0, le=1000)
+    maxPendingRuns: int = Field(default=1, ge=1, le=1000,
+                                description="A scheduled fire is skipped while this many runs still wait to start.")
 
     @model_validator(mode="after")
     def _cron_and_zone(self) -> Schedule:

@@ -1,0 +1,45 @@
+"""`bigk serve` and specs that cannot run: one fit rule with validate, and a cap on waiting runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.service.conftest import Running, every_seconds, job_yaml, wait_for
+
+
+def test_a_never_fitting_job_gets_no_runs_and_healthy_jobs_run(tmp_path: Path,
+                                                                serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "huge.yaml").write_text(job_yaml("huge", cron="* * * * *", instances=10_000, gpu=True))
+    (specs / "ok.yaml").write_text(job_yaml("ok", cron="* * * * *", instances=1, duration=2))
+    r = serve(specs, trigger_for=every_seconds(1))
+    store = r.service.db()
+    wait_for(lambda: any(run.state == "Succeeded" for run in store.list_runs("ok")), 30, "a healthy run to finish")
+    wait_for(lambda: any("can never run" in e.message for e in store.events(job="huge")), 10,
+             "a skipped fire of the never-fitting job")
+    assert store.list_runs("huge") == []
+    with r.client() as c:
+        refused = c.post("/api/v1/jobs/huge/run")
+        assert refused.status_code == 400
+        assert "can never run on the cluster's" in refused.json()["detail"]
+        problems = c.get("/api/v1/problems").json()["problems"]
+    line = next(p for p in problems if "huge.yaml" in p)
+    assert "spec.executor" in line and "bigk creates no runs of it" in line
+    assert store.list_runs("huge") == []
+
+
+def test_scheduled_fires_stop_while_a_run_waits_to_start(tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "w.yaml").write_text(job_yaml("w", cron="* * * * *", instances=1, duration=2))
+    r = serve(specs, trigger_for=every_seconds(1))
+    svc = r.service
+    for node in svc.cluster.node_names() if svc.cluster is not None else []:
+        svc.cordon(node)  # nothing can start: the first run waits
+    store = svc.db()
+    wait_for(lambda: any("maxPendingRuns is 1" in e.message for e in store.events(job="w")), 15,
+             "a fire skipped for the waiting run")
+    waiting = [run for run in store.list_runs("w") if run.state in ("Pending", "Submitted")]
+    assert len(waiting) == 1
