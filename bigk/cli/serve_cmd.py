@@ -63,6 +63,12 @@ def register(app: typer.Typer) -> None:
         database_url: str | None = typer.Option(None, "--database-url", envvar="BIGK_DATABASE_URL",
                                                 help="SQLAlchemy URL, e.g. postgresql+psycopg://u:p@h/db."),
         token_file: Path | None = typer.Option(None, "--token-file", help="Bearer token for actions."),
+        spec_policy: Path | None = typer.Option(None, "--spec-policy", envvar="BIGK_SPEC_POLICY",
+                                                help="What specs may ask: allowed namespaces and Pod Security "
+                                                     "levels (default: namespace 'default', restricted)."),
+        allowed_host: list[str] = typer.Option([], "--allowed-host",
+                                               help="A Host name the API answers besides IP addresses and "
+                                                    "localhost (repeatable; DNS-rebinding guard)."),
         submit_mode: str = typer.Option("auto", "--submit-mode",
                                         help="spark (spark-submit), direct (create the driver pod; dev/test) or "
                                              "auto (direct on the embedded emulator, spark otherwise)."),
@@ -94,7 +100,8 @@ def register(app: typer.Typer) -> None:
                                kube_server=kube_server, in_cluster=in_cluster, policy=policy, state_dir=state,
                                database_url=database_url, queues_file=queues,
                                submit_mode=submit_mode, emulator_time_scale=time_scale,
-                               leader_lease_s=lease_seconds)
+                               leader_lease_s=lease_seconds, spec_policy=spec_policy,
+                               allowed_hosts=list(allowed_host))
         http = HttpServer(host, port)  # bind first: a busy port fails before anything starts
         service = Service(config)
         stop = threading.Event()

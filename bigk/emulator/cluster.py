@@ -202,6 +202,10 @@ class EmulatedCluster:
             raise EmulatorError("start the emulated cluster before writing a kubeconfig")
         return write_kubeconfig(path, self._url)
 
+    def add_token(self, token: str, user: str, groups: Iterable[str] = ()) -> None:
+        """Make `token` authenticate as `user` in `groups` in TokenReviews (see bigk.emulator.reviews)."""
+        self.server.reviews.add_token(token, user, tuple(groups))
+
     def add_node(self, node: Node) -> Obj:
         """Create a node object from a model node (also while running)."""
         self.model_nodes[node.name] = node

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bigk.emulator import discovery, tables
+from bigk.emulator import discovery, reviews, tables
 from bigk.emulator.api import Api
 from bigk.emulator.errors import ApiError, bad_request, gone
 from bigk.emulator.faults import Faults
@@ -109,6 +109,7 @@ class ApiServer:
         self.app = web.Application(client_max_size=64 * 2**20)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
         self.requests = 0
+        self.reviews = reviews.Reviews()  # bearer tokens and RBAC decisions for bigk's own callers
         self.logs = PodLogBook(api.store)  # simulated container logs for pods/log
         # the emulator's own /emulator/v1 endpoints (set by EmulatedCluster); never subject to faults
         self.control: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
@@ -168,6 +169,8 @@ class ApiServer:
             static = self._static(path)
             if static is not None:
                 return static
+        if method == "POST" and path in reviews.PATHS:  # TokenReview / SubjectAccessReview: answered, not stored
+            return _json(self.reviews.handle(path, await self._body(request), self.api), 201)
         target = parse_path(path)
         if target is not None and target.subresource == "log" and target.name and method == "GET":
             return await serve_log(request, self.api, self.logs, target.namespace or "", target.name)

@@ -67,8 +67,10 @@ class Catalog:
     """Loaded job specs plus the problems found; `reload()` is cheap when nothing changed."""
 
     def __init__(self, paths: Sequence[str | Path], clock: Callable[[], float],
-                 on_change: Callable[[CatalogView], None] | None = None, poll_s: float = 2.0) -> None:
+                 on_change: Callable[[CatalogView], None] | None = None, poll_s: float = 2.0,
+                 policy: Any = None) -> None:
         self.paths = [Path(p) for p in paths]
+        self.policy = policy  # the install's SpecPolicy (None: the built-in default)
         self.queues_from: list[Path] = []  # `serve --queues` (Helm): the only source of queues when set
         self._clock = clock
         self._on_change = on_change
@@ -95,8 +97,11 @@ class Catalog:
             if not force and fp == self._fp:
                 return False
             self._fp = fp
-            result = load_specs([str(p) for p in self.paths], queues_from=self.queues_from or None)
             old = self._view
+            # A served job's name belongs to the file it came from: no other file can take it over.
+            owners = {name: Path(str(loaded.file)) for name, loaded in old.jobs.items()}
+            result = load_specs([str(p) for p in self.paths], policy=self.policy, owners=owners,
+                                queues_from=self.queues_from or None)
             jobs = dict(result.jobs)
             broken = {str(f) for f in getattr(result, "failed_files", ())} | {_problem_file(p) for p in result.problems}
             kept = []

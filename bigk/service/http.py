@@ -55,7 +55,9 @@ class HttpServer:
 
     def start(self, app: Any, timeout: float = 15.0) -> str:
         """Serve `app` (an ASGI app); returns the base URL once uvicorn accepts connections."""
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5)
+        # Limits (documented in bigk.service.hardening): 16 KiB of headers, 5 s idle keep-alive, 512 connections.
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5,
+                                h11_max_incomplete_event_size=16 * 1024, timeout_keep_alive=5, limit_concurrency=512)
         server = self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [self.sock]},
                                         name="bigk-http", daemon=True)
