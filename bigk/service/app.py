@@ -24,6 +24,7 @@ from bigk.errors import BigkError
 from bigk.service.catalog import Catalog, CatalogView
 from bigk.service.cluster_view import ClusterView
 from bigk.service.cron import Cron, TriggerFactory, default_trigger
+from bigk.service.guards import FitGuard, NeverFits, fire_refusal, service_nodes
 from bigk.service.lifecycle import RunManager
 from bigk.service.runstate import RunState
 from bigk.service.store import RunRecord, Store, default_database_url
@@ -122,6 +123,7 @@ class Service:
         self.store = Store(database_url)
         self._connect_cluster()
         self.cluster = ClusterView(self.api, self.clock)
+        self.fit = FitGuard(lambda: service_nodes(self))
         self.submitter = self._make_submitter()
         self.submitter.policy = self.spec_policy  # enforced again at every submission
         self.catalog = Catalog(cfg.specs, self.clock, on_change=self._catalog_changed, poll_s=cfg.reload_s,
@@ -393,6 +395,11 @@ class Service:
                 return
             active = store.active_runs(job)
             policy = schedule.concurrencyPolicy
+            refused = fire_refusal(self.fit, loaded, active if policy == "Allow" else ())
+            if refused:  # never fits, or enough runs already wait to start
+                store.add_event("skipped", f"fire at {_iso(fire_time)} skipped: {refused}", now=now, job=job)
+                log.info("event=fire_skipped job=%s fire_time=%s reason=%r", job, _iso(fire_time), refused)
+                return
             if policy == "Forbid" and active:
                 msg = f"fire at {_iso(fire_time)} skipped: concurrencyPolicy Forbid and run {active[0].id} is active"
                 store.add_event("skipped", msg, now=now, job=job, run_id=active[0].id)
@@ -439,13 +446,16 @@ class Service:
             return []
         runs = []
         for name, loaded in sorted(self.specs().view.jobs.items()):
-            if loaded.spec.spec.schedule is not None and not self.suspended(name):
+            if loaded.spec.spec.schedule is not None and not self.suspended(name) and not self.fit.reason(loaded):
                 runs.append(self.run_now(name, why="kickoff: first start on a fresh state dir"))
         log.info("event=kickoff runs=%d", len(runs))
         return runs
 
     def run_now(self, name: str, why: str = "run requested by operator") -> RunRecord:
         spec = self.loaded_job(name).spec
+        never = self.fit.reason(self.loaded_job(name))
+        if never:
+            raise NeverFits(f"job {name}: {never}; fix the spec or add nodes")
         now = self.clock()
         run = self.db().create_run(name, now=now, queue=spec.spec.queue, namespace=spec.metadata.namespace,
                                        trigger="manual")

@@ -141,7 +141,10 @@ class Views:
 
     def problems(self) -> dict[str, Any]:
         view = self.svc.specs().view
-        return {"problems": [str(p) for p in view.problems], "kept_jobs": view.kept, "loaded_at": view.loaded_at}
+        fit = getattr(self.svc, "fit", None)  # jobs that can never run on the cluster's nodes as they are now
+        never = fit.all_problems(view.jobs.values()) if fit is not None else []
+        return {"problems": [str(p) for p in view.problems] + never, "kept_jobs": view.kept,
+                "loaded_at": view.loaded_at}
 
     # ---- actions --------------------------------------------------------------------------
 
