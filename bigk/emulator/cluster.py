@@ -75,6 +75,7 @@ class EmulatedCluster:
         self._error: BaseException | None = None
         self._url = ""
         self.kubelet: Any = None
+        self.device_plugin: Any = None  # bigk.emulator.device_plugin, with the kubelet
         self.driver: Any = None
         self.gpus: Any = None
         for node in nodes:
@@ -145,6 +146,9 @@ class EmulatedCluster:
 
             self.kubelet = KubeletSim(self)
             self.kubelet.start()
+            from bigk.emulator.device_plugin import start_device_plugin  # nvidia.com/gpu devices, as a kubelet
+
+            self.device_plugin = start_device_plugin(self)
         if self._want["spark_driver"]:
             from bigk.emulator.driver import SparkDriverSim
 
@@ -175,7 +179,7 @@ class EmulatedCluster:
         log.info("event=emulator_stopped url=%s", self._url)
 
     async def _shutdown(self) -> None:
-        for sim in (self.gpus, self.driver, self.kubelet):
+        for sim in (self.gpus, self.driver, self.device_plugin, self.kubelet):
             if sim is not None:
                 sim.stop()
         self.server.drop_watches()

@@ -2,8 +2,9 @@
 
 This is the channel the real `bigk agent` writes (format in `bigk.cluster.labels`).
 Memory in use on a GPU comes from the running pods assigned to it: the
-`bigk.io/assigned-gpus` annotation names the indices (pods without it take the
-lowest free indices for their `nvidia.com/gpu` limit, as a device plugin would);
+`bigk.io/assigned-gpus` annotation names the indices, except for pods the simulated
+device plugin gave devices (`bigk.io/device-plugin-allocations` on the node: those
+are the devices they really use); pods with neither take the lowest free indices;
 a pod uses `bigk.io/gpu-memory-mib` per GPU when given, else `bigk.io/gpu-milli`
 thousandths of the memory, else 90 %. Utilisation follows the pods' share with a
 little noise, temperature follows utilisation. Tests can mark a GPU unhealthy
@@ -20,6 +21,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from bigk.cluster.devices import DEVICE_ALLOCATIONS_ANNOTATION, decode_allocations
 from bigk.cluster.labels import (
     ASSIGNED_GPUS_ANNOTATION,
     GPU_MEMORY_ANNOTATION,
@@ -130,8 +132,9 @@ class GpuSim:
         used = [0.0] * count
         util = [0.0] * count
         unassigned: list[Obj] = []
+        plugin = self._plugin_devices(node.name)
         for pod in pods:
-            indices = _assigned(pod)
+            indices = plugin.get(pod["metadata"].get("uid", "")) or _assigned(pod)
             if indices is None:
                 if _pod_gpu_count(pod):
                     unassigned.append(pod)
@@ -165,6 +168,13 @@ class GpuSim:
                 }
             )
         return result
+
+    def _plugin_devices(self, node: str) -> dict[str, list[int]]:
+        """The device plugin's choices on `node` by pod UID (`bigk.emulator.device_plugin`): a pod asking for
+        nvidia.com/gpu uses those devices, whatever bigk's annotation says."""
+        obj = self.api.store.get(NODES.key, "", node)
+        text = ((obj or {}).get("metadata", {}).get("annotations") or {}).get(DEVICE_ALLOCATIONS_ANNOTATION)
+        return {uid: list(a.devices) for uid, a in decode_allocations(text).items()}
 
     @staticmethod
     def _charge(pod: Obj, node: Node, i: int, used: list[float], util: list[float]) -> None:

@@ -307,6 +307,7 @@ class SimulatedNodes:
         self.model_nodes: dict[str, Node] = {n.name: n for n in nodes}
         self._want = {"kubelet": kubelet, "spark_driver": spark_driver, "gpu_readings": gpu_readings}
         self.kubelet: Any = None
+        self.device_plugin: Any = None  # bigk.emulator.device_plugin, with the kubelet
         self.driver: Any = None
         self.gpus: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -345,6 +346,9 @@ class SimulatedNodes:
             if self._want["kubelet"]:
                 self.kubelet = KubeletSim(self)  # type: ignore[arg-type]
                 self.kubelet.start()
+                from bigk.emulator.device_plugin import start_device_plugin  # nvidia.com/gpu devices
+
+                self.device_plugin = start_device_plugin(self)
             if self._want["spark_driver"]:
                 self.driver = SparkDriverSim(self)  # type: ignore[arg-type]
                 self.driver.start()
@@ -358,7 +362,7 @@ class SimulatedNodes:
         loop = self._loop
         if loop is not None and loop.is_running():
             def halt() -> None:
-                for sim in (self.gpus, self.driver, self.kubelet):
+                for sim in (self.gpus, self.driver, self.device_plugin, self.kubelet):
                     if sim is not None:
                         sim.stop()
                 for task in asyncio.all_tasks(loop):
