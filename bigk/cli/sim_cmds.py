@@ -69,8 +69,13 @@ def register(app: typer.Typer) -> None:
                                          help="Seeds, e.g. 42-51 or 1,2,5-7 (default 42-51; timeline 42)."),
         ratio: float = typer.Option(1.3, "--ratio", help="Inflation: sample pods up to this share of GPU capacity."),
         speedup: float = typer.Option(1.0, "--speedup", help="Timeline: compress arrival times by this factor."),
-        variant: str | None = typer.Option(None, "--variant",
-                                           help="Resample pods: cpu-only=S, share=S, multi-gpu=S or gpu-spec=S."),
+        variant: str | None = typer.Option(
+            None, "--variant", help="Variant traces as in the FGD artifact (cpu050, gpushare40, multigpu20, gpuspec33, "
+            "... or KIND=SHARE), comma-separated, 'default' for the base trace; 'all': the default and all 16."),
+        variant_seed: int = typer.Option(7, "--variant-seed", help="Seed of generated variants."),
+        offline: bool = typer.Option(False, "--offline", help="Inflation: also the offline best and bound (HiGHS) "
+                                     "for the pods arrived on the first seed, per trace."),
+        offline_time: float = typer.Option(60.0, "--offline-time", help="Time limit of each offline solve, seconds."),
         json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
         plot_out: Path | None = typer.Option(None, "--plot", help="Write a PNG plot here."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -95,25 +100,39 @@ def register(app: typer.Typer) -> None:
         pod_list = trace.load_pods(pods)
         meta: dict[str, object] = {"nodes_file": str(nodes), "pods_file": str(pods), "seeds": seed_list,
                                    "policies": names}
-        if variant:
-            from bigk.sim.variants import make_variant, parse_variant
+        from bigk.sim import suite
 
+        traces = None
+        if variant:
             try:
-                kind, share = parse_variant(variant)
-                pod_list = make_variant(pod_list, kind, share, seed=seed_list[0], nodes=node_list)
+                traces = suite.variant_traces(variant, pods, pod_list, node_list, variant_seed)
             except ValueError as exc:
                 raise UsageError(f"--variant: {exc}") from None
-            meta["variant"] = variant
+            meta |= {"variant": variant, "variant_seed": variant_seed}
+            if protocol == "timeline":
+                if len(traces) != 1:
+                    raise UsageError("--variant: the timeline protocol replays one trace at a time")
+                pod_list = traces[0].pods
         if protocol == "inflation":
             if not any(n.gpus for n in node_list):
                 raise SimulateError(f"{nodes}: the inflation protocol needs GPU nodes; this file has none")
             meta |= {"ratio": ratio, "gpu_nodes": sum(1 for n in node_list if n.gpus),
                      "gpus": sum(len(n.gpus) for n in node_list), "trace_pods": len(pod_list)}
-            with _progress(quiet, len(names) * len(seed_list)) as progress:
-                runs = run_inflation_sweep(node_list, pod_list, names, seed_list, ratio, progress)
-            report = rep.inflation_report(runs, meta)
-            plot = rep.plot_inflation
-            rep.print_inflation(report)
+            published = suite.is_published_trace(nodes, pods)
+            if traces is not None or offline:
+                traces = traces or [suite.Trace("default", pod_list, "base")]
+                with _progress(quiet, len(names) * len(seed_list) * len(traces)) as progress:
+                    report = suite.run_suite(node_list, traces, names, seed_list, published, ratio, offline,
+                                             offline_time, progress)
+                report["meta"] = meta
+                suite.print_suite(report)
+                plot = suite.plot_suite
+            else:
+                with _progress(quiet, len(names) * len(seed_list)) as progress:
+                    runs = run_inflation_sweep(node_list, pod_list, names, seed_list, ratio, progress)
+                report = rep.inflation_report(runs, meta, published=published)
+                plot = rep.plot_inflation
+                rep.print_inflation(report)
         else:
             from bigk.sim.timeline import run_timeline_sweep
 

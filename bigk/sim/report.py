@@ -13,7 +13,7 @@ import numpy as np
 from bigk.sim.inflation import CURVE_POINTS, SeedRun
 from bigk.sim.timeline import TimelineRun
 
-# Unallocated GPU % at 100% arrived on the default trace, FGD paper (ATC '23), Fig. 7.
+# Unallocated GPU % at 100% arrived on the default trace (and only that trace), FGD paper (ATC '23), Fig. 7.
 PUBLISHED = {"random": 13.75, "dotprod": 9.45, "gpuclustering": 8.42, "gpupacking": 8.20, "bestfit": 7.09,
              "fgd": 4.77}
 
@@ -26,8 +26,12 @@ def _median_curve(curves: Sequence[Sequence[float | None]]) -> list[float | None
     return out
 
 
-def inflation_report(runs: dict[str, list[SeedRun]], meta: dict[str, Any]) -> dict[str, Any]:
-    """The JSON report: `summary` (median and per seed), `curves` (median and per seed), `meta`."""
+def inflation_report(runs: dict[str, list[SeedRun]], meta: dict[str, Any], published: bool = False) -> dict[str, Any]:
+    """The JSON report: `summary` (median and per seed), `curves` (median and per seed), `meta`.
+
+    `published`: the runs are of the FGD paper's default trace, so each policy's published
+    figure is shown beside it (it belongs to no other trace).
+    """
     summary: dict[str, Any] = {}
     curves: dict[str, Any] = {}
     for policy, seeds in runs.items():
@@ -38,7 +42,7 @@ def inflation_report(runs: dict[str, list[SeedRun]], meta: dict[str, Any]) -> di
                           "pods": r.pods, "failed_pods": r.failed, "seconds": round(r.seconds, 2)} for r in seeds],
             "seconds_total": round(sum(r.seconds for r in seeds), 2),
         }
-        if policy in PUBLISHED:
+        if published and policy in PUBLISHED:
             summary[policy]["published"] = PUBLISHED[policy]
         curves[policy] = {
             "unallocated_gpu_pct": _median_curve([r.unallocated_gpu_pct for r in seeds]),

@@ -22,7 +22,7 @@ def test_inflation_report_and_plot(small_trace: tuple[Path, Path], tmp_path: Pat
     report = json.loads(out.read_text())
     assert set(report["summary"]) == {"fgd", "bestfit", "bigk"}
     fgd = report["summary"]["fgd"]
-    assert len(fgd["per_seed"]) == 2 and fgd["published"] == 4.77
+    assert len(fgd["per_seed"]) == 2 and "published" not in fgd  # the paper's figures are for its trace only
     values = sorted(s["unallocated_gpu_pct_at_100"] for s in fgd["per_seed"])
     assert fgd["unallocated_gpu_pct_at_100"] == round(sum(values) / 2, 3)  # median of two seeds
     assert len(report["curves"]["arrived_workload_pct"]) == 131
@@ -76,3 +76,36 @@ def test_variant_option_resamples_the_pods(small_trace: tuple[Path, Path], tmp_p
     assert json.loads(out.read_text())["meta"]["variant"] == "multi-gpu=0.5"
     bad = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--variant", "x=1"])
     assert bad.exit_code != 0 and "--variant" in str(bad.exception)
+
+
+def test_published_figures_only_for_the_papers_trace(tmp_path: Path) -> None:
+    from tests.sim.conftest import write_nodes, write_pods
+
+    nodes = write_nodes(tmp_path / "openb_node_list_all_node.csv")
+    pods = write_pods(tmp_path / "openb_pod_list_default.csv")
+    args = ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--policy", "fgd", "--seeds", "1", "--quiet"]
+    out = tmp_path / "d.json"
+    assert CliRunner().invoke(app, [*args, "--json", str(out)]).exit_code == 0
+    assert json.loads(out.read_text())["summary"]["fgd"]["published"] == 4.77
+    out = tmp_path / "v.json"
+    assert CliRunner().invoke(app, [*args, "--variant", "default,cpu100", "--json", str(out)]).exit_code == 0
+    rows = {r["trace"]: r for r in json.loads(out.read_text())["table"]}
+    assert rows["default"]["fgd_published"] == 4.77 and "fgd_published" not in rows["cpu100"]
+    assert "published" not in json.loads(out.read_text())["traces"]["cpu100"]["summary"]["fgd"]
+
+
+def test_variants_table_with_offline_best(small_trace: tuple[Path, Path], tmp_path: Path) -> None:
+    nodes, pods = small_trace
+    out, png = tmp_path / "s.json", tmp_path / "s.png"
+    result = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--policy", "fgd,bigk",
+                                      "--seeds", "1-2", "--variant", "default,gpuspec33,multigpu50", "--offline",
+                                      "--offline-time", "5", "--json", str(out), "--plot", str(png), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert [r["trace"] for r in report["table"]] == ["default", "gpuspec33", "multigpu50"]
+    for row in report["table"]:
+        assert row["bound"] <= row["offline"] <= max(row["fgd_first_seed"], row["bigk_first_seed"]) + 1.0
+        assert row["source"] in ("base", "generated (variant seed 7)")
+    assert report["traces"]["gpuspec33"]["offline"]["seed"] == 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "offline" in result.output
