@@ -16,6 +16,7 @@ default client configuration, blocks forever in `run()`, and never releases.)
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -37,6 +39,48 @@ log = logging.getLogger(__name__)
 def default_identity() -> str:
     """Unique per process: the pod name (hostname in Kubernetes) plus a random suffix."""
     return f"{os.environ.get('POD_NAME') or socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+class IdentityClaim:
+    """A replica's identity that outlives a restart: kept in its state folder, held with a file lock.
+
+    A restarted replica finds its own unexpired Lease and takes it back at once, instead of
+    waiting the lease duration out as a stranger would. A second process on the same state
+    folder cannot take the lock and gets a fresh identity, so two live replicas never share one.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self._fd: int | None = None
+        self.identity = default_identity()
+        self.stable = False
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(state_dir / "leader-identity.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            log.warning("event=identity_unstable reason=%r", str(exc))
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # another live process uses this state folder
+            os.close(fd)
+            log.info("event=identity_fresh reason=state_dir_in_use identity=%s", self.identity)
+            return
+        self._fd = fd
+        path = state_dir / "leader-identity"
+        try:
+            kept = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            kept = ""
+        if kept and len(kept) <= 128 and kept.isprintable():
+            self.identity = kept
+        else:
+            path.write_text(self.identity + "\n", encoding="utf-8")
+        self.stable = True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
 
 
 def _micro(ts: float) -> datetime:

@@ -24,6 +24,7 @@ from bigk.service import hardening
 from bigk.service.authz import guard_for
 from bigk.service.runstate import InvalidTransition, RunState
 from bigk.service.about_api import about_router
+from bigk.service.leading_api import leading_router
 from bigk.service.queues_api import queues_router
 from bigk.service.queues_api import queues_router
 from bigk.service.status import status_router
@@ -193,6 +194,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     app.include_router(watch_router(service, read))  # GET /api/v1/watch: server-sent events
     app.include_router(about_router(service, read))  # GET /api/v1/version
+    app.include_router(leading_router(service))  # GET /leaderz: 200 only on the leader
     app.include_router(queues_router(service, read))  # GET /api/v1/queues, /api/v1/queues/{name}
     app.include_router(audit_trail.audit_router(audit, read))  # GET /api/v1/audit
     app.include_router(queues_router(service, read))  # GET /api/v1/queues, /api/v1/queues/{name}

@@ -202,7 +202,7 @@ class Service:
         raise ServiceError(f"--submit-mode {mode!r}: expected auto, direct or spark")
 
     def _start_scheduling(self) -> None:
-        from bigk.kube.leader import LeaderElector
+        from bigk.kube.leader import IdentityClaim, LeaderElector
 
         assert self.cron is not None
         cron = self.cron
@@ -216,10 +216,12 @@ class Service:
             log.info("event=leader_lost")
             cron.pause()
 
+        self.identity_claim = IdentityClaim(self.config.state_dir)
         lease = self.config.leader_lease_s
         self.elector = LeaderElector(self.api, name="bigk-serve", lease_duration_s=lease,
                                      renew_deadline_s=lease * 2 / 3, retry_period_s=min(2.0, lease / 5),
                                      on_started_leading=lead, on_stopped_leading=follow)
+        self.elector.identity = self.identity_claim.identity  # the same after a restart: its own lease at once
         self.elector.start()
         if self.config.scheduler:
             from bigk.kube.loop import SchedulerLoop
@@ -249,6 +251,7 @@ class Service:
             self.loop.stop()
         if self.elector is not None:
             self.elector.stop(release=True)
+            self.identity_claim.release()
         if self.emulator is not None:
             self.emulator.stop()
         if self.store is not None:
