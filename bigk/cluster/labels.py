@@ -38,3 +38,7 @@ EXECUTOR_REQUEST_ANNOTATION = "bigk.io/executor-request"
 # index, uuid, model, memory_total_mib, memory_free_mib, utilization_pct,
 # temperature_c, healthy (bool), observed_at (unix seconds).
 GPU_READINGS_ANNOTATION = "bigk.io/gpu-readings"
+
+# Written by the scheduler on a WaitForFirstConsumer PersistentVolumeClaim before it binds the pod:
+# the node the provisioner must create the volume for (the same annotation kube-scheduler writes).
+SELECTED_NODE_ANNOTATION = "volume.kubernetes.io/selected-node"

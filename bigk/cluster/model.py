@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bigk.cluster.affinity import PodConstraints
+
 MILLI_GPU = 1000
 GPU_RESOURCE = "nvidia.com/gpu"
 POOL_LABEL = "bigk.io/pool"
@@ -36,6 +38,21 @@ class Toleration:
         if self.operator == "Exists":
             return not self.key or self.key == taint.key
         return self.key == taint.key and self.value == taint.value
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A host port a pod's container binds (kube-scheduler's NodePorts); host_ip "0.0.0.0" means every address."""
+
+    port: int
+    protocol: str = "TCP"
+    host_ip: str = "0.0.0.0"
+
+    def conflicts(self, other: HostPort) -> bool:
+        """Kubernetes' rule: same port and protocol, and the same address or either one is 0.0.0.0."""
+        if self.port != other.port or self.protocol != other.protocol:
+            return False
+        return self.host_ip == other.host_ip or "0.0.0.0" in (self.host_ip, other.host_ip)
 
 
 @dataclass
@@ -75,6 +92,9 @@ class Node:
     # Who assigns the GPUs (bigk.cluster.gpu_labels): "device-plugin" (whole GPUs via nvidia.com/gpu only),
     # "bigk" (bigk assigns every device; fractional pods only), "" (both: simulations; unsafe on a cluster).
     gpu_owner: str = ""
+    # Allocatable amounts of every other resource (ephemeral-storage and hugepages in bytes, extended
+    # resources and CSI attach limits in units), by resource name; see `PodRequest.scalars`.
+    scalars: dict[str, int] = field(default_factory=dict)
 
     @property
     def pool(self) -> str:
@@ -92,7 +112,8 @@ class PodRequest:
     GPU requests are either `gpu_count` whole GPUs (gpu_milli == 1000) or one
     fraction of one GPU (gpu_count == 1, 0 < gpu_milli < 1000) plus the GPU
     memory that fraction needs. `gpu_models` restricts which models may serve it
-    (empty = any).
+    (empty = any). `scalars` are requests of any other resource, sorted by name
+    (see `Node.scalars`); `host_ports` the host ports the pod binds.
     """
 
     cpu_milli: int
@@ -101,6 +122,8 @@ class PodRequest:
     gpu_milli: int = 0
     gpu_memory_mib: int = 0
     gpu_models: frozenset[str] = frozenset()
+    scalars: tuple[tuple[str, int], ...] = ()
+    host_ports: tuple[HostPort, ...] = ()
 
     @property
     def is_gpu(self) -> bool:
@@ -138,6 +161,8 @@ class Pod:
     created_at: float = 0.0
     node: str = ""  # set once bound
     gpus: tuple[int, ...] = ()  # GPU indices on `node`, set once bound
+    constraints: PodConstraints | None = None  # node affinity, volume topology, refusals; None = none
+    claims: tuple[str, ...] = ()  # PersistentVolumeClaims (names in `namespace`) the pod mounts
 
     @property
     def key(self) -> str:

@@ -20,10 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bigk.cluster.affinity import PodConstraints
 from bigk.cluster.gpu_labels import OWNER_BIGK, OWNER_DEVICE_PLUGIN, model_allowed
-from bigk.cluster.model import MILLI_GPU, Node, PodRequest, Taint, Toleration
+from bigk.cluster.model import MILLI_GPU, HostPort, Node, PodRequest, Taint, Toleration
 
 DEFAULT_STALE_AFTER_S = 60.0
+# Per-node CSI attach limits are scalar resources named ATTACH_PREFIX + driver; a node that
+# publishes no limit for a driver has no limit (kube-scheduler's NodeVolumeLimits), unlike
+# other scalar resources, of which a node that does not advertise them has none.
+ATTACH_PREFIX = "attachable-volumes-csi-"
+UNLIMITED = 1 << 62
 
 
 class OvercommitError(RuntimeError):
@@ -94,6 +100,12 @@ class ClusterState:
                                      gpu.reading.temperature_c, gpu.reading.healthy, gpu.reading.observed_at)
         self._mask_cache: dict[tuple[object, ...], np.ndarray] = {}
         self.allocations: dict[str, tuple[PodRequest, Placement]] = {}
+        # Other resources and host ports: only pods that ask for them pay for them.
+        self.scalar_used: dict[str, np.ndarray] = {}
+        self._scalar_cap: dict[str, np.ndarray] = {}
+        self.ports_used: dict[int, list[HostPort]] = {}  # node -> host ports of its pods
+        # PreferNoSchedule taints are a preference: nodes a pod's tolerations leave them on are used last.
+        self.soft_taints = any(t.effect == "PreferNoSchedule" for nd in self.nodes for t in nd.taints)
 
     # ---- derived views -------------------------------------------------------------
     @property
@@ -170,21 +182,68 @@ class ClusterState:
 
     # ---- filters ---------------------------------------------------------------------
     def static_mask(self, node_selector: dict[str, str], tolerations: Sequence[Toleration],
-                    gpu_models: frozenset[str]) -> np.ndarray:
-        """Nodes whose labels, taints and GPU model admit a pod (cached per shape)."""
-        key = (tuple(sorted(node_selector.items())), tuple(tolerations), gpu_models)
+                    gpu_models: frozenset[str], constraints: PodConstraints | None = None) -> np.ndarray:
+        """Nodes whose labels, taints, GPU model and node constraints admit a pod (cached per shape)."""
+        key = (tuple(sorted(node_selector.items())), tuple(tolerations), gpu_models, constraints)
         cached = self._mask_cache.get(key)
         if cached is not None:
             return cached
         ok = np.ones(self.size, dtype=bool)
         for i, node in enumerate(self.nodes):
             selected = all(node.labels.get(k) == v for k, v in node_selector.items())
-            ok[i] = selected and _tolerates_all(node.taints, tolerations)
+            ok[i] = selected and _tolerates_all(node.taints, tolerations) and (
+                constraints is None or constraints.admits(node.name, node.labels))
         if gpu_models:
             allowed = np.array([model_allowed(m, gpu_models) for m in self.models] + [False], dtype=bool)
             ok &= allowed[self.gpu_model]  # -1 indexes the trailing False: no GPU, no model
         self._mask_cache[key] = ok
         return ok
+
+    def preferred_mask(self, tolerations: Sequence[Toleration]) -> np.ndarray:
+        """Nodes without a PreferNoSchedule taint these tolerations leave untolerated (cached)."""
+        key = ("~prefer", tuple(tolerations))
+        cached = self._mask_cache.get(key)
+        if cached is None:
+            cached = np.array([all(t.effect != "PreferNoSchedule" or any(x.tolerates(t) for x in tolerations)
+                                   for t in nd.taints) for nd in self.nodes], dtype=bool)
+            self._mask_cache[key] = cached
+        return cached
+
+    # ---- other resources and host ports ---------------------------------------------------
+    def scalar_cap(self, name: str) -> np.ndarray:
+        """Allocatable `name` per node (0 where not advertised; no limit for CSI attach limits)."""
+        cap = self._scalar_cap.get(name)
+        if cap is None:
+            default = UNLIMITED if name.startswith(ATTACH_PREFIX) else 0
+            cap = np.array([nd.scalars.get(name, default) for nd in self.nodes], dtype=np.int64)
+            self._scalar_cap[name] = cap
+        return cap
+
+    def scalar_free(self, name: str) -> np.ndarray:
+        used = self.scalar_used.get(name)
+        return self.scalar_cap(name) if used is None else self.scalar_cap(name) - used
+
+    def scalars_fit(self, req: PodRequest) -> np.ndarray:
+        """Nodes with room for every scalar request of the pod."""
+        ok = np.ones(self.size, dtype=bool)
+        for name, amount in req.scalars:
+            ok &= self.scalar_free(name) >= amount
+        return ok
+
+    def port_conflicts(self, ports: Sequence[HostPort]) -> np.ndarray:
+        """Nodes where a pod already holds a host port that conflicts with one of `ports`."""
+        bad = np.zeros(self.size, dtype=bool)
+        for node, held in self.ports_used.items():
+            bad[node] = any(p.conflicts(h) for p in ports for h in held)
+        return bad
+
+    def fits_extras_row(self, req: PodRequest, i: int) -> bool:
+        """Scalar resources and host ports of `req` on node `i` alone."""
+        for name, amount in req.scalars:
+            if self.scalar_free(name)[i] < amount:
+                return False
+        held = self.ports_used.get(i)
+        return not (held and any(p.conflicts(h) for p in req.host_ports for h in held))
 
     def invalidate_masks(self) -> None:
         """Forget cached label/taint masks (call after a node's labels or taints change)."""
@@ -229,6 +288,8 @@ class ClusterState:
             raise OvercommitError(f"pod {key} does not fit CPU/memory of {self.nodes[i].name}")
         if self.pods_used[i] >= self.pods_cap[i]:
             raise OvercommitError(f"pod {key}: {self.nodes[i].name} is at its pod limit")
+        if (req.scalars or req.host_ports) and not self.fits_extras_row(req, i):
+            raise OvercommitError(f"pod {key}: {self.nodes[i].name} lacks a resource or a host port it asks for")
         if req.is_gpu:
             if len(placement.gpus) != req.gpu_count or len(set(placement.gpus)) != req.gpu_count:
                 raise OvercommitError(f"pod {key} needs {req.gpu_count} distinct GPUs, got {placement.gpus}")
@@ -245,8 +306,26 @@ class ClusterState:
         for g in placement.gpus:
             self.gpu_milli_used[i, g] += req.gpu_milli
             self.gpu_mem_used[i, g] += placement.gpu_memory_mib
+        if req.scalars or req.host_ports:
+            self._account_extras(i, req, 1)
         self.allocations[key] = (req, placement)
         self._touch(i)
+
+    def _account_extras(self, i: int, req: PodRequest, sign: int) -> None:
+        for name, amount in req.scalars:
+            used = self.scalar_used.get(name)
+            if used is None:
+                used = self.scalar_used[name] = np.zeros(self.size, dtype=np.int64)
+            used[i] += sign * amount
+        if req.host_ports:
+            held = self.ports_used.setdefault(i, [])
+            for port in req.host_ports:
+                if sign > 0:
+                    held.append(port)
+                else:
+                    held.remove(port)
+            if not held:
+                del self.ports_used[i]
 
     def release(self, key: str) -> Placement | None:
         """Give back what a pod held; unknown keys are ignored (idempotent)."""
@@ -261,6 +340,8 @@ class ClusterState:
         for g in placement.gpus:
             self.gpu_milli_used[i, g] -= req.gpu_milli
             self.gpu_mem_used[i, g] -= placement.gpu_memory_mib
+        if req.scalars or req.host_ports:
+            self._account_extras(i, req, -1)
         self._touch(i)
         return placement
 
@@ -289,6 +370,8 @@ class ClusterState:
             if isinstance(value, np.ndarray):
                 setattr(clone, name, value.copy())
         clone.allocations = dict(self.allocations)
+        clone.scalar_used = {name: used.copy() for name, used in self.scalar_used.items()}
+        clone.ports_used = {node: list(held) for node, held in self.ports_used.items()}
         clone._usable_cache = dict(self._usable_cache)  # read-only arrays; the clone's set_reading clears its own
         clone._mask_cache = self._mask_cache  # masks depend on nodes only, safe to share
         return clone

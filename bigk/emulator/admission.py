@@ -15,6 +15,8 @@ from typing import Any
 
 from bigk.emulator.errors import ApiError, bad_request, invalid
 from bigk.emulator.resources import ResourceType
+from bigk.emulator.storage import DEFAULTS as STORAGE_DEFAULTS
+from bigk.emulator.storage import STATUS_KEYS as STORAGE_STATUS_KEYS
 
 Obj = dict[str, Any]
 
@@ -213,6 +215,7 @@ _DEFAULTS = {
     "namespaces": _namespace_defaults,
     "services": _service_defaults,
     "events": _event_defaults,
+    **STORAGE_DEFAULTS,
 }
 
 
@@ -250,7 +253,7 @@ def prepare_update(rt: ResourceType, old: Obj, body: Any, subresource: str = "")
         new_meta["namespace"] = old["metadata"]["namespace"]
     new["metadata"] = new_meta
     _check_meta(rt, new_meta)
-    if rt.key in ("pods", "nodes", "namespaces", "services") and "status" in old:
+    if rt.key in ("pods", "nodes", "namespaces", "services", *STORAGE_STATUS_KEYS) and "status" in old:
         new["status"] = old["status"]  # the main endpoint ignores status, as in Kubernetes
     if rt.key == "pods":
         _check_pod_update(name, old.get("spec") or {}, new.get("spec") or {})

@@ -93,6 +93,13 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    # Storage objects read by the volume filters (defaults and checks: bigk.emulator.storage).
+    ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",),
+                 {"status": ("", "", "PersistentVolumeClaim", _STATUS_VERBS)}),
+    ResourceType("", "v1", "persistentvolumes", "PersistentVolume", False, ("pv",),
+                 {"status": ("", "", "PersistentVolume", _STATUS_VERBS)}),
+    ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
+    ResourceType("storage.k8s.io", "v1", "csinodes", "CSINode", False),
 )
 
 _BY_PATH: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plural): r for r in RESOURCES}

@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from bigk.cluster.labels import ASSIGNED_GPUS_ANNOTATION
+from bigk.cluster.labels import ASSIGNED_GPUS_ANNOTATION, SELECTED_NODE_ANNOTATION
 from bigk.kube.events import EventRecorder
 from bigk.kube.retry import Backoff, is_transient, status_of
 from bigk.kube.translate import format_assigned_gpus
@@ -189,6 +190,27 @@ class Binder:
             if status_of(exc) == 404:
                 return None
             raise
+
+    # ---- volumes --------------------------------------------------------------------------
+    def select_node(self, namespace: str, claims: tuple[str, ...], node: str) -> BindOutcome | None:
+        """Write `volume.kubernetes.io/selected-node: node` on each claim, as kube-scheduler's VolumeBinding
+        does before it binds a pod whose WaitForFirstConsumer claims are unbound; None when all are written.
+
+        The provisioner creates each volume for that node; a claim that names a node pins
+        the pod to it in later cycles, so a bind that fails after this write is retried there.
+        """
+        body = {"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}}
+        for claim in claims:
+            try:
+                _drain(self._backoff.call(partial(self._core.patch_namespaced_persistent_volume_claim, claim, namespace,
+                                                  body, _preload_content=False), what="select_node"))
+            except Exception as exc:
+                status = status_of(exc)
+                log.warning("event=select_node_failed claim=%s/%s node=%s status=%s", namespace, claim, node, status)
+                return BindOutcome(BindStatus.FAILED, message=f"claim {claim}: selected-node: HTTP {status}"
+                                   if status else f"claim {claim}: selected-node: {type(exc).__name__}")
+            log.info("event=select_node claim=%s/%s node=%s", namespace, claim, node)
+        return None
 
     # ---- eviction -------------------------------------------------------------------------
     def evict(self, namespace: str, name: str, *, reason: str = "", uid: str = "") -> EvictStatus:

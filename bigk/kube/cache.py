@@ -168,6 +168,11 @@ class ClusterCache:
                                    timeout=timeout)
             return self._generation
 
+    def touch(self) -> None:
+        """Count a change made elsewhere (storage objects) so that the loop runs a cycle."""
+        with self._lock:
+            self._bump()
+
     def wake(self) -> None:
         """Wake waiters so they re-check their stop event."""
         with self._changed:

@@ -21,13 +21,14 @@ from kubernetes import client
 
 from bigk import metrics
 from bigk.cluster.labels import SCHEDULER_NAME
+from bigk.cluster.model import Queue
 from bigk.kube.binder import Binder, BindOutcome, BindStatus, EvictStatus
 from bigk.kube.cache import ClusterCache, PodEntry
 from bigk.kube.events import EventRecorder, UnschedulableReporter
 from bigk.kube.gangs import QueueSource, build_snapshot
 from bigk.kube.informer import CallbackHandler, Informer
 from bigk.kube.leader import LeaderElector, default_identity
-from bigk.cluster.model import Queue
+from bigk.kube.storage import StorageCache, StorageInformers
 from bigk.scheduler.types import Bind, CycleResult, Explanation, QueueUsage
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,10 @@ class SchedulerLoop:
             self.cache.replace_nodes, self.cache.upsert_node, self.cache.delete_node), watch_timeout_s=watch_timeout_s)
         self.pod_informer = Informer("pods", pods_list, CallbackHandler(
             self.cache.replace_pods, self.cache.upsert_pod, self.cache.delete_pod), watch_timeout_s=watch_timeout_s)
+        self.storage = StorageCache(self.cache.touch)  # claims, volumes, classes, CSINodes: the volume filters
+        self.storage_informers = StorageInformers(api_client, self.storage, watch_timeout_s=watch_timeout_s,
+                                                  claims_list=None if namespace is None else _bind_namespace(
+                                                      core.list_namespaced_persistent_volume_claim, namespace))
         self._pool = ThreadPoolExecutor(max_workers=max(1, bind_workers), thread_name_prefix="bigk-bind")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -116,6 +121,7 @@ class SchedulerLoop:
         """Start informers (waiting for their first list), the elector if owned, and the loop thread."""
         self.node_informer.start()
         self.pod_informer.start()
+        self.storage_informers.start()
         if not (self.node_informer.wait_for_sync(sync_timeout) and self.pod_informer.wait_for_sync(sync_timeout)):
             log.warning("event=informer_sync_slow timeout_s=%s", sync_timeout)
         if self._own_elector and self.elector is not None:
@@ -135,6 +141,7 @@ class SchedulerLoop:
             self.elector.stop(release=True)
         self.node_informer.stop()
         self.pod_informer.stop()
+        self.storage_informers.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self.events.close()
         log.info("event=scheduler_loop_stopped identity=%s", self.identity)
@@ -184,8 +191,8 @@ class SchedulerLoop:
     def run_once(self) -> CycleReport:
         """One cycle: snapshot, decide, bind, evict, explain. Public for tests and benchmarks."""
         started = time.perf_counter()
-        entries = self.cache.pod_entries()
-        snapshot = build_snapshot(self.cache.nodes(), entries, self.queues)
+        entries = self.storage.resolve(self.cache.pod_entries())
+        snapshot = build_snapshot(self.storage.nodes(self.cache.nodes()), entries, self.queues)
         now = self.clock()
         result: CycleResult = self.scheduler.cycle(snapshot, now)
         decided = time.perf_counter()
@@ -213,6 +220,10 @@ class SchedulerLoop:
                 return BindOutcome(BindStatus.FAILED, message="not leader")
             namespace, _, name = bind.pod_key.partition("/")
             entry = by_key.get(bind.pod_key)
+            claims = self.storage.claims_to_select(namespace, entry.pod.claims) if entry and entry.pod.claims else ()
+            failed = self.binder.select_node(namespace, claims, bind.node) if claims else None
+            if failed is not None:  # VolumeBinding's PreBind: the claims name the node before the pod is bound
+                return failed
             outcome = self.binder.bind(namespace, name, bind.node, tuple(bind.gpus),
                                        uid=entry.uid if entry else "",
                                        resource_version=entry.resource_version if entry else "")

@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes import client
 
 from bigk.cluster import labels as L
+from bigk.cluster.gpu_labels import COUNT_LABEL, OWNER_BIGK, OWNER_MIXED, gpu_owner
 from bigk.cluster.model import (
     GPU_MODEL_LABEL,
     GPU_RESOURCE,
@@ -28,9 +29,9 @@ from bigk.cluster.model import (
     Taint,
     Toleration,
 )
-from bigk.cluster.gpu_labels import COUNT_LABEL, OWNER_BIGK, OWNER_MIXED, gpu_owner
 from bigk.cluster.quantity import QuantityError, cpu_to_milli, memory_to_mib
 from bigk.gpu.readings import ReadingRecord, ReadingsFormatError, decode
+from bigk.kube.podspec import host_ports, node_scalars, pod_claims, pod_constraints, pod_resources
 
 log = logging.getLogger(__name__)
 
@@ -102,48 +103,26 @@ def pod_from_v1(pod: client.V1Pod) -> Pod:
         created_at=created,
         node=spec.node_name or "",
         gpus=parse_assigned_gpus(annotations.get(L.ASSIGNED_GPUS_ANNOTATION, ""), where),
+        constraints=pod_constraints(spec),
+        claims=pod_claims(spec, meta.name),
     )
 
 
 def pod_request(spec: client.V1PodSpec, annotations: Mapping[str, str], where: str = "pod") -> PodRequest:
-    """Effective request: containers summed, max with each init container, plus overhead."""
-    cpu = mem = gpus = 0
-    for container in spec.containers or []:
-        c, m, g = _container_request(container.resources)
-        cpu, mem, gpus = cpu + c, mem + m, gpus + g
-    for container in spec.init_containers or []:
-        c, m, g = _container_request(container.resources)
-        cpu, mem, gpus = max(cpu, c), max(mem, m), max(gpus, g)
-    for name, value in (spec.overhead or {}).items():
-        if name == "cpu":
-            cpu += cpu_to_milli(value)
-        elif name == "memory":
-            mem += memory_to_mib(value)
+    """Effective request as kube-scheduler computes it (`bigk.kube.podspec.pod_resources`), host ports included."""
+    res = pod_resources(spec)
+    cpu, mem, gpus = res.cpu_milli, res.memory_mib, res.gpus
+    scalars, ports = res.scalars, host_ports(spec)
     models = frozenset(_split_list(annotations.get(L.GPU_MODELS_ANNOTATION, "")))
     share = _int_annotation(annotations, L.GPU_MILLI_ANNOTATION, where)
     if share is not None and 0 < share < MILLI_GPU:
         gpu_mem = _int_annotation(annotations, L.GPU_MEMORY_ANNOTATION, where) or 0
-        return PodRequest(cpu, mem, gpu_count=1, gpu_milli=share, gpu_memory_mib=max(gpu_mem, 0), gpu_models=models)
+        return PodRequest(cpu, mem, gpu_count=1, gpu_milli=share, gpu_memory_mib=max(gpu_mem, 0), gpu_models=models,
+                          scalars=scalars, host_ports=ports)
     if gpus > 0:
-        return PodRequest(cpu, mem, gpu_count=gpus, gpu_milli=MILLI_GPU, gpu_models=models)
-    return PodRequest(cpu, mem)
-
-
-def _container_request(resources: client.V1ResourceRequirements | None) -> tuple[int, int, int]:
-    """(cpu milli, memory MiB, whole GPUs); a limit stands in for a missing request, as in Kubernetes."""
-    if resources is None:
-        return 0, 0, 0
-    requests: dict[str, Any] = dict(resources.limits or {})
-    requests.update(resources.requests or {})
-    cpu = cpu_to_milli(requests["cpu"]) if "cpu" in requests else 0
-    mem = memory_to_mib(requests["memory"]) if "memory" in requests else 0
-    gpu = 0
-    if GPU_RESOURCE in requests:
-        gpu_value = cpu_to_milli(requests[GPU_RESOURCE])
-        if gpu_value % 1000:
-            raise QuantityError(f"{GPU_RESOURCE} must be a whole number, got {requests[GPU_RESOURCE]!r}")
-        gpu = gpu_value // 1000
-    return cpu, mem, gpu
+        return PodRequest(cpu, mem, gpu_count=gpus, gpu_milli=MILLI_GPU, gpu_models=models, scalars=scalars,
+                          host_ports=ports)
+    return PodRequest(cpu, mem, scalars=scalars, host_ports=ports)
 
 
 def pod_priority(spec: client.V1PodSpec, annotations: Mapping[str, str], where: str = "pod") -> int:
@@ -218,7 +197,7 @@ def node_from_v1(node: client.V1Node) -> Node:
     unschedulable = bool(spec.unschedulable) if spec else False
     return Node(name=meta.name, cpu_milli=cpu, memory_mib=mem, pods=pods, gpus=gpus, labels=labels,
                 taints=taints, unschedulable=unschedulable or not node_ready(node),
-                gpu_owner=owner if gpus else OWNER_MIXED)
+                gpu_owner=owner if gpus else OWNER_MIXED, scalars=node_scalars(alloc))
 
 
 def node_ready(node: client.V1Node) -> bool:

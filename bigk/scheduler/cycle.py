@@ -307,7 +307,7 @@ class Cycle:
                 return
         never = self.placer.never_fits(unit.items)
         if never is not None:
-            fit, reasons = self.filters.reasons(never.request, never.selector, never.tolerations)
+            fit, reasons = self.filters.reasons(never.request, never.selector, never.tolerations, never.constraints)
             self.wait(unit, "never-fits", Failure(unit.items.index(never), never, fit, reasons),
                       "no node could ever hold it")
             return

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bigk.cluster.affinity import PodConstraints
 from bigk.cluster.model import MILLI_GPU, PodRequest, Toleration
-from bigk.cluster.state import ClusterState
+from bigk.cluster.state import ATTACH_PREFIX, ClusterState
 
 _ANY = (Toleration(operator="Exists"),)  # tolerates every taint: isolates the other filters
 _BYTE_SUM = np.uint64(0x0101010101010101)
@@ -45,9 +46,9 @@ class Filters:
         self._pool_masks: dict[tuple[str, ...], np.ndarray] = {}
 
     def static(self, selector: dict[str, str], tolerations: Sequence[Toleration],
-               gpu_models: frozenset[str]) -> np.ndarray:
-        """Nodes whose labels, taints and GPU model admit the pod (cached by the state)."""
-        return self.state.static_mask(selector, tuple(tolerations), gpu_models)
+               gpu_models: frozenset[str], constraints: PodConstraints | None = None) -> np.ndarray:
+        """Nodes whose labels, taints, GPU model and node constraints admit the pod (cached by the state)."""
+        return self.state.static_mask(selector, tuple(tolerations), gpu_models, constraints)
 
     def pools(self, pools: tuple[str, ...]) -> np.ndarray:
         """Nodes in any of `pools`."""
@@ -80,6 +81,10 @@ class Filters:
         if req.is_gpu:
             ok &= s.owner_ok(req)  # type: ignore[arg-type]
             ok &= row_count(self.gpu_slots(req)) >= req.gpu_count
+        if req.scalars:
+            ok &= s.scalars_fit(req)
+        if req.host_ports and s.ports_used:
+            ok &= ~s.port_conflicts(req.host_ports)
         return ok
 
     def fits_row(self, req: PodRequest, static: np.ndarray, i: int) -> bool:
@@ -90,6 +95,8 @@ class Filters:
             return False
         owner = s.owner_ok(req)
         if owner is not None and not owner[i]:
+            return False
+        if (req.scalars or req.host_ports) and not s.fits_extras_row(req, i):
             return False
         return not req.is_gpu or int(np.count_nonzero(self.slots_row(req, i))) >= req.gpu_count
 
@@ -109,6 +116,8 @@ class Filters:
         """Nodes that could hold the pod if they were empty (capacity, filters, healthy GPUs)."""
         s = self.state
         ok = static & s.schedulable & (s.cpu_cap >= req.cpu_milli) & (s.mem_cap >= req.memory_mib)
+        for name, amount in req.scalars:
+            ok &= s.scalar_cap(name) >= amount
         if req.is_gpu:
             ok &= s.owner_ok(req)  # type: ignore[arg-type]
             slots = self.usable
@@ -117,11 +126,17 @@ class Filters:
             ok &= np.count_nonzero(slots, axis=1) >= req.gpu_count
         return ok
 
-    def reasons(self, req: PodRequest, selector: dict[str, str], tolerations: Sequence[Toleration]
-                ) -> tuple[int, dict[str, int]]:
-        """(nodes that fit, {reason: nodes}) using each node's first failing filter."""
+    def reasons(self, req: PodRequest, selector: dict[str, str], tolerations: Sequence[Toleration],
+                constraints: PodConstraints | None = None) -> tuple[int, dict[str, int]]:
+        """(nodes that fit, {reason: nodes}) using each node's first failing filter.
+
+        A pod whose constraints carry a refusal (a kube-scheduler filter bigk does not
+        implement, or a volume that is not ready) is refused by every node for that reason.
+        """
         s = self.state
         n = s.size
+        if constraints is not None and constraints.refusal:
+            return 0, ({constraints.refusal: n} if n else {})
         reason = np.full(n, -1, dtype=np.int64)
         labels: list[str] = []
 
@@ -132,6 +147,10 @@ class Filters:
         mark("node cordoned", ~s.schedulable)
         mark("node selector mismatch", ~s.static_mask(selector, _ANY, frozenset()))
         mark("untolerated taint", ~s.static_mask({}, tuple(tolerations), frozenset()))
+        for clause in constraints.clauses if constraints is not None else ():
+            mark(clause.reason, ~s.static_mask({}, _ANY, frozenset(), PodConstraints((clause,))))
+        if req.host_ports and s.ports_used:
+            mark("host port conflict", s.port_conflicts(req.host_ports))
         if req.gpu_models:
             mark("GPU model mismatch", ~s.static_mask({}, _ANY, req.gpu_models))
         owner = s.owner_ok(req)
@@ -140,6 +159,9 @@ class Filters:
         mark("too many pods", s.pods_used >= s.pods_cap)
         mark("insufficient cpu", s.cpu_used > s.cpu_cap - req.cpu_milli)
         mark("insufficient memory", s.mem_used > s.mem_cap - req.memory_mib)
+        for name, amount in req.scalars:
+            mark("too many volumes" if name.startswith(ATTACH_PREFIX) else f"insufficient {name}",
+                 s.scalar_free(name) < amount)
         if req.is_gpu:
             k = req.gpu_count
             share = s.gpu_present & (s.gpu_milli_used <= MILLI_GPU - (req.gpu_milli if req.is_fractional
@@ -154,7 +176,10 @@ class Filters:
                 share &= ~(self.fresh & (s.live_free_mem < req.gpu_memory_mib))
                 mark("insufficient live GPU memory", np.count_nonzero(share, axis=1) < k)
         counts = np.bincount(reason[reason >= 0], minlength=len(labels))
-        out = {labels[i]: int(c) for i, c in enumerate(counts) if c}
+        out: dict[str, int] = {}
+        for i, c in enumerate(counts):
+            if c:
+                out[labels[i]] = out.get(labels[i], 0) + int(c)  # several clauses may share a reason
         return int(np.count_nonzero(reason < 0)), dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 

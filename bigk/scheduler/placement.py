@@ -50,10 +50,11 @@ class Placer:
         self._static: dict[tuple[object, ...], np.ndarray] = {}
 
     def static(self, item: Item) -> np.ndarray:
-        key = (tuple(sorted(item.selector.items())), item.tolerations, item.request.gpu_models)
+        key = (tuple(sorted(item.selector.items())), item.tolerations, item.request.gpu_models, item.constraints)
         mask = self._static.get(key)
         if mask is None:
-            mask = self._static[key] = self.filters.static(item.selector, item.tolerations, item.request.gpu_models)
+            mask = self._static[key] = self.filters.static(item.selector, item.tolerations, item.request.gpu_models,
+                                                           item.constraints)
         return mask
 
     def choose(self, item: Item) -> Placement | None:
@@ -61,6 +62,10 @@ class Placer:
         feasible = self.filters.feasible(item.request, self.static(item))
         if item.pools:
             preferred = feasible & self.filters.pools(item.pools)
+            if preferred.any():
+                feasible = preferred
+        if self.state.soft_taints:  # PreferNoSchedule: such nodes only when no other node fits
+            preferred = feasible & self.state.preferred_mask(item.tolerations)
             if preferred.any():
                 feasible = preferred
         if not feasible.any():
@@ -150,7 +155,7 @@ class Placer:
             self.state.release(key)
 
     def failure(self, index: int, item: Item) -> Failure:
-        fit, reasons = self.filters.reasons(item.request, item.selector, item.tolerations)
+        fit, reasons = self.filters.reasons(item.request, item.selector, item.tolerations, item.constraints)
         return Failure(index, item, fit, reasons)
 
     def never_fits(self, items: list[Item]) -> Item | None:

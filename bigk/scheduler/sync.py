@@ -34,7 +34,7 @@ _GPU_KEY = operator.attrgetter("index", "model", "memory_mib")
 def _node_key(node: Node) -> NodeKey:
     """What the arrays depend on (cordon and readings are synced separately, without a rebuild)."""
     return (node.name, node.cpu_milli, node.memory_mib, node.pods, tuple(node.labels.items()),
-            tuple(node.taints), tuple(map(_GPU_KEY, node.gpus)))
+            tuple(node.taints), tuple(map(_GPU_KEY, node.gpus)), tuple(node.scalars.items()))
 
 
 Entry = tuple[str, tuple[int, ...], PodRequest, str]  # node, GPU indices, request, queue

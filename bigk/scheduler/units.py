@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bigk.cluster.affinity import REASON_NODE_AFFINITY, PodConstraints
 from bigk.cluster.model import Gang, Pod, PodRequest, Role, Toleration
 from bigk.cluster.state import ClusterState
 
@@ -31,10 +32,11 @@ class Item:
     tolerations: tuple[Toleration, ...]
     pools: tuple[str, ...]
     pod: Pod | None = None
+    constraints: PodConstraints | None = None  # node affinity, volume topology, refusals
 
     @property
     def shape(self) -> tuple[object, ...]:
-        return (self.request, tuple(sorted(self.selector.items())), self.tolerations, self.pools)
+        return (self.request, tuple(sorted(self.selector.items())), self.tolerations, self.pools, self.constraints)
 
 
 @dataclass
@@ -117,7 +119,8 @@ def group_gangs(pods: Iterable[Pod], gangs: dict[str, Gang]) -> tuple[dict[str, 
 
 
 def pod_item(pod: Pod) -> Item:
-    return Item(pod.request, pod.node_selector, tuple(pod.tolerations), tuple(pod.preferred_pools), pod)
+    return Item(pod.request, pod.node_selector, tuple(pod.tolerations), tuple(pod.preferred_pools), pod,
+                pod.constraints)
 
 
 def phantom_item(view: GangView) -> Item:
@@ -126,8 +129,17 @@ def phantom_item(view: GangView) -> Item:
     assert info is not None
     like = next(iter(view.pending_executors + view.bound_executors), None)
     if like is not None:
-        return Item(info.executor, like.node_selector, tuple(like.tolerations), tuple(like.preferred_pools))
+        return Item(info.executor, like.node_selector, tuple(like.tolerations), tuple(like.preferred_pools),
+                    constraints=_node_constraints(like.constraints))
     return Item(info.executor, info.node_selector, tuple(info.tolerations), tuple(info.preferred_pools))
+
+
+def _node_constraints(constraints: PodConstraints | None) -> PodConstraints | None:
+    """What a not-yet-created executor shares with one that exists: node affinity, not volumes or refusals."""
+    if constraints is None:
+        return None
+    mine = tuple(c for c in constraints.clauses if c.reason == REASON_NODE_AFFINITY)
+    return PodConstraints(mine) if mine else None
 
 
 def lone_unit(pod: Pod, gang: str = "", queue: str | None = None, priority: int | None = None) -> Unit:
