@@ -44,8 +44,10 @@ class ChangeFeed:
     """Lists watched kinds on one thread and keeps the last `history` changes for resuming watchers."""
 
     def __init__(self, sources: dict[str, Source], interval_s: float = 0.5, linger_s: float = 120.0,
-                 history: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+                 history: int = 10_000, clock: Callable[[], float] = time.monotonic,
+                 alive: Callable[[], bool] = lambda: True) -> None:
         self.sources = sources
+        self._alive = alive  # False once the service stops: list nothing more
         self.interval_s = interval_s
         self.linger_s = linger_s
         self._clock = clock
@@ -122,6 +124,10 @@ class ChangeFeed:
 
     def _run(self) -> None:
         while not self._stopped.is_set():
+            if not self._alive():
+                with self._lock:
+                    self._thread = None
+                return
             active = self._active()
             if not active:
                 with self._lock:

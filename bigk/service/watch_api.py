@@ -58,7 +58,8 @@ def _event(change: Change) -> ServerSentEvent:
 def watch_router(service: Any, read: Sequence[Any], feed: ChangeFeed | None = None,
                  ping_s: float = 15.0) -> APIRouter:
     """The watch endpoint over `service`; `read` are the API's read dependencies (who may look)."""
-    changes = feed or ChangeFeed(sources(service))
+    stop = getattr(service, "_stop", None)
+    changes = feed or ChangeFeed(sources(service), alive=lambda: stop is None or not stop.is_set())
     router = APIRouter(prefix="/api/v1", tags=["watch"])
     router.feed = changes  # type: ignore[attr-defined]  # tests and the status page reach the feed through it
 

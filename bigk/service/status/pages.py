@@ -69,12 +69,13 @@ def status_router(service: Any, read: Sequence[Any]) -> APIRouter:
     @router.get("", response_class=HTMLResponse, summary="Runs, waiting runs and a GPU summary")
     def overview(request: Request) -> Response:
         gpus = service.cluster.gpus()
+        nodes = model.gpu_map(gpus, [])
         counts: dict[str, int] = {}
-        for gpu in model.gpu_map(gpus, []):
-            for g in gpu["gpus"]:
+        for node in nodes:
+            for g in node["gpus"]:
                 counts[g["state"]] = counts.get(g["state"], 0) + 1
         return page(request, "overview.html", "bigk status", "runs,queue,gpus", runs=runs(),
-                    waiting=service.views.queue(), gpu_counts=counts, gpu_total=len(gpus))
+                    waiting=service.views.queue(), gpu_counts=counts, gpu_total=len(gpus), nodes=nodes)
 
     @router.get("/", include_in_schema=False)
     def slash() -> RedirectResponse:
