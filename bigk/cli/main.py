@@ -11,6 +11,7 @@ import sys
 import typer
 from typer.core import TyperOption
 
+import bigk.cli.runio_cmds as runio_cmds
 from bigk.cli import agent_cmd, emulator_cmd, meta_cmds, ops_cmds, queue_cmds, serve_cmd, sim_cmds, spec_cmds
 from bigk.errors import BigkError
 
@@ -43,7 +44,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
     _state["debug"] = debug
 
 
-for _module in (spec_cmds, sim_cmds, emulator_cmd, serve_cmd, ops_cmds, queue_cmds, agent_cmd, meta_cmds):
+for _module in (spec_cmds, sim_cmds, emulator_cmd, serve_cmd, ops_cmds, queue_cmds, agent_cmd, meta_cmds, runio_cmds):
     _module.register(app)
 
 

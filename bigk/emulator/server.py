@@ -21,6 +21,7 @@ from bigk.emulator.errors import ApiError, bad_request, gone
 from bigk.emulator.faults import Faults
 from bigk.emulator.patches import parse_body
 from bigk.emulator.podlogs import PodLogBook, serve_log
+from bigk.emulator.podproxy import match_proxy, serve_proxy
 from bigk.emulator.resources import ResourceType, lookup, resource_list
 from bigk.emulator.selection import Matcher, combine, field_matcher, label_matcher
 from bigk.emulator.store import Obj
@@ -109,8 +110,8 @@ class ApiServer:
         self.app = web.Application(client_max_size=64 * 2**20)
         self.app.router.add_route("*", "/{tail:.*}", self.handle)
         self.requests = 0
-        self.reviews = reviews.Reviews()  # bearer tokens and RBAC decisions for bigk's own callers
         self.logs = PodLogBook(api.store)  # simulated container logs for pods/log
+        self.reviews = reviews.Reviews()  # bearer tokens and RBAC decisions for bigk's own callers
         # the emulator's own /emulator/v1 endpoints (set by EmulatedCluster); never subject to faults
         self.control: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
@@ -171,6 +172,9 @@ class ApiServer:
                 return static
         if method == "POST" and path in reviews.PATHS:  # TokenReview / SubjectAccessReview: answered, not stored
             return _json(self.reviews.handle(path, await self._body(request), self.api), 201)
+        proxied = match_proxy(path)
+        if proxied is not None:  # pods/NAME:PORT/proxy/...: the simulated Spark UI
+            return await serve_proxy(request, self.api, proxied)
         target = parse_path(path)
         if target is not None and target.subresource == "log" and target.name and method == "GET":
             return await serve_log(request, self.api, self.logs, target.namespace or "", target.name)

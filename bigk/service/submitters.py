@@ -202,6 +202,19 @@ def properties_text(conf: Mapping[str, Any]) -> str:
     return "".join(f"{esc(str(k))}={esc(str(v))}\n" for k, v in sorted(conf.items()))
 
 
+def apply_config_maps(core: client.CoreV1Api, submission: Any) -> None:
+    """Create (or update) the ConfigMaps the job brings along (`spec.configMaps`) before its driver starts."""
+    for manifest in getattr(submission, "config_maps", []) or []:
+        namespace = manifest["metadata"]["namespace"]
+        name = manifest["metadata"]["name"]
+        try:
+            core.create_namespaced_config_map(namespace, manifest)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise SubmitError(f"cannot create ConfigMap {namespace}/{name}: {exc.status} {exc.reason}") from None
+            core.replace_namespaced_config_map(name, namespace, manifest)
+
+
 class DirectSubmitter:
     """Creates the driver pod (and its conf map) through the Kubernetes API. See the module docstring."""
 
@@ -244,6 +257,7 @@ class DirectSubmitter:
                                                                       sort_keys=False)}),
         ]
         try:
+            apply_config_maps(self.core, submission)
             for conf_map in maps:
                 try:
                     self.core.create_namespaced_config_map(namespace, conf_map)
@@ -255,6 +269,8 @@ class DirectSubmitter:
             if exc.status == 409:  # the driver exists: this run was already submitted
                 return str(manifest["metadata"]["name"])
             raise SubmitError(f"job {job}: API server refused the driver pod: {exc.status} {exc.reason}") from None
+        except SubmitError as exc:
+            raise SubmitError(f"job {job}: {exc}") from None
         except Exception as exc:  # urllib3 connection errors and the like
             raise SubmitError(f"job {job}: cannot reach the API server: {exc}") from None
         log.info("event=run_submitted mode=direct job=%s run=%s driver=%s", job, run_id, manifest["metadata"]["name"])
@@ -282,6 +298,7 @@ class SparkSubmitSubmitter:
         from bigk.kube.submit import SparkSubmitter
 
         self.inner = SparkSubmitter(master_url, api=api)
+        self.core = client.CoreV1Api(api)
         self.pods = ClusterPods(api)
         self.master_url = master_url
         self.workdir = workdir
@@ -294,6 +311,7 @@ class SparkSubmitSubmitter:
         try:
             level = enforce(spec, self.policy)
             submission = build_submission(spec, run_id, self.master_url, Path(self.workdir), level=level)
+            apply_config_maps(self.core, submission)
             self.inner.submit(submission)
         except BigkError as exc:
             raise SubmitError(f"job {job}: spark-submit failed: {exc}") from None

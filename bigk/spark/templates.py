@@ -80,11 +80,7 @@ def pod_template(
         if pod.envFrom:
             main["envFrom"] = [*(main.get("envFrom") or []), *(e.model_dump(exclude_none=True) for e in pod.envFrom)]
     if pod.gpu is not None and pod.gpu.is_fractional:
-        name = CONTAINER_NAMES[role]
-        main = next((c for c in containers if c.get("name") == name), None)
-        if main is None:
-            main = {"name": name}
-            containers.insert(0, main)
+        main = _main_container(containers, role)
         main["env"] = _merge_named(
             main.get("env") or [],
             [

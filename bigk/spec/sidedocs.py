@@ -37,8 +37,13 @@ def _is_config_map(data: dict[str, Any]) -> bool:
     return data.get("apiVersion") == "v1" and data.get("kind") == "ConfigMap"
 
 
+def _meta(data: dict[str, Any]) -> dict[str, Any]:
+    meta = data.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
 def _name_ns(data: dict[str, Any]) -> tuple[str, str | None]:
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    meta = _meta(data)
     namespace = meta.get("namespace")
     return str(meta.get("name", "")), str(namespace) if namespace is not None else None
 
@@ -58,8 +63,7 @@ class SideDocuments:
     def attach(self, manifest: dict[str, Any], converted: dict[str, Any]) -> None:
         """Put the ConfigMaps `manifest` refers to into the converted job's `spec.configMaps`."""
         wanted = config_map_refs(manifest)
-        meta = manifest.get("metadata") if isinstance(manifest.get("metadata"), dict) else {}
-        namespace = str(meta.get("namespace") or "default")
+        namespace = str(_meta(manifest).get("namespace") or "default")
         spec = converted.get("spec")
         if not wanted or not isinstance(spec, dict):
             return
