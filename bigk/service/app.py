@@ -21,6 +21,7 @@ from typing import Any
 
 from bigk import metrics
 from bigk.errors import BigkError
+from bigk.service import housekeeping
 from bigk.service.catalog import Catalog, CatalogView
 from bigk.service.cluster_view import ClusterView
 from bigk.service.cron import Cron, TriggerFactory, default_trigger
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 STATE_DIR_ENV = "BIGK_STATE_DIR"
 CLUSTER_METRICS_EVERY_S = 5.0
-EVENT_RETENTION_S = 30 * 86400.0  # events older than this are deleted; finished-run history is kept
+EVENT_RETENTION_S = housekeeping.RETENTION_S  # events and history rows older than this are deleted
 
 
 class ServiceError(BigkError):
@@ -302,11 +303,12 @@ class Service:
             if time.monotonic() - last_metrics >= CLUSTER_METRICS_EVERY_S:
                 last_metrics = time.monotonic()
                 self._cluster_metrics()
-            if time.monotonic() - last_retention >= 3600:
+            if time.monotonic() - last_retention >= housekeeping.EVERY_S:
                 last_retention = time.monotonic()
-                removed = self.db().prune_events(self.clock() - EVENT_RETENTION_S)
-                if removed:
-                    log.info("event=events_pruned count=%d", removed)
+                try:  # submit/ files, events and history rows stay bounded
+                    housekeeping.run(self)
+                except Exception as exc:
+                    log.warning("event=housekeeping_failed error=%r", str(exc)[:300])
 
     def _cluster_metrics(self) -> None:
         """Refresh the per-GPU, per-pool and node gauges from the scheduler's own view of the cluster."""
