@@ -503,6 +503,8 @@ def register(app: typer.Typer) -> None:
                                        help="After the list, print each change as it happens (Ctrl-C stops)."),
             watch_timeout: float | None = typer.Option(None, "--watch-timeout", min=0.1,
                                                        help="With --watch: stop after this many seconds."),
+            idle: bool = typer.Option(False, "--idle", help="gpus: GPUs held by runs but idle for the whole window "
+                                                             "(node, GPU, pod, run, job), and GPUs busy without bigk."),
             server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
         """List jobs, runs, the queue (why runs wait), nodes, GPUs or the problems of the served specs."""
         fmt = parse_output(output)
@@ -510,6 +512,11 @@ def register(app: typer.Typer) -> None:
             raise UsageError("give -n NAMESPACE or -A, not both")
         reqs = out.parse_selector(selector)
         client = _client(server)
+        if idle:  # bigk.cli.gpu_cmds
+            from bigk.cli.gpu_cmds import show_idle
+
+            show_idle(client, kind, fmt, headers=not no_headers)
+            return
         if kind.strip().lower() in ("problems", "problem"):
             if watch:
                 raise UsageError("problems cannot be watched; use `bigk get problems` again")

@@ -81,6 +81,11 @@ def register(app: typer.Typer) -> None:
         lease_seconds: float = typer.Option(15.0, "--lease-seconds", min=1.0,
                                             help="Leader lease duration; a replacement takes over within it."),
         log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+        gpu_idle_minutes: float = typer.Option(10.0, "--gpu-idle-minutes", min=0.01,
+                                               help="A GPU held by a run is idle after this many minutes of readings "
+                                                    "below --gpu-idle-threshold (bigk get gpus --idle)."),
+        gpu_idle_threshold: float = typer.Option(5.0, "--gpu-idle-threshold", min=0.0, max=100.0,
+                                                 help="Utilisation percent below which a GPU counts as idle."),
     ) -> None:
         """Run bigk: cron, run lifecycle, scheduler and HTTP API (embedded emulated cluster by default)."""
         from bigk.service.api import create_app
@@ -101,7 +106,8 @@ def register(app: typer.Typer) -> None:
                                database_url=database_url, queues_file=queues,
                                submit_mode=submit_mode, emulator_time_scale=time_scale,
                                leader_lease_s=lease_seconds, spec_policy=spec_policy,
-                               allowed_hosts=list(allowed_host))
+                               allowed_hosts=list(allowed_host), gpu_idle_minutes=gpu_idle_minutes,
+                               gpu_idle_threshold_pct=gpu_idle_threshold)
         http = HttpServer(host, port)  # bind first: a busy port fails before anything starts
         service = Service(config)
         stop = threading.Event()

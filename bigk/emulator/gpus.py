@@ -7,7 +7,8 @@ device plugin gave devices (`bigk.io/device-plugin-allocations` on the node: tho
 are the devices they really use); pods with neither take the lowest free indices;
 a pod uses `bigk.io/gpu-memory-mib` per GPU when given, else `bigk.io/gpu-milli`
 thousandths of the memory, else 90 %. Utilisation follows the pods' share with a
-little noise, temperature follows utilisation. Tests can mark a GPU unhealthy
+little noise, temperature follows utilisation. `bigk.io/sim-gpu-utilization` and
+`bigk.io/sim-gpu-memory-mib` on a pod override both (an idle run, a share overrun). Tests can mark a GPU unhealthy
 (`set_health`) or busy outside Kubernetes (`set_external_use`).
 """
 
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bigk.emulator")
 WHOLE_GPU_MEMORY_SHARE = 0.9
+# Emulator-only pod annotations (like bigk.io/sim-fail): the GPU use a simulated pod really has.
+SIM_GPU_UTILIZATION_ANNOTATION = "bigk.io/sim-gpu-utilization"  # percent of each of its GPUs
+SIM_GPU_MEMORY_ANNOTATION = "bigk.io/sim-gpu-memory-mib"  # MiB on each of its GPUs, whatever its share says
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -181,11 +185,16 @@ class GpuSim:
         annotations = pod["metadata"].get("annotations") or {}
         total = node.gpus[i].memory_mib if i < len(node.gpus) else 0
         milli = _int(annotations.get(GPU_MILLI_ANNOTATION), MILLI_GPU) or MILLI_GPU
-        if annotations.get(GPU_MEMORY_ANNOTATION):
+        if annotations.get(SIM_GPU_MEMORY_ANNOTATION):  # what the pod really uses, share or not
+            memory = float(_int(annotations[SIM_GPU_MEMORY_ANNOTATION]))
+        elif annotations.get(GPU_MEMORY_ANNOTATION):
             memory = float(_int(annotations[GPU_MEMORY_ANNOTATION]))
         elif milli < MILLI_GPU:
             memory = total * milli / MILLI_GPU
         else:
             memory = total * WHOLE_GPU_MEMORY_SHARE
         used[i] = min(float(total), used[i] + memory)
-        util[i] = min(100.0, util[i] + 85.0 * min(milli, MILLI_GPU) / MILLI_GPU)
+        busy = 85.0 * min(milli, MILLI_GPU) / MILLI_GPU
+        if annotations.get(SIM_GPU_UTILIZATION_ANNOTATION) is not None:  # e.g. "0": a run holding an idle GPU
+            busy = max(0.0, min(100.0, float(_int(annotations[SIM_GPU_UTILIZATION_ANNOTATION], int(busy)))))
+        util[i] = min(100.0, util[i] + busy)

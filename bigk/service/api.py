@@ -24,6 +24,7 @@ from bigk.service import hardening
 from bigk.service.authz import guard_for
 from bigk.service.runstate import InvalidTransition, RunState
 from bigk.service.about_api import about_router
+from bigk.service.gpus_api import annotate_gpus, gpus_router
 from bigk.service.leading_api import leading_router
 from bigk.service.queues_api import queues_router
 from bigk.service.runio_api import runio_router
@@ -120,7 +121,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     @app.get(f"{API}/gpus", dependencies=read, tags=["cluster"])
     def gpus() -> list[dict[str, Any]]:
-        return list(service.cluster.gpus())
+        return annotate_gpus(list(service.cluster.gpus()), service)
 
     @app.get(f"{API}/problems", dependencies=read, tags=["jobs"])
     def problems() -> dict[str, Any]:
@@ -194,6 +195,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     app.include_router(watch_router(service, read))  # GET /api/v1/watch: server-sent events
     app.include_router(about_router(service, read))  # GET /api/v1/version
+    app.include_router(gpus_router(service, read))  # GET /api/v1/gpus/idle, /api/v1/gpus/findings
     app.include_router(leading_router(service))  # GET /leaderz: 200 only on the leader
     app.include_router(queues_router(service, read))  # GET /api/v1/queues, /api/v1/queues/{name}
     app.include_router(audit_trail.audit_router(audit, read))  # GET /api/v1/audit

@@ -21,10 +21,12 @@ from typing import Any
 
 from bigk import metrics
 from bigk.errors import BigkError
+from bigk.gpu.findings import WatchSettings
 from bigk.service import housekeeping
 from bigk.service.catalog import Catalog, CatalogView
 from bigk.service.cluster_view import ClusterView
 from bigk.service.cron import Cron, TriggerFactory, default_trigger
+from bigk.service.gpu_watch import GpuWatch
 from bigk.service.guards import FitGuard, NeverFits, fire_refusal, service_nodes
 from bigk.service.lifecycle import RunManager
 from bigk.service.runstate import RunState
@@ -69,6 +71,10 @@ class ServiceConfig:
     in_cluster: bool = False  # use the pod's service account (bigk deployed in Kubernetes)
     spec_policy: Path | None = None  # the install's spec policy file (else $BIGK_SPEC_POLICY, else built-in)
     allowed_hosts: list[str] = field(default_factory=list)  # Host header names the API answers (besides IPs)
+    # The GPU watch (bigk.service.gpu_watch): idle = below the threshold for this many minutes of readings.
+    gpu_idle_minutes: float = 10.0
+    gpu_idle_threshold_pct: float = 5.0
+    gpu_sample_s: float = 10.0
 
     @property
     def embedded(self) -> bool:
@@ -90,6 +96,7 @@ class Service:
         self.cron: Cron | None = None
         self.runs: RunManager | None = None
         self.cluster: ClusterView | None = None
+        self.gpu_watch: GpuWatch | None = None
         self.loop: Any = None
         self.elector: Any = None
         self.submitter: RunSubmitter | None = None
@@ -124,6 +131,8 @@ class Service:
         self.store = Store(database_url)
         self._connect_cluster()
         self.cluster = ClusterView(self.api, self.clock)
+        self.gpu_watch = GpuWatch(self.api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
+                                  cfg.gpu_sample_s)
         self.fit = FitGuard(lambda: service_nodes(self))
         self.submitter = self._make_submitter()
         self.submitter.policy = self.spec_policy  # enforced again at every submission
@@ -303,6 +312,8 @@ class Service:
             if time.monotonic() - last_metrics >= CLUSTER_METRICS_EVERY_S:
                 last_metrics = time.monotonic()
                 self._cluster_metrics()
+            if self.gpu_watch is not None:
+                self.gpu_watch.maybe_sample()  # every gpu_sample_s: idle, busy-without-bigk, over-share GPUs
             if time.monotonic() - last_retention >= housekeeping.EVERY_S:
                 last_retention = time.monotonic()
                 try:  # submit/ files, events and history rows stay bounded
