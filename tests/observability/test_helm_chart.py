@@ -204,3 +204,29 @@ def test_monitoring_objects_carry_bigks_alerts_and_dashboards(chart: Any) -> Non
     assert sorted(dashboards["data"]) == ["bigk-gpus.json", "bigk-queues.json", "bigk-runs.json",
                                           "bigk-scheduler.json"]
     assert not [d for d in render(chart) if d["kind"] in ("ServiceMonitor", "PodMonitor", "PrometheusRule")]
+
+
+def test_spark_drivers_get_an_account_and_role_in_every_namespace_jobs_use(chart: Any) -> None:
+    """`bigk render` names spark.kubernetes.authenticate.driver.serviceAccountName=spark; it must exist there."""
+    from bigk.spark.submit import DEFAULT_DRIVER_SERVICE_ACCOUNT
+
+    docs = render(chart, {"spark": {"namespaces": ["default", "team-a", "bigk-system"],
+                                    "historyServerUrl": "http://history:18080"}})
+    for ns in ("default", "team-a", "bigk-system"):
+        accounts = [d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["namespace"] == ns
+                    and d["metadata"]["name"] == DEFAULT_DRIVER_SERVICE_ACCOUNT]
+        roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == ns]
+        bindings = [d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["namespace"] == ns]
+        assert len(accounts) == 1 and len(roles) == 1 and len(bindings) == 1, ns
+        granted = {(r, v) for rule in roles[0]["rules"] for r in rule["resources"] for v in rule["verbs"]}
+        for needed in [("pods", "create"), ("pods", "deletecollection"), ("services", "create"),
+                       ("configmaps", "create"), ("persistentvolumeclaims", "create")]:
+            assert needed in granted, (ns, needed)
+        assert bindings[0]["subjects"] == [{"kind": "ServiceAccount", "name": DEFAULT_DRIVER_SERVICE_ACCOUNT,
+                                            "namespace": ns}]
+    role = one(docs, "ClusterRole", "bigk")
+    granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert ("pods/log", "get") in granted and ("pods/proxy", "get") in granted  # bigk logs, bigk ui
+    serve = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in serve["env"]}
+    assert env["BIGK_SPARK_HISTORY_URL"] == "http://history:18080"
