@@ -139,6 +139,9 @@ class Service:
         self.catalog = Catalog(cfg.specs, self.clock, on_change=self._catalog_changed, poll_s=cfg.reload_s,
                                policy=self.spec_policy)
         self.catalog.queues_from = [cfg.queues_file] if cfg.queues_file else []
+        from bigk.service.lastgood import LastGood
+
+        self.catalog.last_good = LastGood(self.store.engine, self.clock)  # last good spec files survive restarts
         self.runs = RunManager(self.store, self.catalog.job, self.submitter, ClusterPods(self.api), self.clock,
                                explain=self.views.explanation_for)
         self.cron = Cron(self.store.engine, fire=self.fire, on_missed=self._missed, trigger_for=cfg.trigger_for)

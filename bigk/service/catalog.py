@@ -76,6 +76,7 @@ class Catalog:
         self._on_change = on_change
         self._poll_s = poll_s
         self._fp: tuple[tuple[str, int, int], ...] | None = None
+        self.last_good: Any = None  # bigk.service.lastgood.LastGood: good files stored, used after a restart
         self._view = CatalogView()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -109,6 +110,8 @@ class Catalog:
                 if name not in jobs and any(_same_file(str(loaded.file), b) for b in broken):
                     jobs[name] = loaded
                     kept.append(name)
+            if self.last_good is not None:  # broken files with no jobs in memory: their stored last good version
+                kept += self.last_good.recover(broken, jobs, lambda p: load_specs([str(p)], policy=self.policy))
             queues, queues_kept = result.queues, False
             if result.queues_failed and old.queues:  # a broken queue file never empties the tree
                 queues, queues_kept = old.queues, True
@@ -126,6 +129,10 @@ class Catalog:
         log.info("event=catalog_loaded jobs=%d problems=%d added=%s removed=%s kept=%s",
                  len(jobs), len(result.problems), ",".join(added) or "-", ",".join(removed) or "-",
                  ",".join(kept) or "-")
+        if self.last_good is not None:
+            from bigk.service.lastgood import good_files
+
+            self.last_good.remember(good_files(result, broken))
         if self._on_change is not None:
             self._on_change(self._view)
         return True

@@ -143,7 +143,11 @@ class Views:
         view = self.svc.specs().view
         fit = getattr(self.svc, "fit", None)  # jobs that can never run on the cluster's nodes as they are now
         never = fit.all_problems(view.jobs.values()) if fit is not None else []
+        from bigk.service.lastgood import versions_of
+
+        kept_files = {str(view.jobs[name].file) for name in view.kept if name in view.jobs}
         return {"problems": [str(p) for p in view.problems] + never, "kept_jobs": view.kept,
+                "kept_versions": versions_of(getattr(self.svc.specs(), "last_good", None), kept_files),
                 "loaded_at": view.loaded_at}
 
     # ---- actions --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def test_broken_files_are_reported_and_loaded_jobs_stay(tmp_path: Path, serve: C
         (specs / "a.yaml").write_text(job_yaml("a", cron="0 3 * * *"))
         (specs / "b.yaml").write_text(job_yaml("b"))
         wait_for(lambda: [j["name"] for j in c.get("/api/v1/jobs").json()] == ["a", "b"], 5, "job b")
-        assert c.get("/api/v1/problems").json() == {"problems": [], "kept_jobs": [],
+        assert c.get("/api/v1/problems").json() == {"problems": [], "kept_jobs": [], "kept_versions": [],
                                                      "loaded_at": c.get("/api/v1/problems").json()["loaded_at"]}
         assert "bigk_spec_load_errors{" not in c.get("/metrics").text
         events = c.get("/api/v1/events").json()
@@ -50,3 +51,30 @@ def test_removing_a_file_unschedules_its_job(tmp_path: Path, serve: Callable[...
         wait_for(lambda: c.get("/api/v1/jobs").json() == [], 5, "job a to disappear")
         assert c.get("/api/v1/jobs/a").status_code == 404
     assert svc.service.cron is not None and svc.service.cron.next_fire("a") is None
+
+
+def test_a_broken_file_serves_its_last_good_version_after_a_restart(tmp_path: Path,
+                                                                   serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    good = job_yaml("a", cron="0 3 * * *")
+    (specs / "a.yaml").write_text(good)
+    state = tmp_path / "state"
+    first = serve(specs, state=state)
+    first.stop()
+    (specs / "a.yaml").write_text(good + "  executorz: 3\n")  # broken while bigk is down
+    second = serve(specs, state=state)
+    with second.client() as c:
+        assert [j["name"] for j in c.get("/api/v1/jobs").json()] == ["a"]  # served from the stored version
+        view = c.get("/api/v1/problems").json()
+        assert view["kept_jobs"] == ["a"]
+        assert any("executorz" in p for p in view["problems"])
+        [version] = view["kept_versions"]
+        assert version["sha256"] == hashlib.sha256(good.encode()).hexdigest() and version["restored"] is True
+        assert c.get("/api/v1/jobs/a").json()["next_fire"] is not None  # still on schedule
+        (specs / "a.yaml").write_text(good.replace("0 3 * * *", "0 4 * * *"))  # fixed: the new version serves
+        wait_for(lambda: c.get("/api/v1/problems").json()["kept_jobs"] == [], 5, "the fixed file to load")
+    second.stop()
+    third = serve(specs, state=state)
+    with third.client() as c:
+        assert c.get("/api/v1/problems").json()["kept_jobs"] == []
