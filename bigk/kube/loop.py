@@ -115,6 +115,7 @@ class SchedulerLoop:
         self._queue_usage: tuple[dict[str, QueueUsage], tuple[int, int, int]] = ({}, (0, 0, 0))
         self._was_leader = False
         self.stats = LoopStats()
+        self.on_evicted: Callable[[str, str], None] | None = None  # (pod key, why): told of every eviction done
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self, sync_timeout: float = 30.0) -> SchedulerLoop:
@@ -257,6 +258,8 @@ class SchedulerLoop:
             if status is EvictStatus.EVICTED:
                 done += 1
                 self.stats.evictions += 1
+                if self.on_evicted is not None:
+                    self.on_evicted(eviction.pod_key, eviction.reason)
                 metrics.record_preemption(entry.pod.queue if entry else "unknown")
         return done
 

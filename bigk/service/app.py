@@ -242,6 +242,9 @@ class Service:
 
             self.loop = SchedulerLoop(self.api, Scheduler(policy=self.config.policy), elector=self.elector,
                                       clock=self.clock, queues=self.core_queues)
+            runs = self.runs
+            if runs is not None:  # a run whose driver the scheduler evicted fails saying why
+                self.loop.on_evicted = lambda key, why: runs.note_eviction(key, f"the scheduler ({why})")
             self.loop.start()
 
     def stop(self) -> None:

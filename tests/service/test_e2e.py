@@ -24,10 +24,11 @@ def test_scheduled_runs_are_admitted_as_gangs_finish_and_show_in_history(
         tmp_path: Path, serve: Callable[..., Running]) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
-    (specs / "tick.yaml").write_text(job_yaml("tick", cron="* * * * *", instances=2, duration=20,
+    # A run lasts 4 s (80 s at the fixture's time scale) and cron fires every 2 s: fires come while it is active.
+    (specs / "tick.yaml").write_text(job_yaml("tick", cron="* * * * *", instances=2, duration=80,
                                               schedule_extra="concurrencyPolicy: Forbid\n"))
     svc = serve(specs, trigger_for=every_seconds(2))
-    [run] = wait_for(lambda: _finished(svc, "tick"), 20, "a scheduled run of tick to finish")[-1:]
+    [run] = wait_for(lambda: _finished(svc, "tick"), 30, "a scheduled run of tick to finish")[-1:]
     assert run["state"] == "Succeeded", run
     assert run["trigger"] == "schedule" and run["fire_time"] is not None
     assert run["submitted_at"] <= run["admitted_at"] <= run["running_at"] <= run["finished_at"]
@@ -43,7 +44,12 @@ def test_scheduled_runs_are_admitted_as_gangs_finish_and_show_in_history(
         assert hist["summary"]["duration_p50_s"] > 0
         metrics = c.get("/metrics").text
         assert 'bigk_runs_total{job_name="tick",state="succeeded"}' in metrics
-    # Forbid: scheduled fires never overlap, so no two runs of tick were ever active together.
+    # Forbid: a fire that came while the run was active was skipped, naming that run ...
+    with svc.client() as c:
+        events = c.get("/api/v1/events", params={"job": "tick", "limit": 1000}).json()
+    skipped = [e for e in events if e["kind"] == "skipped" and "concurrencyPolicy Forbid" in e["message"]]
+    assert any(e["run_id"] == run["id"] for e in skipped), [e["message"] for e in events]
+    # ... so no two runs of tick were ever active together.
     runs = sorted(_runs(svc, "tick"), key=lambda r: r["created_at"])
     for a, b in zip(runs, runs[1:], strict=False):
         assert a["finished_at"] is not None and a["finished_at"] <= b["created_at"] + 0.5
