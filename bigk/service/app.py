@@ -164,7 +164,11 @@ class Service:
         cfg = self.config
         if cfg.embedded:
             from bigk.cluster.config import ClusterFileError, load_cluster
-            from bigk.emulator import EmulatedCluster
+            try:
+                from bigk.emulator import EmulatedCluster
+            except ImportError as exc:  # a light install (no `bigk[emulator]` extra)
+                raise ServiceError(f"the embedded emulated cluster needs {exc.name}: pip install 'bigk[emulator]', "
+                                   "or give a real cluster with --kubeconfig / --in-cluster") from None
 
             try:
                 nodes = load_cluster(cfg.cluster_file)

@@ -19,7 +19,7 @@ def spark_home() -> Path:
     try:
         import pyspark
     except ImportError:
-        raise SpecError("pyspark is not installed: pip install pyspark") from None
+        raise SpecError("pyspark is not installed: pip install 'bigk[spark]' (or pip install pyspark)") from None
     return Path(pyspark.__file__).resolve().parent
 
 

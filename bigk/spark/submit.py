@@ -267,6 +267,15 @@ def conf_args(conf: dict[str, str]) -> list[str]:
     return args
 
 
+def _spark_submit_command() -> tuple[str, dict[str, str]]:
+    """pyspark's spark-submit and the variables it needs; without pyspark (the `bigk[spark]` extra), the
+    `spark-submit` of a Spark installation on PATH, so `bigk render` works in a light install."""
+    try:
+        return str(spark_submit()), submit_env()
+    except SpecError:
+        return "spark-submit", {}
+
+
 def build_submission(job: JobSpec, run_id: str, master: str, workdir: Path,
                      level: Level = "restricted") -> Submission:
     """Everything needed to submit one run of `job` to the Kubernetes API at `master` (k8s://...).
@@ -289,7 +298,8 @@ def build_submission(job: JobSpec, run_id: str, master: str, workdir: Path,
         paths[role] = workdir / f"{gang}-{role}-template.yaml"
         paths[role].write_text(yaml.safe_dump(templates[role], sort_keys=False), encoding="utf-8")
     conf = build_conf(job, run_id, paths, has_containers)
-    argv = [str(spark_submit()), "--master", master, "--deploy-mode", "cluster", "--name", job.metadata.name]
+    command, env = _spark_submit_command()
+    argv = [command, "--master", master, "--deploy-mode", "cluster", "--name", job.metadata.name]
     if job.spec.mainClass:
         argv += ["--class", job.spec.mainClass]
     if job.spec.proxyUser:
@@ -300,7 +310,7 @@ def build_submission(job: JobSpec, run_id: str, master: str, workdir: Path,
     argv += list(job.spec.arguments)
     return Submission(
         argv=argv,
-        env=submit_env(),
+        env=env,
         conf=conf,
         driver_template=templates["driver"],
         executor_template=templates["executor"],
