@@ -5,8 +5,8 @@ server runs with RBAC (`--authorization-mode=Node,RBAC`), an audit log (every re
 level, as JSON lines), service-account token signing and a serving certificate from our own CA. No
 kubelet runs here: nodes are objects that bigk's simulated kubelet keeps, as KWOK does. The
 controller manager runs for garbage collection (Spark executors go with their driver), service
-accounts and their tokens, and namespaces; its node lifecycle controller is off, because nothing
-renews node leases here.
+accounts and their tokens, namespaces, and node lifecycle (the simulated kubelets renew node
+leases).
 
     python3 -m testenv.controlplane up [--dir DIR]   # prints the admin kubeconfig path
     python3 -m testenv.controlplane down [--dir DIR]
@@ -38,9 +38,11 @@ omitStages: ["RequestReceived"]
 rules:
   - level: Metadata
 """
-# Controllers the tests need; the node lifecycle and IPAM ones would act on kubelets that do not exist.
-CONTROLLERS = "*,-node-lifecycle-controller,-node-ipam-controller,-cloud-node-lifecycle-controller," \
-              "-service-lb-controller,-node-route-controller,-persistentvolume-attach-detach-controller"
+# All default controllers but those for clouds and node networking. The node lifecycle controller runs:
+# bigk's simulated kubelet renews node leases, so it removes the not-ready taint that node
+# registration adds, and would taint and evict a node whose simulated kubelet stops.
+CONTROLLERS = "*,-node-ipam-controller,-cloud-node-lifecycle-controller,-service-lb-controller," \
+              "-node-route-controller,-persistentvolume-attach-detach-controller"
 
 
 class ControlPlaneError(RuntimeError):
@@ -183,7 +185,7 @@ class ControlPlane:
             f"--audit-log-path={self.audit_log}", "--audit-log-format=json", "--audit-log-maxsize=200",
             "--audit-log-mode=batch", "--audit-log-batch-max-wait=1s",
             "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true", "--advertise-address=127.0.0.1",
-            "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500", "--v=1",
+            "--endpoint-reconciler-type=none", "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500", "--v=1",
         ])
         self._wait("kube-apiserver", self.ready, 120)
 
@@ -196,7 +198,7 @@ class ControlPlane:
             f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
             "--leader-elect=false", f"--controllers={CONTROLLERS}", f"--secure-port={port}",
             "--bind-address=127.0.0.1", f"--service-account-private-key-file={pki.sa_key}",
-            f"--root-ca-file={pki.ca_crt}", "--use-service-account-credentials=false",
+            f"--root-ca-file={pki.ca_crt}", "--use-service-account-credentials=true",
             "--concurrent-gc-syncs=20", "--v=1",
         ])
 

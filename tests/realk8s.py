@@ -60,6 +60,7 @@ def real_nodes(control_plane: RealCluster) -> Iterator[SimulatedNodes]:
     nodes = load_cluster(ROOT / "jobspecs" / "cluster.yaml")
     sim = SimulatedNodes(control_plane.api(), nodes, time_scale=TIME_SCALE, default_duration=DEFAULT_DURATION)
     sim.start()
+    sim.wait_until_ready()
     try:
         yield sim
     finally:

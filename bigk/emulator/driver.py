@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bigk.emulator.cluster import EmulatedCluster
 
 log = logging.getLogger("bigk.emulator")
+SIM_DRIVER_ANNOTATION = "bigk.io/sim-driver"  # "false": no simulated application for this driver pod
 
 
 class DriverConf:
@@ -91,6 +92,8 @@ class SparkDriverSim:
         meta = pod["metadata"]
         if (meta.get("labels") or {}).get(SPARK_ROLE) != "driver" or meta.get("deletionTimestamp"):
             return
+        if (meta.get("annotations") or {}).get(SIM_DRIVER_ANNOTATION, "").lower() == "false":
+            return  # a test that plays the driver itself
         if (pod.get("status") or {}).get("phase") != "Running" or meta["uid"] in self._tasks:
             return
         task = self.loop.create_task(self._run(meta.get("namespace", ""), meta["name"], meta["uid"]))

@@ -24,6 +24,7 @@ import json
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -38,6 +39,9 @@ from bigk.emulator.resources import ResourceType
 from bigk.emulator.store import Obj, WatchEvent
 
 log = logging.getLogger("bigk.emulator")
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+LEASE_RENEW_S = 10.0
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 Listener = Callable[[str, WatchEvent], None]
 _CONFLICT_RETRIES = 8
@@ -312,6 +316,7 @@ class SimulatedNodes:
         self.gpus: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -343,6 +348,7 @@ class SimulatedNodes:
         from bigk.emulator.kubelet import KubeletSim
 
         try:
+            self._heartbeat = self.loop.create_task(self._renew_leases())
             if self._want["kubelet"]:
                 self.kubelet = KubeletSim(self)  # type: ignore[arg-type]
                 self.kubelet.start()
@@ -367,13 +373,42 @@ class SimulatedNodes:
                         sim.stop()
                 for task in asyncio.all_tasks(loop):
                     task.cancel()
-                loop.stop()
+                loop.call_soon(loop.stop)  # after the cancelled tasks have had their turn
 
             loop.call_soon_threadsafe(halt)
             if self._thread is not None:
                 self._thread.join(10)
         self.store.stop()
         self._loop = None
+
+    async def _renew_leases(self) -> None:
+        """Renew each node's Lease in kube-node-lease, as a kubelet does every 10 s: the node lifecycle
+        controller then takes the `node.kubernetes.io/not-ready` taint that registration put on."""
+        coord = client.CoordinationV1Api(self.client)
+        while True:
+            for name in list(self.model_nodes):
+                try:
+                    self._renew(coord, name)
+                except Exception as exc:  # keep renewing the others
+                    log.info("event=sim_lease_error node=%s error=%s", name, type(exc).__name__)
+            await asyncio.sleep(LEASE_RENEW_S)
+
+    def _renew(self, coord: client.CoordinationV1Api, name: str) -> None:
+        now = datetime.now(UTC)
+        try:
+            lease = coord.read_namespaced_lease(name, NODE_LEASE_NAMESPACE)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            node = self.store.get("nodes", "", name)
+            owner = [client.V1OwnerReference(api_version="v1", kind="Node", name=name, uid=node["metadata"]["uid"])
+                     ] if node else None
+            coord.create_namespaced_lease(NODE_LEASE_NAMESPACE, client.V1Lease(
+                metadata=client.V1ObjectMeta(name=name, owner_references=owner),
+                spec=client.V1LeaseSpec(holder_identity=name, lease_duration_seconds=40, renew_time=now)))
+            return
+        lease.spec.renew_time = now
+        coord.replace_namespaced_lease(name, NODE_LEASE_NAMESPACE, lease)
 
     def ensure_node(self, node: Node) -> None:
         """Create the Node object (kubelet registration), or bring an existing one's status back to Ready."""
@@ -388,6 +423,18 @@ class SimulatedNodes:
             current["status"] = body["status"]
             core.replace_node_status(node.name, current, _preload_content=False)
         self.model_nodes[node.name] = node
+
+    def wait_until_ready(self, timeout: float = 60.0) -> None:
+        """Wait until no node of ours carries the not-ready taint (the node lifecycle controller's work)."""
+        def ready() -> bool:
+            for name in self.model_nodes:
+                node = self.store.get("nodes", "", name)
+                taints = (node or {}).get("spec", {}).get("taints") or []
+                if node is None or any(t.get("key") == NOT_READY_TAINT for t in taints):
+                    return False
+            return True
+
+        self.wait_for(ready, timeout)
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
         deadline = time.monotonic() + timeout

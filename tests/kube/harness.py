@@ -28,8 +28,10 @@ class Harness:
     scheduler_name: str = "bigk"
     image: str = "spark"
     timeout: float = 15.0
+    pod_annotations: dict[str, str] = field(default_factory=dict)  # added to every pod the harness creates
     loops: list[SchedulerLoop] = field(default_factory=list)
     electors: list[LeaderElector] = field(default_factory=list)
+    cleanups: list[Callable[[], None]] = field(default_factory=list)  # run by close(), last first
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -56,7 +58,7 @@ class Harness:
         return elector
 
     def pod(self, name: str, *, priority: int | None = None, node_selector: dict[str, str] | None = None,
-            **kwargs: Any) -> dict[str, Any]:
+            extra_spec: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
         """Create a pod for bigk (tiny by default); returns the created object as a dict."""
         kwargs.setdefault("scheduler", self.scheduler_name)
         kwargs.setdefault("memory", "16Mi")
@@ -73,6 +75,8 @@ class Harness:
             spec["nodeSelector"] = node_selector
         if priority is not None:
             data["metadata"]["annotations"]["bigk.io/priority"] = str(priority)
+        data["metadata"]["annotations"].update(self.pod_annotations)
+        spec.update(extra_spec or {})  # extra pod spec fields (affinity, volumes, init containers, ...)
         created = self.core.create_namespaced_pod(self.namespace, data)  # type: ignore[arg-type]
         return dict(self.api.sanitize_for_serialization(created))
 
@@ -126,6 +130,12 @@ class Harness:
             loop.stop()
         for elector in self.electors:
             elector.stop(release=False)
+        for cleanup in reversed(self.cleanups):
+            try:
+                cleanup()
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
 
 
 def unique(prefix: str) -> str:

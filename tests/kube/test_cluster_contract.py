@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
+from bigk.emulator.driver import SIM_DRIVER_ANNOTATION
 from bigk.emulator.remote import SimulatedNodes
 from tests.kube import scenarios
 from tests.kube.harness import Harness, unique
@@ -28,7 +29,7 @@ def cluster_harness(control_plane: RealCluster, real_nodes: SimulatedNodes) -> I
     namespace = unique("bigk-contract")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     h = Harness(api, namespace=namespace, scheduler_name="bigk-contract", image="registry.k8s.io/pause:3.10",
-                timeout=30.0)
+                timeout=30.0, pod_annotations={SIM_DRIVER_ANNOTATION: "false"})  # the scenarios play the drivers
     try:
         yield h
     finally:
