@@ -288,6 +288,8 @@ def _describe_run(run: dict[str, Any], explanation: str) -> None:
             lines.append(f"{label + ':':<11} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run[key]))}"
                          f" ({age(run[key])} ago)")
     lines.append(f"Driver:     {run.get('driver_pod') or '-'}")
+    if run.get("driver_pod"):  # bigk.cli.runio_cmds
+        lines += [f"Logs:       bigk logs {run['id']} [-f] [--executor N]", f"Spark UI:   bigk ui {run['id']}"]
     if run.get("spark_app_id"):
         lines.append(f"Spark app:  {run['spark_app_id']}")
     if run.get("reason"):
@@ -675,10 +677,20 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"uncordoned {', '.join(data.get('nodes', [data.get('node')]))}")
 
     @app.command("history")
-    def history(job: str = typer.Argument(...), limit: int = typer.Option(1000, "--limit", min=1),
-                server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
-        """Success rate and p50/p95 duration and queue wait of JOB's finished runs."""
+    def history(job: str | None = typer.Argument(None), limit: int = typer.Option(1000, "--limit", min=1),
+                server: str | None = SERVER_OPT, output: str = OUTPUT_OPT,
+                audit: bool = typer.Option(False, "--audit", help="The audit trail instead: who did what, when, "
+                                                                   "from where, with what outcome (of JOB if given)."),
+                user: str | None = typer.Option(None, "--user", help="With --audit: only this user's actions.")) -> None:
+        """Success rate and p50/p95 duration and queue wait of JOB's finished runs (--audit: the audit trail)."""
         fmt = parse_output(output)
+        if audit:
+            from bigk.cli import audit_cmd
+
+            audit_cmd.show(_client(server), job, user, limit, fmt)
+            return
+        if job is None:
+            raise typer.BadParameter("name a job (or use --audit)", param_hint="JOB")
         data = _client(server).get(f"/jobs/{_q(job)}/history", limit=limit)
         if fmt.structured:
             out.dump(out.with_rfc3339(data), fmt.style)

@@ -98,7 +98,8 @@ def _role_rules(api: Any, ref: dict[str, Any], namespace: str | None) -> list[di
 def _access_status(spec: dict[str, Any], api: Any) -> dict[str, Any]:
     user = str(spec.get("user", ""))
     groups = set(spec.get("groups") or [])
-    attrs = spec.get("resourceAttributes") if isinstance(spec.get("resourceAttributes"), dict) else {}
+    raw = spec.get("resourceAttributes")
+    attrs: dict[str, Any] = raw if isinstance(raw, dict) else {}
     if MASTERS in groups:
         return {"allowed": True, "reason": f"group {MASTERS}"}
     namespace = attrs.get("namespace") or None

@@ -2,7 +2,8 @@
 
 Where the server is: `--server`, then `$BIGK_SERVER`, then the `server` file
 that `bigk serve` writes into its state dir, then http://127.0.0.1:8080. The
-token: `$BIGK_TOKEN`, then the state dir's `token` file. Every failure becomes a
+token: `$BIGK_TOKEN`, then the state dir's `token` file, then the kubeconfig's
+credentials (`bigk.service.kubecreds`; HTTPS or loopback servers only). Every failure becomes a
 `BigkError` with the CLI's exit code and a line that says what to do.
 """
 
@@ -30,6 +31,12 @@ class NotFound(ClientError):
 
 
 class Unauthorized(ClientError):
+    exit_code = 4
+
+
+class Forbidden(ClientError):
+    """The caller is known but their RBAC does not grant the action (exit 4, like 401)."""
+
     exit_code = 4
 
 
@@ -84,6 +91,12 @@ class Client:
     def __init__(self, server: str | None = None, token: str | None = None, timeout: float = 15.0) -> None:
         self.server = resolve_server(server)
         self.token = token if token is not None else resolve_token()
+        self.token_from = "bigk" if self.token else ""
+        if not self.token:  # like a kubectl plugin: the kubeconfig's credentials (bigk.service.kubecreds)
+            from bigk.service.kubecreds import kubeconfig_token
+
+            self.token = kubeconfig_token(self.server)
+            self.token_from = "kubeconfig" if self.token else ""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         self.http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
 
@@ -106,8 +119,13 @@ class Client:
                 raise Unauthorized(f"{self.server} needs a token for this (401) and none was found in ${TOKEN_ENV} "
                                    f"or {_state_dir() / TOKEN_FILE}: set ${TOKEN_ENV}, or $BIGK_STATE_DIR to the "
                                    "state dir of `bigk serve` (it prints where its token is)")
+            if self.token_from == "kubeconfig":
+                raise Unauthorized(f"{self.server} did not accept your kubeconfig's credentials (401): it checks them "
+                                   f"with its own cluster's API server; set ${TOKEN_ENV} for bigk's static token")
             raise Unauthorized(f"{self.server} refused the token (401): set ${TOKEN_ENV} to the token of that "
                                "`bigk serve` (it prints where its token is)")
+        if resp.status_code == 403:  # authenticated, but RBAC on bigk.io does not allow it
+            raise Forbidden(_detail(resp))
         if resp.status_code == 404:
             if not _is_bigk_error(resp):
                 raise Unreachable(f"{self.server} answered 404 for {path}: it is not a bigk server; point --server "

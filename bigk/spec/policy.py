@@ -60,6 +60,17 @@ _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 Loc = tuple[str | int, ...]
 
 
+def _map(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """obj[key] when it is a mapping, else an empty one (templates are free-form: anything may be anywhere)."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _seq(obj: Mapping[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing a job asks that the install does not allow (error) or that bigk overrides (warning)."""
@@ -172,8 +183,8 @@ def check_template(template: Any, level: Level, base: Loc = ()) -> list[Finding]
     if not isinstance(template, dict):
         return []
     out: list[Finding] = []
-    meta = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
-    spec = template.get("spec") if isinstance(template.get("spec"), dict) else {}
+    meta = _map(template, "metadata")
+    spec = _map(template, "spec")
     if meta.get("namespace") is not None:
         out.append(Finding((*base, "metadata", "namespace"), "a template cannot choose its namespace: use "
                            "metadata.namespace of the job"))
@@ -225,11 +236,11 @@ def _baseline(meta: Mapping[str, Any], spec: Mapping[str, Any], base: Loc, level
         for j, port in enumerate(ports if isinstance(ports, list) else []):
             if isinstance(port, dict) and port.get("hostPort") not in (None, 0):
                 out.append(Finding((*loc, "ports", j, "hostPort"), f"hostPort: {why}"))
-        sc = container.get("securityContext") if isinstance(container.get("securityContext"), dict) else {}
+        sc = _map(container, "securityContext")
         if sc.get("privileged") is True:
             out.append(Finding((*loc, "securityContext", "privileged"), f"privileged containers: {why}"))
-        caps = sc.get("capabilities") if isinstance(sc.get("capabilities"), dict) else {}
-        added = caps.get("add") if isinstance(caps.get("add"), list) else []
+        caps = _map(sc, "capabilities")
+        added = _seq(caps, "add")
         allowed = BASELINE_CAPABILITIES if level == "baseline" else RESTRICTED_CAPABILITIES
         for j, cap in enumerate(added):
             if str(cap).upper().removeprefix("CAP_") not in allowed:
@@ -238,25 +249,25 @@ def _baseline(meta: Mapping[str, Any], spec: Mapping[str, Any], base: Loc, level
         if sc.get("procMount") not in (None, "Default"):
             out.append(Finding((*loc, "securityContext", "procMount"), f"procMount {sc.get('procMount')}: {why}"))
     for loc, sc in _security_contexts(spec, base):
-        seccomp = sc.get("seccompProfile") if isinstance(sc.get("seccompProfile"), dict) else {}
+        seccomp = _map(sc, "seccompProfile")
         if seccomp.get("type") == "Unconfined":
             out.append(Finding((*loc, "seccompProfile", "type"), f"seccomp Unconfined: {why}"))
-        apparmor = sc.get("appArmorProfile") if isinstance(sc.get("appArmorProfile"), dict) else {}
+        apparmor = _map(sc, "appArmorProfile")
         if apparmor.get("type") == "Unconfined":
             out.append(Finding((*loc, "appArmorProfile", "type"), f"AppArmor Unconfined: {why}"))
-        selinux = sc.get("seLinuxOptions") if isinstance(sc.get("seLinuxOptions"), dict) else {}
+        selinux = _map(sc, "seLinuxOptions")
         if selinux.get("type", "") not in SELINUX_TYPES or selinux.get("user") or selinux.get("role"):
             out.append(Finding((*loc, "seLinuxOptions"), f"custom SELinux options: {why}"))
-        windows = sc.get("windowsOptions") if isinstance(sc.get("windowsOptions"), dict) else {}
+        windows = _map(sc, "windowsOptions")
         if windows.get("hostProcess") is True:
             out.append(Finding((*loc, "windowsOptions", "hostProcess"), f"hostProcess: {why}"))
-    pod_sc = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
-    sysctls = pod_sc.get("sysctls") if isinstance(pod_sc.get("sysctls"), list) else []
+    pod_sc = _map(spec, "securityContext")
+    sysctls = _seq(pod_sc, "sysctls")
     for j, sysctl in enumerate(sysctls):
         name = sysctl.get("name") if isinstance(sysctl, dict) else sysctl
         if name not in SAFE_SYSCTLS:
             out.append(Finding((*base, "spec", "securityContext", "sysctls", j), f"sysctl {name}: {why}"))
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+    annotations = _map(meta, "annotations")
     for key, value in annotations.items():
         if str(key).startswith(_APPARMOR_PREFIX) and not (value == "runtime/default"
                                                            or str(value).startswith("localhost/")):
@@ -280,15 +291,33 @@ def _restricted(spec: Mapping[str, Any], base: Loc) -> list[Finding]:
             out.append(Finding((*loc, "runAsNonRoot"), f"runAsNonRoot false: {why}"))
         if sc.get("runAsUser") == 0:
             out.append(Finding((*loc, "runAsUser"), f"runAsUser 0 (root): {why}"))
-        seccomp = sc.get("seccompProfile") if isinstance(sc.get("seccompProfile"), dict) else {}
+        seccomp = _map(sc, "seccompProfile")
         if seccomp and seccomp.get("type") not in ("RuntimeDefault", "Localhost", "Unconfined"):
             out.append(Finding((*loc, "seccompProfile", "type"), f"seccomp profile {seccomp.get('type')}: {why}"))
     for loc, container in _containers(spec, base):
-        sc = container.get("securityContext") if isinstance(container.get("securityContext"), dict) else {}
+        sc = _map(container, "securityContext")
         if sc.get("allowPrivilegeEscalation") is True:
             out.append(Finding((*loc, "securityContext", "allowPrivilegeEscalation"),
                                f"allowPrivilegeEscalation true: {why}"))
     return out
+
+
+class PolicyViolation(SpecError):
+    """A job the install's spec policy refuses, caught again at submission (a kept or older definition)."""
+
+
+def _dotted(loc: Loc) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def enforce(job: Any, policy: SpecPolicy | None) -> Level:
+    """The level `job` runs at; PolicyViolation if the policy refuses it. Called for every submission."""
+    policy = policy if policy is not None else SpecPolicy()
+    errors = [f for f in check_job(job, policy) if f.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more; run bigk validate)" if len(errors) > 1 else ""
+        raise PolicyViolation(f"refused by the spec policy: {_dotted(errors[0].loc)}: {errors[0].message}{more}")
+    return policy.level_for(job.metadata.namespace, job.spec.queue)
 
 
 # ---- what bigk writes into every pod ----------------------------------------------------------
@@ -330,9 +359,11 @@ __all__ = [
     "Finding",
     "Level",
     "PolicyError",
+    "PolicyViolation",
     "SpecPolicy",
     "check_job",
     "check_template",
+    "enforce",
     "harden_template",
     "load_policy",
 ]

@@ -164,9 +164,10 @@ def test_wrong_server_or_token_says_what_to_do(svc: Running, bigk: CLI, cluster:
     assert code == 2 and "is not a URL" in err and "http://" in err
     code, _, err = bigk("suspend", "etl", server=svc.url)
     assert code == 4 and "none was found" in err and "BIGK_STATE_DIR" in err
+    assert bigk("describe", "run", "deadbeef", server=svc.url)[0] == 3  # a real "not found" stays 3
     code, _, err = bigk("suspend", "etl", server=svc.url, token="not-the-token")
     assert code == 4 and "refused the token" in err
-    assert bigk("describe", "run", "deadbeef", server=svc.url)[0] == 3  # a real "not found" stays 3
+    assert bigk("describe", "run", "deadbeef", server=svc.url)[0] == 4  # a wrong token is refused for reads too
 
 
 def test_broken_spec_while_serving_is_visible_from_the_cli(svc: Running, bigk: CLI, tmp_path: Path) -> None:
