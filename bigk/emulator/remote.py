@@ -24,8 +24,8 @@ import json
 import logging
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, watch

@@ -30,10 +30,10 @@ from bigk.gpu.agent import AgentError, NodeAnnotationPublisher
 from bigk.service.api import create_app
 from bigk.service.app import Service, ServiceConfig
 from bigk.service.http import HttpServer
+from testenv.controlplane import write_kubeconfig
 from tests.observability.test_helm_chart import CHART, helm
 from tests.realk8s import RealCluster, clean_namespace
 from tests.service.conftest import job_yaml, wait_for
-from testenv.controlplane import write_kubeconfig
 
 pytestmark = [pytest.mark.cluster]
 
