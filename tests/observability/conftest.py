@@ -82,6 +82,7 @@ def fill_sample_cluster(now: float) -> None:
                                  maximum={"gpu": 4000, "cpu": 32000, "memory": 128000})],
                           {"etl": {"gpu": 1500, "cpu": 6000, "memory": 24000}})
     metrics.set_pending({"etl": 7}, {"etl": 2}, {"etl": 2000.0})
+    metrics.set_gpu_findings({("etl", "nightly"): 2.0}, {"a100": 1.0}, {"a100": 1.0}, {"a100": 1.0})
     metrics.set_leader(False)
     metrics.set_reservations(1)
     metrics.set_runs_current({("nightly", "running"): 1, ("hourly", "pending"): 2})
