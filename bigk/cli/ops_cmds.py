@@ -677,20 +677,10 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"uncordoned {', '.join(data.get('nodes', [data.get('node')]))}")
 
     @app.command("history")
-    def history(job: str | None = typer.Argument(None), limit: int = typer.Option(1000, "--limit", min=1),
-                server: str | None = SERVER_OPT, output: str = OUTPUT_OPT,
-                audit: bool = typer.Option(False, "--audit", help="The audit trail instead: who did what, when, "
-                                                                   "from where, with what outcome (of JOB if given)."),
-                user: str | None = typer.Option(None, "--user", help="With --audit: only this user's actions.")) -> None:
-        """Success rate and p50/p95 duration and queue wait of JOB's finished runs (--audit: the audit trail)."""
+    def history(job: str = typer.Argument(...), limit: int = typer.Option(1000, "--limit", min=1),
+                server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
+        """Success rate and p50/p95 duration and queue wait of JOB's finished runs."""
         fmt = parse_output(output)
-        if audit:
-            from bigk.cli import audit_cmd
-
-            audit_cmd.show(_client(server), job, user, limit, fmt)
-            return
-        if job is None:
-            raise typer.BadParameter("name a job (or use --audit)", param_hint="JOB")
         data = _client(server).get(f"/jobs/{_q(job)}/history", limit=limit)
         if fmt.structured:
             out.dump(out.with_rfc3339(data), fmt.style)

@@ -135,6 +135,8 @@ def test_logs_and_ui_of_a_running_then_finished_run(
     assert code == 3 and "no executor 1" in out, out
     code, out = _cli("logs", run_id, "--previous", "--server", svc.url)
     assert code == 1 and "previous terminated container" in out, out
+    code, out = _cli("describe", "run", run_id, "--server", svc.url)
+    assert code == 0 and f"bigk logs {run_id}" in out and f"bigk ui {run_id}" in out, out
     code, out = _cli("ui", run_id, "--server", svc.url)
     assert code == 0 and "Succeeded" in out, out
     app_id = _run(svc, run_id)["spark_app_id"]
