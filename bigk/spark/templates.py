@@ -32,6 +32,13 @@ def _annotation_env(name: str, annotation: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{annotation}']"}}}
 
 
+def mps_limits(milli: int, memory_mib: int) -> list[dict[str, str]]:
+    """CUDA MPS client limits for a share (docs/gpus.md): enforced where the pool runs an MPS server for the
+    GPU (bigk.io/gpu-sharing=mps); without one CUDA ignores them. Device 0 is the one GPU the pod sees."""
+    return [{"name": "CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", "value": str(max(1, round(milli / 10)))},
+            {"name": "CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", "value": f"0={memory_mib}M"}]
+
+
 def _merge_named(base: list[Any], extra: list[dict[str, Any]], key: str) -> list[Any]:
     """Append `extra` items to `base`, replacing base items with the same `key` value."""
     names = {item.get(key) for item in extra}
@@ -88,6 +95,7 @@ def pod_template(
                 _annotation_env("BIGK_ASSIGNED_GPUS", L.ASSIGNED_GPUS_ANNOTATION),
                 {"name": "BIGK_GPU_FRACTION", "value": f"{pod.gpu.milli / 1000:g}"},
                 {"name": "BIGK_GPU_MEMORY_MIB", "value": str(pod.gpu.memory_mib)},
+                *mps_limits(pod.gpu.milli, pod.gpu.memory_mib),
             ],
             "name",
         )
