@@ -20,6 +20,8 @@ from bigk.emulator.errors import ApiError, bad_request, conflict, invalid, not_f
 from bigk.emulator.eventconv import from_core, to_core
 from bigk.emulator.patches import APPLY_PATCH, apply_patch, clone
 from bigk.emulator.resources import ResourceType, by_key, lookup
+from bigk.emulator.runtimeclass import apply_runtime_class
+from bigk.emulator.storage import RETURNS_DELETED
 from bigk.emulator.selection import Matcher
 from bigk.emulator.store import Obj, Store, rfc3339
 
@@ -85,6 +87,7 @@ class Api:
                 self.ensure_namespace(namespace)
             if rt.key == "pods":
                 self._resolve_priority(obj)
+                apply_runtime_class(self.store, obj)
             return self.store.create(rt.key, obj)
 
     def _resolve_priority(self, pod: Obj) -> None:
@@ -216,7 +219,7 @@ class Api:
             gone = self.store.remove(rt.key, namespace, name)
             if not orphan:
                 self.collect_dependents(gone["metadata"]["uid"])
-        if rt.key in ("pods", "services"):
+        if rt.key in ("pods", "services", *RETURNS_DELETED):
             return 200, gone
         return 200, success_status(200, name=name, group=rt.group, kind=rt.plural, uid=gone["metadata"]["uid"])
 

@@ -100,6 +100,7 @@ RESOURCES: tuple[ResourceType, ...] = (
                  {"status": ("", "", "PersistentVolume", _STATUS_VERBS)}),
     ResourceType("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, ("sc",)),
     ResourceType("storage.k8s.io", "v1", "csinodes", "CSINode", False),
+    ResourceType("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", False),  # bigk.emulator.runtimeclass
 )
 
 _BY_PATH: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plural): r for r in RESOURCES}

@@ -10,6 +10,7 @@ provisioner when it needs a bound claim.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from bigk.emulator.errors import invalid
 
 Obj = dict[str, Any]
 
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
 _BINDING_MODES = ("Immediate", "WaitForFirstConsumer")
 
@@ -46,6 +48,13 @@ def _volume_defaults(obj: Obj) -> None:
                       "mode")
     if ((spec.get("capacity") or {}).get("storage")) is None:
         raise invalid("PersistentVolume", name, "spec.capacity", "Required value")
+    csi = spec.get("csi")
+    if isinstance(csi, dict):
+        driver = str(csi.get("driver") or "")
+        if not driver or len(driver) > 63 or not _DNS_SUBDOMAIN.match(driver.lower()):
+            raise invalid("PersistentVolume", name, "spec.csi.driver", f'Invalid value: "{driver}": a lowercase '
+                          "RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
+                          "must start and end with an alphanumeric character")
     spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
     spec.setdefault("volumeMode", "Filesystem")
     obj["status"] = {"phase": "Pending"}
@@ -77,3 +86,6 @@ DEFAULTS: dict[str, Callable[[Obj], None]] = {
 
 # Objects whose status only the status subresource changes.
 STATUS_KEYS = ("persistentvolumeclaims", "persistentvolumes")
+# DELETE answers with the deleted object for these (the registry's ReturnDeletedObject), not a Status.
+RETURNS_DELETED = ("persistentvolumeclaims", "persistentvolumes", "storageclasses.storage.k8s.io",
+                   "csinodes.storage.k8s.io")

@@ -16,6 +16,7 @@ from bigk.cluster import labels as L
 from bigk.cluster.executor_request import encode_executor_request
 from bigk.cluster.model import PodRequest
 from bigk.kube.binder import Binder, BindOutcome, BindStatus
+from tests.kube import semantics_scenarios
 from tests.kube.harness import HOSTNAME, Harness, unique
 
 
@@ -199,4 +200,5 @@ ALL = [
     only_the_leader_binds,
     leader_failover,
     preemption_by_eviction,
+    *semantics_scenarios.ALL,
 ]
