@@ -21,8 +21,8 @@ from bigk.emulator.eventconv import from_core, to_core
 from bigk.emulator.patches import APPLY_PATCH, apply_patch, clone
 from bigk.emulator.resources import ResourceType, by_key, lookup
 from bigk.emulator.runtimeclass import apply_runtime_class
-from bigk.emulator.storage import RETURNS_DELETED
 from bigk.emulator.selection import Matcher
+from bigk.emulator.storage import RETURNS_DELETED
 from bigk.emulator.store import Obj, Store, rfc3339
 
 log = logging.getLogger("bigk.emulator")
