@@ -19,6 +19,7 @@ from bigk.cluster.model import Toleration as ClusterToleration
 from bigk.cluster.quantity import QuantityError, cpu_to_milli
 from bigk.spec.cron import parse_schedule, parse_timezone
 from bigk.spec.errors import CronError
+from bigk.spec.sparkvolumes import volume_problems
 from bigk.spec.units import memory_mib
 
 API_VERSION = "bigk.io/v1"
@@ -581,6 +582,8 @@ class SparkJobSpec(_Model):
         for key, why in RESERVED_SPARK_CONF.items():
             if key in self.sparkConf:
                 raise FieldProblem("sparkConf", key, message=f"bigk sets {key} itself: {why}")
+        for key, message in volume_problems(self.sparkConf):
+            raise FieldProblem("sparkConf", key, message=message)
         if self.rapids is not None and self.rapids.enabled and self.executor.gpu is None:
             raise FieldProblem("rapids", message="RAPIDS runs on GPU executors: add executor.gpu")
         if self.rapids is not None:

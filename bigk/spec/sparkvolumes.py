@@ -1,0 +1,73 @@
+"""Spark's own volume settings, checked before a run instead of failing inside spark-submit or the driver.
+
+`spark.kubernetes.{driver,executor}.volumes.TYPE.NAME.{mount,options}.KEY` (Spark's "Using
+Kubernetes Volumes") mounts hostPath, emptyDir, nfs and persistentVolumeClaim volumes. Each
+needs `mount.path`; a claim needs `options.claimName`, and an on-demand claim (`OnDemand`, or a
+name with `SPARK_EXECUTOR_ID`, one PVC per executor created by the driver) needs
+`options.sizeLimit`, which Spark's driver reads without checking. emptyDir takes `medium`
+("" or Memory) and a `sizeLimit`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from bigk.cluster.quantity import QuantityError, memory_to_mib
+
+_KEY = re.compile(r"^spark\.kubernetes\.(driver|executor)\.volumes\.([^.]+)\.([^.]+)\.(mount|options)\.(.+)$")
+TYPES = ("hostPath", "emptyDir", "nfs", "persistentVolumeClaim")
+ON_DEMAND = "OnDemand"
+
+
+def is_on_demand(claim: str) -> bool:
+    return claim == ON_DEMAND or "SPARK_EXECUTOR_ID" in claim
+
+
+def _quantity_problem(value: str) -> str | None:
+    try:
+        return None if memory_to_mib(value) > 0 else f"{value!r} must be more than zero"
+    except QuantityError:
+        return f"{value!r} is not a Kubernetes quantity such as '50Gi'"
+
+
+def volume_problems(conf: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(setting name, message) for each Spark volume that Spark would refuse or mishandle."""
+    groups: dict[tuple[str, str, str], dict[str, tuple[str, str]]] = {}
+    for key, value in conf.items():
+        found = _KEY.match(key)
+        if found:
+            role, kind, name, part, option = found.groups()
+            groups.setdefault((role, kind, name), {})[f"{part}.{option}"] = (key, value)
+    problems: list[tuple[str, str]] = []
+    for (role, kind, name), settings in sorted(groups.items()):
+        first = min(k for k, _ in settings.values())
+        prefix = f"spark.kubernetes.{role}.volumes.{kind}.{name}"
+        if kind not in TYPES:
+            problems.append((first, f"volume type {kind!r} is not one Spark mounts ({', '.join(TYPES)})"))
+            continue
+        if "mount.path" not in settings:
+            problems.append((first, f"volume {name!r} needs {prefix}.mount.path"))
+        if kind == "persistentVolumeClaim":
+            claim = settings.get("options.claimName")
+            if claim is None:
+                problems.append((first, f"volume {name!r} needs {prefix}.options.claimName (a claim, or OnDemand)"))
+            elif is_on_demand(claim[1]) and "options.sizeLimit" not in settings:
+                problems.append((claim[0], f"an on-demand claim needs {prefix}.options.sizeLimit (e.g. 50Gi): "
+                                           "the driver creates the PVC with that size"))
+        if kind == "emptyDir":
+            medium = settings.get("options.medium")
+            if medium is not None and medium[1] not in ("", "Memory"):
+                problems.append((medium[0], f"emptyDir medium {medium[1]!r} must be '' (node disk) or Memory"))
+        if kind == "hostPath" and "options.path" not in settings:
+            problems.append((first, f"volume {name!r} needs {prefix}.options.path (the path on the node)"))
+        if kind == "nfs":
+            for needed in ("options.server", "options.path"):
+                if needed not in settings:
+                    problems.append((first, f"volume {name!r} needs {prefix}.{needed}"))
+        size = settings.get("options.sizeLimit")
+        if size is not None:
+            problem = _quantity_problem(size[1])
+            if problem:
+                problems.append((size[0], f"sizeLimit {problem}"))
+    return problems
