@@ -420,6 +420,12 @@ def record_run_missed(job: str) -> None:
     RUNS_MISSED.labels(job_name=job).inc()
 
 
+def declare_scheduled_jobs(jobs: Iterable[str]) -> None:
+    """Start each scheduled job's missed-fire counter at 0, so a dashboard shows 0 rather than no data."""
+    for job in jobs:
+        RUNS_MISSED.labels(job_name=job)
+
+
 def set_runs_current(counts: Mapping[tuple[str, str], int]) -> None:
     """Replace the live run counts; keys are (job, state) for non-terminal states."""
     with _LOCK:

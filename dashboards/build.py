@@ -232,9 +232,12 @@ def runs() -> dict[str, Any]:
              Panel("Queue wait p95", [(
                 f"histogram_quantile(0.95, sum by (le) (rate(bigk_run_queue_wait_seconds_bucket[{RATE}])))", "p95")],
                 unit="s", width=8)],
-            [Panel("Job spec files with errors", [("bigk_spec_load_errors > 0", "")], kind="table"),
+            [Panel("Job spec files with errors", [("bigk_spec_load_errors > 0", "")], kind="table", width=8),
              Panel("Catalog loads by result", [(f"sum by (result) (rate(bigk_spec_loads_total[{RATE}]))",
-                                                "{{result}}")], unit="ops")],
+                                                "{{result}}")], unit="ops", width=8),
+             Panel("Fires missed (beyond startingDeadlineSeconds, per hour)", [(
+                 f"sum by (job_name) (increase(bigk_runs_missed_total{{{sel}}}[1h]))", "{{job_name}}")], width=8,
+                 description="Scheduled fire times found too late to run (bigk down or not leading); 0 is good.")],
         ])
 
 

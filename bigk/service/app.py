@@ -372,6 +372,7 @@ class Service:
 
     def _catalog_changed(self, view: CatalogView) -> None:
         now = self.clock()
+        metrics.declare_scheduled_jobs(n for n, j in view.jobs.items() if j.spec.spec.schedule is not None)
         for problem in view.problems:
             self.db().add_event("spec_problem", str(problem), now=now)
         self._sync_cron(view)

@@ -105,6 +105,7 @@ def bump(now: float) -> None:
         metrics.record_run_state("nightly", state)
         metrics.observe_run_finished("nightly", state, 900.0)
     metrics.observe_queue_wait("etl", 45.0)
+    metrics.record_run_missed("nightly")
     metrics.set_spec_load_errors({"jobspecs/broken.yaml": 2})
     metrics.record_agent_publish(False, now)
 
