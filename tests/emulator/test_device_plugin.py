@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -37,6 +38,13 @@ def _share(cluster: EmulatedCluster, name: str, node: str, gpu: int) -> None:
                    GPU_MEMORY_ANNOTATION: "4096"}
     cluster.api.create(PODS, "default", pod_body(name, annotations=annotations))
     cluster.api.bind("default", name, {"target": {"name": node}})
+
+
+def _wait(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def _allocations(cluster: EmulatedCluster, node: str) -> dict[str, tuple[int, ...]]:
@@ -88,3 +96,40 @@ def test_on_a_mixed_node_the_device_plugin_hands_out_a_shared_gpu() -> None:
             stored(cluster, "nodes", "gpu-0")["metadata"]["annotations"].get("bigk.io/gpu-readings", "[]"))
             if r["index"] == 0 and r["memory_free_mib"] < 81_920 - 4096], timeout=5)
         assert readings  # the share's memory and the whole pod's, on one GPU
+
+
+@pytest.mark.cluster
+def test_on_the_real_control_plane_the_simulated_kubelet_gives_devices_and_refuses(control_plane: object,
+                                                                                  real_nodes: object) -> None:
+    """The same device plugin runs in the simulated kubelet of nodes registered with a real kube-apiserver."""
+    from kubernetes import client
+
+    from tests.realk8s import RealCluster, clean_namespace
+
+    assert isinstance(control_plane, RealCluster)
+    api = control_plane.api()
+    core = client.CoreV1Api(api)
+
+    def pod(name: str, node: str, gpus: int) -> dict:
+        body = pod_body(name, node=node, scheduler="default-scheduler", annotations=dict(LONG))
+        body["spec"]["containers"][0]["resources"]["limits"] = {"nvidia.com/gpu": str(gpus)}
+        body["spec"]["containers"][0]["resources"]["requests"]["nvidia.com/gpu"] = str(gpus)
+        body["spec"]["tolerations"] = [{"operator": "Exists"}]
+        return body
+
+    def phase(name: str) -> str:
+        return str(core.read_namespaced_pod(name, "default").status.phase)
+
+    def allocations(node: str) -> dict[str, tuple[int, ...]]:
+        text = (core.read_node(node).metadata.annotations or {}).get(DEVICE_ALLOCATIONS_ANNOTATION)
+        return {a.pod: a.devices for a in decode_allocations(text).values()}
+
+    try:
+        core.create_namespaced_pod("default", pod("dp-two", "gpu-a100-1", 2))
+        core.create_namespaced_pod("default", pod("dp-t4", "gpu-t4-1", 1))
+        _wait(lambda: phase("dp-t4") == "Failed")
+        assert core.read_namespaced_pod("dp-t4", "default").status.reason == "OutOfnvidia.com/gpu"
+        _wait(lambda: allocations("gpu-a100-1").get("default/dp-two") == (0, 1))
+        _wait(lambda: phase("dp-two") == "Running")
+    finally:
+        clean_namespace(api, "default")
