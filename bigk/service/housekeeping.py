@@ -29,7 +29,7 @@ EVERY_S = 60.0
 RETENTION_S = 30 * 86400.0
 EVENTS_MAX_ROWS = 50_000
 HISTORY_PER_JOB = 1_000
-SUBMIT_GRACE_S = 600.0
+SUBMIT_GRACE_S = 600.0  # a backstop: each submission removes its own files
 TEMPLATE_SUFFIX = "-template.yaml"
 
 
@@ -54,6 +54,16 @@ def sweep_submit_dir(workdir: Path, active_gangs: set[str], now: float, grace_s:
             except OSError as exc:
                 log.warning("event=submit_file_prune_failed file=%s error=%r", path, str(exc))
     return removed
+
+
+def remove_submission_files(workdir: Path, gang: str) -> None:
+    """Delete one run's pod template files once its submission is done."""
+    for role in ("driver", "executor"):
+        path = workdir / f"{gang}-{role}{TEMPLATE_SUFFIX}"
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("event=submit_file_remove_failed file=%s error=%r", path, str(exc))
 
 
 def prune_rows(engine: Engine, now: float, *, retention_s: float = RETENTION_S,

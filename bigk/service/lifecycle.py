@@ -13,13 +13,16 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from bigk import metrics
 from bigk.cluster import labels as L
+from bigk.service.housekeeping import remove_submission_files
 from bigk.service.runstate import RunState
 from bigk.service.store import RunRecord, Store
 from bigk.service.submitters import ClusterPods, RunSubmitter, SubmitError, driver_pod_name, pod_summary
+from bigk.spec.naming import gang_name
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,14 @@ class RunManager:
 
     def _submit(self, run: RunRecord, spec: Any) -> None:
         """Runs in the submit pool: build the submission and hand it to the cluster."""
+        try:
+            self._submit_once(run, spec)
+        finally:  # the pod templates were read (into a ConfigMap, or by spark-submit): leave none behind
+            workdir = getattr(self.submitter, "workdir", None)
+            if workdir:
+                remove_submission_files(Path(workdir), gang_name(spec.metadata.name, run.id))
+
+    def _submit_once(self, run: RunRecord, spec: Any) -> None:
         try:
             driver = self.submitter.submit(spec, run.id)
         except SubmitError as exc:

@@ -58,18 +58,26 @@ def test_scheduled_runs_are_admitted_as_gangs_finish_and_show_in_history(
 def test_executors_wait_for_the_whole_gang_and_explain_why(tmp_path: Path, serve: Callable[..., Running]) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
-    # 40 whole-GPU executors: the cluster has 24 GPUs, so the gang can never be admitted.
+    # 4 whole-GPU executors run for a while; then a gang of 14 could start on the 16 whole GPUs (the A100s)
+    # once they end, but not before: it waits whole, and says why.
+    (specs / "busy.yaml").write_text(job_yaml("busy", instances=4, gpu=True, duration=2000))
+    (specs / "big.yaml").write_text(job_yaml("big", instances=14, gpu=True))
+    # 40 executors could never start on this cluster: no run is created at all.
     (specs / "huge.yaml").write_text(job_yaml("huge", instances=40, gpu=True))
     svc = serve(specs)
     with svc.client() as c:
-        run = c.post("/api/v1/jobs/huge/run").json()
+        refused = c.post("/api/v1/jobs/huge/run")
+        assert refused.status_code == 400 and "can never run on the cluster's" in refused.json()["detail"]
+        busy = c.post("/api/v1/jobs/busy/run").json()
+        wait_for(lambda: c.get(f"/api/v1/runs/{busy['id']}").json()["state"] == "Running", 20, "busy running")
+        run = c.post("/api/v1/jobs/big/run").json()
         wait_for(lambda: c.get(f"/api/v1/runs/{run['id']}").json()["state"] == "Submitted", 10, "submission")
         why = wait_for(lambda: c.get(f"/api/v1/runs/{run['id']}/explain").json()["explanation"]
                        if "gpu" in c.get(f"/api/v1/runs/{run['id']}/explain").json()["explanation"].lower() else None,
                        10, "a GPU explanation")
-        assert "1 driver + 40 executors" in why and "24 executors fit" in why  # 24 GPUs in the cluster
+        assert "1 driver + 14 executors" in why and "12 executors fit" in why  # 16 GPUs, 4 of them busy
         [exp] = c.get("/api/v1/explanations").json()
-        assert exp["message"] == why and exp["executors_fit"] == 24
+        assert exp["message"] == why and exp["executors_fit"] == 12
         queue = c.get("/api/v1/queue").json()
         assert [q["run"] for q in queue] == [run["id"]] and queue[0]["explanation"] == why
         pods = c.get(f"/api/v1/runs/{run['id']}").json()["pods"]
