@@ -215,8 +215,10 @@ def test_spark_drivers_get_an_account_and_role_in_every_namespace_jobs_use(chart
     for ns in ("default", "team-a", "bigk-system"):
         accounts = [d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["namespace"] == ns
                     and d["metadata"]["name"] == DEFAULT_DRIVER_SERVICE_ACCOUNT]
-        roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == ns]
-        bindings = [d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["namespace"] == ns]
+        roles = [d for d in docs if d["kind"] == "Role" and d["metadata"]["namespace"] == ns
+                 and d["metadata"]["name"] == DEFAULT_DRIVER_SERVICE_ACCOUNT]
+        bindings = [d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["namespace"] == ns
+                    and d["metadata"]["name"] == DEFAULT_DRIVER_SERVICE_ACCOUNT]
         assert len(accounts) == 1 and len(roles) == 1 and len(bindings) == 1, ns
         granted = {(r, v) for rule in roles[0]["rules"] for r in rule["resources"] for v in rule["verbs"]}
         for needed in [("pods", "create"), ("pods", "deletecollection"), ("services", "create"),

@@ -82,3 +82,15 @@ def test_submission_checks_the_policy_again(tmp_path: Path) -> None:
     submitter.policy = SpecPolicy()  # the install no longer allows kube-system
     with pytest.raises(SubmitError, match="refused by the spec policy: metadata.namespace: namespace 'kube-system'"):
         submitter.submit(spec, "r1")
+
+
+def test_job_reads_redact_secret_looking_settings(tmp_path: Path, serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "leaky.yaml").write_text(job_yaml("leaky", extra="sparkConf:\n  spark.hadoop.fs.s3a.secret.key: s3cr3t\n"
+                                                             "driver:\n  env:\n    DB_PASSWORD: hunter2\n"))
+    svc = serve(specs)
+    with svc.client() as c:
+        shown = c.get("/api/v1/jobs/leaky").json()
+    assert "s3cr3t" not in repr(shown) and "hunter2" not in repr(shown)
+    assert shown["spec"]["spec"]["sparkConf"]["spark.hadoop.fs.s3a.secret.key"] == "***"
