@@ -89,3 +89,30 @@ def test_keeps_the_last_nodes_that_can_host_a_large_pod() -> None:
     policy.observe_workload([WHOLE] * 20 + [large])
     placement = policy.select(state, WHOLE, state.feasible(WHOLE), None)
     assert placement is not None and state.nodes[placement.node].name != "big"
+
+
+def test_with_model_constraints_a_cpu_only_pod_uses_spare_cpu_rather_than_starving_gpus() -> None:
+    # Half the workload must run on T4; a CPU-only pod should still take the CPU-rich T4 node's
+    # spare CPU rather than the CPU-poor G2 node's, whose GPUs it would leave without CPU.
+    state = ClusterState([gpu_node("g2", gpus=8, cpu=32_000, model="G2"), gpu_node("t4", gpus=2, cpu=96_000)])
+    policy = make_policy("bigk")
+    t4 = PodRequest(4_000, 8_000, gpu_count=1, gpu_milli=1000, gpu_models=frozenset({"T4"}))
+    policy.observe_workload([WHOLE] * 8 + [t4] * 8 + [PodRequest(16_000, 8_000)] * 4)
+    put(state, "t", t4, 1, (0,))  # the T4 model is partly used, so constrained demand presses on it
+    cpu_pod = PodRequest(16_000, 8_000)
+    placement = policy.select(state, cpu_pod, state.feasible(cpu_pod), None)
+    assert placement is not None and state.nodes[placement.node].name == "t4"
+
+
+def test_alternatives_count_where_capacity_is_left() -> None:
+    from bigk.scheduler.policies.bigk_policy import BigkPolicy
+
+    policy = BigkPolicy()
+    only_t4 = PodRequest(4_000, 8_000, gpu_count=1, gpu_milli=1000, gpu_models=frozenset({"T4"}))
+    either = PodRequest(4_000, 8_000, gpu_count=1, gpu_milli=1000, gpu_models=frozenset({"T4", "G2"}))
+    policy.observe_workload([only_t4] * 2 + [either] * 4)
+    import numpy as np
+
+    need = policy.constrained_need(["G2", "T4"], np.array([8_000.0, 2_000.0]))
+    # T4 is already asked for in full by T4-only pods, so the 4 flexible GPUs count on G2
+    assert need.tolist() == [0.5, 1.0]

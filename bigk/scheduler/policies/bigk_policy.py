@@ -15,9 +15,13 @@ will not be able to use, in milli-GPU, as the sum of three estimates (see
 When part of the workload may run only on some GPU models, a pod without such a
 constraint pays for using a model in proportion to how much constrained demand
 that model must serve and how full it already is, so it leaves scarce models to
-the pods that need them. Likewise a placement pays for taking away one of the
-few nodes that can still host a large multi-GPU pod of the workload (GPUs, CPU
-and memory together): the fewer such nodes remain, the more it costs.
+the pods that need them. A GPU pod pays for the GPU it takes; a CPU-only pod
+only for the GPUs its CPU would leave unfed there (spare CPU of a contended
+model's nodes is free to use). Pods allowed several models (`A|B|C`) count on
+each in proportion to the capacity it has left after single-model demand.
+Likewise a placement pays for taking away one of the few nodes that can still
+host a large multi-GPU pod of the workload (GPUs, CPU and memory together):
+the fewer such nodes remain, the more it costs.
 
 Scores are rounded to 0.1 GPU; within a step the node left with less free GPU
 wins (packing), then the lowest node index (a fixed order concentrates load,
@@ -95,7 +99,8 @@ class BigkPolicy(FragAwarePolicy):
         super().__init__()
         self.fill = FillModel([])
         self.ratio = 0.0
-        self.constrained: dict[str, float] = {}  # GPU model -> milli-GPU asked by pods restricted to it
+        self.constrained: dict[frozenset[str], float] = {}  # allowed models -> milli-GPU asked by such pods
+        self._need: dict[tuple[tuple[str, ...], bytes], np.ndarray] = {}
         self.large: list[PodRequest] = []  # distinct multi-GPU shapes of the workload
         self._large_shape = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._large_access: dict[tuple[str, ...], np.ndarray] = {}
@@ -132,10 +137,10 @@ class BigkPolicy(FragAwarePolicy):
         self._hosts = HostCounter()
         self.ratio = cpu_per_gpu(requests)
         self.constrained = {}
+        self._need = {}
         for r in requests:
             if r.is_gpu and r.gpu_models:
-                for m in r.gpu_models:
-                    self.constrained[m] = self.constrained.get(m, 0.0) + r.total_gpu_milli / len(r.gpu_models)
+                self.constrained[r.gpu_models] = self.constrained.get(r.gpu_models, 0.0) + r.total_gpu_milli
 
     def last_nodes(self, state: ClusterState, req: PodRequest, best: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -180,6 +185,35 @@ class BigkPolicy(FragAwarePolicy):
         lost_shared = (c & ~(ok & (full[rows, None] >= gpus))) @ weight
         return rows, lost_fresh, lost_shared
 
+    def constrained_need(self, models: list[str], cap: np.ndarray) -> np.ndarray:
+        """Per GPU model: the constrained demand it must serve, as a share of its capacity.
+
+        Pods restricted to one model count there in full. Pods with alternatives (`A|B|C`) are
+        spread over their models in proportion to the capacity those have left after the
+        single-model demand, so an alternative that includes a large model does not make a
+        small, already contended one look busier than it will be.
+        """
+        key = (tuple(models), cap.tobytes())
+        need = self._need.get(key)
+        if need is not None:
+            return need
+        demand = np.zeros(len(models))
+        split: list[tuple[np.ndarray, float]] = []
+        for wanted, milli in self.constrained.items():
+            allowed = np.array([any(model_matches(m, w) for w in wanted) for m in models], dtype=bool)
+            if allowed.sum() == 1:
+                demand[allowed] += milli
+            elif allowed.any():
+                split.append((allowed, milli))
+        spare = np.maximum(cap - demand, 0.0)
+        for allowed, milli in split:
+            weight = np.where(allowed, spare, 0.0)
+            if weight.sum() <= 0:
+                weight = np.where(allowed, cap, 0.0)
+            demand += milli * weight / max(weight.sum(), 1.0)
+        need = self._need[key] = demand / np.maximum(cap, 1.0)
+        return need
+
     def model_pressure(self, state: ClusterState, req: PodRequest) -> np.ndarray | None:
         """Per node, in score steps: the cost of an unconstrained pod using that node's GPU model.
 
@@ -189,12 +223,16 @@ class BigkPolicy(FragAwarePolicy):
             return None
         cap = self.view.model_cap
         free = self.view.model_free.astype(np.float64)
-        need = np.array([sum(v for w, v in self.constrained.items() if model_matches(m, w))
-                         for m in state.models]) / np.maximum(cap, 1.0)
+        need = self.constrained_need(state.models, cap)
         fill = 1.0 - free / np.maximum(cap, 1.0)
-        used = req.total_gpu_milli if req.is_gpu else (req.cpu_milli / self.ratio if self.ratio else 0.0)
-        per_model = MODEL_PRESSURE_WEIGHT * used * need * fill / STEP_MILLI
-        return np.append(per_model, 0.0)[self.view.gpu_model]
+        per_model = np.append(MODEL_PRESSURE_WEIGHT * need * fill / STEP_MILLI, 0.0)[self.view.gpu_model]
+        if req.is_gpu:
+            return per_model * req.total_gpu_milli
+        # A CPU-only pod takes no GPU: it costs only the GPUs its CPU would leave unfed on that node.
+        view = self.view
+        starved = (cpu_starved_gpu(view.cpu_free - req.cpu_milli, view.idle, self.ratio)
+                   - cpu_starved_gpu(view.cpu_free, view.idle, self.ratio))
+        return per_model * starved
 
     def scores(self, state: ClusterState, req: PodRequest, now: float | None) -> np.ndarray:
         """Score per node (N,), or per node and GPU (N, G) for a GPU share; higher is better."""
