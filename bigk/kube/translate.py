@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes import client
 
 from bigk.cluster import labels as L
-from bigk.cluster.gpu_labels import COUNT_LABEL, OWNER_BIGK, OWNER_MIXED, gpu_owner
+from bigk.cluster.gpu_labels import COUNT_LABEL, OWNER_BIGK, OWNER_MIXED, REPLICAS_LABEL, gpu_owner
 from bigk.cluster.model import (
     GPU_MODEL_LABEL,
     GPU_RESOURCE,
@@ -180,6 +180,8 @@ def node_from_v1(node: client.V1Node) -> Node:
     owner = gpu_owner(labels)
     if owner == OWNER_BIGK:  # the device plugin does not advertise here: GPU feature discovery counts the GPUs
         gpu_count = max(gpu_count, _int_or_none(labels.get(COUNT_LABEL)) or 0)
+    elif (_int_or_none(labels.get(REPLICAS_LABEL)) or 1) > 1:  # time-slicing/MPS replicas: count devices, not slots
+        gpu_count = min(gpu_count, _int_or_none(labels.get(COUNT_LABEL)) or gpu_count)
     readings = parse_gpu_readings((meta.annotations or {}).get(L.GPU_READINGS_ANNOTATION, ""), where)
     model = labels.get(GPU_MODEL_LABEL, "")
     label_mem = _int_or_none(labels.get(GPU_MEMORY_LABEL))

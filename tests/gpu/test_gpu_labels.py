@@ -86,3 +86,20 @@ def test_cluster_file_memory_defaults_to_the_known_product_and_rejects_unknown_s
     doc["pools"][0]["gpu"]["sharing"] = "sometimes"
     with pytest.raises(ValueError, match="sharing"):
         parse_cluster(doc)
+
+
+def test_translated_nodes_count_devices_not_time_slicing_replicas_and_read_sharing_pools() -> None:
+    from kubernetes import client
+
+    from bigk.kube.translate import node_from_v1
+
+    def v1(labels: dict[str, str], gpus: str | None) -> client.V1Node:
+        alloc = {"cpu": "8", "memory": "32Gi", **({"nvidia.com/gpu": gpus} if gpus else {})}
+        return client.V1Node(metadata=client.V1ObjectMeta(name="n", labels=labels),
+                             status=client.V1NodeStatus(allocatable=alloc))
+
+    sliced = node_from_v1(v1({**gfd_labels("Tesla-T4", 4, 15360, sharing_strategy="time-slicing", replicas=4)}, "16"))
+    assert len(sliced.gpus) == 4 and sliced.gpu_owner == OWNER_DEVICE_PLUGIN
+    pool = node_from_v1(v1({**gfd_labels("Tesla-T4", 4, 15360), "bigk.io/gpu-sharing": "bigk"}, None))
+    assert len(pool.gpus) == 4 and pool.gpu_owner == OWNER_BIGK and pool.gpus[0].model == "Tesla-T4"
+    assert pool.gpus[0].memory_mib == 15360
