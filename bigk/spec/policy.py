@@ -164,9 +164,10 @@ def _check_spark_conf(conf: Mapping[str, str], level: Level) -> list[Finding]:
     """Spark's own settings can mount host paths too: `spark.kubernetes.*.volumes.hostPath.*`."""
     if level == "privileged":
         return []
-    return [Finding(("spec", "sparkConf", key), f"hostPath volumes are not allowed at the {level} level (Pod "
+    kinds = ("hostPath",) if level == "baseline" else ("hostPath", "nfs")  # restricted: no nfs volumes either
+    return [Finding(("spec", "sparkConf", key), f"{kind} volumes are not allowed at the {level} level (Pod "
                     "Security Standards); use a persistentVolumeClaim")
-            for key in conf if ".volumes.hostPath." in key]
+            for key in conf for kind in kinds if f".volumes.{kind}." in key]
 
 
 def _containers(spec: Mapping[str, Any], base: Loc) -> Iterable[tuple[Loc, Mapping[str, Any]]]:
