@@ -1,0 +1,51 @@
+"""`bigk get queues` and `bigk describe queue` against a running `bigk serve` with a queue tree."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_ops_cli import CLI, bigk  # noqa: F401  (fixture)
+from tests.service.conftest import Running, cluster, job_yaml, serve, wait_for  # noqa: F401  (fixtures)
+from tests.service.test_queues_live import QUEUES
+
+
+@pytest.fixture()
+def svc(tmp_path: Path, serve: Callable[..., Running]) -> Running:  # noqa: F811
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "queues.yaml").write_text(QUEUES.replace("WEIGHT", "2"))
+    (specs / "train.yaml").write_text(job_yaml("train", instances=2, duration=5000, gpu=True,
+                                               extra="queue: ml.training\n"))
+    (specs / "huge.yaml").write_text(job_yaml("huge", instances=15, duration=5000, gpu=True, extra="queue: batch\n"))
+    return serve(specs)
+
+
+def test_get_queues_shows_the_tree_with_live_usage_and_describe_lists_waiting_gangs(svc: Running, bigk: CLI) -> None:  # noqa: F811
+    s, t = svc.url, svc.token
+    assert bigk("run", "train", server=s, token=t)[0] == 0
+    wait_for(lambda: "2 GPU" in bigk("get", "queues", server=s)[1], 20, "train's GPUs in the queue table")
+    code, run_out, _ = bigk("run", "huge", server=s, token=t)  # 15 + 2 > 16 A100s: waits
+    assert code == 0
+    huge = run_out.split()[1]
+    code, out, err = bigk("get", "queues", server=s)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "GUARANTEE", "MAX"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert list(rows) == ["batch", "ml", "training"]  # parents first; children indented by their last part
+    assert lines[3].startswith("  training") and "8 GPU" in rows["ml"] and "2 GPU" in rows["training"]
+    assert rows["training"].split()[-2:] == ["1", "0"]  # RUNNING, PENDING
+    code, out, _ = bigk("get", "queues", "-o", "json", server=s)
+    items = {q["name"]: q for q in json.loads(out)["items"]}
+    assert items["ml"]["allocated"]["gpu"] == 2 and items["ml.training"]["guarantee"] == {"gpu": 8}
+    why = wait_for(lambda: (o := bigk("describe", "queue", "batch", server=s)[1]) and huge in o and o, 20,
+                   "huge waiting in batch")
+    assert "Waiting:     1 gang(s)" in why and "gang needs 1 driver + 15 executors" in why
+    code, out, _ = bigk("describe", "queue", "root.ml.training", server=s)
+    assert code == 0 and "Parent:      ml" in out and "Guarantee:   8 GPU" in out
+    code, _, err = bigk("describe", "queue", "nope", server=s)
+    assert code == 3 and "no queue 'nope' (queues: batch, ml, ml.training)" in err
