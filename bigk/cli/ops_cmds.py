@@ -411,6 +411,47 @@ def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
     return dict(run)
 
 
+def _check_target(action: str, node: str | None, pool: str | None) -> None:
+    if bool(node) == bool(pool):
+        raise UsageError(f"give a node name or --pool POOL (not both): bigk {action} NODE | --pool POOL")
+
+
+def _show_plan(plan: dict[str, Any], verb: str) -> None:
+    """A drain plan: nodes, pods and the runs they belong to (a lost driver fails its run)."""
+    typer.echo(f"{verb}cordon {', '.join(plan['nodes'])} and evict {len(plan['pods'])} bigk pod(s)")
+    for pod in plan["pods"]:
+        typer.echo(f"  {verb}evict {pod['pod']} on {pod['node']}" + (f" ({pod['role']} of run {pod['run']})"
+                                                                      if pod["run"] else ""))
+    for run in plan["runs"]:
+        hit = "loses its driver and fails" if run["driver_evicted"] else f"loses {run['pods']} executor(s)"
+        typer.echo(f"  run {run['run']} ({run['job'] or '?'}, {run['state'] or '?'}) {hit}")
+
+
+def _confirm(what: str) -> None:
+    """Pool-wide actions ask first; without a terminal to ask on, they need --yes."""
+    if not sys.stdin.isatty():
+        raise UsageError(f"refusing to {what} without confirmation: pass --yes (or --dry-run to see the plan)")
+    if not typer.confirm(f"{what}?", default=False):
+        raise typer.Exit(1)
+
+
+def _wait_empty(client: Any, nodes: list[str], timeout: float) -> None:
+    """Follow the nodes on the watch stream until none holds a bigk pod (evictions done), or time out."""
+    from bigk.cli import watching
+
+    left = {name: -1 for name in nodes}
+    started = time.monotonic()
+    for event in watching.events(client, ["nodes"], nodes, watching.deadline_after(timeout)):
+        if event.object is not None and event.name in left:
+            left[event.name] = int(event.object.get("bigk_pods", 0))
+        if all(count == 0 for count in left.values()):
+            typer.echo(f"evictions done in {span(time.monotonic() - started)}")
+            return
+    busy = ", ".join(f"{name} ({count} bigk pod(s))" for name, count in sorted(left.items()) if count)
+    raise BigkError(f"evictions not done after {timeout:g}s: {busy or 'no answer from the watch stream'}; "
+                    "see `bigk get nodes` (the nodes stay cordoned)")
+
+
 class _Filter:
     """What `get` keeps: --job, --state, -n, -l and a name, applied alike to lists and watch events."""
 
@@ -638,34 +679,64 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cancel")
     def cancel(run: str = typer.Argument(..., help="Run id."), server: str | None = SERVER_OPT) -> None:
-        """Kill a run's pods and mark it Cancelled."""
+        """Kill a run's pods and mark it Cancelled (exit 1 if it had already finished)."""
         client = _client(server)
+        run = run.removeprefix("run/").removeprefix("runs/")
         before = client.get(f"/runs/{_q(run)}")["state"]
         if before in TERMINAL:
-            typer.echo(f"run {run} already {before}; nothing to cancel")
-            return
+            raise BigkError(f"run {run} already {before}; nothing to cancel")
         data = client.post(f"/runs/{_q(run)}/cancel")
         typer.echo(f"run {run} {data['state']}")
 
     def _nodes_action(action: str, node: str | None, pool: str | None, server: str | None) -> Any:
-        if bool(node) == bool(pool):
-            raise UsageError(f"give a node name or --pool POOL (not both): bigk {action} NODE | --pool POOL")
+        _check_target(action, node, pool)
         path = f"/pools/{_q(pool)}/{action}" if pool else f"/nodes/{_q(node)}/{action}"
         return _client(server).post(path)
 
     @app.command("drain")
     def drain(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be cordoned and evicted, "
+                                                                   "and which runs it would hit."),
+              yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before draining a whole pool."),
+              wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the evicted pods are gone."),
+              timeout: float = typer.Option(300.0, "--timeout", min=0.1,
+                                            help="With --wait: give up after this many seconds (exit 1)."),
               server: str | None = SERVER_OPT) -> None:
-        """Cordon a node (or every node of a pool) and evict its bigk pods."""
+        """Cordon a node (or every node of a pool) and evict its bigk pods, then wait until they are gone."""
+        _check_target("drain", node, pool)
+        client = _client(server)
+        plan = client.get(f"/pools/{_q(pool)}/drain-plan" if pool else f"/nodes/{_q(node)}/drain-plan")
+        if dry_run:
+            _show_plan(plan, "would ")
+            return
+        if pool and not yes:
+            _show_plan(plan, "will ")
+            _confirm(f"drain every node of pool {pool}")
         data = _nodes_action("drain", node, pool, server)
         typer.echo(f"drained {', '.join(data['nodes'])}: evicted {len(data['evicted'])} pod(s)")
         for key in data["evicted"]:
             typer.echo(f"  evicted {key}")
+        if wait and data["evicted"]:
+            _wait_empty(client, data["nodes"], timeout)
 
     @app.command("cordon")
     def cordon(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
+               dry_run: bool = typer.Option(False, "--dry-run", help="Only show which nodes would be cordoned."),
+               yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before cordoning a whole pool."),
                server: str | None = SERVER_OPT) -> None:
         """Mark a node (or a pool) unschedulable; running pods stay."""
+        _check_target("cordon", node, pool)
+        if pool and (dry_run or not yes):
+            plan = _client(server).get(f"/pools/{_q(pool)}/drain-plan")
+            typer.echo(f"{'would' if dry_run else 'will'} cordon {', '.join(plan['nodes'])} "
+                       f"({len(plan['pods'])} bigk pod(s) there keep running)")
+            if dry_run:
+                return
+            _confirm(f"cordon every node of pool {pool}")
+        elif dry_run:
+            _client(server).get(f"/nodes/{_q(node)}/drain-plan")  # says "no node" for a wrong name
+            typer.echo(f"would cordon {node}")
+            return
         data = _nodes_action("cordon", node, pool, server)
         typer.echo(f"cordoned {', '.join(data.get('nodes', [data.get('node')]))}")
 
@@ -677,10 +748,20 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"uncordoned {', '.join(data.get('nodes', [data.get('node')]))}")
 
     @app.command("history")
-    def history(job: str = typer.Argument(...), limit: int = typer.Option(1000, "--limit", min=1),
-                server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
-        """Success rate and p50/p95 duration and queue wait of JOB's finished runs."""
+    def history(job: str | None = typer.Argument(None), limit: int = typer.Option(1000, "--limit", min=1),
+                server: str | None = SERVER_OPT, output: str = OUTPUT_OPT,
+                audit: bool = typer.Option(False, "--audit", help="The audit trail instead: who did what, when, "
+                                                                   "from where, with what outcome (of JOB if given)."),
+                user: str | None = typer.Option(None, "--user", help="With --audit: only this user's actions.")) -> None:
+        """Success rate and p50/p95 duration and queue wait of JOB's finished runs (--audit: the audit trail)."""
         fmt = parse_output(output)
+        if audit:
+            from bigk.cli import audit_cmd
+
+            audit_cmd.show(_client(server), job, user, limit, fmt)
+            return
+        if job is None:
+            raise typer.BadParameter("name a job (or use --audit)", param_hint="JOB")
         data = _client(server).get(f"/jobs/{_q(job)}/history", limit=limit)
         if fmt.structured:
             out.dump(out.with_rfc3339(data), fmt.style)

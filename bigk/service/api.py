@@ -24,6 +24,7 @@ from bigk.service import hardening
 from bigk.service.authz import guard_for
 from bigk.service.runstate import InvalidTransition, RunState
 from bigk.service.about_api import about_router
+from bigk.service.drain_api import drain_router
 from bigk.service.gpus_api import annotate_gpus, gpus_router
 from bigk.service.leading_api import leading_router
 from bigk.service.queues_api import queues_router
@@ -200,5 +201,6 @@ def create_app(service: Any, token: str | None) -> FastAPI:
     app.include_router(queues_router(service, read))  # GET /api/v1/queues, /api/v1/queues/{name}
     app.include_router(audit_trail.audit_router(audit, read))  # GET /api/v1/audit
     app.include_router(status_router(service, read))  # /status: the read-only status page
+    app.include_router(drain_router(service, read))  # GET .../drain-plan: what a drain would evict
     app.include_router(runio_router(service, read))  # GET /api/v1/runs/{id}/logs, /ui, /ui/proxy/...
     return app

@@ -93,7 +93,8 @@ def test_actions_cancel_suspend_cordon_drain(svc: Running, bigk: CLI) -> None:
     wait_for(lambda: svc.service.store and svc.service.store.get_run(run_id).state == "Running", 10, "long running")
     code, out, _ = bigk("cancel", run_id, server=s, token=t)
     assert (code, out.strip()) == (0, f"run {run_id} Cancelled")
-    assert bigk("cancel", run_id, server=s, token=t)[1].strip() == f"run {run_id} already Cancelled; nothing to cancel"
+    code, _, err = bigk("cancel", run_id, server=s, token=t)
+    assert (code, err.strip()) == (1, f"error: run {run_id} already Cancelled; nothing to cancel")
 
     assert bigk("cordon", "cpu-3", server=s, token=t)[1].strip() == "cordoned cpu-3"
     assert "SchedulingDisabled" in next(line for line in bigk("get", "nodes", server=s)[1].splitlines()
@@ -102,16 +103,34 @@ def test_actions_cancel_suspend_cordon_drain(svc: Running, bigk: CLI) -> None:
 
     _, out, _ = bigk("run", "gpu", server=s, token=t)
     gpu_run = out.split()[1]
-    wait_for(lambda: svc.service.store and len([p for p in svc.service.store.get_run(gpu_run).pods
-                                                if p["node"].startswith("gpu-t4")]) == 2, 10, "GPU executors bound")
-    code, out, _ = bigk("drain", "--pool", "gpu-t4", server=s, token=t)
-    assert code == 0 and out.startswith("drained gpu-t4-0, gpu-t4-1: evicted 2 pod(s)"), out
+    store = svc.service.store
+    assert store is not None
+
+    def executors() -> list[dict[str, Any]] | None:
+        bound = [p for p in store.get_run(gpu_run).pods if p["role"] == "executor" and p["node"]]
+        return bound if len(bound) == 2 else None
+
+    bound = wait_for(executors, 10, "GPU executors bound")
+    before = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])["items"]}
+    pool = before[bound[0]["node"]]["pool"]
+    members = sorted(name for name, n in before.items() if n["pool"] == pool)
+    hit = len([p for p in bound if before[p["node"]]["pool"] == pool])
+    code, out, _ = bigk("drain", "--pool", pool, "--dry-run", server=s, token=t)
+    assert code == 0 and out.startswith(f"would cordon {', '.join(members)} and evict {hit} bigk pod(s)\n"), out
+    assert f"(executor of run {gpu_run})" in out and f"run {gpu_run} (gpu, Running) loses {hit} executor(s)" in out
     nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])["items"]}
-    assert nodes["gpu-t4-0"]["unschedulable"] and nodes["gpu-t4-1"]["unschedulable"]
-    code, out, _ = bigk("uncordon", "--pool", "gpu-t4", server=s, token=t)
-    assert (code, out.strip()) == (0, "uncordoned gpu-t4-0, gpu-t4-1")
+    assert not any(nodes[m]["unschedulable"] for m in members)  # a dry run changes nothing
+    code, _, err = bigk("drain", "--pool", pool, server=s, token=t)  # no terminal to ask on, no --yes
+    assert code == 2 and "without confirmation: pass --yes" in err
+    code, out, _ = bigk("drain", "--pool", pool, "--yes", "--timeout", "20", server=s, token=t)
+    assert code == 0 and out.startswith(f"drained {', '.join(members)}: evicted {hit} pod(s)"), out
+    assert out.strip().splitlines()[-1].startswith("evictions done in ")
     nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])["items"]}
-    assert not nodes["gpu-t4-0"]["unschedulable"] and not nodes["gpu-t4-1"]["unschedulable"]
+    assert all(nodes[m]["unschedulable"] and nodes[m]["bigk_pods"] == 0 for m in members)
+    code, out, _ = bigk("uncordon", "--pool", pool, server=s, token=t)
+    assert (code, out.strip()) == (0, f"uncordoned {', '.join(members)}")
+    nodes = {n["name"]: n for n in json.loads(bigk("get", "nodes", "-o", "json", server=s)[1])["items"]}
+    assert not any(nodes[m]["unschedulable"] for m in members)
     assert bigk("uncordon", "--pool", "nope", server=s, token=t)[0] == 3
 
 
