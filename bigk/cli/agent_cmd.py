@@ -39,11 +39,14 @@ def register(app: typer.Typer) -> None:
                                                  "NVML."),
         dcgm_host_label: str = typer.Option("Hostname", "--dcgm-host-label",
                                             help="Label carrying the node name on DCGM series."),
+        log_format: str = typer.Option("logfmt", "--log-format", envvar="BIGK_LOG_FORMAT",
+                                       help="logfmt (key=value) or json (one object per line), as bigk serve."),
     ) -> None:
         """Publish this node's live GPU readings (NVML or DCGM) to its bigk.io/gpu-readings annotation."""
+        from bigk.cli.logs import setup_logging
         from bigk.gpu.agent import Agent, NodeAnnotationPublisher, make_core_api, serve_metrics
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        setup_logging("INFO", log_format)
         read, close = _source(node, dcgm_url, dcgm_host_label)
         try:
             publisher = None if dry_run else NodeAnnotationPublisher(make_core_api(kubeconfig, kube_server))

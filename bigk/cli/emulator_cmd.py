@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import tempfile
 import threading
 from pathlib import Path
 
 import typer
+
+from bigk.cli.logs import setup_logging
 
 DEFAULT_CLUSTER = "jobspecs/cluster.yaml"
 
@@ -35,13 +36,14 @@ def register(app: typer.Typer) -> None:
             True, "--gpu-readings/--no-gpu-readings", help="Publish simulated GPU readings on GPU nodes."
         ),
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Log every bind and pod transition."),
+        log_format: str = typer.Option("logfmt", "--log-format", envvar="BIGK_LOG_FORMAT",
+                                       help="logfmt (key=value) or json (one object per line), as bigk serve."),
     ) -> None:
         """Run an emulated Kubernetes API with simulated kubelets, Spark drivers and GPUs (a test fixture)."""
         from bigk.cluster.config import ClusterFileError, load_cluster
         from bigk.emulator import EmulatedCluster, EmulatorError
 
-        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        setup_logging("DEBUG" if verbose else "INFO", log_format)
         try:
             nodes = load_cluster(cluster)
         except ClusterFileError as exc:
@@ -77,6 +79,8 @@ def register(app: typer.Typer) -> None:
         gpu_readings: bool = typer.Option(
             True, "--gpu-readings/--no-gpu-readings", help="Publish simulated GPU readings on GPU nodes."
         ),
+        log_format: str = typer.Option("logfmt", "--log-format", envvar="BIGK_LOG_FORMAT",
+                                       help="logfmt (key=value) or json (one object per line), as bigk serve."),
     ) -> None:
         """Register the cluster file's nodes on a real API server and run their simulated kubelets, Spark
         drivers and GPUs there as ordinary clients (like KWOK), e.g. on the control plane of testenv/up."""
@@ -85,7 +89,7 @@ def register(app: typer.Typer) -> None:
         from bigk.emulator.remote import SimulatedNodes
         from bigk.kube.client import api_client
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        setup_logging("INFO", log_format)
         try:
             nodes = load_cluster(cluster)
         except ClusterFileError as exc:

@@ -752,7 +752,8 @@ def register(app: typer.Typer) -> None:
                 server: str | None = SERVER_OPT, output: str = OUTPUT_OPT,
                 audit: bool = typer.Option(False, "--audit", help="The audit trail instead: who did what, when, "
                                                                    "from where, with what outcome (of JOB if given)."),
-                user: str | None = typer.Option(None, "--user", help="With --audit: only this user's actions.")) -> None:
+                user: str | None = typer.Option(None, "--user", help="With --audit: only this user's actions."),
+                ) -> None:
         """Success rate and p50/p95 duration and queue wait of JOB's finished runs (--audit: the audit trail)."""
         fmt = parse_output(output)
         if audit:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -22,20 +21,12 @@ from bigk.errors import BigkError
 
 log = logging.getLogger("bigk.serve")
 
-_QUIET = ("apscheduler", "uvicorn", "uvicorn.error", "uvicorn.access", "kubernetes", "urllib3", "aiohttp")
 
+def setup_logging(level: str = "INFO", fmt: str = "logfmt") -> None:
+    """Log lines on stderr, logfmt (`ts=... level=... logger=... event=...`) or JSON (see bigk.cli.logs)."""
+    from bigk.cli.logs import setup_logging as setup
 
-def setup_logging(level: str = "INFO") -> None:
-    """key=value log lines on stderr: `ts=... level=... logger=... event=...`."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-                                           datefmt="%Y-%m-%dT%H:%M:%S"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in _QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("apscheduler.executors").setLevel(logging.ERROR)  # misses are logged by bigk itself
+    setup(level, fmt)
 
 
 def register(app: typer.Typer) -> None:
@@ -81,6 +72,8 @@ def register(app: typer.Typer) -> None:
         lease_seconds: float = typer.Option(15.0, "--lease-seconds", min=1.0,
                                             help="Leader lease duration; a replacement takes over within it."),
         log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+        log_format: str = typer.Option("logfmt", "--log-format", envvar="BIGK_LOG_FORMAT",
+                                       help="logfmt (key=value) or json (one object per line, the same fields)."),
         gpu_idle_minutes: float = typer.Option(10.0, "--gpu-idle-minutes", min=0.01,
                                                help="A GPU held by a run is idle after this many minutes of readings "
                                                     "below --gpu-idle-threshold (bigk get gpus --idle)."),
@@ -97,7 +90,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give --kubeconfig or --kube-server, not both")
         if in_cluster is None:
             in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not (kubeconfig or kube_server)
-        setup_logging(log_level)
+        setup_logging(log_level, log_format)
         state = state_dir or default_state_dir()
         host, port = parse_listen(listen)
         token, where = resolve_token(state, token_file, create=True)
