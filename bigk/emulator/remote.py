@@ -317,6 +317,7 @@ class SimulatedNodes:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self.kubelet_endpoint: Any = None  # bigk.emulator.kubelet_endpoint: pods/log through the API server
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -325,6 +326,10 @@ class SimulatedNodes:
         return self._loop
 
     def start(self) -> SimulatedNodes:
+        if self._want["kubelet"]:
+            from bigk.emulator.kubelet_endpoint import KubeletEndpoint
+
+            self.kubelet_endpoint = KubeletEndpoint(self.store).start()
         for node in self.model_nodes.values():
             self.ensure_node(node)
         self.store.start()
@@ -379,6 +384,8 @@ class SimulatedNodes:
             if self._thread is not None:
                 self._thread.join(10)
         self.store.stop()
+        if self.kubelet_endpoint is not None:
+            self.kubelet_endpoint.stop()
         self._loop = None
 
     async def _renew_leases(self) -> None:
@@ -413,6 +420,11 @@ class SimulatedNodes:
     def ensure_node(self, node: Node) -> None:
         """Create the Node object (kubelet registration), or bring an existing one's status back to Ready."""
         body = node_object(node)
+        if self.kubelet_endpoint is not None:  # the API server reaches this node's kubelet (logs) on loopback
+            from bigk.emulator.kubelet_endpoint import ADDRESS
+
+            body["status"]["addresses"] = [{"type": "InternalIP", "address": ADDRESS}]
+            body["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet_endpoint.port}}
         core = client.CoreV1Api(self.client)
         try:
             core.create_node(body, _preload_content=False)

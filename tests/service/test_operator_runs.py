@@ -4,7 +4,9 @@ The manifest is the corpus's copy of the operator's fenced-restart example: a Co
 script and the SparkApplication that mounts it, in one file. The run goes through the production path
 (catalog, cron/run-now, submission, gang admission, binds) on the emulated cluster and, marked `cluster`,
 on the real API server. Logs and the UI need a kubelet behind the API server: the emulator serves
-simulated ones; the real control plane of testenv has no kubelets, so those checks run on the emulator.
+simulated ones, and on the real API server the simulated kubelet's HTTPS endpoint serves `pods/log`; the pod
+proxy (Spark UI) dials the pod's IP, which testenv's simulated pods do not have, so the UI check runs on the
+emulator.
 """
 
 from __future__ import annotations
@@ -81,33 +83,66 @@ def test_imported_operator_example_runs_through_bigk_serve(
 @pytest.fixture
 def emulated_only(request: pytest.FixtureRequest) -> None:
     if request.getfixturevalue("cluster").kind != "emulated":
-        pytest.skip("pods/log and pods/proxy need kubelets; testenv's control plane has none")
+        pytest.skip("pods/NAME:4040/proxy dials the pod's IP; testenv's simulated pods have no network")
 
 
-def test_logs_and_ui_of_a_running_then_finished_run(
-        tmp_path: Path, serve: Callable[..., Running], emulated_only: None,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def _start(tmp_path: Path, serve: Callable[..., Running]) -> tuple[Running, str]:
     svc = serve(_specs(tmp_path, 120))  # 6 s at the fixture's time scale
-    monkeypatch.setenv("BIGK_SPARK_HISTORY_URL", "http://history.example.com:18080")
     run_id = _run_now(svc)
     wait_for(lambda: _run(svc, run_id)["state"] == "Running", 30, "the run to start")
     wait_for(lambda: len(client.CoreV1Api(svc.service.api).list_namespaced_pod(
         "default", label_selector=f"bigk.io/run={run_id},spark-role=executor").items) == 1, 10, "the executor")
+    return svc, run_id
 
-    followed: list[str] = []
 
-    class Sink:
-        def write(self, text: str) -> None:
-            followed.append(text)
+class _Sink:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
 
-        def flush(self) -> None:
-            return
+    def write(self, text: str) -> None:
+        self.parts.append(text)
 
-    reader = threading.Thread(target=stream_logs, args=(svc.url, run_id, None, True, False, None, False, Sink()),
+    def flush(self) -> None:
+        return
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def test_logs_of_a_running_then_finished_run(tmp_path: Path, serve: Callable[..., Running],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the emulator its own pods/log; on the real API server, through the simulated kubelet's endpoint."""
+    svc, run_id = _start(tmp_path, serve)
+    monkeypatch.setenv("BIGK_TOKEN", svc.token)
+    followed = _Sink()
+    reader = threading.Thread(target=stream_logs, args=(svc.url, run_id, None, True, False, None, False, followed),
                               daemon=True)
     reader.start()
+    wait_for(lambda: "Registered executor 1" in followed.text, 15, "the executor line in the followed log")
+    code, out = _cli("logs", run_id, "--executor", "1", "--server", svc.url)
+    assert code == 0 and "Successfully registered with driver" in out, out
 
-    # the UI, forwarded on a local port while the driver runs
+    reader.join(timeout=30)
+    assert not reader.is_alive(), "bigk logs -f did not end with the driver"
+    assert "Submitted application" in followed.text and followed.text.rstrip().endswith("Shutdown hook called")
+    wait_for(lambda: _run(svc, run_id)["state"] == "Succeeded", 30, "the run to finish")
+
+    code, out = _cli("logs", run_id, "--tail", "1", "--server", svc.url)
+    assert code == 0 and out.rstrip().endswith("Shutdown hook called"), out
+    code, out = _cli("logs", run_id, "--executor", "1", "--server", svc.url)
+    assert code == 3 and "no executor 1" in out, out
+    code, out = _cli("logs", run_id, "--previous", "--server", svc.url)
+    assert code == 1 and "previous terminated container" in out, out
+    code, out = _cli("describe", "run", run_id, "--server", svc.url)
+    assert code == 0 and f"bigk logs {run_id}" in out and f"bigk ui {run_id}" in out, out
+
+
+def test_ui_of_a_running_then_finished_run(tmp_path: Path, serve: Callable[..., Running], emulated_only: None,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIGK_SPARK_HISTORY_URL", "http://history.example.com:18080")
+    svc, run_id = _start(tmp_path, serve)
+    monkeypatch.setenv("BIGK_TOKEN", svc.token)
     api = Client(svc.url)
     info = api.get(f"/runs/{run_id}/ui")
     assert info["running"] and info["portForward"] == f"kubectl -n default port-forward pod/{info['pod']} 4040:4040"
@@ -119,24 +154,7 @@ def test_logs_and_ui_of_a_running_then_finished_run(
         assert page.status_code == 200 and "Spark Jobs" in page.text
     finally:
         forwarder.stop()
-    wait_for(lambda: "Registered executor 1" in "".join(followed), 10, "the executor line in the followed log")
-    code, out = _cli("logs", run_id, "--executor", "1", "--server", svc.url)
-    assert code == 0 and "Successfully registered with driver" in out, out
-
-    reader.join(timeout=30)
-    assert not reader.is_alive(), "bigk logs -f did not end with the driver"
-    text = "".join(followed)
-    assert "Submitted application" in text and text.rstrip().endswith("Shutdown hook called")
     wait_for(lambda: _run(svc, run_id)["state"] == "Succeeded", 30, "the run to finish")
-
-    code, out = _cli("logs", run_id, "--tail", "1", "--server", svc.url)
-    assert code == 0 and out.rstrip().endswith("Shutdown hook called"), out
-    code, out = _cli("logs", run_id, "--executor", "1", "--server", svc.url)
-    assert code == 3 and "no executor 1" in out, out
-    code, out = _cli("logs", run_id, "--previous", "--server", svc.url)
-    assert code == 1 and "previous terminated container" in out, out
-    code, out = _cli("describe", "run", run_id, "--server", svc.url)
-    assert code == 0 and f"bigk logs {run_id}" in out and f"bigk ui {run_id}" in out, out
     code, out = _cli("ui", run_id, "--server", svc.url)
     assert code == 0 and "Succeeded" in out, out
     app_id = _run(svc, run_id)["spark_app_id"]
@@ -145,8 +163,10 @@ def test_logs_and_ui_of_a_running_then_finished_run(
         assert c.get(f"/api/v1/runs/{run_id}/ui/proxy/jobs/").status_code == 503
 
 
-def test_unknown_run_is_not_found(tmp_path: Path, serve: Callable[..., Running], emulated_only: None) -> None:
+def test_unknown_run_is_not_found(tmp_path: Path, serve: Callable[..., Running],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
     svc = serve(_specs(tmp_path, 20))
+    monkeypatch.setenv("BIGK_TOKEN", svc.token)
     code, out = _cli("logs", "no-such-run", "--server", svc.url)
     assert code == 3 and "no run 'no-such-run'" in out, out
     with svc.client() as c:
