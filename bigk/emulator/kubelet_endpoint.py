@@ -74,7 +74,8 @@ class KubeletEndpoint:
 
     # ---- one request ------------------------------------------------------------------------
     def _pod(self, namespace: str, name: str) -> Obj | None:
-        return self.store.get("pods", namespace, name)  # type: ignore[no-any-return]
+        found: Obj | None = self.store.get("pods", namespace, name)
+        return found
 
     @staticmethod
     def _plain(handler: BaseHTTPRequestHandler, status: int, text: str) -> None:
