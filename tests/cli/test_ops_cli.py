@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +12,26 @@ import pytest
 import yaml
 
 from bigk.cli.main import main
+from tests.realk8s import ClusterUnderTest
 from tests.service.conftest import Running, cluster, job_yaml, serve, wait_for  # noqa: F401  (fixtures)
+from tests.service.rbac_users import READ_ALL, Users
 
 CLI = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture()
-def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> CLI:
+def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+         cluster: ClusterUnderTest) -> Iterator[CLI]:  # noqa: F811
     monkeypatch.setenv("BIGK_STATE_DIR", str(tmp_path / "cli-state"))  # no token file, no server file here
     monkeypatch.delenv("BIGK_TOKEN", raising=False)
     monkeypatch.delenv("BIGK_SERVER", raising=False)
+    people = Users(cluster)
+    # Token-less reads are for a local cluster only: on the real one the operator reads with their kubeconfig.
+    viewer = people.make("cli-viewer", READ_ALL).kubeconfig(tmp_path / "viewer") if cluster.kind == "real" else None
 
-    def run(*args: str, server: str | None = None, token: str | None = None) -> tuple[int, str, str]:
+    def run(*args: str, server: str | None = None, token: str | None = None,
+            anonymous: bool = False) -> tuple[int, str, str]:
+        monkeypatch.setenv("KUBECONFIG", str(viewer if viewer and not anonymous else tmp_path / "no-kubeconfig"))
         if server:
             monkeypatch.setenv("BIGK_SERVER", server)
         if token:
@@ -37,7 +45,8 @@ def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tm
         out, err = capsys.readouterr()
         return code, out, err
 
-    return run
+    yield run
+    people.cleanup()
 
 
 @pytest.fixture()
@@ -139,7 +148,7 @@ def test_exit_codes_and_one_line_errors(svc: Running, bigk: CLI) -> None:
     code, _, err = bigk("describe", "job", "nope", server=s)
     assert code == 3 and err.strip() == "error: no job 'nope' (list them with `bigk get jobs`)"
     assert bigk("explain", "deadbeef", server=s)[0] == 3
-    code, _, err = bigk("run", "etl", server=s)  # no token anywhere
+    code, _, err = bigk("run", "etl", server=s, anonymous=True)  # no token anywhere
     assert code == 4 and len(err.strip().splitlines()) == 1 and "BIGK_TOKEN" in err
     code, _, err = bigk("get", "runs", server="http://127.0.0.1:9")
     assert code == 5 and "cannot reach bigk at http://127.0.0.1:9" in err and "bigk serve" in err
@@ -181,7 +190,7 @@ def test_wrong_server_or_token_says_what_to_do(svc: Running, bigk: CLI, cluster:
     assert "not a bigk server" in err and "{'kind'" not in err
     code, _, err = bigk("get", "runs", "--server", "127.0.0.1:8080")
     assert code == 2 and "is not a URL" in err and "http://" in err
-    code, _, err = bigk("suspend", "etl", server=svc.url)
+    code, _, err = bigk("suspend", "etl", server=svc.url, anonymous=True)
     assert code == 4 and "none was found" in err and "BIGK_STATE_DIR" in err
     assert bigk("describe", "run", "deadbeef", server=svc.url)[0] == 3  # a real "not found" stays 3
     code, _, err = bigk("suspend", "etl", server=svc.url, token="not-the-token")

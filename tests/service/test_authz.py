@@ -8,76 +8,32 @@ credentials it has are the token in its kubeconfig.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import secrets
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from bigk.cli.main import main
 from tests.realk8s import ClusterUnderTest
 from tests.service.conftest import Running, job_yaml, wait_for
-
-RBAC = "rbac.authorization.k8s.io"
-
-
-@dataclass
-class User:
-    token: str
-    username: str  # what TokenReview says: alice, or system:serviceaccount:default:alice-x
-
-
-def _subject(cluster: ClusterUnderTest, name: str) -> dict[str, str]:
-    if cluster.kind == "emulated":
-        return {"kind": "User", "name": name, "apiGroup": RBAC}
-    return {"kind": "ServiceAccount", "name": name, "namespace": "default"}
+from tests.service.rbac_users import User, Users
 
 
 @pytest.fixture()
 def users(cluster: ClusterUnderTest) -> Iterator[Callable[[str, list[str]], User]]:
     """users(name, verbs on runs) -> a user with a bearer token whose RBAC grants exactly those verbs."""
-    api = cluster.api()
-    rbac = client.RbacAuthorizationV1Api(api)
-    core = client.CoreV1Api(api)
-    made: list[tuple[str, str]] = []
+    made = Users(cluster)
 
     def make(name: str, verbs: list[str]) -> User:
-        name = f"{name}-{secrets.token_hex(3)}"
-        if cluster.kind == "emulated":
-            token, username = f"tok-{secrets.token_hex(8)}", name
-            cluster.emulator.add_token(token, name, ["bigk-users"])  # type: ignore[union-attr]
-        else:
-            core.create_namespaced_service_account("default", client.V1ServiceAccount(
-                metadata=client.V1ObjectMeta(name=name)))
-            made.append(("sa", name))
-            request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[],
-                                                                                           expiration_seconds=3600))
-            token = str(core.create_namespaced_service_account_token(name, "default", request).status.token)
-            username = f"system:serviceaccount:default:{name}"
-        rbac.create_cluster_role({"metadata": {"name": name}, "rules": [
-            {"apiGroups": ["bigk.io"], "resources": ["runs"], "verbs": verbs},
-            {"apiGroups": ["bigk.io"], "resources": ["jobs", "audit"], "verbs": ["get", "list"]}]})
-        rbac.create_cluster_role_binding({"metadata": {"name": name}, "subjects": [_subject(cluster, name)],
-                                          "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": name}})
-        made.append(("rbac", name))
-        return User(token, username)
+        return made.make(name, [{"apiGroups": ["bigk.io"], "resources": ["runs"], "verbs": verbs},
+                                {"apiGroups": ["bigk.io"], "resources": ["jobs", "audit"], "verbs": ["get", "list"]}])
 
     yield make
-    for kind, name in made:
-        with contextlib.suppress(ApiException):
-            if kind == "sa":
-                core.delete_namespaced_service_account(name, "default")
-            else:
-                rbac.delete_cluster_role_binding(name)
-                rbac.delete_cluster_role(name)
+    made.cleanup()
 
 
 CLI = Callable[..., tuple[int, str, str]]
@@ -95,12 +51,7 @@ def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tm
         if static:
             monkeypatch.setenv("BIGK_TOKEN", static)
         if user is not None:  # a kubeconfig like any cluster user's: the token is their only credential
-            path = tmp_path / f"kubeconfig-{user.username.rsplit(':', 1)[-1]}"
-            path.write_text(json.dumps({
-                "apiVersion": "v1", "kind": "Config", "current-context": "c",
-                "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": user.token}}],
-                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
+            path = user.kubeconfig(tmp_path / f"kubeconfig-{user.username.rsplit(':', 1)[-1]}")
             monkeypatch.setenv("KUBECONFIG", str(path))
         monkeypatch.setattr(sys, "argv", ["bigk", *args])
         try:
