@@ -19,6 +19,7 @@ from kubernetes import client
 
 from bigk.cluster.labels import SCHEDULER_NAME
 from bigk.cluster.model import Node, Pod
+from bigk.kube.interpod import AntiAffinityTerm, anti_affinity_terms
 from bigk.kube.translate import TranslateError, is_candidate, node_from_v1, occupies_node, pod_from_v1, pod_key
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class PodEntry:
     labels: dict[str, str] = field(default_factory=dict)
     uid: str = ""
     resource_version: str = ""
+    anti_affinity: tuple[AntiAffinityTerm, ...] = ()  # required, of a pod holding a node (bigk.kube.interpod)
 
 
 class ClusterCache:
@@ -207,7 +209,8 @@ class ClusterCache:
             return None
         meta = obj.metadata or client.V1ObjectMeta()
         return PodEntry(pod=pod, candidate=candidate, annotations=_str_map(meta.annotations),
-                        labels=_str_map(meta.labels), uid=meta.uid or "", resource_version=meta.resource_version or "")
+                        labels=_str_map(meta.labels), uid=meta.uid or "", resource_version=meta.resource_version or "",
+                        anti_affinity=() if candidate else anti_affinity_terms(obj))
 
 
 def _safe_pod_key(obj: client.V1Pod) -> str:

@@ -27,6 +27,7 @@ from bigk.kube.cache import ClusterCache, PodEntry
 from bigk.kube.events import EventRecorder, UnschedulableReporter
 from bigk.kube.gangs import QueueSource, build_snapshot
 from bigk.kube.informer import CallbackHandler, Informer
+from bigk.kube.interpod import resolve_entries as resolve_anti_affinity
 from bigk.kube.leader import LeaderElector, default_identity
 from bigk.kube.storage import StorageCache, StorageInformers
 from bigk.scheduler.types import Bind, CycleResult, Explanation, QueueUsage
@@ -192,8 +193,9 @@ class SchedulerLoop:
     def run_once(self) -> CycleReport:
         """One cycle: snapshot, decide, bind, evict, explain. Public for tests and benchmarks."""
         started = time.perf_counter()
-        entries = self.storage.resolve(self.cache.pod_entries())
-        snapshot = build_snapshot(self.storage.nodes(self.cache.nodes()), entries, self.queues)
+        nodes = self.storage.nodes(self.cache.nodes())
+        entries = resolve_anti_affinity(self.storage.resolve(self.cache.pod_entries()), nodes)
+        snapshot = build_snapshot(nodes, entries, self.queues)
         now = self.clock()
         result: CycleResult = self.scheduler.cycle(snapshot, now)
         decided = time.perf_counter()

@@ -239,6 +239,29 @@ def bound_claim_follows_volume(h: Harness) -> None:
     h.wait(lambda: h.node_of("reader") == nodes[1], what="pod placed by its volume's node affinity")
 
 
+def existing_pods_anti_affinity(h: Harness) -> None:
+    """A pod another scheduler placed, with required anti-affinity against `app=<id>` per host, keeps bigk's
+    matching pods off its node; a matching pod that may only use that node waits and says why."""
+    sid = unique("anti")
+    a = make_node(h, f"{sid}-a", labels={SCENARIO_LABEL: sid})
+    b = make_node(h, f"{sid}-b", labels={SCENARIO_LABEL: sid})
+    h.pod("holder", extra_spec={"nodeName": a, "schedulerName": "default-scheduler", "affinity": {
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": sid}}, "topologyKey": HOSTNAME}]}}})
+    loop = h.loop()
+    scenario_nodes(h, loop, [a, b])
+    for i in range(2):
+        h.pod(f"exec-{i}", labels={"app": sid}, extra_spec={"affinity": affinity(sid)})
+    h.pod("other", labels={"app": "unrelated"}, extra_spec={"affinity": affinity(
+        sid, fields=[{"key": "metadata.name", "operator": "In", "values": [a]}])})
+    h.pod("stuck", labels={"app": sid}, extra_spec={"affinity": affinity(
+        sid, fields=[{"key": "metadata.name", "operator": "In", "values": [a]}])})
+    for name, node in (("exec-0", b), ("exec-1", b), ("other", a)):
+        h.wait(lambda name=name, node=node: h.node_of(name) == node, what=f"{name} on {node}")  # type: ignore[misc]
+    explained(h, loop, "stuck", "existing pods' anti-affinity")
+    assert h.node_of("stuck") == ""
+
+
 def storage_objects_as_the_server_checks_them(h: Harness) -> None:
     """What the API server refuses and answers for storage objects (differences the emulator once had):
     a CSI driver name must be a DNS subdomain, a claim needs access modes and a storage request, and
@@ -276,4 +299,4 @@ def _refused_fields(create: Any) -> list[str]:
 
 
 ALL = [node_affinity_and_taints, init_containers_and_overhead, host_ports, wait_for_first_consumer_claims,
-       bound_claim_follows_volume, storage_objects_as_the_server_checks_them]
+       bound_claim_follows_volume, existing_pods_anti_affinity, storage_objects_as_the_server_checks_them]
