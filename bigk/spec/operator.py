@@ -76,7 +76,6 @@ _POD_TEMPLATE_CONTAINER = {
     "ports": "ports",
 }
 _UNSUPPORTED_SPEC = {
-    "sparkConfigMap": "mount Spark configuration files through a driver/executor template volume instead",
     "monitoring": "the operator's JMX-exporter wiring (its metrics ConfigMap and javaagent) is not reproduced; "
     "use Spark's PrometheusServlet (spark.ui.prometheus.enabled, spark.metrics.conf.*.sink.prometheusServlet.*)",
     "timeToLiveSeconds": "bigk keeps finished runs' records, not SparkApplication objects; pods are cleaned up by "
@@ -97,6 +96,21 @@ def bigk_queue(name: str) -> str:
         return queue_name(name)
     except QueueNameError:
         return name
+
+
+SPARK_CONF_DIR = "/etc/spark/conf"
+
+
+def _with_spark_conf_map(pod: Any, name: str) -> Any:
+    """The pod spec plus the operator's `sparkConfigMap` wiring: the ConfigMap at /etc/spark/conf, SPARK_CONF_DIR."""
+    if not isinstance(pod, dict):
+        return pod
+    out = dict(pod)
+    maps = out.get("configMaps") if isinstance(out.get("configMaps"), list) else []
+    out["configMaps"] = [*maps, {"name": name, "path": SPARK_CONF_DIR}]
+    env = out.get("env") if isinstance(out.get("env"), list) else []
+    out["env"] = [*env, {"name": "SPARK_CONF_DIR", "value": SPARK_CONF_DIR}]
+    return out
 
 
 def _config_map_refs(value: Any, out: set[str]) -> None:
@@ -174,6 +188,8 @@ class _Conversion:
                 self._gpu(value, where, out)
             elif key in _POD_TEMPLATE_SPEC:
                 t_spec[_POD_TEMPLATE_SPEC[key]] = value
+            elif key == "volumeMounts" and isinstance(value, list):  # beside those of secrets and configMaps
+                container["volumeMounts"] = [*copy.deepcopy(value), *container.get("volumeMounts", [])]
             elif key in _POD_TEMPLATE_CONTAINER:
                 container[_POD_TEMPLATE_CONTAINER[key]] = value
             elif key == "sidecars":
@@ -278,7 +294,7 @@ class _Conversion:
             where = f"{path}.{key}"
             if key in _SPEC_SAME:
                 out[key] = copy.deepcopy(value)
-            elif key in ("driver", "executor", "volumes"):
+            elif key in ("driver", "executor", "volumes", "sparkConfigMap"):
                 continue  # below, once volumes are known
             elif key == "deps":
                 out["deps"] = copy.deepcopy(value)
@@ -309,8 +325,16 @@ class _Conversion:
                 self.drop(where, _UNSUPPORTED_SPEC[key])
             else:
                 self.drop(where, "unknown operator field; left out")
-        out["driver"] = self.pod(spec.get("driver", {}), f"{path}.driver", "driver", list(volumes), out)
-        executor = self.pod(spec.get("executor", {}), f"{path}.executor", "executor", list(volumes), out)
+        driver_raw, executor_raw = spec.get("driver", {}), spec.get("executor", {})
+        conf_map = spec.get("sparkConfigMap")
+        if isinstance(conf_map, str) and conf_map:
+            driver_raw, executor_raw = (_with_spark_conf_map(p, conf_map) for p in (driver_raw, executor_raw))
+            self.note(f"{path}.sparkConfigMap", f"ConfigMap {conf_map!r} mounted at {SPARK_CONF_DIR} with "
+                      "SPARK_CONF_DIR set, in driver and executors (as the operator does)")
+        elif "sparkConfigMap" in spec:
+            self.drop(f"{path}.sparkConfigMap", "expected a ConfigMap name; left out")
+        out["driver"] = self.pod(driver_raw, f"{path}.driver", "driver", list(volumes), out)
+        executor = self.pod(executor_raw, f"{path}.executor", "executor", list(volumes), out)
         self._move_reserved(out, executor, path)
         self._apply_dynamic(executor, executor_extra)
         out["executor"] = executor

@@ -129,3 +129,20 @@ def test_drivers_get_a_service_account_that_may_create_executors(corpus: SpecLoa
     assert named.conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == "spark"
     unnamed = build_submission(corpus.jobs["spark-on-demand-pvc"].spec, "r1", MASTER, tmp_path)
     assert unnamed.conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == DEFAULT_DRIVER_SERVICE_ACCOUNT
+
+
+def test_spark_config_map_is_mounted_as_the_operator_does(corpus: SpecLoadResult) -> None:
+    job = corpus.jobs["guide-everything"].spec
+    for pod in (job.spec.driver, job.spec.executor):
+        assert pod.literal_env["SPARK_CONF_DIR"] == "/etc/spark/conf"
+        spec = (pod.template or {})["spec"]
+        assert {"name": "cm-spark-defaults", "configMap": {"name": "spark-defaults"}} in spec["volumes"]
+        mounts = [m for c in spec["containers"] for m in c.get("volumeMounts", [])]
+        assert {"name": "cm-spark-defaults", "mountPath": "/etc/spark/conf"} in mounts
+
+
+def test_secret_and_config_map_mounts_sit_beside_the_manifests_own_volume_mounts(corpus: SpecLoadResult) -> None:
+    driver = corpus.jobs["guide-everything"].spec.spec.driver
+    mounts = [m for c in (driver.template or {})["spec"]["containers"] for m in c.get("volumeMounts", [])]
+    paths = {m["mountPath"] for m in mounts}
+    assert {"/mnt/spark/work", "/mnt/secrets", "/mnt/config-maps", "/etc/spark/conf"} <= paths
