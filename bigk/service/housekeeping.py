@@ -98,7 +98,8 @@ def run(svc: Any) -> None:
     store = svc.db()
     active = {gang_name(r.job, r.id) for r in store.active_runs()}
     files = sweep_submit_dir(Path(svc.config.state_dir) / "submit", active, time.time(), SUBMIT_GRACE_S)
-    events, history = prune_rows(store.engine, now)
+    events, history = prune_rows(store.engine, now, retention_s=RETENTION_S, events_max=EVENTS_MAX_ROWS,
+                                 history_per_job=HISTORY_PER_JOB)
     if files or events or history:
         log.info("event=housekeeping submit_files=%d events=%d history=%d seconds=%.3f", files, events, history,
                  time.perf_counter() - started)

@@ -92,3 +92,16 @@ def network_drop(h: Harness, cp: ControlPlane) -> None:
     h.wait(lambda: h.node_of("during") == node and h.node_of("after") == node, what="pods after the drop bound")
     assert loop.pod_informer.stats.lists == lists
     assert loop.pod_informer.stats.relists_forgot == 0
+
+
+def apiserver_restart(h: Harness, cp: ControlPlane) -> None:
+    """The API server restarts with its state intact: bigk carries on, forgetting nothing it should keep."""
+    loop = h.loop()
+    node = h.schedulable_node(loop)
+    _pinned(h, node, "before", 10)
+    h.wait(lambda: h.node_of("before") == node and "Scheduled" in h.reasons_for("before"), what="first pod bound")
+    cp.restart(keep_state=True)
+    _pinned(h, node, "after", 10)
+    h.wait(lambda: h.node_of("after") == node, timeout=30, what="pod created after the restart bound")
+    assert f"{h.namespace}/before" in {p.key for p in loop.cache.pods()}
+    assert h.reasons_for("before").count("Scheduled") == 1  # not bound a second time
