@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
                                database_url=database_url, queues_file=queues,
                                submit_mode=submit_mode, emulator_time_scale=time_scale,
                                leader_lease_s=lease_seconds, spec_policy=spec_policy,
-                               allowed_hosts=list(allowed_host), gpu_idle_minutes=gpu_idle_minutes,
+                               allowed_hosts=[*allowed_host, host], gpu_idle_minutes=gpu_idle_minutes,
                                gpu_idle_threshold_pct=gpu_idle_threshold)
         http = HttpServer(host, port)  # bind first: a busy port fails before anything starts
         service = Service(config)
