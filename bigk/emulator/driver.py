@@ -25,15 +25,17 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bigk.cluster.labels import SPARK_ROLE
-from bigk.emulator import sparkconf
+from bigk.emulator import spark_volumes, sparkconf
 from bigk.emulator.api import PODS, TERMINAL_PHASES
 from bigk.emulator.errors import ApiError
 from bigk.emulator.kubelet import expected_duration, finish_pod, sim_fails
+from bigk.emulator.resources import by_key
 from bigk.emulator.store import Obj, WatchEvent
 
 if TYPE_CHECKING:
     from bigk.emulator.cluster import EmulatedCluster
 
+PVCS = by_key("persistentvolumeclaims")
 log = logging.getLogger("bigk.emulator")
 SIM_DRIVER_ANNOTATION = "bigk.io/sim-driver"  # "false": no simulated application for this driver pod
 
@@ -225,8 +227,9 @@ class SparkDriverSim:
             body = sparkconf.executor_pod(driver, settings.conf, next_id, settings.template, fallback=settings.fallback)
             next_id += 1
             try:
-                self.api.create(PODS, ns, body)
+                created = self.api.create(PODS, ns, body)
                 log.debug("event=executor_created pod=%s/%s", ns, body["metadata"]["name"])
+                self._create_claims(driver, settings, created, next_id - 1)
                 return next_id
             except ApiError as exc:
                 if exc.code != 409:
@@ -234,6 +237,19 @@ class SparkDriverSim:
                         "event=executor_rejected driver=%s/%s reason=%s", ns, driver["metadata"]["name"], exc.message
                     )
                     return next_id
+
+    def _create_claims(self, driver: Obj, settings: DriverConf, executor: Obj, exec_id: int) -> None:
+        """On-demand claims, created after their executor pod, as Spark's driver does (`spark_volumes`)."""
+        ns = executor["metadata"].get("namespace", "")
+        prefix = executor["metadata"]["name"].rsplit("-exec-", 1)[0]
+        claims = spark_volumes.executor_claims(settings.conf, prefix, exec_id)
+        for body in spark_volumes.claim_bodies(settings.conf, driver, executor, claims):
+            try:
+                self.api.create(PVCS, ns, body)
+            except ApiError as exc:
+                if exc.code != 409:  # 409: a claim kept from an executor that is gone (Spark reuses it)
+                    log.warning("event=claim_rejected claim=%s/%s reason=%s", ns, body["metadata"]["name"],
+                                exc.message)
 
     def _delete(self, pod: Obj) -> None:
         with contextlib.suppress(ApiError):

@@ -212,8 +212,15 @@ class ClientApi:
         self.store = store
 
     def create(self, rt: ResourceType, namespace: str, body: Obj) -> Obj:
+        if rt.key == "persistentvolumeclaims":  # the simulated Spark driver's on-demand executor claims
+            try:
+                raw: Any = self.core.create_namespaced_persistent_volume_claim(
+                    namespace, body, _preload_content=False)  # type: ignore[arg-type]
+            except ApiException as exc:
+                raise _api_error(exc) from exc
+            return dict(json.loads(raw.data))
         if rt.key != "pods":
-            raise ApiError(405, "MethodNotAllowed", f"the simulators create only pods, not {rt.key}")
+            raise ApiError(405, "MethodNotAllowed", f"the simulators create only pods and claims, not {rt.key}")
         try:
             resp = self.core.create_namespaced_pod(namespace, body, _preload_content=False)
         except ApiException as exc:

@@ -29,6 +29,7 @@ import yaml
 from bigk.cluster.labels import SPARK_APP_NAME, SPARK_APP_SELECTOR, SPARK_EXEC_ID, SPARK_ROLE
 from bigk.cluster.model import GPU_RESOURCE
 from bigk.cluster.quantity import QuantityError, spark_memory_to_mib
+from bigk.emulator import spark_volumes
 from bigk.emulator.store import Obj
 
 SPARK_PROPERTIES_KEY = "spark.properties"
@@ -259,6 +260,7 @@ def executor_pod(
     resources["requests"] = requests
     resources["limits"] = limits
     container["resources"] = resources
+    spark_volumes.mount(spec, container, spark_volumes.executor_claims(conf, prefix, exec_id))
     containers = containers or [container]
     containers[index] = container
     spec["containers"] = containers
