@@ -49,6 +49,10 @@ def _load(paths: list[str], cluster: Path | None, auto_cluster: bool,
 
         nodes, auto_cluster, cluster = live_nodes(live), False, Path(live)
     result = load_specs(paths, cluster=nodes, policy=policy)
+    if live:  # drivers need their ServiceAccount in the job's namespace
+        from bigk.kube.live_accounts import account_warnings
+
+        result.warnings += account_warnings(result.jobs.values(), kubeconfig=live)
     if cluster is None and auto_cluster and result.cluster_files:
         cluster = result.cluster_files[0]
         result = load_specs(paths, cluster=_cluster_nodes(cluster), policy=policy)
