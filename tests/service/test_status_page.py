@@ -2,7 +2,8 @@
 
 On the emulated cluster with the example specs: the page lists the runs the API lists, follows a run to
 Succeeded without being reloaded (the watch stream re-renders it), links to the run's own page with its
-gang and events, draws every GPU of every node, and leaves a screenshot in test-artifacts/.
+gang and events, shows the queue tree the API serves, draws every GPU of every node, and leaves screenshots
+in test-artifacts/.
 """
 
 from __future__ import annotations
@@ -99,6 +100,15 @@ def test_status_page_shows_the_api_runs_and_follows_a_run_live(example: Running,
         body = page.inner_text("main")
         assert "watch-me" in body and "EVENTS" in body.upper() and "Pending -> Submitted" in body
         assert f"watch-me-{run['id']}-driver" in body
+
+        page.goto(f"{example.url}/status/queues")
+        shown_queues = page.locator("tr[data-queue]")
+        queues = {q["name"]: q for q in api.get("/api/v1/queues").json()}
+        assert {shown_queues.nth(i).get_attribute("data-queue") for i in range(shown_queues.count())} == set(queues)
+        training = page.inner_text("tr[data-queue='ml.training']").split("\t")
+        assert training[-2:] == [str(queues["ml.training"]["running_runs"]), str(queues["ml.training"]["pending_runs"])]
+        assert "6 GPU" in page.inner_text("tr[data-queue='ml.training']")  # train's six A100s, allocated
+        page.screenshot(path=str(ARTIFACTS / "status-queues.png"), full_page=True)
 
         page.goto(f"{example.url}/status/gpus")
         cells = page.locator("[data-gpu]")

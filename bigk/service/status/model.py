@@ -11,8 +11,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL = ("Succeeded", "Failed", "Cancelled", "TimedOut")
-
 
 def span(seconds: float | None) -> str:
     """45s, 3m, 2h, 4d: the CLI's way of saying how long."""
@@ -35,84 +33,38 @@ def run_row(run: dict[str, Any], now: float) -> dict[str, Any]:
 
 @dataclass
 class QueueNode:
-    """One queue in the tree: its own runs and GPU share, and its children's summed in."""
+    """One queue of the tree as the scheduler sees it, with its children."""
 
     name: str
-    path: str
-    running: int = 0
-    pending: int = 0
-    gpu_milli: int = 0
-    share: float = 0.0
+    row: dict[str, Any]
     children: list[QueueNode] = field(default_factory=list)
-    guarantee: Any = None
-    maximum: Any = None
+
+    @property
+    def gpu_share(self) -> float:
+        """Allocated GPUs (its whole subtree) over the cluster's GPUs."""
+        total = (self.row.get("cluster") or {}).get("gpu") or 0
+        return (self.row["allocated"].get("gpu") or 0) / total if total else 0.0
 
 
-def queue_tree(runs: list[dict[str, Any]], gpus: list[dict[str, Any]], queues: list[dict[str, Any]] | None
-               ) -> tuple[list[QueueNode], int]:
-    """Queues as a tree (dots or `parent` make the hierarchy) with running/pending runs and GPU shares.
-
-    The share is the queue's allocated GPUs over the cluster's GPUs, children counted in their parents.
-    """
-    by_pod: dict[str, str] = {}
-    for run in runs:
-        for pod in run.get("pods", []):
-            by_pod[pod["name"]] = run["queue"]
-    alloc: dict[str, int] = defaultdict(int)
-    for gpu in gpus:
-        for key in gpu.get("pods", []):
-            queue = by_pod.get(key.split("/")[-1])
-            if queue:
-                alloc[queue] += gpu["allocated_milli"] // max(1, len(gpu["pods"]))
-    total = 1000 * len(gpus)
-    parent_of: dict[str, str | None] = {}
-    extra: dict[str, dict[str, Any]] = {}
-    for q in queues or []:
-        parent_of[q["name"]] = q.get("parent")
-        extra[q["name"]] = q
-    for run in runs:
-        parent_of.setdefault(run["queue"], None)
-    todo = list(parent_of)
-    while todo:  # root.team.sub without declared parents: the dots are the tree
-        name = todo.pop()
-        if parent_of[name] is None and "." in name:
-            parent = name.rsplit(".", 1)[0]
-            parent_of[name] = parent
-            if parent not in parent_of:
-                parent_of[parent] = None
-                todo.append(parent)
-    nodes = {name: QueueNode(name.rsplit(".", 1)[-1] if "." in name else name, name) for name in parent_of}
-    for name, node in nodes.items():
-        node.guarantee = extra.get(name, {}).get("guarantee")
-        node.maximum = extra.get(name, {}).get("max") or extra.get(name, {}).get("maximum")
-    for run in runs:
-        node = nodes[run["queue"]]
-        if run["state"] == "Running":
-            node.running += 1
-        elif run["state"] not in TERMINAL:
-            node.pending += 1
-    for name, milli in alloc.items():
-        if name in nodes:
-            nodes[name].gpu_milli += milli
+def queue_tree(rows: list[dict[str, Any]]) -> list[QueueNode]:
+    """The service's queue rows (parents first, each with `parent`) as a tree of QueueNodes."""
+    nodes = {row["name"]: QueueNode(row["name"].rsplit(".", 1)[-1], row) for row in rows}
     roots = []
-    for name in sorted(nodes):
-        up = parent_of.get(name)
-        if up and up in nodes and up != name:
-            nodes[up].children.append(nodes[name])
+    for row in rows:
+        parent = nodes.get(row.get("parent") or "")
+        if parent is not None and parent is not nodes[row["name"]]:
+            parent.children.append(nodes[row["name"]])
         else:
-            roots.append(nodes[name])
+            roots.append(nodes[row["name"]])
+    return roots
 
-    def total_up(node: QueueNode) -> None:
-        for child in node.children:
-            total_up(child)
-            node.running += child.running
-            node.pending += child.pending
-            node.gpu_milli += child.gpu_milli
-        node.share = node.gpu_milli / total if total else 0.0
 
-    for root in roots:
-        total_up(root)
-    return roots, total
+def resources(values: dict[str, Any] | None) -> str:
+    """{'cpu': 4, 'memory': 16, 'gpu': 2} -> '4 CPU · 16 GiB · 2 GPU' ('-' when empty)."""
+    if not values:
+        return "-"
+    units = {"cpu": "CPU", "memory": "GiB", "gpu": "GPU"}
+    return " · ".join(f"{values[k]:g} {units.get(k, k)}" for k in ("cpu", "memory", "gpu") if values.get(k) is not None)
 
 
 def gpu_map(gpus: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ def _env() -> Environment:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda x: f"{100 * x:.0f}%"
     env.filters["gpus"] = lambda milli: f"{milli / 1000:g}"
+    env.filters["resources"] = model.resources
     env.filters["clock"] = lambda ts: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "-"
     return env
 
@@ -52,20 +53,6 @@ def status_router(service: Any, read: Sequence[Any]) -> APIRouter:
         now = time.time()
         return [model.run_row(r.to_dict(), now) for r in service.db().list_runs(limit=RUNS_SHOWN)]
 
-    def active_runs() -> list[dict[str, Any]]:
-        return [r.to_dict() for r in service.db().active_runs()]
-
-    def declared_queues() -> list[dict[str, Any]] | None:
-        views = getattr(service, "views", None)
-        lister = getattr(views, "queues", None)  # the queue tree's own view, when the service has one
-        if lister is None:
-            return None
-        try:
-            found = lister()
-        except Exception:
-            return None
-        return found if isinstance(found, list) else None
-
     @router.get("", response_class=HTMLResponse, summary="Runs, waiting runs and a GPU summary")
     def overview(request: Request) -> Response:
         gpus = service.cluster.gpus()
@@ -83,11 +70,12 @@ def status_router(service: Any, read: Sequence[Any]) -> APIRouter:
 
     @router.get("/queues", response_class=HTMLResponse, summary="The queue tree with GPU shares")
     def queues(request: Request) -> Response:
-        recent = {r["id"]: r for r in runs()}
-        recent.update({r["id"]: r for r in active_runs()})
-        roots, total = model.queue_tree(list(recent.values()), service.cluster.gpus(), declared_queues())
-        return page(request, "queues.html", "queues", "runs,gpus", roots=roots, total_milli=total,
-                    waiting=service.views.queue())
+        from bigk.service.queue_views import queue_rows
+
+        rows = queue_rows(service)
+        cluster: dict[str, Any] = next((r["cluster"] for r in rows if r.get("cluster")), {})
+        return page(request, "queues.html", "queues", "runs,queue,gpus", roots=model.queue_tree(rows),
+                    cluster=cluster, waiting=service.views.queue())
 
     @router.get("/gpus", response_class=HTMLResponse, summary="Every node's GPUs")
     def gpus(request: Request) -> Response:
