@@ -84,7 +84,17 @@ def _dump(data: Any, output: str) -> str:
         return json.dumps(data, indent=2)
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, width=1000)
+    class _NoAliases(yaml.SafeDumper):
+        """Every object written out in full: `&id001` / `*id001` would make `bigk render | diff` brittle."""
+
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:  # a script reads as a script
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    _NoAliases.add_representer(str, _text)
+    return yaml.dump(data, Dumper=_NoAliases, sort_keys=False, width=1000)
 
 
 def register(app: typer.Typer) -> None:
@@ -144,8 +154,8 @@ def register(app: typer.Typer) -> None:
         if output not in ("yaml", "json"):
             raise UsageError(f"--output must be yaml or json, not {output!r}")
         loaded = _find_job(specs, job)
-        target = workdir or Path(tempfile.mkdtemp(prefix="bigk-render-"))
-        submission = build_submission(loaded.spec, run_id, master, target)
+        with tempfile.TemporaryDirectory(prefix="bigk-render-") as scratch:  # template files, unless --workdir
+            submission = build_submission(loaded.spec, run_id, master, workdir or Path(scratch))
         typer.echo(_dump(submission.to_dict(portable=True), output))
 
     @app.command("run-local")

@@ -534,7 +534,7 @@ class RunConfigMap(_Model):
         return self
 
     def manifest(self, namespace: str) -> dict[str, Any]:
-        out = self.model_dump(exclude_none=True)
+        out = {"apiVersion": "v1", "kind": "ConfigMap", **self.model_dump(exclude_none=True, exclude_defaults=True)}
         out["metadata"]["namespace"] = namespace
         return out
 

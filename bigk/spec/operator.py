@@ -369,6 +369,9 @@ class _Conversion:
                     policy[target] = item
                 self.note(f"{where}.{key}", f"restartPolicy.{target}: bigk retries a failed submission as a failed "
                           f"run{'' if other not in value else f', so {other} decides'}")
+            elif key == "recovery":
+                self.drop(f"{where}.{key}", "the operator's fenced restart (progress kept in a recovery store) has no "
+                          "bigk counterpart: a retried run starts from the beginning")
             else:
                 self.drop(f"{where}.{key}", "not used with this restart type" if kind == "Never" else "unknown field")
         out["restartPolicy"] = policy

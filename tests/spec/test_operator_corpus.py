@@ -146,3 +146,18 @@ def test_secret_and_config_map_mounts_sit_beside_the_manifests_own_volume_mounts
     mounts = [m for c in (driver.template or {})["spec"]["containers"] for m in c.get("volumeMounts", [])]
     paths = {m["mountPath"] for m in mounts}
     assert {"/mnt/spark/work", "/mnt/secrets", "/mnt/config-maps", "/etc/spark/conf"} <= paths
+
+
+def test_bigk_render_prints_the_same_yaml_twice_without_anchors() -> None:
+    """`bigk render JOB | diff`: a ConfigMap's script as a block, no &id001 aliases, nothing of this machine."""
+    from typer.testing import CliRunner
+
+    from bigk.cli.main import app
+
+    runs = [CliRunner().invoke(app, ["render", "resumable-etl", "--specs", str(CORPUS)]) for _ in range(2)]
+    assert all(r.exit_code == 0 for r in runs), runs[0].output
+    first, second = (r.stdout for r in runs)
+    assert first == second and "&id" not in first and "*id" not in first
+    rendered = yaml.safe_load(first)
+    assert rendered["argv"][0] == "spark-submit" and "env" not in rendered
+    assert "resumable_etl.py: |" in first and "SparkSession" in rendered["configMaps"][0]["data"]["resumable_etl.py"]
