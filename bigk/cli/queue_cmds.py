@@ -55,7 +55,7 @@ def queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
 QUEUES = KindInfo("queues", "queue", "Queue", "/queues", queue_rows, lambda q: q["name"], short=("q", "queuetree"),
                   labels=lambda q: {"parent": q["parent"], "leaf": str(q["leaf"]).lower(),
                                     "declared": str(q["declared"]).lower()},
-                  detail_path="/queues/{name}", empty="No queues.")
+                  detail_path="/queues/{name}", empty="No queues.", watchable=True)
 
 
 def describe_queue(client: Any, name: str, fmt: OutputFormat) -> None:

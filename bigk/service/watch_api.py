@@ -1,4 +1,4 @@
-"""`GET /api/v1/watch`: server-sent events of runs, jobs, the queue, nodes and GPUs as they change.
+"""`GET /api/v1/watch`: server-sent events of runs, jobs, waiting runs, queues, nodes and GPUs as they change.
 
 The stream starts with the current objects (`ADDED`, then one `SYNCED`), then sends every change
 (`ADDED`, `MODIFIED`, `DELETED`), each with an SSE `id:` (the feed's sequence number). A client that
@@ -19,7 +19,7 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from bigk.service.watch import Change, ChangeFeed, Source
 
-KINDS = ("runs", "jobs", "queue", "nodes", "gpus")
+KINDS = ("runs", "jobs", "queue", "queues", "nodes", "gpus")
 RECENT_RUNS = 200  # the runs a watcher sees: the newest this many, plus every active one
 
 
@@ -41,8 +41,14 @@ def sources(service: Any) -> dict[str, Source]:
                 continue
         return out
 
+    def queues() -> dict[str, dict[str, Any]]:
+        from bigk.service.queue_views import queue_rows
+
+        return {row["name"]: row for row in queue_rows(service)}
+
     return {
         "runs": runs,
+        "queues": queues,
         "jobs": jobs,
         "queue": lambda: {q["run"]: q for q in service.views.queue()},
         "nodes": lambda: {n["name"]: n for n in service.cluster.nodes()},
@@ -66,7 +72,7 @@ def watch_router(service: Any, read: Sequence[Any], feed: ChangeFeed | None = No
     @router.get("/watch", dependencies=list(read), response_class=EventSourceResponse,
                 responses={200: {"content": {"text/event-stream": {}}}})
     async def watch(request: Request,
-                    kind: Annotated[list[str] | None, Query(description="runs, jobs, queue, nodes, gpus "
+                    kind: Annotated[list[str] | None, Query(description="runs, jobs, queue, queues, nodes, gpus "
                                                                         "(repeatable; default runs)")] = None,
                     name: Annotated[list[str] | None, Query(max_length=300, description="Only these objects.")] = None,
                     since: Annotated[int | None, Query(ge=0, description="Resume after this event id.")] = None,

@@ -116,6 +116,10 @@ def test_get_watch_prints_changes_as_they_happen(svc: Running, bigk: CLI) -> Non
 
     code, out, _ = bigk("get", "runs", "--watch", "--watch-timeout", "3", "-o", "json", svc=svc)
     assert code == 0 and json.loads(out)["kind"] == "List"
+    code, out, _ = bigk("get", "gpus", "-w", "--watch-timeout", "2", "-o", "name", svc=svc)
+    assert code == 0 and len(set(out.split())) == 24 and "gpu/gpu-a100-0/0" in out.split()
+    code, out, _ = bigk("get", "queues", "-w", "--watch-timeout", "2", "-o", "name", svc=svc)
+    assert code == 0 and "queue/default" in out.split()  # the queue the runs above used
 
 
 def test_version_completion_help_and_usage_exit_codes(svc: Running, bigk: CLI) -> None:
