@@ -31,6 +31,8 @@ def test_no_request_from_the_openapi_document_gets_a_server_error(
         operations += 1
         if "drain" in operation.path or "cordon" in operation.path:
             continue  # covered by the CLI tests; fuzzing them would cordon the whole cluster
+        if operation.path.endswith("/watch"):
+            continue  # an event stream never ends; tests/service/test_watch.py covers it
 
         strategy = operation.as_strategy(GenerationMode.POSITIVE) | operation.as_strategy(GenerationMode.NEGATIVE)
 
