@@ -49,15 +49,19 @@ def job_yaml(name: str, *, cron: str | None = None, instances: int = 2, duration
             + textwrap.indent(textwrap.dedent(extra), "  "))
 
 
+ON_BOTH_CLUSTERS = pytest.mark.parametrize("cluster", cluster_params(), indirect=True)
+
+
 def every_seconds(step: int) -> Callable[[Any], CronTrigger]:
     """Test trigger: fire every `step` seconds whatever the spec's cron says."""
     return lambda spec: CronTrigger(second=f"*/{step}", timezone="UTC")
 
 
-@pytest.fixture(params=cluster_params())
+@pytest.fixture()
 def cluster(request: pytest.FixtureRequest) -> Iterator[ClusterUnderTest]:
-    """Each service test runs on the embedded emulator and (marked `cluster`) on a real kube-apiserver."""
-    if request.param == "real":
+    """The embedded emulator; a module that sets `pytestmark = ON_BOTH_CLUSTERS` runs on it and (marked
+    `cluster`) on a real kube-apiserver with simulated nodes."""
+    if getattr(request, "param", "emulated") == "real":
         yield from real_cluster_under_test(request)
         return
     emu = EmulatedCluster(load_cluster(ROOT / "jobspecs" / "cluster.yaml"), time_scale=TIME_SCALE)

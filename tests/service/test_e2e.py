@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from bigk.service.authz import local_cluster
-from tests.service.conftest import Running, every_seconds, job_yaml, wait_for
+from tests.service.conftest import ON_BOTH_CLUSTERS, Running, every_seconds, job_yaml, wait_for
+
+pytestmark = ON_BOTH_CLUSTERS
 
 
 def _runs(svc: Running, job: str | None = None) -> list[dict[str, Any]]:

@@ -6,17 +6,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bigk.service.app import Service, ServiceConfig
-from tests.service.conftest import Running, every_seconds, job_yaml, wait_for
+from tests.realk8s import ClusterUnderTest
+from tests.service.conftest import ON_BOTH_CLUSTERS, Running, every_seconds, job_yaml, wait_for
+
+pytestmark = ON_BOTH_CLUSTERS
 
 
-def test_only_the_leader_fires_and_a_follower_takes_over(tmp_path: Path, serve: Callable[..., Running]) -> None:
+def test_only_the_leader_fires_and_a_follower_takes_over(tmp_path: Path, serve: Callable[..., Running],
+                                                         cluster: ClusterUnderTest) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
     (specs / "h.yaml").write_text(job_yaml("h", cron="* * * * *", instances=1, duration=10,
                                            schedule_extra="successfulRunsHistoryLimit: 100\n"))
     state = tmp_path / "state"  # one SQLite file shared by both: stands in for one PostgreSQL database
     a = serve(specs, state=state, trigger_for=every_seconds(2))
-    b = Service(ServiceConfig(specs=[specs], kube_server=a.service.kube_url, state_dir=state, submit_mode="direct",
+    b = Service(ServiceConfig(specs=[specs], **cluster.service_kwargs(), state_dir=state, submit_mode="direct",
                               tick_s=0.2, reload_s=0.3, leader_lease_s=3.0, trigger_for=every_seconds(2)))
     b.start()
     try:

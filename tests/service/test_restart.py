@@ -16,7 +16,9 @@ import httpx
 from kubernetes import client
 
 from tests.realk8s import ClusterUnderTest
-from tests.service.conftest import ROOT, Running, every_seconds, job_yaml, wait_for
+from tests.service.conftest import ON_BOTH_CLUSTERS, ROOT, Running, every_seconds, job_yaml, wait_for
+
+pytestmark = ON_BOTH_CLUSTERS
 
 TERMINAL = {"Succeeded", "Failed", "Cancelled", "TimedOut"}
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import Running, job_yaml, wait_for
+from tests.service.conftest import ON_BOTH_CLUSTERS, Running, job_yaml, wait_for
+
+pytestmark = ON_BOTH_CLUSTERS
 
 
 @pytest.mark.spark
