@@ -19,6 +19,8 @@ import copy
 from typing import Any
 
 from bigk.spec.model import API_VERSION, KIND
+from bigk.spec.operator_monitoring import MOUNT as MONITORING_MOUNT
+from bigk.spec.operator_monitoring import as_list, wiring
 
 OPERATOR_API = "sparkoperator.k8s.io/v1beta2"
 OLDER_APIS = ("sparkoperator.k8s.io/v1beta1", "sparkoperator.k8s.io/v1alpha1")
@@ -76,8 +78,6 @@ _POD_TEMPLATE_CONTAINER = {
     "ports": "ports",
 }
 _UNSUPPORTED_SPEC = {
-    "monitoring": "the operator's JMX-exporter wiring (its metrics ConfigMap and javaagent) is not reproduced; "
-    "use Spark's PrometheusServlet (spark.ui.prometheus.enabled, spark.metrics.conf.*.sink.prometheusServlet.*)",
     "timeToLiveSeconds": "bigk keeps finished runs' records, not SparkApplication objects; pods are cleaned up by "
     "Spark (deleteOnTermination) and run history by successfulRunHistoryLimit / failedRunHistoryLimit",
     "sparkUIOptions": "bigk creates no UI Service or Ingress; reach the UI with `bigk ui RUN`",
@@ -106,10 +106,8 @@ def _with_spark_conf_map(pod: Any, name: str) -> Any:
     if not isinstance(pod, dict):
         return pod
     out = dict(pod)
-    maps = out.get("configMaps") if isinstance(out.get("configMaps"), list) else []
-    out["configMaps"] = [*maps, {"name": name, "path": SPARK_CONF_DIR}]
-    env = out.get("env") if isinstance(out.get("env"), list) else []
-    out["env"] = [*env, {"name": "SPARK_CONF_DIR", "value": SPARK_CONF_DIR}]
+    out["configMaps"] = [*as_list(out.get("configMaps")), {"name": name, "path": SPARK_CONF_DIR}]
+    out["env"] = [*as_list(out.get("env")), {"name": "SPARK_CONF_DIR", "value": SPARK_CONF_DIR}]
     return out
 
 
@@ -148,8 +146,9 @@ _RESERVED_MOVES = {
 class _Conversion:
     """State of one conversion: the output and the list of unsupported fields."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, app: str = "app") -> None:
         self.source = source
+        self.app = app  # metadata.name: names the objects made for the application
         self.unsupported: list[str] = []
 
     def drop(self, path: str, reason: str) -> None:
@@ -294,7 +293,7 @@ class _Conversion:
             where = f"{path}.{key}"
             if key in _SPEC_SAME:
                 out[key] = copy.deepcopy(value)
-            elif key in ("driver", "executor", "volumes", "sparkConfigMap"):
+            elif key in ("driver", "executor", "volumes", "sparkConfigMap", "monitoring"):
                 continue  # below, once volumes are known
             elif key == "deps":
                 out["deps"] = copy.deepcopy(value)
@@ -333,6 +332,9 @@ class _Conversion:
                       "SPARK_CONF_DIR set, in driver and executors (as the operator does)")
         elif "sparkConfigMap" in spec:
             self.drop(f"{path}.sparkConfigMap", "expected a ConfigMap name; left out")
+        if "monitoring" in spec:
+            driver_raw, executor_raw = self._monitoring(spec["monitoring"], f"{path}.monitoring", out,
+                                                        driver_raw, executor_raw)
         out["driver"] = self.pod(driver_raw, f"{path}.driver", "driver", list(volumes), out)
         executor = self.pod(executor_raw, f"{path}.executor", "executor", list(volumes), out)
         self._move_reserved(out, executor, path)
@@ -344,6 +346,26 @@ class _Conversion:
                 tpl = out[role].setdefault("template", {}).setdefault("spec", {})
                 tpl.setdefault("priorityClassName", priority_class)
         return out
+
+    def _monitoring(self, value: Any, where: str, out: dict[str, Any], driver: Any, executor: Any) -> tuple[Any, Any]:
+        monitor = wiring(value, self.app)
+        if monitor is None:
+            self.drop(where, "nothing to wire without monitoring.prometheus.jmxExporterJar; left out")
+            return driver, executor
+        for sub, reason in monitor.dropped:
+            self.drop(f"{where}.{sub}", reason)
+        if monitor.config_map is None and not monitor.spark_conf:
+            return driver, executor
+        conf = out.setdefault("sparkConf", {})
+        for key, item in monitor.spark_conf.items():
+            conf.setdefault(key, item)
+        if monitor.config_map is not None:
+            out.setdefault("configMaps", []).append(monitor.config_map)
+        roles = " and ".join(monitor.roles) or "no role"
+        name = monitor.config_map["metadata"]["name"] if monitor.config_map else "-"
+        self.note(where, f"the operator's JMX exporter wiring: ConfigMap {name!r} at {MONITORING_MOUNT}, the Java "
+                  f"agent, port and prometheus.io annotations on {roles}")
+        return monitor.apply(driver, "driver"), monitor.apply(executor, "executor")
 
     def _restart(self, value: Any, where: str, out: dict[str, Any]) -> None:
         if isinstance(value, str):  # v1alpha1: `restartPolicy: Never`
@@ -478,7 +500,8 @@ def import_operator(doc: dict[str, Any], source: object = "<manifest>") -> tuple
             f"{source}: {api}/{kind} is not supported; expected {OPERATOR_API} SparkApplication or"
             " ScheduledSparkApplication"
         )
-    conv = _Conversion(str(source))
+    meta = doc.get("metadata")
+    conv = _Conversion(str(source), str(meta.get("name") or "app") if isinstance(meta, dict) else "app")
     if api != OPERATOR_API:
         conv.note("apiVersion", f"{OPERATOR_API} (read from {api}; fields as in v1beta2)")
     out: dict[str, Any] = {"apiVersion": API_VERSION, "kind": KIND, "metadata": _metadata(doc.get("metadata"), conv)}

@@ -161,3 +161,21 @@ def test_bigk_render_prints_the_same_yaml_twice_without_anchors() -> None:
     rendered = yaml.safe_load(first)
     assert rendered["argv"][0] == "spark-submit" and "env" not in rendered
     assert "resumable_etl.py: |" in first and "SparkSession" in rendered["configMaps"][0]["data"]["resumable_etl.py"]
+
+
+def test_monitoring_is_wired_as_the_operator_wires_it(corpus: SpecLoadResult, tmp_path: Path) -> None:
+    job = corpus.jobs["spark-pi-jmx"].spec
+    [conf_map] = job.spec.configMaps
+    assert conf_map.metadata.name == "spark-pi-jmx-prom-conf"
+    assert "JmxSink" in conf_map.data["metrics.properties"] and "rules" in conf_map.data["prometheus.yaml"]
+    sub = build_submission(job, "r1", MASTER, tmp_path)
+    agent = "-javaagent:/prometheus/jmx_prometheus_javaagent-0.11.0.jar=8090:/etc/metrics/conf/prometheus.yaml"
+    for role in ("driver", "executor"):
+        assert sub.conf[f"spark.{role}.extraJavaOptions"] == agent
+        assert sub.conf[f"spark.kubernetes.{role}.annotation.prometheus.io/port"] == "8090"
+        template = sub.driver_template if role == "driver" else sub.executor_template
+        main = next(c for c in template["spec"]["containers"] if c["name"] == f"spark-kubernetes-{role}")
+        assert {"name": "jmx-exporter", "containerPort": 8090, "protocol": "TCP"} in main["ports"]
+        assert {"name": "cm-spark-pi-jmx-prom-conf", "mountPath": "/etc/metrics/conf"} in main["volumeMounts"]
+    assert sub.conf["spark.metrics.conf"] == "/etc/metrics/conf/metrics.properties"
+    assert [cm["metadata"]["name"] for cm in sub.config_maps] == ["spark-pi-jmx-prom-conf"]
