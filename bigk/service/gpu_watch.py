@@ -80,14 +80,18 @@ def cluster_gpus(nodes: list[Any], pods: list[Any], scheduler_name: str = L.SCHE
     return out, found
 
 
-def export(findings: Findings, pools: dict[tuple[str, int], str]) -> None:
-    """The findings as gauges: an idle GPU counts once for each (queue, job spec) holding it."""
-    idle: dict[tuple[str, str], float] = {}
+def export(findings: Findings, gpus: list[GpuNow]) -> None:
+    """The findings as gauges: an idle GPU counts once for each (queue, job spec) holding it.
+
+    Every (queue, job spec) holding a GPU and every GPU pool has a series, 0 when nothing is found, so
+    dashboards and alert rules always read a live series."""
+    pools = {g.key: g.pool for g in gpus}
+    idle: dict[tuple[str, str], float] = {(h.queue, h.job): 0.0 for g in gpus for h in g.holders if h.bigk}
     for gpu in findings.idle:
         pairs = {(h.queue, h.job) for h in gpu.holders} or {("", "")}
         for pair in pairs:
             idle[pair] = idle.get(pair, 0.0) + 1.0
-    by_pool: list[dict[str, float]] = [{}, {}, {}]
+    by_pool: list[dict[str, float]] = [dict.fromkeys(pools.values(), 0.0) for _ in range(3)]
     for counts, items in zip(by_pool, ([(g.node, g.gpu) for g in findings.foreign],
                                        [(g.node, g.gpu) for g in findings.over_share],
                                        sorted({(c.node, c.gpu) for c in findings.conflicts})), strict=True):
@@ -131,7 +135,7 @@ class GpuWatch:
         self.window.forget_except(g.key for g in gpus)
         now = self.clock()
         findings = find(gpus, self.window, now, self.settings, found)
-        export(findings, {g.key: g.pool for g in gpus})
+        export(findings, gpus)
         with self._lock:
             self._findings, self._sampled_at = findings, now
         for idle in findings.idle:
