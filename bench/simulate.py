@@ -1,10 +1,15 @@
-"""Benchmark: the FGD paper's reproduction table and bigk, on the default trace and on variant traces.
+"""Benchmark: FGD, bigk (and any policy) on the default trace and the FGD artifact's variants, resumable.
 
-    python bench/simulate.py --policy random,dotprod,gpuclustering,gpupacking,bestfit,fgd,bigk \\
-        --seeds 42-51 --json OUT.json [--variants cpu-only=0.3,share=0.8,multi-gpu=0.5,gpu-spec=0.33]
+    python bench/simulate.py --policy fgd,bigk --seeds 42-51 --variants all --jsonl OUT.jsonl \\
+        [--offline default,cpu250,gpushare100,multigpu50,gpuspec33]
+    python bench/simulate.py --table OUT.jsonl      # the markdown table of docs/simulate.md
 
-Writes {"results": [{"trace", "policy", "median_unallocated_gpu_pct_at_100", "per_seed", "published",
-"seconds_per_run", "seconds_total"}]}. Every number comes from a run made by this script.
+`bigk simulate --variant all --offline` computes the same figures in one command; this script
+exists for slow or shared machines: it runs seed by seed across all traces (so an interrupted
+run still has the same seeds for every trace), appends one JSON line per run as it finishes,
+skips runs already in the file (start it again to resume, or start several on disjoint
+`--variants` to use more cores), and `--offline` adds the offline best and bound of the
+first seed for the traces named. Every number comes from a run made by this script.
 """
 
 from __future__ import annotations
@@ -14,11 +19,93 @@ import json
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
-from bigk.sim.report import PUBLISHED
-from bigk.sim.runner import parse_seeds, run_inflation_sweep
+from bigk.sim.inflation import run_inflation
+from bigk.sim.runner import parse_seeds
+from bigk.sim.suite import is_published_trace, variant_traces
 from bigk.sim.trace import DEFAULT_NODES, DEFAULT_PODS, load_nodes, load_pods
-from bigk.sim.variants import make_variant, parse_variant
+
+
+def _done(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def run(args: argparse.Namespace) -> None:
+    nodes, pods = load_nodes(args.nodes), load_pods(args.pods)
+    policies = [p for p in args.policy.split(",") if p]
+    seeds = parse_seeds(args.seeds)
+    traces = variant_traces(args.variants, args.pods, pods, nodes, args.variant_seed)
+    out = Path(args.jsonl)
+    seen = {(r["trace"], r.get("policy"), r.get("seed"), r["kind"]) for r in _done(out)}
+    published = is_published_trace(args.nodes, args.pods)
+
+    def emit(row: dict[str, Any]) -> None:
+        with out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+
+    offline = {t for t in args.offline.split(",") if t}
+    for tr in traces:
+        if tr.name in offline and (tr.name, None, seeds[0], "offline") not in seen:
+            from dataclasses import asdict
+
+            from bigk.sim.offline import offline_best, seed_arrivals
+
+            arrived, _ = seed_arrivals(nodes, [p.request for p in tr.pods], seeds[0])
+            emit({"kind": "offline", "trace": tr.name, "seed": seeds[0],
+                  **asdict(offline_best(nodes, arrived, args.offline_time))})
+    requests = {tr.name: [p.request for p in tr.pods] for tr in traces}
+    for seed in seeds:
+        for tr in traces:
+            for policy in policies:
+                if (tr.name, policy, seed, "run") in seen:
+                    continue
+                r = run_inflation(nodes, requests[tr.name], policy, seed)
+                emit({"kind": "run", "trace": tr.name, "source": tr.source, "policy": policy, "seed": seed,
+                      "unallocated_gpu_pct_at_100": r.unallocated_gpu_pct_at_100, "seconds": round(r.seconds, 2),
+                      "published_trace": published and tr.source == "base"})
+
+
+def table(path: Path) -> str:
+    """Median per trace and policy over the seeds every policy has, beside the offline best."""
+    from bigk.sim.report import PUBLISHED
+    from bigk.sim.variants import ARTIFACT_VARIANTS
+
+    rows = _done(path)
+    runs: dict[str, dict[str, dict[int, float]]] = {}
+    offline: dict[str, dict[str, Any]] = {}
+    published: set[str] = set()
+    for r in rows:
+        if r["kind"] == "offline":
+            offline[r["trace"]] = r
+        else:
+            runs.setdefault(r["trace"], {}).setdefault(r["policy"], {})[r["seed"]] = r["unallocated_gpu_pct_at_100"]
+            if r.get("published_trace"):
+                published.add(r["trace"])
+    order = ["default", *ARTIFACT_VARIANTS]
+    lines = ["| trace | seeds | fgd | bigk | bigk ≤ fgd | offline (seed) | bound (seed) | fgd, bigk (seed) "
+             "| published fgd |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in sorted(runs, key=lambda n: (order.index(n) if n in order else len(order), n)):
+        by = runs[name]
+        common = sorted(set.intersection(*(set(v) for v in by.values())))
+        if not common or "fgd" not in by or "bigk" not in by:
+            continue
+        fgd = [by["fgd"][s] for s in common]
+        bigk = [by["bigk"][s] for s in common]
+        wins = sum(b <= f for b, f in zip(bigk, fgd, strict=True))
+        off = offline.get(name)
+        if off is not None and off["seed"] in by["fgd"] and off["seed"] in by["bigk"]:
+            o = (f"{off['offline_unallocated_pct']:.2f} | {off['bound_unallocated_pct']:.2f}"
+                 f"{'' if off['optimal'] else '*'} | {by['fgd'][off['seed']]:.2f}, {by['bigk'][off['seed']]:.2f}")
+        else:
+            o = " | | "
+        pub = f"{PUBLISHED['fgd']:.2f}" if name in published else ""
+        lines.append(f"| {name} | {common[0]}-{common[-1]} ({len(common)}) | {statistics.median(fgd):.2f} | "
+                     f"**{statistics.median(bigk):.2f}** | {wins}/{len(common)} | {o} | {pub} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,35 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", default=str(DEFAULT_NODES))
     parser.add_argument("--pods", default=str(DEFAULT_PODS))
     parser.add_argument("--policy", default="fgd,bigk")
-    parser.add_argument("--seeds", default="42-43", help="short by default; the paper uses 42-51")
-    parser.add_argument("--variants", default="", help="comma-separated KIND=SHARE variant traces to add")
+    parser.add_argument("--seeds", default="42-51")
+    parser.add_argument("--variants", default="all", help="'all', or variants and 'default', comma-separated")
     parser.add_argument("--variant-seed", type=int, default=7)
-    parser.add_argument("--json", required=True)
+    parser.add_argument("--offline", default="", help="traces to compute the offline best for (first seed)")
+    parser.add_argument("--offline-time", type=float, default=60.0)
+    parser.add_argument("--jsonl", help="append one line per run here (and skip runs already there)")
+    parser.add_argument("--table", help="print the markdown table of a JSONL file and exit")
     args = parser.parse_args(argv)
-
-    nodes, pods = load_nodes(args.nodes), load_pods(args.pods)
-    policies = [p for p in args.policy.split(",") if p]
-    seeds = parse_seeds(args.seeds)
-    traces = [("default", pods)]
-    for text in filter(None, args.variants.split(",")):
-        kind, share = parse_variant(text)
-        traces.append((text, make_variant(pods, kind, share, seed=args.variant_seed, nodes=nodes)))
-    results = []
-    for name, trace_pods in traces:
-        runs = run_inflation_sweep(nodes, trace_pods, policies, seeds)
-        for policy, rs in runs.items():
-            values = [r.unallocated_gpu_pct_at_100 for r in rs]
-            results.append({
-                "trace": name, "policy": policy,
-                "median_unallocated_gpu_pct_at_100": round(statistics.median(values), 3),
-                "per_seed": values,
-                "published": PUBLISHED.get(policy) if name == "default" else None,
-                "seconds_per_run": round(statistics.fmean(r.seconds for r in rs), 2),
-                "seconds_total": round(sum(r.seconds for r in rs), 2),
-            })
-            print(f"{name:>18} {policy:>14} {results[-1]['median_unallocated_gpu_pct_at_100']:6.2f}% "
-                  f"({results[-1]['seconds_total']:.1f} s)", flush=True)
-    Path(args.json).write_text(json.dumps({"seeds": seeds, "results": results}, indent=1) + "\n")
+    if args.table:
+        print(table(Path(args.table)))
+        return 0
+    if not args.jsonl:
+        parser.error("--jsonl is required to run")
+    run(args)
     return 0
 
 
