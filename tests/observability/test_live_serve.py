@@ -257,3 +257,16 @@ def test_missed_fires_and_the_agent_are_charted(live: Live) -> None:
     assert results == {"ok", "error"}  # the real node's agent publishes; the other one cannot
     assert [r["metric"]["job_name"] for r in live.prom.query("bigk_runs_missed_total")] == ["smoke"]  # scheduled
     assert GRAFANA_VARS and json.loads(DASHBOARDS[0].read_text())["panels"]
+
+
+def _serve_series() -> list[str]:
+    """Every metric `bigk serve` defines (its registry), as the series name Prometheus stores."""
+    from bigk import metrics
+
+    suffix = {"counter": "_total", "histogram": "_count", "info": "_info"}
+    return sorted({f.name + suffix.get(f.type, "") for f in metrics.REGISTRY.collect()})
+
+
+@pytest.mark.parametrize("series", _serve_series())
+def test_serve_itself_emits_every_metric_it_defines(live: Live, series: str) -> None:
+    assert live.prom.query(f'{series}{{job="bigk"}}'), f"{series}: bigk serve never emitted it"
