@@ -58,6 +58,17 @@ QUEUES = KindInfo("queues", "queue", "Queue", "/queues", queue_rows, lambda q: q
                   detail_path="/queues/{name}", empty="No queues.", watchable=True)
 
 
+def _priority(prio: dict[str, Any] | None) -> str:
+    """'default 20, range 0..100'; a bound that is the spec's own limit (+-1,000,000) is left out."""
+    if not prio:
+        return "-"
+    parts = [f"default {prio['default']}"] if prio["default"] is not None else ["no default (jobs keep their own)"]
+    low, high = prio["min"] if prio["min"] > -1_000_000 else None, prio["max"] if prio["max"] < 1_000_000 else None
+    if low is not None or high is not None:
+        parts.append(f"range {'' if low is None else low}..{'' if high is None else high}")
+    return ", ".join(parts)
+
+
 def describe_queue(client: Any, name: str, fmt: OutputFormat) -> None:
     """Print one queue and its waiting gangs (JSON/YAML: the API's object)."""
     from bigk.cli.ops_cmds import _q
@@ -73,8 +84,7 @@ def describe_queue(client: Any, name: str, fmt: OutputFormat) -> None:
         f"Children:    {', '.join(data['children']) or '-'}",
         f"Weight:      {data['weight']:g}   borrow: {'yes' if data['borrow'] else 'no'}   "
         f"lend: {'yes' if data['lend'] else 'no'}",
-        f"Priority:    default {prio['default'] if prio['default'] is not None else '-'}, "
-        f"range {prio['min']}..{prio['max']}" if prio else "Priority:    -",
+        f"Priority:    {_priority(prio)}",
         f"Guarantee:   {_amounts(data['guarantee'])}",
         f"Max:         {_amounts(data['max'])}",
         f"Allocated:   {_amounts(_used(data))}",
