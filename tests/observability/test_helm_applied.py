@@ -102,7 +102,10 @@ def test_the_rendered_chart_is_accepted_and_kept_as_written(chart: Any, dyn: dyn
     try:
         for doc in docs:
             resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-            ns = namespace if resource.namespaced else None
+            ns = doc["metadata"].get("namespace", namespace) if resource.namespaced else None
+            if ns and ns != namespace:  # a namespace the chart serves Spark jobs in
+                with contextlib.suppress(ApiException):
+                    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
             try:
                 resource.server_side_apply(body=doc, namespace=ns, field_manager="helm", force_conflicts=True)
             except ApiException as exc:
@@ -110,7 +113,7 @@ def test_the_rendered_chart_is_accepted_and_kept_as_written(chart: Any, dyn: dyn
             applied.append((resource, doc))
         problems: list[str] = []
         for resource, doc in applied:
-            ns = namespace if resource.namespaced else None
+            ns = doc["metadata"].get("namespace", namespace) if resource.namespaced else None
             got = resource.get(name=doc["metadata"]["name"], namespace=ns).to_dict()
             for part in ("metadata", "spec", "data", "rules", "roleRef", "subjects", "stringData"):
                 if part == "metadata":
@@ -127,6 +130,9 @@ def test_the_rendered_chart_is_accepted_and_kept_as_written(chart: Any, dyn: dyn
             assert {"ServiceMonitor", "PodMonitor", "PrometheusRule"} <= kinds
     finally:
         for resource, doc in applied:
+            if resource.namespaced and doc["metadata"].get("namespace", namespace) != namespace:
+                with contextlib.suppress(ApiException):
+                    resource.delete(name=doc["metadata"]["name"], namespace=doc["metadata"]["namespace"])
             if not resource.namespaced:
                 with contextlib.suppress(ApiException):
                     resource.delete(name=doc["metadata"]["name"])
