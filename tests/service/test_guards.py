@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from tests.realk8s import cluster_params
 from tests.service.conftest import Running, every_seconds, job_yaml, wait_for
+
+pytestmark = pytest.mark.parametrize("cluster", cluster_params(), indirect=True)  # emulator and kube-apiserver
 
 
 def test_a_never_fitting_job_gets_no_runs_and_healthy_jobs_run(tmp_path: Path,
@@ -36,10 +42,19 @@ def test_scheduled_fires_stop_while_a_run_waits_to_start(tmp_path: Path, serve: 
     (specs / "w.yaml").write_text(job_yaml("w", cron="* * * * *", instances=1, duration=2))
     r = serve(specs, trigger_for=every_seconds(1))
     svc = r.service
-    for node in svc.cluster.node_names() if svc.cluster is not None else []:
-        svc.cordon(node)  # nothing can start: the first run waits
-    store = svc.db()
-    wait_for(lambda: any("maxPendingRuns is 1" in e.message for e in store.events(job="w")), 15,
-             "a fire skipped for the waiting run")
-    waiting = [run for run in store.list_runs("w") if run.state in ("Pending", "Submitted")]
-    assert len(waiting) == 1
+    assert svc.cluster is not None
+    nodes = svc.cluster.node_names()
+    try:
+        for node in nodes:
+            svc.cordon(node)  # nothing can start now: one run waits
+        cordoned = svc.clock()
+        store = svc.db()
+        wait_for(lambda: any("maxPendingRuns is 1" in e.message for e in store.events(job="w")), 15,
+                 "a fire skipped for the waiting run")
+        time.sleep(3)  # three more fires
+        later = [run for run in store.list_runs("w") if run.created_at > cordoned]
+        waiting = [run for run in store.list_runs("w") if run.state in ("Pending", "Submitted")]
+        assert len(later) <= 1 and len(waiting) == 1, [(run.state, run.reason) for run in store.list_runs("w")]
+    finally:
+        for node in nodes:
+            svc.cordon(node, False)

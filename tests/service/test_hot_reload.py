@@ -6,6 +6,9 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from tests.realk8s import cluster_params
 from tests.service.conftest import Running, job_yaml, wait_for
 
 
@@ -53,6 +56,7 @@ def test_removing_a_file_unschedules_its_job(tmp_path: Path, serve: Callable[...
     assert svc.service.cron is not None and svc.service.cron.next_fire("a") is None
 
 
+@pytest.mark.parametrize("cluster", cluster_params(), indirect=True)  # emulator and kube-apiserver
 def test_a_broken_file_serves_its_last_good_version_after_a_restart(tmp_path: Path,
                                                                    serve: Callable[..., Running]) -> None:
     specs = tmp_path / "specs"
