@@ -6,9 +6,10 @@ bearer tokens registered with `EmulatedCluster.add_token` (or `POST
 /emulator/v1/tokens`) authenticate as a user and groups; SubjectAccessReviews are
 decided by the Roles, ClusterRoles, RoleBindings and ClusterRoleBindings stored in
 the emulator (rules with apiGroups, resources, verbs and resourceNames; `*`
-wildcards; User and Group subjects; the `system:masters` group is allowed
-everything). Not modelled: aggregation, non-resource URLs, ServiceAccount
-subjects' tokens, the API server's own callers (the emulator authenticates nobody).
+wildcards; User, Group and ServiceAccount subjects; the `system:masters` group is allowed
+everything). Not modelled: aggregation, non-resource URLs, tokens of real
+ServiceAccounts (register one as `system:serviceaccount:NS:NAME`), the API server's
+own callers (the emulator authenticates nobody).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def _bound(binding: dict[str, Any], user: str, groups: set[str]) -> bool:
     for subject in binding.get("subjects") or []:
         kind, name = subject.get("kind"), subject.get("name")
         if (kind == "User" and name == user) or (kind == "Group" and name in groups):
+            return True
+        if kind == "ServiceAccount" and user == f"system:serviceaccount:{subject.get('namespace')}:{name}":
             return True
     return False
 
