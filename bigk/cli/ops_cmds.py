@@ -411,6 +411,16 @@ def _follow(client: Any, run_id: str, timeout: float) -> dict[str, Any]:
     return dict(run)
 
 
+def _bare(name: str, kind: str) -> str:
+    """`job/etl` -> `etl` (any spelling of the kind); another kind's KIND/NAME is a usage error."""
+    if "/" not in name:
+        return name
+    info, bare = out.split_kind_name(name, None)
+    if info.plural != out.find_kind(kind).plural or not bare:
+        raise UsageError(f"{name}: expected a {kind} ({kind}/NAME or NAME)")
+    return bare
+
+
 def _check_target(action: str, node: str | None, pool: str | None) -> None:
     if bool(node) == bool(pool):
         raise UsageError(f"give a node name or --pool POOL (not both): bigk {action} NODE | --pool POOL")
@@ -624,7 +634,7 @@ def register(app: typer.Typer) -> None:
                 output: str = OUTPUT_OPT) -> None:
         """Why a run waits (or how it ended), from the scheduler's explanation."""
         fmt = parse_output(output)
-        run = run.removeprefix("run/").removeprefix("runs/")
+        run = _bare(run, "run")
         data = _client(server).get(f"/runs/{_q(run)}/explain")
         if fmt.structured:
             out.dump(out.with_rfc3339(data), fmt.style)
@@ -642,7 +652,8 @@ def register(app: typer.Typer) -> None:
         fmt = parse_output(output)
         runs = out.find_kind("runs")
         client = _client(server)
-        created = client.post(f"/jobs/{_q(job.removeprefix('job/'))}/run")
+        job = _bare(job, "job")
+        created = client.post(f"/jobs/{_q(job)}/run")
         if not wait:
             if not fmt.tabular:
                 out.emit(runs, [created], fmt, single=True)
@@ -660,6 +671,7 @@ def register(app: typer.Typer) -> None:
     @app.command("suspend")
     def suspend(job: str = typer.Argument(...), server: str | None = SERVER_OPT) -> None:
         """Stop firing JOB on schedule (runs in progress continue)."""
+        job = _bare(job, "job")
         _client(server).post(f"/jobs/{_q(job)}/suspend")
         typer.echo(f"job {job} suspended")
 
@@ -669,6 +681,7 @@ def register(app: typer.Typer) -> None:
                                           "spec's own schedule.suspend decides again."),
                server: str | None = SERVER_OPT) -> None:
         """Fire JOB on schedule again (from the next fire time on)."""
+        job = _bare(job, "job")
         if clear:
             data = _client(server).post(f"/jobs/{_q(job)}/clear-suspend")
             state = "suspended" if data["suspended"] else f"not suspended; next fire {_until(data.get('next_fire'))}"
@@ -681,7 +694,7 @@ def register(app: typer.Typer) -> None:
     def cancel(run: str = typer.Argument(..., help="Run id."), server: str | None = SERVER_OPT) -> None:
         """Kill a run's pods and mark it Cancelled (exit 1 if it had already finished)."""
         client = _client(server)
-        run = run.removeprefix("run/").removeprefix("runs/")
+        run = _bare(run, "run")
         before = client.get(f"/runs/{_q(run)}")["state"]
         if before in TERMINAL:
             raise BigkError(f"run {run} already {before}; nothing to cancel")

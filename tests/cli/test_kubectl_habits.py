@@ -111,8 +111,8 @@ def test_get_watch_prints_changes_as_they_happen(svc: Running, bigk: CLI) -> Non
     rows = [line.split() for line in lines[1:]]
     run_id = started["id"]
     states = [r[2] for r in rows if r[0] == run_id]
-    assert states[0] in ("Pending", "Submitted") and states[-1] == "Succeeded", out
-    assert "Running" in states and not any(r[0] == "RUN" for r in rows)  # one row per change, no more headers
+    assert states[0] != "Succeeded" and states[-1] == "Succeeded", out  # seen new, then seen end
+    assert len(states) >= 2 and not any(r[0] == "RUN" for r in rows)  # one row per change, no more headers
 
     code, out, _ = bigk("get", "runs", "--watch", "--watch-timeout", "3", "-o", "json", svc=svc)
     assert code == 0 and json.loads(out)["kind"] == "List"

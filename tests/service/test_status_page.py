@@ -79,12 +79,16 @@ def test_status_page_shows_the_api_runs_and_follows_a_run_live(example: Running,
         wait_for(lambda: api.get(f"/api/v1/runs/{run['id']}").json()["state"] == "Running", 10, "watch-me running")
         page.goto(f"{example.url}/status")
         page.wait_for_selector("#live.on", timeout=10_000)  # subscribed to the watch stream
-        shown = _page_runs(page)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "status-page.png"), full_page=True)
-        listed = {r["id"]: r["state"] for r in api.get("/api/v1/runs", params={"limit": 100}).json()}
-        assert set(shown) == set(listed) and len(shown) >= 3
-        assert shown[run["id"]] == "Running"
+
+        def same_runs() -> dict[str, str] | None:  # cron may fire a run between the two reads: the page follows
+            shown = _page_runs(page)
+            listed = {r["id"]: r["state"] for r in api.get("/api/v1/runs", params={"limit": 100}).json()}
+            return shown if set(shown) == set(listed) else None
+
+        shown = wait_for(same_runs, 10, "the page to list the runs the API lists", interval=0.5)
+        assert len(shown) >= 3 and shown[run["id"]] == "Running"
         page.evaluate("window.__notReloaded = true")
 
         wait_for(lambda: api.get(f"/api/v1/runs/{run['id']}").json()["state"] == "Succeeded", 30, "watch-me done")
