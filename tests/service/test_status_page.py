@@ -105,6 +105,11 @@ def test_status_page_shows_the_api_runs_and_follows_a_run_live(example: Running,
         assert "watch-me" in body and "EVENTS" in body.upper() and "Pending -> Submitted" in body
         assert f"watch-me-{run['id']}-driver" in body
 
+        page.goto(f"{example.url}/status/runs/{big['id']}")  # a waiting gang: why, in the scheduler's words
+        text = page.inner_text("main")
+        assert page.locator("h2", has_text="Gang").count() == 1  # the scheduler's record of the gang
+        assert "executors fit" in text and "14 executors" in text
+
         page.goto(f"{example.url}/status/queues")
         shown_queues = page.locator("tr[data-queue]")
         queues = {q["name"]: q for q in api.get("/api/v1/queues").json()}
