@@ -49,12 +49,13 @@ def test_errors_are_one_line(tmp_path: Path, small_trace: tuple[Path, Path]) -> 
     nodes, _ = small_trace
     bad = tmp_path / "bad.csv"
     bad.write_text("name,cpu_milli,memory_mib,num_gpu,gpu_milli\na,1,1,1,500\nb,1,1,x,0\n")
-    for args, expected in ((["--pods", str(bad)], "bad.csv:3: column num_gpu"),
-                           (["--policy", "nope"], "--policy: unknown policy nope"),
-                           (["--seeds", "9-1"], "--seeds: seed range '9-1' runs backwards")):
+    for args, expected, code in ((["--pods", str(bad)], "bad.csv:3: column num_gpu", 1),
+                                 (["--policy", "nope"], "--policy: unknown policy nope", 2),  # usage errors exit 2
+                                 (["--seeds", "9-1"], "--seeds: seed range '9-1' runs backwards", 2),
+                                 (["--variant", "gpuspec150"], "--variant: variant 'gpuspec150'", 2)):
         proc = subprocess.run([sys.executable, "-m", "bigk.cli.main", "simulate", "--nodes", str(nodes), "--quiet",
                                *args], capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 1
+        assert proc.returncode == code
         assert proc.stderr.strip().startswith("error: ") and expected in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
 
