@@ -144,6 +144,7 @@ class Service:
         self.catalog.last_good = LastGood(self.store.engine, self.clock)  # last good spec files survive restarts
         self.runs = RunManager(self.store, self.catalog.job, self.submitter, ClusterPods(self.api), self.clock,
                                explain=self.views.explanation_for)
+        self.runs.never_fits = self.fit.reason  # waiting runs of a job that can never fit fail as Unschedulable
         self.cron = Cron(self.store.engine, fire=self.fire, on_missed=self._missed, trigger_for=cfg.trigger_for)
         self.cron.start_paused()
         self.catalog.reload(force=True)

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # A run whose pods vanish is failed only after this long (the API may lag just after a submit).
 MISSING_GRACE_S = 5.0
+# A waiting run of a job that can no longer fit the cluster's nodes fails after this long (Unschedulable).
+NEVER_FITS_GRACE_S = 30.0
 DEFAULT_HISTORY_LIMIT = 10  # for jobs without a schedule (and so without history limits)
 
 _PHASE_TO_STATE = {"Running": RunState.RUNNING, "Succeeded": RunState.SUCCEEDED, "Failed": RunState.FAILED}
@@ -49,6 +51,9 @@ class RunManager:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bigk-submit")
         self._inflight: dict[str, Future[None]] = {}
         self._missing_since: dict[str, float] = {}
+        self._never_since: dict[str, float] = {}
+        # Why a job can never run on the cluster as it is ('' if it can): set by the service (FitGuard.reason).
+        self.never_fits: Callable[[Any], str] | None = None
         self._evicted: dict[str, str] = {}  # "ns/pod" -> who evicted it, for the reason a run fails with
 
     def note_eviction(self, pod_key: str, by: str) -> None:
@@ -203,6 +208,10 @@ class RunManager:
         if target is RunState.RUNNING and run.state is RunState.RUNNING:
             target = None
         waiting = run.state is RunState.SUBMITTED and target is None  # the scheduler has not placed the gang
+        never = self._never_fits(run, now) if waiting else ""
+        if never:  # e.g. the nodes it needs are gone: it would wait for ever, holding a place in its queue
+            self.submitter.kill(run.namespace, run.id)
+            return self._fail(run, f"Unschedulable: {never}", **fields)
         explanation = (self._explain(app_id) or "") if waiting else ""
         if explanation != run.explanation:
             fields["explanation"] = explanation
@@ -214,6 +223,19 @@ class RunManager:
             run = self.move(run, RunState.ADMITTED, **fields)
             fields = {}
         return self.move(run, target, **fields)
+
+    def _never_fits(self, run: RunRecord, now: float) -> str:
+        """The fit problem of a waiting run's job, once it has lasted NEVER_FITS_GRACE_S (nodes come and go)."""
+        loaded = self._job(run.job) if self.never_fits is not None else None
+        why = self.never_fits(loaded) if self.never_fits is not None and loaded is not None else ""
+        if not why:
+            self._never_since.pop(run.id, None)
+            return ""
+        first = self._never_since.setdefault(run.id, now)
+        if now - first < NEVER_FITS_GRACE_S:
+            return ""
+        self._never_since.pop(run.id, None)
+        return why
 
     def _fail(self, run: RunRecord, reason: str, **fields: Any) -> RunRecord:
         return self.move(run, RunState.FAILED, reason, **fields)

@@ -1,0 +1,35 @@
+"""A waiting run whose job can no longer fit the cluster (its nodes are gone) fails as Unschedulable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bigk.service import lifecycle
+from tests.service.conftest import Running, job_yaml, wait_for
+
+
+def test_a_waiting_run_fails_when_its_nodes_are_gone(tmp_path: Path, serve: Callable[..., Running],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lifecycle, "NEVER_FITS_GRACE_S", 0.5)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "cpu.yaml").write_text(job_yaml("cpu", instances=1))
+    r = serve(specs)
+    svc = r.service
+    assert svc.cluster is not None
+    nodes = svc.cluster.node_names()
+    for node in nodes:
+        svc.cordon(node)  # the run waits ...
+    run = svc.run_now("cpu")
+    store = svc.db()
+    wait_for(lambda: store.get_run(run.id).state == "Submitted", 10, "the run waiting")
+    core = svc.cluster.core
+    for node in [n for n in nodes if n.startswith("cpu-")]:
+        core.delete_node(node)  # ... and then every node a CPU-only pod could use goes away
+    failed = wait_for(lambda: (lambda x: x if x.state == "Failed" else None)(store.get_run(run.id)), 20,
+                      "the run to fail as Unschedulable")
+    assert failed.reason.startswith("Unschedulable: it can never run on the cluster's")
+    assert "no node of the cluster can hold it" in failed.reason
