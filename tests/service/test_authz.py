@@ -19,7 +19,7 @@ import pytest
 
 from bigk.cli.main import main
 from tests.realk8s import ClusterUnderTest
-from tests.service.conftest import Running, job_yaml, wait_for
+from tests.service.conftest import ON_BOTH_CLUSTERS, Running, job_yaml, wait_for
 from tests.service.rbac_users import User, Users
 
 
@@ -65,6 +65,7 @@ def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tm
     return run
 
 
+@ON_BOTH_CLUSTERS
 def test_rbac_allows_get_runs_but_not_cancel_and_the_audit_says_who(
         tmp_path: Path, serve: Callable[..., Running], users: Callable[[str, list[str]], User], bigk: CLI,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -105,6 +106,7 @@ def test_rbac_allows_get_runs_but_not_cancel_and_the_audit_says_who(
     assert any(f"user={alice.username} " in m and "verb=cancel" in m and "outcome=denied" in m for m in lines)
 
 
+@ON_BOTH_CLUSTERS
 def test_tokens_the_cluster_does_not_know_are_refused(tmp_path: Path, serve: Callable[..., Running],
                                                       bigk: CLI) -> None:
     specs = tmp_path / "specs"

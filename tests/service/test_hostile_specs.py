@@ -19,11 +19,12 @@ from bigk.service.submitters import DirectSubmitter, SubmitError
 from bigk.spec.loader import load_specs
 from bigk.spec.policy import SpecPolicy
 from tests.realk8s import ClusterUnderTest
-from tests.service.conftest import Running, job_yaml, wait_for
+from tests.service.conftest import ON_BOTH_CLUSTERS, Running, job_yaml, wait_for
 
 HOSTILE = Path(__file__).parents[1] / "spec" / "data" / "hostile"
 
 
+@ON_BOTH_CLUSTERS
 def test_hostile_specs_dropped_into_a_running_serve_change_nothing(
         tmp_path: Path, serve: Callable[..., Running], cluster: ClusterUnderTest) -> None:
     specs = tmp_path / "specs"
