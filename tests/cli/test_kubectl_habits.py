@@ -75,8 +75,8 @@ def test_get_the_kubectl_way(svc: Running, bigk: CLI) -> None:
     out = bigk("get", "runs", "--sort-by", ".created_at", "--no-headers",
                "-o", "custom-columns=RUN:.id,JOB:.job", svc=svc)[1]
     assert [line.split() for line in out.splitlines()] == [[etl, "etl"], [team, "team"]]
-    out = bigk("get", "runs", "--sort-by", ".job", svc=svc)[1].splitlines()
-    assert out[0].split()[0] == "RUN" and out[1].split()[1] == "etl" and out[2].split()[1] == "team"
+    table = bigk("get", "runs", "--sort-by", ".job", svc=svc)[1].splitlines()
+    assert table[0].split()[0] == "RUN" and table[1].split()[1] == "etl" and table[2].split()[1] == "team"
     assert bigk("get", "no", "--no-headers", "-l", "pool=cpu", svc=svc)[1].splitlines()[0].startswith("cpu-0")
     out = bigk("get", "gpu/gpu-a100-0/3", "-o", "jsonpath={.node} {.index}", svc=svc)[1]
     assert out.strip() == "gpu-a100-0 3"
