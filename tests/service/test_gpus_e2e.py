@@ -16,7 +16,9 @@ import httpx
 from typer.testing import CliRunner
 
 from bigk.cli.main import app
-from tests.service.conftest import Running, wait_for
+from tests.service.conftest import ON_BOTH_CLUSTERS, Running, wait_for
+
+pytestmark = ON_BOTH_CLUSTERS
 
 IDLE_MINUTES = 0.1  # 6 s of readings (the simulated GPUs publish every 2 s)
 
@@ -85,7 +87,7 @@ def test_a100_spec_lands_on_gfd_labelled_nodes_and_idle_run_is_named(
     noted = [g for g in gpus if any(n.startswith("idle-") for n in g["notes"])]
     assert len(noted) == 2
     assert 'bigk_gpus_idle{job_name="idle-a100",queue="default"} 2.0' in text
-    result = CliRunner().invoke(app, ["get", "gpus", "--idle", "--server", svc.url])
+    result = CliRunner().invoke(app, ["get", "gpus", "--idle", "--server", svc.url], env={"BIGK_TOKEN": svc.token})
     assert result.exit_code == 0, result.output
     assert run in result.output and "idle-a100" in result.output
 
