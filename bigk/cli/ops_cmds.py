@@ -257,7 +257,8 @@ def _show_problems(data: dict[str, Any]) -> None:
     if data.get("kept_jobs"):
         typer.echo(f"kept at their last good version: {', '.join(data['kept_jobs'])}")
         for v in data.get("kept_versions") or []:
-            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(v["stored_at"])) if v.get("stored_at") else "?"
+            at = v.get("stored_at")
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)) if at is not None else "?"
             how = "restored from the state database after a restart" if v.get("restored") else "kept in memory"
             typer.echo(f"  {v['file']}: serving sha256 {v['sha256'][:12] or '?'} stored {when} ({how})")
     if not data["problems"]:
