@@ -115,6 +115,16 @@ def gpus() -> dict[str, Any]:
                 f"(bigk_gpu_allocated_milli{{{sel}}} > 0) and on (node, gpu) "
                 f"(bigk_gpu_utilization_percent{{{sel}}} < 5)", "")], kind="table"),
              Panel("Unhealthy GPUs (per GPU)", [(f"bigk_gpu_healthy{{{sel}}} == 0", "")], kind="table")],
+            [Panel("GPUs idle for the whole window, by job", [
+                ("sum by (queue, job_name) (bigk_gpus_idle)", "{{queue}} / {{job_name}}")],
+                description="GPUs held by runs whose every reading stayed under the idle threshold for "
+                            "--gpu-idle-minutes; `bigk get gpus --idle` names the runs."),
+             Panel("GPUs busy without bigk, over their share, given twice", [
+                 (f"sum by (pool) (bigk_gpus_busy_without_bigk{{{sel}}})", "busy without bigk {{pool}}"),
+                 (f"sum by (pool) (bigk_gpus_over_share{{{sel}}})", "over share {{pool}}"),
+                 (f"sum by (pool) (bigk_gpu_device_conflicts{{{sel}}})", "device conflict {{pool}}")],
+                 description="Someone else's work on a GPU; a share using more memory than it asked for; a GPU "
+                             "the device plugin gave out while bigk shared it (docs/gpus.md).")],
             [Panel("Hottest GPU per node", [(f"max by (node) (bigk_gpu_temperature_celsius{{{sel}}})", "{{node}}")],
                    unit="celsius", width=8),
              Panel("Free GPU memory by pool", [(f"sum by (pool) (bigk_gpu_memory_free_bytes{{{sel}}})", "{{pool}}")],
