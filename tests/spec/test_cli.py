@@ -97,7 +97,9 @@ def test_import_prints_valid_bigk_yaml_and_names_unsupported_fields() -> None:
     doc = yaml.safe_load(result.stdout)
     assert doc["apiVersion"] == "bigk.io/v1" and doc["spec"]["schedule"]["cron"] == "15 1 * * 0"
     warnings = result.stderr.splitlines()
-    assert any(":53:5: spec.template.monitoring: warning: not imported:" in w for w in warnings)
+    assert any(":52:5: spec.template.timeToLiveSeconds: warning: not imported:" in w for w in warnings)
+    assert any(":53:5: spec.template.monitoring: warning: imported as the operator's JMX exporter" in w
+               for w in warnings)
 
 
 def test_import_writes_files_that_validate(tmp_path: Path) -> None:
