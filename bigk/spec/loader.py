@@ -5,8 +5,9 @@ listed in `failed_files`, so a running service can keep the jobs it had from tha
 file while the other files still load. Within a good file, documents may be bigk
 `SparkJob`s or Spark Operator manifests (converted on load, unsupported fields
 become warnings); ConfigMaps they use are passed through and other Kubernetes
-objects are skipped with a warning (`bigk.spec.sidedocs`). Cluster files (a top-level `pools:` list) found among the specs
-are recognised and listed in `cluster_files` rather than reported.
+objects are skipped with a warning (`bigk.spec.sidedocs`). Cluster files (a
+top-level `pools:` list) found among the specs are recognised and listed in
+`cluster_files` rather than reported.
 """
 
 from __future__ import annotations
