@@ -106,3 +106,20 @@ def test_a_queue_under_its_guarantee_takes_back_gpus_another_queue_borrowed(
     with svc.client() as c:
         text = c.get("/metrics").text
     assert 'bigk_scheduler_preemptions_total{queue="batch"}' in text
+
+
+def test_a_queues_file_alone_declares_the_queues_and_is_reloaded(tmp_path: Path,
+                                                                  serve: Callable[..., Running]) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "queues.yaml").write_text(QUEUES.replace("WEIGHT", "1"))  # ignored: the file below wins
+    (specs / "job.yaml").write_text(job_yaml("job", extra="queue: team\n"))
+    helm = tmp_path / "helm-queues.yaml"  # what the chart mounts from its `queues` values
+    helm.write_text("apiVersion: bigk.io/v1\nkind: Queue\nmetadata: {name: team}\n")
+    svc = serve(specs, queues_file=helm)
+    assert sorted(_queues(svc)) == ["team"]
+    with svc.client() as c:
+        assert c.get("/api/v1/problems").json()["problems"] == []
+        assert c.get("/api/v1/jobs/job").json()["queue"] == "team"
+    helm.write_text("apiVersion: bigk.io/v1\nkind: Queue\nmetadata: {name: team}\nspec: {weight: 5}\n")
+    wait_for(lambda: _queues(svc)["team"]["weight"] == 5, 10, "the queues file reloaded")
