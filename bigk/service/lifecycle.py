@@ -242,12 +242,24 @@ class RunManager:
 
     # ---- after a run ends ---------------------------------------------------------------------
 
+    def _start_again(self, run: RunRecord, delay: float) -> None:
+        """restartPolicy Always: a succeeded run's job starts again (a new chain: attempt 1)."""
+        now = self._clock()
+        again = self.store.create_run(run.job, now=now, queue=run.queue, namespace=run.namespace, trigger="restart",
+                                      not_before=now + delay)
+        if again is not None:
+            self.store.add_event("restart", f"run {run.id} succeeded; restartPolicy Always starts {again.id} in "
+                                            f"{delay:g}s", now=now, job=run.job, run_id=again.id)
+            log.info("event=run_restart job=%s run=%s next=%s delay_s=%g", run.job, run.id, again.id, delay)
+
     def _after_terminal(self, run: RunRecord) -> None:
         loaded = self._job(run.job)
         spec = loaded.spec.spec if loaded is not None else None
+        if run.state is RunState.SUCCEEDED and spec is not None and spec.restartPolicy.type == "Always":
+            self._start_again(run, float(spec.restartPolicy.backoffSeconds))
         if run.state is RunState.FAILED and spec is not None:
             policy = spec.restartPolicy
-            if policy.type == "OnFailure" and run.attempt <= policy.retries:
+            if policy.type in ("OnFailure", "Always") and run.attempt <= policy.retries:
                 delay = float(policy.backoffSeconds) * (2 ** (run.attempt - 1))
                 now = self._clock()
                 retry = self.store.create_run(run.job, now=now, queue=run.queue, namespace=run.namespace,

@@ -484,9 +484,14 @@ class Schedule(_Model):
 
 
 class RestartPolicy(_Model):
-    """Whether a failed run is retried, how often and after how long."""
+    """Whether a failed run is retried, how often and after how long.
 
-    type: Literal["Never", "OnFailure"] = "Never"
+    `Always` (the Spark Operator's, for long-running applications) also starts the job again after a
+    success, `backoffSeconds` later; failures are retried as with OnFailure, `retries` counted since
+    the last success. Cancelling the run stops the chain.
+    """
+
+    type: Literal["Never", "OnFailure", "Always"] = "Never"
     retries: int = Field(default=0, ge=0, le=100)
     backoffSeconds: int = Field(default=30, ge=0, le=86400)
 

@@ -374,9 +374,7 @@ class _Conversion:
             self.drop(where, "expected a mapping; left out")
             return
         kind = value.get("type", "Never")
-        policy: dict[str, Any] = {"type": "OnFailure" if kind in ("OnFailure", "Always") else "Never"}
-        if kind == "Always":
-            self.drop(f"{where}.type", "Always (restart even after success) is not supported; imported as OnFailure")
+        policy: dict[str, Any] = {"type": kind if kind in ("OnFailure", "Always") else "Never"}
         for key, item in value.items():
             if key == "type":
                 continue

@@ -172,3 +172,32 @@ def test_unknown_run_is_not_found(tmp_path: Path, serve: Callable[..., Running],
     with svc.client() as c:
         body = c.get("/api/v1/runs/no-such-run/ui").json()
     assert "no run" in json.dumps(body)
+
+
+def test_restart_policy_always_starts_the_job_again_after_success_until_cancelled(
+        tmp_path: Path, serve: Callable[..., Running]) -> None:
+    """The operator's `restartPolicy: Always` (long-running applications), as bigk runs it."""
+    from tests.service.conftest import job_yaml
+
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "stream.yaml").write_text(job_yaml("stream", instances=1, duration=20,
+                                                extra="restartPolicy: {type: Always, backoffSeconds: 0}\n"))
+    svc = serve(specs)
+    with svc.client() as c:
+        first = c.post("/api/v1/jobs/stream/run").json()["id"]
+
+    def runs() -> list[dict[str, Any]]:
+        with svc.client() as c:
+            return list(c.get("/api/v1/runs", params={"job": "stream"}).json())
+
+    again = wait_for(lambda: [r for r in runs() if r["trigger"] == "restart"], 60, "a restart after success")[0]
+    assert _run(svc, first)["state"] == "Succeeded" and again["attempt"] == 1
+    with svc.client() as c:
+        assert c.post(f"/api/v1/runs/{again['id']}/cancel").status_code == 200
+    wait_for(lambda: _run(svc, again["id"])["state"] == "Cancelled", 10, "the cancel")
+    count = len(runs())
+    import time
+
+    time.sleep(2)
+    assert len(runs()) == count  # a cancelled run is not started again
