@@ -539,6 +539,9 @@ def _scheduled(spec: Any, conv: _Conversion) -> dict[str, Any]:
         schedule["timeZone"] = "UTC"
         conv.note("spec.timeZone", "UTC: bigk has no 'Local' zone (the operator's pod clock is usually UTC)")
     out["schedule"] = schedule
+    if (out.get("restartPolicy") or {}).get("type") == "Always":
+        conv.note("spec.template.restartPolicy.type", "Always: each success starts the job again, besides its "
+                  "schedule (the operator's guide advises Never for scheduled applications)")
     return out
 
 
