@@ -15,8 +15,7 @@ Pure (no I/O, no clock): `bigk.service.gpu_watch` feeds it the cluster's GPUs as
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bigk.cluster.devices import Conflict
@@ -68,53 +67,87 @@ class Sample:
     memory_used_mib: float
 
 
-class ReadingWindow:
-    """The readings of every GPU over the last `keep_s` seconds (one per distinct observation time)."""
+@dataclass
+class _Streak:
+    """An unbroken run of readings that all satisfy one condition: since when, and their utilisation sum."""
 
-    def __init__(self, keep_s: float) -> None:
-        self.keep_s = keep_s
-        self._samples: dict[tuple[str, int], deque[Sample]] = {}
-        self._uuid: dict[tuple[str, int], str] = {}
+    since: float
+    total_util: float = 0.0
+    count: int = 0
+
+
+@dataclass
+class _Track:
+    last: Sample
+    uuid: str
+    quiet: _Streak | None = None
+    busy: _Streak | None = None
+
+
+class ReadingWindow:
+    """Per GPU, the latest reading and the current streaks of quiet and of busy readings.
+
+    O(1) per reading and per question, whatever the window's length: a streak starts at the first
+    reading that satisfies its condition and ends at one that does not, or at a gap longer than
+    `max_gap_s` between readings (a silent agent says nothing about the time in between).
+    """
+
+    def __init__(self, settings: WatchSettings) -> None:
+        self.settings = settings
+        self._tracks: dict[tuple[str, int], _Track] = {}
 
     def observe(self, gpu: GpuNow) -> None:
         if gpu.observed_at is None or gpu.utilization_pct is None:
             return
-        key = gpu.key
-        if self._uuid.get(key, gpu.uuid) != gpu.uuid:  # another device in that slot: its history is not ours
-            self._samples.pop(key, None)
-        self._uuid[key] = gpu.uuid
-        window = self._samples.setdefault(key, deque())
-        if window and gpu.observed_at <= window[-1].at:
-            return
+        key, at = gpu.key, float(gpu.observed_at)
         used = max(0.0, gpu.memory_mib - gpu.memory_free_mib) if gpu.memory_free_mib is not None else 0.0
-        window.append(Sample(gpu.observed_at, float(gpu.utilization_pct), used))
-        while window and window[0].at < gpu.observed_at - self.keep_s:
-            window.popleft()
+        sample = Sample(at, float(gpu.utilization_pct), used)
+        track = self._tracks.get(key)
+        if track is not None and track.uuid != gpu.uuid:  # another device in that slot: its history is not ours
+            track = None
+        if track is not None and at <= track.last.at:
+            return
+        unbroken = track is not None and at - track.last.at <= self.settings.max_gap_s
+        quiet = sample.utilization_pct < self.settings.threshold_pct
+        busy = not quiet or used >= self.settings.foreign_memory_mib
+        new = _Track(sample, gpu.uuid)
+        new.quiet = self._extend(track.quiet if unbroken and track else None, quiet, sample)
+        new.busy = self._extend(track.busy if unbroken and track else None, busy, sample)
+        self._tracks[key] = new
+
+    @staticmethod
+    def _extend(streak: _Streak | None, holds: bool, sample: Sample) -> _Streak | None:
+        if not holds:
+            return None
+        streak = streak or _Streak(sample.at)
+        return _Streak(streak.since, streak.total_util + sample.utilization_pct, streak.count + 1)
 
     def forget_except(self, keys: Iterable[tuple[str, int]]) -> None:
         """Drop GPUs that no longer exist (nodes removed)."""
         alive = set(keys)
-        for key in list(self._samples):
-            if key not in alive:
-                del self._samples[key]
-                self._uuid.pop(key, None)
+        for key in [k for k in self._tracks if k not in alive]:
+            del self._tracks[key]
 
-    def samples(self, key: tuple[str, int]) -> Sequence[Sample]:
-        return tuple(self._samples.get(key, ()))
+    def last(self, key: tuple[str, int]) -> Sample | None:
+        track = self._tracks.get(key)
+        return track.last if track is not None else None
 
-    def held_since(self, key: tuple[str, int], now: float, max_gap_s: float,
-                   ok: Callable[[Sample], bool]) -> float | None:
-        """Start of the unbroken run of readings, up to a fresh last one, for which `ok(sample)` holds."""
-        window = self._samples.get(key)
-        if not window or now - window[-1].at > max_gap_s:
-            return None
-        since = None
-        later = now
-        for sample in reversed(window):
-            if not ok(sample) or later - sample.at > max_gap_s:
-                break
-            since, later = sample.at, sample.at
-        return since
+    def _current(self, key: tuple[str, int], now: float, which: str) -> _Streak | None:
+        track = self._tracks.get(key)
+        if track is None or now - track.last.at > self.settings.max_gap_s:
+            return None  # the last reading is stale: nothing is known about now
+        streak: _Streak | None = getattr(track, which)
+        return streak
+
+    def quiet_since(self, key: tuple[str, int], now: float) -> tuple[float, float] | None:
+        """(since, mean utilisation) of the current run of readings below the threshold, up to a fresh one."""
+        streak = self._current(key, now, "quiet")
+        return (streak.since, streak.total_util / streak.count) if streak is not None else None
+
+    def busy_since(self, key: tuple[str, int], now: float) -> float | None:
+        """Start of the current run of busy readings (at or above the threshold, or memory held), up to now."""
+        streak = self._current(key, now, "busy")
+        return streak.since if streak is not None else None
 
 
 @dataclass(frozen=True)
@@ -185,31 +218,23 @@ def _names(holders: Iterable[Holder], attr: str) -> tuple[str, ...]:
     return tuple(sorted({getattr(h, attr) for h in holders if getattr(h, attr)}))
 
 
-def find(gpus: Sequence[GpuNow], window: ReadingWindow, now: float, settings: WatchSettings,
-         conflicts: Sequence[Conflict] = ()) -> Findings:
+def find(gpus: Sequence[GpuNow], window: ReadingWindow, now: float, conflicts: Sequence[Conflict] = ()
+         ) -> Findings:
     """Everything wrong with `gpus` now, given the readings `window` has seen (feed it first)."""
     out = Findings(conflicts=list(conflicts))
-    threshold = settings.threshold_pct
-
-    def quiet(s: Sample) -> bool:
-        return s.utilization_pct < threshold
-
-    def busy(s: Sample) -> bool:
-        return s.utilization_pct >= threshold or s.memory_used_mib >= settings.foreign_memory_mib
-
+    settings = window.settings
     for gpu in gpus:
         mine = [h for h in gpu.holders if h.bigk]
         if mine:
-            since = window.held_since(gpu.key, now, settings.max_gap_s, quiet)
-            if since is not None and now - since >= settings.window_s:
-                recent = [s.utilization_pct for s in window.samples(gpu.key) if s.at >= since]
+            quiet = window.quiet_since(gpu.key, now)
+            if quiet is not None and now - quiet[0] >= settings.window_s:
                 out.idle.append(IdleGpu(gpu.node, gpu.index, gpu.uuid, gpu.pool, _names(mine, "pod"),
-                                        _names(mine, "run"), _names(mine, "job"), _names(mine, "queue"), since,
-                                        now - since, sum(recent) / len(recent), tuple(mine)))
+                                        _names(mine, "run"), _names(mine, "job"), _names(mine, "queue"), quiet[0],
+                                        now - quiet[0], quiet[1], tuple(mine)))
         else:
-            since = window.held_since(gpu.key, now, settings.max_gap_s, busy)
-            if since is not None and now - since >= settings.window_s:
-                last = window.samples(gpu.key)[-1]
+            since = window.busy_since(gpu.key, now)
+            last = window.last(gpu.key)
+            if since is not None and last is not None and now - since >= settings.window_s:
                 out.foreign.append(ForeignBusyGpu(gpu.node, gpu.index, gpu.uuid, gpu.pool, since, now - since,
                                                   last.utilization_pct, last.memory_used_mib,
                                                   _names(gpu.holders, "pod")))

@@ -111,7 +111,7 @@ class GpuWatch:
         self.settings = settings or WatchSettings()
         self.sample_s = sample_s
         self.scheduler_name = scheduler_name
-        self.window = ReadingWindow(keep_s=self.settings.window_s + 2 * self.settings.max_gap_s)
+        self.window = ReadingWindow(self.settings)
         self._findings = Findings()
         self._sampled_at = 0.0
         self._last = -float("inf")
@@ -134,7 +134,7 @@ class GpuWatch:
             self.window.observe(gpu)
         self.window.forget_except(g.key for g in gpus)
         now = self.clock()
-        findings = find(gpus, self.window, now, self.settings, found)
+        findings = find(gpus, self.window, now, found)
         export(findings, gpus)
         with self._lock:
             self._findings, self._sampled_at = findings, now
