@@ -45,7 +45,7 @@ _INLINE_DISKS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resources:
     """A pod's effective request, in bigk's units (scalars in bytes or units, sorted by name)."""
 
@@ -72,79 +72,75 @@ def _requests(resources: client.V1ResourceRequirements | None) -> dict[str, Any]
     return out
 
 
-class _Amounts:
-    """Resource amounts by name in bigk's units, with the arithmetic of resourcehelper."""
+def _amounts(requests: Mapping[str, Any]) -> dict[str, int]:
+    """Resource amounts by name in bigk's units (CPU milli, memory MiB, whole GPUs, others in base units)."""
+    values: dict[str, int] = {}
+    for name, quantity in requests.items():
+        if name == "cpu":
+            values[name] = cpu_to_milli(quantity)
+        elif name == "memory":
+            values[name] = memory_to_mib(quantity)
+        elif name == GPU_RESOURCE:
+            milli = cpu_to_milli(quantity)
+            if milli % 1000:
+                raise QuantityError(f"{GPU_RESOURCE} must be a whole number, got {quantity!r}")
+            values[name] = milli // 1000
+        elif name != "pods":
+            values[name] = scalar_amount(quantity)
+    return values
 
-    def __init__(self, values: Mapping[str, int] | None = None) -> None:
-        self.values: dict[str, int] = dict(values or {})
 
-    @classmethod
-    def of(cls, requests: Mapping[str, Any]) -> _Amounts:
-        values: dict[str, int] = {}
-        for name, quantity in requests.items():
-            if name == "cpu":
-                values[name] = cpu_to_milli(quantity)
-            elif name == "memory":
-                values[name] = memory_to_mib(quantity)
-            elif name == GPU_RESOURCE:
-                milli = cpu_to_milli(quantity)
-                if milli % 1000:
-                    raise QuantityError(f"{GPU_RESOURCE} must be a whole number, got {quantity!r}")
-                values[name] = milli // 1000
-            elif name != "pods":
-                values[name] = scalar_amount(quantity)
-        return cls(values)
+def _add(total: dict[str, int], more: Mapping[str, int]) -> None:
+    for name, value in more.items():
+        total[name] = total.get(name, 0) + value
 
-    def add(self, other: _Amounts) -> None:
-        for name, value in other.values.items():
-            self.values[name] = self.values.get(name, 0) + value
 
-    def maximum(self, other: _Amounts) -> None:
-        for name, value in other.values.items():
-            self.values[name] = max(self.values.get(name, 0), value)
-
-    def plus(self, other: _Amounts) -> _Amounts:
-        out = _Amounts(self.values)
-        out.add(other)
-        return out
+def _maximum(total: dict[str, int], other: Mapping[str, int]) -> None:
+    for name, value in other.items():
+        if value > total.get(name, 0):
+            total[name] = value
 
 
 def pod_resources(spec: client.V1PodSpec) -> Resources:
     """kube-scheduler's effective request of a pod (raises QuantityError on a bad quantity)."""
-    total = _Amounts()
+    total: dict[str, int] = {}
     for container in spec.containers or []:
-        total.add(_Amounts.of(_requests(container.resources)))
-    sidecars = _Amounts()
-    init_peak = _Amounts()
-    for container in spec.init_containers or []:
-        own = _Amounts.of(_requests(container.resources))
-        if getattr(container, "restart_policy", None) == "Always":
-            total.add(own)  # a sidecar runs for the pod's whole life
-            sidecars.add(own)
-            init_peak.maximum(sidecars)
-        else:
-            init_peak.maximum(own.plus(sidecars))  # runs beside the sidecars started before it
-    total.maximum(init_peak)
+        _add(total, _amounts(_requests(container.resources)))
+    if spec.init_containers:
+        sidecars: dict[str, int] = {}
+        init_peak: dict[str, int] = {}
+        for container in spec.init_containers:
+            own = _amounts(_requests(container.resources))
+            if getattr(container, "restart_policy", None) == "Always":
+                _add(total, own)  # a sidecar runs for the pod's whole life
+                _add(sidecars, own)
+                _maximum(init_peak, sidecars)
+            else:
+                beside = dict(own)
+                _add(beside, sidecars)  # runs beside the sidecars started before it
+                _maximum(init_peak, beside)
+        _maximum(total, init_peak)
     pod_level = getattr(spec, "resources", None)
     if pod_level is not None and pod_level.requests:
         supported = {k: v for k, v in pod_level.requests.items() if k in _POD_LEVEL or k.startswith("hugepages-")}
-        total.values.update(_Amounts.of(supported).values)
+        total.update(_amounts(supported))
     if spec.overhead:
-        total.add(_Amounts.of(spec.overhead))
-    values = total.values
-    scalars = tuple(sorted((k, v) for k, v in values.items() if k not in _CORE and v > 0))
-    return Resources(values.get("cpu", 0), values.get("memory", 0), values.get(GPU_RESOURCE, 0), scalars)
+        _add(total, _amounts(spec.overhead))
+    others = total.keys() - _CORE
+    scalars = tuple(sorted((k, total[k]) for k in others if total[k] > 0)) if others else ()
+    return Resources(total.get("cpu", 0), total.get("memory", 0), total.get(GPU_RESOURCE, 0), scalars)
 
 
 def host_ports(spec: client.V1PodSpec) -> tuple[HostPort, ...]:
     """Host ports of the app containers and sidecars (kube-scheduler's `GetHostPorts`)."""
-    containers = [c for c in spec.init_containers or [] if getattr(c, "restart_policy", None) == "Always"]
-    containers += list(spec.containers or [])
     out = []
-    for container in containers:
-        for port in container.ports or []:
-            if port.host_port and port.host_port > 0:
-                out.append(HostPort(int(port.host_port), port.protocol or "TCP", port.host_ip or "0.0.0.0"))
+    for containers in (spec.containers or (), spec.init_containers or ()):
+        for container in containers:
+            if containers is spec.init_containers and getattr(container, "restart_policy", None) != "Always":
+                continue
+            for port in container.ports or ():
+                if port.host_port and port.host_port > 0:
+                    out.append(HostPort(int(port.host_port), port.protocol or "TCP", port.host_ip or "0.0.0.0"))
     return tuple(out)
 
 
