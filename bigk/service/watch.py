@@ -45,10 +45,12 @@ class ChangeFeed:
 
     def __init__(self, sources: dict[str, Source], interval_s: float = 0.5, linger_s: float = 120.0,
                  history: int = 10_000, clock: Callable[[], float] = time.monotonic,
-                 alive: Callable[[], bool] = lambda: True) -> None:
+                 alive: Callable[[], bool] = lambda: True, every_s: dict[str, float] | None = None) -> None:
         self.sources = sources
         self._alive = alive  # False once the service stops: list nothing more
         self.interval_s = interval_s
+        self.every_s = every_s or {}  # kinds that are dearer to list and change less often: listed less often
+        self._polled: dict[str, float] = {}
         self.linger_s = linger_s
         self._clock = clock
         self._log: deque[Change] = deque(maxlen=history)
@@ -135,8 +137,11 @@ class ChangeFeed:
                         self._thread = None
                         return
                 continue
+            now = self._clock()
             for kind in active:
-                self._poll(kind)
+                if now - self._polled.get(kind, -1e18) >= self.every_s.get(kind, self.interval_s) - 1e-3:
+                    self._polled[kind] = now
+                    self._poll(kind)
             self._stopped.wait(self.interval_s)
 
     def _active_locked(self) -> bool:

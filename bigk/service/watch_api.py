@@ -21,6 +21,9 @@ from bigk.service.watch import Change, ChangeFeed, Source
 
 KINDS = ("runs", "jobs", "queue", "queues", "nodes", "gpus")
 RECENT_RUNS = 200  # the runs a watcher sees: the newest this many, plus every active one
+# Runs, jobs and waiting runs are listed every 0.5 s; nodes and GPUs (every pod of the cluster, ~0.1 s on the
+# example cluster) every 2 s, about as often as GPU readings change; queues every 1 s.
+SLOWER = {"nodes": 2.0, "gpus": 2.0, "queues": 1.0}
 
 
 def sources(service: Any) -> dict[str, Source]:
@@ -65,7 +68,8 @@ def watch_router(service: Any, read: Sequence[Any], feed: ChangeFeed | None = No
                  ping_s: float = 15.0) -> APIRouter:
     """The watch endpoint over `service`; `read` are the API's read dependencies (who may look)."""
     stop = getattr(service, "_stop", None)
-    changes = feed or ChangeFeed(sources(service), alive=lambda: stop is None or not stop.is_set())
+    changes = feed or ChangeFeed(sources(service), alive=lambda: stop is None or not stop.is_set(),
+                                 every_s=SLOWER)
     router = APIRouter(prefix="/api/v1", tags=["watch"])
     router.feed = changes  # type: ignore[attr-defined]  # tests and the status page reach the feed through it
 
