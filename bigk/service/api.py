@@ -21,14 +21,14 @@ from bigk import metrics
 from bigk.errors import BigkError
 from bigk.service import audit as audit_trail
 from bigk.service import hardening
-from bigk.service.authz import guard_for
-from bigk.service.runstate import InvalidTransition, RunState
 from bigk.service.about_api import about_router
+from bigk.service.authz import guard_for
 from bigk.service.drain_api import drain_router
 from bigk.service.gpus_api import annotate_gpus, gpus_router
 from bigk.service.leading_api import leading_router
 from bigk.service.queues_api import queues_router
 from bigk.service.runio_api import runio_router
+from bigk.service.runstate import InvalidTransition, RunState
 from bigk.service.status import status_router
 from bigk.service.watch_api import watch_router
 
