@@ -153,9 +153,13 @@ def register(app: typer.Typer) -> None:
 
         if output not in ("yaml", "json"):
             raise UsageError(f"--output must be yaml or json, not {output!r}")
+        from bigk.spec.policy import load_policy
+
         loaded = _find_job(specs, job)
+        # the Pod Security level the install's policy ($BIGK_SPEC_POLICY) grants, as bigk serve renders it
+        level = load_policy(None).level_for(loaded.spec.metadata.namespace, loaded.spec.spec.queue)
         with tempfile.TemporaryDirectory(prefix="bigk-render-") as scratch:  # template files, unless --workdir
-            submission = build_submission(loaded.spec, run_id, master, workdir or Path(scratch))
+            submission = build_submission(loaded.spec, run_id, master, workdir or Path(scratch), level=level)
         typer.echo(_dump(submission.to_dict(portable=True), output))
 
     @app.command("run-local")
