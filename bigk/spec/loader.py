@@ -12,6 +12,7 @@ top-level `pools:` list) found among the specs are recognised and listed in
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import stat
@@ -176,6 +177,9 @@ def _document(path: Path, doc: Document, out: _FileResult, side: SideDocuments) 
             )
         )
         return
+    if side.docs:  # ConfigMaps of the same file that the job uses come along (bigk.spec.sidedocs)
+        data = {**data, "spec": copy.deepcopy(data.get("spec"))}
+        side.attach(doc.data, data)
     try:
         spec = JobSpec.model_validate(data)
     except ValidationError as exc:

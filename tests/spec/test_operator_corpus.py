@@ -179,3 +179,33 @@ def test_monitoring_is_wired_as_the_operator_wires_it(corpus: SpecLoadResult, tm
         assert {"name": "cm-spark-pi-jmx-prom-conf", "mountPath": "/etc/metrics/conf"} in main["volumeMounts"]
     assert sub.conf["spark.metrics.conf"] == "/etc/metrics/conf/metrics.properties"
     assert [cm["metadata"]["name"] for cm in sub.config_maps] == ["spark-pi-jmx-prom-conf"]
+
+
+def test_a_bigk_job_takes_the_config_maps_of_its_file_too(tmp_path: Path) -> None:
+    path = tmp_path / "job.yaml"
+    path.write_text("""apiVersion: v1
+kind: ConfigMap
+metadata: {name: etl-sql}
+data: {query.sql: "select 1"}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unused}
+data: {a: b}
+---
+apiVersion: bigk.io/v1
+kind: SparkJob
+metadata: {name: etl}
+spec:
+  type: Python
+  mainApplicationFile: local:///opt/app.py
+  driver:
+    env:
+      - name: QUERY
+        valueFrom: {configMapKeyRef: {name: etl-sql, key: query.sql}}
+""", encoding="utf-8")
+    result = load_specs([path])
+    assert result.problems == []
+    assert [cm.metadata.name for cm in result.jobs["etl"].spec.spec.configMaps] == ["etl-sql"]
+    [skipped] = [w for w in result.warnings if w.field == "kind"]
+    assert skipped.line == 7 and "'unused'" in skipped.message
