@@ -217,13 +217,35 @@ class SchedulerLoop:
                      decided - started, seconds)
         return CycleReport(result, outcomes, evicted, seconds)
 
+    def _claims_to_select(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> dict[str, tuple[str, ...] | None]:
+        """Per bind, the WaitForFirstConsumer claims to write its node on; None when an earlier bind of this
+        cycle writes another node on one of them (pods sharing an unbound claim: the next cycle pins them)."""
+        chosen: dict[str, str] = {}
+        out: dict[str, tuple[str, ...] | None] = {}
+        for bind in binds:
+            entry = by_key.get(bind.pod_key)
+            if entry is None or not entry.pod.claims:
+                continue
+            namespace = entry.pod.namespace
+            claims = self.storage.claims_to_select(namespace, entry.pod.claims)
+            if any(chosen.get(f"{namespace}/{c}", bind.node) != bind.node for c in claims):
+                out[bind.pod_key] = None
+                continue
+            chosen.update({f"{namespace}/{c}": bind.node for c in claims})
+            out[bind.pod_key] = claims
+        return out
+
     def _apply_binds(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> list[tuple[Bind, BindOutcome]]:
+        selecting = self._claims_to_select(binds, by_key)
+
         def one(bind: Bind) -> BindOutcome:
             if self._stop.is_set() or not self.is_leader:
                 return BindOutcome(BindStatus.FAILED, message="not leader")
             namespace, _, name = bind.pod_key.partition("/")
             entry = by_key.get(bind.pod_key)
-            claims = self.storage.claims_to_select(namespace, entry.pod.claims) if entry and entry.pod.claims else ()
+            claims = selecting.get(bind.pod_key, ())
+            if claims is None:
+                return BindOutcome(BindStatus.CONFLICT, message="a claim it mounts is provisioned for another node")
             failed = self.binder.select_node(namespace, claims, bind.node) if claims else None
             if failed is not None:  # VolumeBinding's PreBind: the claims name the node before the pod is bound
                 return failed

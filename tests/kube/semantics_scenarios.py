@@ -219,6 +219,29 @@ def wait_for_first_consumer_claims(h: Harness) -> None:
     assert h.node_of("immediate") == ""
 
 
+def shared_unbound_claim_gets_one_node(h: Harness) -> None:
+    """Two pods that share one unbound WaitForFirstConsumer claim and fit only on different nodes: the claim
+    names one node, the first pod goes there, the second waits for room on that same node."""
+    sid = unique("shared")
+    nodes = [make_node(h, f"{sid}-{i}", labels={SCENARIO_LABEL: sid}, cpu="4") for i in range(2)]
+    _storage_class(h, f"{sid}-wffc", "WaitForFirstConsumer")
+    claim = h.core.create_namespaced_persistent_volume_claim(h.namespace, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "shared"},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": f"{sid}-wffc",
+                 "resources": {"requests": {"storage": "1Gi"}}}})
+    assert claim.metadata.name == "shared"
+    loop = h.loop(start=False)
+    h.pod("a", cpu="3", extra_spec=_mounting(sid, "shared"))
+    h.pod("b", cpu="3", extra_spec=_mounting(sid, "shared"))
+    loop.start()
+    scenario_nodes(h, loop, nodes)
+    h.wait(lambda: h.node_of("a") or h.node_of("b"), what="one of the pods bound")
+    first, second = ("a", "b") if h.node_of("a") else ("b", "a")
+    explained(h, loop, second, "volume provisioned for another node")
+    selected = h.core.read_namespaced_persistent_volume_claim("shared", h.namespace).metadata.annotations
+    assert selected[SELECTED_NODE_ANNOTATION] == h.node_of(first) and h.node_of(second) == ""
+
+
 def bound_claim_follows_volume(h: Harness) -> None:
     """A pod whose claim is bound goes where its PersistentVolume's node affinity allows."""
     sid = unique("pv")
@@ -299,4 +322,5 @@ def _refused_fields(create: Any) -> list[str]:
 
 
 ALL = [node_affinity_and_taints, init_containers_and_overhead, host_ports, wait_for_first_consumer_claims,
-       bound_claim_follows_volume, existing_pods_anti_affinity, storage_objects_as_the_server_checks_them]
+       shared_unbound_claim_gets_one_node, bound_claim_follows_volume, existing_pods_anti_affinity,
+       storage_objects_as_the_server_checks_them]
