@@ -79,7 +79,7 @@ class Filters:
         ok &= s.mem_used <= s.mem_cap - req.memory_mib
         ok &= s.pods_used < s.pods_cap
         if req.is_gpu:
-            ok &= s.owner_ok(req)  # type: ignore[arg-type]
+            ok &= s.owner_share_ok if req.is_fractional else s.owner_whole_ok  # one owner per GPU
             ok &= row_count(self.gpu_slots(req)) >= req.gpu_count
         if req.scalars:
             ok &= s.scalars_fit(req)
@@ -119,7 +119,7 @@ class Filters:
         for name, amount in req.scalars:
             ok &= s.scalar_cap(name) >= amount
         if req.is_gpu:
-            ok &= s.owner_ok(req)  # type: ignore[arg-type]
+            ok &= s.owner_share_ok if req.is_fractional else s.owner_whole_ok  # one owner per GPU
             slots = self.usable
             if req.gpu_memory_mib:
                 slots = slots & (s.gpu_mem_cap >= req.gpu_memory_mib)
