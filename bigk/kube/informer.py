@@ -100,6 +100,7 @@ class Informer:
         self.resource_version: str | None = None
         self.stats = InformerStats()
         self._verify = False  # True after a watch ended: check the server still knows our version
+        self._uids: dict[str, str] = {}  # namespace/name -> uid of every object seen: tells a recreated one
         self.last_relist_reason = ""
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -183,6 +184,16 @@ class Informer:
         current = (result.metadata or client.V1ListMeta()).resource_version
         if _older(current, self.resource_version):
             self._forgot(f"resource version went back from {self.resource_version} to {current}")
+            return
+        # The version may have caught up since the server forgot; an object we know that is now another
+        # object (new uid) at a version we have already seen cannot come from the history we followed.
+        first = (result.items or [None])[0]
+        meta = getattr(first, "metadata", None)
+        if meta is not None and meta.uid:
+            known = self._uids.get(_key(meta))
+            if known and known != meta.uid and not _older(self.resource_version, meta.resource_version):
+                self._forgot(f"{_key(meta)} is another object (uid {meta.uid}) at version "
+                             f"{meta.resource_version}, not after ours {self.resource_version}")
 
     def _failed(self, exc: Exception, failures: int) -> None:
         self.stats.errors += 1
@@ -208,6 +219,7 @@ class Informer:
             if not cont:
                 break
         self._handler.replace(items)
+        self._uids = {_key(m): m.uid for m in (i.metadata for i in items) if m is not None and m.uid}
         self.resource_version = meta.resource_version
         self._verify = False
         self.stats.lists += 1
@@ -257,6 +269,12 @@ class Informer:
             self.stats.bookmarks += 1
             return
         self.stats.events += 1
+        meta = getattr(obj, "metadata", None)
+        if meta is not None and meta.uid:
+            if kind == "DELETED":
+                self._uids.pop(_key(meta), None)
+            else:
+                self._uids[_key(meta)] = meta.uid
         try:
             if kind in ("ADDED", "MODIFIED"):
                 self._handler.upsert(obj)
@@ -279,6 +297,10 @@ def _older(candidate: str | None, ours: str | None) -> bool:
     """True when `candidate` is a numeric resource version strictly below our numeric one."""
     a, b = _rv(candidate), _rv(ours)
     return a is not None and b is not None and a < b
+
+
+def _key(meta: Any) -> str:
+    return f"{meta.namespace or ''}/{meta.name or ''}"
 
 
 def _too_large(exc: ApiException) -> bool:

@@ -20,8 +20,8 @@ from bigk.kube import informer as informer_mod
 from bigk.kube.informer import Informer
 
 
-def node(name: str, rv: str) -> client.V1Node:
-    return client.V1Node(metadata=client.V1ObjectMeta(name=name, resource_version=rv))
+def node(name: str, rv: str, uid: str = "") -> client.V1Node:
+    return client.V1Node(metadata=client.V1ObjectMeta(name=name, resource_version=rv, uid=uid or f"uid-{name}"))
 
 
 @dataclass
@@ -192,3 +192,33 @@ def test_a_failed_list_is_retried_as_a_full_list(script: Script) -> None:
     inf = Informer("nodes", flaky, handler, watch_timeout_s=60, backoff=informer_mod.Backoff(base_s=0.01))
     run_until(inf, lambda: bool(handler.replaced))
     assert handler.replaced[0] == ["a", "b"] and inf.stats.errors == 1
+
+
+def test_a_server_that_forgot_and_caught_up_is_told_by_a_recreated_object(script: Script) -> None:
+    handler = Handler()
+    inf = informer(script, handler)
+    script.watches = [[{"type": "MODIFIED", "object": node("a", "101")}]]
+    lost: list[bool] = []
+
+    def lose_state() -> bool:
+        if len(script.watch_calls) >= 1 and not lost:
+            lost.append(True)  # rebuilt, and busy since: its version is past ours, but "a" is a new object
+            script.rv, script.items = 300, [node("a", "60", uid="another-a")]
+        return len(handler.replaced) >= 2
+
+    run_until(inf, lose_state)
+    assert handler.replaced[1] == ["a"] and inf.stats.relists_forgot == 1
+    assert "is another object" in inf.last_relist_reason
+
+
+def test_an_object_changed_after_our_version_is_no_alarm(script: Script) -> None:
+    handler = Handler()
+    inf = informer(script, handler)
+    script.watches = [[{"type": "MODIFIED", "object": node("a", "101")}]]
+
+    def recreate() -> bool:  # deleted and created again after our version: a normal history
+        script.rv, script.items = 150, [node("a", "140", uid="a-again")]
+        return len(script.watch_calls) >= 3
+
+    run_until(inf, recreate)
+    assert inf.stats.relists_forgot == 0 and len(handler.replaced) == 1
