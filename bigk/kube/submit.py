@@ -87,8 +87,9 @@ class SparkSubmitter:
     """
 
     def __init__(self, master_url: str, *, api: client.ApiClient | None = None, submit_timeout_s: float = 300.0,
-                 driver_wait_s: float = 60.0) -> None:
+                 driver_wait_s: float = 60.0, kubeconfig: str | None = None) -> None:
         self.master_url = master_url
+        self.kubeconfig = kubeconfig  # spark-submit (fabric8) signs in with the same credentials as bigk
         server = master_server(master_url)
         if api is None:
             api = api_client(server=server) if server.startswith("http://") else api_client()
@@ -104,6 +105,8 @@ class SparkSubmitter:
         argv = list(submission.argv)
         _check_argv(argv, self.master_url)
         env = submit_environment(submission.env)
+        if self.kubeconfig:
+            env["KUBECONFIG"] = self.kubeconfig
         started = time.monotonic()
         log.info("event=spark_submit driver=%s/%s master=%s", submission.namespace, submission.driver_pod_name,
                  self.master_url)

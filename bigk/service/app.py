@@ -65,6 +65,9 @@ class ServiceConfig:
     trigger_for: TriggerFactory = default_trigger
     clock: Callable[[], float] = time.time
     leader_lease_s: float = 15.0
+    # The leader Lease lives in bigk's own namespace (the pod's, from the downward API), so the chart
+    # grants leases there only.
+    lease_namespace: str = field(default_factory=lambda: os.environ.get("POD_NAMESPACE") or "default")
     emulator_time_scale: float = 1.0
     queues_file: Path | None = None  # `--queues FILE` (Helm's queues values): the only source of queues when set
 
@@ -216,7 +219,8 @@ class Service:
         if mode == "direct":
             return DirectSubmitter(self.api, master, workdir)
         if mode == "spark":
-            return SparkSubmitSubmitter(self.api, master, workdir)
+            kubeconfig = str(Path(self.config.kubeconfig).resolve()) if self.config.kubeconfig else None
+            return SparkSubmitSubmitter(self.api, master, workdir, kubeconfig=kubeconfig)
         raise ServiceError(f"--submit-mode {mode!r}: expected auto, direct or spark")
 
     def _start_scheduling(self) -> None:
@@ -236,7 +240,8 @@ class Service:
 
         self.identity_claim = IdentityClaim(self.config.state_dir)
         lease = self.config.leader_lease_s
-        self.elector = LeaderElector(self.api, name="bigk-serve", lease_duration_s=lease,
+        self.elector = LeaderElector(self.api, name="bigk-serve", namespace=self.config.lease_namespace,
+                                     lease_duration_s=lease,
                                      renew_deadline_s=lease * 2 / 3, retry_period_s=min(2.0, lease / 5),
                                      on_started_leading=lead, on_stopped_leading=follow)
         self.elector.identity = self.identity_claim.identity  # the same after a restart: its own lease at once

@@ -294,10 +294,11 @@ class SparkSubmitSubmitter:
     mode = "spark"
     policy: Any = None  # the install's SpecPolicy, enforced again at every submission
 
-    def __init__(self, api: client.ApiClient, master_url: str, workdir: str = ".") -> None:
+    def __init__(self, api: client.ApiClient, master_url: str, workdir: str = ".",
+                 kubeconfig: str | None = None) -> None:
         from bigk.kube.submit import SparkSubmitter
 
-        self.inner = SparkSubmitter(master_url, api=api)
+        self.inner = SparkSubmitter(master_url, api=api, kubeconfig=kubeconfig)
         self.core = client.CoreV1Api(api)
         self.pods = ClusterPods(api)
         self.master_url = master_url

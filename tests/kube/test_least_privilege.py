@@ -41,6 +41,11 @@ NAMESPACE = "bigk-system"
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
               "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 Grant = tuple[str, str, str]  # (api group, resource[/subresource], verb)
+# Rights bigk uses on paths this test does not walk, each with the test that walks it there.
+EXERCISED_ELSEWHERE: dict[Grant, str] = {
+    ("", "persistentvolumeclaims", "patch"):
+        "WaitForFirstConsumer claims get the selected-node annotation: tests/kube/semantics_scenarios.py",
+}
 
 
 def _render(values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -52,7 +57,7 @@ def _render(values: dict[str, Any]) -> list[dict[str, Any]]:
 def _apply(dyn: dynamic.DynamicClient, docs: list[dict[str, Any]]) -> None:
     for doc in docs:
         resource = dyn.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
-        ns = NAMESPACE if resource.namespaced else None
+        ns = doc["metadata"].get("namespace", NAMESPACE) if resource.namespaced else None
         resource.server_side_apply(body=doc, namespace=ns, field_manager="helm", force_conflicts=True)
 
 
@@ -74,7 +79,7 @@ def grants_of(docs: list[dict[str, Any]], account: str) -> set[Grant]:
 
 
 def used_by(audit_log: Path, username: str) -> tuple[set[Grant], list[str]]:
-    """What one identity did according to the audit log, and its refused requests."""
+    """What one identity did according to the audit log, and the requests RBAC refused it."""
     used: set[Grant] = set()
     refused: list[str] = []
     for line in audit_log.read_text().splitlines():
@@ -84,8 +89,7 @@ def used_by(audit_log: Path, username: str) -> tuple[set[Grant], list[str]]:
         ref = event["objectRef"]
         resource = ref.get("resource", "") + (f"/{ref['subresource']}" if ref.get("subresource") else "")
         grant = (ref.get("apiGroup", ""), resource, event["verb"])
-        code = event.get("responseStatus", {}).get("code", 0)
-        if code == 403:
+        if event.get("annotations", {}).get("authorization.k8s.io/decision") == "forbid":  # RBAC said no
             refused.append(f"{grant} {ref.get('namespace', '')}/{ref.get('name', '')}: "
                            f"{event.get('responseStatus', {}).get('message', '')}")
         else:
@@ -115,6 +119,27 @@ def _token(core: client.CoreV1Api, account: str, pod: client.V1Pod | None = None
     return str(core.create_namespaced_service_account_token(account, NAMESPACE, request).status.token)
 
 
+def _gpu_job(name: str, gpu: str, instances: int, duration: int) -> str:
+    return (f"apiVersion: bigk.io/v1\nkind: SparkJob\nmetadata:\n  name: {name}\nspec:\n  type: Python\n"
+            f"  image: bigk/spark-apps:0.1\n  mainApplicationFile: local:///opt/app.py\n"
+            f"  expectedDurationSeconds: {duration}\n"
+            f"  executor:\n    cores: 1\n    memory: 1g\n    instances: {instances}\n    gpu: {gpu}\n")
+
+
+def _serve(kubeconfig: Path, specs: Path, state: Path, mode: str) -> tuple[Service, HttpServer, str]:
+    cfg = ServiceConfig(specs=[specs], kubeconfig=str(kubeconfig), state_dir=state, submit_mode=mode,
+                        tick_s=0.2, reload_s=0.3, leader_lease_s=3.0, lease_namespace=NAMESPACE)
+    service = Service(cfg).start()
+    http = HttpServer("127.0.0.1", 0)
+    url = http.start(create_app(service, "t"))
+    wait_for(lambda: service.is_leader, 20, "leadership")
+    return service, http, url
+
+
+def _state(c: httpx.Client, run: str) -> str:
+    return str(c.get(f"/api/v1/runs/{run}").json()["state"])
+
+
 def test_bigk_serve_uses_every_right_the_chart_grants_and_needs_no_other(
         control_plane: RealCluster, real_nodes: SimulatedNodes, installed: list[dict[str, Any]],
         tmp_path: Path) -> None:
@@ -122,8 +147,8 @@ def test_bigk_serve_uses_every_right_the_chart_grants_and_needs_no_other(
     admin = control_plane.api()
     core = client.CoreV1Api(admin)
     account = next(d["metadata"]["name"] for d in installed if d["kind"] == "ServiceAccount"
-                   and not d["metadata"]["name"].endswith("-agent")
-                   and d["metadata"]["name"] != "spark")
+                   and d["metadata"].get("namespace") == NAMESPACE
+                   and d["metadata"]["name"] not in ("spark",) and not d["metadata"]["name"].endswith("-agent"))
     kubeconfig = write_kubeconfig(tmp_path / "bigk.kubeconfig", str(admin.configuration.host),
                                   Path(str(admin.configuration.ssl_ca_cert)), token=_token(core, account),
                                   user=account)
@@ -131,36 +156,53 @@ def test_bigk_serve_uses_every_right_the_chart_grants_and_needs_no_other(
     specs.mkdir()
     (specs / "work.yaml").write_text(job_yaml("work", instances=2, duration=20))
     (specs / "long.yaml").write_text(job_yaml("long", instances=1, duration=100_000))
-    cfg = ServiceConfig(specs=[specs], kubeconfig=str(kubeconfig), state_dir=tmp_path / "state",
-                        submit_mode="direct", tick_s=0.2, reload_s=0.3, leader_lease_s=3.0,
-                        lease_namespace=NAMESPACE)
-    service = Service(cfg).start()
-    http = HttpServer("127.0.0.1", 0)
-    url = http.start(create_app(service, "t"))
+    (specs / "wide.yaml").write_text(_gpu_job("wide", "{count: 8}", 2, 40))  # both A100 nodes, whole
+    (specs / "frac.yaml").write_text(_gpu_job("frac", "{fraction: 0.5, memory: 4Gi}", 1, 20))
+    service, http, url = _serve(kubeconfig, specs, tmp_path / "state", "direct")
     try:
-        wait_for(lambda: service.is_leader, 20, "leadership")
-        with httpx.Client(base_url=url, headers={"Authorization": "Bearer t"}, timeout=20) as c:
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer t"}, timeout=30) as c:
             done = c.post("/api/v1/jobs/work/run").json()["id"]
             long = c.post("/api/v1/jobs/long/run").json()["id"]
-            wait_for(lambda: c.get(f"/api/v1/runs/{done}").json()["state"] == "Succeeded", 60, "a run to succeed")
-            wait_for(lambda: c.get(f"/api/v1/runs/{long}").json()["state"] == "Running", 60, "a run to start")
+            wide = [c.post("/api/v1/jobs/wide/run").json()["id"] for _ in range(2)]  # the second waits
+            frac = c.post("/api/v1/jobs/frac/run").json()["id"]  # bigk assigns the shared GPU
+            for run in (done, frac, *wide):
+                wait_for(lambda run=run: _state(c, run) == "Succeeded", 90, f"run {run} to succeed")
+            wait_for(lambda: _state(c, long) == "Running", 60, "a long run to start")
+            assert c.get(f"/api/v1/runs/{long}/logs").status_code == 200  # the driver log, via pods/log
+            c.get(f"/api/v1/runs/{long}/ui/proxy/")  # the Spark UI via pods/proxy (no real pod answers here)
             node = c.get(f"/api/v1/runs/{long}").json()["pods"][0]["node"]
             assert c.post(f"/api/v1/nodes/{node}/drain").status_code < 300
-            wait_for(lambda: c.get(f"/api/v1/runs/{long}").json()["state"] in ("Failed", "Pending", "Retrying",
-                                                                            "Submitted", "Admitted", "Running"),
-                     30, "the drained run to react")
+            wait_for(lambda: _state(c, long) != "Running", 30, "the drained run to stop")
             assert c.post(f"/api/v1/nodes/{node}/uncordon").status_code < 300
             again = c.post("/api/v1/jobs/long/run").json()["id"]
-            wait_for(lambda: c.get(f"/api/v1/runs/{again}").json()["state"] == "Running", 60, "a rerun to start")
+            wait_for(lambda: _state(c, again) == "Running", 60, "a rerun to start")
             assert c.post(f"/api/v1/runs/{again}/cancel").status_code < 300
-            wait_for(lambda: c.get(f"/api/v1/runs/{again}").json()["state"] == "Cancelled", 30, "the cancel")
+            wait_for(lambda: _state(c, again) == "Cancelled", 30, "the cancel")
+        # someone with a Kubernetes identity: bigk asks the API server who it is and what it may do
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {_token(core, account)}"},
+                          timeout=30) as c:
+            c.get("/api/v1/runs")
+    finally:
+        http.stop()
+        service.stop()
+    # spark-submit (the default on real clusters) runs as bigk's own identity too
+    (specs / "frac.yaml").unlink()
+    (specs / "wide.yaml").unlink()
+    service, http, url = _serve(kubeconfig, specs, tmp_path / "state-spark", "spark")
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer t"}, timeout=30) as c:
+            run = c.post("/api/v1/jobs/work/run").json()["id"]
+            final = wait_for(lambda: (lambda r: r if r["state"] in ("Succeeded", "Failed") else None)(
+                c.get(f"/api/v1/runs/{run}").json()), 120, "the spark-submit run to end")
+            assert final["state"] == "Succeeded", final["reason"]
     finally:
         http.stop()
         service.stop()
     used, refused = _wait_for_audit(control_plane.audit_log, f"system:serviceaccount:{NAMESPACE}:{account}")
     assert refused == [], "bigk needed rights the chart does not grant"
     granted = grants_of(installed, account)
-    assert granted - used == set(), "the chart grants rights bigk never used"
+    assert granted - used - set(EXERCISED_ELSEWHERE) == set(), "the chart grants rights bigk never used"
+    assert set(EXERCISED_ELSEWHERE) <= granted, "a right listed as exercised elsewhere is no longer granted"
 
 
 def test_the_agent_patches_only_its_own_node(control_plane: RealCluster, real_nodes: SimulatedNodes,
@@ -189,20 +231,19 @@ def test_the_agent_patches_only_its_own_node(control_plane: RealCluster, real_no
         assert (core.read_node(mine).metadata.annotations or {}).get("bigk.io/gpu-readings") is not None
     finally:
         core.delete_namespaced_pod(pod.metadata.name, NAMESPACE, grace_period_seconds=0)
-    used, refused = _wait_for_audit(control_plane.audit_log, f"system:serviceaccount:{NAMESPACE}:{account}",
-                                    expect_refused=True)
-    assert len(refused) == 1 and other in refused[0] and "only the node its pod runs on" in refused[0]
+    used, refused = _wait_for_audit(control_plane.audit_log, f"system:serviceaccount:{NAMESPACE}:{account}")
+    assert refused == []  # RBAC let the patch of the other node through: the admission policy refused it
     assert grants_of(installed, account) - used == set(), "the chart grants the agent rights it never used"
 
 
-def _wait_for_audit(path: Path, username: str, expect_refused: bool = False) -> tuple[set[Grant], list[str]]:
+def _wait_for_audit(path: Path, username: str) -> tuple[set[Grant], list[str]]:
     """The audit log is written in batches (at most a second behind): read it once it has settled."""
     result: tuple[set[Grant], list[str]] = (set(), [])
 
     def settled() -> bool:
         nonlocal result
         now = used_by(path, username)
-        stable = now == result and bool(now[0]) and (bool(now[1]) or not expect_refused)
+        stable = now == result and bool(now[0])
         result = now
         return stable
 
