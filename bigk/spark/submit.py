@@ -22,11 +22,11 @@ from bigk.cluster.model import MILLI_GPU
 from bigk.spark.home import spark_submit, submit_env
 from bigk.spark.templates import CONTAINER_NAMES, pod_template
 from bigk.spec.errors import SpecError
-from bigk.spec.gang import node_selector_for, pod_request, tolerations_for
+from bigk.spec.gang import node_selector_for, overhead_mib, pod_request, tmpfs_mib, tolerations_for
 from bigk.spec.model import GpuSpec, JobSpec, PodSpec
 from bigk.spec.naming import driver_pod_name, executor_pod_prefix, gang_name
 from bigk.spec.policy import Level
-from bigk.spec.units import memory_mib, spark_memory
+from bigk.spec.units import spark_memory
 
 GPU_VENDOR = "nvidia.com"
 # Ships with every Spark distribution and image; prints the GPUs the container sees.
@@ -137,8 +137,9 @@ def _pod_conf(job: JobSpec, role: str, labels: dict[str, str], conf: dict[str, s
     pod: PodSpec = job.spec.driver if role == "driver" else job.spec.executor
     conf[f"spark.{role}.cores"] = str(pod.cores)
     conf[f"spark.{role}.memory"] = spark_memory(pod.memory_mib)
-    if pod.memoryOverhead is not None:
-        conf[f"spark.{role}.memoryOverhead"] = spark_memory(memory_mib(pod.memoryOverhead))
+    if pod.memoryOverhead is not None or tmpfs_mib(job, role):
+        # with memory-backed emptyDirs, the overhead grows by their sizeLimit (as the scheduler counts it)
+        conf[f"spark.{role}.memoryOverhead"] = spark_memory(overhead_mib(job, role))
     if pod.coreRequest is not None:
         conf[f"spark.kubernetes.{role}.request.cores"] = pod.coreRequest
     if pod.coreLimit is not None:

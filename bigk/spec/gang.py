@@ -15,6 +15,7 @@ from bigk.cluster.model import GPU_RESOURCE, Gang, PodRequest
 from bigk.cluster.quantity import cpu_to_milli
 from bigk.spec.model import JobSpec, PodSpec, Toleration
 from bigk.spec.naming import gang_name
+from bigk.spec.sparkvolumes import memory_volumes_mib
 from bigk.spec.units import memory_mib
 
 MIN_OVERHEAD_MIB = 384
@@ -35,8 +36,18 @@ def _factor(job: JobSpec, role: str) -> float:
 
 
 def overhead_mib(job: JobSpec, role: str) -> int:
-    """Off-heap memory Spark adds to the pod of `role` ('driver' or 'executor')."""
+    """Off-heap memory Spark adds to the pod of `role` ('driver' or 'executor'), memory-backed emptyDirs included."""
     pod: PodSpec = job.spec.driver if role == "driver" else job.spec.executor
+    return _spark_overhead_mib(job, role, pod) + tmpfs_mib(job, role)
+
+
+def tmpfs_mib(job: JobSpec, role: str) -> int:
+    """The sizeLimit of the pod's memory-backed emptyDirs: tmpfs pages count against the container's memory."""
+    pod: PodSpec = job.spec.driver if role == "driver" else job.spec.executor
+    return memory_volumes_mib(pod.template, job.spec.sparkConf, role)
+
+
+def _spark_overhead_mib(job: JobSpec, role: str, pod: PodSpec) -> int:
     if pod.memoryOverhead is not None:
         return memory_mib(pod.memoryOverhead)
     minimum = MIN_OVERHEAD_MIB

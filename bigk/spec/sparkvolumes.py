@@ -6,12 +6,17 @@ needs `mount.path`; a claim needs `options.claimName`, and an on-demand claim (`
 name with `SPARK_EXECUTOR_ID`, one PVC per executor created by the driver) needs
 `options.sizeLimit`, which Spark's driver reads without checking. emptyDir takes `medium`
 ("" or Memory) and a `sizeLimit`.
+
+A memory-backed emptyDir (tmpfs) counts against its container's memory limit, so bigk adds
+the `sizeLimit` of each one a pod has (pod template or Spark settings) to that pod's memory
+overhead: the pod asks for, and is scheduled with, the room its tmpfs may fill.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from bigk.cluster.quantity import QuantityError, memory_to_mib
 
@@ -71,3 +76,30 @@ def volume_problems(conf: Mapping[str, str]) -> list[tuple[str, str]]:
             if problem:
                 problems.append((size[0], f"sizeLimit {problem}"))
     return problems
+
+
+def _mib(size: Any) -> int:
+    try:
+        return max(0, memory_to_mib(str(size)))
+    except QuantityError:
+        return 0  # reported by volume_problems / the API server
+
+
+def memory_volumes_mib(template: Any, conf: Mapping[str, str], role: str) -> int:
+    """MiB of memory-backed emptyDirs (their sizeLimit) in a pod of `role`: its template's and Spark's own."""
+    total = 0
+    spec = template.get("spec") if isinstance(template, dict) else None
+    spec = spec if isinstance(spec, dict) else {}
+    mounted = {m.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or []
+               if isinstance(c, dict) for m in c.get("volumeMounts") or [] if isinstance(m, dict)}
+    for volume in spec.get("volumes") or []:
+        empty = volume.get("emptyDir") if isinstance(volume, dict) else None
+        if (isinstance(empty, dict) and empty.get("medium") == "Memory" and empty.get("sizeLimit") is not None
+                and volume.get("name") in mounted):  # an unmounted tmpfs holds nothing
+            total += _mib(empty["sizeLimit"])
+    prefix = f"spark.kubernetes.{role}.volumes.emptyDir."
+    for key, value in conf.items():
+        if key.startswith(prefix) and key.endswith(".options.medium") and value == "Memory":
+            size = conf.get(key[: -len("medium")] + "sizeLimit")
+            total += _mib(size) if size is not None else 0
+    return total

@@ -39,3 +39,34 @@ def test_volume_settings_spark_would_refuse_are_errors_at_their_line(write: Writ
                                                                       words: str) -> None:
     problem = _only_problem(write("vol", "sparkConf:\n" + conf))
     assert f":{line}:" in problem and "spec.sparkConf." in problem and words in problem, problem
+
+
+def test_memory_backed_empty_dirs_count_as_the_pods_memory(write: Write, tmp_path: Path) -> None:
+    """tmpfs pages count against the container's memory limit: the pod asks for them, the scheduler counts them."""
+    from bigk.spark.submit import build_submission
+    from bigk.spec.gang import pod_request
+
+    path = write("tmpfs", """driver:
+  memory: 1g
+  template:
+    spec:
+      containers:
+        - name: spark-kubernetes-driver
+          volumeMounts: [{name: scratch, mountPath: /scratch}]
+      volumes:
+        - {name: scratch, emptyDir: {medium: Memory, sizeLimit: 2Gi}}
+        - {name: idle, emptyDir: {medium: Memory, sizeLimit: 8Gi}}
+executor:
+  memory: 2g
+sparkConf:
+  spark.kubernetes.executor.volumes.emptyDir.spill.options.medium: Memory
+  spark.kubernetes.executor.volumes.emptyDir.spill.options.sizeLimit: 1Gi
+  spark.kubernetes.executor.volumes.emptyDir.spill.mount.path: /spill
+""")
+    job = load_specs([path]).jobs["tmpfs"].spec
+    # Python job: overhead max(384, 0.4 x heap); plus the mounted tmpfs only (the idle volume holds nothing)
+    assert pod_request(job, "driver").memory_mib == 1024 + 409 + 2048
+    assert pod_request(job, "executor").memory_mib == 2048 + 819 + 1024
+    sub = build_submission(job, "r1", "k8s://https://k", tmp_path)
+    assert sub.conf["spark.driver.memoryOverhead"] == f"{409 + 2048}m"
+    assert sub.conf["spark.executor.memoryOverhead"] == f"{819 + 1024}m"
