@@ -22,6 +22,7 @@ def test_soak_keeps_state_bounded(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     last = report["samples"][-1]
     assert report["submit_files_max"] <= 2 * 16  # only runs being submitted have template files
-    assert last["history_rows"] <= 8 * 20 + 16 and last["event_rows"] <= 500 + 200
+    # at most the caps plus what finishes between two sweeps (every 5 s, at up to ~10 runs/s, ~5 events per run)
+    assert last["history_rows"] <= 8 * 20 + 60 and last["event_rows"] <= 500 + 300
     assert report["rss_end_mib"] - report["rss_after_warmup_mib"] < 25
     assert report["cycle_ms_end"] < 5 * max(report["cycle_ms_after_warmup"], 1.0)
