@@ -32,6 +32,7 @@ from bigk.scheduler.types import (
     Snapshot,
 )
 from bigk.scheduler.units import (
+    RESOURCES,
     GangView,
     Item,
     Unit,
@@ -274,8 +275,9 @@ class Cycle:
             self.failed_shapes.clear()
         need = unit.need()
         over = self.book.over_maximum(unit.queue, need)
-        if over is not None:
-            self.wait(unit, "queue-maximum", None, limit_text(unit.queue, over))
+        if over is not None:  # a gang bigger than a maximum on its own can never start: say so
+            alone = self.beyond_queue(unit.queue, need)
+            self.wait(unit, "never-fits" if alone else "queue-maximum", None, alone or limit_text(unit.queue, over))
             return
         # Units asking for exactly the same things fail the same way within a cycle (room only shrinks).
         shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
@@ -331,6 +333,17 @@ class Cycle:
             if wanted > total:
                 return (f"it needs {amount(resource, wanted)} in all, more than the cluster's "
                         f"{amount(resource, total)}: it can never start, so it holds no room")
+        return ""
+
+    def beyond_queue(self, queue: str, need: tuple[int, int, int]) -> str:
+        """Why a gang needs more than its queue's (or an ancestor's) maximum even when the queue is empty."""
+        for name in self.book.path(queue):
+            maximum = self.book.queue(name).maximum
+            for resource, wanted in zip(RESOURCES, need, strict=True):
+                cap = maximum.get(resource)
+                if cap is not None and wanted > cap:
+                    return (f"it needs {amount(resource, wanted)}, more than queue {name}'s {resource} maximum "
+                            f"({amount(resource, cap)}): it can never start")
         return ""
 
     def wait(self, unit: Unit, state: str, failure: Failure | None, detail: str, victims: int = 0) -> Explanation:

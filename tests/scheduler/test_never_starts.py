@@ -27,3 +27,17 @@ def test_a_gang_that_fits_an_empty_cluster_still_holds_room_at_the_head() -> Non
     r = w.cycle(10)
     assert r.waiting["fits-later"].state == "held"
     assert r.binds == []  # the held room is not given to backfill
+
+
+def test_a_gang_bigger_than_its_queue_maximum_is_never_fits() -> None:
+    from bigk.cluster.model import Queue
+
+    w = World([gpu_node("a", gpus=8), gpu_node("b", gpus=8)])
+    w.queues = {"small": Queue("small", maximum={"gpu": 4000})}
+    info, drv = gang("wide", 6, queue="small", executor=PodRequest(1000, 1024, 1, 1000))
+    w.add_gang(info, drv)
+    w.add(pod("fits", gpus=2, queue="small", created_at=5))
+    r = w.cycle(10)
+    exp = r.waiting["wide"]
+    assert exp.state == "never-fits" and "more than queue small's gpu maximum (4 GPUs)" in exp.message
+    assert [b.pod_key for b in r.binds] == ["default/fits"]
