@@ -185,7 +185,8 @@ class ControlPlane:
             f"--audit-log-path={self.audit_log}", "--audit-log-format=json", "--audit-log-maxsize=200",
             "--audit-log-mode=batch", "--audit-log-batch-max-wait=1s",
             "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true", "--advertise-address=127.0.0.1",
-            "--endpoint-reconciler-type=none", "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500", "--v=1",
+            "--endpoint-reconciler-type=none", "--max-requests-inflight=1000",
+            "--max-mutating-requests-inflight=500", "--v=1",
         ])
         self._wait("kube-apiserver", self.ready, 120)
 

@@ -46,7 +46,8 @@ def install_prometheus_operator_crds(api: client.ApiClient, timeout: float = 60.
     for name in CRDS:
         while True:
             crd = ext.read_custom_resource_definition(f"{name}.monitoring.coreos.com")
-            if any(c.type == "Established" and c.status == "True" for c in (crd.status.conditions or [])):
+            conditions = (crd.status.conditions if crd.status is not None else None) or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"CRD {name}.monitoring.coreos.com not established within {timeout:.0f} s")

@@ -73,7 +73,7 @@ class ClientStore:
     KINDS = ("pods", "nodes", "configmaps")
 
     def __init__(self, api: client.ApiClient, *, watch_timeout_s: int = 120) -> None:
-        self._core = client.CoreV1Api(api)
+        self._core: Any = client.CoreV1Api(api)  # raw responses (_preload_content=False): typed loosely
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {k: {} for k in self.KINDS}
         self._owners: dict[str, set[tuple[str, str, str]]] = {}
         self._listeners: list[Listener] = []
@@ -208,14 +208,14 @@ class ClientApi:
     """The emulator `Api` calls the simulators make, done through the REST API of any server."""
 
     def __init__(self, api: client.ApiClient, store: ClientStore) -> None:
-        self.core = client.CoreV1Api(api)
+        self.core: Any = client.CoreV1Api(api)  # raw responses (_preload_content=False): typed loosely
         self.store = store
 
     def create(self, rt: ResourceType, namespace: str, body: Obj) -> Obj:
         if rt.key == "persistentvolumeclaims":  # the simulated Spark driver's on-demand executor claims
             try:
                 raw: Any = self.core.create_namespaced_persistent_volume_claim(
-                    namespace, body, _preload_content=False)  # type: ignore[arg-type]
+                    namespace, body, _preload_content=False)
             except ApiException as exc:
                 raise _api_error(exc) from exc
             return dict(json.loads(raw.data))
@@ -398,7 +398,7 @@ class SimulatedNodes:
     async def _renew_leases(self) -> None:
         """Renew each node's Lease in kube-node-lease, as a kubelet does every 10 s: the node lifecycle
         controller then takes the `node.kubernetes.io/not-ready` taint that registration put on."""
-        coord = client.CoordinationV1Api(self.client)
+        coord: Any = client.CoordinationV1Api(self.client)
         while True:
             for name in list(self.model_nodes):
                 try:
@@ -407,7 +407,7 @@ class SimulatedNodes:
                     log.info("event=sim_lease_error node=%s error=%s", name, type(exc).__name__)
             await asyncio.sleep(LEASE_RENEW_S)
 
-    def _renew(self, coord: client.CoordinationV1Api, name: str) -> None:
+    def _renew(self, coord: Any, name: str) -> None:
         now = datetime.now(UTC)
         try:
             lease = coord.read_namespaced_lease(name, NODE_LEASE_NAMESPACE)
@@ -432,7 +432,7 @@ class SimulatedNodes:
 
             body["status"]["addresses"] = [{"type": "InternalIP", "address": ADDRESS}]
             body["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": self.kubelet_endpoint.port}}
-        core = client.CoreV1Api(self.client)
+        core: Any = client.CoreV1Api(self.client)
         try:
             core.create_node(body, _preload_content=False)
         except ApiException as exc:
