@@ -93,6 +93,8 @@ class ControlPlane:
     dir: Path = DEFAULT_DIR
     controller_manager: bool = True
     binaries: Path | None = None
+    audit: bool = True  # False: no audit log (benchmarks: writing every request would skew them)
+    controllers: str = CONTROLLERS  # kube-controller-manager's --controllers
     etcd_port: int = 0
     api_port: int = 0
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -181,14 +183,19 @@ class ControlPlane:
             f"--service-account-signing-key-file={pki.sa_key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--api-audiences=https://kubernetes.default.svc.cluster.local",
-            "--authorization-mode=Node,RBAC", f"--audit-policy-file={self.dir / 'audit-policy.yaml'}",
-            f"--audit-log-path={self.audit_log}", "--audit-log-format=json", "--audit-log-maxsize=200",
-            "--audit-log-mode=batch", "--audit-log-batch-max-wait=1s",
+            "--authorization-mode=Node,RBAC", *self._audit_flags(),
             "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true", "--advertise-address=127.0.0.1",
             "--endpoint-reconciler-type=none", "--max-requests-inflight=1000",
             "--max-mutating-requests-inflight=500", "--v=1",
         ])
         self._wait("kube-apiserver", self.ready, 120)
+
+    def _audit_flags(self) -> list[str]:
+        if not self.audit:
+            return []
+        return [f"--audit-policy-file={self.dir / 'audit-policy.yaml'}", f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json", "--audit-log-maxsize=200", "--audit-log-mode=batch",
+                "--audit-log-batch-max-wait=1s"]
 
     def start_controller_manager(self) -> None:
         pki = self.pki
@@ -197,7 +204,7 @@ class ControlPlane:
         port = free_port()
         self._spawn("kube-controller-manager", [
             f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
-            "--leader-elect=false", f"--controllers={CONTROLLERS}", f"--secure-port={port}",
+            "--leader-elect=false", f"--controllers={self.controllers}", f"--secure-port={port}",
             "--bind-address=127.0.0.1", f"--service-account-private-key-file={pki.sa_key}",
             f"--root-ca-file={pki.ca_crt}", "--use-service-account-credentials=true",
             "--concurrent-gc-syncs=20", "--v=1",

@@ -1,0 +1,686 @@
+"""bigk and kube-scheduler side by side on one real kube-apiserver: throughput, Spark deadlocks, GPU packing.
+
+    python3 bench/e2e.py --schedulers bigk,kube-scheduler,kube-scheduler-binpack --nodes 1000,5000 \\
+        --json bench/results/e2e.json --plot bench/results/e2e.png [--smoke]
+
+For every node count it starts the real control plane of `testenv/` (etcd, kube-apiserver with RBAC,
+kube-controller-manager for service accounts and garbage collection; no audit log and no node lifecycle
+controller, see below), registers the nodes (8-GPU nodes with the labels NVIDIA's GPU feature discovery
+writes, and CPU nodes), then runs each scheduler in turn, alone, on the same pods:
+
+- `bigk`: `bench/e2e_bigk.py` (bigk's `SchedulerLoop`, policy binpack) as a process, pods `schedulerName: bigk`;
+- `kube-scheduler`: `cmd/kube-scheduler` of the same k8s.io/kubernetes module as the API server, default
+  profile (`default-scheduler`);
+- `kube-scheduler-binpack`: the same binary with one profile whose NodeResourcesFit scores `MostAllocated`
+  (cpu 1, memory 1, nvidia.com/gpu 3, as in the Kubernetes bin-packing docs).
+
+kube-scheduler's client rate limit is raised from its default (qps 50, burst 100) to qps 5000, burst
+10000, so that it is not throttled where bigk's client is not. Workloads, one row each:
+
+1. throughput: plain pods and GPU pods (nvidia.com/gpu 1, 2, 4, 8) created from 16 threads as fast as the API
+   server takes them; pods bound per second end to end (first seen → bound, both as seen by one watch),
+   p50/p99 latency, CPU seconds and peak RSS of the scheduler process, API server requests per second.
+2. spark: K applications (a driver; then E one-GPU executors that bigk's simulated Spark driver creates, 5
+   per second, owned by the driver) arriving together on a pool that holds only some whole; each waits for
+   all its executors before working (`minRegisteredResourcesRatio=1.0`, as barrier / GPU jobs do). After a
+   fixed time: complete, stuck (driver bound, executors pending) and GPUs held by stuck applications.
+   The simulated kubelet runs the pods of this row only (it runs drivers, so they create executors).
+3. packing: the Alibaba GPU trace's pods, in trace order, one at a time, until their GPU requests reach 100 %
+   of the packing pool's GPUs (a fractional GPU counts as one whole nvidia.com/gpu, so both schedulers see the
+   same requests); then the unallocated GPU % once binding has settled.
+
+Simulation, honestly: no kubelet runs for rows 1 and 3 (a pod counts as scheduled when bound); nodes are
+Node objects without leases, so the node lifecycle controller is off and the registration taint
+`node.kubernetes.io/not-ready` is removed by the benchmark right after each node is created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kubernetes import client, config, watch  # noqa: E402
+from kubernetes.client.exceptions import ApiException  # noqa: E402
+
+from bigk.cluster.executor_request import encode_executor_request  # noqa: E402
+from bigk.cluster.gpu_labels import OWNER_DEVICE_PLUGIN  # noqa: E402
+from bigk.cluster.model import Gpu, Node, PodRequest  # noqa: E402
+from bigk.emulator.nodes import node_object  # noqa: E402
+from bigk.emulator.remote import NOT_READY_TAINT, SimulatedNodes  # noqa: E402
+from testenv.controlplane import ControlPlane, write_kubeconfig  # noqa: E402
+
+NAMESPACE = "bench"
+POOL = "bench.bigk.io/pool"
+GPU_MODEL = "NVIDIA-A100-SXM4-80GB"
+SCHEDULER_NAMES = {"bigk": "bigk", "kube-scheduler": "default-scheduler",
+                   "kube-scheduler-binpack": "binpack-scheduler"}
+GPU_SIZES = (1, 2, 4, 8)
+# Service accounts (pods need theirs), their tokens, garbage collection (executors go with their driver),
+# namespaces. No node lifecycle: nodes here have no leases.
+CONTROLLERS = "serviceaccount-controller,serviceaccount-token-controller,garbage-collector-controller," \
+              "namespace-controller"
+TRACE_PODS = Path(os.environ.get("BIGK_TRACE_DIR", "/work/shared/traces/alibaba-gpu-v2023")) \
+    / "openb_pod_list_default.csv"
+
+
+@dataclass
+class Sizes:
+    """How big each workload is for one node count."""
+
+    nodes: int
+    pods: int  # throughput row
+    spark_nodes: int  # 8-GPU nodes of the spark pool
+    spark_apps: int
+    spark_executors: int
+    spark_window_s: float
+    pack_nodes: int  # 8-GPU nodes of the packing pool
+    time_scale: float = 0.25
+    app_duration_s: float = 20.0  # simulated seconds of work per Spark application
+    bind_timeout_s: float = 180.0
+
+    @staticmethod
+    def for_nodes(nodes: int, pods: int | None, smoke: bool) -> Sizes:
+        if smoke:
+            return Sizes(nodes, pods or 20, spark_nodes=2, spark_apps=4, spark_executors=8, spark_window_s=12.0,
+                         pack_nodes=2, time_scale=0.1, bind_timeout_s=30.0)
+        return Sizes(nodes, pods or 1000, spark_nodes=4, spark_apps=8, spark_executors=8, spark_window_s=60.0,
+                     pack_nodes=25)
+
+
+# ---- cluster ---------------------------------------------------------------------------------------
+def bench_nodes(sizes: Sizes) -> list[Node]:
+    """Half 8-GPU nodes (96 cores, 1 TiB), half CPU nodes (64 cores, 256 GiB); the first GPU nodes form the
+    spark and packing pools, the rest of the cluster is `general`."""
+    gpu_count = max(sizes.nodes // 2, sizes.spark_nodes + sizes.pack_nodes + 1)
+    nodes: list[Node] = []
+    for i in range(sizes.nodes):
+        if i < gpu_count:
+            pool = "spark" if i < sizes.spark_nodes else "packing" if i < sizes.spark_nodes + sizes.pack_nodes \
+                else "general"
+            nodes.append(Node(f"gpu-{i:05d}", 96_000, 1_048_576, pods=110,
+                              gpus=[Gpu(g, GPU_MODEL, 81_920) for g in range(8)], labels={POOL: pool},
+                              gpu_owner=OWNER_DEVICE_PLUGIN))
+        else:
+            nodes.append(Node(f"cpu-{i:05d}", 64_000, 262_144, pods=110, labels={POOL: "general"}))
+    return nodes
+
+
+def create_nodes(api: client.ApiClient, nodes: list[Node], threads: int = 16) -> float:
+    """Register the Node objects from a thread pool, then take off the registration's not-ready taint
+    (no node lifecycle controller runs); returns the seconds it took."""
+    core = client.CoreV1Api(api)
+    start = time.monotonic()
+
+    def one(node: Node) -> None:
+        body = node_object(node)
+        try:
+            core.create_node(body, _preload_content=False)  # type: ignore[arg-type]
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        current = json.loads(core.read_node(node.name, _preload_content=False).data)  # type: ignore[attr-defined]
+        taints = [t for t in current["spec"].get("taints") or [] if t.get("key") != NOT_READY_TAINT]
+        if taints != (current["spec"].get("taints") or []):
+            core.patch_node(node.name, {"spec": {"taints": taints or None}}, _preload_content=False)
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, nodes))
+    return time.monotonic() - start
+
+
+def ensure_namespace(api: client.ApiClient) -> None:
+    core = client.CoreV1Api(api)
+    try:
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # pods need the namespace's default service account
+        try:
+            core.read_namespaced_service_account("default", NAMESPACE)
+            return
+        except ApiException:
+            time.sleep(0.2)
+    raise RuntimeError("no default service account in namespace bench within 60 s")
+
+
+def clear_pods(api: client.ApiClient, timeout: float = 120.0) -> None:
+    core = client.CoreV1Api(api)
+    core.delete_collection_namespaced_pod(NAMESPACE, grace_period_seconds=0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not json.loads(core.list_namespaced_pod(NAMESPACE, limit=1, _preload_content=False).data)["items"]:  # type: ignore[attr-defined]
+            return
+        time.sleep(0.5)
+        core.delete_collection_namespaced_pod(NAMESPACE, grace_period_seconds=0)
+    raise RuntimeError(f"pods of namespace {NAMESPACE} still there after {timeout:.0f} s")
+
+
+# ---- pods ------------------------------------------------------------------------------------------
+def pod_body(name: str, scheduler: str, *, cpu_milli: int, memory_mib: int, gpus: int = 0, pool: str,
+             labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    resources: dict[str, dict[str, str]] = {"requests": {"cpu": f"{cpu_milli}m", "memory": f"{memory_mib}Mi"}}
+    if gpus:
+        resources["limits"] = {"nvidia.com/gpu": str(gpus)}
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}, "annotations": annotations or {}},
+        "spec": {"schedulerName": scheduler, "nodeSelector": {POOL: pool}, "terminationGracePeriodSeconds": 0,
+                 "containers": [{"name": "main", "image": "registry.k8s.io/pause:3.10", "resources": resources}]},
+    }
+
+
+def pod_gpus(pod: dict[str, Any]) -> int:
+    total = 0
+    for c in pod["spec"].get("containers") or []:
+        total += int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
+    return total
+
+
+class PodWatch:
+    """One watch on the benchmark namespace: when each pod was first seen and when it was first bound."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.core = client.CoreV1Api(api)
+        self.seen: dict[str, float] = {}
+        self.bound: dict[str, float] = {}
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self._w = watch.Watch()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-watch")
+
+    def start(self) -> PodWatch:
+        rv = json.loads(self.core.list_namespaced_pod(NAMESPACE, _preload_content=False).data)["metadata"][  # type: ignore[attr-defined]
+            "resourceVersion"]
+        self._rv = rv
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for event in self._w.stream(self.core.list_namespaced_pod, NAMESPACE, resource_version=self._rv,
+                                            deserialize=False, timeout_seconds=600, allow_watch_bookmarks=True):
+                    now = time.monotonic()
+                    obj = event["object"]
+                    self._rv = obj.get("metadata", {}).get("resourceVersion") or self._rv
+                    if event["type"] in ("BOOKMARK", "ERROR"):
+                        continue
+                    name = obj["metadata"]["name"]
+                    with self.lock:
+                        if event["type"] == "DELETED":
+                            self.pods.pop(name, None)
+                            continue
+                        self.pods[name] = obj
+                        self.seen.setdefault(name, now)
+                        if obj["spec"].get("nodeName"):
+                            self.bound.setdefault(name, now)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._w.stop()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.seen.clear()
+            self.bound.clear()
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if predicate():
+                    return True
+            time.sleep(0.1)
+        return False
+
+
+# ---- measurements --------------------------------------------------------------------------------------
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class ApiserverMetrics:
+    """Total requests served by kube-apiserver, from its /metrics (admin client certificate)."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.url = f"{plane.server}/metrics"
+        self.ctx = ssl.create_default_context(cafile=str(plane.pki.ca_crt))
+        self.ctx.load_cert_chain(str(plane.pki.crt("admin")), str(plane.pki.key("admin")))
+
+    def requests(self) -> float:
+        with urllib.request.urlopen(self.url, timeout=30, context=self.ctx) as r:  # noqa: S310 - loopback
+            text = r.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("apiserver_request_total{"))
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+# ---- schedulers ------------------------------------------------------------------------------------
+KUBE_SCHEDULER_CONFIG = """apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection: {{leaderElect: false}}
+clientConnection: {{kubeconfig: "{kubeconfig}", qps: 5000, burst: 10000}}
+profiles:
+{profile}"""
+DEFAULT_PROFILE = "  - schedulerName: default-scheduler\n"
+BINPACK_PROFILE = """  - schedulerName: binpack-scheduler
+    pluginConfig:
+      - name: NodeResourcesFit
+        args:
+          scoringStrategy:
+            type: MostAllocated
+            resources: [{name: cpu, weight: 1}, {name: memory, weight: 1}, {name: nvidia.com/gpu, weight: 3}]
+"""
+
+
+class SchedulerProcess:
+    """One scheduler as a child process (bigk's loop or kube-scheduler), measured through /proc."""
+
+    def __init__(self, kind: str, plane: ControlPlane, workdir: Path) -> None:
+        self.kind = kind
+        self.plane = plane
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / f"{kind}.log"
+
+    def start(self) -> SchedulerProcess:
+        pki = self.plane.pki
+        out = self.log.open("wb")
+        if self.kind == "bigk":
+            argv = [sys.executable, str(ROOT / "bench" / "e2e_bigk.py"), "--kubeconfig", str(self.plane.kubeconfig),
+                    "--scheduler-name", SCHEDULER_NAMES["bigk"]]
+        else:
+            assert self.plane.binaries is not None
+            kc = write_kubeconfig(self.workdir / "scheduler.kubeconfig", self.plane.server, pki.ca_crt,
+                                  pki.crt("scheduler"), pki.key("scheduler"), user="scheduler")
+            profile = BINPACK_PROFILE if self.kind == "kube-scheduler-binpack" else DEFAULT_PROFILE
+            cfg = self.workdir / f"{self.kind}.yaml"
+            cfg.write_text(KUBE_SCHEDULER_CONFIG.format(kubeconfig=kc, profile=profile))
+            from testenv.controlplane import free_port
+
+            admin = str(self.plane.kubeconfig)
+            argv = [str(self.plane.binaries / "kube-scheduler"), f"--config={cfg}",
+                    f"--authentication-kubeconfig={admin}", f"--authorization-kubeconfig={admin}",
+                    f"--secure-port={free_port()}", "--bind-address=127.0.0.1", "--v=1"]
+        self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}: see {self.log}:\n"
+                               + self.log.read_text(errors="replace")[-2000:])
+        return self.proc.pid
+
+    def cpu_s(self) -> float:
+        return proc_cpu_s(self.pid)
+
+    def peak_rss_mib(self) -> float:
+        return proc_peak_rss_mib(self.pid)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def wait_ready(api: client.ApiClient, podwatch: PodWatch, scheduler: str, timeout: float = 120.0) -> float:
+    """A probe pod the scheduler must bind: it has synced its caches. Returns seconds until bound."""
+    core = client.CoreV1Api(api)
+    start = time.monotonic()
+    core.create_namespaced_pod(NAMESPACE, pod_body("probe", scheduler, cpu_milli=10, memory_mib=16, pool="general"))  # type: ignore[arg-type]
+    if not podwatch.wait(lambda: "probe" in podwatch.bound, timeout):
+        raise RuntimeError(f"{scheduler} bound no probe pod within {timeout:.0f} s")
+    core.delete_namespaced_pod("probe", NAMESPACE, grace_period_seconds=0)
+    podwatch.wait(lambda: "probe" not in podwatch.pods, 30)
+    return time.monotonic() - start
+
+
+# ---- workloads -----------------------------------------------------------------------------------------
+@dataclass
+class Row:
+    scheduler: str
+    nodes: int
+    workload: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    timeline: list[float] = field(default_factory=list)  # seconds from the first pod seen to each bind
+
+
+def create_many(api: client.ApiClient, bodies: list[dict[str, Any]], threads: int) -> float:
+    core = client.CoreV1Api(api)
+    start = time.monotonic()
+
+    def one(body: dict[str, Any]) -> None:
+        core.create_namespaced_pod(NAMESPACE, body, _preload_content=False)  # type: ignore[arg-type]
+
+    if threads <= 1:
+        for body in bodies:
+            one(body)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, bodies))
+    return time.monotonic() - start
+
+
+def throughput(api: client.ApiClient, podwatch: PodWatch, sched: SchedulerProcess, metrics: ApiserverMetrics,
+               sizes: Sizes, scheduler: str) -> dict[str, Any]:
+    bodies = []
+    for i in range(sizes.pods):
+        gpus = 0 if i % 2 == 0 else GPU_SIZES[(i // 2) % len(GPU_SIZES)]
+        bodies.append(pod_body(f"tp-{i:05d}", scheduler, cpu_milli=500, memory_mib=1024, gpus=gpus, pool="general"))
+    names = {b["metadata"]["name"] for b in bodies}
+    podwatch.reset()
+    cpu0, req0, t0 = sched.cpu_s(), metrics.requests(), time.monotonic()
+    create_s = create_many(api, bodies, threads=16)
+    done = podwatch.wait(lambda: names <= podwatch.bound.keys(), sizes.bind_timeout_s)
+    t1 = time.monotonic()
+    cpu1, req1 = sched.cpu_s(), metrics.requests()
+    with podwatch.lock:
+        seen = {n: podwatch.seen[n] for n in names if n in podwatch.seen}
+        bound = {n: podwatch.bound[n] for n in names if n in podwatch.bound}
+    first = min(seen.values()) if seen else t0
+    last = max(bound.values()) if bound else t1
+    latencies = [bound[n] - seen[n] for n in bound if n in seen]
+    return {
+        "pods": sizes.pods, "bound": len(bound), "all_bound": done, "create_s": round(create_s, 2),
+        "created_per_s": round(sizes.pods / create_s, 1),
+        "pods_per_s": round(len(bound) / max(last - first, 1e-6), 1),
+        "p50_latency_s": round(percentile(latencies, 0.5), 3), "p99_latency_s": round(percentile(latencies, 0.99), 3),
+        "scheduler_cpu_s": round(cpu1 - cpu0, 2), "scheduler_peak_rss_mib": round(sched.peak_rss_mib(), 1),
+        "apiserver_requests_per_s": round((req1 - req0) / (t1 - t0), 1),
+        "_timeline": sorted(b - first for b in bound.values()),
+    }
+
+
+def spark_apps(api: client.ApiClient, podwatch: PodWatch, plane_api: client.ApiClient, nodes: list[Node],
+               sizes: Sizes, scheduler: str) -> dict[str, Any]:
+    """K applications arrive together; count complete / stuck after a fixed time."""
+    k, e = sizes.spark_apps, sizes.spark_executors
+    executor = PodRequest(2_000, 8_192, gpu_count=1)
+    conf = {"spark.scheduler.minRegisteredResourcesRatio": "1.0",
+            "spark.scheduler.maxRegisteredResourcesWaitingTime": "3600s",
+            f"spark.kubernetes.node.selector.{POOL}": "spark"}
+    bodies = []
+    for i in range(k):
+        app = f"app-{i:03d}"
+        bodies.append(pod_body(f"{app}-driver", scheduler, cpu_milli=1_000, memory_mib=2_048, pool="spark",
+                               labels={"spark-app-selector": app, "spark-role": "driver"},
+                               annotations={
+                                   "bigk.io/min-executors": str(e), "bigk.io/max-executors": str(e),
+                                   "bigk.io/executor-request": encode_executor_request(executor, {POOL: "spark"}),
+                                   "bigk.io/expected-duration-seconds": str(sizes.app_duration_s),
+                                   "bigk.io/sim-executors": str(e), "bigk.io/sim-executor-gpus": "1",
+                                   "bigk.io/sim-executor-cpu": "2", "bigk.io/sim-executor-memory": "6g",
+                                   "bigk.io/sim-spark-conf": json.dumps(conf)}))
+    spark_nodes = [n for n in nodes if n.labels.get(POOL) == "spark"]
+    sim = SimulatedNodes(plane_api, spark_nodes, time_scale=sizes.time_scale, default_duration=36_000.0,
+                         kubelet=True, spark_driver=True, gpu_readings=False).start()
+    try:
+        podwatch.reset()
+        t0 = time.monotonic()
+        create_many(api, bodies, threads=k)
+        time.sleep(max(0.0, sizes.spark_window_s - (time.monotonic() - t0)))
+        with podwatch.lock:
+            pods = list(podwatch.pods.values())
+    finally:
+        sim.stop()
+    complete = stuck = stuck_gpus = 0
+    running_gpus = 0
+    for i in range(k):
+        app = f"app-{i:03d}"
+        members = [p for p in pods if (p["metadata"].get("labels") or {}).get("spark-app-selector") == app]
+        driver = next((p for p in members if p["metadata"]["labels"].get("spark-role") == "driver"), None)
+        execs = [p for p in members if p["metadata"]["labels"].get("spark-role") == "executor"]
+        if driver is None:
+            continue
+        if (driver.get("status") or {}).get("phase") == "Succeeded":
+            complete += 1
+            continue
+        held = sum(pod_gpus(p) for p in execs if p["spec"].get("nodeName"))
+        if driver["spec"].get("nodeName") and any(not p["spec"].get("nodeName") for p in execs):
+            stuck += 1
+            stuck_gpus += held
+        else:
+            running_gpus += held
+    return {"apps": k, "executors_per_app": e, "pool_gpus": 8 * len(spark_nodes),
+            "window_s": sizes.spark_window_s, "complete": complete, "stuck": stuck,
+            "gpus_held_by_stuck": stuck_gpus, "other_incomplete": k - complete - stuck}
+
+
+def trace_requests(limit_gpus: int) -> list[tuple[str, int, int, int]]:
+    """(name, cpu_milli, memory_mib, whole GPUs) of trace pods in order until GPU requests reach `limit_gpus`."""
+    from bigk.sim.trace import load_pods
+
+    out: list[tuple[str, int, int, int]] = []
+    total = 0
+    for pod in load_pods(TRACE_PODS):
+        gpus = pod.request.gpu_count  # a fraction of one GPU asks for one nvidia.com/gpu here
+        if total + gpus > limit_gpus:
+            break
+        total += gpus
+        out.append((pod.name, pod.request.cpu_milli, pod.request.memory_mib, gpus))
+        if total == limit_gpus:
+            break
+    return out
+
+
+def packing(api: client.ApiClient, podwatch: PodWatch, sizes: Sizes, scheduler: str,
+            settle_s: float = 5.0) -> dict[str, Any]:
+    capacity = 8 * sizes.pack_nodes
+    requests = trace_requests(capacity)
+    bodies = [pod_body(f"pk-{i:05d}", scheduler, cpu_milli=cpu, memory_mib=mem, gpus=g, pool="packing")
+              for i, (_, cpu, mem, g) in enumerate(requests)]
+    podwatch.reset()
+    create_many(api, bodies, threads=1)  # trace order
+    names = {b["metadata"]["name"] for b in bodies}
+    last_count, last_change = -1, time.monotonic()
+    deadline = time.monotonic() + sizes.bind_timeout_s
+    while time.monotonic() < deadline:
+        with podwatch.lock:
+            count = len(names & podwatch.bound.keys())
+        if count == len(names):
+            break
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change > settle_s:
+            break
+        time.sleep(0.2)
+    with podwatch.lock:
+        allocated = sum(pod_gpus(p) for n, p in podwatch.pods.items() if n in names and p["spec"].get("nodeName"))
+        bound = len(names & podwatch.bound.keys())
+    requested = sum(r[3] for r in requests)
+    return {"pool_gpus": capacity, "trace_pods": len(requests), "requested_gpus": requested, "bound": bound,
+            "allocated_gpus": allocated, "unallocated_gpu_pct": round(100.0 * (capacity - allocated) / capacity, 2)}
+
+
+# ---- the run -------------------------------------------------------------------------------------------
+def run_size(schedulers: list[str], sizes: Sizes, workdir: Path, workloads: Iterable[str]) -> list[Row]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    plane = ControlPlane(dir=workdir / "plane", audit=False, controllers=CONTROLLERS).start()
+    rows: list[Row] = []
+    try:
+        api = config.new_client_from_config(str(plane.kubeconfig))
+        api.configuration.connection_pool_maxsize = 32
+        api = client.ApiClient(api.configuration)
+        nodes = bench_nodes(sizes)
+        node_s = create_nodes(api, nodes)
+        print(f"# {len(nodes)} nodes registered in {node_s:.1f} s", file=sys.stderr, flush=True)
+        ensure_namespace(api)
+        podwatch = PodWatch(api).start()
+        metrics = ApiserverMetrics(plane)
+        for kind in schedulers:
+            name = SCHEDULER_NAMES[kind]
+            sched = SchedulerProcess(kind, plane, workdir).start()
+            try:
+                ready_s = wait_ready(api, podwatch, name)
+                for workload in workloads:
+                    print(f"# {kind} {sizes.nodes} nodes: {workload}", file=sys.stderr, flush=True)
+                    if workload == "throughput":
+                        figures = throughput(api, podwatch, sched, metrics, sizes, name)
+                    elif workload == "spark":
+                        figures = spark_apps(api, podwatch, api, nodes, sizes, name)
+                    else:
+                        figures = packing(api, podwatch, sizes, name)
+                    timeline = figures.pop("_timeline", [])
+                    figures["scheduler_ready_s"] = round(ready_s, 2)
+                    rows.append(Row(kind, sizes.nodes, workload, figures, [round(t, 3) for t in timeline]))
+                    print(f"#   {json.dumps(figures)}", file=sys.stderr, flush=True)
+                    clear_pods(api)
+            finally:
+                sched.stop()
+        podwatch.stop()
+    finally:
+        plane.stop()
+    return rows
+
+
+def versions(plane_bin: Path | None) -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    if plane_bin is not None:
+        for name in ("kube-apiserver", "kube-scheduler"):
+            with contextlib.suppress(OSError):
+                out[name] = subprocess.run([str(plane_bin / name), "--version"], capture_output=True, text=True,
+                                           timeout=30).stdout.strip()
+    with contextlib.suppress(OSError):
+        out["bigk"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                     text=True, timeout=10).stdout.strip()
+    return out
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "loadavg_at_start": list(os.getloadavg()), "platform": platform.platform()}
+
+
+def plot(rows: list[Row], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({r.nodes for r in rows if r.workload == "throughput"})
+    fig, axes = plt.subplots(1, max(1, len(sizes)), figsize=(6 * max(1, len(sizes)), 4), squeeze=False)
+    for ax, n in zip(axes[0], sizes, strict=False):
+        for r in rows:
+            if r.workload == "throughput" and r.nodes == n:
+                ax.plot(r.timeline, range(1, len(r.timeline) + 1), label=r.scheduler)
+        ax.set_title(f"pods bound over time, {n} nodes")
+        ax.set_xlabel("seconds since the first pod was seen")
+        ax.set_ylabel("pods bound")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def table(rows: list[Row]) -> str:
+    """A Markdown table of the rows (what the README shows)."""
+    lines = ["| scheduler | nodes | workload | result |", "|---|---|---|---|"]
+    for r in rows:
+        f = r.figures
+        if r.workload == "throughput":
+            text = (f"{f['pods_per_s']} pods/s, p50 {f['p50_latency_s']} s, p99 {f['p99_latency_s']} s, "
+                    f"{f['bound']}/{f['pods']} bound, CPU {f['scheduler_cpu_s']} s, peak RSS "
+                    f"{f['scheduler_peak_rss_mib']} MiB, API server {f['apiserver_requests_per_s']} req/s")
+        elif r.workload == "spark":
+            text = (f"{f['complete']} complete, {f['stuck']} stuck, {f['gpus_held_by_stuck']} GPUs held by stuck "
+                    f"(of {f['apps']} apps x {f['executors_per_app']} GPUs on {f['pool_gpus']} GPUs, "
+                    f"{f['window_s']:.0f} s)")
+        else:
+            text = (f"{f['unallocated_gpu_pct']} % GPUs unallocated ({f['allocated_gpus']}/{f['pool_gpus']}, "
+                    f"{f['bound']}/{f['trace_pods']} trace pods bound)")
+        lines.append(f"| {r.scheduler} | {r.nodes} | {r.workload} | {text} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="e2e", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schedulers", default="bigk,kube-scheduler,kube-scheduler-binpack",
+                        help="comma-separated: " + ", ".join(SCHEDULER_NAMES))
+    parser.add_argument("--nodes", default="1000,5000", help="comma-separated node counts")
+    parser.add_argument("--pods", type=int, help="pods of the throughput row (default 1000; 20 with --smoke)")
+    parser.add_argument("--workloads", default="throughput,spark,packing")
+    parser.add_argument("--json", type=Path, required=True, help="write the rows here")
+    parser.add_argument("--plot", type=Path, help="PNG of pods bound over time (throughput rows)")
+    parser.add_argument("--smoke", action="store_true", help="a few nodes and pods: one small row of each workload")
+    parser.add_argument("--workdir", type=Path, help="control plane state and scheduler logs (default: a temp dir)")
+    args = parser.parse_args(argv)
+    schedulers = [s.strip() for s in args.schedulers.split(",") if s.strip()]
+    for s in schedulers:
+        if s not in SCHEDULER_NAMES:
+            parser.error(f"--schedulers: unknown scheduler {s!r} (known: {', '.join(SCHEDULER_NAMES)})")
+    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    for w in workloads:
+        if w not in ("throughput", "spark", "packing"):
+            parser.error(f"--workloads: unknown workload {w!r} (known: throughput, spark, packing)")
+    try:
+        node_counts = [int(n) for n in args.nodes.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--nodes: not a comma-separated list of integers: {args.nodes!r}")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bigk-e2e-"))
+    command = " ".join(["python3 bench/e2e.py", *(argv or sys.argv[1:])])
+    info: dict[str, Any] = {"machine": machine(), "command": command}
+    rows: list[Row] = []
+    started = time.time()
+    for n in node_counts:
+        rows += run_size(schedulers, Sizes.for_nodes(n, args.pods, args.smoke), workdir / f"n{n}", workloads)
+    from testenv.controlplane import bin_dir
+
+    info["versions"] = versions(bin_dir(build=False))
+    info["wall_s"] = round(time.time() - started, 1)
+    info["loadavg_at_end"] = list(os.getloadavg())
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({**info, "rows": [asdict(r) for r in rows]}, indent=1))
+    if args.plot:
+        plot(rows, args.plot)
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

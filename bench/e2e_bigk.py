@@ -1,0 +1,46 @@
+"""bigk's scheduling loop as a process of its own, so that `bench/e2e.py` measures it as it measures kube-scheduler.
+
+    python3 bench/e2e_bigk.py --kubeconfig K [--scheduler-name bigk] [--policy binpack]
+
+It runs `SchedulerLoop` (informers, the scheduling core, binds) exactly as `bigk serve` does, without the
+service around it (no database, no HTTP): the benchmark compares schedulers, not services. SIGTERM stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kubernetes import config  # noqa: E402
+
+from bigk.kube.loop import SchedulerLoop  # noqa: E402
+from bigk.scheduler import Scheduler  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="e2e_bigk", description="bigk's scheduling loop, alone, for benchmarks")
+    parser.add_argument("--kubeconfig", required=True, type=Path)
+    parser.add_argument("--scheduler-name", default="bigk")
+    parser.add_argument("--policy", default="binpack")
+    parser.add_argument("--interval", type=float, default=0.1, help="longest wait between cycles (s)")
+    args = parser.parse_args(argv)
+    api = config.new_client_from_config(str(args.kubeconfig))
+    loop = SchedulerLoop(api, Scheduler(args.policy), scheduler_name=args.scheduler_name, leader_election=False,
+                         interval_s=args.interval)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    loop.start()
+    print("ready", flush=True)
+    done.wait()
+    loop.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
