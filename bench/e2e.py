@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -71,8 +72,10 @@ from testenv.controlplane import ControlPlane, write_kubeconfig  # noqa: E402
 NAMESPACE = "bench"
 POOL = "bench.bigk.io/pool"
 GPU_MODEL = "NVIDIA-A100-SXM4-80GB"
-SCHEDULER_NAMES = {"bigk": "bigk", "kube-scheduler": "default-scheduler",
+SCHEDULER_NAMES = {"bigk": "bigk", "bigk-bind16": "bigk", "kube-scheduler": "default-scheduler",
                    "kube-scheduler-binpack": "binpack-scheduler"}
+# bigk-bind16: the same loop with 16 binds in flight instead of 4 (the bottleneck this benchmark found)
+BIGK_BIND_WORKERS = {"bigk": "4", "bigk-bind16": "16"}
 GPU_SIZES = (1, 2, 4, 8)
 # Service accounts (pods need theirs), their tokens, garbage collection (executors go with their driver),
 # namespaces. No node lifecycle: nodes here have no leases.
@@ -326,9 +329,10 @@ class SchedulerProcess:
     def start(self) -> SchedulerProcess:
         pki = self.plane.pki
         out = self.log.open("wb")
-        if self.kind == "bigk":
+        if self.kind.startswith("bigk"):
             argv = [sys.executable, str(ROOT / "bench" / "e2e_bigk.py"), "--kubeconfig", str(self.plane.kubeconfig),
-                    "--scheduler-name", SCHEDULER_NAMES["bigk"]]
+                    "--scheduler-name", SCHEDULER_NAMES[self.kind], "--bind-workers", BIGK_BIND_WORKERS[self.kind],
+                    "--log-level", os.environ.get("BIGK_E2E_LOG", "WARNING")]
         else:
             assert self.plane.binaries is not None
             kc = write_kubeconfig(self.workdir / "scheduler.kubeconfig", self.plane.server, pki.ca_crt,
@@ -439,17 +443,21 @@ def throughput(api: client.ApiClient, podwatch: PodWatch, sched: SchedulerProces
     }
 
 
+_SPARK_RUNS = itertools.count(1)
+
+
 def spark_apps(api: client.ApiClient, podwatch: PodWatch, plane_api: client.ApiClient, nodes: list[Node],
                sizes: Sizes, scheduler: str) -> dict[str, Any]:
     """K applications arrive together; count complete / stuck after a fixed time."""
     k, e = sizes.spark_apps, sizes.spark_executors
+    run = next(_SPARK_RUNS)
     executor = PodRequest(2_000, 8_192, gpu_count=1)
     conf = {"spark.scheduler.minRegisteredResourcesRatio": "1.0",
             "spark.scheduler.maxRegisteredResourcesWaitingTime": "3600s",
             f"spark.kubernetes.node.selector.{POOL}": "spark"}
     bodies = []
     for i in range(k):
-        app = f"app-{i:03d}"
+        app = f"{scheduler}-{run}-app-{i:03d}"  # names never reused: each row its own applications
         bodies.append(pod_body(f"{app}-driver", scheduler, cpu_milli=1_000, memory_mib=2_048, pool="spark",
                                labels={"spark-app-selector": app, "spark-role": "driver"},
                                annotations={
@@ -460,6 +468,7 @@ def spark_apps(api: client.ApiClient, podwatch: PodWatch, plane_api: client.ApiC
                                    "bigk.io/sim-executor-cpu": "2", "bigk.io/sim-executor-memory": "6g",
                                    "bigk.io/sim-spark-conf": json.dumps(conf)}))
     spark_nodes = [n for n in nodes if n.labels.get(POOL) == "spark"]
+    forget_device_allocations(api, spark_nodes)
     sim = SimulatedNodes(plane_api, spark_nodes, time_scale=sizes.time_scale, default_duration=36_000.0,
                          kubelet=True, spark_driver=True, gpu_readings=False).start()
     try:
@@ -472,14 +481,18 @@ def spark_apps(api: client.ApiClient, podwatch: PodWatch, plane_api: client.ApiC
     finally:
         sim.stop()
     complete = stuck = stuck_gpus = 0
-    running_gpus = 0
+    running_gpus = drivers_bound = drivers_running = executors_created = executors_bound = 0
     for i in range(k):
-        app = f"app-{i:03d}"
+        app = f"{scheduler}-{run}-app-{i:03d}"
         members = [p for p in pods if (p["metadata"].get("labels") or {}).get("spark-app-selector") == app]
         driver = next((p for p in members if p["metadata"]["labels"].get("spark-role") == "driver"), None)
         execs = [p for p in members if p["metadata"]["labels"].get("spark-role") == "executor"]
         if driver is None:
             continue
+        drivers_bound += bool(driver["spec"].get("nodeName"))
+        drivers_running += (driver.get("status") or {}).get("phase") in ("Running", "Succeeded")
+        executors_created += len(execs)
+        executors_bound += sum(1 for p in execs if p["spec"].get("nodeName"))
         if (driver.get("status") or {}).get("phase") == "Succeeded":
             complete += 1
             continue
@@ -491,7 +504,20 @@ def spark_apps(api: client.ApiClient, podwatch: PodWatch, plane_api: client.ApiC
             running_gpus += held
     return {"apps": k, "executors_per_app": e, "pool_gpus": 8 * len(spark_nodes),
             "window_s": sizes.spark_window_s, "complete": complete, "stuck": stuck,
-            "gpus_held_by_stuck": stuck_gpus, "other_incomplete": k - complete - stuck}
+            "gpus_held_by_stuck": stuck_gpus, "other_incomplete": k - complete - stuck,
+            "at_the_end": {"drivers_bound": drivers_bound, "drivers_running": drivers_running,
+                           "executors_created": executors_created, "executors_bound": executors_bound}}
+
+
+def forget_device_allocations(api: client.ApiClient, nodes: list[Node]) -> None:
+    """Start the simulated device plugin of the spark pool afresh: the checkpoint it keeps on the node names
+    the executors of the previous row, which the benchmark deleted while no simulated kubelet watched."""
+    from bigk.cluster.devices import DEVICE_ALLOCATIONS_ANNOTATION
+
+    core = client.CoreV1Api(api)
+    for node in nodes:
+        core.patch_node(node.name, {"metadata": {"annotations": {DEVICE_ALLOCATIONS_ANNOTATION: None}}},
+                        _preload_content=False)
 
 
 def trace_requests(limit_gpus: int) -> list[tuple[str, int, int, int]]:
@@ -541,9 +567,19 @@ def packing(api: client.ApiClient, podwatch: PodWatch, sizes: Sizes, scheduler: 
 
 
 # ---- the run -------------------------------------------------------------------------------------------
+def build_binaries(kube_scheduler: bool) -> Path:
+    """The control plane's binaries (built when missing), with kube-scheduler when a row needs it."""
+    names = ["etcd", "kube-apiserver", "kube-controller-manager"] + (["kube-scheduler"] if kube_scheduler else [])
+    out = subprocess.run(["bash", str(ROOT / "testenv" / "build.sh"), *names], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"testenv/build.sh failed:\n{out.stderr[-4000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
 def run_size(schedulers: list[str], sizes: Sizes, workdir: Path, workloads: Iterable[str]) -> list[Row]:
     workdir.mkdir(parents=True, exist_ok=True)
-    plane = ControlPlane(dir=workdir / "plane", audit=False, controllers=CONTROLLERS).start()
+    plane = ControlPlane(dir=workdir / "plane", audit=False, controllers=CONTROLLERS,
+                         binaries=build_binaries(any(not s.startswith("bigk") for s in schedulers))).start()
     rows: list[Row] = []
     try:
         api = config.new_client_from_config(str(plane.kubeconfig))
@@ -667,15 +703,15 @@ def main(argv: list[str] | None = None) -> int:
     info: dict[str, Any] = {"machine": machine(), "command": command}
     rows: list[Row] = []
     started = time.time()
-    for n in node_counts:
-        rows += run_size(schedulers, Sizes.for_nodes(n, args.pods, args.smoke), workdir / f"n{n}", workloads)
     from testenv.controlplane import bin_dir
 
     info["versions"] = versions(bin_dir(build=False))
-    info["wall_s"] = round(time.time() - started, 1)
-    info["loadavg_at_end"] = list(os.getloadavg())
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({**info, "rows": [asdict(r) for r in rows]}, indent=1))
+    for n in node_counts:
+        rows += run_size(schedulers, Sizes.for_nodes(n, args.pods, args.smoke), workdir / f"n{n}", workloads)
+        info["wall_s"] = round(time.time() - started, 1)
+        info["loadavg_at_end"] = list(os.getloadavg())
+        args.json.write_text(json.dumps({**info, "rows": [asdict(r) for r in rows]}, indent=1))  # after each size
     if args.plot:
         plot(rows, args.plot)
     print(table(rows))

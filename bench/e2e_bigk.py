@@ -9,6 +9,7 @@ service around it (no database, no HTTP): the benchmark compares schedulers, not
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -28,10 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler-name", default="bigk")
     parser.add_argument("--policy", default="binpack")
     parser.add_argument("--interval", type=float, default=0.1, help="longest wait between cycles (s)")
+    parser.add_argument("--bind-workers", type=int, default=4,
+                        help="binds in flight at once (default 4, SchedulerLoop's default, what `bigk serve` runs)")
+    parser.add_argument("--log-level", default="WARNING", help="INFO shows one line per cycle that binds")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
     api = config.new_client_from_config(str(args.kubeconfig))
     loop = SchedulerLoop(api, Scheduler(args.policy), scheduler_name=args.scheduler_name, leader_election=False,
-                         interval_s=args.interval)
+                         interval_s=args.interval, bind_workers=args.bind_workers)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
