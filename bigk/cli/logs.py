@@ -68,13 +68,29 @@ LOGFMT = logging.Formatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s %
                            datefmt="%Y-%m-%dT%H:%M:%S")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at each line, not the stream of the moment it was made: a process
+    (or a test runner) that swaps stderr never leaves logging writing into a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def setup_logging(level: str = "INFO", fmt: str = "logfmt") -> None:
     """Send every log line to stderr in `fmt` (logfmt or json) at `level`; third-party chatter only from WARNING."""
     if fmt not in FORMATS:
         raise UsageError(f"--log-format {fmt!r}: use logfmt or json")
     if level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise UsageError(f"--log-level {level!r}: use DEBUG, INFO, WARNING or ERROR")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else LOGFMT)
     root = logging.getLogger()
     root.handlers[:] = [handler]

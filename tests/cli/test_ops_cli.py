@@ -168,8 +168,8 @@ def test_exit_codes_and_one_line_errors(svc: Running, bigk: CLI) -> None:
 
 
 def test_sick_gpus_and_nodes_stand_out(svc: Running, bigk: CLI, cluster: Any) -> None:  # noqa: F811
-    cluster.gpus.set_health("gpu-a100-1", 3, False)
-    cluster.gpus.refresh_soon()
+    cluster.emulator.gpus.set_health("gpu-a100-1", 3, False)
+    cluster.emulator.gpus.refresh_soon()
     s = svc.url
 
     def sick_row() -> str | None:
@@ -222,26 +222,19 @@ def test_broken_spec_while_serving_is_visible_from_the_cli(svc: Running, bigk: C
     assert "Problems:" not in bigk("describe", "job", "long", server=s)[1]
 
 
-def test_explain_says_when_a_run_can_never_fit(svc: Running, bigk: CLI, tmp_path: Path) -> None:
+def test_a_job_that_can_never_fit_is_refused_with_the_reason(svc: Running, bigk: CLI, tmp_path: Path) -> None:
+    """serve uses validate's fit rule: no run of a never-fitting job is created, and the refusal says why."""
     s, t = svc.url, svc.token
     huge = job_yaml("huge", instances=20, gpu=True).replace("count: 1\n", "count: 1\n      model: A100\n")
     (tmp_path / "specs" / "huge.yaml").write_text(huge)  # 20 executors of 1 A100 each; the cluster has 16 A100s
     wait_for(lambda: bigk("describe", "job", "huge", server=s)[0] == 0, 10, "the new spec to load")
-    code, out, _ = bigk("run", "huge", server=s, token=t)
-    run_id = out.split()[1]
-    wait_for(lambda: "executors fit" in bigk("explain", run_id, server=s)[1], 10, "the scheduler's explanation")
-    code, out, _ = bigk("explain", run_id, server=s)
-    assert code == 0 and len(out.strip().splitlines()) == 1
-    assert "can never run on the cluster's 8 nodes: spec.executor.instances:" in out and "at most 16" in out
-    assert f"`bigk cancel {run_id}`" in out
-    [row] = [q for q in json.loads(bigk("get", "queue", "-o", "json", server=s)[1])["items"] if q["run"] == run_id]
-    assert "executors fit" in row["explanation"] and "never" not in row["explanation"]  # the scheduler's own words
-    assert row["never_fits"].startswith("it can never run on the cluster's 8 nodes")
-    code, out, err = bigk("run", "huge", "--wait", "--timeout", "2", server=s, token=t)
-    assert code == 1 and "  waiting: " in out and "can never run" in out  # a log shows why it waited
-    assert " after 2s (" in err and "can never run" in err and len(err.strip().splitlines()) == 1
-    line = next(x for x in bigk("get", "queue", server=s)[1].splitlines() if x.startswith(run_id))
-    assert f"NEVER FITS (bigk explain {run_id})" in line  # visible even where the table cuts WHY short
+    code, out, err = bigk("run", "huge", server=s, token=t)
+    assert code != 0 and out == ""
+    assert "can never run on the cluster's 8 nodes" in err and "spec.executor.instances" in err
+    assert len(err.strip().splitlines()) == 1
+    assert svc.service.store is not None and svc.service.store.list_runs("huge") == []
+    problems = bigk("get", "problems", server=s)[1]
+    assert "huge.yaml:13:5: spec.executor.instances:" in problems and "bigk creates no runs of it" in problems
     _, out, _ = bigk("run", "long", server=s, token=t)  # one that fits says nothing of the kind
     assert "never" not in bigk("explain", out.split()[1], server=s)[1]
 

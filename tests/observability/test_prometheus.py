@@ -158,7 +158,7 @@ def test_agent_in_dcgm_mode_prints_readings_from_prometheus(prom: Prom) -> None:
     ok = CliRunner().invoke(app, ["agent", "--node", "gpu-node-1", "--once", "--dry-run",
                                   "--dcgm-prometheus-url", prom.url])
     assert ok.exit_code == 0, ok.output
-    printed = json.loads(ok.output)
+    printed = json.loads(ok.stdout)  # log lines go to stderr
     assert [(g["index"], g["healthy"]) for g in printed] == [(0, True), (1, False)]
     missing = CliRunner().invoke(app, ["agent", "--node", "no-such-node", "--once", "--dry-run",
                                        "--dcgm-prometheus-url", prom.url])
