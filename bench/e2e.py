@@ -99,12 +99,13 @@ class Sizes:
     time_scale: float = 0.25
     app_duration_s: float = 20.0  # simulated seconds of work per Spark application
     bind_timeout_s: float = 180.0
+    settle_s: float = 5.0  # packing: binding has settled when no pod was bound for this long
 
     @staticmethod
     def for_nodes(nodes: int, pods: int | None, smoke: bool) -> Sizes:
         if smoke:
-            return Sizes(nodes, pods or 20, spark_nodes=2, spark_apps=4, spark_executors=8, spark_window_s=12.0,
-                         pack_nodes=2, time_scale=0.1, bind_timeout_s=30.0)
+            return Sizes(nodes, pods or 20, spark_nodes=2, spark_apps=4, spark_executors=8, spark_window_s=8.0,
+                         pack_nodes=2, time_scale=0.1, bind_timeout_s=30.0, settle_s=2.0)
         return Sizes(nodes, pods or 1000, spark_nodes=4, spark_apps=8, spark_executors=8, spark_window_s=60.0,
                      pack_nodes=25)
 
@@ -397,12 +398,16 @@ class Row:
     timeline: list[float] = field(default_factory=list)  # seconds from the first pod seen to each bind
 
 
-def create_many(api: client.ApiClient, bodies: list[dict[str, Any]], threads: int) -> float:
+def create_many(api: client.ApiClient, bodies: list[dict[str, Any]], threads: int,
+                created: dict[str, float] | None = None) -> float:
+    """Create the pods (from `threads` threads); `created` gets when each create was answered."""
     core = client.CoreV1Api(api)
     start = time.monotonic()
 
     def one(body: dict[str, Any]) -> None:
         core.create_namespaced_pod(NAMESPACE, body, _preload_content=False)  # type: ignore[arg-type]
+        if created is not None:
+            created[body["metadata"]["name"]] = time.monotonic()
 
     if threads <= 1:
         for body in bodies:
@@ -422,12 +427,13 @@ def throughput(api: client.ApiClient, podwatch: PodWatch, sched: SchedulerProces
     names = {b["metadata"]["name"] for b in bodies}
     podwatch.reset()
     cpu0, req0, t0 = sched.cpu_s(), metrics.requests(), time.monotonic()
-    create_s = create_many(api, bodies, threads=16)
+    created: dict[str, float] = {}
+    create_s = create_many(api, bodies, threads=16, created=created)
     done = podwatch.wait(lambda: names <= podwatch.bound.keys(), sizes.bind_timeout_s)
     t1 = time.monotonic()
     cpu1, req1 = sched.cpu_s(), metrics.requests()
-    with podwatch.lock:
-        seen = {n: podwatch.seen[n] for n in names if n in podwatch.seen}
+    with podwatch.lock:  # created: the earlier of the create's answer and the watch's ADDED
+        seen = {n: min(podwatch.seen.get(n, t), t) for n, t in created.items()}
         bound = {n: podwatch.bound[n] for n in names if n in podwatch.bound}
     first = min(seen.values()) if seen else t0
     last = max(bound.values()) if bound else t1
@@ -537,8 +543,7 @@ def trace_requests(limit_gpus: int) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def packing(api: client.ApiClient, podwatch: PodWatch, sizes: Sizes, scheduler: str,
-            settle_s: float = 5.0) -> dict[str, Any]:
+def packing(api: client.ApiClient, podwatch: PodWatch, sizes: Sizes, scheduler: str) -> dict[str, Any]:
     capacity = 8 * sizes.pack_nodes
     requests = trace_requests(capacity)
     bodies = [pod_body(f"pk-{i:05d}", scheduler, cpu_milli=cpu, memory_mib=mem, gpus=g, pool="packing")
@@ -555,7 +560,7 @@ def packing(api: client.ApiClient, podwatch: PodWatch, sizes: Sizes, scheduler: 
             break
         if count != last_count:
             last_count, last_change = count, time.monotonic()
-        elif time.monotonic() - last_change > settle_s:
+        elif time.monotonic() - last_change > sizes.settle_s:
             break
         time.sleep(0.2)
     with podwatch.lock:

@@ -28,13 +28,14 @@ def test_e2e_smoke_runs_every_row_and_bigk_leaves_no_spark_app_stuck(tmp_path: P
     assert set(rows) == {(s, w) for s in ("bigk", "kube-scheduler") for w in ("throughput", "spark", "packing")}
     assert doc["machine"]["cpus"] >= 1 and "kube-scheduler" in doc["versions"]
     for scheduler in ("bigk", "kube-scheduler"):
-        tp = rows[(scheduler, "throughput")]
-        assert tp["bound"] == tp["pods"] == 20 and tp["p99_latency_s"] >= tp["p50_latency_s"] > 0
+        tp = rows[(scheduler, "throughput")]  # kube-scheduler may spread GPU pods so that an 8-GPU pod fits nowhere
+        assert 0 < tp["bound"] <= tp["pods"] == 20 and tp["p99_latency_s"] >= tp["p50_latency_s"] > 0
         assert tp["scheduler_cpu_s"] > 0 and tp["scheduler_peak_rss_mib"] > 0 and tp["apiserver_requests_per_s"] > 0
         spark = rows[(scheduler, "spark")]
         assert spark["complete"] + spark["stuck"] + spark["other_incomplete"] == spark["apps"] == 4
         pack = rows[(scheduler, "packing")]
         assert 0 <= pack["unallocated_gpu_pct"] <= 100 and pack["requested_gpus"] <= pack["pool_gpus"]
+    assert rows[("bigk", "throughput")]["bound"] == 20
     bigk_spark = rows[("bigk", "spark")]
     assert bigk_spark["stuck"] == 0 and bigk_spark["gpus_held_by_stuck"] == 0
     assert bigk_spark["complete"] == 4
