@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +29,7 @@ from bigk.emulator.kubeconfig import write_kubeconfig
 from bigk.emulator.nodes import node_object
 from bigk.emulator.server import ApiServer
 from bigk.emulator.store import Obj, Store
+from bigk.emulator.waiting import poll
 
 log = logging.getLogger("bigk.emulator")
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
@@ -261,14 +261,7 @@ class EmulatedCluster:
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
         """Poll `predicate` until it returns something truthy; raise TimeoutError after `timeout` s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"condition not met within {timeout} s")
-            time.sleep(interval)
+        return poll(predicate, timeout, interval)
 
     def wait_for_phase(self, name: str, phase: str, namespace: str = "default", timeout: float = 10.0) -> Obj:
         """Wait until the pod reaches `phase`; returns it."""

@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +35,8 @@ from bigk.emulator.errors import ApiError
 from bigk.emulator.nodes import node_object
 from bigk.emulator.patches import clone
 from bigk.emulator.resources import ResourceType
-from bigk.emulator.store import Obj, WatchEvent
+from bigk.emulator.store import Obj, WatchEvent, index_owners
+from bigk.emulator.waiting import poll
 
 log = logging.getLogger("bigk.emulator")
 NODE_LEASE_NAMESPACE = "kube-node-lease"
@@ -148,17 +148,7 @@ class ClientStore:
                 log.exception("event=sim_listener_error kind=%s", key)
 
     def _index(self, key: str, old: Obj | None, new: Obj | None) -> None:
-        for obj, add in ((old, False), (new, True)):
-            if obj is None:
-                continue
-            meta = obj["metadata"]
-            entry = (key, meta.get("namespace", ""), meta["name"])
-            for ref in meta.get("ownerReferences") or []:
-                owners = self._owners.setdefault(ref.get("uid", ""), set())
-                if add:
-                    owners.add(entry)
-                else:
-                    owners.discard(entry)
+        index_owners(self._owners, key, old, new)
 
     def _replace(self, key: str, items: Iterable[Obj]) -> None:
         fresh = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in items}
@@ -456,11 +446,5 @@ class SimulatedNodes:
         self.wait_for(ready, timeout)
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"condition not met within {timeout} s")
-            time.sleep(interval)
+        """Poll `predicate` until it returns something truthy; raise TimeoutError after `timeout` s."""
+        return poll(predicate, timeout, interval)

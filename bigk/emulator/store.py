@@ -232,21 +232,7 @@ class Store:
         return all(b.get(k) == v for k, v in a.items() if k not in ("resourceVersion", "managedFields"))
 
     def _index_owners(self, key: str, old: Obj | None, new: Obj | None) -> None:
-        for obj, add in ((old, False), (new, True)):
-            if obj is None:
-                continue
-            meta = obj["metadata"]
-            ref = (key, meta.get("namespace", ""), meta["name"])
-            for owner in meta.get("ownerReferences") or ():
-                uid = owner.get("uid", "")
-                if add:
-                    self._owners.setdefault(uid, set()).add(ref)
-                else:
-                    deps = self._owners.get(uid)
-                    if deps is not None:
-                        deps.discard(ref)
-                        if not deps:
-                            del self._owners[uid]
+        index_owners(self._owners, key, old, new)
 
     def _record(self, key: str, event: WatchEvent) -> tuple[WatchEvent, list[Callable[[], None]]]:
         window = self._windows.get(key)
@@ -294,3 +280,22 @@ class Store:
                     window.trim(keep)
                     if keep == 0:
                         window.compacted_rv = self._rv
+
+
+def index_owners(owners: dict[str, set[tuple[str, str, str]]], key: str, old: Obj | None, new: Obj | None) -> None:
+    """Keep `owners` (owner uid -> (resource key, namespace, name) of its dependents) current across one change."""
+    for obj, add in ((old, False), (new, True)):
+        if obj is None:
+            continue
+        meta = obj["metadata"]
+        ref = (key, meta.get("namespace", ""), meta["name"])
+        for owner in meta.get("ownerReferences") or ():
+            uid = owner.get("uid", "")
+            if add:
+                owners.setdefault(uid, set()).add(ref)
+            else:
+                deps = owners.get(uid)
+                if deps is not None:
+                    deps.discard(ref)
+                    if not deps:
+                        del owners[uid]
