@@ -122,7 +122,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     specs, state = tmp / "specs", tmp / "state"
     specs.mkdir()
     (specs / "queues.yaml").write_text((ROOT / "jobspecs" / "queues.yaml").read_text() + BATCH_QUEUE)
-    jobs = [_job("hog", "batch", 16, 20_000, gpu=True, idle=True), _job("train", "ml.training", 4, 20_000, gpu=True),
+    jobs = [_job("hog", "batch", 16, 20_000, gpu=True, idle=True), _job("train", "ml.training", 4, 20_000, gpu=True, idle=True),
             _job("hog2", "batch", 16, 20_000, gpu=True), _job("smoke", "etl", 1, 20, gpu=False, cron="0 0 1 1 *")]
     (specs / "live.yaml").write_text("---\n".join(jobs))
     (specs / "broken.yaml").write_text(_job("broken", "etl", 1, 20, gpu=False).replace("  queue:", "  qeueu:"))
@@ -201,7 +201,7 @@ def _drive(s: Live) -> None:
     _wait(lambda: s.state(smoke) == "Succeeded", 60, "smoke to succeed (its first bind fails on purpose)")
     hog = s.run("hog")  # batch borrows all 16 A100s, and leaves them idle
     _wait(lambda: s.state(hog) == "Running", 60, "hog running")
-    train = s.run("train")  # ml.training is under its guarantee: it takes 4 GPUs back
+    train = s.run("train")  # ml.training is under its guarantee: it takes 4 GPUs back (and leaves them idle)
     _wait(lambda: s.state(train) == "Running" and s.state(hog) == "Failed", 60, "train reclaiming from hog")
     hog2 = s.run("hog2")  # 16 GPUs again: only 12 are free, so this gang waits
     _wait(lambda: "gang needs" in s.http.get(f"/api/v1/runs/{hog2}/explain").json()["explanation"], 30,

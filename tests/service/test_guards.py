@@ -49,8 +49,8 @@ def test_scheduled_fires_stop_while_a_run_waits_to_start(tmp_path: Path, serve: 
             svc.cordon(node)  # nothing can start now: one run waits
         cordoned = svc.clock()
         store = svc.db()
-        wait_for(lambda: any("maxPendingRuns is 1" in e.message for e in store.events(job="w")), 15,
-                 "a fire skipped for the waiting run")
+        wait_for(lambda: any("maxPendingRuns is 1" in e.message for e in store.events(job="w")), 45,
+                 "a fire skipped for the waiting run")  # on a loaded machine the cordons take a while to be seen
         time.sleep(3)  # three more fires
         later = [run for run in store.list_runs("w") if run.created_at > cordoned]
         waiting = [run for run in store.list_runs("w") if run.state in ("Pending", "Submitted")]
