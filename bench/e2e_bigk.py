@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler-name", default="bigk")
     parser.add_argument("--policy", default="binpack")
     parser.add_argument("--interval", type=float, default=0.1, help="longest wait between cycles (s)")
-    parser.add_argument("--bind-workers", type=int, default=4,
-                        help="binds in flight at once (default 4, SchedulerLoop's default, what `bigk serve` runs)")
+    parser.add_argument("--bind-workers", type=int, default=16,
+                        help="binds in flight at once (default 16, SchedulerLoop's default, what `bigk serve` runs)")
     parser.add_argument("--log-level", default="WARNING", help="INFO shows one line per cycle that binds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
