@@ -70,9 +70,16 @@ class DevicePluginSim:
         self._stopped = False
 
     def start(self) -> None:
+        live = {p["metadata"].get("uid", "") for p in self.api.store.objects("pods")[0]
+                if (p.get("status") or {}).get("phase", "Pending") not in TERMINAL}
         for node in self.api.store.objects("nodes")[0]:
+            name = node["metadata"]["name"]
             text = (node["metadata"].get("annotations") or {}).get(DEVICE_ALLOCATIONS_ANNOTATION)
-            self._alloc[node["metadata"]["name"]] = decode_allocations(text)
+            saved = decode_allocations(text)
+            # as the kubelet's device manager does on restart: keep only what pods still alive hold
+            self._alloc[name] = {uid: a for uid, a in saved.items() if uid in live}
+            if len(self._alloc[name]) != len(saved):
+                self._publish(name)
         self.api.store.subscribe(self._on_change)
         for pod in self.api.store.objects("pods")[0]:
             self._consider(pod, deleted=False)

@@ -9,7 +9,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from bigk.cluster.config import load_cluster
-from bigk.cluster.devices import DEVICE_ALLOCATIONS_ANNOTATION, conflicts, decode_allocations
+from bigk.cluster.devices import (
+    DEVICE_ALLOCATIONS_ANNOTATION,
+    DeviceAllocation,
+    conflicts,
+    decode_allocations,
+    encode_allocations,
+)
 from bigk.cluster.labels import ASSIGNED_GPUS_ANNOTATION, GPU_MEMORY_ANNOTATION, GPU_MILLI_ANNOTATION
 from bigk.emulator import EmulatedCluster
 from bigk.emulator.api import PODS
@@ -67,6 +73,21 @@ def test_devices_are_recorded_on_the_node_and_given_back_when_the_pod_goes(gfd: 
     assert _allocations(gfd, "gpu-a100-0") == {"default/two": (0, 1)}
     gfd.api.delete(PODS, "default", "two", {"gracePeriodSeconds": 0})
     gfd.wait_for(lambda: _allocations(gfd, "gpu-a100-0") == {}, timeout=5)
+
+
+def test_a_restarted_device_plugin_forgets_pods_that_are_gone() -> None:
+    """Like the kubelet's device manager: a checkpoint entry of a pod that no longer exists frees its devices."""
+    cluster = EmulatedCluster(load_cluster("jobspecs/cluster.yaml"), time_scale=0.05, spark_driver=False)
+    stale = encode_allocations([DeviceAllocation("uid-of-a-deleted-pod", "default/gone", (0, 1, 2, 3))])
+
+    def checkpoint(node: dict) -> None:
+        node["metadata"].setdefault("annotations", {})[DEVICE_ALLOCATIONS_ANNOTATION] = stale
+
+    cluster.api.update_object("nodes", "", "gpu-a100-0", checkpoint)
+    with cluster:
+        cluster.wait_for(lambda: _allocations(cluster, "gpu-a100-0") == {}, timeout=5)
+        _whole(cluster, "eight", "gpu-a100-0", 8)  # all eight devices are free again
+        cluster.wait_for_phase("eight", "Running", timeout=5)
 
 
 def test_the_kubelet_refuses_what_it_cannot_give(gfd: EmulatedCluster) -> None:
