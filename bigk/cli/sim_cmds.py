@@ -95,6 +95,15 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--protocol: unknown protocol {protocol!r}; use inflation or timeline")
         if not 1.0 <= ratio <= 10.0:
             raise UsageError("--ratio: must be between 1.0 and 10.0")
+        if variant:  # a usage error is told before any file is read
+            from bigk.sim.variants import parse_variant
+
+            try:
+                for name in (n.strip() for n in variant.split(",")):
+                    if name and name not in ("all", "default"):
+                        parse_variant(name)
+            except ValueError as exc:
+                raise UsageError(f"--variant: {exc}") from None
         started = time.perf_counter()
         node_list = trace.load_nodes(nodes)
         pod_list = trace.load_pods(pods)
