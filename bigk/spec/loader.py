@@ -172,8 +172,8 @@ def _document(path: Path, doc: Document, out: _FileResult, side: SideDocuments) 
                 line,
                 col,
                 where,
-                f"unsupported document {api}/{kind}: expected {API_VERSION} {KIND} or Queue, or sparkoperator.k8s.io/v1beta2 "
-                "SparkApplication / ScheduledSparkApplication",
+                f"unsupported document {api}/{kind}: expected {API_VERSION} {KIND} or Queue, or "
+                "sparkoperator.k8s.io/v1beta2 SparkApplication / ScheduledSparkApplication",
             )
         )
         return

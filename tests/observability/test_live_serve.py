@@ -122,7 +122,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     specs, state = tmp / "specs", tmp / "state"
     specs.mkdir()
     (specs / "queues.yaml").write_text((ROOT / "jobspecs" / "queues.yaml").read_text() + BATCH_QUEUE)
-    jobs = [_job("hog", "batch", 16, 20_000, gpu=True, idle=True), _job("train", "ml.training", 4, 20_000, gpu=True, idle=True),
+    jobs = [_job("hog", "batch", 16, 20_000, gpu=True, idle=True),
+            _job("train", "ml.training", 4, 20_000, gpu=True, idle=True),
             _job("hog2", "batch", 16, 20_000, gpu=True), _job("smoke", "etl", 1, 20, gpu=False, cron="0 0 1 1 *")]
     (specs / "live.yaml").write_text("---\n".join(jobs))
     (specs / "broken.yaml").write_text(_job("broken", "etl", 1, 20, gpu=False).replace("  queue:", "  qeueu:"))
