@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bigk.cli.main import app, main
+from bigk.cli.main import app
+from tests.cli_main import run_main
 from tests.service.conftest import Running, cluster, job_yaml, serve, wait_for  # noqa: F401  (fixtures)
 
 CLI = Callable[..., tuple[int, str, str]]
@@ -26,14 +26,7 @@ def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tm
     def run(*args: str, svc: Running) -> tuple[int, str, str]:
         monkeypatch.setenv("BIGK_SERVER", svc.url)
         monkeypatch.setenv("BIGK_TOKEN", svc.token)
-        monkeypatch.setattr(sys, "argv", ["bigk", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_main(args, monkeypatch, capsys)
 
     return run
 

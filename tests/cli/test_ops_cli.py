@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bigk.cli.main import main
+from tests.cli_main import run_main
 from tests.realk8s import ClusterUnderTest
 from tests.service.conftest import Running, cluster, job_yaml, serve, wait_for  # noqa: F401  (fixtures)
 from tests.service.rbac_users import READ_ALL, Users
@@ -36,14 +35,7 @@ def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tm
             monkeypatch.setenv("BIGK_SERVER", server)
         if token:
             monkeypatch.setenv("BIGK_TOKEN", token)
-        monkeypatch.setattr(sys, "argv", ["bigk", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_main(args, monkeypatch, capsys)
 
     yield run
     people.cleanup()

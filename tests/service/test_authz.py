@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import stat
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from bigk.cli.main import main
+from tests.cli_main import run_main
 from tests.realk8s import ClusterUnderTest
 from tests.service.conftest import ON_BOTH_CLUSTERS, Running, job_yaml, wait_for
 from tests.service.rbac_users import User, Users
@@ -53,14 +52,7 @@ def bigk(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tm
         if user is not None:  # a kubeconfig like any cluster user's: the token is their only credential
             path = user.kubeconfig(tmp_path / f"kubeconfig-{user.username.rsplit(':', 1)[-1]}")
             monkeypatch.setenv("KUBECONFIG", str(path))
-        monkeypatch.setattr(sys, "argv", ["bigk", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_main(args, monkeypatch, capsys)
 
     return run
 
