@@ -21,6 +21,7 @@ from rich.table import Table
 
 from bigk.cli import output as out
 from bigk.cli.output import KindInfo, OutputFormat, UsageError, output_option, parse_output, register_kind
+from bigk.durations import span as brief_span
 from bigk.errors import BigkError
 from bigk.service.runstate import RunState
 
@@ -92,13 +93,8 @@ def age(ts: float | None, now: float | None = None) -> str:
 
 
 def span(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= 2 * size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    """Durations in tables, with tenths of a second below 10 s."""
+    return brief_span(seconds, tenths_below=10)
 
 
 def _until(ts: float | None) -> str:

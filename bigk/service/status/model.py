@@ -11,16 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def span(seconds: float | None) -> str:
-    """45s, 3m, 2h, 4d: the CLI's way of saying how long."""
-    if seconds is None:
-        return "-"
-    seconds = max(0.0, seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= 2 * size:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:.0f}s"
+from bigk.durations import span
 
 
 def run_row(run: dict[str, Any], now: float) -> dict[str, Any]:
