@@ -1,0 +1,396 @@
+"""When will each waiting unit start? Run the scheduling cycle forward on a copy of the cluster.
+
+A forecast plays `Scheduler.cycle` forward in simulated time on a copy of a
+snapshot: running units (gangs or lone pods) end at their expected times, units
+that start then run for their expected duration, scheduled arrivals (cron fires)
+join the queue at their times, and reservations, queue order, backfill and
+preemption act exactly as the live scheduler would, because it *is* the live
+scheduling code (a fresh `Scheduler` from `make_scheduler`; the live one is never
+touched). Nothing here reads a clock or does I/O.
+
+Uncertainty comes from durations only. Every duration is given at three
+quantiles (`Spread`: p10, p50, p90) and the forward run is played three times,
+once with every duration at each quantile: the p50 run gives the estimate and
+says where the unit would start and after what; the p10 and p90 runs give the
+range. (Start times grow with durations except for backfill corner cases, so the
+range is taken as the min and max of the three.)
+
+Cost is bounded: events closer together than `eps` of their distance from now
+(and at least `min_step_s`) are applied in one cycle, and a run stops once
+every target started. Units are keyed as the scheduler keys them: the gang id
+(Spark application id), or "namespace/name" for a pod without a gang.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from bigk.cluster.model import Gang, Node, Pod, Role
+from bigk.scheduler.core import Scheduler
+from bigk.scheduler.types import CycleResult, Snapshot
+
+SCENARIOS = ("low", "mid", "high")  # every duration at its p10, p50, p90
+DEFAULT_HORIZON_S = 14 * 86400.0
+FOLLOW_UPS = 4  # extra cycles at one instant (after evictions, or for executors of a gang just admitted)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A duration in seconds at three quantiles: p10 (`low`), p50 (`mid`), p90 (`high`)."""
+
+    low: float
+    mid: float
+    high: float
+
+    def at(self, scenario: int) -> float:
+        return (self.low, self.mid, self.high)[scenario]
+
+    @classmethod
+    def fixed(cls, seconds: float) -> Spread:
+        return cls(seconds, seconds, seconds)
+
+
+@dataclass
+class Arrival:
+    """A unit that will join the queue at `at` (a cron fire): its pods (pending), its gang if any."""
+
+    at: float
+    key: str
+    pods: list[Pod]
+    gang: Gang | None = None
+    runs_for: Spread | None = None
+
+
+@dataclass
+class ForecastInput:
+    """What a forecast starts from.
+
+    `ends`: per running unit, its remaining time (a unit missing here never ends: its room stays taken).
+    `durations`: per waiting (or arriving) unit, how long it runs once started (else `default_duration`).
+    """
+
+    snapshot: Snapshot
+    now: float
+    ends: dict[str, Spread] = field(default_factory=dict)
+    durations: dict[str, Spread] = field(default_factory=dict)
+    arrivals: list[Arrival] = field(default_factory=list)
+    default_duration: Spread = field(default_factory=lambda: Spread(300.0, 600.0, 1800.0))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """When a waiting unit starts, per the forward runs, and why then.
+
+    `start` is the p50 run's start (None: not within the horizon, or never); `low`/`high` the range.
+    `placement` (p50 run) lists (node, GPU indices) per pod placed at its start; `after` names the
+    units whose end let it start; `freed` says what frees up where; `preempts` the units evicted for it.
+    """
+
+    key: str
+    queue: str
+    priority: int
+    created_at: float
+    start: float | None
+    low: float | None
+    high: float | None
+    position: int = 0  # 1-based, among all waiting units, by estimated start
+    queue_position: int = 0  # 1-based, within its queue, in the queue's own order (priority, then age)
+    placement: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    after: tuple[str, ...] = ()
+    freed: str = ""
+    preempts: tuple[str, ...] = ()
+    state: str = "waiting"  # "now" | "waiting" | "beyond-horizon"
+
+    def waits_for(self, now: float) -> str:
+        """One line: what it waits for (or that it would start now)."""
+        if self.start is None:
+            return "no start within the forecast horizon (it may never fit, or nothing it waits for ends)"
+        if self.state == "now":
+            where = ", ".join(_where(n, g) for n, g in self.placement[:3])
+            extra = f", preempting {', '.join(self.preempts[:3])}" if self.preempts else ""
+            return f"would start now on {where}{extra}" if where else "would start now"
+        text = f"when {self.freed}" if self.freed else "when room frees up"
+        if self.after:
+            more = f" and {len(self.after) - 2} more" if len(self.after) > 2 else ""
+            text += f", after {' and '.join(self.after[:2])}{more} finish{'es' if len(self.after) == 1 else ''}"
+        if self.preempts:
+            text += f", preempting {', '.join(self.preempts[:3])}"
+        return text
+
+
+@dataclass
+class Forecast:
+    """Estimates per waiting unit, plus what the forward runs cost."""
+
+    now: float
+    estimates: dict[str, Estimate]
+    cycles: int = 0
+
+
+def _where(node: str, gpus: tuple[int, ...]) -> str:
+    return f"{node} (GPUs {','.join(map(str, gpus))})" if gpus else node
+
+
+def unit_of(pod: Pod) -> str:
+    """The key the scheduler gives a pod's unit."""
+    return pod.gang or pod.key
+
+
+@dataclass
+class _Started:
+    at: float
+    placement: list[tuple[str, tuple[int, ...]]]
+    after: list[str]
+    freed: str
+    preempts: list[str]
+
+
+class _Run:
+    """One forward run with every duration at one quantile."""
+
+    def __init__(self, inp: ForecastInput, scenario: int, sched: Scheduler, nodes: dict[str, Node]) -> None:
+        self.inp = inp
+        self.s = scenario
+        self.sched = sched
+        self.nodes = nodes
+        snap = inp.snapshot
+        self.pods: dict[str, Pod] = {}
+        self.members: dict[str, list[str]] = {}
+        self.gangs: dict[str, Gang] = dict(snap.gangs)
+        self.meta: dict[str, tuple[str, int, float]] = {}  # unit -> (queue, priority, created)
+        self.waiting: set[str] = set()
+        for pod in snap.pods:
+            self._add(pod if pod.node else replace(pod))
+        self.events: list[tuple[float, int, int, str]] = []  # (time, order, kind 0 end / 1 arrive, unit)
+        self.seq = itertools.count()
+        self.arrivals = {a.key: a for a in inp.arrivals}
+        now = inp.now
+        for unit in self.members:
+            if unit in self.waiting:
+                continue
+            remaining = inp.ends.get(unit)
+            if remaining is not None:
+                self._push(now + max(0.0, remaining.at(scenario)), 0, unit)
+        for a in inp.arrivals:
+            self._push(a.at, 1, a.key)
+        self.started: dict[str, _Started] = {}
+        self.ended_now: list[tuple[str, list[tuple[str, tuple[int, ...]]]]] = []
+        self.cycles = 0
+        self.preempting: dict[str, list[str]] = {}  # preemptor -> victim units, until it starts
+
+    # -- bookkeeping --------------------------------------------------------------------------
+    def _push(self, at: float, kind: int, unit: str) -> None:
+        heapq.heappush(self.events, (at, next(self.seq), kind, unit))
+
+    def _add(self, pod: Pod) -> None:
+        unit = unit_of(pod)
+        self.pods[pod.key] = pod
+        self.members.setdefault(unit, []).append(pod.key)
+        if unit not in self.meta:
+            gang = self.gangs.get(pod.gang) if pod.gang else None
+            self.meta[unit] = ((gang.queue, gang.priority, gang.created_at or pod.created_at) if gang else
+                               (pod.queue, pod.priority, pod.created_at))
+        if not pod.node and (not pod.gang or pod.role is Role.DRIVER or pod.gang not in self.gangs):
+            self.waiting.add(unit)
+
+    def _remove(self, unit: str) -> list[tuple[str, tuple[int, ...]]]:
+        held = []
+        for key in self.members.pop(unit, []):
+            pod = self.pods.pop(key, None)
+            if pod is not None and pod.node:
+                held.append((pod.node, pod.gpus))
+        self.waiting.discard(unit)
+        return held
+
+    def _arrive(self, unit: str, at: float) -> None:
+        a = self.arrivals[unit]
+        if a.gang is not None:
+            self.gangs[a.gang.name] = replace(a.gang, created_at=at)
+        for pod in a.pods:
+            self._add(replace(pod, created_at=at, node="", gpus=()))
+
+    def _duration(self, unit: str) -> float:
+        spread = self.inp.durations.get(unit)
+        if spread is None and unit in self.arrivals:
+            spread = self.arrivals[unit].runs_for
+        return max(0.0, (spread or self.inp.default_duration).at(self.s))
+
+    def _executors(self, gang: Gang, at: float) -> None:
+        """Create the executors of a gang just admitted (its driver bound), as Spark's driver would."""
+        have = sum(1 for k in self.members.get(gang.name, []) if self.pods[k].role is Role.EXECUTOR)
+        for i in range(have, gang.min_executors):
+            self._add(Pod(f"{gang.name}-fx-{i}", gang.executor, namespace=gang.namespace, priority=gang.priority,
+                          queue=gang.queue, gang=gang.name, role=Role.EXECUTOR, node_selector=dict(gang.node_selector),
+                          tolerations=list(gang.tolerations), preferred_pools=gang.preferred_pools, created_at=at))
+
+    # -- cycles -------------------------------------------------------------------------------
+    def cycle(self, now: float) -> None:
+        for _ in range(1 + FOLLOW_UPS):
+            snap = Snapshot(self.inp.snapshot.nodes, list(self.pods.values()), self.inp.snapshot.queues, self.gangs)
+            result = self.sched.cycle(snap, now)
+            self.cycles += 1
+            again = self._apply(result, now)
+            if not again:
+                return
+
+    def _apply(self, result: CycleResult, now: float) -> bool:
+        again = False
+        placed: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+        for b in result.binds:
+            pod = self.pods.get(b.pod_key)
+            if pod is None:
+                continue
+            pod.node, pod.gpus = b.node, b.gpus
+            placed.setdefault(unit_of(pod), []).append((b.node, b.gpus))
+            if pod.role is Role.DRIVER and pod.gang in self.gangs:
+                gang = self.gangs[pod.gang]
+                if gang.min_executors:
+                    self._executors(gang, now)
+                    again = True
+        victims: dict[str, list[str]] = {}
+        for ev in result.evictions:
+            pod = self.pods.get(ev.pod_key)
+            if pod is None:
+                continue
+            unit = unit_of(pod)
+            victims.setdefault(ev.for_gang, [])
+            if unit not in victims[ev.for_gang]:
+                victims[ev.for_gang].append(unit)
+            self.ended_now.append((unit, self._remove(unit)))
+            again = True
+        for unit, slots in placed.items():
+            if unit not in self.waiting:
+                continue
+            pod_keys = self.members.get(unit, [])
+            if any(not self.pods[k].node for k in pod_keys if self.pods[k].role is not Role.EXECUTOR):
+                continue  # a lone part of the unit still waits
+            self.waiting.discard(unit)
+            slots = slots + [(r.node, r.gpus) for r in result.reservations.get(unit, [])]  # executors to come
+            self._started(unit, now, slots, victims.get(unit, []))
+        for unit, units in victims.items():
+            st = self.started.get(unit)
+            if st is not None:
+                st.preempts.extend(u for u in units if u not in st.preempts)
+            else:
+                self.preempting.setdefault(unit, []).extend(units)
+        return again
+
+    def _started(self, unit: str, now: float, slots: list[tuple[str, tuple[int, ...]]], preempts: list[str]) -> None:
+        nodes_used = {n for n, _ in slots}
+        after = [u for u, held in self.ended_now if any(n in nodes_used for n, _ in held)]
+        st = _Started(now, slots, after, _freed(slots, self.nodes), list(preempts) + self.preempting.pop(unit, []))
+        self.started[unit] = st
+        self._push(now + self._duration(unit), 0, unit)
+
+    def play(self, targets: set[str], horizon: float, eps: float, min_step: float, max_cycles: int) -> None:
+        now0 = self.inp.now
+        self.cycle(now0)
+        stale = False
+        while self.events and not targets <= set(self.started) and self.cycles < max_cycles:
+            at = self.events[0][0]
+            if at > now0 + horizon:
+                break
+            until = at + max(min_step, (at - now0) * eps)
+            last = at
+            self.ended_now = []
+            while self.events and self.events[0][0] <= until:
+                t, _, kind, unit = heapq.heappop(self.events)
+                last = t
+                if kind == 0:
+                    if unit in self.members and unit not in self.waiting:
+                        self.ended_now.append((unit, self._remove(unit)))
+                else:
+                    self._arrive(unit, t)
+            if self.waiting:
+                self.cycle(last)
+                stale = False
+            if not self.events and not stale and self.waiting and not targets <= set(self.started):
+                # reservations and preemption plans lapse with time alone: one more look after they would
+                self.ended_now = []
+                self.cycle(last + self.sched.reservation_ttl_s + 1.0)
+                stale = True
+
+
+def _freed(slots: Sequence[tuple[str, tuple[int, ...]]], nodes: dict[str, Node]) -> str:
+    """'2 GPUs (A100) free up on gpu-a100-1' for the node holding most of what the unit takes."""
+    if not slots:
+        return ""
+    per_node: dict[str, int] = {}
+    for node, gpus in slots:
+        per_node[node] = per_node.get(node, 0) + len(gpus)
+    node, count = max(per_node.items(), key=lambda kv: (kv[1], kv[0]))
+    others = len(per_node) - 1
+    extra = f" (and room on {others} more node{'s' if others > 1 else ''})" if others else ""
+    if count:
+        model = nodes[node].gpu_model if node in nodes else ""
+        what = f"{count} GPU{'s' if count > 1 else ''}" + (f" ({model})" if model else "")
+        return f"{what} free{'s' if count == 1 else ''} up on {node}{extra}"
+    return f"room frees up on {node}{extra}"
+
+
+def waiting_units(snapshot: Snapshot) -> dict[str, tuple[str, int, float]]:
+    """Units of the snapshot that wait to start: unit -> (queue, priority, created)."""
+    out: dict[str, tuple[str, int, float]] = {}
+    for pod in snapshot.pods:
+        if pod.node:
+            continue
+        if pod.gang and pod.gang in snapshot.gangs and pod.role is not Role.DRIVER:
+            continue  # executors of an admitted gang are part of a running unit
+        gang = snapshot.gangs.get(pod.gang) if pod.gang else None
+        unit = unit_of(pod)
+        if unit not in out:
+            out[unit] = ((gang.queue, gang.priority, gang.created_at or pod.created_at) if gang else
+                         (pod.queue, pod.priority, pod.created_at))
+    return out
+
+
+def forecast(inp: ForecastInput, make_scheduler: Callable[[], Scheduler], *, targets: Iterable[str] | None = None,
+             horizon_s: float = DEFAULT_HORIZON_S, eps: float = 0.02, min_step_s: float = 1.0,
+             max_cycles: int = 2000) -> Forecast:
+    """Estimates for `targets` (default: every waiting unit of the snapshot), from three forward runs."""
+    waiting = waiting_units(inp.snapshot)
+    wanted = set(waiting) if targets is None else set(targets) & set(waiting)
+    nodes = {n.name: n for n in inp.snapshot.nodes}
+    runs = []
+    cycles = 0
+    for scenario in range(len(SCENARIOS)):
+        run = _Run(inp, scenario, make_scheduler(), nodes)
+        run.play(wanted, horizon_s, eps, min_step_s, max_cycles)
+        runs.append(run)
+        cycles += run.cycles
+    mid_run = runs[1]
+    estimates: dict[str, Estimate] = {}
+    for unit in wanted:
+        queue, priority, created = waiting[unit]
+        mid = mid_run.started.get(unit)
+        times = [r.started[unit].at for r in runs if unit in r.started]
+        if mid is None:
+            estimates[unit] = Estimate(unit, queue, priority, created, None, min(times) if times else None,
+                                       None, state="beyond-horizon")
+            continue
+        state = "now" if mid.at <= inp.now else "waiting"
+        estimates[unit] = Estimate(unit, queue, priority, created, mid.at, min(times),
+                                   max(times) if len(times) == len(runs) else None,
+                                   placement=tuple(mid.placement), after=tuple(mid.after), freed=mid.freed,
+                                   preempts=tuple(mid.preempts), state=state)
+    _positions(estimates)
+    return Forecast(inp.now, estimates, cycles)
+
+
+def _positions(estimates: dict[str, Estimate]) -> None:
+    """Overall position by estimated start; position in the queue by the queue's order (priority, age, name)."""
+    never = float("inf")
+    overall = sorted(estimates.values(), key=lambda e: (e.start if e.start is not None else never, -e.priority,
+                                                        e.created_at, e.key))
+    by_queue: dict[str, list[Estimate]] = {}
+    for e in estimates.values():
+        by_queue.setdefault(e.queue, []).append(e)
+    in_queue: dict[str, int] = {}
+    for members in by_queue.values():
+        for i, e in enumerate(sorted(members, key=lambda e: (-e.priority, e.created_at, e.key)), 1):
+            in_queue[e.key] = i
+    for i, e in enumerate(overall, 1):
+        estimates[e.key] = replace(e, position=i, queue_position=in_queue[e.key])

@@ -1,0 +1,114 @@
+"""The forecast: waiting units get a start time, a range, a position and what they wait for."""
+
+from __future__ import annotations
+
+from bigk.cluster.model import PodRequest
+from bigk.scheduler import Scheduler, Snapshot
+from bigk.scheduler.forecast import Arrival, ForecastInput, Spread, forecast
+from tests.scheduler.helpers import executor_pods, gang, gpu_node, pod
+
+
+def _sched() -> Scheduler:
+    return Scheduler("binpack")
+
+
+def _running_gang(app: str, node: str, gpus: tuple[int, ...], created_at: float = 0.0):
+    """A gang whose driver and executors (one GPU each) are bound on `node`."""
+    info, driver = gang(app, len(gpus), created_at=created_at)
+    driver.node = node
+    execs = executor_pods(info, len(gpus), created_at=created_at)
+    for e, g in zip(execs, gpus, strict=True):
+        e.node, e.gpus = node, (g,)
+    return info, [driver, *execs]
+
+
+def test_waiting_gang_starts_when_the_running_gang_ends_and_names_it() -> None:
+    nodes = [gpu_node("gpu-1", gpus=2)]
+    running, pods = _running_gang("app-a", "gpu-1", (0, 1))
+    waiting, driver = gang("app-b", 2, created_at=10.0)
+    snap = Snapshot(nodes, [*pods, driver], gangs={"app-a": running, "app-b": waiting})
+    inp = ForecastInput(snap, now=100.0, ends={"app-a": Spread(30.0, 60.0, 120.0)})
+    fc = forecast(inp, _sched)
+    est = fc.estimates["app-b"]
+    assert est.start is not None and abs(est.start - 160.0) <= 2.0
+    assert est.low is not None and est.high is not None
+    assert est.low <= est.start <= est.high
+    assert abs(est.low - 130.0) <= 2.0 and abs(est.high - 220.0) <= 5.0
+    assert est.after == ("app-a",)
+    assert "2 GPUs (A100) free up on gpu-1" in est.waits_for(100.0)
+    assert "after app-a finishes" in est.waits_for(100.0)
+    assert est.position == 1 and est.queue_position == 1
+
+
+def test_a_unit_that_fits_now_starts_now_with_its_placement() -> None:
+    nodes = [gpu_node("gpu-1", gpus=4)]
+    info, driver = gang("app-c", 2)
+    fc = forecast(ForecastInput(Snapshot(nodes, [driver], gangs={"app-c": info}), now=5.0), _sched)
+    est = fc.estimates["app-c"]
+    assert est.state == "now" and est.start == 5.0 and est.low == 5.0 and est.high == 5.0
+    assert est.placement and est.placement[0][0] == "gpu-1"
+    assert est.waits_for(5.0).startswith("would start now on gpu-1")
+
+
+def test_queue_of_three_lone_pods_start_one_after_another() -> None:
+    nodes = [gpu_node("gpu-1", gpus=1)]
+    busy = pod("busy", gpus=1, on="gpu-1", slots=(0,))
+    waiting = [pod(f"w{i}", gpus=1, created_at=float(i)) for i in range(3)]
+    inp = ForecastInput(Snapshot(nodes, [busy, *waiting]), now=10.0, ends={"default/busy": Spread.fixed(100.0)},
+                        default_duration=Spread(50.0, 100.0, 200.0))
+    fc = forecast(inp, _sched)
+    starts = [fc.estimates[f"default/w{i}"].start for i in range(3)]
+    assert starts[0] is not None and abs(starts[0] - 110.0) <= 3.0
+    assert starts[1] is not None and abs(starts[1] - 210.0) <= 6.0
+    assert starts[2] is not None and abs(starts[2] - 310.0) <= 9.0
+    assert [fc.estimates[f"default/w{i}"].position for i in range(3)] == [1, 2, 3]
+    assert fc.estimates["default/w2"].after == ("default/w1",)
+    # the range widens with every unit ahead of it
+    w = [fc.estimates[f"default/w{i}"] for i in range(3)]
+    widths = [e.high - e.low for e in w if e.high is not None and e.low is not None]
+    assert widths == sorted(widths) and widths[0] < widths[-1]
+
+
+def test_a_higher_priority_arrival_jumps_ahead() -> None:
+    nodes = [gpu_node("gpu-1", gpus=1)]
+    busy = pod("busy", gpus=1, on="gpu-1", slots=(0,))
+    low = pod("low", gpus=1, created_at=0.0)
+    urgent = pod("urgent", gpus=1, priority=100)
+    inp = ForecastInput(Snapshot(nodes, [busy, low]), now=0.0, ends={"default/busy": Spread.fixed(100.0)},
+                        arrivals=[Arrival(50.0, "default/urgent", [urgent], runs_for=Spread.fixed(500.0))],
+                        default_duration=Spread.fixed(100.0))
+    fc = forecast(inp, _sched)
+    est = fc.estimates["default/low"]
+    # the urgent fire preempts `busy` at 50 s and runs 500 s: `low` starts after it, not at 100 s
+    assert est.start is not None and abs(est.start - 550.0) <= 12.0
+    assert est.after == ("default/urgent",)
+
+
+def test_never_fitting_unit_has_no_start() -> None:
+    nodes = [gpu_node("gpu-1", gpus=1)]
+    huge = pod("huge", gpus=4)
+    fc = forecast(ForecastInput(Snapshot(nodes, [huge]), now=0.0), _sched)
+    est = fc.estimates["default/huge"]
+    assert est.start is None and est.state == "beyond-horizon"
+    assert "no start within" in est.waits_for(0.0)
+
+
+def test_high_priority_unit_reports_what_it_would_preempt() -> None:
+    nodes = [gpu_node("gpu-1", gpus=2)]
+    running, pods = _running_gang("app-low", "gpu-1", (0, 1))
+    urgent, driver = gang("app-urgent", 2, priority=100, created_at=1.0,
+                          driver=PodRequest(1000, 2048))
+    snap = Snapshot(nodes, [*pods, driver], gangs={"app-low": running, "app-urgent": urgent})
+    fc = forecast(ForecastInput(snap, now=10.0, ends={"app-low": Spread.fixed(3600.0)}), _sched)
+    est = fc.estimates["app-urgent"]
+    assert est.preempts == ("app-low",)
+    assert est.start is not None and est.start < 100.0  # not after the victim's natural end
+    assert "preempting app-low" in est.waits_for(10.0)
+
+
+def test_unknown_running_work_keeps_its_room() -> None:
+    nodes = [gpu_node("gpu-1", gpus=1)]
+    other = pod("not-bigk", gpus=1, on="gpu-1", slots=(0,))
+    w = pod("w", gpus=1)
+    fc = forecast(ForecastInput(Snapshot(nodes, [other, w]), now=0.0), _sched)
+    assert fc.estimates["default/w"].start is None
