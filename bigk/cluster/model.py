@@ -202,6 +202,9 @@ class Queue:
     `borrow`: may use idle capacity beyond its guarantee (else its guarantee caps it
     where it has one); `lend`: lets other queues use its unused guarantee (else
     that room is kept free for it).
+    `guaranteed_models` / `maximum_models`: milli-GPU per GPU model, keyed by the
+    model name as people write it in specs (`A100`, `H100-80GB`), matched against
+    the nodes' `nvidia.com/gpu.product` by `bigk.cluster.gpu_labels.model_matches`.
     """
 
     name: str
@@ -211,3 +214,5 @@ class Queue:
     parent: str = ""
     borrow: bool = True
     lend: bool = True
+    guaranteed_models: dict[str, int] = field(default_factory=dict)
+    maximum_models: dict[str, int] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from bigk.scheduler.memory import Memory, Plan, Reservation
 from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy
 from bigk.scheduler.preempt import VictimGroup, VictimIndex, gang_victims, plan_preemption
-from bigk.scheduler.queueing import Limit, QueueBook, UnitQueue
+from bigk.scheduler.queueing import Limit, QueueBook, UnitQueue, open_item, open_models, unit_models, usage_on
 from bigk.scheduler.types import (
     Admission,
     Bind,
@@ -149,14 +149,14 @@ class Cycle:
 
     def count_usage(self) -> None:
         for queue, used in self.m.sync.usage.items():
-            self.book.add(queue, (used[0], used[1], used[2]))
+            self.book.add(queue, used.frozen())
         for key in self.m.evicting:
             entry = self.m.sync.bound_entry(key)
             if entry is not None:
-                self.book.leave(entry[3], usage_of(entry[2]))
+                self.book.leave(entry[3], usage_on(self.state, entry[2], entry[0]))
         for rs in self.m.reservations.values():
             for r in rs:
-                self.book.add(r.queue, usage_of(r.item.request))
+                self.book.add(r.queue, usage_on(self.state, r.item.request, r.slot.node))
 
     # -- executors into reservations ------------------------------------------------------------
     def fill_reservations(self) -> None:
@@ -188,7 +188,7 @@ class Cycle:
         if placement is None:
             placement = self.placer.choose(item)
         if placement is not None and self.placer.allocate(pod.key, pod.request, placement):
-            self.book.add(r.queue, usage_of(r.item.request), -1)
+            self.book.add(r.queue, usage_on(state, r.item.request, r.slot.node), -1)
             self._bind(pod, placement, r.queue, "reservation")
             return True
         if entry is not None:
@@ -199,7 +199,7 @@ class Cycle:
         node = self.state.nodes[placement.node].name
         self.result.binds.append(Bind(pod.key, node, placement.gpus))
         self.m.sync.adopt(pod.key, node, placement.gpus, pod.request, queue)
-        self.book.add(queue, usage_of(pod.request))
+        self.book.add(queue, usage_on(self.state, pod.request, placement.node))
         log.info("event=bind pod=%s node=%s gpus=%s via=%s", pod.key, node,
                  ",".join(map(str, placement.gpus)), why)
 
@@ -278,6 +278,10 @@ class Cycle:
         if over is not None:  # a gang bigger than a maximum on its own can never start: say so
             alone = self.beyond_queue(unit.queue, need)
             self.wait(unit, "never-fits" if alone else "queue-maximum", None, alone or limit_text(unit.queue, over))
+            return
+        unit, held = open_models(self.book, unit, self.state)  # per-model maxima: keep off closed GPU models
+        if held is not None:
+            self.wait(unit, held.state, None, held.text)
             return
         # Units asking for exactly the same things fail the same way within a cycle (room only shrinks).
         shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
@@ -362,7 +366,7 @@ class Cycle:
                 slot = ReservedSlot(self.state.nodes[placement.node].name, placement.gpus, item.request,
                                     self.now + self.ttl)
                 new_res.append(Reservation(key, unit.gang, item, slot, unit.queue))
-                self.book.add(unit.queue, usage_of(item.request))
+                self.book.add(unit.queue, usage_on(self.state, item.request, placement.node))
         if unit.gang and unit.driver_pending and unit.all_or_nothing:
             self.m.admitted[unit.gang] = self.now
             self.result.admitted.append(Admission(unit.gang, unit.queue, max(0.0, self.now - unit.created_at)))
@@ -396,7 +400,7 @@ class Cycle:
             self.victims = VictimIndex(self.state, gang_victims(self.state, self.views, reservations, skip),
                                        lone_bound, skip)
         book = self.book
-        reclaiming = book.may_reclaim(unit.queue, unit.need())
+        reclaiming = book.may_reclaim(unit.queue, unit.need(), unit_models(unit))
         if self.victims.lowest is None or (self.victims.lowest >= unit.priority and not reclaiming):
             return False
         evicting = self.m.evicting
@@ -430,7 +434,7 @@ class Cycle:
                               f"{group.queue} uses more than its own")
                 self.result.evictions.append(Eviction(pod.key, reason, unit.name))
                 self.m.evicting[pod.key] = (unit.name, self.now)
-                self.book.leave(group.queue, usage_of(pod.request))
+                self.book.leave(group.queue, usage_on(self.state, pod.request, pod.node))
                 victims.add(pod.key)
                 log.info("event=preempt victim=%s for=%s victim_priority=%d priority=%d", pod.key, unit.name,
                          group.priority, unit.priority)
@@ -438,7 +442,7 @@ class Cycle:
                 gang_res = self.m.reservations.pop(group.name, [])
                 for r in gang_res:
                     self.state.release(r.key)
-                    self.book.add(r.queue, usage_of(r.item.request), -1)
+                    self.book.add(r.queue, usage_on(self.state, r.item.request, r.slot.node), -1)
         names = [(self.state.nodes[node].name, gpus) for node, gpus in plan.slots]
         self.m.plans[unit.name] = Plan(names, [it.request for it in unit.items], victims,
                                          self.now + self.ttl)
@@ -454,7 +458,9 @@ class Cycle:
         for view, pod in sorted(self.extras, key=lambda vp: (-vp[0].priority, vp[1].created_at, vp[1].name)):
             if self.book.over_maximum(view.queue, usage_of(pod.request)):
                 continue
-            item = pod_item(pod)
+            item = open_item(self.book, view.queue, pod_item(pod), self.state)
+            if item is None:
+                continue
             placement = self.placer.choose(item)
             if placement is not None and self.placer.allocate(pod.key, pod.request, placement):
                 self._bind(pod, placement, view.queue, "extra")
@@ -466,6 +472,6 @@ class Cycle:
         book = self.book
         for name in list(book.queues):
             book.path(name)  # declared queues show even when empty
-        self.result.queues = {name: QueueUsage(book.used(name), book.dominant_share(name))
+        self.result.queues = {name: QueueUsage(book.used(name).triple(), book.dominant_share(name), book.used(name))
                               for name in sorted(set(book.queues) | set(book.usage))}
-        self.result.totals = book.totals
+        self.result.totals = book.totals.triple()

@@ -19,10 +19,11 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, Pod, PodRequest
 from bigk.cluster.state import ClusterState, Placement
+from bigk.cluster.usage import ZERO, Tally, Usage
 from bigk.scheduler.filters import row_count
 from bigk.scheduler.placement import Placed, Placer
-from bigk.scheduler.queueing import QueueBook, Usage
-from bigk.scheduler.units import GangView, Item, extras_first, usage_of
+from bigk.scheduler.queueing import QueueBook, usage_on
+from bigk.scheduler.units import GangView, Item, extras_first
 
 MAX_NODES = 32  # nodes simulated per item of a preemptor (after a vectorised pre-filter)
 
@@ -42,13 +43,12 @@ class VictimGroup:
     nodes: set[int] = field(default_factory=set)
 
     def usage(self, state: ClusterState) -> Usage:
-        cpu = mem = gpu = 0
+        total = Tally()
         for key in self.keys:
             entry = state.allocations.get(key)
             if entry is not None:
-                c, m, g = usage_of(entry[0])
-                cpu, mem, gpu = cpu + c, mem + m, gpu + g
-        return cpu, mem, gpu
+                total.add(usage_on(state, entry[0], entry[1].node))
+        return total.frozen()
 
 
 def gang_victims(state: ClusterState, views: dict[str, GangView], reservations: dict[str, list[str]],
@@ -238,8 +238,7 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     def take(g: VictimGroup) -> None:
         usage = g.usage(state)
         chosen.append((g, rel.release(g)))
-        t = taken.get(g.queue, (0, 0, 0))
-        taken[g.queue] = (t[0] + usage[0], t[1] + usage[1], t[2] + usage[2])
+        taken[g.queue] = taken.get(g.queue, ZERO) + usage
 
     def undo() -> None:
         placer.rollback(placed)
@@ -284,9 +283,8 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
 
 def _merged(a: Mapping[str, Usage], b: Mapping[str, Usage]) -> dict[str, Usage]:
     out = dict(a)
-    for q, (c, m, g) in b.items():
-        x = out.get(q, (0, 0, 0))
-        out[q] = (x[0] + c, x[1] + m, x[2] + g)
+    for q, u in b.items():
+        out[q] = out.get(q, ZERO) + u
     return out
 
 

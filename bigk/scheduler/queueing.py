@@ -14,18 +14,38 @@ interleave.
 Limits, checked at every level of a queue's path: its maximum; its guarantee when
 it may not borrow (`borrow: false`); and room kept for the unused guarantee of a
 queue elsewhere in the tree that does not lend (`lend: false`).
+
+GPU models (`Queue.maximum_models` / `guaranteed_models`, keyed by model names
+such as `A100`): usage per model is counted where GPUs are (the product of the
+node, `Usage.gpu_by_model`). Before a unit is placed, `open_models` closes, for
+that unit, every product on which its whole GPU need would break a per-model
+maximum at some level of its path (as Kueue gives a pod set one flavor, a unit
+may not count on splitting across models to fit); its GPU items are then kept
+off nodes of closed products. When no product the unit may use is open, it waits
+with the limit as its explanation. Per-model guarantees put a queue below its
+guarantee in the order (first), protect its GPUs of that model from reclaim and
+preemption, and let it reclaim when its GPU items name only models it is
+guaranteed. Dominant share stays over CPU, memory and all GPUs, so a tree
+without per-model quotas decides exactly as before.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
-from bigk.cluster.model import Queue
-from bigk.scheduler.units import RESOURCES, Unit
+import numpy as np
 
-Usage = tuple[int, int, int]
+from bigk.cluster.affinity import NODE_NAME_FIELD, Clause, Requirement, Term, combine
+from bigk.cluster.gpu_labels import model_allowed, model_matches
+from bigk.cluster.model import PodRequest, Queue
+from bigk.cluster.state import ClusterState
+from bigk.cluster.usage import ZERO, Tally, Usage
+from bigk.scheduler.explain import amount
+from bigk.scheduler.units import RESOURCES, Item, Unit
+
+UsageLike = Usage | tuple[int, int, int]  # the positional triple older callers still pass
 MAX_DEPTH = 16  # deeper trees (or parent loops the spec layer missed) are cut here
 
 
@@ -37,18 +57,29 @@ class Limit:
     resource: str  # "cpu" | "memory" | "gpu"
     limit: int  # in the resource's unit (milli-CPU, MiB, milli-GPU)
     kind: str  # "maximum" | "guarantee" (borrow: false) | "lend" (room kept for another queue)
+    model: str = ""  # a per-model GPU limit: the model name as the queue declares it (e.g. "A100")
+    used: int = 0  # for a per-model limit: what the queue already uses of that model (milli-GPU)
+
+
+def usage_on(state: ClusterState, req: PodRequest, node: str | int) -> Usage:
+    """What `req` uses on `node` (name or index), GPUs counted under the node's GPU product."""
+    i = node if isinstance(node, int) else state.index.get(node, -1)
+    model = state.nodes[i].gpu_model if 0 <= i < len(state.nodes) else ""
+    return Usage.of_request(req, model)
 
 
 class QueueBook:
     """Per-queue usage (at every level of the tree) against weights, guarantees and maxima."""
 
-    def __init__(self, queues: dict[str, Queue], totals: Usage) -> None:
+    def __init__(self, queues: dict[str, Queue], totals: UsageLike) -> None:
         self.queues = queues
-        self.totals = totals
-        self.usage: dict[str, list[int]] = {}  # per queue, its whole subtree
-        self.leaving: dict[str, list[int]] = {}  # held by pods being evicted: still running, soon gone
+        self.totals = Usage.of(totals)
+        self._totals3 = self.totals.triple()
+        self.usage: dict[str, Tally] = {}  # per queue, its whole subtree
+        self.leaving: dict[str, Tally] = {}  # held by pods being evicted: still running, soon gone
         self._paths: dict[str, tuple[str, ...]] = {}
         self._keepers: list[str] | None = None
+        self._per_model = any(q.maximum_models or q.guaranteed_models for q in queues.values())
 
     def queue(self, name: str) -> Queue:
         q = self.queues.get(name)
@@ -70,42 +101,94 @@ class QueueBook:
         self._paths[name] = out
         return out
 
-    def add(self, name: str, amount: Usage, sign: int = 1) -> None:
+    def add(self, name: str, amount: UsageLike, sign: int = 1) -> None:
+        u = Usage.of(amount)
         for level in self.path(name):
-            u = self.usage.setdefault(level, [0, 0, 0])
-            for i in range(3):
-                u[i] += sign * amount[i]
+            t = self.usage.get(level)
+            if t is None:
+                t = self.usage[level] = Tally()
+            t.add(u, sign)
 
     def used(self, name: str) -> Usage:
-        u = self.usage.get(name, [0, 0, 0])
-        return u[0], u[1], u[2]
+        t = self.usage.get(name)
+        return t.frozen() if t is not None else ZERO
+
+    def _triple(self, name: str) -> tuple[int, int, int]:
+        t = self.usage.get(name)
+        return (t.cpu, t.memory, t.gpu) if t is not None else (0, 0, 0)
+
+    def _on_model(self, name: str, alias: str, table: dict[str, Tally] | None = None) -> int:
+        t = (self.usage if table is None else table).get(name)
+        if t is None or not t.by_model:
+            return 0
+        return sum(v for m, v in t.by_model.items() if model_matches(m, alias))
 
     def dominant_share(self, name: str) -> float:
-        u = self.used(name)
-        return max((u[i] / t if t else 0.0) for i, t in enumerate(self.totals))
+        u = self._triple(name)
+        return max((u[i] / t if t else 0.0) for i, t in enumerate(self._totals3))
 
     def below_guarantee(self, name: str) -> bool:
         q = self.queue(name)
-        u = self.used(name)
-        return any(u[i] < q.guaranteed.get(r, 0) for i, r in enumerate(RESOURCES))
+        u = self._triple(name)
+        if any(u[i] < q.guaranteed.get(r, 0) for i, r in enumerate(RESOURCES)):
+            return True
+        return any(self._on_model(name, alias) < g for alias, g in q.guaranteed_models.items())
 
-    def over_maximum(self, name: str, need: Usage) -> Limit | None:
-        """The first limit that taking `need` in queue `name` would break, or None."""
+    def over_maximum(self, name: str, need: UsageLike) -> Limit | None:
+        """The first limit that taking `need` in queue `name` would break, or None.
+
+        Per-model maxima are checked on the models `need` names (`gpu_by_model`); a
+        need not placed yet has none, and `open_models` restricts where it may go.
+        """
+        n = Usage.of(need)
+        want = n.triple()
         for level in self.path(name):
             q = self.queue(level)
-            u = self.used(level)
+            u = self._triple(level)
             for i, r in enumerate(RESOURCES):
-                if need[i] <= 0:
+                if want[i] <= 0:
                     continue
                 cap = q.maximum.get(r)
-                if cap is not None and u[i] + need[i] > cap:
+                if cap is not None and u[i] + want[i] > cap:
                     return Limit(level, r, cap, "maximum")
                 g = q.guaranteed.get(r)
-                if not q.borrow and g is not None and u[i] + need[i] > g:
+                if not q.borrow and g is not None and u[i] + want[i] > g:
                     return Limit(level, r, g, "guarantee")
-        return self._kept_room(name, need)
+            for alias, cap in sorted(q.maximum_models.items()):
+                more = n.on_model(alias)
+                have = self._on_model(level, alias)
+                if more > 0 and have + more > cap:
+                    return Limit(level, "gpu", cap, "maximum", alias, have)
+        return self._kept_room(name, want)
 
-    def _kept_room(self, name: str, need: Usage) -> Limit | None:
+    def model_limits(self, name: str, gpu_need: int) -> dict[str, Limit]:
+        """Per-model maxima on queue `name`'s path that `gpu_need` more milli-GPU of that model would break.
+
+        By model name (as declared); the first (topmost) level breaking it wins.
+        """
+        out: dict[str, Limit] = {}
+        if gpu_need <= 0 or not self._per_model:
+            return out
+        for level in self.path(name):
+            for alias, cap in sorted(self.queue(level).maximum_models.items()):
+                have = self._on_model(level, alias)
+                if have + gpu_need > cap and alias not in out:
+                    out[alias] = Limit(level, "gpu", cap, "maximum", alias, have)
+        return out
+
+    def closed_products(self, name: str, gpu_need: int, products: Iterable[str]) -> dict[str, Limit]:
+        """Products of `products` on which `gpu_need` more milli-GPU for queue `name` would break a model maximum."""
+        limits = self.model_limits(name, gpu_need)
+        out: dict[str, Limit] = {}
+        if not limits:
+            return out
+        for product in products:
+            hit = next((lim for alias, lim in limits.items() if model_matches(product, alias)), None)
+            if hit is not None:
+                out[product] = hit
+        return out
+
+    def _kept_room(self, name: str, need: tuple[int, int, int]) -> Limit | None:
         """Room other queues keep for their unused guarantee (`lend: false`) that `need` would take."""
         if self._keepers is None:
             self._keepers = sorted(n for n, q in self.queues.items() if not q.lend and q.guaranteed)
@@ -119,28 +202,30 @@ class QueueBook:
             return None
         in_use = [0, 0, 0]
         for top in {self.path(n)[0] for n in self.usage}:
-            for i, v in enumerate(self.used(top)):
+            for i, v in enumerate(self._triple(top)):
                 in_use[i] += v
         for i, r in enumerate(RESOURCES):
             if need[i] <= 0:
                 continue
-            kept = {k: max(0, self.queue(k).guaranteed.get(r, 0) - self.used(k)[i]) for k in outer}
-            if in_use[i] + need[i] > self.totals[i] - sum(kept.values()):
+            kept = {k: max(0, self.queue(k).guaranteed.get(r, 0) - self._triple(k)[i]) for k in outer}
+            if in_use[i] + need[i] > self._totals3[i] - sum(kept.values()):
                 holder = max(kept, key=lambda k: (kept[k], k))
                 if kept[holder] > 0:
                     return Limit(holder, r, self.queue(holder).guaranteed[r], "lend")
         return None
 
-    def leave(self, name: str, amount: Usage) -> None:
+    def leave(self, name: str, amount: UsageLike) -> None:
         """Record usage that evictions already issued will free."""
+        u = Usage.of(amount)
         for level in self.path(name):
-            u = self.leaving.setdefault(level, [0, 0, 0])
-            for i in range(3):
-                u[i] += amount[i]
+            t = self.leaving.get(level)
+            if t is None:
+                t = self.leaving[level] = Tally()
+            t.add(u)
 
-    def protected(self, name: str, victim: Usage, taken: Mapping[str, Usage] | None = None,
+    def protected(self, name: str, victim: UsageLike, taken: Mapping[str, UsageLike] | None = None,
                   preemptor: str = "") -> bool:
-        """Would evicting `victim` from queue `name` cut into a guarantee?
+        """Would evicting `victim` from queue `name` cut into a guarantee (per model included)?
 
         Checked for the victim's queue and each ancestor that is not also an
         ancestor of the preemptor's queue (moving room inside a subtree does not
@@ -149,35 +234,51 @@ class QueueBook:
         """
         shared = set(self.path(preemptor)[:-1]) if preemptor else set()
         taken = taken or {}
+        v = Usage.of(victim)
+        vt = v.triple()
         for level in self.path(name):
             if level in shared:
                 continue
             q = self.queue(level)
-            if not q.guaranteed:
+            if not q.guaranteed and not q.guaranteed_models:
                 continue
             u = self.used(level)
-            gone = self.leaving.get(level, [0, 0, 0])
-            already = [0, 0, 0]
-            for other, amount in taken.items():
+            gone = self.leaving[level].frozen() if level in self.leaving else ZERO
+            already = ZERO
+            for other, took in taken.items():
                 if level in self.path(other):
-                    for i in range(3):
-                        already[i] += amount[i]
+                    already = already + Usage.of(took)
+            left = u - gone - already - v
             for i, r in enumerate(RESOURCES):
                 g = q.guaranteed.get(r, 0)
-                if g and victim[i] > 0 and u[i] - gone[i] - already[i] - victim[i] < g:
+                if g and vt[i] > 0 and left.get(r) < g:
+                    return True
+            for alias, g in q.guaranteed_models.items():
+                if g and v.on_model(alias) > 0 and left.on_model(alias) < g:
                     return True
         return False
 
-    def may_reclaim(self, name: str, need: Usage) -> bool:
+    def may_reclaim(self, name: str, need: UsageLike, models: frozenset[str] | None = None) -> bool:
         """Is queue `name` under its guarantee, and would `need` keep it within it?
 
         Such a queue takes back capacity other queues borrowed (Volcano's reclaim),
-        whatever their priority, but never from inside their own guarantee.
+        whatever their priority, but never from inside their own guarantee. With
+        `models` (the model names every GPU item of the unit is restricted to), a
+        GPU need counts against the queue's guarantee for those models when the
+        queue has no guarantee on GPUs as a whole.
         """
         q = self.queue(name)
-        u = self.used(name)
-        guarded = [i for i, r in enumerate(RESOURCES) if need[i] > 0 and q.guaranteed.get(r, 0) > 0]
-        return bool(guarded) and all(u[i] + need[i] <= q.guaranteed[RESOURCES[i]] for i in guarded)
+        u = self._triple(name)
+        want = Usage.of(need).triple()
+        guarded = [i for i, r in enumerate(RESOURCES) if want[i] > 0 and q.guaranteed.get(r, 0) > 0]
+        if not all(u[i] + want[i] <= q.guaranteed[RESOURCES[i]] for i in guarded):
+            return False
+        if want[2] > 0 and 2 not in guarded and models and q.guaranteed_models:
+            covering = [a for a in q.guaranteed_models if all(_alias_covers(a, m) for m in models)]
+            if not covering:
+                return bool(guarded)
+            return all(self._on_model(name, a) + want[2] <= q.guaranteed_models[a] for a in covering)
+        return bool(guarded)
 
     def shares_path(self, victim: str, preemptor: str) -> bool:
         """Is the victim's queue the preemptor's queue or one of its ancestors?"""
@@ -190,6 +291,105 @@ class QueueBook:
             weight = q.weight if q.weight > 0 else 1e-9
             levels.append((not self.below_guarantee(level), self.dominant_share(level) / weight))
         return (-unit.priority, tuple(levels), unit.created_at, unit.name)
+
+
+def _alias_covers(alias: str, wanted: str) -> bool:
+    """Does every product the job's model name `wanted` may use fall under the quota's model name `alias`?
+
+    Judged on the names themselves: `wanted` is covered when it is `alias` or more
+    specific (`A100-80GB` under `A100`): the alias, read as a product name, matches it.
+    """
+    return wanted.strip().upper() == alias.strip().upper() or model_matches(wanted, alias)
+
+
+MODEL_REASON = "GPU model at the queue's maximum"
+
+
+@dataclass(frozen=True)
+class ModelHold:
+    """Why a unit cannot start on any GPU model its queue still has room for."""
+
+    state: str  # "queue-maximum" (room frees as the queue's pods end) | "never-fits" (the unit alone is too big)
+    limit: Limit
+    text: str
+
+
+def unit_models(unit: Unit) -> frozenset[str] | None:
+    """The model names every GPU item of `unit` is restricted to (None: some GPU item takes any model)."""
+    names: set[str] = set()
+    for it in unit.items:
+        if it.request.is_gpu:
+            if not it.request.gpu_models:
+                return None
+            names |= it.request.gpu_models
+    return frozenset(names) if names else None
+
+
+def _gpu_products(state: ClusterState, req: PodRequest) -> list[str]:
+    return [m for m in state.models if model_allowed(m, req.gpu_models)]
+
+
+def open_models(book: QueueBook, unit: Unit, state: ClusterState) -> tuple[Unit, ModelHold | None]:
+    """`unit` with its GPU items kept off products whose per-model maximum its GPU need would break.
+
+    Returns the unit unchanged when its queue path has no per-model maximum (or it
+    needs no GPU), and a `ModelHold` when no product its GPU items may use is open.
+    """
+    gpu_need = sum(it.request.total_gpu_milli for it in unit.items)
+    closed = book.closed_products(unit.queue, gpu_need, state.models)
+    if not closed:
+        return unit, None
+    items: list[Item] = []
+    for it in unit.items:
+        if not it.request.is_gpu:
+            items.append(it)
+            continue
+        usable = _gpu_products(state, it.request)
+        shut = [p for p in usable if p in closed]
+        if not shut:
+            items.append(it)
+            continue
+        if len(shut) == len(usable):
+            limit = closed[shut[0]]
+            return unit, _hold(unit.queue, limit, gpu_need)
+        items.append(keep_off(it, state, set(shut)))
+    return replace(unit, items=items), None
+
+
+def open_item(book: QueueBook, queue: str, item: Item, state: ClusterState) -> Item | None:
+    """One item (an extra executor) kept off products whose per-model maximum it would break; None: none open."""
+    if not item.request.is_gpu:
+        return item
+    closed = book.closed_products(queue, item.request.total_gpu_milli, state.models)
+    if not closed:
+        return item
+    usable = _gpu_products(state, item.request)
+    shut = {p for p in usable if p in closed}
+    if not shut:
+        return item
+    if len(shut) == len(usable):
+        return None
+    return keep_off(item, state, shut)
+
+
+def keep_off(item: Item, state: ClusterState, products: set[str]) -> Item:
+    """`item` with one more node constraint: not on nodes whose GPUs are of `products`."""
+    ids = [i for i, m in enumerate(state.models) if m in products]
+    names = tuple(state.nodes[i].name for i in np.flatnonzero(np.isin(state.gpu_model, ids)))
+    clause = Clause((Term((Requirement(NODE_NAME_FIELD, "NotIn", names, on_name=True),)),), MODEL_REASON)
+    return replace(item, constraints=combine(item.constraints, (clause,)))
+
+
+def _hold(queue: str, limit: Limit, gpu_need: int) -> ModelHold:
+    who = f"queue {queue}" if limit.queue == queue else f"queue {queue}'s parent {limit.queue}"
+    cap = amount("gpu", limit.limit)
+    if gpu_need > limit.limit:
+        return ModelHold("never-fits", limit,
+                         f"it needs {amount('gpu', gpu_need)}, more than {who}'s {limit.model} GPU maximum ({cap}): "
+                         "it can never start on that model")
+    return ModelHold("queue-maximum", limit,
+                     f"{who} would exceed its {limit.model} GPU maximum ({cap}): {amount('gpu', limit.used)} of "
+                     f"{limit.model} in use, {amount('gpu', gpu_need)} more needed; it starts when room frees")
 
 
 class UnitQueue:

@@ -20,6 +20,7 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, Node, Pod, PodRequest
 from bigk.cluster.state import ClusterState, OvercommitError, Placement
+from bigk.cluster.usage import Tally
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,8 @@ def _cheap_of_key(key: NodeKey) -> tuple[object, ...]:
 class StateSync:
     """Owns the scheduler's `ClusterState` and applies snapshot differences to it.
 
-    Alongside the state it keeps, per queue, the (CPU, memory, GPU) that bound pods
-    use, and `present`, the keys of the bound pods of the last snapshot.
+    Alongside the state it keeps, per queue, the CPU, memory and GPUs (by GPU product)
+    that bound pods use, and `present`, the keys of the bound pods of the last snapshot.
     """
 
     def __init__(self) -> None:
@@ -61,7 +62,7 @@ class StateSync:
         self._node_keys: list[NodeKey] = []
         self._nodes: list[Node] = []
         self._bound: dict[str, Entry] = {}
-        self.usage: dict[str, list[int]] = {}
+        self.usage: dict[str, Tally] = {}  # per queue; GPUs by the product of the node they are on
         self.present: set[str] = set()
         self._warned: set[tuple[str, str]] = set()
 
@@ -132,20 +133,21 @@ class StateSync:
 
     def _remember(self, key: str, entry: Entry) -> None:
         self._bound[key] = entry
-        req = entry[2]
-        u = self.usage.setdefault(entry[3], [0, 0, 0])
-        u[0] += req.cpu_milli
-        u[1] += req.memory_mib
-        u[2] += req.total_gpu_milli
+        u = self.usage.get(entry[3])
+        if u is None:
+            u = self.usage[entry[3]] = Tally()
+        u.add_request(entry[2], self._model_at(entry[0]))
 
     def _forget(self, state: ClusterState, key: str) -> None:
         entry = self._bound.pop(key)
         state.release(key)
-        req = entry[2]
-        u = self.usage[entry[3]]
-        u[0] -= req.cpu_milli
-        u[1] -= req.memory_mib
-        u[2] -= req.total_gpu_milli
+        self.usage[entry[3]].add_request(entry[2], self._model_at(entry[0]), -1)
+
+    def _model_at(self, node: str) -> str:
+        """The GPU product of `node` ('' for a node without GPUs or not in the state)."""
+        state = self.state
+        i = state.index.get(node, -1) if state is not None else -1
+        return state.nodes[i].gpu_model if state is not None and i >= 0 else ""
 
     def _account(self, state: ClusterState, key: str, entry: Entry,
                  make_room: Callable[[ClusterState, int], list[str]]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bigk.cluster.model import Gang, Node, Pod, PodRequest, Queue
+from bigk.cluster.usage import ZERO, Usage
 
 
 @dataclass
@@ -112,11 +113,13 @@ class QueueUsage:
     """What a queue (with its whole subtree) holds after the cycle: bound pods plus reservations.
 
     `used` is (CPU milli, memory MiB, milli-GPU); `dominant_share` is the largest of
-    those as a fraction of the cluster (not divided by the weight).
+    those as a fraction of the cluster (not divided by the weight); `usage` is the
+    same with GPUs split by GPU product (`Usage.gpu_by_model`).
     """
 
     used: tuple[int, int, int]
     dominant_share: float
+    usage: Usage = ZERO
 
 
 @dataclass
