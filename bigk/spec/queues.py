@@ -6,11 +6,15 @@
       name: ml.training          # a dotted path: the child `training` of queue `ml`
     spec:
       weight: 2                  # fair share among siblings (dominant share / weight)
-      guarantee: {cpu: 16, memory: 64Gi, gpu: 4}
-      max: {gpu: 8}
+      guarantee: {cpu: 16, memory: 64Gi, gpu: 4, gpuByModel: {A100: 2}}
+      max: {gpu: 8, gpuByModel: {A100: 4, H100: 2}}
       priority: {default: 10, min: 0, max: 100}
       borrow: true               # may use idle capacity beyond its guarantee
       lend: true                 # lets others use its unused guarantee
+
+`gpuByModel` bounds GPUs of a given model (names as in a job's `gpu.model`,
+matched against the nodes' `nvidia.com/gpu.product`, e.g. `A100` matches
+`NVIDIA-A100-SXM4-80GB`); GPUs counted under a model still count in `gpu`.
 
 Queues form a tree by their dotted names (`spec.parent` may name the parent
 instead, with a one-segment name). `queue_name()` is the one place that turns a
@@ -28,7 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 from bigk.cluster.model import MILLI_GPU, Queue
 from bigk.cluster.quantity import QuantityError, cpu_to_milli
@@ -103,6 +116,26 @@ def _memory(value: Any) -> int:
     return mib
 
 
+_MODEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
+
+
+def _model_key(key: Any) -> str:
+    if not isinstance(key, str) or not _MODEL_KEY.match(key.strip()):
+        raise ValueError(f"{key!r} is not a GPU model name: use one model as jobs name it (A100, H100-80GB, T4, "
+                         "or the product NVIDIA-A100-SXM4-80GB): letters, digits, spaces, '-', '_', '.'")
+    return key.strip()
+
+
+def _distinct_models(value: dict[str, int] | None) -> dict[str, int] | None:
+    """One entry per model, whatever its case (A100 and a100 are one model)."""
+    seen: dict[str, str] = {}
+    for name in value or {}:
+        if name.upper() in seen:
+            raise ValueError(f"GPU model {name!r} is given twice (also as {seen[name.upper()]!r})")
+        seen[name.upper()] = name
+    return value
+
+
 def _gpu(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number of GPUs such as 4 or 0.5, got {value!r}")
@@ -127,10 +160,20 @@ class Resources(BaseModel):
                       ] = None
     gpu: Annotated[int | None, BeforeValidator(lambda v: None if v is None else _gpu(v)),
                    WithJsonSchema({"type": "number", "minimum": 0, "description": "GPUs, e.g. 4 or 0.5."})] = None
+    gpuByModel: Annotated[
+        dict[Annotated[str, BeforeValidator(_model_key)], Annotated[int, BeforeValidator(_gpu)]] | None,
+        AfterValidator(_distinct_models), WithJsonSchema({
+        "type": "object", "additionalProperties": {"type": "number", "minimum": 0},
+        "propertyNames": {"pattern": _MODEL_KEY.pattern},
+        "description": "GPUs per GPU model, e.g. {A100: 4, H100: 2}; model names as in a job's gpu.model."})] = None
 
     def as_core(self) -> dict[str, int]:
         """The scheduler's units: {"cpu": milli, "memory": MiB, "gpu": milli-GPU}, set fields only."""
         return {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory), ("gpu", self.gpu)) if v is not None}
+
+    def models_core(self) -> dict[str, int]:
+        """milli-GPU per GPU model name (empty when none is set)."""
+        return dict(self.gpuByModel or {})
 
 
 class PriorityRange(BaseModel):
@@ -168,6 +211,14 @@ class QueueSpec(BaseModel):
         for r, value in g.items():
             if r in m and value > m[r]:
                 raise ValueError(f"guarantee.{r} is above max.{r}")
+        gm, mm = self.guarantee.models_core(), self.max.models_core()
+        for model, value in gm.items():
+            if model in mm and value > mm[model]:
+                raise ValueError(f"guarantee.gpuByModel.{model} is above max.gpuByModel.{model}")
+            for where, total in (("guarantee", g.get("gpu")), ("max", m.get("gpu"))):
+                if total is not None and value > total:
+                    raise ValueError(f"guarantee.gpuByModel.{model} is above {where}.gpu "
+                                     "(GPUs of a model count in gpu too)")
         return self
 
 
@@ -210,7 +261,8 @@ class LoadedQueue:
     def to_core(self) -> Queue:
         s = self.doc.spec
         return Queue(self.name, weight=s.weight, guaranteed=s.guarantee.as_core(), maximum=s.max.as_core(),
-                     parent=self.parent, borrow=s.borrow, lend=s.lend)
+                     parent=self.parent, borrow=s.borrow, lend=s.lend,
+                     guaranteed_models=s.guarantee.models_core(), maximum_models=s.max.models_core())
 
 
 @dataclass
@@ -297,6 +349,17 @@ def check_tree(queues: Sequence[LoadedQueue]) -> tuple[QueueTree, list[Any]]:
                 problem(worst, ("spec", "guarantee", r),
                         f"the guarantees of {name}'s children ({', '.join(k.name for k in kids)}) add up to more "
                         f"{r} than {name} itself is guaranteed ({_show(r, total)} > {_show(r, mine.get(r, 0))})")
+        mine_models = q.doc.spec.guarantee.models_core()
+        for model in sorted({m for k in kids for m in k.doc.spec.guarantee.models_core()}):
+            total = sum(k.doc.spec.guarantee.models_core().get(model, 0) for k in kids)
+            room = mine_models.get(model, mine.get("gpu", 0))
+            if total and total > room:
+                worst = max(kids, key=lambda k: k.doc.spec.guarantee.models_core().get(model, 0))
+                what = f"{model} GPUs" if model in mine_models else "GPUs"
+                problem(worst, ("spec", "guarantee", "gpuByModel", model),
+                        f"the {model} guarantees of {name}'s children ({', '.join(k.name for k in kids)}) add up to "
+                        f"more than {name} itself is guaranteed of {what} ({_show('gpu', total)} > "
+                        f"{_show('gpu', room)})")
     if problems:
         return QueueTree(), sorted(problems, key=lambda p: (str(p.file), p.line, p.col))
     return tree, []
