@@ -14,6 +14,14 @@ SPARK_ROLE = "spark-role"  # "driver" | "executor"
 SPARK_EXEC_ID = "spark-exec-id"
 SPARK_APP_NAME = "spark-app-name"
 
+# Taints the node lifecycle controller puts on and takes off with a node's conditions and cordon
+# (TaintNodesByCondition): they say what a node is now, not what it can ever hold.
+CONDITION_TAINT_KEYS = frozenset({
+    "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable", "node.kubernetes.io/unschedulable",
+    "node.kubernetes.io/memory-pressure", "node.kubernetes.io/disk-pressure", "node.kubernetes.io/pid-pressure",
+    "node.kubernetes.io/network-unavailable",
+})
+
 # bigk labels (selectable)
 JOB_LABEL = "bigk.io/job"
 RUN_LABEL = "bigk.io/run"

@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from bigk.cluster.gpu_labels import OWNER_BIGK, OWNER_DEVICE_PLUGIN, model_allowed
+from bigk.cluster.labels import CONDITION_TAINT_KEYS
 from bigk.cluster.model import Node, PodRequest, Toleration
 from bigk.cluster.quantity import format_mib, format_milli
 from bigk.spec.gang import node_selector_for, pod_request, tolerations_for
@@ -29,8 +30,11 @@ def describe(req: PodRequest) -> str:
 
 
 def _tolerated(node: Node, tolerations: Sequence[Toleration]) -> bool:
+    """Lasting taints only: a cordoned or not-ready node (its condition taints) may hold the pod later."""
     return all(
-        taint.effect == "PreferNoSchedule" or any(t.tolerates(taint) for t in tolerations) for taint in node.taints
+        taint.effect == "PreferNoSchedule" or taint.key in CONDITION_TAINT_KEYS
+        or any(t.tolerates(taint) for t in tolerations)
+        for taint in node.taints
     )
 
 

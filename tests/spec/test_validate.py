@@ -232,3 +232,20 @@ def test_misspelt_top_level_keys_are_suggested(tmp_path: Path) -> None:
     )
     result = load_specs([path])
     assert "3:1: metdata: unknown field 'metdata'; did you mean 'metadata'?" in str(result.problems[-1])
+
+
+def test_cordoned_and_not_ready_nodes_still_count_for_never_fits(write: Write, cluster: list[Node]) -> None:
+    """The node lifecycle controller taints a cordoned or not-ready node; that says nothing about what it can
+    ever hold, so a job that fits the cluster is no 'never fits' while every node is cordoned."""
+    from dataclasses import replace
+
+    from bigk.cluster.model import Taint
+
+    now_down = [replace(n, taints=[*n.taints, Taint("node.kubernetes.io/unschedulable"),
+                                   Taint("node.kubernetes.io/not-ready", effect="NoExecute")]) for n in cluster]
+    path = write("small", "executor:\n  instances: 1")
+    assert load_specs([path], cluster=now_down).problems == []
+    fenced = [replace(n, taints=[*n.taints, Taint("dedicated", "infra")]) for n in cluster]
+    fenced_off = load_specs([path], cluster=fenced).problems
+    assert [p.field for p in fenced_off] == ["spec.driver", "spec.executor"]
+    assert all("(8 taint not tolerated)" in p.message for p in fenced_off)
