@@ -12,7 +12,17 @@ import typer
 from typer.core import TyperOption
 
 import bigk.cli.runio_cmds as runio_cmds
-from bigk.cli import agent_cmd, emulator_cmd, meta_cmds, ops_cmds, queue_cmds, serve_cmd, sim_cmds, spec_cmds
+from bigk.cli import (
+    agent_cmd,
+    emulator_cmd,
+    meta_cmds,
+    ops_cmds,
+    queue_cmds,
+    serve_cmd,
+    sim_cmds,
+    spec_cmds,
+    whatif_cmd,
+)
 from bigk.errors import BigkError
 
 EXIT_CODES = ("Exit codes: 0 ok, 1 error (a failed run with --wait, a refused action), 2 usage, 3 not found, "
@@ -44,7 +54,8 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
     _state["debug"] = debug
 
 
-for _module in (spec_cmds, sim_cmds, emulator_cmd, serve_cmd, ops_cmds, queue_cmds, agent_cmd, meta_cmds, runio_cmds):
+for _module in (spec_cmds, sim_cmds, emulator_cmd, serve_cmd, ops_cmds, queue_cmds, agent_cmd, meta_cmds, runio_cmds,
+                whatif_cmd):
     _module.register(app)
 
 

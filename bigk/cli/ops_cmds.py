@@ -141,13 +141,15 @@ def _jobs_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
 
 
 def _runs_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
-    cols = ["RUN", "JOB", "STATE", "ATTEMPT", "AGE", "WAIT", "DURATION", "REASON"]
+    from bigk.cli.whatif_cmd import eta_cell
+
+    cols = ["RUN", "JOB", "STATE", "ATTEMPT", "AGE", "WAIT", "ETA", "DURATION", "REASON"]
     if wide:
         cols += ["TRIGGER", "QUEUE", "DRIVER", "PODS", "NODES"]
     rows = []
     for r in items:
         row = [r["id"], r["job"], _state(r["state"], tty), r["attempt"], age(r["created_at"]), span(_wait(r)),
-               span(_run_duration(r)), (r.get("reason") or "")[:80]]
+               eta_cell(r.get("eta")), span(_run_duration(r)), (r.get("reason") or "")[:80]]
         if wide:
             nodes = sorted({p["node"] for p in r.get("pods", []) if p.get("node")})
             row += [r["trigger"], r["queue"], r["driver_pod"], len(r.get("pods", [])), ",".join(nodes)]
@@ -156,9 +158,11 @@ def _runs_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
 
 
 def _queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
-    cols = ["RUN", "JOB", "QUEUE", "PRIORITY", "STATE", "WAITING", "WHY"]
+    from bigk.cli.whatif_cmd import eta_cell
+
+    cols = ["RUN", "JOB", "QUEUE", "PRIORITY", "STATE", "WAITING", "ETA", "WHY"]
     rows = [[q["run"], q["job"], q["queue"], q["priority"], _state(q["state"], tty), span(q["wait_s"]),
-             _why(q) if wide else _short_why(q)] for q in items]
+             eta_cell(q.get("eta")), _why(q) if wide else _short_why(q)] for q in items]
     return cols, rows
 
 
@@ -292,6 +296,10 @@ def _describe_run(run: dict[str, Any], explanation: str) -> None:
     if run.get("reason"):
         lines.append(f"Reason:     {run['reason']}")
     lines.append(f"Why:        {explanation}")
+    from bigk.cli.whatif_cmd import eta_lines
+
+    lines += [f"{label:<11} {text}" for label, text in zip(("Position:", "ETA:", "Waits for:"),
+                                                          eta_lines(run.get("eta")), strict=False)]
     console.print("\n".join(lines), markup=tty)
     pods = run.get("pods", [])
     if pods:
@@ -638,18 +646,34 @@ def register(app: typer.Typer) -> None:
         elif fmt.style == "jsonpath":
             typer.echo(out.jsonpath(fmt.arg, data))
         else:
+            from bigk.cli.whatif_cmd import eta_lines
+
             typer.echo(f"run {data['run']} ({data['job']}) is {data['state']}: {_why(data)}")
+            for line in eta_lines(data.get("eta")):
+                typer.echo(line)
 
     @app.command("run")
     def run(job: str = typer.Argument(..., help="Job name."),
             wait: bool = typer.Option(False, "--wait", help="Follow driver and executors until the run ends."),
             timeout: float = typer.Option(3600.0, "--timeout", help="With --wait: give up after this many seconds."),
+            dry_run: bool = typer.Option(False, "--dry-run", help="Create nothing: say when a run would start, where, "
+                                         "behind whom and preempting what."),
             server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
         """Start a run of JOB now (exit 1 with --wait if it does not succeed)."""
         fmt = parse_output(output)
         runs = out.find_kind("runs")
         client = _client(server)
         job = _bare(job, "job")
+        if dry_run:
+            from bigk.cli.whatif_cmd import whatif_lines
+
+            answer = client.get(f"/jobs/{_q(job)}/whatif")
+            if fmt.structured:
+                out.dump(answer, fmt.style)
+            else:
+                for line in whatif_lines(answer):
+                    typer.echo(line)
+            return
         created = client.post(f"/jobs/{_q(job)}/run")
         if not wait:
             if not fmt.tabular:

@@ -98,7 +98,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
                   state: Annotated[RunState | None, Query()] = None,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
         runs = service.store.list_runs(job, [state] if state else None, limit=limit)
-        return [r.to_dict() for r in runs]
+        return list(service.views.with_eta([r.to_dict() for r in runs]))
 
     @app.get(f"{API}/runs/{{run_id}}", dependencies=read, tags=["runs"])
     def get_run(run_id: NAME) -> dict[str, Any]:
@@ -107,6 +107,37 @@ def create_app(service: Any, token: str | None) -> FastAPI:
     @app.get(f"{API}/runs/{{run_id}}/explain", dependencies=read, tags=["runs"])
     def explain_run(run_id: NAME) -> dict[str, Any]:
         return dict(service.views.explain_run(run_id))
+
+    @app.get(f"{API}/eta", dependencies=read, tags=["scheduling"])
+    def eta_board() -> dict[str, Any]:
+        """Every waiting run's queue position and estimated start (p50, range p10..p90), newest computation."""
+        eta = getattr(service, "eta", None)
+        if eta is None:
+            return {"computed_at": None, "runs": [], "cpu_s": None}
+        board = eta.board
+        rows = sorted(board.runs.values(), key=lambda r: r.position)
+        return {"computed_at": board.computed_at, "cpu_s": round(board.cpu_s, 4), "cycles": board.cycles,
+                "error": board.error, "runs": [r.to_dict() for r in rows]}
+
+    @app.get(f"{API}/jobs/{{name}}/whatif", dependencies=read, tags=["jobs"])
+    def job_whatif(name: NAME) -> dict[str, Any]:
+        """`bigk run JOB --dry-run`: when a run of the job would start if run now. Creates nothing."""
+        return dict(service.views.whatif(service.loaded_job(name).spec))
+
+    @app.post(f"{API}/whatif", dependencies=read, tags=["scheduling"])
+    def whatif(spec: dict[str, Any]) -> dict[str, Any]:
+        """`bigk whatif SPEC.yaml`: when a run of this (not yet submitted) SparkJob would start. Creates nothing."""
+        from pydantic import ValidationError
+
+        from bigk.spec.model import JobSpec
+
+        try:
+            job = JobSpec.model_validate(spec)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise BigkError(f"not a valid SparkJob: {where}: {first.get('msg', '')}") from None
+        return dict(service.views.whatif(job))
 
     @app.get(f"{API}/queue", dependencies=read, tags=["scheduling"])
     def queue() -> list[dict[str, Any]]:

@@ -101,6 +101,7 @@ class Service:
         self.cluster: ClusterView | None = None
         self.gpu_watch: GpuWatch | None = None
         self.loop: Any = None
+        self.eta: Any = None  # bigk.service.eta.EtaService, with the scheduling loop
         self.elector: Any = None
         self.submitter: RunSubmitter | None = None
         self.spec_policy: Any = None  # bigk.spec.policy.SpecPolicy, loaded at start
@@ -256,6 +257,9 @@ class Service:
             if runs is not None:  # a run whose driver the scheduler evicted fails saying why
                 self.loop.on_evicted = lambda key, why: runs.note_eviction(key, f"the scheduler ({why})")
             self.loop.start()
+            from bigk.service.eta import EtaService
+
+            self.eta = EtaService(self).start()  # start-time estimates, off the scheduling thread
 
     def stop(self) -> None:
         """Graceful stop: stop firing, let submissions finish and be recorded, release leadership."""
@@ -273,6 +277,8 @@ class Service:
             self.runs.shutdown()
             if self.emulator is not None and self.is_leader:
                 self._cancel_embedded_runs()
+        if self.eta is not None:
+            self.eta.stop()
         if self.loop is not None:
             self.loop.stop()
         if self.elector is not None:

@@ -57,6 +57,7 @@ ACTIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("pools", "cordon"): ("cordon", "nodes"),
     ("pools", "uncordon"): ("cordon", "nodes"),
     ("pools", "drain"): ("drain", "nodes"),
+    ("whatif", ""): ("get", "jobs"),  # POST /api/v1/whatif reads only: it forecasts a spec, creates nothing
 }
 # GET /api/v1/<collection>[/<name>...] -> resource in bigk.io
 READS: dict[str, str] = {

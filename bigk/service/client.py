@@ -142,6 +142,10 @@ class Client:
     def post(self, path: str) -> Any:
         return self._call("POST", f"/api/v1{path}")
 
+    def post_json(self, path: str, body: Any) -> Any:
+        """POST a JSON body (`bigk whatif` sends a spec to be forecast)."""
+        return self._call("POST", f"/api/v1{path}", json=body)
+
 
 def _is_bigk_error(resp: httpx.Response) -> bool:
     """bigk's 404s are `{"detail": "no run 'x' (...)"}`; anything else (or FastAPI's "Not Found") is another server."""

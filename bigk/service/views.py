@@ -65,6 +65,34 @@ class Views:
         run = self.svc.db().get_run(run_id)
         out = run.to_dict()
         out["events"] = [e.__dict__ for e in self.svc.db().events(run_id=run_id, limit=50)]
+        out["eta"] = self.eta_for(run)
+        return out
+
+    def eta_for(self, run: RunRecord) -> dict[str, Any] | None:
+        """The waiting run's queue position and estimated start (bigk.service.eta), None when it has none."""
+        eta = getattr(self.svc, "eta", None)
+        if eta is None or run.state not in (RunState.PENDING, RunState.SUBMITTED):
+            return None
+        found = eta.for_run(run.id)
+        return found.to_dict() if found is not None else None
+
+    def with_eta(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run dicts with `eta` (start estimate, range, position) added to the waiting ones."""
+        eta = getattr(self.svc, "eta", None)
+        for row in rows:
+            found = eta.for_run(row.get("id", "")) if eta is not None else None
+            row["eta"] = found.to_dict() if found is not None and row.get("state") in ("Pending", "Submitted") \
+                else None
+        return rows
+
+    def whatif(self, spec: Any) -> dict[str, Any]:
+        """When a run of `spec` would start if submitted now (nothing is created)."""
+        eta = getattr(self.svc, "eta", None)
+        if eta is None:
+            raise BigkError("this bigk serve runs no scheduler (--no-scheduler?), so it cannot forecast starts")
+        never = self.svc.fit.reason(_Loaded(spec)) if getattr(self.svc, "fit", None) is not None else ""
+        out = dict(eta.whatif(spec))
+        out["never_fits"] = never
         return out
 
     def explanation_for(self, gang: str) -> str | None:
@@ -88,7 +116,8 @@ class Views:
         never = self.never_fits(run.job) if waiting else ""
         if never:
             never += f"; `bigk cancel {run.id}`, then fix the spec or add nodes"
-        return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text, "never_fits": never}
+        return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text, "never_fits": never,
+                "eta": self.eta_for(run) if waiting else None}
 
     def never_fits(self, job: str) -> str:
         """Why the job can never run on the cluster's nodes as they are now ('' if it can, or nobody knows).
@@ -130,7 +159,7 @@ class Views:
             rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
                          "priority": loaded.spec.spec.priority if loaded else 0, "created_at": run.created_at,
                          "wait_s": round(self.svc.clock() - run.created_at, 1),
-                         "explanation": why["explanation"], "never_fits": why["never_fits"]})
+                         "explanation": why["explanation"], "never_fits": why["never_fits"], "eta": why["eta"]})
         return sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
 
     def job_history(self, name: str, limit: int = 1000) -> dict[str, Any]:
@@ -165,3 +194,19 @@ def _default_explanation(run: RunRecord, now: float) -> str:
     if run.state is RunState.RUNNING:
         return "running"
     return f"{run.state}" + (f": {run.reason}" if run.reason else "")
+
+
+class _Loaded:
+    """A spec standing in for a catalog entry, for the fit guard."""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+        self.file = "(what-if spec)"
+        self.line = 1
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.metadata.name)
+
+    def locate(self, loc: tuple[str | int, ...], prefer_key: bool = False) -> tuple[int, int]:
+        return 1, 1

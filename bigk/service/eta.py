@@ -1,0 +1,417 @@
+"""Start-time estimates for every waiting run of `bigk serve`, and what-if answers for a spec.
+
+A background thread (`bigk-eta`) watches for relevant change (the scheduler
+cache's generation, the set of active runs and their states) and then runs
+`bigk.scheduler.forecast` on a copy of the live state: the scheduling loop's
+informer cache turned into a snapshot exactly as a cycle builds it, a fresh
+`Scheduler` with the same policy, running runs ending after their expected
+remaining time, and cron fires of scheduled jobs arriving on their times. It
+never runs on the scheduling thread and never takes the loop's locks beyond the
+cache's own short copy; it rests at least twice as long as its last computation
+took (at most a third of one core), so it cannot starve the loop. Readers get
+the last published board.
+
+Durations come from the store's run history of each job (driver start to end,
+p10/p50/p90 of the last runs once there are `MIN_SAMPLES`), else from the
+spec's `expectedDurationSeconds` (p10..p90 = 0.8x..1.5x), else `DEFAULT_S`. A
+running run's remaining time is taken from the history runs that lasted longer
+than it has run so far (the conditional distribution).
+
+Accuracy on a live cluster: the first estimate each run got is kept; when the
+run starts, the error and whether the start fell inside the range are exported
+(`bigk_eta_*` metrics).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bigk import metrics
+from bigk.cluster.model import Gang, Pod, Role
+from bigk.errors import BigkError
+from bigk.scheduler.core import Scheduler
+from bigk.scheduler.forecast import Arrival, Estimate, ForecastInput, Spread, forecast, waiting_units
+from bigk.scheduler.types import Snapshot
+from bigk.service.runstate import RunState
+from bigk.spec.gang import gang_for, node_selector_for, pod_request, tolerations_for
+from bigk.spec.naming import driver_pod_name, gang_name
+
+if TYPE_CHECKING:
+    from bigk.service.app import Service
+    from bigk.service.store import RunRecord
+
+log = logging.getLogger(__name__)
+
+MIN_SAMPLES = 3
+HISTORY_RUNS = 200
+DEFAULT_S = 600.0
+EXPECTED_SPREAD = (0.8, 1.0, 1.5)
+FIRES_HORIZON_S = 24 * 3600.0
+FIRES_PER_JOB = 24
+POLL_S = 0.5
+MAX_AGE_S = 30.0
+REST_FACTOR = 2.0  # rest this many times the last computation's length before the next
+START_TOLERANCE_S = 2.0  # a start this close outside the range counts as inside (cycle and tick granularity)
+WAITING = (RunState.PENDING, RunState.SUBMITTED)
+
+
+@dataclass(frozen=True)
+class RunEta:
+    """A waiting run's place in line and estimated start (unix seconds), as the API shows it."""
+
+    run: str
+    job: str
+    gang: str
+    queue: str
+    position: int
+    waiting: int  # runs waiting in all
+    queue_position: int
+    queue_waiting: int
+    eta: float | None
+    eta_low: float | None
+    eta_high: float | None
+    waits_for: str
+    computed_at: float
+    placement: list[dict[str, Any]] = field(default_factory=list)
+    preempts: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Board:
+    """The last published estimates."""
+
+    computed_at: float = 0.0
+    runs: dict[str, RunEta] = field(default_factory=dict)
+    cpu_s: float = 0.0
+    cycles: int = 0
+    error: str = ""
+
+
+class Durations:
+    """Duration spreads of jobs from their history (cached per computation)."""
+
+    def __init__(self, history: Callable[[str], list[dict[str, Any]]]) -> None:
+        self._history = history
+        self._samples: dict[str, np.ndarray] = {}
+
+    def samples(self, job: str) -> np.ndarray:
+        got = self._samples.get(job)
+        if got is None:
+            rows = self._history(job)
+            vals = [float(r["finished_at"]) - float(r["running_at"]) for r in rows
+                    if r.get("running_at") and r.get("finished_at") and r.get("state") != "Cancelled"]
+            got = self._samples[job] = np.array([v for v in vals if v >= 0.0], dtype=float)
+        return got
+
+    def spread(self, job: str, expected: float | None) -> Spread:
+        s = self.samples(job)
+        if len(s) >= MIN_SAMPLES:
+            lo, mid, hi = np.percentile(s, [10, 50, 90])
+            return Spread(float(lo), float(mid), float(hi))
+        base = float(expected) if expected else DEFAULT_S
+        return Spread(*(base * f for f in EXPECTED_SPREAD))
+
+    def remaining(self, job: str, expected: float | None, elapsed: float) -> Spread:
+        s = self.samples(job)
+        if len(s) >= MIN_SAMPLES:
+            longer = s[s > elapsed] - elapsed
+            if len(longer) >= 1:
+                lo, mid, hi = np.percentile(longer, [10, 50, 90])
+                return Spread(float(lo), float(mid), float(hi))
+            mid_all = float(np.median(s))
+            return Spread(0.0, 0.1 * mid_all, 0.5 * mid_all)  # overdue: it ends soon, or nobody knows
+        full = self.spread(job, expected)
+        if elapsed < full.high:
+            return Spread(max(0.0, full.low - elapsed), max(0.0, full.mid - elapsed), full.high - elapsed)
+        return Spread(0.0, 0.1 * full.mid, 0.5 * full.mid)
+
+
+def unit_for_spec(spec: Any, run_id: str, now: float) -> tuple[Gang, Pod]:
+    """The gang and pending driver pod a run of `spec` would put in the queue."""
+    gang = gang_for(spec, run_id)
+    gang.created_at = now
+    driver = Pod(driver_pod_name(spec.metadata.name, run_id), pod_request(spec, "driver"),
+                 namespace=spec.metadata.namespace, priority=spec.spec.priority, queue=spec.spec.queue,
+                 gang=gang.name, role=Role.DRIVER, node_selector=node_selector_for(spec, "driver"),
+                 tolerations=[t.to_cluster() for t in tolerations_for(spec, "driver")],
+                 preferred_pools=tuple(spec.spec.pools), created_at=now)
+    return gang, driver
+
+
+def run_gang(run: RunRecord) -> str:
+    return run.spark_app_id or gang_name(run.job, run.id)
+
+
+class EtaService:
+    """Recomputes the board off the scheduling thread; answers what-if questions on demand."""
+
+    def __init__(self, svc: Service, poll_s: float = POLL_S, max_age_s: float = MAX_AGE_S) -> None:
+        self.svc = svc
+        self.poll_s = poll_s
+        self.max_age_s = max_age_s
+        self.board = Board()
+        self._first: dict[str, tuple[float, float | None, float | None, float | None]] = {}  # run -> (at, eta, lo, hi)
+        self._lock = threading.Lock()  # one forecast at a time (the thread, or a what-if request)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._seen: object = None
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> EtaService:
+        self._thread = threading.Thread(target=self._run, name="bigk-eta", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def poke(self) -> None:
+        """Something relevant changed: recompute soon."""
+        self._seen = None
+        self._wake.set()
+
+    def for_run(self, run_id: str) -> RunEta | None:
+        return self.board.runs.get(run_id)
+
+    def _run(self) -> None:
+        last = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                mark = self._fingerprint()
+            except Exception as exc:  # the store or cache is not ready yet
+                log.debug("event=eta_fingerprint_failed error=%r", str(exc))
+                continue
+            if mark == self._seen and time.monotonic() - last < self.max_age_s:
+                continue
+            try:
+                began = time.process_time()
+                self.refresh()
+                spent = time.process_time() - began
+                last = time.monotonic()
+                self._seen = mark
+                self._stop.wait(max(self.poll_s, REST_FACTOR * spent))
+            except Exception as exc:
+                log.warning("event=eta_failed error=%r", str(exc)[:300])
+                self.board.error = str(exc)[:300]
+                self._stop.wait(5.0)
+
+    def _fingerprint(self) -> object:
+        loop = self.svc.loop
+        runs = tuple((r.id, str(r.state)) for r in self.svc.db().active_runs())
+        return (loop.cache.generation if loop is not None else None, runs, id(self.svc.specs().view))
+
+    # ---- inputs ---------------------------------------------------------------------------------
+    def _snapshot(self) -> Snapshot | None:
+        loop = self.svc.loop
+        if loop is None:
+            return None
+        from bigk.kube.gangs import build_snapshot
+        from bigk.kube.interpod import resolve_entries
+
+        nodes = loop.storage.nodes(loop.cache.nodes())
+        entries = resolve_entries(loop.storage.resolve(loop.cache.pod_entries()), nodes)
+        return build_snapshot(nodes, entries, loop.queues)
+
+    def _scheduler(self) -> Callable[[], Scheduler]:
+        policy = self.svc.config.policy
+        ttl = getattr(getattr(self.svc.loop, "scheduler", None), "reservation_ttl_s", 300.0)
+        return lambda: Scheduler(policy, reservation_ttl_s=ttl)
+
+    def _inputs(self, now: float) -> tuple[ForecastInput, dict[str, RunRecord]] | None:
+        snap = self._snapshot()
+        if snap is None:
+            return None
+        store = self.svc.db()
+        durations = Durations(lambda job: store.history(job, limit=HISTORY_RUNS))
+        catalog = self.svc.specs()
+        inp = ForecastInput(Snapshot(snap.nodes, list(snap.pods), dict(snap.queues), dict(snap.gangs)), now)
+        present = {p.gang for p in snap.pods if p.gang}
+        by_gang: dict[str, RunRecord] = {}
+        for run in store.active_runs():
+            gang = run_gang(run)
+            by_gang[gang] = run
+            loaded = catalog.job(run.job)
+            expected = loaded.spec.spec.expectedDurationSeconds if loaded is not None else None
+            if run.state in WAITING:
+                inp.durations[gang] = durations.spread(run.job, expected)
+                if gang not in present and loaded is not None:  # not handed to the cluster yet
+                    g, driver = unit_for_spec(loaded.spec, run.id, run.created_at)
+                    g.name = driver.gang = gang
+                    if run.not_before and run.not_before > now:  # retry backoff: it joins the queue later
+                        inp.arrivals.append(Arrival(run.not_before, gang, [driver], g, inp.durations[gang]))
+                    else:
+                        inp.snapshot.gangs[gang] = g
+                        inp.snapshot.pods.append(driver)
+            else:
+                started = run.running_at or run.admitted_at or run.submitted_at or run.created_at
+                inp.ends[gang] = durations.remaining(run.job, expected, max(0.0, now - started))
+        self._fires(inp, durations, now)
+        return inp, by_gang
+
+    def _fires(self, inp: ForecastInput, durations: Durations, now: float) -> None:
+        cron = self.svc.cron
+        if cron is None:
+            return
+        for name, loaded in self.svc.specs().view.jobs.items():
+            schedule = loaded.spec.spec.schedule
+            if schedule is None or self.svc.suspended(name):
+                continue
+            try:
+                times = cron.fire_times_between(loaded.spec, now, now + FIRES_HORIZON_S, limit=FIRES_PER_JOB)
+            except Exception:
+                continue
+            spread = durations.spread(name, loaded.spec.spec.expectedDurationSeconds)
+            for t in times:
+                g, driver = unit_for_spec(loaded.spec, f"fire{int(t)}", t)
+                inp.arrivals.append(Arrival(t, g.name, [driver], g, spread))
+
+    # ---- the board ------------------------------------------------------------------------------
+    def refresh(self) -> Board:
+        """Recompute every waiting run's estimate and publish the board."""
+        now = self.svc.clock()
+        began = time.process_time()
+        with self._lock:
+            got = self._inputs(now)
+            if got is None:
+                return self.board
+            inp, by_gang = got
+            fc = forecast(inp, self._scheduler())
+        order = self._live_order()
+        runs = self._rows(fc.estimates, by_gang, order, now)
+        cpu = time.process_time() - began
+        self._score(by_gang, runs, now)
+        self.board = Board(now, runs, cpu, fc.cycles)
+        metrics.observe_eta_computation(cpu, len(runs))
+        return self.board
+
+    def _live_order(self) -> list[str]:
+        """The waiting gangs in the order of the scheduler's last cycle (its queue order)."""
+        loop = self.svc.loop
+        try:
+            return list(loop.explanation_details()) if loop is not None else []
+        except Exception:
+            return []
+
+    def _rows(self, estimates: dict[str, Estimate], by_gang: dict[str, RunRecord], order: list[str],
+              now: float) -> dict[str, RunEta]:
+        mine = {g: e for g, e in estimates.items() if g in by_gang and by_gang[g].state in WAITING}
+        rank = {g: i for i, g in enumerate(order)}
+        never = len(rank) + 1
+        # Queue order: the scheduler's own (last cycle); runs it has not seen yet follow, by estimated position.
+        line = sorted(mine, key=lambda g: (rank.get(g, never), mine[g].position))
+        per_queue: dict[str, list[str]] = {}
+        for g in line:
+            per_queue.setdefault(mine[g].queue, []).append(g)
+        out: dict[str, RunEta] = {}
+        for i, g in enumerate(line, 1):
+            e, run = mine[g], by_gang[g]
+            peers = per_queue[e.queue]
+            after = tuple(_run_name(u, by_gang) for u in e.after)
+            shown = Estimate(**{**asdict(e), "after": after, "preempts": tuple(_run_name(u, by_gang)
+                                                                            for u in e.preempts)})
+            out[run.id] = RunEta(run.id, run.job, g, e.queue, i, len(line), peers.index(g) + 1, len(peers),
+                                 e.start, e.low, e.high, shown.waits_for(now), now,
+                                 [{"node": n, "gpus": list(gp)} for n, gp in e.placement], list(shown.preempts))
+        return out
+
+    def _score(self, by_gang: dict[str, RunRecord], rows: dict[str, RunEta], now: float) -> None:
+        """Keep each run's first estimate; when the run has started, export how good that estimate was."""
+        for row in rows.values():
+            if row.run not in self._first:
+                self._first[row.run] = (now, row.eta, row.eta_low, row.eta_high)
+        active = {r.id: r for r in by_gang.values()}
+        for run_id in list(self._first):
+            run = active.get(run_id)
+            if run is not None and run.state in WAITING:
+                continue
+            at, eta, lo, hi = self._first.pop(run_id)
+            if run is None:
+                found = self.svc.db().find_run(run_id)
+                if found is None:
+                    continue
+                run = found
+            started = run.admitted_at or run.running_at
+            if started is None:
+                continue  # it ended without starting (cancelled, failed to submit)
+            inside = (lo is not None and hi is not None and lo - START_TOLERANCE_S <= started
+                      <= hi + START_TOLERANCE_S)
+            metrics.observe_eta_outcome(run.queue, None if eta is None else abs(started - eta), inside,
+                                        max(0.0, started - at))
+
+    # ---- what if ---------------------------------------------------------------------------------
+    def whatif(self, spec: Any) -> dict[str, Any]:
+        """When a run of `spec` would start if submitted now: where, behind whom, preempting what. Creates nothing."""
+        now = self.svc.clock()
+        began = time.process_time()
+        with self._lock:
+            got = self._inputs(now)
+            if got is None:
+                raise WhatIfUnavailable("this bigk serve runs no scheduler, so it cannot forecast")
+            inp, by_gang = got
+            g, driver = unit_for_spec(spec, "whatif", now)
+            inp.snapshot.gangs[g.name] = g
+            inp.snapshot.pods.append(driver)
+            loaded = self.svc.specs().job(spec.metadata.name)
+            history = Durations(lambda job: self.svc.db().history(job, limit=HISTORY_RUNS))
+            inp.durations[g.name] = history.spread(spec.metadata.name, spec.spec.expectedDurationSeconds)
+            fc = forecast(inp, self._scheduler(), targets=[g.name])
+        est = fc.estimates.get(g.name)
+        waiting = waiting_units(inp.snapshot)
+        ahead = []
+        if est is not None:
+            others = forecast_order(fc.estimates, waiting, g.name, est)
+            ahead = [_run_name(u, by_gang) for u in others]
+        shown = est
+        if est is not None:
+            shown = Estimate(**{**asdict(est), "after": tuple(_run_name(u, by_gang) for u in est.after),
+                                "preempts": tuple(_run_name(u, by_gang) for u in est.preempts)})
+        out: dict[str, Any] = {
+            "job": spec.metadata.name, "queue": spec.spec.queue, "priority": spec.spec.priority,
+            "known_job": loaded is not None, "computed_at": now,
+            "cpu_s": round(time.process_time() - began, 3), "cycles": fc.cycles,
+            "starts_now": bool(est is not None and est.state == "now"),
+            "eta": est.start if est else None, "eta_low": est.low if est else None,
+            "eta_high": est.high if est else None,
+            "waits_for": shown.waits_for(now) if shown is not None else "it is not a waiting unit",
+            "placement": [{"node": n, "gpus": list(gp)} for n, gp in (est.placement if est else ())],
+            "preempts": list(shown.preempts) if shown is not None else [],
+            "behind": ahead, "duration": asdict(inp.durations[g.name]),
+            "waiting_now": sum(1 for r in by_gang.values() if r.state in WAITING),
+        }
+        return out
+
+
+def forecast_order(estimates: dict[str, Estimate], waiting: dict[str, tuple[str, int, float]], me: str,
+                   mine: Estimate) -> list[str]:
+    """Waiting units in the same queue that come before `me` in the queue's order (priority, then age)."""
+    queue, priority, created = waiting[me]
+    return [u for u, (q, p, c) in sorted(waiting.items(), key=lambda kv: (-kv[1][1], kv[1][2], kv[0]))
+            if u != me and q == queue and (p > priority or (p == priority and c <= created))]
+
+
+def _run_name(unit: str, by_gang: dict[str, RunRecord]) -> str:
+    """A unit as people know it: the run's gang name ('<job>-<run id>')."""
+    run = by_gang.get(unit)
+    return gang_name(run.job, run.id) if run is not None else unit
+
+
+class WhatIfUnavailable(BigkError):
+    """No scheduler runs in this process."""
