@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import typer
 
+from bigk.cluster.readings import ReadingRecord
 from bigk.errors import BigkError
-from bigk.gpu.readings import ReadingRecord
 
 log = logging.getLogger(__name__)
 DEFAULT_METRICS_PORT = 9402  # kept equal to bigk.gpu.agent.DEFAULT_METRICS_PORT (imported lazily: kubernetes is slow)

@@ -1,6 +1,6 @@
 """Simulated GPUs: every GPU node's `bigk.io/gpu-readings` annotation, refreshed periodically.
 
-This is the channel the real `bigk agent` writes (format in `bigk.cluster.labels`).
+This is the channel the real `bigk agent` writes (format in `bigk.cluster.readings`, written through it).
 Memory in use on a GPU comes from the running pods assigned to it: the
 `bigk.io/assigned-gpus` annotation names the indices, except for pods the simulated
 device plugin gave devices (`bigk.io/device-plugin-allocations` on the node: those
@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
 from typing import TYPE_CHECKING, Any
 
+from bigk.cluster.annotations import parse_assigned_gpus
 from bigk.cluster.devices import DEVICE_ALLOCATIONS_ANNOTATION, decode_allocations
 from bigk.cluster.labels import (
     ASSIGNED_GPUS_ANNOTATION,
@@ -30,6 +30,8 @@ from bigk.cluster.labels import (
     GPU_READINGS_ANNOTATION,
 )
 from bigk.cluster.model import GPU_RESOURCE, MILLI_GPU, Node
+from bigk.cluster.readings import ReadingRecord
+from bigk.cluster.readings import encode as encode_readings
 from bigk.emulator.api import NODES, PODS
 from bigk.emulator.errors import ApiError
 from bigk.emulator.store import Obj
@@ -63,7 +65,8 @@ def _assigned(pod: Obj) -> list[int] | None:
     text = (pod["metadata"].get("annotations") or {}).get(ASSIGNED_GPUS_ANNOTATION)
     if not text:
         return None
-    return [_int(part, -1) for part in text.split(",") if part.strip()]
+    indices = parse_assigned_gpus(text)
+    return list(indices) if indices is not None else []  # junk: assigned, but to no GPU this node has
 
 
 class GpuSim:
@@ -122,7 +125,7 @@ class GpuSim:
         now = time.time()
         for node in nodes:
             readings = self.readings(node, by_node.get(node.name, []), now)
-            text = json.dumps(readings, separators=(",", ":"))
+            text = encode_readings(readings)
 
             def change(obj: Obj, text: str = text) -> None:
                 obj["metadata"].setdefault("annotations", {})[GPU_READINGS_ANNOTATION] = text
@@ -130,7 +133,7 @@ class GpuSim:
             with contextlib.suppress(ApiError):
                 self.api.update_object(NODES.key, "", node.name, change)
 
-    def readings(self, node: Node, pods: list[Obj], now: float) -> list[dict[str, Any]]:
+    def readings(self, node: Node, pods: list[Obj], now: float) -> list[ReadingRecord]:
         """The readings of one node's GPUs given the pods running there."""
         count = len(node.gpus)
         used = [0.0] * count
@@ -158,19 +161,13 @@ class GpuSim:
             load = min(100.0, (util[i] if i < count else 0.0) + ext_util)
             if load > 0:
                 load = max(0.0, min(100.0, load + self._rng.uniform(-3, 3)))
-            result.append(
-                {
-                    "index": i,
-                    "uuid": gpu.uuid or f"GPU-{node.name}-{i}",
-                    "model": gpu.model,
-                    "memory_total_mib": gpu.memory_mib,
-                    "memory_free_mib": int(gpu.memory_mib - busy),
-                    "utilization_pct": round(load, 1),
-                    "temperature_c": round(32 + 0.45 * load + self._rng.uniform(-1, 1), 1),
-                    "healthy": self._health.get((node.name, i), True),
-                    "observed_at": round(now, 3),
-                }
-            )
+            result.append(ReadingRecord(
+                index=i, uuid=gpu.uuid or f"GPU-{node.name}-{i}", model=gpu.model,
+                memory_total_mib=gpu.memory_mib, memory_free_mib=int(gpu.memory_mib - busy),
+                utilization_pct=round(load, 1),
+                temperature_c=round(32 + 0.45 * load + self._rng.uniform(-1, 1), 1),
+                healthy=self._health.get((node.name, i), True), observed_at=round(now, 3),
+            ))
         return result
 
     def _plugin_devices(self, node: str) -> dict[str, list[int]]:

@@ -11,14 +11,19 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from bigk.cluster.gpu_labels import OWNER_BIGK, OWNER_MIXED, PRODUCT_LABEL, SHARING_LABEL, SHARING_MIXED
+from bigk.cluster.gpu_labels import (
+    COUNT_LABEL,
+    MEMORY_LABEL,
+    OWNER_BIGK,
+    OWNER_MIXED,
+    PRODUCT_LABEL,
+    SHARING_LABEL,
+    SHARING_MIXED,
+)
 from bigk.cluster.model import GPU_RESOURCE, Node
 from bigk.cluster.quantity import format_mib, format_milli
 from bigk.emulator.discovery import EMULATOR_GIT_VERSION
 from bigk.emulator.store import rfc3339
-
-GPU_COUNT_LABEL = "nvidia.com/gpu.count"
-GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"  # MiB per GPU, as GPU feature discovery writes it
 
 
 def node_ip(name: str) -> str:
@@ -49,8 +54,8 @@ def node_object(node: Node) -> dict[str, Any]:
         if node.gpu_owner == OWNER_MIXED:
             labels.setdefault(SHARING_LABEL, SHARING_MIXED)
         labels.setdefault(PRODUCT_LABEL, node.gpus[0].model)
-        labels.setdefault(GPU_COUNT_LABEL, str(len(node.gpus)))
-        labels.setdefault(GPU_MEMORY_LABEL, str(node.gpus[0].memory_mib))
+        labels.setdefault(COUNT_LABEL, str(len(node.gpus)))
+        labels.setdefault(MEMORY_LABEL, str(node.gpus[0].memory_mib))
     now = rfc3339()
     conditions = [
         {

@@ -27,8 +27,8 @@ from kubernetes.client.exceptions import ApiException
 
 from bigk import metrics
 from bigk.cluster.labels import GPU_READINGS_ANNOTATION
+from bigk.cluster.readings import ReadingRecord, encode
 from bigk.errors import BigkError
-from bigk.gpu.readings import ReadingRecord, encode
 from bigk.kube.client import api_client
 
 log = logging.getLogger(__name__)

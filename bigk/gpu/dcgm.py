@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from bigk.cluster.readings import ReadingRecord
 from bigk.errors import BigkError
 from bigk.gpu.health import HealthInputs, judge
-from bigk.gpu.readings import ReadingRecord
 
 log = logging.getLogger(__name__)
 

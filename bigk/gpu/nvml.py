@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 import pynvml
 
 from bigk import metrics
+from bigk.cluster.readings import ReadingRecord
 from bigk.errors import BigkError
 from bigk.gpu.health import HealthInputs, Verdict, judge
-from bigk.gpu.readings import ReadingRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -22,10 +22,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from bigk.cluster.annotations import format_assigned_gpus
 from bigk.cluster.labels import ASSIGNED_GPUS_ANNOTATION, SELECTED_NODE_ANNOTATION
 from bigk.kube.events import EventRecorder
 from bigk.kube.retry import Backoff, is_transient, status_of
-from bigk.kube.translate import format_assigned_gpus
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes import client
 
+from bigk.cluster import annotations as annotations_format
 from bigk.cluster import labels as L
-from bigk.cluster.gpu_labels import COUNT_LABEL, OWNER_BIGK, OWNER_MIXED, REPLICAS_LABEL, gpu_owner
+from bigk.cluster.gpu_labels import COUNT_LABEL, MEMORY_LABEL, OWNER_BIGK, OWNER_MIXED, REPLICAS_LABEL, gpu_owner
 from bigk.cluster.model import (
     GPU_MODEL_LABEL,
     GPU_RESOURCE,
@@ -30,13 +31,11 @@ from bigk.cluster.model import (
     Toleration,
 )
 from bigk.cluster.quantity import QuantityError, cpu_to_milli, memory_to_mib
-from bigk.gpu.readings import ReadingRecord, ReadingsFormatError, decode
+from bigk.cluster.readings import ReadingRecord, ReadingsFormatError, decode
 from bigk.kube.podspec import host_ports, node_scalars, pod_claims, pod_constraints, pod_resources
 
 log = logging.getLogger(__name__)
 
-# GPU feature discovery publishes per-GPU memory (MiB) as a node label.
-GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
 DEFAULT_GPU_MEMORY_MIB = 16384
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
@@ -99,7 +98,7 @@ def pod_from_v1(pod: client.V1Pod) -> Pod:
         role=role,
         node_selector=dict(spec.node_selector or {}),
         tolerations=[toleration_from_v1(t) for t in spec.tolerations or []],
-        preferred_pools=_split_list(annotations.get(L.POOLS_ANNOTATION, "")),
+        preferred_pools=annotations_format.parse_names(annotations.get(L.POOLS_ANNOTATION, "")),
         created_at=created,
         node=spec.node_name or "",
         gpus=parse_assigned_gpus(annotations.get(L.ASSIGNED_GPUS_ANNOTATION, ""), where),
@@ -113,7 +112,7 @@ def pod_request(spec: client.V1PodSpec, annotations: Mapping[str, str], where: s
     res = pod_resources(spec)
     cpu, mem, gpus = res.cpu_milli, res.memory_mib, res.gpus
     scalars, ports = res.scalars, host_ports(spec)
-    models = frozenset(_split_list(annotations.get(L.GPU_MODELS_ANNOTATION, "")))
+    models = frozenset(annotations_format.parse_names(annotations.get(L.GPU_MODELS_ANNOTATION, "")))
     share = _int_annotation(annotations, L.GPU_MILLI_ANNOTATION, where)
     if share is not None and 0 < share < MILLI_GPU:
         gpu_mem = _int_annotation(annotations, L.GPU_MEMORY_ANNOTATION, where) or 0
@@ -138,22 +137,12 @@ def toleration_from_v1(tol: client.V1Toleration) -> Toleration:
 
 
 def parse_assigned_gpus(text: str, where: str = "pod") -> tuple[int, ...]:
-    """'0,1' -> (0, 1); junk is logged and read as no assignment."""
-    if not text.strip():
-        return ()
-    try:
-        indices = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        log.warning("event=bad_annotation object=%s annotation=%s value=%r", where, L.ASSIGNED_GPUS_ANNOTATION, text)
-        return ()
-    if any(i < 0 for i in indices):
+    """'0,1' -> (0, 1) (format in `bigk.cluster.annotations`); junk is logged and read as no assignment."""
+    indices = annotations_format.parse_assigned_gpus(text)
+    if indices is None:
         log.warning("event=bad_annotation object=%s annotation=%s value=%r", where, L.ASSIGNED_GPUS_ANNOTATION, text)
         return ()
     return indices
-
-
-def format_assigned_gpus(gpus: Iterable[int]) -> str:
-    return ",".join(str(int(g)) for g in gpus)
 
 
 # ---- nodes --------------------------------------------------------------------------------
@@ -184,7 +173,7 @@ def node_from_v1(node: client.V1Node) -> Node:
         gpu_count = min(gpu_count, _int_or_none(labels.get(COUNT_LABEL)) or gpu_count)
     readings = parse_gpu_readings((meta.annotations or {}).get(L.GPU_READINGS_ANNOTATION, ""), where)
     model = labels.get(GPU_MODEL_LABEL, "")
-    label_mem = _int_or_none(labels.get(GPU_MEMORY_LABEL))
+    label_mem = _int_or_none(labels.get(MEMORY_LABEL))
     gpus = []
     for index in range(gpu_count):
         rec = readings.get(index)
@@ -211,7 +200,7 @@ def node_ready(node: client.V1Node) -> bool:
 
 
 def parse_gpu_readings(text: str, where: str = "node") -> dict[int, ReadingRecord]:
-    """The agent's readings (format owned by `bigk.gpu.readings`) by GPU index; bad entries are dropped."""
+    """The agent's readings (format owned by `bigk.cluster.readings`) by GPU index; bad entries are dropped."""
     if not text:
         return {}
     try:
@@ -261,5 +250,3 @@ def _int_annotation(annotations: Mapping[str, str], name: str, where: str) -> in
         return None
 
 
-def _split_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.replace("|", ",").split(",") if part.strip())

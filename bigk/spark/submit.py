@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from bigk.cluster import labels as L
+from bigk.cluster.annotations import format_names
 from bigk.cluster.executor_request import encode_executor_request
 from bigk.cluster.model import MILLI_GPU
 from bigk.spark.home import spark_submit, submit_env
@@ -113,7 +114,7 @@ def bigk_annotations(job: JobSpec, role: str) -> dict[str, str]:
         L.MAX_EXECUTORS_ANNOTATION: str(job.spec.executor.gang_max),
     }
     if job.spec.pools:
-        out[L.POOLS_ANNOTATION] = ",".join(job.spec.pools)
+        out[L.POOLS_ANNOTATION] = format_names(job.spec.pools)
     if job.spec.expectedDurationSeconds is not None:
         out[L.EXPECTED_DURATION_ANNOTATION] = str(job.spec.expectedDurationSeconds)
     out.update(_gpu_annotations(pod.gpu))

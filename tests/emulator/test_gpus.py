@@ -9,8 +9,9 @@ from bigk.emulator import EmulatedCluster
 from bigk.emulator.api import PODS
 from tests.emulator.conftest import pod_body, stored
 
+# The agent's format (bigk.cluster.readings), written through the same encoder.
 KEYS = {"index", "uuid", "model", "memory_total_mib", "memory_free_mib", "utilization_pct", "temperature_c",
-        "healthy", "observed_at"}
+        "healthy", "observed_at", "health_reasons"}
 
 
 def readings(cluster: EmulatedCluster, node: str) -> list[dict]:

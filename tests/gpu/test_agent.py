@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from bigk import metrics
 from bigk.cli.main import app
 from bigk.cluster.labels import GPU_READINGS_ANNOTATION
+from bigk.cluster.readings import ReadingRecord, decode
 from bigk.gpu.agent import Agent, AgentError, NodeAnnotationPublisher, make_core_api, serve_metrics
-from bigk.gpu.readings import ReadingRecord, decode
 from tests.gpu.fake_nvml import FakeNvml, healthy_gpu
 
 

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 from bigk.cli.main import app
 from bigk.cluster.labels import GPU_READINGS_ANNOTATION
 from bigk.cluster.model import Gpu, Node, PodRequest
+from bigk.cluster.readings import decode
 from bigk.cluster.state import ClusterState
 from bigk.emulator import cluster as emulator
 from bigk.gpu.agent import Agent, NodeAnnotationPublisher, make_core_api
 from bigk.gpu.nvml import NvmlReader, read_records
-from bigk.gpu.readings import decode
 from bigk.kube.translate import node_from_v1
 from tests.gpu.fake_nvml import FakeNvml, err, healthy_gpu
 

@@ -8,7 +8,7 @@ import pynvml
 import pytest
 
 from bigk import metrics
-from bigk.gpu import readings
+from bigk.cluster import readings
 from bigk.gpu.health import HealthInputs, judge
 from bigk.gpu.nvml import NvmlReader, NvmlUnavailable, read_records
 from tests.gpu.fake_nvml import FakeNvml, err, healthy_gpu

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from bigk.cluster.model import Gpu, Node, PodRequest
+from bigk.cluster.readings import ReadingRecord, ReadingsFormatError, apply_to_state, decode, encode
 from bigk.cluster.state import ClusterState
-from bigk.gpu.readings import ReadingRecord, ReadingsFormatError, apply_to_state, decode, encode
 
 
 def _rec(index: int, healthy: bool = True, free: int | None = 1000, util: float | None = 5.0) -> ReadingRecord:

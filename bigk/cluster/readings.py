@@ -1,8 +1,9 @@
 """The GPU readings format: one JSON list per node in the `bigk.io/gpu-readings` annotation.
 
 Writers (`bigk agent` via NVML, the DCGM reader, the emulator's simulated GPUs)
-and readers (the Kubernetes backend, the emulator) share this one module so the
-format has a single definition. Each entry:
+and readers (the Kubernetes backend) share this one module so the format has a
+single definition; it sits in `cluster` so that `gpu` and `kube` need not import
+each other. Each entry:
 
     {"index": 0, "uuid": "GPU-...", "model": "NVIDIA A100-SXM4-80GB",
      "memory_total_mib": 81920, "memory_free_mib": 80000, "utilization_pct": 3.0,
