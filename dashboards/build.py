@@ -160,6 +160,10 @@ def queues() -> dict[str, Any]:
         [_var_query("queue", "queue", "bigk_queue_allocated")],
         [
             *rows,
+            [Panel("GPUs by model (gpuByModel quotas): allocated vs guaranteed and max", [
+                (f"bigk_queue_gpu_model_allocated{{{sel}}}", "allocated {{queue}} {{model}}"),
+                (f"bigk_queue_gpu_model_guaranteed{{{sel}}}", "guaranteed {{queue}} {{model}}"),
+                (f"bigk_queue_gpu_model_max{{{sel}}}", "max {{queue}} {{model}}")], width=24)],
             [Panel("GPU use as share of guarantee", [(
                 f'bigk_queue_allocated{{resource="gpu",{sel}}} / bigk_queue_guaranteed{{resource="gpu",{sel}}}',
                 "{{queue}}")], unit="percentunit"),

@@ -16,8 +16,8 @@ from bigk.cli import output as out
 from bigk.cli.output import KindInfo, OutputFormat, register_kind
 
 
-def _amounts(values: dict[str, float] | None) -> str:
-    """{"cpu": 96, "memory": 384, "gpu": 16} -> "96 CPU, 384Gi, 16 GPU"; nothing -> "-"."""
+def _amounts(values: dict[str, Any] | None) -> str:
+    """{"cpu": 96, "memory": 384, "gpu": 16, "gpuByModel": {"A100": 8}} -> "96 CPU, 384Gi, 16 GPU (A100: 8)"."""
     if not values:
         return "-"
     parts = []
@@ -27,13 +27,20 @@ def _amounts(values: dict[str, float] | None) -> str:
         parts.append(f"{values['memory']:g}Gi")
     if "gpu" in values:
         parts.append(f"{values['gpu']:g} GPU")
-    return ", ".join(parts)
+    models = values.get("gpuByModel")
+    if models:
+        text = "(" + ", ".join(f"{m}: {v:g}" for m, v in models.items()) + ")"
+        parts.append(text if parts and "gpu" in values else f"GPU {text}")
+    return ", ".join(parts) or "-"
 
 
-def _used(q: dict[str, Any]) -> dict[str, float]:
+def _used(q: dict[str, Any]) -> dict[str, Any]:
     """Allocated resources, leaving out zeros unless the queue has a limit on them (so idle queues read '-')."""
     limited = set(q["guarantee"]) | set(q["max"])
-    return {r: v for r, v in q["allocated"].items() if v or r in limited}
+    out = {r: v for r, v in q["allocated"].items() if r in ("cpu", "memory", "gpu") and (v or r in limited)}
+    if q["allocated"].get("gpuByModel"):
+        out["gpuByModel"] = q["allocated"]["gpuByModel"]
+    return out
 
 
 def queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
@@ -69,6 +76,13 @@ def _priority(prio: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def _products(products: dict[str, float] | None) -> str:
+    """Where the queue's GPUs are: {"NVIDIA-A100-SXM4-80GB": 4} -> "4 on NVIDIA-A100-SXM4-80GB"."""
+    if not products:
+        return "-"
+    return ", ".join(f"{v:g} on {p}" for p, v in products.items())
+
+
 def describe_queue(client: Any, name: str, fmt: OutputFormat) -> None:
     """Print one queue and its waiting gangs (JSON/YAML: the API's object)."""
     from bigk.cli.ops_cmds import _q
@@ -88,6 +102,7 @@ def describe_queue(client: Any, name: str, fmt: OutputFormat) -> None:
         f"Guarantee:   {_amounts(data['guarantee'])}",
         f"Max:         {_amounts(data['max'])}",
         f"Allocated:   {_amounts(_used(data))}",
+        f"GPU models:  {_products(data['allocated'].get('gpuByProduct'))}",
         f"Borrowed:    {_amounts(data['borrowed'])}",
         f"Share:       {100 * data['dominant_share']:.1f}% of the cluster (dominant resource)",
         f"Runs:        {data['running_runs']} running, {data['pending_runs']} pending",

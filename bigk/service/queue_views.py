@@ -5,12 +5,18 @@ documents, or `--queues`); usage and shares from the scheduler loop's last
 cycle (bound pods plus reservations, each queue counting its whole subtree);
 running and pending runs from the store. Queues that pods name but nobody
 declared show too (weight 1, no limits), so nothing in use is hidden.
+
+Per-model GPU quotas show under `gpuByModel` in guarantee, max, allocated and
+borrowed, keyed by the model names the queue declares (allocated sums the GPU
+products each name matches); `allocated.gpuByProduct` says which products the
+queue's GPUs are actually on.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bigk.cluster.usage import ZERO
 from bigk.errors import BigkError
 from bigk.service.runstate import RunState
 
@@ -31,8 +37,11 @@ def _human(resource: str, value: int | None) -> float | None:
     return round(value / 1000, 3)
 
 
-def _resources(values: dict[str, int]) -> dict[str, float]:
-    return {r: _human(r, values[r]) for r in RESOURCES if r in values}  # type: ignore[misc]
+def _resources(values: dict[str, int], models: dict[str, int] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {r: _human(r, values[r]) for r in RESOURCES if r in values}
+    if models:
+        out["gpuByModel"] = {m: _human("gpu", v) for m, v in sorted(models.items())}
+    return out
 
 
 def queue_rows(service: Any) -> list[dict[str, Any]]:
@@ -51,16 +60,27 @@ def queue_rows(service: Any) -> list[dict[str, Any]]:
     for name in sorted(names, key=lambda n: _path_key(n, parents)):
         q = declared.get(name)
         guarantee = dict(q.guaranteed) if q else {}
+        full = usage[name].usage if name in usage else ZERO
         used = usage[name].used if name in usage else (0, 0, 0)
         allocated = dict(zip(RESOURCES, used, strict=True))
         borrowed = {r: max(0, allocated[r] - guarantee.get(r, 0)) for r in RESOURCES}
+        g_models = dict(q.guaranteed_models) if q else {}
+        m_models = dict(q.maximum_models) if q else {}
+        on_models = {m: full.on_model(m) for m in sorted(set(g_models) | set(m_models))}
+        borrowed_models = {m: v - g_models[m] for m, v in on_models.items() if m in g_models and v > g_models[m]}
+        alloc_row = _resources(allocated, on_models)
+        if on_models and "gpuByModel" not in alloc_row:
+            alloc_row["gpuByModel"] = {m: 0.0 for m in on_models}
+        if full.gpu_by_model:
+            alloc_row["gpuByProduct"] = {p: _human("gpu", v) for p, v in full.gpu_by_model}
         subtree = [n for n in counts if n == name or n.startswith(name + ".")]
         rows.append({
             "name": name, "parent": parents[name], "declared": q is not None,
             "depth": _depth(name, parents), "leaf": not any(p == name for p in parents.values()),
             "weight": q.weight if q else 1.0, "borrow": q.borrow if q else True, "lend": q.lend if q else True,
-            "guarantee": _resources(guarantee), "max": _resources(dict(q.maximum) if q else {}),
-            "allocated": _resources(allocated), "borrowed": _resources({r: v for r, v in borrowed.items() if v}),
+            "guarantee": _resources(guarantee, g_models), "max": _resources(dict(q.maximum) if q else {}, m_models),
+            "allocated": alloc_row,
+            "borrowed": _resources({r: v for r, v in borrowed.items() if v}, borrowed_models),
             "dominant_share": round(usage[name].dominant_share, 4) if name in usage else 0.0,
             "running_runs": sum(counts[n][0] for n in subtree),
             "pending_runs": sum(counts[n][1] for n in subtree),

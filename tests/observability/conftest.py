@@ -24,6 +24,7 @@ import pytest
 from bigk import metrics
 from bigk.cluster.model import Gpu, GpuReading, Node, PodRequest, Queue
 from bigk.cluster.state import ClusterState
+from bigk.cluster.usage import Usage
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "dashboards" / "alerts.yaml"
@@ -81,6 +82,8 @@ def fill_sample_cluster(now: float) -> None:
     metrics.update_queues([Queue("etl", guaranteed={"gpu": 1000, "cpu": 8000, "memory": 32000},
                                  maximum={"gpu": 4000, "cpu": 32000, "memory": 128000})],
                           {"etl": {"gpu": 1500, "cpu": 6000, "memory": 24000}})
+    metrics.update_queue_models([Queue("etl", guaranteed_models={"A100": 1000}, maximum_models={"A100": 2000})],
+                                {"etl": Usage(6000, 24000, 1500, (("NVIDIA-A100-SXM4-80GB", 1000),))})
     metrics.set_pending({"etl": 7}, {"etl": 2}, {"etl": 2000.0})
     metrics.set_gpu_findings({("etl", "nightly"): 2.0}, {"a100": 1.0}, {"a100": 1.0}, {"a100": 1.0})
     metrics.set_leader(False)
