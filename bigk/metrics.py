@@ -45,6 +45,7 @@ from prometheus_client.registry import Collector
 
 from bigk.cluster.model import MILLI_GPU, Queue
 from bigk.cluster.state import DEFAULT_STALE_AFTER_S, ClusterState
+from bigk.cluster.usage import Usage
 
 # `*_created` series double the output and nothing of ours reads them (process-wide switch).
 disable_created_metrics()
@@ -152,28 +153,6 @@ RUN_QUEUE_WAIT = Histogram(
     "bigk_run_queue_wait_seconds",
     "Time from a run being submitted to its driver starting, by queue.",
     ["queue"], buckets=_SECONDS_WAIT, registry=_CORE)
-# ---- start-time estimates (bigk.service.eta) ----------------------------------------------------
-ETA_ERROR = Histogram(
-    "bigk_eta_error_seconds",
-    "Absolute error of the first start-time estimate a run got (estimated p50 start vs actual start), by queue.",
-    ["queue"], buckets=_SECONDS_WAIT, registry=_CORE)
-ETA_STARTS = Counter(
-    "bigk_eta_starts_total",
-    "Runs that started after waiting with an estimate, by queue and whether the start fell inside the first "
-    "estimated range (inside = true | false).",
-    ["queue", "inside"], registry=_CORE)
-ETA_WAIT = Histogram(
-    "bigk_eta_wait_seconds",
-    "Wait from a run's first estimate to its start, by queue (the scale the estimate error compares to).",
-    ["queue"], buckets=_SECONDS_WAIT, registry=_CORE)
-ETA_COMPUTE = Histogram(
-    "bigk_eta_compute_seconds",
-    "CPU seconds of one recomputation of every waiting run's estimate (off the scheduling thread).",
-    buckets=_SECONDS_FAST, registry=_CORE)
-ETA_WAITING = Gauge(
-    "bigk_eta_waiting_runs",
-    "Waiting runs that have a start-time estimate at the last recomputation.",
-    registry=_CORE)
 SPEC_LOAD_ERRORS = Gauge(
     "bigk_spec_load_errors",
     "Errors found in each job spec file at the last catalog load (0 once fixed; files with no error are absent).",
@@ -300,6 +279,20 @@ QUEUE_MAX = Gauge(
     "bigk_queue_max",
     "Ceiling on a queue's resources (cpu in cores, memory in bytes, gpu in GPUs); absent if unlimited.",
     ["queue", "resource"], registry=_CORE)
+# Per-model GPU quotas (`gpuByModel`): `model` is the model name as the queue declares it (e.g. A100); allocated
+# counts the GPUs of the products that name matches, for every model a queue has a guarantee or maximum on.
+QUEUE_GPU_MODEL_ALLOCATED = Gauge(
+    "bigk_queue_gpu_model_allocated",
+    "GPUs of a model allocated to a queue's pods, for each model the queue has a per-model guarantee or maximum on.",
+    ["queue", "model"], registry=_CORE)
+QUEUE_GPU_MODEL_GUARANTEED = Gauge(
+    "bigk_queue_gpu_model_guaranteed",
+    "GPUs of a model guaranteed to a queue (spec guarantee.gpuByModel); absent if none.",
+    ["queue", "model"], registry=_CORE)
+QUEUE_GPU_MODEL_MAX = Gauge(
+    "bigk_queue_gpu_model_max",
+    "Ceiling on a queue's GPUs of a model (spec max.gpuByModel); absent if unlimited.",
+    ["queue", "model"], registry=_CORE)
 
 # GPU findings over a window of readings (bigk.service.gpu_watch, docs/gpus.md).
 GPUS_IDLE = Gauge(
@@ -435,20 +428,6 @@ def record_explanation(reason: str) -> None:
 def record_run_state(job: str, state: str) -> None:
     """Count a run entering `state`."""
     RUN_TRANSITIONS.labels(job_name=job, state=_code(state)).inc()
-
-
-def observe_eta_computation(cpu_s: float, runs: int) -> None:
-    """One recomputation of the start-time estimates: its CPU time and how many waiting runs it covered."""
-    ETA_COMPUTE.observe(cpu_s)
-    ETA_WAITING.set(runs)
-
-
-def observe_eta_outcome(queue: str, error_s: float | None, inside: bool, waited_s: float) -> None:
-    """A run with an estimate started: how far off its first estimate was, and whether it was in the range."""
-    if error_s is not None:
-        ETA_ERROR.labels(queue=queue).observe(error_s)
-    ETA_STARTS.labels(queue=queue, inside="true" if inside else "false").inc()
-    ETA_WAIT.labels(queue=queue).observe(waited_s)
 
 
 def record_run_missed(job: str) -> None:
@@ -590,6 +569,24 @@ def update_queues(queues: Sequence[Queue], allocated: Mapping[str, Mapping[str, 
         _replace(QUEUE_ALLOCATED, used)
         _replace(QUEUE_GUARANTEED, guaranteed)
         _replace(QUEUE_MAX, ceiling)
+
+def update_queue_models(queues: Sequence[Queue], allocated: Mapping[str, Usage]) -> None:
+    """Refresh per-model GPU usage against per-model guarantee and ceiling, for the models queues declare."""
+    used: dict[tuple[str, str], float] = {}
+    guaranteed: dict[tuple[str, str], float] = {}
+    ceiling: dict[tuple[str, str], float] = {}
+    for q in queues:
+        usage = allocated.get(q.name)
+        for model in sorted(set(q.guaranteed_models) | set(q.maximum_models)):
+            used[(q.name, model)] = (usage.on_model(model) if usage is not None else 0) / MILLI_GPU
+            if model in q.guaranteed_models:
+                guaranteed[(q.name, model)] = q.guaranteed_models[model] / MILLI_GPU
+            if model in q.maximum_models:
+                ceiling[(q.name, model)] = q.maximum_models[model] / MILLI_GPU
+    with _LOCK:
+        _replace(QUEUE_GPU_MODEL_ALLOCATED, used)
+        _replace(QUEUE_GPU_MODEL_GUARANTEED, guaranteed)
+        _replace(QUEUE_GPU_MODEL_MAX, ceiling)
 
 
 # ---- agent helpers ---------------------------------------------------------------------------

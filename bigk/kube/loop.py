@@ -324,6 +324,7 @@ class SchedulerLoop:
             self._queue_usage = (dict(result.queues), result.totals)
         metrics.update_queues(list(declared.values()), {
             name: {"cpu": q.used[0], "memory": q.used[1], "gpu": q.used[2]} for name, q in result.queues.items()})
+        metrics.update_queue_models(list(declared.values()), {name: q.usage for name, q in result.queues.items()})
 
     def _pending_metrics(self, entries: list[PodEntry], result: CycleResult, now: float) -> None:
         pods: dict[str, int] = {}
