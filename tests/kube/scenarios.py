@@ -118,6 +118,27 @@ def binders_race(h: Harness) -> None:
     assert h.node_of("contested") == node
 
 
+def failed_bind_waits_again(h: Harness) -> None:
+    """The loop binds in the background (the next cycle already counts the pod as placed); a bind that fails
+    drops that assumption, so the pod waits again and the next cycle binds it, once."""
+    loop = h.loop(start=False)
+    real_bind = loop.binder.bind
+    failures: list[str] = []
+
+    def failing_once(namespace: str, name: str, *args: Any, **kwargs: Any) -> BindOutcome:
+        if name == "flaky" and not failures:
+            failures.append(name)
+            return BindOutcome(BindStatus.FAILED, message="injected: the API server answered 500")
+        return real_bind(namespace, name, *args, **kwargs)
+
+    loop.binder.bind = failing_once  # type: ignore[method-assign]
+    loop.start()
+    h.pod("flaky")
+    h.wait(lambda: h.node_of("flaky"), timeout=30, what="the pod bound on the second try")
+    h.wait(lambda: loop.stats.binds == 1, what="the good bind counted")
+    assert failures == ["flaky"] and loop.stats.bind_failed == 1 and loop.stats.binds == 1
+
+
 def replicas_without_leader_never_double_bind(h: Harness, pods: int = 30) -> None:
     """Two replicas that both act (split brain) still bind every pod exactly once."""
     a, b = h.loop(), h.loop()
@@ -196,6 +217,7 @@ ALL = [
     bind_with_events,
     gang_with_staggered_executors,
     binders_race,
+    failed_bind_waits_again,
     replicas_without_leader_never_double_bind,
     only_the_leader_binds,
     leader_failover,
