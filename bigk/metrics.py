@@ -153,6 +153,28 @@ RUN_QUEUE_WAIT = Histogram(
     "bigk_run_queue_wait_seconds",
     "Time from a run being submitted to its driver starting, by queue.",
     ["queue"], buckets=_SECONDS_WAIT, registry=_CORE)
+# ---- start-time estimates (bigk.service.eta) ----------------------------------------------------
+ETA_ERROR = Histogram(
+    "bigk_eta_error_seconds",
+    "Absolute error of the first start-time estimate a run got (estimated p50 start vs actual start), by queue.",
+    ["queue"], buckets=_SECONDS_WAIT, registry=_CORE)
+ETA_STARTS = Counter(
+    "bigk_eta_starts_total",
+    "Runs that started after waiting with an estimate, by queue and whether the start fell inside the first "
+    "estimated range (inside = true | false).",
+    ["queue", "inside"], registry=_CORE)
+ETA_WAIT = Histogram(
+    "bigk_eta_wait_seconds",
+    "Wait from a run's first estimate to its start, by queue (the scale the estimate error compares to).",
+    ["queue"], buckets=_SECONDS_WAIT, registry=_CORE)
+ETA_COMPUTE = Histogram(
+    "bigk_eta_compute_seconds",
+    "CPU seconds of one recomputation of every waiting run's estimate (off the scheduling thread).",
+    buckets=_SECONDS_FAST, registry=_CORE)
+ETA_WAITING = Gauge(
+    "bigk_eta_waiting_runs",
+    "Waiting runs that have a start-time estimate at the last recomputation.",
+    registry=_CORE)
 SPEC_LOAD_ERRORS = Gauge(
     "bigk_spec_load_errors",
     "Errors found in each job spec file at the last catalog load (0 once fixed; files with no error are absent).",
@@ -430,6 +452,20 @@ def record_run_state(job: str, state: str) -> None:
     RUN_TRANSITIONS.labels(job_name=job, state=_code(state)).inc()
 
 
+def observe_eta_computation(cpu_s: float, runs: int) -> None:
+    """One recomputation of the start-time estimates: its CPU time and how many waiting runs it covered."""
+    ETA_COMPUTE.observe(cpu_s)
+    ETA_WAITING.set(runs)
+
+
+def observe_eta_outcome(queue: str, error_s: float | None, inside: bool, waited_s: float) -> None:
+    """A run with an estimate started: how far off its first estimate was, and whether it was in the range."""
+    if error_s is not None:
+        ETA_ERROR.labels(queue=queue).observe(error_s)
+    ETA_STARTS.labels(queue=queue, inside="true" if inside else "false").inc()
+    ETA_WAIT.labels(queue=queue).observe(waited_s)
+
+
 def record_run_missed(job: str) -> None:
     """Count a scheduled fire recorded as missed instead of run."""
     RUNS_MISSED.labels(job_name=job).inc()
@@ -569,6 +605,7 @@ def update_queues(queues: Sequence[Queue], allocated: Mapping[str, Mapping[str, 
         _replace(QUEUE_ALLOCATED, used)
         _replace(QUEUE_GUARANTEED, guaranteed)
         _replace(QUEUE_MAX, ceiling)
+
 
 def update_queue_models(queues: Sequence[Queue], allocated: Mapping[str, Usage]) -> None:
     """Refresh per-model GPU usage against per-model guarantee and ceiling, for the models queues declare."""
