@@ -8,12 +8,13 @@ starts when the cache changes (a pod arrived, a bind was confirmed) or every
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,7 @@ class SchedulerLoop:
         self._queue_usage: tuple[dict[str, QueueUsage], tuple[int, int, int]] = ({}, (0, 0, 0))
         self._was_leader = False
         self.stats = LoopStats()
+        self._stats_lock = threading.Lock()  # bind outcomes are counted on the bind pool's threads
         self.on_evicted: Callable[[str, str], None] | None = None  # (pod key, why): told of every eviction done
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -182,7 +184,7 @@ class SchedulerLoop:
             if leader:
                 seen = self.cache.generation
                 try:
-                    self.run_once()
+                    self.run_once(wait_binds=False)
                 except Exception:
                     self.stats.cycle_errors += 1
                     log.exception("event=cycle_error")
@@ -191,8 +193,13 @@ class SchedulerLoop:
             else:
                 self._stop.wait(min(self.interval_s, 0.5))
 
-    def run_once(self) -> CycleReport:
-        """One cycle: snapshot, decide, bind, evict, explain. Public for tests and benchmarks."""
+    def run_once(self, wait_binds: bool = True) -> CycleReport:
+        """One cycle: snapshot, decide, bind, evict, explain. Public for tests and benchmarks.
+
+        wait_binds=False (the loop's way, as kube-scheduler's binding cycle): each placed pod is assumed in
+        the cache at once, so the next cycle counts its room as taken, and its bind runs on the bind pool
+        while the next cycle decides; a bind that fails forgets the assumption and the pod waits again.
+        The report then carries no outcomes."""
         started = time.perf_counter()
         nodes = self.storage.nodes(self.cache.nodes())
         entries = resolve_anti_affinity(self.storage.resolve(self.cache.pod_entries()), nodes)
@@ -201,7 +208,7 @@ class SchedulerLoop:
         result: CycleResult = self.scheduler.cycle(snapshot, now)
         decided = time.perf_counter()
         by_key = {e.pod.key: e for e in entries}
-        outcomes = self._apply_binds(result.binds, by_key)
+        outcomes = self._apply_binds(result.binds, by_key) if wait_binds else self._dispatch_binds(result.binds, by_key)
         evicted = self._apply_evictions(result, by_key)
         self._explain(result, entries)
         seconds = time.perf_counter() - started
@@ -237,6 +244,44 @@ class SchedulerLoop:
         return out
 
     def _apply_binds(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> list[tuple[Bind, BindOutcome]]:
+        one = self._binding(binds, by_key)
+        outcomes = list(zip(binds, self._pool.map(one, binds), strict=True)) if binds else []
+        for _, outcome in outcomes:
+            self._count_outcome(outcome)
+        return outcomes
+
+    def _dispatch_binds(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> list[tuple[Bind, BindOutcome]]:
+        """Assume every placement now, bind in the background; see `run_once(wait_binds=False)`."""
+        one = self._binding(binds, by_key)
+        for bind in binds:
+            self.cache.assume(bind.pod_key, bind.node, tuple(bind.gpus))
+
+        def done(bind: Bind, future: Future[BindOutcome]) -> None:
+            try:
+                outcome = future.result()
+            except Exception as exc:  # the bind raised: count it and let the pod wait again
+                outcome = BindOutcome(BindStatus.FAILED, message=str(exc))
+            if outcome.status is not BindStatus.BOUND and not (outcome.status is BindStatus.TAKEN and outcome.node):
+                self.cache.forget(bind.pod_key)  # not on that node: the pod is a candidate again
+            self._count_outcome(outcome)
+
+        for bind in binds:
+            self._pool.submit(one, bind).add_done_callback(functools.partial(done, bind))
+        return []
+
+    def _count_outcome(self, outcome: BindOutcome) -> None:
+        with self._stats_lock:
+            self.stats.bind_outcomes[outcome.status.value] = self.stats.bind_outcomes.get(outcome.status.value, 0) + 1
+            if outcome.ok:
+                self.stats.binds += 1
+            elif outcome.status in (BindStatus.TAKEN, BindStatus.CONFLICT, BindStatus.GONE):
+                self.stats.bind_lost += 1
+            else:
+                self.stats.bind_failed += 1
+        metrics.record_bind(outcome.ok, "" if outcome.ok else outcome.status.value)
+
+    def _binding(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> Callable[[Bind], BindOutcome]:
+        """The bind of one placement: claims' node first (VolumeBinding's PreBind), then the Binding."""
         selecting = self._claims_to_select(binds, by_key)
 
         def one(bind: Bind) -> BindOutcome:
@@ -260,17 +305,7 @@ class SchedulerLoop:
                 self.cache.assume(bind.pod_key, outcome.node, ())
             return outcome
 
-        outcomes = list(zip(binds, self._pool.map(one, binds), strict=True)) if binds else []
-        for _, outcome in outcomes:
-            self.stats.bind_outcomes[outcome.status.value] = self.stats.bind_outcomes.get(outcome.status.value, 0) + 1
-            if outcome.ok:
-                self.stats.binds += 1
-            elif outcome.status in (BindStatus.TAKEN, BindStatus.CONFLICT, BindStatus.GONE):
-                self.stats.bind_lost += 1
-            else:
-                self.stats.bind_failed += 1
-            metrics.record_bind(outcome.ok, "" if outcome.ok else outcome.status.value)
-        return outcomes
+        return one
 
     def _apply_evictions(self, result: CycleResult, by_key: dict[str, PodEntry]) -> int:
         done = 0
@@ -324,7 +359,6 @@ class SchedulerLoop:
             self._queue_usage = (dict(result.queues), result.totals)
         metrics.update_queues(list(declared.values()), {
             name: {"cpu": q.used[0], "memory": q.used[1], "gpu": q.used[2]} for name, q in result.queues.items()})
-        metrics.update_queue_models(list(declared.values()), {name: q.usage for name, q in result.queues.items()})
         metrics.update_queue_models(list(declared.values()), {name: q.usage for name, q in result.queues.items()})
 
     def _pending_metrics(self, entries: list[PodEntry], result: CycleResult, now: float) -> None:
