@@ -13,14 +13,27 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from bigk.cluster.model import Node
 from bigk.emulator.errors import ApiError, EmulatorError, bad_request, not_found
+from bigk.emulator.faults import Faults
+from bigk.emulator.store import Obj
 
-if TYPE_CHECKING:
-    from bigk.emulator.cluster import EmulatedCluster
+
+class Controlled(Protocol):
+    """What the endpoints change on the emulated cluster (`EmulatedCluster`, which imports this module)."""
+
+    @property
+    def model_nodes(self) -> dict[str, Node]: ...
+    @property
+    def faults(self) -> Faults: ...
+    @property
+    def gpus(self) -> Any: ...  # the GpuSim, or None when readings are off
+    def set_gpu_health(self, node: str, index: int, healthy: bool) -> None: ...
+    def set_node_ready(self, name: str, ready: bool) -> Obj | None: ...
 
 PREFIX = "/emulator/v1"
 _GPU = re.compile(r"^/emulator/v1/nodes/([^/]+)/gpus/([0-9]+)$")
@@ -31,7 +44,7 @@ def _reply(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(body).encode(), status=status, content_type="application/json")
 
 
-async def handle(cluster: EmulatedCluster, request: web.Request) -> web.Response:
+async def handle(cluster: Controlled, request: web.Request) -> web.Response:
     """Serve one control request; errors come back as Kubernetes-style Status objects."""
     try:
         return await _route(cluster, request)
@@ -54,7 +67,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def _route(cluster: EmulatedCluster, request: web.Request) -> web.Response:
+async def _route(cluster: Controlled, request: web.Request) -> web.Response:
     path, method = request.path.rstrip("/"), request.method
     if (m := _GPU.match(path)) and method == "PUT":
         node, index = m.group(1), int(m.group(2))

@@ -19,9 +19,7 @@ It works on the simulators' small object API (`api.store`, `api.update_pod`,
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any
 
 from bigk.cluster.devices import (
     DEVICE_ALLOCATIONS_ANNOTATION,
@@ -31,6 +29,7 @@ from bigk.cluster.devices import (
     plugin_choice,
 )
 from bigk.cluster.model import GPU_RESOURCE
+from bigk.emulator.host import SimHost, Simulator
 from bigk.emulator.store import Obj, WatchEvent
 
 log = logging.getLogger("bigk.emulator")
@@ -59,15 +58,12 @@ def advertised_gpus(node: Obj) -> int:
         return 0
 
 
-class DevicePluginSim:
+class DevicePluginSim(Simulator):
     """Device allocation for every node, the way the kubelet's device manager does it."""
 
-    def __init__(self, cluster: Any) -> None:
-        self.cluster = cluster
-        self.api = cluster.api
-        self.loop = cluster.loop
+    def __init__(self, host: SimHost) -> None:
+        super().__init__(host)
         self._alloc: dict[str, dict[str, DeviceAllocation]] = {}  # node -> pod uid -> devices
-        self._stopped = False
 
     def start(self) -> None:
         live = {p["metadata"].get("uid", "") for p in self.api.store.objects("pods")[0]
@@ -80,18 +76,17 @@ class DevicePluginSim:
             self._alloc[name] = {uid: a for uid, a in saved.items() if uid in live}
             if len(self._alloc[name]) != len(saved):
                 self._publish(name)
-        self.api.store.subscribe(self._on_change)
+        super().start()
+
+    def _replay(self) -> None:
         for pod in self.api.store.objects("pods")[0]:
             self._consider(pod, deleted=False)
 
-    def stop(self) -> None:
-        self._stopped = True
+    def _wants(self, key: str, event: WatchEvent) -> bool:
+        return key == "pods"
 
-    def _on_change(self, key: str, event: WatchEvent) -> None:
-        if self._stopped or key != "pods":
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is closing
-            self.loop.call_soon_threadsafe(self._consider, event.obj, event.type == "DELETED")
+    def _handle(self, key: str, event: WatchEvent) -> None:
+        self._consider(event.obj, event.type == "DELETED")
 
     def allocations(self, node: str) -> dict[str, DeviceAllocation]:
         """The devices given on `node`, by pod UID (a copy)."""
@@ -159,8 +154,8 @@ class DevicePluginSim:
         log.info("event=pod_rejected pod=%s/%s reason=%s", meta.get("namespace"), meta["name"], reason)
 
 
-def start_device_plugin(cluster: Any) -> DevicePluginSim:
+def start_device_plugin(host: SimHost) -> DevicePluginSim:
     """Start the simulated device plugin on an `EmulatedCluster` or `SimulatedNodes` (call on its loop)."""
-    sim = DevicePluginSim(cluster)
+    sim = DevicePluginSim(host)
     sim.start()
     return sim

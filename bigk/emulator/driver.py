@@ -22,18 +22,16 @@ import contextlib
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bigk.cluster.labels import SPARK_ROLE
 from bigk.emulator import spark_volumes, sparkconf
 from bigk.emulator.api import PODS, TERMINAL_PHASES
 from bigk.emulator.errors import ApiError
+from bigk.emulator.host import SimHost, Simulator
 from bigk.emulator.kubelet import expected_duration, finish_pod, sim_fails
 from bigk.emulator.resources import by_key
 from bigk.emulator.store import Obj, WatchEvent
-
-if TYPE_CHECKING:
-    from bigk.emulator.cluster import EmulatedCluster
 
 PVCS = by_key("persistentvolumeclaims")
 log = logging.getLogger("bigk.emulator")
@@ -60,35 +58,31 @@ class DriverConf:
         )
 
 
-class SparkDriverSim:
+class SparkDriverSim(Simulator):
     """Runs one simulated Spark application per running driver pod (label spark-role=driver)."""
 
-    def __init__(self, cluster: EmulatedCluster, tick: float = 0.05) -> None:
-        self.cluster = cluster
-        self.api = cluster.api
-        self.loop = cluster.loop
-        self.scale = cluster.time_scale
+    def __init__(self, host: SimHost, tick: float = 0.05) -> None:
+        super().__init__(host)
+        self.scale = host.time_scale
         self.tick = tick
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._stopped = False
 
-    def start(self) -> None:
-        self.api.store.subscribe(self._on_change)
+    def _replay(self) -> None:
         items, _ = self.api.store.objects(PODS.key)
         for pod in items:
             self._consider(pod)
 
-    def stop(self) -> None:
-        self._stopped = True
+    def _halt(self) -> None:
         for task in self._tasks.values():
             task.cancel()
         self._tasks.clear()
 
-    def _on_change(self, key: str, event: WatchEvent) -> None:
-        if key != PODS.key or self._stopped or event.type == "DELETED":
-            return
-        if (event.obj["metadata"].get("labels") or {}).get(SPARK_ROLE) == "driver":
-            self.loop.call_soon_threadsafe(self._consider, event.obj)
+    def _wants(self, key: str, event: WatchEvent) -> bool:
+        return (key == PODS.key and event.type != "DELETED"
+                and (event.obj["metadata"].get("labels") or {}).get(SPARK_ROLE) == "driver")
+
+    def _handle(self, key: str, event: WatchEvent) -> None:
+        self._consider(event.obj)
 
     def _consider(self, pod: Obj) -> None:
         meta = pod["metadata"]
@@ -167,7 +161,7 @@ class SparkDriverSim:
         if problem:
             self._end(ns, name, uid, settings, succeeded=False, message=f"invalid executor memory: {problem}")
             return
-        duration = expected_duration(driver, self.cluster.default_duration) * self.scale
+        duration = expected_duration(driver, self.host.default_duration) * self.scale
         log.info(
             "event=driver_started driver=%s/%s executors=%d batch=%d", ns, name, settings.instances, settings.batch_size
         )
@@ -267,7 +261,7 @@ class SparkDriverSim:
         log.info("event=driver_finished driver=%s/%s succeeded=%s", ns, name, succeeded)
 
     def _finish(self, ns: str, name: str, uid: str, succeeded: bool, message: str) -> None:
-        kubelet: Any = self.cluster.kubelet
+        kubelet: Any = self.host.kubelet
         if kubelet is not None:
             kubelet.finish(ns, name, uid, succeeded=succeeded, message=message)
         else:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bigk.cluster.annotations import parse_assigned_gpus
 from bigk.cluster.devices import DEVICE_ALLOCATIONS_ANNOTATION, decode_allocations
@@ -34,10 +34,8 @@ from bigk.cluster.readings import ReadingRecord
 from bigk.cluster.readings import encode as encode_readings
 from bigk.emulator.api import NODES, PODS
 from bigk.emulator.errors import ApiError
+from bigk.emulator.host import SimHost, Simulator
 from bigk.emulator.store import Obj
-
-if TYPE_CHECKING:
-    from bigk.emulator.cluster import EmulatedCluster
 
 log = logging.getLogger("bigk.emulator")
 WHOLE_GPU_MEMORY_SHARE = 0.9
@@ -69,14 +67,12 @@ def _assigned(pod: Obj) -> list[int] | None:
     return list(indices) if indices is not None else []  # junk: assigned, but to no GPU this node has
 
 
-class GpuSim:
-    """Readings for every GPU of every node with GPUs."""
+class GpuSim(Simulator):
+    """Readings for every GPU of every node with GPUs, written every `gpu_interval` seconds (no store watch)."""
 
-    def __init__(self, cluster: EmulatedCluster, seed: int = 0) -> None:
-        self.cluster = cluster
-        self.api = cluster.api
-        self.loop = cluster.loop
-        self.interval = cluster.gpu_interval
+    def __init__(self, host: SimHost, seed: int = 0) -> None:
+        super().__init__(host)
+        self.interval = host.gpu_interval
         self._health: dict[tuple[str, int], bool] = {}
         self._external: dict[tuple[str, int], tuple[int, float]] = {}
         self._rng = random.Random(seed)
@@ -85,7 +81,7 @@ class GpuSim:
     def start(self) -> None:
         self._task = self.loop.create_task(self._run())
 
-    def stop(self) -> None:
+    def _halt(self) -> None:
         if self._task is not None:
             self._task.cancel()
 
@@ -112,7 +108,7 @@ class GpuSim:
 
     def refresh(self) -> None:
         """Write fresh readings on every GPU node."""
-        nodes = [n for n in list(self.cluster.model_nodes.values()) if n.gpus]
+        nodes = [n for n in list(self.host.model_nodes.values()) if n.gpus]
         if not nodes:
             return
         names = {n.name for n in nodes}

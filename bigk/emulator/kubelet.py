@@ -14,15 +14,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bigk.cluster.labels import EXPECTED_DURATION_ANNOTATION, SPARK_ROLE
 from bigk.emulator.api import PODS, TERMINAL_PHASES, set_condition
+from bigk.emulator.host import SimHost, Simulator
 from bigk.emulator.nodes import node_ip
 from bigk.emulator.store import Obj, WatchEvent, rfc3339
-
-if TYPE_CHECKING:
-    from bigk.emulator.cluster import EmulatedCluster
 
 log = logging.getLogger("bigk.emulator")
 
@@ -57,41 +55,37 @@ def _container_status(container: Obj, pod_uid: str, state: Obj, ready: bool) -> 
     }
 
 
-class KubeletSim:
+class KubeletSim(Simulator):
     """One simulated kubelet for every node of the emulated cluster."""
 
-    def __init__(self, cluster: EmulatedCluster, start_delay: float = 0.5, stop_delay: float = 0.2) -> None:
-        self.cluster = cluster
-        self.api = cluster.api
-        self.loop = cluster.loop
-        self.scale = cluster.time_scale
+    def __init__(self, host: SimHost, start_delay: float = 0.5, stop_delay: float = 0.2) -> None:
+        super().__init__(host)
+        self.scale = host.time_scale
         self.start_delay = start_delay
         self.stop_delay = stop_delay
         self._timers: dict[str, asyncio.TimerHandle] = {}  # pod uid -> next step
         self._waiting: dict[str, tuple[str, str]] = {}  # pod uid -> (ns, name) waiting for volumes
         self._stopping: set[str] = set()  # pod uids whose removal is scheduled
-        self._stopped = False
 
-    def start(self) -> None:
-        self.api.store.subscribe(self._on_change)
+    def _replay(self) -> None:
         items, _ = self.api.store.objects(PODS.key)
         for pod in items:
             self._consider(pod)
 
-    def stop(self) -> None:
-        self._stopped = True
+    def _halt(self) -> None:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
 
     # ---- reacting to changes ----------------------------------------------------------
-    def _on_change(self, key: str, event: WatchEvent) -> None:
-        if self._stopped:
-            return
+    def _wants(self, key: str, event: WatchEvent) -> bool:
+        return key == PODS.key or (key == "configmaps" and event.type == "ADDED" and bool(self._waiting))
+
+    def _handle(self, key: str, event: WatchEvent) -> None:
         if key == PODS.key:
-            self.loop.call_soon_threadsafe(self._pod_event, event)
-        elif key == "configmaps" and event.type == "ADDED" and self._waiting:
-            self.loop.call_soon_threadsafe(self._retry_waiting)
+            self._pod_event(event)
+        else:
+            self._retry_waiting()
 
     def _pod_event(self, event: WatchEvent) -> None:
         uid = event.obj["metadata"]["uid"]
@@ -132,11 +126,11 @@ class KubeletSim:
                 return
             self._schedule(uid, self.start_delay, self._run, ns, name, uid)
         elif phase == "Running" and self._owns_completion(pod):
-            self._schedule(uid, expected_duration(pod, self.cluster.default_duration), self._finish, ns, name, uid)
+            self._schedule(uid, expected_duration(pod, self.host.default_duration), self._finish, ns, name, uid)
 
     def _owns_completion(self, pod: Obj) -> bool:
         """Spark drivers and their executors end when the simulated driver says so; other pods on their own."""
-        if self.cluster.driver is None:
+        if self.host.driver is None:
             return True
         role = (pod["metadata"].get("labels") or {}).get(SPARK_ROLE)
         if role == "driver":

@@ -352,16 +352,16 @@ class SimulatedNodes:
         try:
             self._heartbeat = self.loop.create_task(self._renew_leases())
             if self._want["kubelet"]:
-                self.kubelet = KubeletSim(self)  # type: ignore[arg-type]
+                self.kubelet = KubeletSim(self)
                 self.kubelet.start()
                 from bigk.emulator.device_plugin import start_device_plugin  # nvidia.com/gpu devices
 
                 self.device_plugin = start_device_plugin(self)
             if self._want["spark_driver"]:
-                self.driver = SparkDriverSim(self)  # type: ignore[arg-type]
+                self.driver = SparkDriverSim(self)
                 self.driver.start()
             if self._want["gpu_readings"]:
-                self.gpus = GpuSim(self)  # type: ignore[arg-type]
+                self.gpus = GpuSim(self)
                 self.gpus.start()
         finally:
             started.set()

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from kubernetes import client
 
 from bigk.cluster.affinity import Clause, Requirement, Term, combine
 from bigk.cluster.model import Node, Pod
-
-if TYPE_CHECKING:  # the cache imports this module for `anti_affinity_terms`
-    from bigk.kube.cache import PodEntry
 
 REASON_EXISTING_ANTI_AFFINITY = "existing pods' anti-affinity"
 
@@ -107,7 +104,25 @@ def apply_clause(pod: Pod, clause: Clause) -> Pod:
     return replace(pod, constraints=combine(pod.constraints, (clause,)))
 
 
-def resolve_entries(entries: list[PodEntry], nodes: Iterable[Node]) -> list[PodEntry]:
+class Entry(Protocol):
+    """What `resolve_entries` reads of one cached pod (`bigk.kube.cache.PodEntry`, which imports this module)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def pod(self) -> Pod: ...
+    @property
+    def candidate(self) -> bool: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def anti_affinity(self) -> tuple[AntiAffinityTerm, ...]: ...
+
+
+E = TypeVar("E", bound=Entry)
+
+
+def resolve_entries(entries: list[E], nodes: Iterable[Node]) -> list[E]:
     """Entries with running pods' anti-affinity folded into the pending pods it concerns (cheap when none)."""
     running = [(e.pod, e.anti_affinity) for e in entries if e.anti_affinity and e.pod.node]
     if not running:

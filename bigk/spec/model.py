@@ -19,6 +19,7 @@ from bigk.cluster.model import Toleration as ClusterToleration
 from bigk.cluster.quantity import QuantityError, cpu_to_milli
 from bigk.spec.cron import parse_schedule, parse_timezone
 from bigk.spec.errors import CronError
+from bigk.spec.queue_names import queue_name
 from bigk.spec.sparkvolumes import volume_problems
 from bigk.spec.units import memory_mib
 
@@ -116,13 +117,7 @@ HadoopKey = Annotated[str, _check_pattern(_HADOOP_KEY, "Hadoop setting name")]
 DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 
 
-def _queue_name(value: Any) -> str:
-    from bigk.spec.queues import queue_name  # one parser for every queue name (queues import this module's units)
-
-    return queue_name(value)
-
-
-QueueName = Annotated[str, BeforeValidator(_queue_name), Field(description="Leaf queue, e.g. ml.training.")]
+QueueName = Annotated[str, BeforeValidator(queue_name), Field(description="Leaf queue, e.g. ml.training.")]
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 DnsSubdomain = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 

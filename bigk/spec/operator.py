@@ -21,6 +21,7 @@ from typing import Any
 from bigk.spec.model import API_VERSION, KIND
 from bigk.spec.operator_monitoring import MOUNT as MONITORING_MOUNT
 from bigk.spec.operator_monitoring import as_list, wiring
+from bigk.spec.queue_names import QueueNameError, queue_name
 
 OPERATOR_API = "sparkoperator.k8s.io/v1beta2"
 OLDER_APIS = ("sparkoperator.k8s.io/v1beta1", "sparkoperator.k8s.io/v1alpha1")
@@ -86,12 +87,10 @@ _UNSUPPORTED_SPEC = {
     "secrets",
 }
 def bigk_queue(name: str) -> str:
-    """The bigk queue for a YuniKorn (`root.team.etl`) or Volcano queue name (see `bigk.spec.queues.queue_name`).
+    """The bigk queue for a YuniKorn (`root.team.etl`) or Volcano queue name (see `bigk.spec.queue_names.queue_name`).
 
     A name bigk cannot read is passed on unchanged, so that validation reports it at its position.
     """
-    from bigk.spec.queues import QueueNameError, queue_name  # queues imports the model, which imports this module
-
     try:
         return queue_name(name)
     except QueueNameError:
