@@ -30,7 +30,10 @@ def _amounts(values: dict[str, Any] | None) -> str:
     models = values.get("gpuByModel")
     if models:
         text = "(" + ", ".join(f"{m}: {v:g}" for m, v in models.items()) + ")"
-        parts.append(text if parts and "gpu" in values else f"GPU {text}")
+        if "gpu" in values:
+            parts[-1] += f" {text}"
+        else:
+            parts.append(f"GPU {text}")
     return ", ".join(parts) or "-"
 
 
