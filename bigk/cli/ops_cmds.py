@@ -22,7 +22,7 @@ from rich.table import Table
 from bigk.cli import output as out
 from bigk.cli.output import KindInfo, OutputFormat, UsageError, output_option, parse_output, register_kind
 from bigk.durations import span as brief_span
-from bigk.errors import BigkError
+from bigk.errors import BigkError, NotFound
 from bigk.service.runstate import RunState
 
 TERMINAL = {"Succeeded", "Failed", "Cancelled", "TimedOut"}
@@ -64,8 +64,8 @@ def _run_state(state: str | None) -> str | None:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")  # what the API accepts as a job, run, node or pool
 
 
-class NoSuchName(BigkError):
-    exit_code = 3
+class NoSuchName(NotFound):
+    """A name the API could never accept, refused before asking it."""
 
 
 def _q(name: str | None) -> str:

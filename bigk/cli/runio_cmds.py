@@ -28,25 +28,6 @@ def _client(server: str | None) -> Any:
     return Client(server)
 
 
-def _raise_for(resp: Any, what: str) -> None:
-    """Turn a failed streaming answer into the CLI's one-line error with its exit code."""
-    from bigk.service.client import ClientError, NotFound, Unauthorized
-
-    if resp.status_code < 400:
-        return
-    resp.read()
-    try:
-        detail = resp.json().get("detail")
-    except ValueError:
-        detail = None
-    text = str(detail or resp.text[:200] or resp.reason_phrase)
-    if resp.status_code == 401:
-        raise Unauthorized(f"{what}: {text}")
-    if resp.status_code == 404:
-        raise NotFound(text)
-    raise ClientError(text)
-
-
 def stream_logs(server: str | None, run: str, executor: int | None, follow: bool, previous: bool,
                 tail: int | None, timestamps: bool, out: Any = None) -> None:
     """Copy the run's log to `out` (stdout) as it arrives."""
@@ -62,7 +43,9 @@ def stream_logs(server: str | None, run: str, executor: int | None, follow: bool
         with client.http.stream("GET", f"/api/v1/runs/{run}/logs", params={k: v for k, v in params.items()
                                                                              if v is not None},
                                 timeout=httpx.Timeout(15.0, read=None if follow else 60.0)) as resp:
-            _raise_for(resp, f"logs of run {run}")
+            if resp.status_code >= 400:  # the same one-line errors and exit codes as every other call
+                resp.read()
+                client.check(resp, f"/api/v1/runs/{run}/logs")
             for text in resp.iter_text():
                 out.write(text)
                 out.flush()

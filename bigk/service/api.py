@@ -25,10 +25,11 @@ from bigk.service.about_api import about_router
 from bigk.service.authz import guard_for
 from bigk.service.drain_api import drain_router
 from bigk.service.gpus_api import annotate_gpus, gpus_router
+from bigk.service.http import status_for
 from bigk.service.leading_api import leading_router
 from bigk.service.queues_api import queues_router
 from bigk.service.runio_api import runio_router
-from bigk.service.runstate import InvalidTransition, RunState
+from bigk.service.runstate import RunState
 from bigk.service.status import status_router
 from bigk.service.watch_api import watch_router
 
@@ -51,8 +52,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     @app.exception_handler(BigkError)
     async def _bigk_error(_: Request, exc: BigkError) -> JSONResponse:
-        code = 404 if exc.exit_code == 3 else 409 if isinstance(exc, InvalidTransition) else 400
-        return JSONResponse({"detail": str(exc)}, status_code=code)
+        return JSONResponse({"detail": str(exc)}, status_code=status_for(exc))  # the one mapping (bigk.errors)
 
     @app.exception_handler(Exception)
     async def _any_error(_: Request, exc: Exception) -> JSONResponse:

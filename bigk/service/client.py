@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bigk import errors
 from bigk.errors import BigkError
 from bigk.service.auth import TOKEN_ENV, TOKEN_FILE
 
@@ -23,31 +24,29 @@ DEFAULT_SERVER = "http://127.0.0.1:8080"
 
 
 class ClientError(BigkError):
-    exit_code = 1
+    """The API refused a call or could not be asked; subclasses say which kind (bigk.errors)."""
 
 
-class NotFound(ClientError):
-    exit_code = 3
+class NotFound(ClientError, errors.NotFound):
+    pass
 
 
-class Unauthorized(ClientError):
-    exit_code = 4
+class Unauthorized(ClientError, errors.Unauthorized):
+    pass
 
 
-class Forbidden(ClientError):
+class Forbidden(Unauthorized, errors.Forbidden):
     """The caller is known but their RBAC does not grant the action (exit 4, like 401)."""
-
-    exit_code = 4
 
 
 class Unreachable(ClientError):
+    """No bigk answers at the server address (exit 5)."""
+
     exit_code = 5
 
 
-class BadServer(ClientError):
+class BadServer(ClientError, errors.UsageError):
     """`--server` / `$BIGK_SERVER` that is not an http(s) URL: a usage error."""
-
-    exit_code = 2
 
 
 def _state_dir() -> Path:

@@ -16,7 +16,7 @@ from kubernetes.client.rest import ApiException
 from bigk.cluster import labels as L
 from bigk.cluster.model import MILLI_GPU, POOL_LABEL, Node
 from bigk.cluster.state import DEFAULT_STALE_AFTER_S
-from bigk.errors import BigkError
+from bigk.errors import NotFound
 from bigk.kube.translate import TranslateError, node_from_v1, node_ready, occupies_node, pod_from_v1
 from bigk.metrics import DEFAULT_IDLE_THRESHOLD_PCT
 
@@ -26,8 +26,8 @@ STALE_AFTER_S = DEFAULT_STALE_AFTER_S  # a reading older than this says nothing 
 IDLE_UTILIZATION_PCT = DEFAULT_IDLE_THRESHOLD_PCT  # allocated but below this: probably wasted
 
 
-class UnknownNode(BigkError):
-    exit_code = 3
+class UnknownNode(NotFound):
+    pass
 
 
 class ClusterView:

@@ -15,11 +15,27 @@ from typing import Any
 
 import uvicorn
 
-from bigk.errors import BigkError, UsageError
+from bigk.errors import BigkError, Conflict, Forbidden, Invalid, NotFound, Unauthorized, UsageError
 
 
 class ListenError(BigkError):
-    exit_code = 1
+    """The API cannot listen where it was told (address in use, no permission)."""
+
+
+# The API's one mapping of bigk's error kinds (bigk.errors) to HTTP statuses; the first match wins.
+HTTP_STATUS: tuple[tuple[type[BigkError], int], ...] = (
+    (NotFound, 404), (Conflict, 409), (Forbidden, 403), (Unauthorized, 401), (Invalid, 400),
+)
+
+
+def status_for(exc: BigkError) -> int:
+    """The HTTP status of an error a user can act on (400 for a plain `BigkError`)."""
+    for kind, status in HTTP_STATUS:
+        if isinstance(exc, kind):
+            return status
+    if exc.exit_code == NotFound.exit_code:  # bigk.service.views.UnknownJob until it derives NotFound (issue #15)
+        return 404
+    return 400
 
 
 def parse_listen(text: str) -> tuple[str, int]:

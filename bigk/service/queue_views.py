@@ -17,15 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from bigk.cluster.usage import ZERO
-from bigk.errors import BigkError
+from bigk.errors import NotFound
 from bigk.service.runstate import RunState
 
 RESOURCES = ("cpu", "memory", "gpu")
 _WAITING = (RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED)
 
 
-class UnknownQueue(BigkError):
-    exit_code = 3
+class UnknownQueue(NotFound):
+    pass
 
 
 def _human(resource: str, value: int | None) -> float | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from bigk.errors import BigkError
+from bigk.errors import Conflict
 
 
 class RunState(StrEnum):
@@ -51,10 +51,8 @@ TIMESTAMP_FIELD: dict[RunState, str] = {
 }
 
 
-class InvalidTransition(BigkError):
+class InvalidTransition(Conflict):
     """A state change the state machine forbids (e.g. Succeeded -> Running)."""
-
-    exit_code = 1
 
 
 def check_transition(run_id: str, old: RunState, new: RunState) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from bigk.errors import BigkError
+from bigk.errors import BigkError, NotFound
 from bigk.service.runstate import ACTIVE, TERMINAL, TIMESTAMP_FIELD, RunState, check_transition
 
 
@@ -42,8 +42,8 @@ class StoreError(BigkError):
     """The state database cannot be opened or used."""
 
 
-class UnknownRun(BigkError):
-    exit_code = 3
+class UnknownRun(NotFound):
+    pass
 
 
 class _Base(DeclarativeBase):

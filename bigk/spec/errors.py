@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bigk.errors import BigkError
+from bigk.errors import BigkError, NotFound
 
 
 class SpecError(BigkError):
@@ -13,7 +13,5 @@ class CronError(SpecError):
     """A cron expression or time zone that cannot drive a schedule."""
 
 
-class UnknownJobError(SpecError):
+class UnknownJobError(SpecError, NotFound):
     """A job name that no loaded spec defines (exit 3, "not found", like the operator CLI)."""
-
-    exit_code = 3
