@@ -326,7 +326,11 @@ def unit_models(unit: Unit) -> frozenset[str] | None:
 
 
 def _gpu_products(state: ClusterState, req: PodRequest) -> list[str]:
-    return [m for m in state.models if model_allowed(m, req.gpu_models)]
+    """The products `req` could ever run on: its model names allow them and their nodes' GPU owner admits it."""
+    owner = state.owner_ok(req)
+    ids = state.gpu_model if owner is None else state.gpu_model[owner]
+    present = {int(i) for i in np.unique(ids) if i >= 0}
+    return [m for i, m in enumerate(state.models) if i in present and model_allowed(m, req.gpu_models)]
 
 
 def open_models(book: QueueBook, unit: Unit, state: ClusterState) -> tuple[Unit, ModelHold | None]:

@@ -136,3 +136,15 @@ def test_model_maxima_that_never_bind_change_no_decision() -> None:
     quota = run({"x": Queue("x", guaranteed={"gpu": 2000}, maximum_models={"A100": 10**9}),
                  "y": Queue("y", maximum_models={"T4": 10**9})})
     assert plain and plain == quota
+
+
+def test_models_whose_nodes_never_take_the_pod_do_not_count_as_open() -> None:
+    t4 = gpu_node("t4-0", gpus=4, model=T4)
+    t4.gpu_owner = "bigk"  # bigk shares these GPUs: whole-GPU pods never go there
+    w = World([gpu_node("a100-0", gpus=4, model=A100), t4])
+    w.queues = {"ml": Queue("ml", maximum_models={"A100": 1000})}
+    w.add(pod("one", gpus=1, queue="ml", created_at=0), pod("two", gpus=1, queue="ml", created_at=1))
+    r = w.cycle(5)
+    assert [b.pod_key for b in r.binds] == ["default/one"]
+    assert r.waiting["default/two"].state == "queue-maximum" and "A100 GPU maximum (1 GPU)" in \
+        r.waiting["default/two"].message
