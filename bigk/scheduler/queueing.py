@@ -130,9 +130,11 @@ class QueueBook:
     def below_guarantee(self, name: str) -> bool:
         q = self.queue(name)
         u = self._triple(name)
-        if any(u[i] < q.guaranteed.get(r, 0) for i, r in enumerate(RESOURCES)):
+        g = q.guaranteed
+        if g and (u[0] < g.get("cpu", 0) or u[1] < g.get("memory", 0) or u[2] < g.get("gpu", 0)):
             return True
-        return any(self._on_model(name, alias) < g for alias, g in q.guaranteed_models.items())
+        return bool(q.guaranteed_models) and any(self._on_model(name, alias) < v
+                                                 for alias, v in q.guaranteed_models.items())
 
     def over_maximum(self, name: str, need: UsageLike) -> Limit | None:
         """The first limit that taking `need` in queue `name` would break, or None.
