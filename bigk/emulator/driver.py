@@ -32,6 +32,7 @@ from bigk.emulator.host import SimHost, Simulator
 from bigk.emulator.kubelet import expected_duration, finish_pod, sim_fails
 from bigk.emulator.resources import by_key
 from bigk.emulator.store import Obj, WatchEvent
+from bigk.spark.driver_pod import POD_TEMPLATE_KEY, SPARK_PROPERTIES_KEY
 
 PVCS = by_key("persistentvolumeclaims")
 log = logging.getLogger("bigk.emulator")
@@ -113,10 +114,10 @@ class SparkDriverSim(Simulator):
                 continue
             cm = self.api.store.get("configmaps", ns, cm_ref.get("name", ""))
             data = (cm or {}).get("data") or {}
-            if sparkconf.SPARK_PROPERTIES_KEY in data:
-                conf = sparkconf.parse_properties(data[sparkconf.SPARK_PROPERTIES_KEY])
-            if sparkconf.POD_TEMPLATE_KEY in data:
-                template = sparkconf.load_template(data[sparkconf.POD_TEMPLATE_KEY])
+            if SPARK_PROPERTIES_KEY in data:
+                conf = sparkconf.parse_properties(data[SPARK_PROPERTIES_KEY])
+            if POD_TEMPLATE_KEY in data:
+                template = sparkconf.load_template(data[POD_TEMPLATE_KEY])
         fallback = conf is None
         if conf is None:
             conf = sparkconf.conf_from_annotations(driver)

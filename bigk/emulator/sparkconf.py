@@ -31,9 +31,9 @@ from bigk.cluster.model import GPU_RESOURCE
 from bigk.cluster.quantity import QuantityError, spark_memory_to_mib
 from bigk.emulator import spark_volumes
 from bigk.emulator.store import Obj
+from bigk.spark.driver_pod import non_jvm
+from bigk.spec.gang import spark_overhead_mib
 
-SPARK_PROPERTIES_KEY = "spark.properties"
-POD_TEMPLATE_KEY = "podspec-configmap-key"
 SIM_CONF_ANNOTATION = "bigk.io/sim-spark-conf"
 SIM_TEMPLATE_ANNOTATION = "bigk.io/sim-executor-template"
 SIM_SHORTCUTS = {
@@ -45,7 +45,6 @@ SIM_SHORTCUTS = {
     "bigk.io/sim-batch-delay": "spark.kubernetes.allocation.batch.delay",
 }
 EXECUTOR_CONTAINER = "spark-kubernetes-executor"
-MEMORY_OVERHEAD_MIN_MIB = 384
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -149,15 +148,12 @@ def _prefixed(conf: dict[str, str], prefix: str) -> dict[str, str]:
 
 
 def executor_memory_mib(conf: dict[str, str]) -> int:
-    """spark.executor.memory plus overhead (explicit, or factor × memory with a 384 MiB floor)."""
+    """spark.executor.memory plus overhead (explicit, or Spark's rule: `bigk.spec.gang.spark_overhead_mib`)."""
     memory = spark_memory_to_mib(conf.get("spark.executor.memory", "1g"))
     if conf.get("spark.executor.memoryOverhead"):
         overhead = spark_memory_to_mib(conf["spark.executor.memoryOverhead"])
     else:
-        factor = float(
-            conf.get("spark.executor.memoryOverheadFactor", conf.get("spark.kubernetes.memoryOverheadFactor", "0.1"))
-        )
-        overhead = int(max(factor * memory, MEMORY_OVERHEAD_MIN_MIB))
+        overhead = spark_overhead_mib(memory, "executor", conf, non_jvm(conf))
     pyspark = (
         spark_memory_to_mib(conf["spark.executor.pyspark.memory"]) if conf.get("spark.executor.pyspark.memory") else 0
     )

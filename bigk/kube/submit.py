@@ -11,29 +11,24 @@ by anything kept in memory.
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from bigk.cluster.labels import SPARK_ROLE
-from bigk.errors import BigkError
 from bigk.kube.client import api_client
 from bigk.kube.retry import Backoff, status_of
+from bigk.spark.errors import SubmitError
+from bigk.spark.home import submit_environment
 
 log = logging.getLogger(__name__)
 
 WAIT_APP = "spark.kubernetes.submission.waitAppCompletion"
-
-
-class SubmitError(BigkError):
-    """spark-submit failed or the driver pod never appeared."""
 
 
 class SubmissionLike(Protocol):
@@ -49,26 +44,6 @@ class SubmissionLike(Protocol):
 class SubmittedRun:
     driver_pod_name: str
     namespace: str
-
-
-def spark_home() -> Path:
-    """The installed pyspark package folder: a complete SPARK_HOME with bin/spark-submit and the jars."""
-    import pyspark
-
-    return Path(pyspark.__file__).resolve().parent
-
-
-def submit_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment plus SPARK_HOME and the Python that runs bigk first on PATH."""
-    import sys
-
-    env = dict(os.environ)
-    env.update(extra or {})
-    env.setdefault("SPARK_HOME", str(spark_home()))
-    python_bin = str(Path(sys.executable).parent)
-    if python_bin not in env.get("PATH", "").split(os.pathsep):
-        env["PATH"] = os.pathsep.join(p for p in (python_bin, env.get("PATH", "")) if p)
-    return env
 
 
 def master_server(master_url: str) -> str:

@@ -38,6 +38,18 @@ def spark_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def submit_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with `extra` (a submission's env) laid over it, and what spark-submit still
+    lacks: SPARK_HOME, and the Python that runs bigk first on PATH."""
+    env = dict(os.environ)
+    env.update(extra or {})
+    env.setdefault("SPARK_HOME", str(spark_home()))
+    python_bin = str(Path(sys.executable).parent)
+    if python_bin not in env.get("PATH", "").split(os.pathsep):
+        env["PATH"] = os.pathsep.join(p for p in (python_bin, env.get("PATH", "")) if p)
+    return env
+
+
 def submit_env() -> dict[str, str]:
     """The variables a cluster-mode spark-submit needs, to lay over the caller's environment.
 

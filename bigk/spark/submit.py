@@ -54,6 +54,7 @@ class Submission:
     gang: str
     labels: dict[str, str] = field(default_factory=dict)
     config_maps: list[dict[str, Any]] = field(default_factory=list)  # created in `namespace` before submitting
+    resource_type: str = "java"  # java | python | r: what spark-submit tells the driver (larger overhead off the JVM)
 
     def to_dict(self, portable: bool = False) -> dict[str, Any]:
         """What `bigk render` prints.
@@ -323,4 +324,5 @@ def build_submission(job: JobSpec, run_id: str, master: str, workdir: Path,
         gang=gang,
         labels=labels,
         config_maps=[cm.manifest(job.metadata.namespace) for cm in job.spec.configMaps],
+        resource_type={"Python": "python", "R": "r"}.get(job.spec.type, "java"),
     )

@@ -5,11 +5,18 @@ set, else max(384 MiB, factor x heap) with factor 0.10 for JVM applications and
 0.40 for Python and R (non-JVM) ones, unless sparkConf overrides the factor. The
 executor also adds `spark.executor.pyspark.memory`. Getting this wrong makes the
 scheduler place pods that the kubelet then cannot fit.
+
+`spark_overhead_mib` is that rule in Spark's own terms (a heap and a conf), the one
+copy: the direct-mode driver pod (`bigk.spark.driver_pod`) and the emulator's
+simulated Spark driver size their pods with it too. It lives here, not in
+`bigk.spark`, because validation sizes pods (`bigk.spec.fit`) and `bigk.spark`
+renders specs, so `spark` sits above `spec` (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from bigk.cluster.model import GPU_RESOURCE, Gang, PodRequest
 from bigk.cluster.quantity import cpu_to_milli
@@ -24,15 +31,28 @@ NON_JVM_OVERHEAD_FACTOR = 0.40
 GPU_TOLERATION = Toleration(key=GPU_RESOURCE, operator="Exists", effect="NoSchedule")
 
 
-def _factor(job: JobSpec, role: str) -> float:
-    conf = job.spec.sparkConf
+def _factor(conf: Mapping[str, str], role: str, non_jvm: bool) -> float:
     for key in (f"spark.{role}.memoryOverheadFactor", "spark.kubernetes.memoryOverheadFactor"):
         if key in conf:
             try:
                 return float(conf[key])
             except ValueError:
                 break
-    return NON_JVM_OVERHEAD_FACTOR if job.spec.type in ("Python", "R") else JVM_OVERHEAD_FACTOR
+    return NON_JVM_OVERHEAD_FACTOR if non_jvm else JVM_OVERHEAD_FACTOR
+
+
+def spark_overhead_mib(heap_mib: int, role: str, conf: Mapping[str, str], non_jvm: bool = False) -> int:
+    """The overhead Spark adds to a `role` pod with `heap_mib` of heap when no memoryOverhead is set.
+
+    max(spark.{role}.minMemoryOverhead or 384 MiB, factor x heap); the factor from sparkConf, else 0.10
+    (0.40 for Python and R applications, `non_jvm`).
+    """
+    minimum = MIN_OVERHEAD_MIB
+    min_key = f"spark.{role}.minMemoryOverhead"
+    if min_key in conf:
+        with contextlib.suppress(ValueError):  # a bad value keeps Spark's default, as Spark would fail anyway
+            minimum = memory_mib(conf[min_key])
+    return max(minimum, int(_factor(conf, role, non_jvm) * heap_mib))
 
 
 def overhead_mib(job: JobSpec, role: str) -> int:
@@ -50,12 +70,7 @@ def tmpfs_mib(job: JobSpec, role: str) -> int:
 def _spark_overhead_mib(job: JobSpec, role: str, pod: PodSpec) -> int:
     if pod.memoryOverhead is not None:
         return memory_mib(pod.memoryOverhead)
-    minimum = MIN_OVERHEAD_MIB
-    min_key = f"spark.{role}.minMemoryOverhead"
-    if min_key in job.spec.sparkConf:
-        with contextlib.suppress(ValueError):  # a bad value keeps Spark's default, as Spark would fail anyway
-            minimum = memory_mib(job.spec.sparkConf[min_key])
-    return max(minimum, int(_factor(job, role) * pod.memory_mib))
+    return spark_overhead_mib(pod.memory_mib, role, job.spec.sparkConf, job.spec.type in ("Python", "R"))
 
 
 def pod_request(job: JobSpec, role: str) -> PodRequest:
