@@ -125,8 +125,3 @@ def combine(base: PodConstraints | None, clauses: tuple[Clause, ...] = (), refus
 def pin_to_node(node: str, reason: str = REASON_SELECTED_NODE) -> Clause:
     """A clause that only `node` satisfies."""
     return Clause((Term((Requirement(NODE_NAME_FIELD, "In", (node,), on_name=True),)),), reason)
-
-
-def labels_in(requirements: Mapping[str, tuple[str, ...]], reason: str) -> Clause:
-    """A clause requiring, for each key, the node's label to be one of the values."""
-    return Clause((Term(tuple(Requirement(k, "In", v) for k, v in sorted(requirements.items()))),), reason)

@@ -217,8 +217,3 @@ def gpu_owner(labels: Mapping[str, str]) -> str:
     if sharing in SHARING_BIGK:
         return OWNER_BIGK
     return OWNER_MIXED if sharing == SHARING_MIXED else OWNER_DEVICE_PLUGIN
-
-
-def runs_mps(labels: Mapping[str, str]) -> bool:
-    """True on nodes whose GPUs bigk shares under CUDA MPS (limits enforced by the MPS server)."""
-    return labels.get(SHARING_LABEL, "").strip().lower() == "mps"

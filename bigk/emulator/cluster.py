@@ -28,6 +28,7 @@ from bigk.emulator.faults import Faults
 from bigk.emulator.kubeconfig import write_kubeconfig
 from bigk.emulator.nodes import node_object
 from bigk.emulator.server import ApiServer
+from bigk.emulator.simulators import RunsSimulators, Simulators
 from bigk.emulator.store import Obj, Store
 from bigk.emulator.waiting import poll
 
@@ -35,7 +36,7 @@ log = logging.getLogger("bigk.emulator")
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 
-class EmulatedCluster:
+class EmulatedCluster(RunsSimulators):
     """An embedded, emulated Kubernetes cluster for development and tests (not Kubernetes)."""
 
     def __init__(
@@ -74,10 +75,7 @@ class EmulatedCluster:
         self._stopped = False
         self._error: BaseException | None = None
         self._url = ""
-        self.kubelet: Any = None
-        self.device_plugin: Any = None  # bigk.emulator.device_plugin, with the kubelet
-        self.driver: Any = None
-        self.gpus: Any = None
+        self.sims = Simulators()
         for node in nodes:
             self.add_node(node)
 
@@ -141,24 +139,7 @@ class EmulatedCluster:
         self._start_simulation()
 
     def _start_simulation(self) -> None:
-        if self._want["kubelet"]:
-            from bigk.emulator.kubelet import KubeletSim
-
-            self.kubelet = KubeletSim(self)
-            self.kubelet.start()
-            from bigk.emulator.device_plugin import start_device_plugin  # nvidia.com/gpu devices, as a kubelet
-
-            self.device_plugin = start_device_plugin(self)
-        if self._want["spark_driver"]:
-            from bigk.emulator.driver import SparkDriverSim
-
-            self.driver = SparkDriverSim(self)
-            self.driver.start()
-        if self._want["gpu_readings"]:
-            from bigk.emulator.gpus import GpuSim
-
-            self.gpus = GpuSim(self)
-            self.gpus.start()
+        self.sims.start(self, **self._want)
 
     def stop(self) -> None:
         """Close every connection and stop the background thread."""
@@ -179,9 +160,7 @@ class EmulatedCluster:
         log.info("event=emulator_stopped url=%s", self._url)
 
     async def _shutdown(self) -> None:
-        for sim in (self.gpus, self.driver, self.device_plugin, self.kubelet):
-            if sim is not None:
-                sim.stop()
+        self.sims.stop()
         self.server.drop_watches()
         if self._runner is not None:
             await self._runner.cleanup()

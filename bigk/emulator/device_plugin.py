@@ -152,10 +152,3 @@ class DevicePluginSim(Simulator):
 
         self.api.update_pod(meta.get("namespace", "default"), meta["name"], change)
         log.info("event=pod_rejected pod=%s/%s reason=%s", meta.get("namespace"), meta["name"], reason)
-
-
-def start_device_plugin(host: SimHost) -> DevicePluginSim:
-    """Start the simulated device plugin on an `EmulatedCluster` or `SimulatedNodes` (call on its loop)."""
-    sim = DevicePluginSim(host)
-    sim.start()
-    return sim

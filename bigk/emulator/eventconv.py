@@ -24,28 +24,29 @@ _SHARED = ("metadata", "eventTime", "series", "reportingInstance", "action", "re
 _BACK = {core: v1 for v1, core in _RENAMED.items()}
 
 
+def _converted(event: Obj, api_version: str, renamed: dict[str, str]) -> Obj:
+    """An Event of `api_version` with the fields of `event` that it has: renamed ones under their new name."""
+    out: Obj = {"apiVersion": api_version, "kind": "Event"}
+    for key, value in event.items():
+        if key in renamed:
+            out[renamed[key]] = value
+        elif key in _SHARED:
+            out[key] = value
+    return out
+
+
 def to_core(event: Any) -> Any:
     """An events.k8s.io/v1 Event body in core/v1 shape (non-objects pass through for validation to reject)."""
     if not isinstance(event, dict):
         return event
-    core: Obj = {"apiVersion": "v1", "kind": "Event"}
-    for key, value in event.items():
-        if key in _RENAMED:
-            core[_RENAMED[key]] = value
-        elif key in _SHARED:
-            core[key] = value
+    core = _converted(event, "v1", _RENAMED)
     core.setdefault("involvedObject", {})
     return core
 
 
 def from_core(event: Obj) -> Obj:
     """A stored core/v1 Event in events.k8s.io/v1 shape."""
-    v1: Obj = {"apiVersion": "events.k8s.io/v1", "kind": "Event"}
-    for key, value in event.items():
-        if key in _BACK:
-            v1[_BACK[key]] = value
-        elif key in _SHARED:
-            v1[key] = value
+    v1 = _converted(event, "events.k8s.io/v1", _BACK)
     if not v1.get("eventTime"):
         # events.k8s.io requires eventTime; a core Event without one shows its last or first time
         stamp = event.get("lastTimestamp") or event.get("firstTimestamp") or event["metadata"].get("creationTimestamp")

@@ -35,6 +35,7 @@ from bigk.emulator.errors import ApiError
 from bigk.emulator.nodes import node_object
 from bigk.emulator.patches import clone
 from bigk.emulator.resources import ResourceType
+from bigk.emulator.simulators import RunsSimulators, Simulators
 from bigk.emulator.store import Obj, WatchEvent, index_owners
 from bigk.emulator.waiting import poll
 
@@ -288,7 +289,7 @@ class ClientApi:
         return obj
 
 
-class SimulatedNodes:
+class SimulatedNodes(RunsSimulators):
     """Nodes, their kubelet, Spark drivers and GPU readings, simulated against a real API server.
 
     It offers the simulators what `EmulatedCluster` offers them (`api`, `loop`, `time_scale`,
@@ -307,10 +308,7 @@ class SimulatedNodes:
         self.gpu_interval = gpu_interval
         self.model_nodes: dict[str, Node] = {n.name: n for n in nodes}
         self._want = {"kubelet": kubelet, "spark_driver": spark_driver, "gpu_readings": gpu_readings}
-        self.kubelet: Any = None
-        self.device_plugin: Any = None  # bigk.emulator.device_plugin, with the kubelet
-        self.driver: Any = None
-        self.gpus: Any = None
+        self.sims = Simulators()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -345,24 +343,9 @@ class SimulatedNodes:
         loop.close()
 
     def _start_simulators(self, started: threading.Event) -> None:
-        from bigk.emulator.driver import SparkDriverSim
-        from bigk.emulator.gpus import GpuSim
-        from bigk.emulator.kubelet import KubeletSim
-
         try:
             self._heartbeat = self.loop.create_task(self._renew_leases())
-            if self._want["kubelet"]:
-                self.kubelet = KubeletSim(self)
-                self.kubelet.start()
-                from bigk.emulator.device_plugin import start_device_plugin  # nvidia.com/gpu devices
-
-                self.device_plugin = start_device_plugin(self)
-            if self._want["spark_driver"]:
-                self.driver = SparkDriverSim(self)
-                self.driver.start()
-            if self._want["gpu_readings"]:
-                self.gpus = GpuSim(self)
-                self.gpus.start()
+            self.sims.start(self, **self._want)
         finally:
             started.set()
 
@@ -370,9 +353,7 @@ class SimulatedNodes:
         loop = self._loop
         if loop is not None and loop.is_running():
             def halt() -> None:
-                for sim in (self.gpus, self.driver, self.device_plugin, self.kubelet):
-                    if sim is not None:
-                        sim.stop()
+                self.sims.stop()
                 for task in asyncio.all_tasks(loop):
                     task.cancel()
                 loop.call_soon(loop.stop)  # after the cancelled tasks have had their turn

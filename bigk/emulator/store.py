@@ -22,7 +22,7 @@ from typing import Any
 
 from bigk.emulator.errors import already_exists, conflict, gone, not_found
 from bigk.emulator.patches import clone
-from bigk.emulator.resources import by_key
+from bigk.emulator.resources import ResourceType, by_key
 
 Obj = dict[str, Any]
 
@@ -157,16 +157,21 @@ class Store:
         self._after(key, wakers)
         return obj
 
+    def _existing(self, key: str, namespace: str, name: str) -> tuple[dict[tuple[str, str], Obj], Obj, ResourceType]:
+        """(the resource's bucket, the stored object, its type); 404 NotFound when there is none (hold the lock)."""
+        bucket = self._objects.get(key, {})
+        old = bucket.get((namespace, name))
+        rt = by_key(key)
+        if old is None:
+            raise not_found(rt.plural, name, rt.group)
+        return bucket, old, rt
+
     def update(self, key: str, obj: Obj, expected_rv: str | None = None) -> Obj:
         """Replace an object; 409 Conflict when `expected_rv` is not the stored version."""
         meta = obj["metadata"]
         namespace, name = meta.get("namespace", ""), meta["name"]
         with self._lock:
-            bucket = self._objects.get(key, {})
-            old = bucket.get((namespace, name))
-            rt = by_key(key)
-            if old is None:
-                raise not_found(rt.plural, name, rt.group)
+            bucket, old, rt = self._existing(key, namespace, name)
             if expected_rv and expected_rv != old["metadata"]["resourceVersion"]:
                 raise conflict(
                     rt.plural,
@@ -197,11 +202,7 @@ class Store:
     def remove(self, key: str, namespace: str, name: str, expected_uid: str | None = None) -> Obj:
         """Delete an object now; its DELETED event carries a fresh resourceVersion."""
         with self._lock:
-            bucket = self._objects.get(key, {})
-            old = bucket.get((namespace, name))
-            rt = by_key(key)
-            if old is None:
-                raise not_found(rt.plural, name, rt.group)
+            bucket, old, rt = self._existing(key, namespace, name)
             if expected_uid and old["metadata"]["uid"] != expected_uid:
                 raise conflict(
                     rt.plural,

@@ -61,21 +61,20 @@ def critical_xids(xids: Iterable[int]) -> list[int]:
     return sorted({x for x in xids if x not in APPLICATION_XIDS})
 
 
+# A flag of HealthInputs that alone makes a GPU unhealthy, and the reason code it reports.
+_FLAG_REASONS = (
+    ("lost", "gpu_lost"),
+    ("unreadable", "unreadable"),
+    ("ecc_uncorrected_volatile", "ecc_uncorrected"),
+    ("retired_pages_pending", "retired_pages_pending"),
+    ("row_remap_failed", "row_remap_failed"),
+    ("row_remap_pending", "row_remap_pending"),
+)
+
+
 def judge(inputs: HealthInputs) -> Verdict:
     """Apply every rule; the GPU is healthy only if none fires."""
-    reasons: list[str] = []
-    if inputs.lost:
-        reasons.append("gpu_lost")
-    if inputs.unreadable:
-        reasons.append("unreadable")
-    if inputs.ecc_uncorrected_volatile:
-        reasons.append("ecc_uncorrected")
-    if inputs.retired_pages_pending:
-        reasons.append("retired_pages_pending")
-    if inputs.row_remap_failed:
-        reasons.append("row_remap_failed")
-    if inputs.row_remap_pending:
-        reasons.append("row_remap_pending")
+    reasons = [reason for flag, reason in _FLAG_REASONS if getattr(inputs, flag)]
     reasons.extend(f"xid_{x}" for x in critical_xids(inputs.xids))
     limit = inputs.slowdown_temp_c or DEFAULT_SLOWDOWN_C
     if inputs.temperature_c is not None and inputs.temperature_c >= limit:

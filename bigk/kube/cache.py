@@ -142,10 +142,6 @@ class ClusterCache:
     def candidates(self) -> list[Pod]:
         return [entry.pod for entry in self.pod_entries() if entry.candidate]
 
-    def get_pod(self, key: str) -> PodEntry | None:
-        with self._lock:
-            return self._pods.get(key)
-
     def assume(self, key: str, node: str, gpus: tuple[int, ...] = ()) -> None:
         """Record a bind the server accepted but the watch has not shown yet."""
         with self._lock:

@@ -241,8 +241,3 @@ def apply(pod: Pod, resolved: PodVolumes, bound: bool) -> Pod:
     if request is pod.request and constraints is pod.constraints:
         return pod
     return replace(pod, request=request, constraints=constraints)
-
-
-def attach_scalars(view: StorageView, node: str) -> dict[str, int]:
-    """A node's CSI attach limits as scalar resources."""
-    return {ATTACH_PREFIX + driver: count for driver, count in view.attach_limits.get(node, {}).items()}
