@@ -10,7 +10,7 @@ from tests.observability.test_helm_chart import CHART, chart, helm, one, parse_c
 
 QUEUES = [{"name": "ml", "spec": {"weight": 2, "guarantee": {"cpu": 96, "memory": "512Gi", "gpu": 16}}},
           {"name": "ml.training", "spec": {"guarantee": {"gpu": 10}, "priority": {"default": 20, "max": 100}}},
-          {"name": "adhoc", "spec": {"max": {"gpu": 4}}}]
+          {"name": "adhoc", "spec": {"max": {"gpu": 4, "gpuByModel": {"A100": 2}}}}]
 
 
 def test_queue_values_become_the_only_queue_source_of_serve(chart: Any, tmp_path: Path) -> None:  # noqa: F811
@@ -28,6 +28,7 @@ def test_queue_values_become_the_only_queue_source_of_serve(chart: Any, tmp_path
     core = result.queues.to_core()
     assert sorted(core) == ["adhoc", "ml", "ml.training"] and core["ml.training"].parent == "ml"
     assert core["ml"].guaranteed == {"cpu": 96000, "memory": 512 * 1024, "gpu": 16000}
+    assert core["adhoc"].maximum_models == {"A100": 2000}  # per-model quotas pass through the values as written
     report = helm.lint(str(CHART), {"queues": QUEUES}, strict=True)
     assert not report["errors"], report
 
