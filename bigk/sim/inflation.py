@@ -97,7 +97,7 @@ def run_inflation(nodes: Sequence[Node], requests: Sequence[PodRequest], policy_
     policy.observe_workload(list(requests))
     frag = _ClusterFrag(FragModel(typical_pods(requests)))
 
-    masks: dict[frozenset[str], np.ndarray] = {}
+    feasible = FeasibleCache(state)
     arrived = np.zeros(len(seq), dtype=np.int64)
     used = np.zeros(len(seq), dtype=np.int64)
     frag_pct: list[float | None] = [None] * CURVE_POINTS
@@ -106,10 +106,7 @@ def run_inflation(nodes: Sequence[Node], requests: Sequence[PodRequest], policy_
     next_point = 0
     for i, req in enumerate(seq):
         total_arrived += req.total_gpu_milli
-        mask = masks.get(req.gpu_models)
-        if mask is None:
-            mask = masks[req.gpu_models] = state.static_mask({}, (), req.gpu_models)
-        placement = policy.select(state, req, state.feasible(req, base_mask=mask), None)
+        placement = policy.select(state, req, feasible.get(req), None)
         if placement is None:
             failed += 1
         else:
@@ -154,6 +151,61 @@ def unallocated_curve(arrived: np.ndarray, used: np.ndarray, capacity_milli: int
                 sel[before[-1]] = True
         out.append(None if not sel.any() else round(100.0 - round(float(alloc_pct[sel].mean()), 2), 2))
     return out
+
+
+class FeasibleCache:
+    """`state.feasible(req, base_mask=state.static_mask({}, (), req.gpu_models))`, kept per request.
+
+    The protocol changes nodes only through `allocate` (no clock, readings, cordons or
+    releases), so a node's feasibility for a request changes only when the node does:
+    each call recomputes just the nodes allocated to since that request was last asked,
+    with `state.feasible`'s rules (tests/sim/test_inflation.py checks they agree).
+    """
+
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+        self._masks: dict[frozenset[str], np.ndarray] = {}
+        self._known: dict[PodRequest, tuple[np.ndarray, int]] = {}
+
+    def get(self, req: PodRequest) -> np.ndarray:
+        """Feasible nodes for `req` (read-only)."""
+        state = self.state
+        base = self._masks.get(req.gpu_models)
+        if base is None:
+            base = self._masks[req.gpu_models] = state.static_mask({}, (), req.gpu_models)
+        known = self._known.get(req)
+        if known is None:
+            ok = state.feasible(req, base_mask=base)
+        else:
+            ok, seen = known
+            rows = state.rows_changed_since(seen)
+            if len(rows):
+                ok = ok.copy()
+                ok[rows] = self._rows(req, base, rows)
+            else:
+                return ok
+        ok.flags.writeable = False
+        self._known[req] = (ok, state.version)
+        return ok
+
+    def _rows(self, req: PodRequest, base: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """`state.feasible(req, base)[rows]`, computed on those rows only (no clock: every reading counts)."""
+        s = self.state
+        ok = s.schedulable[rows] & base[rows] & (s.pods_used[rows] < s.pods_cap[rows])
+        ok &= s.cpu_cap[rows] - s.cpu_used[rows] >= req.cpu_milli
+        ok &= s.mem_cap[rows] - s.mem_used[rows] >= req.memory_mib
+        if req.is_gpu:
+            ok &= (s.owner_share_ok if req.is_fractional else s.owner_whole_ok)[rows]
+            usable = s.usable_gpus(None)[rows]
+            used = s.gpu_milli_used[rows]
+            if not req.is_fractional:
+                slots = usable & (used == 0)
+            else:
+                slots = usable & (MILLI_GPU - used >= req.gpu_milli)
+                if req.gpu_memory_mib:
+                    slots &= (s.gpu_mem_cap[rows] - s.gpu_mem_used[rows]) >= req.gpu_memory_mib
+            ok &= slots.sum(axis=1) >= req.gpu_count
+        return ok
 
 
 class _ClusterFrag:

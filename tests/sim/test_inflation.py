@@ -69,3 +69,28 @@ def test_parse_seeds() -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+def test_feasible_cache_agrees_with_the_state_as_nodes_fill(small_trace: tuple[Path, Path]) -> None:
+    from bigk.cluster.state import ClusterState
+    from bigk.sim.inflation import FeasibleCache
+
+    nodes = [n for n in load_nodes(small_trace[0]) if n.gpus]
+    reqs = list(dict.fromkeys(p.request for p in load_pods(small_trace[1])))
+    reqs.append(reqs[0].__class__(2_000, 4_000, gpu_count=1, gpu_milli=500, gpu_memory_mib=9_000))
+    state = ClusterState(nodes)
+    cache = FeasibleCache(state)
+    rng = np.random.default_rng(3)
+    placed = 0
+    for i in range(400):
+        req = reqs[int(rng.integers(len(reqs)))]
+        got = cache.get(req)
+        want = state.feasible(req, base_mask=state.static_mask({}, (), req.gpu_models))
+        assert np.array_equal(got, want), (i, req)
+        if got.any():
+            node = int(rng.choice(np.flatnonzero(got)))
+            gpus = state.default_gpus(node, req)
+            assert gpus is not None
+            state.allocate(f"p{i}", req, state.placement_for(node, req, gpus))
+            placed += 1
+    assert placed > 50 and not cache.get(reqs[-1]).flags.writeable

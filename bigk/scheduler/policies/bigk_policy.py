@@ -58,6 +58,7 @@ from bigk.scheduler.policies.frag import (
 )
 from bigk.scheduler.policies.nodeview import NodeView, ViewCache
 from bigk.scheduler.policies.rows import row_max
+from bigk.scheduler.policies.terms import NodeTerms
 
 ONE_STEP_WEIGHT = 4.0
 CPU_STARVATION_WEIGHT = 3.0
@@ -74,19 +75,22 @@ class HostCounter:
     def __init__(self) -> None:
         self._cache = ViewCache()
         self.can = np.zeros((0, 0), dtype=bool)
+        self.any = np.zeros(0, dtype=bool)  # per node: can host at least one large shape
         self.hosts = np.zeros(0, dtype=np.int64)
 
     def update(self, view: NodeView, compute: Callable[[np.ndarray], np.ndarray]) -> None:
         fresh = self._cache.get_rows(view)
         if fresh is None:
             self.can = compute(np.arange(view.n))
+            self.any = np.asarray(self.can.any(axis=1))
             self.hosts = self.can.sum(axis=0)
             return
         if len(fresh) == 0:
             return
-        self.hosts = self.hosts - self.can[fresh].sum(axis=0)
-        self.can[fresh] = compute(fresh)
-        self.hosts = self.hosts + self.can[fresh].sum(axis=0)
+        new = compute(fresh)
+        self.hosts = self.hosts + (new.sum(axis=0) - self.can[fresh].sum(axis=0))
+        self.can[fresh] = new
+        self.any[fresh] = new.any(axis=1)
 
 
 @register("bigk")
@@ -107,6 +111,7 @@ class BigkPolicy(FragAwarePolicy):
         self._hosts = HostCounter()
         self.view = NodeView()
         self._scores: dict[tuple[Shape, tuple[str, ...]], ViewCache] = {}
+        self._terms: dict[tuple[str, ...], NodeTerms] = {}  # per GPU model list, for self.model and self.ratio
 
     def observe_workload(self, requests: list[PodRequest]) -> None:
         pods = typical_pods(requests)
@@ -117,6 +122,7 @@ class BigkPolicy(FragAwarePolicy):
             self.model, self.fill = FragModel(pods), FillModel(pods)
             self._caches.clear()  # (model pressure is computed per decision, never cached)
             self._scores.clear()
+        self._terms.clear()
 
     def _learn(self, req: PodRequest) -> None:
         was = self.model
@@ -125,6 +131,7 @@ class BigkPolicy(FragAwarePolicy):
             self.fill = FillModel(self.model.pods)
             self._scores.clear()
             self._stats(self._online)
+            self._terms.clear()
 
     def _stats(self, requests: list[PodRequest]) -> None:
         self.large = sorted({PodRequest(r.cpu_milli, r.memory_mib, r.gpu_count, MILLI_GPU, 0, r.gpu_models)
@@ -174,15 +181,23 @@ class BigkPolicy(FragAwarePolicy):
         active = np.flatnonzero(weight >= MIN_LAST_NODES_STEPS)
         if len(active) == 0:
             return None
-        cpu, mem, gpus, weight = cpu[active], mem[active], gpus[active], weight[active]
-        # A cost is at most weight.sum(): nodes further below the best cannot win either way.
-        rows = np.flatnonzero(best >= best.max() - weight.sum())
-        c = can[np.ix_(rows, active)]
+        if len(active) < len(weight):
+            cpu, mem, gpus, weight = cpu[active], mem[active], gpus[active], weight[active]
+        # Only nodes that can host a large shape pay, at most weight.sum(): a node scoring below
+        # best.max() - weight.sum(), or below a node that pays nothing, cannot win either way.
+        floor = best.max() - weight.sum()
+        if not hosts.any.all():
+            floor = max(floor, float(np.where(hosts.any, -np.inf, best).max()))
+        rows = np.flatnonzero(hosts.any & (best >= floor))
+        if len(rows) == 0:
+            return None
+        c = can[rows] if len(active) == can.shape[1] else can[np.ix_(rows, active)]
         ok = view.cpu_free[rows, None] - req.cpu_milli >= cpu
         ok &= view.mem_free[rows, None] - req.memory_mib >= mem
         fresh = req.gpu_count if req.is_gpu else 0
-        lost_fresh = (c & ~(ok & ((full[rows, None] - fresh) >= gpus))) @ weight
-        lost_shared = (c & ~(ok & (full[rows, None] >= gpus))) @ weight
+        free = full[rows, None]
+        lost_fresh = (c & ~(ok & ((free - fresh) >= gpus))) @ weight
+        lost_shared = (c & ~(ok & (free >= gpus))) @ weight
         return rows, lost_fresh, lost_shared
 
     def constrained_need(self, models: list[str], cap: np.ndarray) -> np.ndarray:
@@ -239,23 +254,23 @@ class BigkPolicy(FragAwarePolicy):
         self.view.sync(state, now)
         view = self.view
         ratio = self.ratio
+        terms = self._node_terms(state.models)
+        terms.update(view)
+        model, fill = self.model, self.fill
 
         def compute(rows: np.ndarray) -> np.ndarray:
-            c, g, mdl = view.cpu_free[rows], view.left[rows], view.gpu_model[rows]
-            b1, a1 = self.model.frag_after(req, c, g, mdl, state.models)
-            b2, a2 = self.fill.frag_after(req, c, g, mdl, state.models)
-            idle = g.sum(axis=1)
-            b3 = cpu_starved_gpu(c, idle, ratio)
-            if req.is_fractional:
-                a3 = cpu_starved_gpu((c - req.cpu_milli)[:, None], (idle - req.gpu_milli)[:, None], ratio)
-                before = (ONE_STEP_WEIGHT * b1 + b2 + CPU_STARVATION_WEIGHT * b3)[:, None]
-            else:
-                a3 = cpu_starved_gpu(c - req.cpu_milli, idle - req.total_gpu_milli, ratio)
-                before = ONE_STEP_WEIGHT * b1 + b2 + CPU_STARVATION_WEIGHT * b3
-            gain = before - (ONE_STEP_WEIGHT * a1 + a2 + CPU_STARVATION_WEIGHT * a3)
-            packed = 1.0 - (idle - req.total_gpu_milli) / MAX_SPEC_GPU_MILLI  # 1 = node left full
-            packed = 0.9 * np.clip(packed, 0.0, 1.0)
-            return np.round(gain / STEP_MILLI) + (packed[:, None] if gain.ndim == 2 else packed)
+            c = view.cpu_free[rows]
+            if not req.is_fractional:
+                gain = terms.whole_gain(req, c, rows)
+                packed = 1.0 - (terms.total[rows] - req.total_gpu_milli) / MAX_SPEC_GPU_MILLI  # 1 = node left full
+                return np.rint(gain / STEP_MILLI) + 0.9 * np.minimum(np.maximum(packed, 0.0), 1.0)
+            total, access, g = terms.total[rows], terms.access[rows], view.left[rows]
+            a1 = model.after(req, c, g, total, terms.fits[rows], terms.small[rows], access)
+            a2 = fill.after_copies(req, c, g, total, terms.copies[rows], access)
+            a3 = cpu_starved_gpu((c - req.cpu_milli)[:, None], (total - req.gpu_milli)[:, None], ratio)
+            gain = terms.before[rows][:, None] - (ONE_STEP_WEIGHT * a1 + a2 + CPU_STARVATION_WEIGHT * a3)
+            packed = 1.0 - (total - req.total_gpu_milli) / MAX_SPEC_GPU_MILLI
+            return np.rint(gain / STEP_MILLI) + 0.9 * np.minimum(np.maximum(packed, 0.0), 1.0)[:, None]
 
         key = (shape_of(req), tuple(state.models))
         cache = self._scores.get(key)
@@ -264,6 +279,14 @@ class BigkPolicy(FragAwarePolicy):
                 self._scores.clear()
             cache = self._scores[key] = ViewCache()
         return cache.get(view, compute)
+
+    def _node_terms(self, models: list[str]) -> NodeTerms:
+        key = tuple(models)
+        terms = self._terms.get(key)
+        if terms is None:
+            weights = (ONE_STEP_WEIGHT, 1.0, CPU_STARVATION_WEIGHT)
+            terms = self._terms[key] = NodeTerms(self.model, self.fill, models, self.ratio, weights)
+        return terms
 
     def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
                now: float | None = None) -> Placement | None:

@@ -130,20 +130,28 @@ class FragModel:
         access = self.access(models)[model]
         total, fits, small = self.parts(cpu_left, left)
         before = self.combine(cpu_left, total, fits, small, access)
+        return before, self.after(req, cpu_left, left, total, fits, small, access)
+
+    def after(self, req: PodRequest, cpu_left: np.ndarray, left: np.ndarray, total: np.ndarray, fits: np.ndarray,
+              small: np.ndarray, access: np.ndarray) -> np.ndarray:
+        """`frag_after`'s second result from the node's `parts` and access rows.
+
+        The parts do not depend on the pod, so a caller scoring many pods against the
+        same nodes computes them once per node state.
+        """
         cpu_after = cpu_left - req.cpu_milli
         if not req.is_gpu:
-            return before, self.combine(cpu_after, total, fits, small, access)
+            return self.combine(cpu_after, total, fits, small, access)
         if not req.is_fractional:
             used = req.gpu_count * MILLI_GPU
-            return before, self.combine(cpu_after, total - used, fits - req.gpu_count, small, access)
+            return self.combine(cpu_after, total - used, fits - req.gpu_count, small, access)
         m = req.gpu_milli
         v = left[:, :, None]
         big_before = v >= self.milli
         big_after = (v - m) >= self.milli
         fits_after = fits[:, None, :] - big_before + big_after
         small_after = small[:, None, :] - np.where(big_before, 0, v) + np.where(big_after, 0, v - m)
-        after = self.combine(cpu_after[:, None], (total - m)[:, None], fits_after, small_after, access[:, None, :])
-        return before, after
+        return self.combine(cpu_after[:, None], (total - m)[:, None], fits_after, small_after, access[:, None, :])
 
 
 class RowCache:
@@ -198,38 +206,46 @@ class FillModel(FragModel):
 
     def __init__(self, pods: Sequence[TypicalPod]) -> None:
         super().__init__(pods)
-        self._per_cpu = np.where(self.cpu > 0, self.cpu, 1)
-        self._no_cpu = np.where(self.cpu > 0, 0, 1 << 40)  # pods asking no CPU are limited by GPU only
-        self._unit = self.count * self.milli
-        self._freq_total = float(self.freq.sum()) + self.cpu_only_freq
+        self.per_cpu = np.where(self.cpu > 0, self.cpu, 1)
+        self.no_cpu = np.where(self.cpu > 0, 0, 1 << 40)  # pods asking no CPU are limited by GPU only
+        self.unit = self.count * self.milli
+        self.freq_total = float(self.freq.sum()) + self.cpu_only_freq
 
-    def _frag(self, cpu_left: np.ndarray, total: np.ndarray, copies: np.ndarray, access: np.ndarray) -> np.ndarray:
-        by_cpu = np.maximum(cpu_left[..., None], 0) // self._per_cpu + self._no_cpu
+    def frag_of(self, cpu_left: np.ndarray, total: np.ndarray, copies: np.ndarray, access: np.ndarray) -> np.ndarray:
+        by_cpu = np.maximum(cpu_left[..., None], 0) // self.per_cpu + self.no_cpu
         n = np.minimum(copies // self.count, by_cpu) * access
         # sum_k f_k (total - n_k * unit_k) + f_cpu * total
-        return self._freq_total * total - (n * self._unit) @ self.freq
+        return self.freq_total * total - (n * self.unit) @ self.freq
 
     def node_frag(self, cpu_left: np.ndarray, left: np.ndarray, model: np.ndarray,
                   models: Sequence[str]) -> np.ndarray:
         access = self.access(models)[model]
-        return self._frag(cpu_left, left.sum(axis=1), (left[:, :, None] // self.milli).sum(axis=1), access)
+        return self.frag_of(cpu_left, left.sum(axis=1), (left[:, :, None] // self.milli).sum(axis=1), access)
+
+    def copies(self, left: np.ndarray) -> np.ndarray:
+        """Per node (C,K): copies of each typical pod's GPU share the free shares hold."""
+        return (left[:, :, None] // self.milli).sum(axis=1)
 
     def frag_after(self, req: PodRequest, cpu_left: np.ndarray, left: np.ndarray, model: np.ndarray,
                    models: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         access = self.access(models)[model]
         total = left.sum(axis=1)
-        copies = (left[:, :, None] // self.milli).sum(axis=1)
-        before = self._frag(cpu_left, total, copies, access)
+        copies = self.copies(left)
+        before = self.frag_of(cpu_left, total, copies, access)
+        return before, self.after_copies(req, cpu_left, left, total, copies, access)
+
+    def after_copies(self, req: PodRequest, cpu_left: np.ndarray, left: np.ndarray, total: np.ndarray,
+                     copies: np.ndarray, access: np.ndarray) -> np.ndarray:
+        """`frag_after`'s second result from the node's idle total, `copies` and access rows."""
         cpu_after = cpu_left - req.cpu_milli
         if not req.is_gpu:
-            return before, self._frag(cpu_after, total, copies, access)
+            return self.frag_of(cpu_after, total, copies, access)
         if not req.is_fractional:
             gone = req.gpu_count * (MILLI_GPU // self.milli)
-            return before, self._frag(cpu_after, total - req.gpu_count * MILLI_GPU, copies - gone, access)
+            return self.frag_of(cpu_after, total - req.gpu_count * MILLI_GPU, copies - gone, access)
         v = left[:, :, None]
         copies_after = copies[:, None, :] - v // self.milli + np.maximum(v - req.gpu_milli, 0) // self.milli
-        after = self._frag(cpu_after[:, None], (total - req.gpu_milli)[:, None], copies_after, access[:, None, :])
-        return before, after
+        return self.frag_of(cpu_after[:, None], (total - req.gpu_milli)[:, None], copies_after, access[:, None, :])
 
 
 def cpu_per_gpu(requests: Iterable[PodRequest]) -> float:

@@ -152,19 +152,18 @@ def _compute_distinct(view: NodeView, compute: Callable[[np.ndarray], np.ndarray
     return np.array(compute(first))[inverse.reshape(-1)]
 
 
-MEMO_ROWS = 32  # refreshed rows looked up by content; more are computed in one batch
-MEMO_LIMIT = 1 << 15  # remembered row contents per cache, then start over
-
-
 class ViewCache:
-    """Per-node results of a pure per-row function of the view, recomputed only for refreshed rows."""
+    """Per-node results of a pure per-row function of the view, recomputed only for refreshed rows.
+
+    (Looking refreshed rows up by content saved nothing: on the Alibaba trace a shape's few
+    refreshed rows almost never all repeat an earlier row's content, free CPU being so varied.)
+    """
 
     def __init__(self) -> None:
         self._view: weakref.ref[NodeView] | None = None
         self._seen = -1
         self._n = -1
         self._out: np.ndarray | None = None
-        self._memo: dict[bytes, np.ndarray] = {}  # row content -> result
 
     def get_rows(self, view: NodeView) -> np.ndarray | None:
         """Rows refreshed since the last call, or None when everything must be computed afresh."""
@@ -178,33 +177,10 @@ class ViewCache:
         return rows
 
     def get(self, view: NodeView, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """`compute(rows)` for every row, recomputing only rows refreshed since the last call.
-
-        A few refreshed rows are looked up by content first: nodes keep passing through the
-        same states (a fresh node, one with one 2-GPU pod, ...), and `compute` is a pure
-        function of a row's (free CPU, free GPU shares, GPU model).
-        """
+        """`compute(rows)` for every row, recomputing only rows refreshed since the last call."""
         rows = self.get_rows(view)
         if rows is None or self._out is None:
             self._out = _compute_distinct(view, compute)
-        elif 0 < len(rows) <= MEMO_ROWS:
-            self._out[rows] = self._memoised(view, rows, compute)
         elif len(rows):
             self._out[rows] = compute(rows)
         return self._out
-
-    def _memoised(self, view: NodeView, rows: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        key = np.empty((len(rows), view.left.shape[1] + 2), dtype=np.int64)
-        key[:, 0] = view.cpu_free[rows]
-        key[:, 1] = view.gpu_model[rows]
-        key[:, 2:] = view.left[rows]
-        keys = [k.tobytes() for k in key]
-        memo = self._memo
-        miss = [i for i, k in enumerate(keys) if k not in memo]
-        if miss:
-            if len(memo) + len(miss) > MEMO_LIMIT:
-                memo.clear()
-            values = compute(rows[miss])
-            for j, i in enumerate(miss):
-                memo[keys[i]] = values[j]
-        return np.array([memo[k] for k in keys])
