@@ -30,7 +30,14 @@ from bigk.spec.model import API_VERSION, KIND, JobSpec
 from bigk.spec.operator import NOTE, OPERATOR_KINDS, import_operator, is_operator_doc, operator_loc
 from bigk.spec.policy import SpecPolicy, check_job
 from bigk.spec.problems import SpecProblem, field_path, problems_from_validation, suggest
-from bigk.spec.queues import LoadedQueue, QueueTree, is_queue_doc, parse_queue, settle_queues
+from bigk.spec.queues import (
+    LoadedQueue,
+    QueueTree,
+    is_queue_doc,
+    parse_queue,
+    queue_model_warnings,
+    settle_queues,
+)
 from bigk.spec.secrets import literal_secrets
 from bigk.spec.sidedocs import SideDocuments, is_side_document
 from bigk.spec.yamlsafe import MAX_BYTES, Document, YamlProblem, load_bytes
@@ -314,6 +321,8 @@ def load_specs(
             result.jobs[job.name] = job
     settle_queues(result, [(p, f.queues) for p, f in good if f.queues and p not in collisions], queues_broken,
                   [Path(q) for q in queues_from] if queues_from else None)
+    if cluster is not None:
+        result.warnings += queue_model_warnings(result.queues, cluster)
     log.info(
         "event=specs_loaded files=%d jobs=%d problems=%d failed_files=%d",
         len(files),

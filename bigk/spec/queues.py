@@ -351,6 +351,30 @@ def job_priority_problem(queue: str, priority: int, tree: QueueTree) -> str | No
     return f"priority {priority} is outside queue {queue}'s range {rng.min}..{rng.max}"
 
 
+def queue_model_warnings(tree: QueueTree, nodes: Sequence[Any]) -> list[Any]:
+    """One warning per `gpuByModel` name that matches no GPU product of the cluster (a typo, or hardware gone).
+
+    `nodes` are `bigk.cluster.model.Node`s; the quota still applies if such GPUs join later.
+    """
+    from bigk.cluster.gpu_labels import matching_products
+    from bigk.spec.problems import SpecProblem
+
+    products = sorted({gpu.model for node in nodes for gpu in node.gpus})
+    have = ", ".join(products) or "none"
+    out = []
+    for q in tree.queues.values():
+        for part in ("guarantee", "max"):
+            for model in getattr(q.doc.spec, part).models_core():
+                if matching_products(model, products):
+                    continue
+                where = ("spec", part, "gpuByModel", model)
+                line, col = q.locate(where, prefer_key=True)
+                out.append(SpecProblem(q.file, line, col, ".".join(where),
+                                       f"model {model!r} matches no GPU of the cluster (products there: {have}; "
+                                       "matching rule: docs/gpus.md)", "warning"))
+    return out
+
+
 def queue_json_schema() -> dict[str, Any]:
     """JSON Schema of a `kind: Queue` document (for editors and CI linters)."""
     schema = QueueDoc.model_json_schema(mode="validation")

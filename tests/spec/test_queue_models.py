@@ -66,3 +66,15 @@ def test_the_schema_knows_gpu_models() -> None:
         jsonschema.validate(yaml.safe_load(_queue("ml", "max: {gpuByModel: {A100: -4}}\n")), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(yaml.safe_load(_queue("ml", "max: {gpusByModel: {A100: 4}}\n")), schema)
+
+
+def test_a_model_name_no_gpu_of_the_cluster_matches_is_a_warning(tmp_path: Path) -> None:
+    from bigk.cluster.model import Gpu, Node
+
+    nodes = [Node("a", 64000, 512000, gpus=[Gpu(0, "NVIDIA-A100-SXM4-80GB", 81920)])]
+    specs = _write(tmp_path, queues=_queue("ml", "max: {gpuByModel: {A100: 4, H1OO: 2}}\n"))
+    r = load_specs([specs], cluster=nodes)
+    assert r.problems == [] and r.queues.to_core()["ml"].maximum_models == {"A100": 4000, "H1OO": 2000}
+    [w] = r.warnings
+    assert w.field == "spec.max.gpuByModel.H1OO" and w.line == 6
+    assert "model 'H1OO' matches no GPU of the cluster (products there: NVIDIA-A100-SXM4-80GB" in w.message
