@@ -27,7 +27,7 @@ under the maximum; jobs must name a known leaf queue.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -59,28 +59,25 @@ def parent_of(name: str) -> str:
     return name.rpartition(".")[0]
 
 
-def _cpu(value: Any) -> int:
+def _quantity(value: Any, parse: Callable[[Any], int], example: str) -> int:
+    """A non-negative amount read by `parse`; ValueError (for pydantic) with the example on anything else."""
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"expected CPU cores such as 16 or '500m', got {value!r}")
+        raise ValueError(f"expected {example}, got {value!r}")
     try:
-        milli = cpu_to_milli(value)
+        amount = parse(value)
     except QuantityError as exc:
         raise ValueError(str(exc)) from None
-    if milli < 0:
+    if amount < 0:
         raise ValueError("must not be negative")
-    return milli
+    return amount
+
+
+def _cpu(value: Any) -> int:
+    return _quantity(value, cpu_to_milli, "CPU cores such as 16 or '500m'")
 
 
 def _memory(value: Any) -> int:
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"expected a memory size such as '64Gi' or '64g', got {value!r}")
-    try:
-        mib = memory_mib(value)
-    except QuantityError as exc:
-        raise ValueError(str(exc)) from None
-    if mib < 0:
-        raise ValueError("must not be negative")
-    return mib
+    return _quantity(value, memory_mib, "a memory size such as '64Gi' or '64g'")
 
 
 _MODEL_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$")
