@@ -12,6 +12,7 @@ import typer
 from bigk.errors import BigkError, UsageError
 from bigk.scheduler.policies.base import policy_names
 from bigk.sim import trace
+from bigk.sim.runner import parse_seeds
 
 DEFAULT_POLICIES = "fgd,bestfit,bigk"
 
@@ -63,7 +64,8 @@ def register(app: typer.Typer) -> None:
     def simulate(
         nodes: Path = typer.Option(trace.DEFAULT_NODES, "--nodes", help="Node list CSV (Alibaba trace format)."),
         pods: Path = typer.Option(trace.DEFAULT_PODS, "--pods", help="Pod list CSV (Alibaba trace format)."),
-        protocol: str = typer.Option("inflation", "--protocol", help="inflation (FGD paper) or timeline."),
+        protocol: str = typer.Option("inflation", "--protocol", help="inflation (FGD paper), timeline, or eta "
+                                     "(accuracy of start-time estimates, docs/eta.md)."),
         policy: str = typer.Option(DEFAULT_POLICIES, "--policy", help="Comma-separated policies to compare."),
         seeds: str | None = typer.Option(None, "--seeds",
                                          help="Seeds, e.g. 42-51 or 1,2,5-7 (default 42-51; timeline 42)."),
@@ -79,6 +81,11 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
         plot_out: Path | None = typer.Option(None, "--plot", help="Write a PNG plot here."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        eta_sample: float = typer.Option(0.05, "--eta-sample", help="eta: estimate the start of this share of the "
+                                         "arrivals (each costs a forecast)."),
+        eta_workload: str = typer.Option("alibaba,spark", "--eta-workload",
+                                         help="eta: alibaba (the trace, with --speedup), spark (synthetic cron and "
+                                         "ad-hoc Spark gangs), or both."),
     ) -> None:
         """Replay a trace through the scheduling policies and compare how well they pack GPUs."""
         from bigk.sim import report as rep
@@ -91,8 +98,12 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--seeds: {exc}") from None
         if speedup <= 0:
             raise UsageError("--speedup: must be positive")
-        if protocol not in ("inflation", "timeline"):
-            raise UsageError(f"--protocol: unknown protocol {protocol!r}; use inflation or timeline")
+        if protocol not in ("inflation", "timeline", "eta"):
+            raise UsageError(f"--protocol: unknown protocol {protocol!r}; use inflation, timeline or eta")
+        if protocol == "eta":
+            _eta(nodes, pods, names if policy != DEFAULT_POLICIES else ["bigk"], seeds, speedup, eta_sample,
+                 eta_workload, json_out, quiet)
+            return
         if not 1.0 <= ratio <= 10.0:
             raise UsageError("--ratio: must be between 1.0 and 10.0")
         if variant:  # a usage error is told before any file is read
@@ -156,3 +167,33 @@ def register(app: typer.Typer) -> None:
             rep.write_json(report, json_out)
         if plot_out is not None:
             plot(report, plot_out)
+
+
+def _eta(nodes: Path, pods: Path, policies: list[str], seeds: str | None, speedup: float, sample: float,
+         workloads: str, json_out: Path | None, quiet: bool) -> None:
+    """`--protocol eta`: estimated vs actual starts on replays (bigk.sim.eta_accuracy)."""
+    from bigk.sim import eta_accuracy, report
+
+    chosen = [w.strip() for w in workloads.split(",") if w.strip()]
+    if not chosen or any(w not in ("alibaba", "spark") for w in chosen):
+        raise UsageError("--eta-workload: alibaba, spark, or alibaba,spark")
+    if not 0 < sample <= 1:
+        raise UsageError("--eta-sample: a share in (0, 1]")
+    if len(policies) != 1:
+        raise UsageError("--protocol eta: give one --policy (the one bigk serve runs)")
+    try:
+        seed_list = parse_seeds(seeds or "42")
+    except ValueError as exc:
+        raise UsageError(f"--seeds: {exc}") from None
+    started = time.perf_counter()
+    node_list = trace.load_nodes(nodes) if "alibaba" in chosen else []
+    pod_list = trace.load_pods(pods) if "alibaba" in chosen else []
+    with _progress(quiet, len(chosen)) as progress:
+        advance = progress(policies[0], seed_list[0]) if progress is not None else None
+        out = eta_accuracy.run_protocol(node_list, pod_list, policies[0], seed_list[0], speedup, sample, chosen,
+                                        progress=advance)
+    out["meta"] = {"nodes_file": str(nodes), "pods_file": str(pods), "policy": policies[0], "seed": seed_list[0],
+                   "speedup": speedup, "seconds": round(time.perf_counter() - started, 1)}
+    eta_accuracy.print_report(out)
+    if json_out is not None:
+        report.write_json(out, json_out)

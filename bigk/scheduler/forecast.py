@@ -33,6 +33,8 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from bigk.cluster.model import Gang, Node, Pod, Role
 from bigk.scheduler.core import Scheduler
 from bigk.scheduler.types import CycleResult, Snapshot
@@ -56,6 +58,48 @@ class Spread:
     @classmethod
     def fixed(cls, seconds: float) -> Spread:
         return cls(seconds, seconds, seconds)
+
+    @classmethod
+    def of(cls, samples: Sequence[float] | np.ndarray) -> Spread:
+        """p10, p50, p90 of observed durations (linear interpolation, as numpy's default)."""
+        lo, mid, hi = np.percentile(np.asarray(samples, dtype=float), [10, 50, 90])
+        return cls(float(lo), float(mid), float(hi))
+
+
+MIN_SAMPLES = 3  # durations of a job needed before its history, not its spec, says how long it runs
+EXPECTED_SPREAD = (0.8, 1.0, 1.5)  # p10, p50, p90 as factors of a spec's expected duration, before any history
+
+
+def duration_spread(samples: Sequence[float] | np.ndarray, expected: float | None, default: float) -> Spread:
+    """How long a run of a job lasts: its history's quantiles once it has `MIN_SAMPLES` runs, else the spec's
+    expected duration with a fixed spread, else `default` with that spread."""
+    if len(samples) >= MIN_SAMPLES:
+        return Spread.of(samples)
+    base = float(expected) if expected else default
+    return Spread(*(base * f for f in EXPECTED_SPREAD))
+
+
+def remaining_spread(samples: Sequence[float] | np.ndarray, expected: float | None, default: float,
+                     elapsed: float) -> Spread:
+    """How much longer a run that has run `elapsed` s lasts (same sources as `duration_spread`)."""
+    if len(samples) >= MIN_SAMPLES:
+        return remaining(samples, elapsed)
+    full = duration_spread(samples, expected, default)
+    if elapsed < full.high:
+        return Spread(max(0.0, full.low - elapsed), max(0.0, full.mid - elapsed), full.high - elapsed)
+    return Spread(0.0, 0.1 * full.mid, 0.5 * full.mid)
+
+
+def remaining(samples: Sequence[float] | np.ndarray, elapsed: float) -> Spread:
+    """How much longer something runs that has run `elapsed` s, from durations of its kind: the quantiles of
+    those that lasted longer, less `elapsed`. Past every sample: it is overdue, and ends soon or nobody knows
+    when (0, 10% and 50% of the median)."""
+    arr = np.asarray(samples, dtype=float)
+    longer = arr[arr > elapsed] - elapsed
+    if len(longer):
+        return Spread.of(longer)
+    mid = float(np.median(arr)) if len(arr) else 0.0
+    return Spread(0.0, 0.1 * mid, 0.5 * mid)
 
 
 @dataclass

@@ -37,7 +37,16 @@ from bigk import metrics
 from bigk.cluster.model import Gang, Pod, Role
 from bigk.errors import BigkError
 from bigk.scheduler.core import Scheduler
-from bigk.scheduler.forecast import Arrival, Estimate, ForecastInput, Spread, forecast, waiting_units
+from bigk.scheduler.forecast import (
+    Arrival,
+    Estimate,
+    ForecastInput,
+    Spread,
+    duration_spread,
+    forecast,
+    remaining_spread,
+    waiting_units,
+)
 from bigk.scheduler.types import Snapshot
 from bigk.service.runstate import RunState
 from bigk.spec.gang import gang_for, node_selector_for, pod_request, tolerations_for
@@ -49,10 +58,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIN_SAMPLES = 3
 HISTORY_RUNS = 200
 DEFAULT_S = 600.0
-EXPECTED_SPREAD = (0.8, 1.0, 1.5)
 FIRES_HORIZON_S = 24 * 3600.0
 FIRES_PER_JOB = 24
 POLL_S = 0.5
@@ -114,26 +121,10 @@ class Durations:
         return got
 
     def spread(self, job: str, expected: float | None) -> Spread:
-        s = self.samples(job)
-        if len(s) >= MIN_SAMPLES:
-            lo, mid, hi = np.percentile(s, [10, 50, 90])
-            return Spread(float(lo), float(mid), float(hi))
-        base = float(expected) if expected else DEFAULT_S
-        return Spread(*(base * f for f in EXPECTED_SPREAD))
+        return duration_spread(self.samples(job), expected, DEFAULT_S)
 
     def remaining(self, job: str, expected: float | None, elapsed: float) -> Spread:
-        s = self.samples(job)
-        if len(s) >= MIN_SAMPLES:
-            longer = s[s > elapsed] - elapsed
-            if len(longer) >= 1:
-                lo, mid, hi = np.percentile(longer, [10, 50, 90])
-                return Spread(float(lo), float(mid), float(hi))
-            mid_all = float(np.median(s))
-            return Spread(0.0, 0.1 * mid_all, 0.5 * mid_all)  # overdue: it ends soon, or nobody knows
-        full = self.spread(job, expected)
-        if elapsed < full.high:
-            return Spread(max(0.0, full.low - elapsed), max(0.0, full.mid - elapsed), full.high - elapsed)
-        return Spread(0.0, 0.1 * full.mid, 0.5 * full.mid)
+        return remaining_spread(self.samples(job), expected, DEFAULT_S, elapsed)
 
 
 def unit_for_spec(spec: Any, run_id: str, now: float) -> tuple[Gang, Pod]:
