@@ -75,8 +75,10 @@ def whatif_lines(ans: dict[str, Any], now: float | None = None) -> list[str]:
     if ans.get("preempts"):
         lines.append(f"it would preempt: {', '.join(ans['preempts'])}")
     if ans.get("placement"):
-        where = "; ".join(f"{p['node']}" + (f" GPUs {','.join(map(str, p['gpus']))}" if p["gpus"] else "")
-                          for p in ans["placement"][:8])
+        per_node: dict[str, list[int]] = {}
+        for p in ans["placement"]:
+            per_node.setdefault(p["node"], []).extend(p["gpus"])
+        where = "; ".join(n + (f" GPUs {','.join(map(str, sorted(g)))}" if g else "") for n, g in per_node.items())
         lines.append(f"placement: {where}")
     d = ans.get("duration") or {}
     if d:

@@ -375,8 +375,11 @@ def _freed(slots: Sequence[tuple[str, tuple[int, ...]]], nodes: dict[str, Node])
     for node, gpus in slots:
         per_node[node] = per_node.get(node, 0) + len(gpus)
     node, count = max(per_node.items(), key=lambda kv: (kv[1], kv[0]))
-    others = len(per_node) - 1
-    extra = f" (and room on {others} more node{'s' if others > 1 else ''})" if others else ""
+    others = sorted(n for n in per_node if n != node)
+    extra = ""
+    if others:
+        names = ", ".join(others[:2]) + (f" and {len(others) - 2} more" if len(others) > 2 else "")
+        extra = f" (and room on {names})"
     if count:
         model = nodes[node].gpu_model if node in nodes else ""
         what = f"{count} GPU{'s' if count > 1 else ''}" + (f" ({model})" if model else "")
