@@ -112,3 +112,19 @@ def test_unknown_running_work_keeps_its_room() -> None:
     w = pod("w", gpus=1)
     fc = forecast(ForecastInput(Snapshot(nodes, [other, w]), now=0.0), _sched)
     assert fc.estimates["default/w"].start is None
+
+
+def test_durations_come_from_history_once_there_is_enough_of_it() -> None:
+    from bigk.scheduler.forecast import duration_spread, remaining_spread
+
+    assert duration_spread([], 100.0, 600.0) == Spread(80.0, 100.0, 150.0)  # the spec's expectation
+    assert duration_spread([50.0], None, 600.0) == Spread(480.0, 600.0, 900.0)  # too little history: default
+    hist = [float(x) for x in range(100, 1100, 100)]  # 100..1000 s
+    s = duration_spread(hist, 5.0, 600.0)
+    assert s.low == 190.0 and s.mid == 550.0 and s.high == 910.0  # history wins over the spec
+    # a run that has lasted 700 s: only the runs that lasted longer count (800, 900, 1000 s)
+    r = remaining_spread(hist, 5.0, 600.0, 700.0)
+    assert r.low == 120.0 and r.mid == 200.0 and r.high == 280.0
+    # longer than any past run: overdue, ends soon (or nobody knows)
+    late = remaining_spread(hist, 5.0, 600.0, 5000.0)
+    assert late.low == 0.0 and late.mid == 55.0 and late.high == 275.0
