@@ -3,6 +3,7 @@
     python bench/simulate.py --policy fgd,bigk --seeds 42-51 --variants all --jsonl OUT.jsonl \\
         [--offline default,cpu250,gpushare100,multigpu50,gpuspec33]
     python bench/simulate.py --table OUT.jsonl      # the markdown table of docs/simulate.md
+    python bench/simulate.py --share-floor --seeds 42-51 [--variants default]   # GPU-share packing floor
 
 `bigk simulate --variant all --offline` computes the same figures in one command; this script
 exists for slow or shared machines: it runs seed by seed across all traces (so an interrupted
@@ -69,6 +70,46 @@ def run(args: argparse.Namespace) -> None:
                       "published_trace": published and tr.source == "base"})
 
 
+def share_floor(args: argparse.Namespace) -> None:
+    """Per seed: unallocated GPU % if the GPU shares arrived up to 100% were packed best-fit-decreasing.
+
+    On the default trace every whole GPU is taken by 100% arrived (both fgd and bigk), so what
+    is left unallocated is the free remainder of GPUs holding shares. Packing the same shares
+    offline, largest first, each into the fullest GPU it fits (one GPU per share kind, as the
+    artifact's sharing pods), shows how little an online policy that places every pod that fits
+    can still gain there. Not a proof of optimality: best-fit-decreasing is a heuristic.
+    """
+    import numpy as np
+
+    from bigk.cluster.model import MILLI_GPU
+    from bigk.sim.inflation import inflated_workload
+
+    nodes, pods = load_nodes(args.nodes), load_pods(args.pods)
+    gpu_nodes = [n for n in nodes if n.gpus]
+    capacity = sum(len(n.gpus) for n in gpu_nodes) * MILLI_GPU
+    for tr in variant_traces(args.variants, args.pods, pods, nodes, args.variant_seed):
+        requests = [p.request for p in tr.pods]
+        for seed in parse_seeds(args.seeds):
+            rng = np.random.default_rng(seed)
+            rng.permutation(len(gpu_nodes))  # the node order draw of run_inflation, so the pods match
+            arrived, shares = 0, []
+            for r in inflated_workload(requests, capacity, rng):
+                arrived += r.total_gpu_milli
+                if arrived > capacity:
+                    break
+                if r.is_fractional:
+                    shares.append(r.gpu_milli)
+            room: list[int] = []  # free milli-GPU of each GPU holding shares
+            for share in sorted(shares, reverse=True):
+                fits = [i for i, left in enumerate(room) if left >= share]
+                if fits:
+                    room[min(fits, key=lambda i: room[i])] -= share
+                else:
+                    room.append(MILLI_GPU - share)
+            print(json.dumps({"kind": "share-floor", "trace": tr.name, "seed": seed, "shares": len(shares),
+                              "gpus": len(room), "unallocated_gpu_pct": round(100 * sum(room) / capacity, 2)}))
+
+
 def table(path: Path) -> str:
     """Median per trace and policy over the seeds every policy has, beside the offline best."""
     from bigk.sim.report import PUBLISHED
@@ -120,7 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline-time", type=float, default=60.0)
     parser.add_argument("--jsonl", help="append one line per run here (and skip runs already there)")
     parser.add_argument("--table", help="print the markdown table of a JSONL file and exit")
+    parser.add_argument("--share-floor", action="store_true",
+                        help="print, per seed, the unallocated %% of a best-fit-decreasing packing of the GPU shares")
     args = parser.parse_args(argv)
+    if args.share_floor:
+        share_floor(args)
+        return 0
     if args.table:
         print(table(Path(args.table)))
         return 0
