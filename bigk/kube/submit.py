@@ -1,19 +1,15 @@
 """Submitting a run with pyspark's own `spark-submit` in cluster mode, and following its driver pod.
 
-spark-submit is run as an argument vector (never through a shell), with
-SPARK_HOME set to the installed pyspark package and the running Python's `bin/`
-first on PATH. With `spark.kubernetes.submission.waitAppCompletion=false` it exits
-once the driver pod and its resources are created; we then wait until the API
-shows the driver pod. Runs are found again after a restart by their labels, not
-by anything kept in memory.
+`bigk.spark.cluster_mode` runs spark-submit (waitAppCompletion=false: it exits
+once the driver pod and its resources are created); here we wait until the API
+shows the driver pod, and follow and delete it. Runs are found again after a
+restart by their labels, not by anything kept in memory.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,12 +19,11 @@ from kubernetes.client.exceptions import ApiException
 from bigk.cluster.labels import SPARK_ROLE
 from bigk.kube.client import api_client
 from bigk.kube.retry import Backoff, status_of
+from bigk.spark.cluster_mode import check_argv, master_server, run_spark_submit, tail
 from bigk.spark.errors import SubmitError
 from bigk.spark.home import submit_environment
 
 log = logging.getLogger(__name__)
-
-WAIT_APP = "spark.kubernetes.submission.waitAppCompletion"
 
 
 class SubmissionLike(Protocol):
@@ -44,14 +39,6 @@ class SubmissionLike(Protocol):
 class SubmittedRun:
     driver_pod_name: str
     namespace: str
-
-
-def master_server(master_url: str) -> str:
-    """'k8s://http://host:port' -> 'http://host:port'."""
-    if not master_url.startswith("k8s://"):
-        raise SubmitError(f"master {master_url!r} must look like k8s://https://host:6443")
-    server = master_url[len("k8s://"):]
-    return server if server.startswith(("http://", "https://")) else f"https://{server}"
 
 
 class SparkSubmitter:
@@ -78,29 +65,18 @@ class SparkSubmitter:
     def submit(self, submission: SubmissionLike) -> SubmittedRun:
         """Run spark-submit (no shell) and return once the driver pod exists."""
         argv = list(submission.argv)
-        _check_argv(argv, self.master_url)
+        check_argv(argv, self.master_url)
         env = submit_environment(submission.env)
         if self.kubeconfig:
             env["KUBECONFIG"] = self.kubeconfig
         started = time.monotonic()
         log.info("event=spark_submit driver=%s/%s master=%s", submission.namespace, submission.driver_pod_name,
                  self.master_url)
-        try:
-            proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, timeout=self.submit_timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            raise SubmitError(f"spark-submit for {submission.driver_pod_name} did not finish within "
-                              f"{self.submit_timeout_s:.0f} s") from None
-        except OSError as exc:
-            raise SubmitError(f"cannot run {argv[0]}: {exc}") from None
-        output = proc.stdout.decode("utf-8", "replace") if proc.stdout else ""
-        if proc.returncode != 0:
-            raise SubmitError(f"spark-submit exited with {proc.returncode} for {submission.driver_pod_name}: "
-                              f"{_tail(output)}")
+        output = run_spark_submit(argv, env, self.submit_timeout_s, submission.driver_pod_name)
         run = SubmittedRun(submission.driver_pod_name, submission.namespace)
         if not self._wait_for_driver(run):
             raise SubmitError(f"spark-submit succeeded but driver pod {run.namespace}/{run.driver_pod_name} did not "
-                              f"appear within {self.driver_wait_s:.0f} s: {_tail(output)}")
+                              f"appear within {self.driver_wait_s:.0f} s: {tail(output)}")
         log.info("event=spark_submitted driver=%s/%s seconds=%.1f", run.namespace, run.driver_pod_name,
                  time.monotonic() - started)
         return run
@@ -156,22 +132,3 @@ class SparkSubmitter:
             if status_of(exc) == 404:
                 return None
             raise
-
-
-def _check_argv(argv: Sequence[str], master_url: str) -> None:
-    """Refuse a submission that would block (waiting for the app) or go somewhere else."""
-    if not argv:
-        raise SubmitError("empty spark-submit argv")
-    if "--master" in argv:
-        given = argv[argv.index("--master") + 1] if argv.index("--master") + 1 < len(argv) else ""
-        if given != master_url:
-            raise SubmitError(f"submission targets {given!r}, this submitter {master_url!r}")
-    waits = [a for a in argv if a.startswith(f"{WAIT_APP}=")]
-    if not waits or waits[-1] != f"{WAIT_APP}=false":
-        raise SubmitError(f"submission must set {WAIT_APP}=false (bigk follows the driver itself)")
-
-
-def _tail(text: str, lines: int = 8) -> str:
-    kept = [line for line in text.strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(kept) if kept else "(no output)"
-
