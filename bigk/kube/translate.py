@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from kubernetes import client
@@ -146,6 +146,17 @@ def parse_assigned_gpus(text: str, where: str = "pod") -> tuple[int, ...]:
 
 
 # ---- nodes --------------------------------------------------------------------------------
+
+
+def gpu_nodes(objs: Iterable[client.V1Node]) -> Iterator[tuple[client.V1Node, Node]]:
+    """(object, node) for every node with GPUs; a node bigk cannot read is skipped, as the cache skips it."""
+    for v1 in objs:
+        try:
+            node = node_from_v1(v1)
+        except TranslateError:
+            continue
+        if node.gpus:
+            yield v1, node
 
 
 def node_from_v1(node: client.V1Node) -> Node:

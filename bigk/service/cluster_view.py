@@ -17,7 +17,7 @@ from bigk.cluster import labels as L
 from bigk.cluster.model import MILLI_GPU, POOL_LABEL, Node
 from bigk.cluster.state import DEFAULT_STALE_AFTER_S
 from bigk.errors import NotFound
-from bigk.kube.translate import TranslateError, node_from_v1, node_ready, occupies_node, pod_from_v1
+from bigk.kube.translate import TranslateError, gpu_nodes, node_from_v1, node_ready, occupies_node, pod_from_v1
 from bigk.metrics import DEFAULT_IDLE_THRESHOLD_PCT
 
 log = logging.getLogger(__name__)
@@ -83,13 +83,7 @@ class ClusterView:
         pods = self._pods_by_node()
         now = self._clock()
         rows = []
-        for v1 in self.core.list_node().items:
-            try:
-                node = node_from_v1(v1)
-            except TranslateError:
-                continue
-            if not node.gpus:
-                continue
+        for _, node in gpu_nodes(self.core.list_node().items):
             alloc: dict[int, int] = {}
             users: dict[int, list[str]] = {}
             for v1pod in pods.get(node.name, []):

@@ -26,7 +26,7 @@ from bigk.cluster import labels as L
 from bigk.cluster.devices import DEVICE_ALLOCATIONS_ANNOTATION, Conflict, conflicts, decode_allocations
 from bigk.cluster.model import MILLI_GPU
 from bigk.gpu.findings import Findings, GpuNow, Holder, ReadingWindow, WatchSettings, find
-from bigk.kube.translate import TranslateError, node_from_v1, occupies_node, pod_from_v1
+from bigk.kube.translate import TranslateError, gpu_nodes, occupies_node, pod_from_v1
 
 log = logging.getLogger(__name__)
 DEFAULT_SAMPLE_S = 10.0  # the agent publishes every 10 s
@@ -50,14 +50,9 @@ def cluster_gpus(nodes: list[Any], pods: list[Any], scheduler_name: str = L.SCHE
             by_node.setdefault(pod.spec.node_name, []).append(pod)
     out: list[GpuNow] = []
     found: list[Conflict] = []
-    for v1 in nodes:
-        try:
-            node = node_from_v1(v1)
-        except TranslateError:
-            continue
-        if not node.gpus:
-            continue
-        plugin = decode_allocations((v1.metadata.annotations or {}).get(DEVICE_ALLOCATIONS_ANNOTATION))
+    for v1, node in gpu_nodes(nodes):
+        annotations = (v1.metadata and v1.metadata.annotations) or {}
+        plugin = decode_allocations(annotations.get(DEVICE_ALLOCATIONS_ANNOTATION))
         by_uid = {a.pod_uid: a.devices for a in plugin.values()}
         held: dict[int, list[Holder]] = {}
         shares: dict[str, tuple[int, ...]] = {}
