@@ -60,6 +60,7 @@ class SimHost(Protocol):
     def kubelet(self) -> Any: ...  # the KubeletSim, or None when the host runs none
     @property
     def driver(self) -> Any: ...  # the SparkDriverSim, or None
+    def pod_address(self, pod: Obj) -> str | None: ...  # the pod IP to give a pod, or None for a made-up one
 
 
 class Simulator:

@@ -188,8 +188,11 @@ class KubeletSim(Simulator):
             status["startTime"] = now
             status["hostIP"] = node_ip(pod["spec"]["nodeName"])
             status["hostIPs"] = [{"ip": status["hostIP"]}]
-            n = next(_pod_ips)
-            status["podIP"] = f"10.244.{(n >> 8) & 255}.{n & 255}"
+            address = self.host.pod_address(pod)
+            if address is None:
+                n = next(_pod_ips)
+                address = f"10.244.{(n >> 8) & 255}.{n & 255}"
+            status["podIP"] = address
             status["podIPs"] = [{"ip": status["podIP"]}]
             for cond in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"):
                 set_condition(pod, cond, "True")

@@ -29,12 +29,12 @@ from bigk.emulator.api import Api
 from bigk.emulator.errors import ApiError, bad_request
 from bigk.emulator.resources import by_key
 from bigk.emulator.store import Obj, Store
+from bigk.spark.driver_pod import ui_port
 
 PODS = by_key("pods")
 MAX_PODS = 20_000  # logs kept for at most this many pods (oldest forgotten first)
 MAX_LINES = 5_000  # per pod
 FOLLOW_POLL_S = 0.1
-SPARK_UI_PORT = 4040
 _ROLE = "spark-role"
 _APP = "spark-app-selector"
 _EXEC_ID = "spark-exec-id"
@@ -137,9 +137,10 @@ class PodLogBook:
             name = labels.get("spark-app-name", meta.get("name"))
             self._say(uid, "INFO", "SparkContext", "Running Spark version 4.0.0 (simulated by the bigk emulator)")
             self._say(uid, "INFO", "SparkContext", f"Submitted application: {name}")
-            self._say(uid, "INFO", "Utils", f"Successfully started service 'SparkUI' on port {SPARK_UI_PORT}.")
+            port = ui_port(pod)
+            self._say(uid, "INFO", "Utils", f"Successfully started service 'SparkUI' on port {port}.")
             self._say(uid, "INFO", "SparkUI", f"Bound SparkUI to 0.0.0.0, and started at http://{meta.get('name')}"
-                      f"-svc.{meta.get('namespace')}.svc:{SPARK_UI_PORT}")
+                      f"-svc.{meta.get('namespace')}.svc:{port}")
             self._say(uid, "INFO", "KubernetesClusterSchedulerBackend", f"Application id: {app}, node: {node}")
         elif role == "executor":
             exec_id = labels.get(_EXEC_ID, "?")

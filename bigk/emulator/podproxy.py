@@ -1,4 +1,4 @@
-"""`pods/NAME:PORT/proxy/PATH` on the emulator: the simulated Spark driver's UI on port 4040.
+"""`pods/NAME:PORT/proxy/PATH` on the emulator: the simulated Spark driver's UI on its `spark-ui` port.
 
 kube-apiserver proxies HTTP to a pod's port; `bigk ui` reaches a driver's Spark UI
 that way (through `bigk serve`, which holds the cluster credentials). No JVM runs
@@ -19,11 +19,12 @@ from aiohttp import web
 
 from bigk.emulator.api import Api
 from bigk.emulator.errors import ApiError
+from bigk.emulator.host import ObjectStore
 from bigk.emulator.resources import by_key
 from bigk.emulator.store import Obj
+from bigk.spark.driver_pod import ui_port
 
 PODS = by_key("pods")
-SPARK_UI_PORT = 4040
 PROXY_PATH = re.compile(
     r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/:]+)(?::(?P<port>[^/]+))?/proxy(?P<rest>/.*)?$"
 )
@@ -39,10 +40,10 @@ def _unreachable(pod: Obj, port: str) -> ApiError:
                     f"error trying to reach service: dial tcp {ip}:{port}: connect: connection refused")
 
 
-def _executors(api: Api, driver: Obj) -> list[Obj]:
+def _executors(store: ObjectStore, driver: Obj) -> list[Obj]:
     labels = driver["metadata"].get("labels") or {}
     app = labels.get("spark-app-selector", "")
-    items, _ = api.store.objects(PODS.key, driver["metadata"].get("namespace", ""))
+    items, _ = store.objects(PODS.key, driver["metadata"].get("namespace", ""))
     return [p for p in items if (p["metadata"].get("labels") or {}).get("spark-role") == "executor"
             and (p["metadata"].get("labels") or {}).get("spark-app-selector") == app
             and (p.get("status") or {}).get("phase") == "Running"]
@@ -67,30 +68,41 @@ def _page(driver: Obj, executors: list[Obj]) -> str:
             "<p>Simulated by the bigk emulator.</p></body></html>")
 
 
+def render_ui(store: ObjectStore, pod: Obj, path: str) -> tuple[int, str, str]:
+    """(status, content type, body) of one page of a running simulated driver's UI; the embedded emulator's
+    pod proxy and the simulated nodes' UI servers on a real API server both answer with it."""
+    path = path.rstrip("/") or "/"
+    executors = _executors(store, pod)
+    app_id, name = _app(pod)
+    if path in ("/", "/jobs"):
+        return 200, "text/html", _page(pod, executors)
+    if path == "/api/v1/applications":
+        started = (pod.get("status") or {}).get("startTime", "")
+        apps: list[dict[str, object]] = [
+            {"id": app_id, "name": name, "attempts": [{"startTime": started, "completed": False}]}]
+        return 200, "application/json", json.dumps(apps)
+    if path == f"/api/v1/applications/{app_id}/executors":
+        execs: list[dict[str, object]] = [
+            {"id": "driver", "hostPort": f"{pod['metadata']['name']}:7078", "isActive": True}]
+        execs += [{"id": p["metadata"]["labels"].get("spark-exec-id", "?"), "hostPort": p["spec"].get("nodeName", ""),
+                   "isActive": True} for p in executors]
+        return 200, "application/json", json.dumps(execs)
+    return 404, "text/plain", f"no such page in the simulated Spark UI: {path}\n"
+
+
+def serves_ui(pod: Obj, port: str) -> bool:
+    """Whether a simulated driver answers on `port`: a running driver, on its `spark-ui` port."""
+    role = (pod["metadata"].get("labels") or {}).get("spark-role")
+    return port == str(ui_port(pod)) and role == "driver" and (pod.get("status") or {}).get("phase") == "Running"
+
+
 async def serve_proxy(request: web.Request, api: Api, found: re.Match[str]) -> web.StreamResponse:
     """Answer GET pods/NAME:PORT/proxy/PATH for a simulated Spark driver."""
     if request.method not in ("GET", "HEAD"):
         raise ApiError(405, "MethodNotAllowed", "the simulated Spark UI only answers GET")
     pod = api.get(PODS, found["ns"], found["pod"])
     port = found["port"] or "80"
-    role = (pod["metadata"].get("labels") or {}).get("spark-role")
-    if port != str(SPARK_UI_PORT) or role != "driver" or (pod.get("status") or {}).get("phase") != "Running":
+    if not serves_ui(pod, port):
         raise _unreachable(pod, port)
-    path = (found["rest"] or "/").rstrip("/") or "/"
-    executors = _executors(api, pod)
-    app_id, name = _app(pod)
-    if path in ("/", "/jobs"):
-        return web.Response(text=_page(pod, executors), content_type="text/html")
-    if path == "/api/v1/applications":
-        started = (pod.get("status") or {}).get("startTime", "")
-        apps: list[dict[str, object]] = [
-            {"id": app_id, "name": name, "attempts": [{"startTime": started, "completed": False}]}]
-        return web.Response(text=json.dumps(apps), content_type="application/json")
-    if path == f"/api/v1/applications/{app_id}/executors":
-        execs: list[dict[str, object]] = [
-            {"id": "driver", "hostPort": f"{pod['metadata']['name']}:7078", "isActive": True}]
-        execs += [{"id": p["metadata"]["labels"].get("spark-exec-id", "?"), "hostPort": p["spec"].get("nodeName", ""),
-                   "isActive": True} for p in executors]
-        return web.Response(text=json.dumps(execs), content_type="application/json")
-    return web.Response(status=404, text=f"no such page in the simulated Spark UI: {path}\n",
-                        content_type="text/plain")
+    status, content_type, body = render_ui(api.store, pod, found["rest"] or "/")
+    return web.Response(status=status, text=body, content_type=content_type)

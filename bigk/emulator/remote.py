@@ -30,7 +30,9 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from bigk.cluster.labels import SPARK_ROLE
 from bigk.cluster.model import Node
+from bigk.emulator.driver_ui import DriverUiServers, host_address
 from bigk.emulator.errors import ApiError
 from bigk.emulator.nodes import node_object
 from bigk.emulator.patches import clone
@@ -313,6 +315,7 @@ class SimulatedNodes(RunsSimulators):
         self._thread: threading.Thread | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.kubelet_endpoint: Any = None  # bigk.emulator.kubelet_endpoint: pods/log through the API server
+        self.driver_uis: DriverUiServers | None = None  # Spark UIs through the API server's pod proxy
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -325,9 +328,14 @@ class SimulatedNodes(RunsSimulators):
             from bigk.emulator.kubelet_endpoint import KubeletEndpoint
 
             self.kubelet_endpoint = KubeletEndpoint(self.store).start()
+            address = host_address()
+            if address is not None:
+                self.driver_uis = DriverUiServers(self.store, address)
         for node in self.model_nodes.values():
             self.ensure_node(node)
         self.store.start()
+        if self.driver_uis is not None:
+            self.driver_uis.start()
         self._loop = asyncio.new_event_loop()
         started = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(started,), name="bigk-sim-nodes", daemon=True)
@@ -362,9 +370,18 @@ class SimulatedNodes(RunsSimulators):
             if self._thread is not None:
                 self._thread.join(10)
         self.store.stop()
+        if self.driver_uis is not None:
+            self.driver_uis.stop()
         if self.kubelet_endpoint is not None:
             self.kubelet_endpoint.stop()
         self._loop = None
+
+    def pod_address(self, pod: Obj) -> str | None:
+        """A driver gets this host's address, where its simulated UI listens (kube-apiserver's pod proxy refuses
+        loopback); other pods a made-up one."""
+        if self.driver_uis is None or (pod["metadata"].get("labels") or {}).get(SPARK_ROLE) != "driver":
+            return None
+        return self.driver_uis.address
 
     async def _renew_leases(self) -> None:
         """Renew each node's Lease in kube-node-lease, as a kubelet does every 10 s: the node lifecycle

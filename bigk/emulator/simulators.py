@@ -14,6 +14,7 @@ from bigk.emulator.driver import SparkDriverSim
 from bigk.emulator.gpus import GpuSim
 from bigk.emulator.host import SimHost
 from bigk.emulator.kubelet import KubeletSim
+from bigk.emulator.store import Obj
 
 
 @dataclass
@@ -66,3 +67,7 @@ class RunsSimulators:
     @property
     def gpus(self) -> GpuSim | None:
         return self.sims.gpus
+
+    def pod_address(self, pod: Obj) -> str | None:
+        """The pod IP the simulated kubelet gives `pod`; None: a made-up one from 10.244.0.0/16."""
+        return None

@@ -20,9 +20,9 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from bigk.cluster import labels as L
+from bigk.spark.driver_pod import DEFAULT_UI_PORT, ui_port
 
 HISTORY_ENV = "BIGK_SPARK_HISTORY_URL"
-SPARK_UI_PORT = 4040
 RUN_ID = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
@@ -30,6 +30,11 @@ def _core(service: Any) -> Any:
     from kubernetes import client
 
     return client.CoreV1Api(service.api)
+
+
+def _ui_port(service: Any, pod: Any) -> int:
+    """The driver's Spark UI port, from the pod as the API server returned it."""
+    return ui_port(service.api.sanitize_for_serialization(pod))
 
 
 def _kube_detail(exc: Any) -> str:
@@ -104,10 +109,12 @@ def runio_router(service: Any, read: Sequence[Any]) -> APIRouter:
 
         run = service.db().get_run(run_id)
         phase = ""
+        port = DEFAULT_UI_PORT
         if run.driver_pod:
             try:
                 pod = _core(service).read_namespaced_pod(run.driver_pod, run.namespace)
                 phase = str(pod.status.phase or "") if pod.status is not None else ""
+                port = _ui_port(service, pod)
             except ApiException as exc:
                 if exc.status != 404:
                     raise HTTPException(502, f"Kubernetes API answered {exc.status} {exc.reason}") from None
@@ -119,9 +126,9 @@ def runio_router(service: Any, read: Sequence[Any]) -> APIRouter:
             "pod": run.driver_pod,
             "phase": phase,
             "running": phase == "Running",
-            "port": SPARK_UI_PORT,
+            "port": port,
             "portForward": (f"kubectl -n {run.namespace} port-forward pod/{run.driver_pod} "
-                            f"{SPARK_UI_PORT}:{SPARK_UI_PORT}") if run.driver_pod else "",
+                            f"{port}:{port}") if run.driver_pod else "",
             "proxy": f"/api/v1/runs/{run.id}/ui/proxy/",
             "historyServer": history_link(run.spark_app_id),
         }
@@ -135,8 +142,9 @@ def runio_router(service: Any, read: Sequence[Any]) -> APIRouter:
         if not run.driver_pod:
             raise HTTPException(409, f"run {run.id} has no driver pod yet (state {run.state})")
         try:
+            port = _ui_port(service, _core(service).read_namespaced_pod(run.driver_pod, run.namespace))
             resp = _core(service).connect_get_namespaced_pod_proxy_with_path(
-                f"{run.driver_pod}:{SPARK_UI_PORT}", run.namespace, path or "/", _preload_content=False)
+                f"{run.driver_pod}:{port}", run.namespace, path or "/", _preload_content=False)
         except ApiException as exc:
             if exc.status in (404, 503):
                 raise HTTPException(503, f"the Spark UI of run {run.id} does not answer: the driver is not running "

@@ -81,6 +81,14 @@ def build_driver_pod(submission: Submission, job: str, run_id: str, namespace: s
     limits.setdefault("memory", f"{heap + overhead}Mi")
     if "spark.kubernetes.driver.limit.cores" in conf:
         limits.setdefault("cpu", conf["spark.kubernetes.driver.limit.cores"])
+    if not main.get("ports"):  # as Spark's BasicDriverFeatureStep names them; `bigk ui` dials `spark-ui`
+        main["ports"] = [
+            {"name": "driver-rpc-port", "containerPort": int(conf.get("spark.driver.port", "7078")), "protocol": "TCP"},
+            {"name": "blockmanager", "containerPort": int(conf.get("spark.driver.blockManager.port")
+                                                         or conf.get("spark.blockManager.port", "7079")),
+             "protocol": "TCP"},
+            {"name": UI_PORT_NAME, "containerPort": int(conf.get("spark.ui.port", str(DEFAULT_UI_PORT))),
+             "protocol": "TCP"}]
     env = main.setdefault("env", [])
     known = {e.get("name") for e in env}
     for key, value in sorted(_prefixed(conf, "spark.kubernetes.driverEnv.").items()):
@@ -95,6 +103,20 @@ def build_driver_pod(submission: Submission, job: str, run_id: str, namespace: s
         "name": template_map_name(name), "items": [{"key": POD_TEMPLATE_KEY, "path": "pod-spec-template.yml"}]}})
     mounts.append({"name": "pod-template-volume", "mountPath": "/opt/spark/pod-template"})
     return pod
+
+
+UI_PORT_NAME = "spark-ui"  # the driver container's port for the Spark UI (spark.ui.port), as Spark names it
+DEFAULT_UI_PORT = 4040
+
+
+def ui_port(pod: Mapping[str, Any]) -> int:
+    """The port a driver pod's Spark UI listens on: its container port named `spark-ui` (spark-submit and
+    bigk's direct mode both declare it from spark.ui.port), else Spark's default."""
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            if port.get("name") == UI_PORT_NAME and port.get("containerPort"):
+                return int(port["containerPort"])
+    return DEFAULT_UI_PORT
 
 
 # spark-submit writes the application's kind into the driver's spark.properties; Spark sizes executors by it.

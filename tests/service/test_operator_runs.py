@@ -4,14 +4,15 @@ The manifest is the corpus's copy of the operator's fenced-restart example: a Co
 script and the SparkApplication that mounts it, in one file. The run goes through the production path
 (catalog, cron/run-now, submission, gang admission, binds) on the emulated cluster and, marked `cluster`,
 on the real API server. Logs and the UI need a kubelet behind the API server: the emulator serves
-simulated ones, and on the real API server the simulated kubelet's HTTPS endpoint serves `pods/log`; the pod
-proxy (Spark UI) dials the pod's IP, which testenv's simulated pods do not have, so the UI check runs on the
-emulator.
+simulated ones; on the real API server the simulated kubelet's HTTPS endpoint serves `pods/log`, and the pod
+proxy (Spark UI) dials the simulated driver's pod IP, this host's address, where the simulated UI listens
+(`bigk.emulator.driver_ui`).
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,17 +28,20 @@ from bigk.cli.main import app
 from bigk.cli.runio_cmds import UiForwarder, stream_logs
 from bigk.errors import BigkError
 from bigk.service.client import Client
-from tests.service.conftest import Running, wait_for
+from tests.service.conftest import ON_BOTH_CLUSTERS, Running, wait_for
+
+pytestmark = ON_BOTH_CLUSTERS
 
 CORPUS = Path(__file__).parents[1] / "spec" / "data" / "operator-corpus"
 JOB = "resumable-etl"
 
 
-def _specs(tmp_path: Path, duration_s: int) -> Path:
+def _specs(tmp_path: Path, duration_s: int, conf: dict[str, str] | None = None) -> Path:
     """The corpus file, with the emulator's duration hint on the driver (an ordinary operator annotation)."""
     docs = list(yaml.safe_load_all((CORPUS / "spark-fenced-restart.yaml").read_text(encoding="utf-8")))
     app_doc = docs[1]
     app_doc["spec"]["driver"]["annotations"] = {"bigk.io/expected-duration-seconds": str(duration_s)}
+    app_doc["spec"].setdefault("sparkConf", {}).update(conf or {})
     specs = tmp_path / "specs"
     specs.mkdir()
     (specs / "fenced.yaml").write_text(yaml.safe_dump_all(docs, sort_keys=False), encoding="utf-8")
@@ -80,14 +84,8 @@ def test_imported_operator_example_runs_through_bigk_serve(
         assert volumes["job-script"].config_map.name == "resumable-etl-script"
 
 
-@pytest.fixture
-def emulated_only(request: pytest.FixtureRequest) -> None:
-    if request.getfixturevalue("cluster").kind != "emulated":
-        pytest.skip("pods/NAME:4040/proxy dials the pod's IP; testenv's simulated pods have no network")
-
-
-def _start(tmp_path: Path, serve: Callable[..., Running]) -> tuple[Running, str]:
-    svc = serve(_specs(tmp_path, 120))  # 6 s at the fixture's time scale
+def _start(tmp_path: Path, serve: Callable[..., Running], conf: dict[str, str] | None = None) -> tuple[Running, str]:
+    svc = serve(_specs(tmp_path, 120, conf))  # 6 s at the fixture's time scale
     run_id = _run_now(svc)
     wait_for(lambda: _run(svc, run_id)["state"] == "Running", 30, "the run to start")
     wait_for(lambda: len(client.CoreV1Api(svc.service.api).list_namespaced_pod(
@@ -138,14 +136,20 @@ def test_logs_of_a_running_then_finished_run(tmp_path: Path, serve: Callable[...
     assert code == 0 and f"bigk logs {run_id}" in out and f"bigk ui {run_id}" in out, out
 
 
-def test_ui_of_a_running_then_finished_run(tmp_path: Path, serve: Callable[..., Running], emulated_only: None,
+def test_ui_of_a_running_then_finished_run(tmp_path: Path, serve: Callable[..., Running],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the emulator its own pod proxy; on kube-apiserver its pods/NAME:PORT/proxy, which dials the simulated
+    driver's UI at the pod IP. The UI port is the job's spark.ui.port, declared on the driver as `spark-ui`."""
     monkeypatch.setenv("BIGK_SPARK_HISTORY_URL", "http://history.example.com:18080")
-    svc, run_id = _start(tmp_path, serve)
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    svc, run_id = _start(tmp_path, serve, {"spark.ui.port": str(port)})
     monkeypatch.setenv("BIGK_TOKEN", svc.token)
     api = Client(svc.url)
     info = api.get(f"/runs/{run_id}/ui")
-    assert info["running"] and info["portForward"] == f"kubectl -n default port-forward pod/{info['pod']} 4040:4040"
+    assert info["running"] and info["port"] == port
+    assert info["portForward"] == f"kubectl -n default port-forward pod/{info['pod']} {port}:{port}"
     forwarder = UiForwarder(api, run_id, port=0).start()
     try:
         apps = httpx.get(f"{forwarder.url}/api/v1/applications", timeout=5).json()
