@@ -47,14 +47,17 @@ def _used(q: dict[str, Any]) -> dict[str, Any]:
 
 
 def queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
-    cols = ["NAME", "GUARANTEE", "MAX", "ALLOCATED", "BORROWED", "SHARE", "RUNNING", "PENDING"]
+    from bigk.cli.whatif_cmd import eta_cell
+
+    cols = ["NAME", "GUARANTEE", "MAX", "ALLOCATED", "BORROWED", "SHARE", "RUNNING", "PENDING", "NEXT ETA"]
     if wide:
         cols += ["WEIGHT", "BORROW", "LEND", "DECLARED"]
     rows = []
     for q in items:
         name = "  " * q["depth"] + q["name"].rpartition(".")[2] if q["depth"] else q["name"]
         row = [name, _amounts(q["guarantee"]), _amounts(q["max"]), _amounts(_used(q)), _amounts(q["borrowed"]),
-               f"{100 * q['dominant_share']:.1f}%", q["running_runs"], q["pending_runs"]]
+               f"{100 * q['dominant_share']:.1f}%", q["running_runs"], q["pending_runs"],
+               eta_cell({"eta": q.get("next_eta")})]
         if wide:
             row += [f"{q['weight']:g}", "yes" if q["borrow"] else "no", "yes" if q["lend"] else "no",
                     "yes" if q["declared"] else "no (implicit)"]

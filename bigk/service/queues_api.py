@@ -22,8 +22,17 @@ def queues_router(service: Any, read: Sequence[Any]) -> APIRouter:
 
     @router.get("/queues", dependencies=list(read))
     def queues() -> list[dict[str, Any]]:
-        """Every queue (parents first): guarantee, maximum, allocated, borrowed, dominant share, runs."""
-        return queue_rows(service)
+        """Every queue (parents first): guarantee, maximum, allocated, borrowed, dominant share, runs, and
+        `next_eta`: the earliest estimated start among its waiting runs (bigk.service.eta)."""
+        rows = queue_rows(service)
+        eta = getattr(service, "eta", None)
+        board = list(eta.board.runs.values()) if eta is not None else []
+        for row in rows:
+            name = row["name"]
+            starts = [r.eta for r in board if r.eta is not None and (r.queue == name or
+                                                                     r.queue.startswith(name + "."))]
+            row["next_eta"] = min(starts) if starts else None
+        return rows
 
     @router.get("/queues/{name}", dependencies=list(read))
     def queue(name: QUEUE) -> dict[str, Any]:

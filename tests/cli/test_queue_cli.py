@@ -38,7 +38,7 @@ def test_get_queues_shows_the_tree_with_live_usage_and_describe_lists_waiting_ga
     rows = {line.split()[0]: line for line in lines[1:]}
     assert list(rows) == ["batch", "ml", "training"]  # parents first; children indented by their last part
     assert lines[3].startswith("  training") and "8 GPU" in rows["ml"] and "2 GPU" in rows["training"]
-    assert rows["training"].split()[-2:] == ["1", "0"]  # RUNNING, PENDING
+    assert rows["training"].split()[-3:] == ["1", "0", "-"]  # RUNNING, PENDING, NEXT ETA (none waits there)
     code, out, _ = bigk("get", "queues", "-o", "json", server=s)
     items = {q["name"]: q for q in json.loads(out)["items"]}
     assert items["ml"]["allocated"]["gpu"] == 2 and items["ml.training"]["guarantee"] == {"gpu": 8}

@@ -99,8 +99,13 @@ def test_a_dozen_gpu_features_runs_get_positions_and_etas(tmp_path: Path, serve:
     assert "in queue ml.training" in out and "ETA" in out and "p10" in out and "p90" in out
     assert "after gpu-features-" in out
     code, out, err = run_main(("get", "runs"), monkeypatch, capsys)
-    assert code == 0, err and "ETA" in out.splitlines()[0]
+    assert code == 0, err
     assert "ETA" in out.splitlines()[0]
+    code, out, err = run_main(("get", "queues"), monkeypatch, capsys)
+    assert code == 0, err
+    assert "NEXT ETA" in out.splitlines()[0]
+    training = next(line for line in out.splitlines()[1:] if "training" in line)
+    assert training.rstrip().endswith(("s", "m", "now"))  # "in 12s", "in 1m" or "now": its first run's ETA
     code, out, err = run_main(("run", "gpu-features", "--dry-run"), monkeypatch, capsys)
     assert code == 0, err
     assert "would wait" in out and "nothing was created" in out
