@@ -373,7 +373,7 @@ def sampler(rate: float, seed: int) -> Callable[[Work], bool]:
 
 
 def run_protocol(nodes: Sequence[Node], pods: Sequence[TracePod], policy: str, seed: int, speedup: float,
-                 sample_rate: float, workloads: Sequence[str], spark_hours: float = 6.0,
+                 sample_rate: float, workloads: Sequence[str], spark_hours: float = 3.0,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, object]:
     """Both replays (or those named in `workloads`: alibaba, spark) as one JSON-ready report."""
     runs: list[dict[str, object]] = []
