@@ -8,7 +8,8 @@ kube-controller-manager for service accounts and garbage collection; no audit lo
 controller, see below), registers the nodes (8-GPU nodes with the labels NVIDIA's GPU feature discovery
 writes, and CPU nodes), then runs each scheduler in turn, alone, on the same pods:
 
-- `bigk`: `bench/e2e_bigk.py` (bigk's `SchedulerLoop`, policy binpack) as a process, pods `schedulerName: bigk`;
+- `bigk`: `bench/e2e_bigk.py` (bigk's `SchedulerLoop` with `bigk serve`'s default policy, `bigk`, unless
+  `--bigk-policy` names another) as a process, pods `schedulerName: bigk`;
 - `kube-scheduler`: `cmd/kube-scheduler` of the same k8s.io/kubernetes module as the API server, default
   profile (`default-scheduler`);
 - `kube-scheduler-binpack`: the same binary with one profile whose NodeResourcesFit scores `MostAllocated`
@@ -25,9 +26,20 @@ kube-scheduler's client rate limit is raised from its default (qps 50, burst 100
    all its executors before working (`minRegisteredResourcesRatio=1.0`, as barrier / GPU jobs do). After a
    fixed time: complete, stuck (driver bound, executors pending) and GPUs held by stuck applications.
    The simulated kubelet runs the pods of this row only (it runs drivers, so they create executors).
-3. packing: the Alibaba GPU trace's pods, in trace order, one at a time, until their GPU requests reach 100 %
-   of the packing pool's GPUs (a fractional GPU counts as one whole nvidia.com/gpu, so both schedulers see the
-   same requests); then the unallocated GPU % once binding has settled.
+3. packing (the FGD paper's workload, ATC '23, as in DESIGN.md "Anchors"): the packing pool is `--pack-nodes`
+   GPU nodes of the Alibaba trace itself (openb_node_list_all_node.csv: its CPU, memory, GPU count and model;
+   a seeded sample without replacement of its 1,213 GPU nodes), labelled as GPU feature discovery does
+   (`nvidia.com/gpu.product`, `.count`, `.memory`; the trace's models named as GFD names them, the undisclosed
+   G1-G3 kept as the trace names them). Pods are the trace's own (openb_pod_list_default.csv, CPU-only pods
+   included, as the paper does), sampled with replacement from `--pack-seed` (default 42); they are created one
+   at a time, in that order, until the next one would take the requested GPUs past 100 % of the pool's GPUs.
+   A fraction of a GPU (gpu_milli < 1000, 38 % of the trace's pods) asks for one whole `nvidia.com/gpu`: the
+   default device plugin cannot share, and both schedulers must see the same requests. So the figures are not
+   the paper's (it shares GPUs); the protocol is. Measured once binding has settled: unallocated GPU % of the
+   pool, the pods left pending and why (no node had the GPUs free, or the GPUs were free only on nodes whose
+   CPU or memory was taken: CPU stranding), and the free GPUs stranded on nodes with no CPU left for a GPU pod.
+   `packing-uniform` (not run by default) is the earlier row: the trace's pods in trace order onto identical
+   8-GPU nodes until requests reach exactly 100 %, which every bin-packer fills to 0 %.
 
 Simulation, honestly: no kubelet runs for rows 1 and 3 (a pod counts as scheduled when bound); nodes are
 Node objects without leases, so the node lifecycle controller is off and the registration taint
@@ -37,6 +49,7 @@ Node objects without leases, so the node lifecycle controller is off and the reg
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import itertools
 import json
@@ -82,8 +95,11 @@ GPU_SIZES = (1, 2, 4, 8)
 # namespaces. No node lifecycle: nodes here have no leases.
 CONTROLLERS = "serviceaccount-controller,serviceaccount-token-controller,garbage-collector-controller," \
               "namespace-controller"
-TRACE_PODS = Path(os.environ.get("BIGK_TRACE_DIR", "/work/shared/traces/alibaba-gpu-v2023")) \
-    / "openb_pod_list_default.csv"
+# The trace's GPU models as GPU feature discovery names them (nvidia.com/gpu.product); G1-G3 are undisclosed.
+GFD_PRODUCTS = {"P100": "Tesla-P100-PCIE-16GB", "T4": "Tesla-T4", "V100M16": "Tesla-V100-SXM2-16GB",
+                "V100M32": "Tesla-V100-SXM2-32GB", "A10": "NVIDIA-A10"}
+PACK_SEED = 42
+WORKLOADS = ("throughput", "spark", "packing", "packing-uniform")
 
 
 @dataclass
@@ -96,31 +112,57 @@ class Sizes:
     spark_apps: int
     spark_executors: int
     spark_window_s: float
-    pack_nodes: int  # 8-GPU nodes of the packing pool
+    pack_nodes: int  # trace GPU nodes of the packing pool
+    uniform_nodes: int  # 8-GPU nodes of the packing-uniform pool
+    pack_seed: int = PACK_SEED
     time_scale: float = 0.25
     app_duration_s: float = 20.0  # simulated seconds of work per Spark application
     bind_timeout_s: float = 180.0
     settle_s: float = 5.0  # packing: binding has settled when no pod was bound for this long
 
     @staticmethod
-    def for_nodes(nodes: int, pods: int | None, smoke: bool) -> Sizes:
+    def for_nodes(nodes: int, pods: int | None, smoke: bool, pack_nodes: int | None = None,
+                  pack_seed: int = PACK_SEED) -> Sizes:
         if smoke:
             return Sizes(nodes, pods or 20, spark_nodes=2, spark_apps=4, spark_executors=8, spark_window_s=8.0,
-                         pack_nodes=2, time_scale=0.1, bind_timeout_s=30.0, settle_s=2.0)
+                         pack_nodes=pack_nodes or 3, uniform_nodes=2, pack_seed=pack_seed, time_scale=0.1,
+                         bind_timeout_s=30.0, settle_s=2.0)
         return Sizes(nodes, pods or 1000, spark_nodes=4, spark_apps=8, spark_executors=8, spark_window_s=60.0,
-                     pack_nodes=25)
+                     pack_nodes=pack_nodes or 150, uniform_nodes=25, pack_seed=pack_seed, settle_s=10.0)
 
 
 # ---- cluster ---------------------------------------------------------------------------------------
+def trace_pool(count: int, seed: int) -> list[Node]:
+    """`count` GPU nodes of the trace (a seeded sample without replacement), pool `packing`, GFD labels."""
+    import numpy as np
+
+    from bigk.sim.trace import DEFAULT_NODES, load_nodes
+
+    gpu_nodes = load_nodes(DEFAULT_NODES, gpu_only=True)
+    if count > len(gpu_nodes):
+        raise ValueError(f"--pack-nodes {count}: the trace has only {len(gpu_nodes)} GPU nodes")
+    picked = sorted(np.random.default_rng(seed).choice(len(gpu_nodes), size=count, replace=False))
+    out = []
+    for i in picked:
+        n = gpu_nodes[int(i)]
+        model = n.gpus[0].model
+        out.append(Node(n.name, n.cpu_milli, n.memory_mib, pods=110, labels={POOL: "packing"},
+                        gpus=[Gpu(g.index, GFD_PRODUCTS.get(model, model), g.memory_mib) for g in n.gpus],
+                        gpu_owner=OWNER_DEVICE_PLUGIN))
+    return out
+
+
 def bench_nodes(sizes: Sizes) -> list[Node]:
-    """Half 8-GPU nodes (96 cores, 1 TiB), half CPU nodes (64 cores, 256 GiB); the first GPU nodes form the
-    spark and packing pools, the rest of the cluster is `general`."""
-    gpu_count = max(sizes.nodes // 2, sizes.spark_nodes + sizes.pack_nodes + 1)
-    nodes: list[Node] = []
-    for i in range(sizes.nodes):
+    """The packing pool (trace GPU nodes, see `trace_pool`), then half 8-GPU nodes (96 cores, 1 TiB), half CPU
+    nodes (64 cores, 256 GiB) up to `sizes.nodes`; the first 8-GPU nodes form the spark and packing-uniform pools,
+    the rest of the cluster is `general`."""
+    nodes = trace_pool(sizes.pack_nodes, sizes.pack_seed)
+    rest = sizes.nodes - len(nodes)
+    gpu_count = max(rest // 2, sizes.spark_nodes + sizes.uniform_nodes + 1)
+    for i in range(max(rest, gpu_count)):
         if i < gpu_count:
-            pool = "spark" if i < sizes.spark_nodes else "packing" if i < sizes.spark_nodes + sizes.pack_nodes \
-                else "general"
+            pool = "spark" if i < sizes.spark_nodes else "packing-uniform" \
+                if i < sizes.spark_nodes + sizes.uniform_nodes else "general"
             nodes.append(Node(f"gpu-{i:05d}", 96_000, 1_048_576, pods=110,
                               gpus=[Gpu(g, GPU_MODEL, 81_920) for g in range(8)], labels={POOL: pool},
                               gpu_owner=OWNER_DEVICE_PLUGIN))
@@ -321,8 +363,9 @@ BINPACK_PROFILE = """  - schedulerName: binpack-scheduler
 class SchedulerProcess:
     """One scheduler as a child process (bigk's loop or kube-scheduler), measured through /proc."""
 
-    def __init__(self, kind: str, plane: ControlPlane, workdir: Path) -> None:
+    def __init__(self, kind: str, plane: ControlPlane, workdir: Path, bigk_policy: str = "bigk") -> None:
         self.kind = kind
+        self.bigk_policy = bigk_policy
         self.plane = plane
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
@@ -334,6 +377,7 @@ class SchedulerProcess:
         if self.kind.startswith("bigk"):
             argv = [sys.executable, str(ROOT / "bench" / "e2e_bigk.py"), "--kubeconfig", str(self.plane.kubeconfig),
                     "--scheduler-name", SCHEDULER_NAMES[self.kind], "--bind-workers", BIGK_BIND_WORKERS[self.kind],
+                    "--policy", self.bigk_policy,
                     "--log-level", os.environ.get("BIGK_E2E_LOG", "WARNING")]
         else:
             assert self.plane.binaries is not None
@@ -527,31 +571,99 @@ def forget_device_allocations(api: client.ApiClient, nodes: list[Node]) -> None:
                         _preload_content=False)
 
 
-def trace_requests(limit_gpus: int) -> list[tuple[str, int, int, int]]:
-    """(name, cpu_milli, memory_mib, whole GPUs) of trace pods in order until GPU requests reach `limit_gpus`."""
-    from bigk.sim.trace import load_pods
+PackRequest = tuple[str, int, int, int]  # (trace pod name, cpu_milli, memory_mib, whole nvidia.com/gpu)
 
-    out: list[tuple[str, int, int, int]] = []
+
+def _whole(pod: Any) -> PackRequest:
+    # a fraction of one GPU asks for one whole nvidia.com/gpu here (the device plugin does not share)
+    return (pod.name, pod.request.cpu_milli, pod.request.memory_mib, pod.request.gpu_count)
+
+
+def trace_requests(limit_gpus: int) -> list[PackRequest]:
+    """packing-uniform: trace pods in trace order until GPU requests reach `limit_gpus`."""
+    from bigk.sim.trace import DEFAULT_PODS, load_pods
+
+    out: list[PackRequest] = []
     total = 0
-    for pod in load_pods(TRACE_PODS):
-        gpus = pod.request.gpu_count  # a fraction of one GPU asks for one nvidia.com/gpu here
-        if total + gpus > limit_gpus:
+    for pod in load_pods(DEFAULT_PODS):
+        req = _whole(pod)
+        if total + req[3] > limit_gpus:
             break
-        total += gpus
-        out.append((pod.name, pod.request.cpu_milli, pod.request.memory_mib, gpus))
+        total += req[3]
+        out.append(req)
         if total == limit_gpus:
             break
     return out
 
 
-def packing(api: client.ApiClient, podwatch: PodWatch, sizes: Sizes, scheduler: str) -> dict[str, Any]:
-    capacity = 8 * sizes.pack_nodes
-    requests = trace_requests(capacity)
-    bodies = [pod_body(f"pk-{i:05d}", scheduler, cpu_milli=cpu, memory_mib=mem, gpus=g, pool="packing")
-              for i, (_, cpu, mem, g) in enumerate(requests)]
+def sampled_requests(limit_gpus: int, seed: int) -> list[PackRequest]:
+    """packing: trace pods sampled with replacement (seeded) until the next would pass `limit_gpus`."""
+    import numpy as np
+
+    from bigk.sim.trace import DEFAULT_PODS, load_pods
+
+    pods = load_pods(DEFAULT_PODS)
+    rng = np.random.default_rng(seed)
+    out: list[PackRequest] = []
+    total = 0
+    while True:
+        req = _whole(pods[int(rng.integers(len(pods)))])
+        if total + req[3] > limit_gpus:
+            return out
+        total += req[3]
+        out.append(req)
+
+
+def _fits(free: tuple[int, int, int], req: PackRequest) -> bool:
+    return free[0] >= req[1] and free[1] >= req[2] and free[2] >= req[3]
+
+
+def pending_reasons(pool: list[Node], placed: dict[str, str], requests: dict[str, PackRequest]) -> dict[str, Any]:
+    """Why the pods left pending did not fit the pool as the scheduler left it: no node had their GPUs free
+    (`gpu`), the GPUs were free only where CPU or memory was taken (`cpu_or_memory`), or some node fits them
+    (`fits_somewhere`: the scheduler did not place a pod that fits). Also the free GPUs stranded on nodes whose
+    free CPU is below the smallest CPU request of the GPU pods."""
+    free = {n.name: [n.cpu_milli, n.memory_mib, len(n.gpus)] for n in pool}
+    for pod, node in placed.items():
+        r = requests[pod]
+        free[node][0] -= r[1]
+        free[node][1] -= r[2]
+        free[node][2] -= r[3]
+    counts = {"gpu": 0, "cpu_or_memory": 0, "fits_somewhere": 0}
+    gpus = dict.fromkeys(counts, 0)
+    for name, r in requests.items():
+        if name in placed:
+            continue
+        if any(_fits((f[0], f[1], f[2]), r) for f in free.values()):
+            why = "fits_somewhere"
+        elif any(f[2] >= r[3] for f in free.values()):
+            why = "cpu_or_memory"
+        else:
+            why = "gpu"
+        counts[why] += 1
+        gpus[why] += r[3]
+    min_cpu = min((r[1] for r in requests.values() if r[3]), default=0)
+    return {"pending_pods_by_reason": counts, "pending_gpus_by_reason": gpus,
+            "free_gpus": sum(f[2] for f in free.values()),
+            "free_gpus_on_nodes_without_cpu_for_a_gpu_pod": sum(f[2] for f in free.values() if f[0] < min_cpu),
+            "nodes_with_free_gpus": sum(1 for f in free.values() if f[2] > 0)}
+
+
+def packing(api: client.ApiClient, podwatch: PodWatch, nodes: list[Node], sizes: Sizes, scheduler: str,
+            workload: str) -> dict[str, Any]:
+    """One packing row (`packing`: trace nodes and sampled trace pods; `packing-uniform`: 8-GPU nodes and
+    trace pods in trace order)."""
+    pool = [n for n in nodes if n.labels.get(POOL) == workload]
+    capacity = sum(len(n.gpus) for n in pool)
+    requests = sampled_requests(capacity, sizes.pack_seed) if workload == "packing" else trace_requests(capacity)
+    prefix = "pk" if workload == "packing" else "pu"
+    by_name = {f"{prefix}-{i:05d}": r for i, r in enumerate(requests)}
+    bodies = [pod_body(name, scheduler, cpu_milli=cpu, memory_mib=mem, gpus=g, pool=workload)
+              for name, (_, cpu, mem, g) in by_name.items()]
     podwatch.reset()
-    create_many(api, bodies, threads=1)  # trace order
-    names = {b["metadata"]["name"] for b in bodies}
+    started = time.monotonic()
+    create_many(api, bodies, threads=1)  # one at a time, in order
+    names = set(by_name)
     last_count, last_change = -1, time.monotonic()
     deadline = time.monotonic() + sizes.bind_timeout_s
     while time.monotonic() < deadline:
@@ -565,11 +677,23 @@ def packing(api: client.ApiClient, podwatch: PodWatch, sizes: Sizes, scheduler: 
             break
         time.sleep(0.2)
     with podwatch.lock:
-        allocated = sum(pod_gpus(p) for n, p in podwatch.pods.items() if n in names and p["spec"].get("nodeName"))
-        bound = len(names & podwatch.bound.keys())
+        placed = {n: p["spec"]["nodeName"] for n, p in podwatch.pods.items()
+                  if n in names and p["spec"].get("nodeName")}
+    allocated = sum(by_name[n][3] for n in placed)
     requested = sum(r[3] for r in requests)
-    return {"pool_gpus": capacity, "trace_pods": len(requests), "requested_gpus": requested, "bound": bound,
-            "allocated_gpus": allocated, "unallocated_gpu_pct": round(100.0 * (capacity - allocated) / capacity, 2)}
+    out: dict[str, Any] = {
+        "pool_nodes": len(pool), "pool_gpus": capacity, "trace_pods": len(requests),
+        "gpu_pods": sum(1 for r in requests if r[3]), "requested_gpus": requested,
+        "requested_cpu_pct": round(100.0 * sum(r[1] for r in requests) / max(1, sum(n.cpu_milli for n in pool)), 1),
+        "bound": len(placed), "allocated_gpus": allocated,
+        "unallocated_gpu_pct": round(100.0 * (capacity - allocated) / capacity, 2),
+        "pending_gpus": requested - allocated, "seconds": round(time.monotonic() - started, 1)}
+    if workload == "packing":
+        out["seed"] = sizes.pack_seed
+        out["pool_models"] = dict(sorted(collections.Counter(f"{len(n.gpus)}x{n.gpus[0].model}" for n in pool)
+                                         .items()))
+    out.update(pending_reasons(pool, placed, by_name))
+    return out
 
 
 # ---- the run -------------------------------------------------------------------------------------------
@@ -582,7 +706,8 @@ def build_binaries(kube_scheduler: bool) -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def run_size(schedulers: list[str], sizes: Sizes, workdir: Path, workloads: Iterable[str]) -> list[Row]:
+def run_size(schedulers: list[str], sizes: Sizes, workdir: Path, workloads: Iterable[str],
+             bigk_policy: str = "bigk") -> list[Row]:
     workdir.mkdir(parents=True, exist_ok=True)
     plane = ControlPlane(dir=workdir / "plane", audit=False, controllers=CONTROLLERS,
                          binaries=build_binaries(any(not s.startswith("bigk") for s in schedulers))).start()
@@ -599,7 +724,7 @@ def run_size(schedulers: list[str], sizes: Sizes, workdir: Path, workloads: Iter
         metrics = ApiserverMetrics(plane)
         for kind in schedulers:
             name = SCHEDULER_NAMES[kind]
-            sched = SchedulerProcess(kind, plane, workdir).start()
+            sched = SchedulerProcess(kind, plane, workdir, bigk_policy).start()
             try:
                 ready_s = wait_ready(api, podwatch, name)
                 for workload in workloads:
@@ -609,7 +734,7 @@ def run_size(schedulers: list[str], sizes: Sizes, workdir: Path, workloads: Iter
                     elif workload == "spark":
                         figures = spark_apps(api, podwatch, api, nodes, sizes, name)
                     else:
-                        figures = packing(api, podwatch, sizes, name)
+                        figures = packing(api, podwatch, nodes, sizes, name, workload)
                     timeline = figures.pop("_timeline", [])
                     figures["scheduler_ready_s"] = round(ready_s, 2)
                     rows.append(Row(kind, sizes.nodes, workload, figures, [round(t, 3) for t in timeline]))
@@ -675,7 +800,11 @@ def table(rows: list[Row]) -> str:
                     f"{f['window_s']:.0f} s)")
         else:
             text = (f"{f['unallocated_gpu_pct']} % GPUs unallocated ({f['allocated_gpus']}/{f['pool_gpus']}, "
-                    f"{f['bound']}/{f['trace_pods']} trace pods bound)")
+                    f"{f['bound']}/{f['trace_pods']} trace pods bound")
+            if f["pending_gpus"]:
+                reasons = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in f["pending_pods_by_reason"].items() if v)
+                text += f"; pending: {reasons}"
+            text += ")"
         lines.append(f"| {r.scheduler} | {r.nodes} | {r.workload} | {text} |")
     return "\n".join(lines)
 
@@ -686,7 +815,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: " + ", ".join(SCHEDULER_NAMES))
     parser.add_argument("--nodes", default="1000,5000", help="comma-separated node counts")
     parser.add_argument("--pods", type=int, help="pods of the throughput row (default 1000; 20 with --smoke)")
-    parser.add_argument("--workloads", default="throughput,spark,packing")
+    parser.add_argument("--workloads", default="throughput,spark,packing",
+                        help=f"comma-separated, of: {', '.join(WORKLOADS)}")
+    parser.add_argument("--pack-nodes", type=int, help="trace GPU nodes in the packing pool (default 150; 3 with "
+                                                        "--smoke)")
+    parser.add_argument("--pack-seed", type=int, default=PACK_SEED,
+                        help=f"seed of the packing row's node sample and pod sample (default {PACK_SEED})")
+    parser.add_argument("--bigk-policy", default="bigk",
+                        help="bigk's placement policy (default bigk, `bigk serve`'s default)")
     parser.add_argument("--json", type=Path, required=True, help="write the rows here")
     parser.add_argument("--plot", type=Path, help="PNG of pods bound over time (throughput rows)")
     parser.add_argument("--smoke", action="store_true", help="a few nodes and pods: one small row of each workload")
@@ -698,15 +834,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--schedulers: unknown scheduler {s!r} (known: {', '.join(SCHEDULER_NAMES)})")
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     for w in workloads:
-        if w not in ("throughput", "spark", "packing"):
-            parser.error(f"--workloads: unknown workload {w!r} (known: throughput, spark, packing)")
+        if w not in WORKLOADS:
+            parser.error(f"--workloads: unknown workload {w!r} (known: {', '.join(WORKLOADS)})")
     try:
         node_counts = [int(n) for n in args.nodes.split(",") if n.strip()]
     except ValueError:
         parser.error(f"--nodes: not a comma-separated list of integers: {args.nodes!r}")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bigk-e2e-"))
     command = " ".join(["python3 bench/e2e.py", *(argv or sys.argv[1:])])
-    info: dict[str, Any] = {"machine": machine(), "command": command}
+    info: dict[str, Any] = {"machine": machine(), "command": command, "bigk_policy": args.bigk_policy}
     rows: list[Row] = []
     started = time.time()
     from testenv.controlplane import bin_dir
@@ -714,7 +850,8 @@ def main(argv: list[str] | None = None) -> int:
     info["versions"] = versions(bin_dir(build=False))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     for n in node_counts:
-        rows += run_size(schedulers, Sizes.for_nodes(n, args.pods, args.smoke), workdir / f"n{n}", workloads)
+        sizes = Sizes.for_nodes(n, args.pods, args.smoke, args.pack_nodes, args.pack_seed)
+        rows += run_size(schedulers, sizes, workdir / f"n{n}", workloads, args.bigk_policy)
         info["wall_s"] = round(time.time() - started, 1)
         info["loadavg_at_end"] = list(os.getloadavg())
         args.json.write_text(json.dumps({**info, "rows": [asdict(r) for r in rows]}, indent=1))  # after each size

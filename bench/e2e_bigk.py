@@ -1,6 +1,6 @@
 """bigk's scheduling loop as a process of its own, so that `bench/e2e.py` measures it as it measures kube-scheduler.
 
-    python3 bench/e2e_bigk.py --kubeconfig K [--scheduler-name bigk] [--policy binpack]
+    python3 bench/e2e_bigk.py --kubeconfig K [--scheduler-name bigk] [--policy bigk]
 
 It runs `SchedulerLoop` (informers, the scheduling core, binds) exactly as `bigk serve` does, without the
 service around it (no database, no HTTP): the benchmark compares schedulers, not services. SIGTERM stops it.
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="e2e_bigk", description="bigk's scheduling loop, alone, for benchmarks")
     parser.add_argument("--kubeconfig", required=True, type=Path)
     parser.add_argument("--scheduler-name", default="bigk")
-    parser.add_argument("--policy", default="binpack")
+    parser.add_argument("--policy", default="bigk", help="placement policy (default bigk, `bigk serve`'s default)")
     parser.add_argument("--interval", type=float, default=0.1, help="longest wait between cycles (s)")
     parser.add_argument("--bind-workers", type=int, default=16,
                         help="binds in flight at once (default 16, SchedulerLoop's default, what `bigk serve` runs)")
