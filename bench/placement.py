@@ -82,64 +82,213 @@ def make_work(n_pods: int, seed: int) -> tuple[list[Pod], dict[str, Gang], dict[
     return arrivals, gangs, executors
 
 
-def run_policy(policy: str, n_nodes: int, n_pods: int, batch: int, seed: int) -> dict[str, object]:
-    nodes = make_nodes(n_nodes)
-    arrivals, gangs, executors = make_work(n_pods, seed)
-    sched = Scheduler(policy)
-    pods: dict[str, Pod] = {}
-    pending_execs: list[Pod] = []
-    spent = 0.0
-    wall = 0.0
-    binds = 0
-    evictions = 0
-    cycles = 0
-    now = 0.0
-    i = 0
-    while i < len(arrivals) or pending_execs:
-        for p in arrivals[i:i + batch]:
-            pods[p.key] = p
-        i += batch
-        for p in pending_execs:
-            pods[p.key] = p
-        pending_execs = []
-        snap = Snapshot(nodes, list(pods.values()), {}, gangs)
+def latency(seconds: list[float]) -> dict[str, float]:
+    """p50, p99 and max of per-cycle times, in milliseconds."""
+    if not seconds:
+        return {"p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": round(1000 * ordered[-1], 2)}
+
+
+class Run:
+    """A scheduler driven like a cluster would: pods arrive, bind, start executors, leave."""
+
+    def __init__(self, policy: str, n_nodes: int, seed: int) -> None:
+        self.nodes = make_nodes(n_nodes)
+        name, _, mode = policy.partition("+")  # "bigk+tryall": every waiting unit tried every cycle
+        self.sched = Scheduler(name, retry_filter=mode != "tryall")
+        self.gangs: dict[str, Gang] = {}
+        self.executors: dict[str, list[Pod]] = {}
+        self.pods: dict[str, Pod] = {}
+        self.pending_execs: list[Pod] = []
+        self.members: dict[str, set[str]] = {}  # gang -> keys of its driver and executors
+        self.now = 0.0
+        self.rng = random.Random(seed)
+        self.cycle_cpu: list[float] = []
+        self.spent = self.wall = 0.0
+        self.binds = self.evictions = 0
+
+    def add(self, arrivals: list[Pod], gangs: dict[str, Gang], executors: dict[str, list[Pod]]) -> None:
+        self.gangs.update(gangs)
+        self.executors.update(executors)
+        for p in arrivals:
+            self.pods[p.key] = p
+        for gang, execs in executors.items():
+            namespace = execs[0].namespace if execs else "default"
+            self.members[gang] = {f"{namespace}/{gang}-driver"} | {e.key for e in execs}
+
+    def cycle(self) -> int:
+        """One cycle (timed) and its effects: binds, evictions, executors created by bound drivers."""
+        for p in self.pending_execs:
+            self.pods[p.key] = p
+        self.pending_execs = []
+        snap = Snapshot(self.nodes, list(self.pods.values()), {}, self.gangs)
         w0, t0 = time.perf_counter(), time.process_time()
-        result = sched.cycle(snap, now)
-        spent += time.process_time() - t0
-        wall += time.perf_counter() - w0
-        cycles += 1
-        now += 1.0
-        binds += len(result.binds)
-        evictions += len(result.evictions)
+        result = self.sched.cycle(snap, self.now)
+        cpu = time.process_time() - t0
+        self.wall += time.perf_counter() - w0
+        self.spent += cpu
+        self.cycle_cpu.append(cpu)
+        self.now += 1.0
+        self.binds += len(result.binds)
+        self.evictions += len(result.evictions)
         for e in result.evictions:  # victims go at once (a kubelet would take a grace period)
-            victim = pods.pop(e.pod_key, None)
-            if victim is not None and victim.role is Role.DRIVER:  # its executors are deleted with it
-                executors.pop(victim.gang, None)
-                for key in [k for k, p in pods.items() if p.gang == victim.gang]:
-                    del pods[key]
+            victim = self.pods.get(e.pod_key)
+            if victim is not None:
+                self.leave(victim)
         for b in result.binds:
-            if b.pod_key not in pods:
+            if b.pod_key not in self.pods:
                 continue
-            p = replace(pods[b.pod_key], node=b.node, gpus=b.gpus)
-            pods[b.pod_key] = p
+            p = replace(self.pods[b.pod_key], node=b.node, gpus=b.gpus)
+            self.pods[b.pod_key] = p
             if p.role is Role.DRIVER:
-                pending_execs.extend(executors.pop(p.gang, []))
-        if i >= len(arrivals) and not pending_execs:
+                self.pending_execs.extend(self.executors.pop(p.gang, []))
+        return len(result.binds)
+
+    def leave(self, pod: Pod) -> int:
+        """A pod finishes (or is evicted); a driver takes its gang's executors with it."""
+        if pod.gang and pod.role is Role.DRIVER:
+            keys = [k for k in self.members.pop(pod.gang, set()) if k in self.pods]
+            self.executors.pop(pod.gang, None)
+            self.gangs.pop(pod.gang, None)
+        else:
+            keys = [pod.key]
+        for key in keys:
+            self.pods.pop(key, None)
+        return len(keys)
+
+    def waiting(self) -> int:
+        return sum(1 for p in self.pods.values() if not p.node)
+
+    def stats(self) -> dict[str, object]:
+        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return {"bound": self.binds, "evictions": self.evictions, "waiting": self.waiting(),
+                "cycles": len(self.cycle_cpu), "cpu_seconds": round(self.spent, 3),
+                "wall_seconds": round(self.wall, 3),
+                "pods_per_second": round(self.binds / self.spent, 1) if self.spent else 0.0,
+                "wall_pods_per_second": round(self.binds / self.wall, 1) if self.wall else 0.0,
+                "cycle": latency(self.cycle_cpu), "peak_rss_mb": round(rss_kb / 1024, 1)}
+
+
+def run_policy(policy: str, n_nodes: int, n_pods: int, batch: int, seed: int) -> dict[str, object]:
+    """Arrivals only: `n_pods` pods in batches of `batch` per cycle; whatever does not fit waits."""
+    run = Run(policy, n_nodes, seed)
+    arrivals, gangs, executors = make_work(n_pods, seed)
+    run.add([], gangs, executors)
+    i = 0
+    while i < len(arrivals) or run.pending_execs:
+        run.add(arrivals[i:i + batch], {}, {})
+        i += batch
+        run.cycle()
+        if i >= len(arrivals) and not run.pending_execs:
             break
-    waiting = sum(1 for p in pods.values() if not p.node)
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"policy": policy, "nodes": len(nodes), "gpu_nodes": n_nodes, "pods": n_pods, "bound": binds,
-            "evictions": evictions,
-            "waiting": waiting, "cycles": cycles, "cpu_seconds": round(spent, 3), "wall_seconds": round(wall, 3),
-            "pods_per_second": round(binds / spent, 1) if spent else 0.0,
-            "wall_pods_per_second": round(binds / wall, 1) if wall else 0.0, "peak_rss_mb": round(rss_kb / 1024, 1)}
+    return {"policy": policy, "scenario": "arrivals", "nodes": len(run.nodes), "gpu_nodes": n_nodes, "pods": n_pods,
+            **run.stats()}
+
+
+def run_backlog(policy: str, n_nodes: int, backlog: int, cycles: int, churn: int, batch: int,
+                seed: int) -> dict[str, object]:
+    """A full cluster with about `backlog` pods waiting; each measured cycle `churn` running pods leave and
+    as many new pods arrive. Then two probes: a cycle in which nothing changed, and one in which one node
+    was emptied. The work is `make_work`'s GPU pods and gangs (no lone CPU-only pods, which would
+    otherwise fill every node to its 110-pod limit: a GPU platform's backlog is GPU work)."""
+    run = Run(policy, n_nodes, seed)
+    stream = Stream(seed, gpu_only=True)
+    fill_cycles = 0
+    full = False
+    while not full or run.waiting() < backlog or run.pending_execs:  # fill the cluster, then the backlog
+        wanted = batch if not full else max(0, min(batch, backlog - run.waiting()))
+        arrivals, gangs, executors = stream.take(wanted, run.now)
+        run.add(arrivals, gangs, executors)
+        run.cycle()
+        fill_cycles += 1
+        full = full or run.waiting() > 0
+    fill = {"cycles": fill_cycles, "cpu_seconds": round(run.spent, 3), "waiting": run.waiting()}
+    run.cycle_cpu, run.spent, run.wall, run.binds, run.evictions = [], 0.0, 0.0, 0, 0
+    for _ in range(cycles):
+        bound = [p for p in run.pods.values() if p.node]
+        left = 0
+        for pod in run.rng.sample(bound, min(churn, len(bound))):
+            if pod.key in run.pods:
+                left += run.leave(pod)
+        arrivals, gangs, executors = stream.take(left, run.now)
+        run.add(arrivals, gangs, executors)
+        run.cycle()
+    steady = run.stats()
+    run.cycle_cpu = []
+    for _ in range(5):  # nothing changes between these cycles
+        run.cycle()
+    idle = latency(run.cycle_cpu)
+    run.cycle_cpu = []
+    busy = [p for p in run.pods.values() if p.node.startswith("gpu-")]
+    node = busy[0].node if busy else ""
+    for pod in [p for p in run.pods.values() if p.node == node]:
+        if pod.key in run.pods:
+            run.leave(pod)
+    run.cycle()
+    freed = latency(run.cycle_cpu)
+    return {"policy": policy, "scenario": "backlog", "nodes": len(run.nodes), "gpu_nodes": n_nodes,
+            "backlog": backlog, "churn": churn, "fill": fill, **steady, "idle_cycle": idle,
+            "one_node_freed_cycle": freed}
+
+
+class Stream:
+    """An endless supply of arriving work, in the mix of `make_work`."""
+
+    def __init__(self, seed: int, gpu_only: bool = False) -> None:
+        self.seed = seed
+        self.gpu_only = gpu_only  # leave out lone CPU-only pods
+        self.block = 0
+        self.buffer: list[Pod] = []
+        self.gangs: dict[str, Gang] = {}
+        self.executors: dict[str, list[Pod]] = {}
+
+    def take(self, n: int, now: float) -> tuple[list[Pod], dict[str, Gang], dict[str, list[Pod]]]:
+        """About `n` pods (a gang counts with its executors) created at `now`; names never repeat."""
+        out: list[Pod] = []
+        gangs: dict[str, Gang] = {}
+        executors: dict[str, list[Pod]] = {}
+        count = 0
+        while count < n:
+            if not self.buffer:
+                self._refill()
+            pod = replace(self.buffer.pop(), created_at=now)
+            out.append(pod)
+            count += 1
+            if pod.role is Role.DRIVER:
+                gangs[pod.gang] = replace(self.gangs.pop(pod.gang), created_at=now)
+                executors[pod.gang] = [replace(p, created_at=now) for p in self.executors.pop(pod.gang)]
+                count += len(executors[pod.gang])
+        return out, gangs, executors
+
+    def _refill(self) -> None:
+        arrivals, gangs, executors = make_work(10_000, self.seed + 1000 * self.block)
+        prefix = f"b{self.block}-"
+        self.block += 1
+        for name, g in gangs.items():
+            self.gangs[prefix + name] = replace(g, name=prefix + name)
+            self.executors[prefix + name] = [replace(p, name=prefix + p.name, gang=prefix + name)
+                                             for p in executors[name]]
+        self.buffer = [replace(p, name=prefix + p.name, gang=prefix + p.gang if p.gang else "")
+                       for p in reversed(arrivals) if p.gang or p.request.is_gpu or not self.gpu_only]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--nodes", type=int, default=500, help="GPU nodes (8 GPUs each); CPU nodes are added")
-    ap.add_argument("--pods", type=int, default=5000)
-    ap.add_argument("--policy", default="bigk,spread", help="comma-separated policy names")
+    ap.add_argument("--nodes", default="500", help="GPU nodes (8 GPUs each; CPU nodes are added); comma-separated "
+                    "for several sizes")
+    ap.add_argument("--pods", type=int, default=5000, help="arriving pods (arrivals scenario)")
+    ap.add_argument("--backlog", default="", help="comma-separated waiting-pod counts: run the backlog scenario "
+                    "(a full cluster, that many pods waiting, departures and arrivals continuing)")
+    ap.add_argument("--cycles", type=int, default=20, help="measured cycles of the backlog scenario")
+    ap.add_argument("--churn", type=int, default=200, help="running pods that leave per backlog cycle (as many "
+                    "arrive)")
+    ap.add_argument("--policy", default="bigk,spread", help="comma-separated policy names; NAME+tryall turns the "
+                    "retry filter off (every waiting unit tried every cycle, as before it existed)")
     ap.add_argument("--batch", type=int, default=1000, help="pods arriving per cycle")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--repeat", type=int, default=1, help="runs per policy; the median run is reported")
@@ -147,31 +296,55 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(json.dumps(run_policy(args.policy, args.nodes, args.pods, args.batch, args.seed)))
+        if args.backlog:
+            row = run_backlog(args.policy, int(args.nodes), int(args.backlog), args.cycles, args.churn, args.batch,
+                              args.seed)
+        else:
+            row = run_policy(args.policy, int(args.nodes), args.pods, args.batch, args.seed)
+        print(json.dumps(row))
         return 0
     results = []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    for policy in [p for p in args.policy.split(",") if p]:
-        cmd = [sys.executable, __file__, "--worker", "--policy", policy, "--nodes", str(args.nodes),
-               "--pods", str(args.pods), "--batch", str(args.batch), "--seed", str(args.seed)]
-        runs = []
-        for _ in range(args.repeat):  # a fresh process per run: peak RSS is that run's own
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        runs.sort(key=lambda r: r["pods_per_second"])
-        row = dict(runs[len(runs) // 2])  # the median run
-        row["runs_pods_per_second"] = [r["pods_per_second"] for r in runs]
-        results.append(row)
-        print(f"{row['policy']:>14}: {row['pods_per_second']:>9.1f} pods/s (wall {row['wall_pods_per_second']}) "
-              f"bound={row['bound']} waiting={row['waiting']} evictions={row['evictions']} rss={row['peak_rss_mb']} "
-              f"MiB runs={row['runs_pods_per_second']}", file=sys.stderr)
-    report = {"results": results}
-    if args.json_out:
-        with open(args.json_out, "w") as fh:
-            json.dump(report, fh, indent=2)
-    else:
-        print(json.dumps(report, indent=2))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    backlogs = [b for b in args.backlog.split(",") if b] or [""]
+    for nodes in [n for n in args.nodes.split(",") if n]:
+        for backlog in backlogs:
+            for policy in [p for p in args.policy.split(",") if p]:
+                cmd = [sys.executable, __file__, "--worker", "--policy", policy, "--nodes", nodes,
+                       "--pods", str(args.pods), "--batch", str(args.batch), "--seed", str(args.seed),
+                       "--cycles", str(args.cycles), "--churn", str(args.churn)]
+                if backlog:
+                    cmd += ["--backlog", backlog]
+                runs = []
+                for _ in range(args.repeat):  # a fresh process per run: peak RSS is that run's own
+                    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                    runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                runs.sort(key=lambda r: r["pods_per_second"])
+                row = dict(runs[len(runs) // 2])  # the median run
+                row["runs_pods_per_second"] = [r["pods_per_second"] for r in runs]
+                results.append(row)
+                print(summary(row), file=sys.stderr, flush=True)
+                if args.json_out:  # after each row, so a long run leaves what it measured
+                    with open(args.json_out, "w") as fh:
+                        json.dump({"results": results}, fh, indent=2)
+    if not args.json_out:
+        print(json.dumps({"results": results}, indent=2))
     return 0
+
+
+def summary(row: dict) -> str:  # type: ignore[type-arg]
+    """One line per result for the terminal."""
+    c = row["cycle"]
+    text = (f"{row['policy']:>8} nodes={row['gpu_nodes']} {row['scenario']}"
+            + (f" backlog={row['backlog']}" if row["scenario"] == "backlog" else f" pods={row['pods']}")
+            + f": {row['pods_per_second']:>8.1f} pods/s bound={row['bound']} waiting={row['waiting']} "
+            f"evictions={row['evictions']} cycle p50/p99/max={c['p50_ms']}/{c['p99_ms']}/{c['max_ms']} ms "
+            f"rss={row['peak_rss_mb']} MiB")
+    if row["scenario"] == "backlog":
+        text += (f" idle={row['idle_cycle']['max_ms']} ms one-node-freed={row['one_node_freed_cycle']['max_ms']} ms"
+                 f" fill={row['fill']['cpu_seconds']} s")
+    return text
 
 
 if __name__ == "__main__":

@@ -23,10 +23,13 @@ One cycle:
 
 from __future__ import annotations
 
+import numpy as np
+
 from bigk.cluster.state import ClusterState
 from bigk.scheduler.cycle import Cycle, queue_lookup
 from bigk.scheduler.memory import Memory
 from bigk.scheduler.policies.base import Policy, make_policy
+from bigk.scheduler.retry import DEFAULT_MAX_PARKED_S, RetryFilter
 from bigk.scheduler.types import CycleResult, ReservedSlot, Snapshot
 from bigk.scheduler.units import group_gangs
 
@@ -45,11 +48,15 @@ class Scheduler:
         (its owner, e.g. the simulator with a trace's workload, has configured it).
     seed: seeds a randomised policy (one with a `seed(int)` method); the scheduler itself draws no
         random numbers, so the same snapshots, `now`s and seed give the same decisions.
+    retry_filter: skip waiting units that nothing relevant has changed for (`bigk.scheduler.retry`);
+        False tries every waiting unit every cycle. `max_parked_s` is its backoff timer: a parked
+        unit is tried again at least this often.
     """
 
     def __init__(self, policy: str | Policy = "bigk", *, reservation_ttl_s: float = 300.0,
                  stale_after_s: float = 60.0, workload_refresh_s: float | None | str = "auto",
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, retry_filter: bool = True,
+                 max_parked_s: float = DEFAULT_MAX_PARKED_S) -> None:
         self.policy: Policy = make_policy(policy) if isinstance(policy, str) else policy
         reseed = getattr(self.policy, "seed", None)
         if seed is not None and callable(reseed):
@@ -60,7 +67,10 @@ class Scheduler:
             workload_refresh_s = 600.0 if isinstance(policy, str) else None
         self.workload_refresh_s: float | None = None if workload_refresh_s is None else float(workload_refresh_s)
         self._observed: tuple[float, int] | None = None  # (when, how many pods)
+        self._model_epoch = 0  # bumped whenever the policy's workload model is refreshed
         self.memory = Memory()
+        self.retry: RetryFilter | None = RetryFilter(max_parked_s) if retry_filter else None
+        self._last_binds: set[str] = set()
 
     @property
     def state(self) -> ClusterState | None:
@@ -78,9 +88,13 @@ class Scheduler:
         memory = self.memory
         views, bound, lone = group_gangs(snapshot.pods, snapshot.gangs)
         memory.displaced = []
+        present = memory.sync.present
         state, rebuilt = memory.sync.sync(snapshot.nodes, bound, memory.make_room, queue_lookup(views))
+        if self.retry is not None:
+            self.retry.begin(rebuilt, snapshot.queues, self._model_epoch, state.size,
+                             self._bound_by_others(present, state))
         run = Cycle(memory, self.policy, self.reservation_ttl_s, self.stale_after_s, snapshot, state, views, bound,
-                    lone, now)
+                    lone, now, self.retry)
         run.expire()
         if rebuilt:  # every reservation must be accounted again
             for rs in memory.reservations.values():
@@ -92,7 +106,19 @@ class Scheduler:
         run.schedule_units()
         run.place_extras()
         run.finish()
+        self._last_binds = {b.pod_key for b in run.result.binds}
         return run.result
+
+    def _bound_by_others(self, before: set[str], state: ClusterState) -> np.ndarray:
+        """Nodes of pods bound since the last snapshot that this scheduler did not bind (of any priority)."""
+        sync = self.memory.sync
+        fresh = sync.present - before - self._last_binds
+        rows = []
+        for key in fresh:
+            entry = sync.bound_entry(key)
+            if entry is not None and entry[0] in state.index:
+                rows.append(state.index[entry[0]])
+        return np.array(rows, dtype=np.int64)
 
     # ---- helpers used by the cycle ------------------------------------------------------------
     def _observe_workload(self, snapshot: Snapshot, now: float) -> None:
@@ -108,3 +134,4 @@ class Scheduler:
         requests += [g.executor for g in snapshot.gangs.values() for _ in range(g.min_executors)]
         self.policy.observe_workload(requests)
         self._observed = (now, n)
+        self._model_epoch += 1

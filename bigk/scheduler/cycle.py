@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
+import numpy as np
+
 from bigk.cluster.model import Pod, Role
 from bigk.cluster.state import ClusterState, OvercommitError, Placement
 from bigk.scheduler.explain import amount, explain
@@ -21,6 +23,7 @@ from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy
 from bigk.scheduler.preempt import VictimGroup, VictimIndex, gang_victims, plan_preemption
 from bigk.scheduler.queueing import Limit, QueueBook, UnitQueue, open_item, open_models, unit_models, usage_on
+from bigk.scheduler.retry import Backlog, Parked, RetryFilter, Tried
 from bigk.scheduler.types import (
     Admission,
     Bind,
@@ -73,7 +76,7 @@ class Cycle:
 
     def __init__(self, memory: Memory, policy: Policy, reservation_ttl_s: float, stale_after_s: float,
                  snapshot: Snapshot, state: ClusterState, views: dict[str, GangView], bound: list[Pod],
-                 lone: list[Pod], now: float) -> None:
+                 lone: list[Pod], now: float, retry: RetryFilter | None = None) -> None:
         self.m = memory
         self.ttl = reservation_ttl_s
         self.snapshot = snapshot
@@ -89,9 +92,15 @@ class Cycle:
         self.holds: dict[str, list[str]] = {}  # unit name -> hold keys (released at cycle end)
         self.head: str | None = None
         self.bound_now: dict[str, int] = {}  # gang -> executors bound this cycle
-        self.failed_shapes: dict[tuple[object, ...], Explanation] = {}
+        self.failed_shapes: dict[tuple[object, ...], Tried] = {}
         self.extras: list[tuple[GangView, Pod]] = []
         self.victims: VictimIndex | None = None
+        # The retry filter (None: every waiting unit is tried every cycle, as before it existed).
+        self.retry = retry
+        self.tried: dict[str, Tried] = {}  # units tried this cycle that ended waiting
+        self._current: Unit | None = None  # the unit being evaluated, as built (before per-model narrowing)
+        self._may_preempt = False
+        self.released: list[int] = []  # nodes where held or reserved room was released during the cycle
 
     # -- bookkeeping ------------------------------------------------------------------------
     def expire(self) -> None:
@@ -208,9 +217,14 @@ class Cycle:
         for name, plan in sorted(self.m.plans.items()):
             self.rehold(name, plan)
 
+    def _release(self, key: str) -> None:
+        placement = self.state.release(key)
+        if placement is not None:
+            self.released.append(placement.node)
+
     def release_holds(self, name: str) -> None:
         for key in self.holds.pop(name, []):
-            self.state.release(key)
+            self._release(key)
         if name != self.head:
             return
         self.head = None
@@ -261,14 +275,81 @@ class Cycle:
         return units
 
     def schedule_units(self) -> None:
-        order = UnitQueue(self.build_units(), self.book)
-        while order:
-            self.evaluate(order.pop())
+        units = self.build_units()
+        order = UnitQueue(units, self.book)
+        if self.retry is None:
+            while order:
+                self.evaluate(order.pop())
+            return
+        # Until the head is chosen every unit is tried: any of them could become the head.
+        popped: set[str] = set()
+        while order and self.head is None:
+            unit = order.pop()
+            popped.add(unit.name)
+            self.evaluate(unit)
+        asleep: dict[str, tuple[Unit, Parked]] = {}
+        late = None
+        if order:
+            rest = [u for u in units if u.name not in popped]
+            awake, sleeping = self.retry.split(rest, self.placer, self.now, self.guarantees(), self.m.plans)
+            for unit, parked in sleeping:
+                asleep[unit.name] = (unit, parked)
+            backlog = Backlog(awake, self.book)
+            self.released = []
+            while backlog:
+                unit = backlog.pop()
+                popped.add(unit.name)
+                self.evaluate(unit)
+                if self.released:  # held or reserved room came free: who could use it?
+                    rows = np.unique(np.array(self.released))
+                    self.released = []
+                    if late is None:
+                        late = np.zeros(self.state.size, dtype=bool)
+                    late[rows] = True
+                    for woken in self.retry.wake_on(asleep, rows, self.placer, self.book, unit):
+                        backlog.insert(woken)
+            limited = self.limited()
+            for unit, parked in asleep.values():
+                self.skip(unit, parked, limited)
+        self.retry.end(self.placer, self.tried, {n: p for n, (_, p) in asleep.items()}, self.now, late)
+
+    def guarantees(self) -> bool:
+        """Does any queue have a guarantee (so that reclaim and protection depend on every queue's usage)?"""
+        return any(q.guaranteed or q.guaranteed_models for q in self.book.queues.values())
+
+    def limited(self) -> bool:
+        """Could a queue limit hold a unit back (a maximum, a guarantee that does not borrow or lend)?"""
+        return any(q.maximum or q.maximum_models or (q.guaranteed and not (q.borrow and q.lend))
+                   or (q.guaranteed_models and not q.lend) for q in self.book.queues.values())
+
+    def skip(self, unit: Unit, parked: Parked, limited: bool) -> None:
+        """A parked unit not tried this cycle: its explanation, after the queue checks that come before a
+        trial (judged on the queues' usage at the end of the cycle's units)."""
+        if limited:
+            need = unit.need()
+            over = self.book.over_maximum(unit.queue, need)
+            if over is not None:
+                alone = self.beyond_queue(unit.queue, need)
+                self.result.waiting[unit.name] = explain(unit, "never-fits" if alone else "queue-maximum", None,
+                                                         self.state.size, alone or limit_text(unit.queue, over))
+                return
+            opened, held = open_models(self.book, unit, self.state)
+            if held is not None:
+                self.result.waiting[unit.name] = explain(opened, held.state, None, self.state.size, held.text)
+                return
+        exp = parked.explanation
+        if exp.state == "behind-head" and parked.head != self.head:
+            exp = parked.explanation = explain(parked.shown, "behind-head", parked.failure, self.state.size,
+                                               f"behind {self.head}, which holds room")
+            parked.head = self.head or ""
+        self.result.waiting[unit.name] = exp
 
     def keys_for(self, unit: Unit) -> list[str]:
         return [it.pod.key if it.pod is not None else self.m.next_key("res", unit.gang) for it in unit.items]
 
     def evaluate(self, unit: Unit) -> None:
+        self._current = unit
+        self._may_preempt = False
         had_holds = bool(self.holds.get(unit.name))
         self.release_holds(unit.name)
         if had_holds:
@@ -287,7 +368,9 @@ class Cycle:
         shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
         if shape in self.failed_shapes:
             cached = self.failed_shapes[shape]
-            self.result.waiting[unit.name] = replace(cached, gang=unit.name, queue=unit.queue)
+            exp = self.result.waiting[unit.name] = replace(cached.explanation, gang=unit.name, queue=unit.queue)
+            if self.retry is not None:
+                self.tried[unit.name] = replace(cached, unit=self._current or unit, shown=unit, explanation=exp)
             return
         keys = self.keys_for(unit)
         placed, failure = self.placer.trial(unit.items, keys, unit.all_or_nothing)
@@ -328,8 +411,9 @@ class Cycle:
             self.holds[unit.name] = self.placer.hold_unit(unit.items, f"~hold/{unit.name}")
             self.wait(unit, "held", failure, "head of the queue: room is held for it")
             return
-        exp = self.wait(unit, "behind-head", failure, f"behind {self.head}, which holds room")
-        self.failed_shapes[shape] = exp
+        self.wait(unit, "behind-head", failure, f"behind {self.head}, which holds room")
+        self.failed_shapes[shape] = self.tried.get(unit.name) or Tried(
+            unit, unit, self.result.waiting[unit.name], failure, self._may_preempt, self.head or "")
 
     def beyond_cluster(self, need: tuple[int, int, int]) -> str:
         """Why a gang needs more than all nodes together ('' when the cluster could hold it once empty)."""
@@ -353,11 +437,15 @@ class Cycle:
     def wait(self, unit: Unit, state: str, failure: Failure | None, detail: str, victims: int = 0) -> Explanation:
         exp = explain(unit, state, failure, self.state.size, detail, victims)
         self.result.waiting[unit.name] = exp
+        if self.retry is not None and self._current is not None:
+            self.tried[unit.name] = Tried(self._current, unit, exp, failure, self._may_preempt, self.head or "")
         return exp
 
     def commit(self, unit: Unit, placed: Placed) -> None:
         new_res: list[Reservation] = []
         for key, item, placement in placed:
+            if self.retry is not None:
+                self.retry.note_allocation(placement.node, unit.priority)
             if item.pod is not None:
                 self._bind(item.pod, placement, unit.queue, "admission" if unit.all_or_nothing else "place")
                 if item.pod.role is Role.EXECUTOR and unit.gang:
@@ -400,6 +488,7 @@ class Cycle:
             self.victims = VictimIndex(self.state, gang_victims(self.state, self.views, reservations, skip),
                                        lone_bound, skip)
         book = self.book
+        self._may_preempt = True  # new lower-priority work may give it victims later
         reclaiming = book.may_reclaim(unit.queue, unit.need(), unit_models(unit))
         if self.victims.lowest is None or (self.victims.lowest >= unit.priority and not reclaiming):
             return False
@@ -441,7 +530,7 @@ class Cycle:
             if group.reservation_keys:
                 gang_res = self.m.reservations.pop(group.name, [])
                 for r in gang_res:
-                    self.state.release(r.key)
+                    self._release(r.key)
                     self.book.add(r.queue, usage_on(self.state, r.item.request, r.slot.node), -1)
         names = [(self.state.nodes[node].name, gpus) for node, gpus in plan.slots]
         self.m.plans[unit.name] = Plan(names, [it.request for it in unit.items], victims,
@@ -464,6 +553,8 @@ class Cycle:
             placement = self.placer.choose(item)
             if placement is not None and self.placer.allocate(pod.key, pod.request, placement):
                 self._bind(pod, placement, view.queue, "extra")
+                if self.retry is not None:
+                    self.retry.note_allocation(placement.node, view.priority)
 
     def finish(self) -> None:
         for name in list(self.holds):

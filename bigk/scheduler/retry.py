@@ -1,0 +1,353 @@
+"""Waiting units that need not be tried again: bigk's unschedulable queue.
+
+Under a backlog most waiting units fail every cycle for the same reason: the
+room they need is not there. kube-scheduler keeps such pods in its
+unschedulable queue until a cluster event that could make them fit (its
+queueing hints); `RetryFilter` does the same for the cycle's units.
+
+A unit that waits behind the held head of the queue ("behind-head") or can never
+fit ("never-fits") is *parked* with its explanation. While parked it is not
+tried again; it is woken, and tried at its exact place in the queue order, by:
+  - room growing on a node one of its pods could use, enough for that pod
+    (pods finished or evicted, reservations or holds released, a node
+    uncordoned, a GPU reading that turns a GPU healthy or shows memory freed);
+    room is compared with what backfill saw at the end of the unit's last try;
+  - any change of the nodes (added, removed, relabelled, retainted, resized),
+    of the queue definitions, or of the policy's workload model;
+  - the unit itself changing (its pods, gang minimum, priority, queue);
+  - for a unit that could preempt (its trial failed): a new pod or reservation
+    of lower priority on a node it could use; where queues have guarantees
+    (reclaim and protection read every queue's usage) such a unit is always
+    tried;
+  - a backoff timer (`max_parked_s`), after which it is tried once more anyway.
+The head, preemptors and units placed this cycle are never parked. Units are
+only skipped once the cycle's head is chosen, so every unit before it is tried
+exactly as without the filter.
+
+Why skipping is safe: room a skipped unit could see at its turn is at most what
+it saw when last tried, on every node one of its pods could use (room elsewhere
+cannot help it), so its trial fails again. This holds exactly for a unit of one
+pod or of identical pods; for a gang of different pods (a driver and executors)
+it assumes, as the policies do, that less room never lets a greedy gang trial
+succeed where more room failed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Container, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bigk.cluster.model import MILLI_GPU, PodRequest, Queue
+from bigk.cluster.state import ClusterState
+from bigk.scheduler.filters import Filters
+from bigk.scheduler.placement import Failure
+from bigk.scheduler.queueing import QueueBook
+from bigk.scheduler.types import Explanation
+from bigk.scheduler.units import Item, Unit
+
+if TYPE_CHECKING:
+    from bigk.scheduler.placement import Placer
+
+PARKABLE = ("behind-head", "never-fits")
+DEFAULT_MAX_PARKED_S = 300.0  # kube-scheduler's podMaxInUnschedulablePodsDuration is 5 minutes
+MIN_PRIORITY = -(1 << 62)  # work of unknown priority (bound by others)
+
+
+@dataclass
+class Room:
+    """Free room per node, as a waiting unit sees it: what a pod could still take there."""
+
+    cpu: np.ndarray
+    mem: np.ndarray
+    pods: np.ndarray
+    gpu: np.ndarray  # (N, G) free milli-GPU on usable slots
+    gpu_mem: np.ndarray  # (N, G) free GPU memory on usable slots (the smaller of accounted and fresh live)
+    open: np.ndarray  # schedulable
+    scalars: dict[str, np.ndarray] = field(default_factory=dict)
+    ports: np.ndarray | None = None  # host ports in use per node
+
+    @classmethod
+    def of(cls, state: ClusterState, filters: Filters) -> Room:
+        usable = filters.usable
+        gmem = state.gpu_mem_cap - state.gpu_mem_used
+        if filters.any_fresh:
+            live = np.where(filters.fresh & ~np.isnan(state.live_free_mem), state.live_free_mem, np.inf)
+            gmem = np.minimum(gmem, live)
+        ports = None
+        if state.ports_used:
+            ports = np.zeros(state.size, dtype=np.int64)
+            for node, held in state.ports_used.items():
+                ports[node] = len(held)
+        return cls(state.cpu_cap - state.cpu_used, state.mem_cap - state.mem_used, state.pods_cap - state.pods_used,
+                   np.where(usable, MILLI_GPU - state.gpu_milli_used, 0), np.where(usable, gmem, 0),
+                   state.schedulable.copy(), {n: state.scalar_free(n).copy() for n in state.scalar_used}, ports)
+
+    def grown(self, before: Room) -> np.ndarray:
+        """Nodes with more of something free now than in `before` (same nodes)."""
+        rows = (self.cpu > before.cpu) | (self.mem > before.mem) | (self.pods > before.pods)
+        rows |= self.open & ~before.open
+        rows |= (self.gpu > before.gpu).any(axis=1) | (self.gpu_mem > before.gpu_mem).any(axis=1)
+        for name, free in before.scalars.items():
+            now = self.scalars.get(name)
+            if now is not None:
+                rows |= now > free
+        for name in self.scalars.keys() - before.scalars.keys():
+            rows |= self.scalars[name] > 0
+        if before.ports is not None:
+            rows |= (self.ports if self.ports is not None else 0) < before.ports
+        return rows
+
+
+@dataclass
+class Tried:
+    """A unit tried this cycle that ended waiting, and why."""
+
+    unit: Unit  # as built (what a later cycle compares to see whether the gang changed)
+    shown: Unit  # as explained (narrowed to open GPU models, where queues have per-model maxima)
+    explanation: Explanation
+    failure: Failure | None
+    may_preempt: bool  # a victim of lower priority existed when it was tried
+    head: str  # the head it waited behind
+
+
+@dataclass
+class Parked:
+    """A waiting unit not tried again until something it could use changes."""
+
+    unit: Unit
+    shown: Unit
+    explanation: Explanation
+    failure: Failure | None
+    head: str
+    shapes: tuple[Item, ...]  # its distinct pods, for the per-node fit test
+    shape_keys: tuple[tuple[object, ...], ...]  # their `Item.shape`s (hashable)
+    mask: np.ndarray  # nodes any of its pods could ever use
+    may_preempt: bool
+    at: float  # when it was last tried
+    signature: tuple[object, ...]
+
+
+def usable_nodes(state: ClusterState, req: PodRequest, static: np.ndarray) -> np.ndarray:
+    """Nodes whose labels, taints and capacity admit the pod once empty, cordoned or not, GPUs healthy or not:
+    the nodes where an event could ever help it."""
+    ok = static & (state.cpu_cap >= req.cpu_milli) & (state.mem_cap >= req.memory_mib)
+    for name, amount in req.scalars:
+        ok &= state.scalar_cap(name) >= amount
+    if req.is_gpu:
+        ok &= state.owner_share_ok if req.is_fractional else state.owner_whole_ok
+        slots = state.gpu_present
+        if req.gpu_memory_mib:
+            slots = slots & (state.gpu_mem_cap >= req.gpu_memory_mib)
+        ok &= np.count_nonzero(slots, axis=1) >= req.gpu_count
+    return ok
+
+
+def signature(unit: Unit) -> tuple[object, ...]:
+    """What a unit asks for; a parked unit whose signature changed is the gang changing: try it again."""
+    return (unit.queue, unit.priority, unit.created_at, unit.all_or_nothing, unit.driver_pending, unit.phantoms,
+            tuple(it.pod if it.pod is not None else it for it in unit.items))
+
+
+def distinct_items(unit: Unit) -> tuple[Item, ...]:
+    out: dict[tuple[object, ...], Item] = {}
+    for it in unit.items:
+        out.setdefault(it.shape, it)
+    return tuple(out.values())
+
+
+def lane_key(u: Unit) -> tuple[object, ...]:
+    return (-u.priority, u.created_at, u.name)
+
+
+class Backlog:
+    """Units in the order `UnitQueue` hands them out, into which woken units can be inserted.
+
+    Lanes are per queue, sorted by (priority, age, name); each pop takes the lane front
+    with the smallest `QueueBook.key`, re-read after every commit (as `UnitQueue` does).
+    """
+
+    def __init__(self, units: Iterable[Unit], book: QueueBook) -> None:
+        self.book = book
+        by_queue: dict[str, list[Unit]] = {}
+        for u in units:
+            by_queue.setdefault(u.queue, []).append(u)
+        self._lanes: dict[str, deque[Unit]] = {q: deque(sorted(us, key=lane_key))
+                                                for q, us in sorted(by_queue.items())}
+
+    def __bool__(self) -> bool:
+        return any(self._lanes.values())
+
+    def pop(self) -> Unit:
+        best: tuple[object, ...] | None = None
+        lane: deque[Unit] | None = None
+        for d in self._lanes.values():
+            if d:
+                k = self.book.key(d[0])
+                if best is None or k < best:
+                    best, lane = k, d
+        assert lane is not None
+        return lane.popleft()
+
+    def insert(self, unit: Unit) -> None:
+        lane = self._lanes.get(unit.queue)
+        if lane is None:
+            self._lanes[unit.queue] = deque([unit])
+            self._lanes = dict(sorted(self._lanes.items()))
+            return
+        key = lane_key(unit)
+        lane.insert(next((i for i, u in enumerate(lane) if lane_key(u) > key), len(lane)), unit)
+
+
+@dataclass
+class RetryStats:
+    """What the filter did in one cycle (for logs, metrics and tests)."""
+
+    parked: int = 0  # units parked after the cycle
+    skipped: int = 0  # parked units not tried this cycle
+    woken: int = 0  # parked units tried again this cycle
+    woken_all: bool = False  # everything parked was woken (nodes, queues or the policy's model changed)
+
+
+class RetryFilter:
+    """Remembers parked units across cycles and tells a cycle which of them to try again."""
+
+    def __init__(self, max_parked_s: float = DEFAULT_MAX_PARKED_S) -> None:
+        self.max_parked_s = max_parked_s
+        self.parked: dict[str, Parked] = {}
+        self.room: Room | None = None  # what backfill saw at the end of the last cycle's units
+        self.dirty: np.ndarray | None = None  # nodes whose room grew after some units' turn last cycle
+        # (cycle, priority, nodes) of work placed lately: this cycle's and the last one's (a victim index is
+        # built once per cycle, so work placed during a cycle becomes a possible victim only in the next)
+        self.low: list[tuple[int, int, np.ndarray]] = []
+        self.cycle = 0
+        self._queues: dict[str, Queue] | None = None
+        self._model_epoch = -1
+        self.stats = RetryStats()
+
+    # ---- cycle hooks -----------------------------------------------------------------------
+    def begin(self, rebuilt: bool, queues: dict[str, Queue], model_epoch: int, size: int,
+              touched: np.ndarray | None) -> None:
+        """Forget everything parked when the nodes, the queue definitions or the policy's model changed;
+        `touched`: nodes of pods bound by others since the last cycle (possible victims, priority unknown)."""
+        self.stats = RetryStats()
+        self.cycle += 1
+        self.low = [entry for entry in self.low if entry[0] >= self.cycle - 1]
+        changed_queues = self._queues is not None and queues != self._queues
+        if rebuilt or changed_queues or model_epoch != self._model_epoch or (
+                self.room is not None and len(self.room.cpu) != size):
+            self.stats.woken_all = bool(self.parked)
+            self.parked.clear()
+            self.room = None
+            self.dirty = None
+            self.low = []
+        elif touched is not None and len(touched):
+            self.low.append((self.cycle, MIN_PRIORITY, touched))
+        self._queues = dict(queues)
+        self._model_epoch = model_epoch
+
+    def note_allocation(self, node: int, priority: int) -> None:
+        """Work of `priority` took room on `node` (a possible victim for a parked unit that could preempt)."""
+        self.low.append((self.cycle, priority, np.array([node])))
+
+    def _low_masks(self, size: int) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        for _, priority, rows in self.low:
+            mask = out.get(priority)
+            if mask is None:
+                mask = out[priority] = np.zeros(size, dtype=bool)
+            mask[rows] = True
+        return out
+
+    def split(self, units: list[Unit], placer: Placer, now: float, guarantees: bool, planned: Container[str]
+              ) -> tuple[list[Unit], list[tuple[Unit, Parked]]]:
+        """The units to try this cycle, and the parked ones to skip (the cycle's head is chosen);
+        `planned`: units with a preemption plan, which hold room and are always tried."""
+        grown = self._grown(placer)
+        low = self._low_masks(placer.state.size) if any(p.may_preempt for p in self.parked.values()) else {}
+        awake: list[Unit] = []
+        asleep: list[tuple[Unit, Parked]] = []
+        if grown is None:
+            return units, asleep
+        rows = np.flatnonzero(grown)
+        groups: dict[tuple[object, ...], bool] = {}
+        parked = self.parked
+        for unit in units:
+            p = parked.get(unit.name)
+            if (p is None or now - p.at >= self.max_parked_s or unit.name in planned
+                    or signature(unit) != p.signature):
+                awake.append(unit)
+                continue
+            group = (p.shape_keys, unit.priority if p.may_preempt else None)
+            woken = groups.get(group)
+            if woken is None:
+                woken = groups[group] = self._woken(p, rows, placer, low if p.may_preempt else None, guarantees)
+            if woken:
+                awake.append(unit)
+            else:
+                asleep.append((unit, p))
+        self.stats.skipped = len(asleep)
+        self.stats.woken = sum(1 for u in awake if u.name in parked)
+        return awake, asleep
+
+    def _grown(self, placer: Placer) -> np.ndarray | None:
+        """Nodes with more room now than backfill saw at the end of the last cycle's units."""
+        if self.room is None:
+            return None
+        grown = Room.of(placer.state, placer.filters).grown(self.room)
+        if self.dirty is not None:
+            grown |= self.dirty
+        return grown
+
+    def _woken(self, p: Parked, rows: np.ndarray, placer: Placer, low: dict[int, np.ndarray] | None,
+               guarantees: bool) -> bool:
+        """Could what changed since `p` was tried change its answer?"""
+        if low is not None:  # it could preempt: new lower-priority work on its nodes may be its victims
+            if guarantees:  # reclaim and protection read every queue's usage: always try it
+                return True
+            for prio, nodes in low.items():
+                if prio < p.unit.priority and (nodes & p.mask).any():
+                    return True
+        mask = p.mask
+        if p.explanation.state == "never-fits":  # a node opening or a GPU healing may make it possible at all
+            return bool(mask[rows].any())
+        return any(mask[node] and any(placer.fits_on(item, int(node)) for item in p.shapes) for node in rows)
+
+    def wake_on(self, asleep: dict[str, tuple[Unit, Parked]], rows: np.ndarray, placer: Placer, book: QueueBook,
+                current: Unit) -> list[Unit]:
+        """Room was released on `rows` during the cycle (a preemptor's hold, a victim gang's reservation):
+        the skipped units that could use it and come after `current` in the order, to try at their place."""
+        here = book.key(current)
+        out = []
+        for name, (unit, p) in list(asleep.items()):
+            if self._woken(p, rows, placer, None, False) and book.key(unit) > here:
+                del asleep[name]
+                out.append(unit)
+        return out
+
+    def end(self, placer: Placer, tried: dict[str, Tried], asleep: dict[str, Parked], now: float,
+            late: np.ndarray | None) -> None:
+        """Park the units that waited this cycle, keep the skipped ones, and remember the room backfill saw;
+        `late`: nodes where room was released after some of them were tried (tried again next cycle)."""
+        kept = dict(asleep)
+        masks: dict[tuple[object, ...], np.ndarray] = {}
+        for name, t in tried.items():
+            if t.explanation.state not in PARKABLE:
+                continue
+            shapes = distinct_items(t.unit)
+            keys = tuple(it.shape for it in shapes)
+            mask = masks.get(keys)
+            if mask is None:
+                mask = np.zeros(placer.state.size, dtype=bool)
+                for it in shapes:
+                    mask |= usable_nodes(placer.state, it.request, placer.static(it))
+                masks[keys] = mask
+            kept[name] = Parked(t.unit, t.shown, t.explanation, t.failure, t.head, shapes, keys, mask, t.may_preempt,
+                                now, signature(t.unit))
+        self.parked = kept
+        self.stats.parked = len(kept)
+        self.room = Room.of(placer.state, placer.filters)
+        self.dirty = late
