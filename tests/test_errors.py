@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bigk.cli.ops_cmds import NoSuchName
+from bigk.cli.api_access import NoSuchName
 from bigk.errors import BigkError, Conflict, Invalid, NotFound, Unauthorized, UsageError
 from bigk.service import client
 from bigk.service.cluster_view import UnknownNode

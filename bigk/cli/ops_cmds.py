@@ -7,22 +7,22 @@ only on a terminal. Exit codes: 0 ok, 1 error, 2 usage, 3 not found,
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Sequence
-from enum import StrEnum
 from typing import Any
-from urllib.parse import quote
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from bigk.cli import output as out
+from bigk.cli.api_access import SERVER_OPT, NoSuchName
+from bigk.cli.api_access import client as _client
+from bigk.cli.api_access import path_segment as _q
 from bigk.cli.output import KindInfo, OutputFormat, UsageError, output_option, parse_output, register_kind
 from bigk.durations import span as brief_span
-from bigk.errors import BigkError, NotFound
+from bigk.errors import BigkError
 from bigk.service.runstate import RunState
 
 TERMINAL = {"Succeeded", "Failed", "Cancelled", "TimedOut"}
@@ -30,17 +30,6 @@ _STATE_STYLE = {"Succeeded": "green", "Failed": "red", "TimedOut": "red", "Cance
                 "Running": "cyan", "Admitted": "blue", "Submitted": "magenta", "Pending": "white"}
 
 
-class Output(StrEnum):
-    """The plain `-o` styles (kept for modules that import it; `output.parse_output` reads every style)."""
-
-    table = "table"
-    wide = "wide"
-    json = "json"
-    yaml = "yaml"
-
-
-SERVER_OPT = typer.Option(None, "--server", "-s", envvar="BIGK_SERVER",
-                          help="bigk serve URL (default: the state dir's, else http://127.0.0.1:8080).")
 OUTPUT_OPT = output_option()
 
 
@@ -59,27 +48,6 @@ def _run_state(state: str | None) -> str | None:
     if found is None:
         raise UsageError(f"--state {state!r} is not a run state; use one of {', '.join(RUN_STATES)}")
     return found
-
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")  # what the API accepts as a job, run, node or pool
-
-
-class NoSuchName(NotFound):
-    """A name the API could never accept, refused before asking it."""
-
-
-def _q(name: str | None) -> str:
-    """A name as one URL path segment; `a/b` or `a?b` must not reach another endpoint, and cannot name anything."""
-    if not _NAME.match(name or ""):
-        raise NoSuchName(f"nothing is named {name!r}: names are letters, digits, '.', '_' and '-' "
-                         "(list them with `bigk get jobs|runs|nodes`)")
-    return quote(name or "", safe="")
-
-
-def _client(server: str | None) -> Any:
-    from bigk.service.client import Client
-
-    return Client(server)
 
 
 # ---- formatting -------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def _products(products: dict[str, float] | None) -> str:
 
 def describe_queue(client: Any, name: str, fmt: OutputFormat) -> None:
     """Print one queue and its waiting gangs (JSON/YAML: the API's object)."""
-    from bigk.cli.ops_cmds import _q
+    from bigk.cli.api_access import path_segment as _q
 
     data = client.get(f"/queues/{_q(name)}")
     if not fmt.tabular:
