@@ -70,20 +70,29 @@ MIN_SAMPLES = 3  # durations of a job needed before its history, not its spec, s
 EXPECTED_SPREAD = (0.8, 1.0, 1.5)  # p10, p50, p90 as factors of a spec's expected duration, before any history
 
 
-def duration_spread(samples: Sequence[float] | np.ndarray, expected: float | None, default: float) -> Spread:
+MIN_POOLED = 20  # durations of all jobs together needed before they stand in for a job with no history
+
+
+def duration_spread(samples: Sequence[float] | np.ndarray, expected: float | None, default: float,
+                    pooled: Sequence[float] | np.ndarray = ()) -> Spread:
     """How long a run of a job lasts: its history's quantiles once it has `MIN_SAMPLES` runs, else the spec's
-    expected duration with a fixed spread, else `default` with that spread."""
+    expected duration with a fixed spread, else the durations of all jobs (`pooled`, once there are
+    `MIN_POOLED`), else `default` with the fixed spread."""
     if len(samples) >= MIN_SAMPLES:
         return Spread.of(samples)
+    if not expected and len(pooled) >= MIN_POOLED:
+        return Spread.of(pooled)
     base = float(expected) if expected else default
     return Spread(*(base * f for f in EXPECTED_SPREAD))
 
 
 def remaining_spread(samples: Sequence[float] | np.ndarray, expected: float | None, default: float,
-                     elapsed: float) -> Spread:
+                     elapsed: float, pooled: Sequence[float] | np.ndarray = ()) -> Spread:
     """How much longer a run that has run `elapsed` s lasts (same sources as `duration_spread`)."""
     if len(samples) >= MIN_SAMPLES:
         return remaining(samples, elapsed)
+    if not expected and len(pooled) >= MIN_POOLED:
+        return remaining(pooled, elapsed)
     full = duration_spread(samples, expected, default)
     if elapsed < full.high:
         return Spread(max(0.0, full.low - elapsed), max(0.0, full.mid - elapsed), full.high - elapsed)

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HISTORY_RUNS = 200
+POOLED_RUNS = 1000
 DEFAULT_S = 600.0
 FIRES_HORIZON_S = 24 * 3600.0
 FIRES_PER_JOB = 24
@@ -107,24 +108,37 @@ class Board:
 class Durations:
     """Duration spreads of jobs from their history (cached per computation)."""
 
-    def __init__(self, history: Callable[[str], list[dict[str, Any]]]) -> None:
+    def __init__(self, history: Callable[[str], list[dict[str, Any]]],
+                 everything: Callable[[], list[dict[str, Any]]] = list) -> None:
         self._history = history
+        self._all = everything
         self._samples: dict[str, np.ndarray] = {}
+        self._pooled: np.ndarray | None = None
 
     def samples(self, job: str) -> np.ndarray:
         got = self._samples.get(job)
         if got is None:
-            rows = self._history(job)
-            vals = [float(r["finished_at"]) - float(r["running_at"]) for r in rows
-                    if r.get("running_at") and r.get("finished_at") and r.get("state") != "Cancelled"]
-            got = self._samples[job] = np.array([v for v in vals if v >= 0.0], dtype=float)
+            got = self._samples[job] = _durations(self._history(job))
         return got
 
+    def pooled(self) -> np.ndarray:
+        """Every job's recent durations: they stand in for a job with no history and no expected duration."""
+        if self._pooled is None:
+            self._pooled = _durations(self._all())
+        return self._pooled
+
     def spread(self, job: str, expected: float | None) -> Spread:
-        return duration_spread(self.samples(job), expected, DEFAULT_S)
+        return duration_spread(self.samples(job), expected, DEFAULT_S, self.pooled())
 
     def remaining(self, job: str, expected: float | None, elapsed: float) -> Spread:
-        return remaining_spread(self.samples(job), expected, DEFAULT_S, elapsed)
+        return remaining_spread(self.samples(job), expected, DEFAULT_S, elapsed, self.pooled())
+
+
+def _durations(rows: list[dict[str, Any]]) -> np.ndarray:
+    """Driver start to end of finished runs (cancelled ones say nothing about how long a job runs)."""
+    vals = [float(r["finished_at"]) - float(r["running_at"]) for r in rows
+            if r.get("running_at") and r.get("finished_at") and r.get("state") != "Cancelled"]
+    return np.array([v for v in vals if v >= 0.0], dtype=float)
 
 
 def unit_for_spec(spec: Any, run_id: str, now: float) -> tuple[Gang, Pod]:
@@ -231,7 +245,8 @@ class EtaService:
         if snap is None:
             return None
         store = self.svc.db()
-        durations = Durations(lambda job: store.history(job, limit=HISTORY_RUNS))
+        durations = Durations(lambda job: store.history(job, limit=HISTORY_RUNS),
+                              lambda: store.history(limit=POOLED_RUNS))
         catalog = self.svc.specs()
         inp = ForecastInput(Snapshot(snap.nodes, list(snap.pods), dict(snap.queues), dict(snap.gangs)), now)
         present = {p.gang for p in snap.pods if p.gang}
@@ -361,7 +376,8 @@ class EtaService:
             inp.snapshot.gangs[g.name] = g
             inp.snapshot.pods.append(driver)
             loaded = self.svc.specs().job(spec.metadata.name)
-            history = Durations(lambda job: self.svc.db().history(job, limit=HISTORY_RUNS))
+            history = Durations(lambda job: self.svc.db().history(job, limit=HISTORY_RUNS),
+                                lambda: self.svc.db().history(limit=POOLED_RUNS))
             inp.durations[g.name] = history.spread(spec.metadata.name, spec.spec.expectedDurationSeconds)
             fc = forecast(inp, self._scheduler(), targets=[g.name])
         est = fc.estimates.get(g.name)

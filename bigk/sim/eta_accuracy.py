@@ -48,6 +48,7 @@ from bigk.sim.trace import TracePod
 
 DEFAULT_S = 600.0  # as bigk serve: a job with no history and no expected duration
 HISTORY = 200  # the last durations of a job that count
+POOLED = 1000  # the last durations of all jobs together (bigk serve: the last 1,000 runs in its history)
 START_TOLERANCE_S = 1.0  # one cycle interval of bigk serve
 FIRES_HORIZON_S = 24 * 3600.0
 # The synthetic Spark workload of `bigk simulate --protocol eta` (a busy cluster: runs queue for a while).
@@ -140,18 +141,22 @@ class _History:
 
     def __init__(self) -> None:
         self.by_job: dict[str, list[float]] = {}
+        self.pooled: list[float] = []  # every job's, for jobs with too little history of their own
 
     def add(self, job: str, seconds: float) -> None:
         runs = self.by_job.setdefault(job, [])
         runs.append(seconds)
         if len(runs) > HISTORY:
             del runs[0]
+        self.pooled.append(seconds)
+        if len(self.pooled) > POOLED:
+            del self.pooled[0]
 
     def spread(self, w: Work) -> Spread:
-        return duration_spread(self.by_job.get(w.job, []), w.expected, DEFAULT_S)
+        return duration_spread(self.by_job.get(w.job, []), w.expected, DEFAULT_S, self.pooled)
 
     def remaining(self, w: Work, elapsed: float) -> Spread:
-        return remaining_spread(self.by_job.get(w.job, []), w.expected, DEFAULT_S, elapsed)
+        return remaining_spread(self.by_job.get(w.job, []), w.expected, DEFAULT_S, elapsed, self.pooled)
 
 
 def replay(nodes: Sequence[Node], works: Sequence[Work], make_scheduler: Callable[[], Scheduler], *,

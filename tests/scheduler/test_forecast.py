@@ -128,3 +128,13 @@ def test_durations_come_from_history_once_there_is_enough_of_it() -> None:
     # longer than any past run: overdue, ends soon (or nobody knows)
     late = remaining_spread(hist, 5.0, 600.0, 5000.0)
     assert late.low == 0.0 and late.mid == 55.0 and late.high == 275.0
+
+
+def test_all_jobs_durations_stand_in_for_a_job_without_history_or_expectation() -> None:
+    from bigk.scheduler.forecast import MIN_POOLED, duration_spread, remaining_spread
+
+    pooled = [10.0] * MIN_POOLED
+    assert duration_spread([], None, 600.0, pooled) == Spread(10.0, 10.0, 10.0)
+    assert duration_spread([], 100.0, 600.0, pooled) == Spread(80.0, 100.0, 150.0)  # the spec's word first
+    assert duration_spread([], None, 600.0, pooled[:-1]) == Spread(480.0, 600.0, 900.0)  # too few: default
+    assert remaining_spread([], None, 600.0, 4.0, pooled) == Spread(6.0, 6.0, 6.0)
