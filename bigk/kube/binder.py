@@ -43,6 +43,7 @@ class BindOutcome:
     status: BindStatus
     node: str = ""
     message: str = ""
+    stage: str = "bind"  # "select-node": a claim's selected-node write failed, before any bind was sent
 
     @property
     def ok(self) -> bool:
@@ -208,7 +209,8 @@ class Binder:
                 status = status_of(exc)
                 log.warning("event=select_node_failed claim=%s/%s node=%s status=%s", namespace, claim, node, status)
                 return BindOutcome(BindStatus.FAILED, message=f"claim {claim}: selected-node: HTTP {status}"
-                                   if status else f"claim {claim}: selected-node: {type(exc).__name__}")
+                                   if status else f"claim {claim}: selected-node: {type(exc).__name__}",
+                                   stage="select-node")
             log.info("event=select_node claim=%s/%s node=%s", namespace, claim, node)
         return None
 

@@ -244,7 +244,7 @@ class SchedulerLoop:
         return out
 
     def _apply_binds(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> list[tuple[Bind, BindOutcome]]:
-        one = self._binding(binds, by_key)
+        one = self._binding(self._claims_to_select(binds, by_key), by_key)
         outcomes = list(zip(binds, self._pool.map(one, binds), strict=True)) if binds else []
         for _, outcome in outcomes:
             self._count_outcome(outcome)
@@ -252,9 +252,13 @@ class SchedulerLoop:
 
     def _dispatch_binds(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> list[tuple[Bind, BindOutcome]]:
         """Assume every placement now, bind in the background; see `run_once(wait_binds=False)`."""
-        one = self._binding(binds, by_key)
+        selecting = self._claims_to_select(binds, by_key)
+        one = self._binding(selecting, by_key)
         for bind in binds:
             self.cache.assume(bind.pod_key, bind.node, tuple(bind.gpus))
+            claims = selecting.get(bind.pod_key)
+            if claims:
+                self.storage.assume_selected(bind.pod_key.partition("/")[0], claims, bind.node)
 
         def done(bind: Bind, future: Future[BindOutcome]) -> None:
             try:
@@ -263,6 +267,9 @@ class SchedulerLoop:
                 outcome = BindOutcome(BindStatus.FAILED, message=str(exc))
             if outcome.status is not BindStatus.BOUND and not (outcome.status is BindStatus.TAKEN and outcome.node):
                 self.cache.forget(bind.pod_key)  # not on that node: the pod is a candidate again
+                claims = selecting.get(bind.pod_key)
+                if claims and outcome.stage == "select-node":  # the claims were not pinned after all
+                    self.storage.forget_selected(bind.pod_key.partition("/")[0], claims)
             self._count_outcome(outcome)
 
         for bind in binds:
@@ -280,9 +287,9 @@ class SchedulerLoop:
                 self.stats.bind_failed += 1
         metrics.record_bind(outcome.ok, "" if outcome.ok else outcome.status.value)
 
-    def _binding(self, binds: list[Bind], by_key: dict[str, PodEntry]) -> Callable[[Bind], BindOutcome]:
+    def _binding(self, selecting: dict[str, tuple[str, ...] | None],
+                 by_key: dict[str, PodEntry]) -> Callable[[Bind], BindOutcome]:
         """The bind of one placement: claims' node first (VolumeBinding's PreBind), then the Binding."""
-        selecting = self._claims_to_select(binds, by_key)
 
         def one(bind: Bind) -> BindOutcome:
             if self._stop.is_set() or not self.is_leader:

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 
@@ -22,6 +22,7 @@ from bigk.cluster.state import ATTACH_PREFIX
 from bigk.kube.cache import PodEntry
 from bigk.kube.informer import CallbackHandler, Informer
 from bigk.kube.volumes import (
+    ClaimInfo,
     StorageView,
     apply,
     attach_limits_from_v1,
@@ -97,6 +98,7 @@ class StorageCache:
     """Claims, volumes, classes and CSI attach limits, safe to read while informers write."""
 
     def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
+        self._on_change = on_change
         self._lock = threading.Lock()
         self.claims = _Table("PersistentVolumeClaim", claim_from_v1, _claim_key, self._lock, on_change)
         self.volumes = _Table("PersistentVolume", volume_from_v1, _name, self._lock, on_change)
@@ -104,6 +106,29 @@ class StorageCache:
         self.csinodes = _Table("CSINode", attach_limits_from_v1, _name, self._lock, on_change)
         self.synced: Callable[[], bool] = lambda: True
         self._merged: dict[str, tuple[Node, tuple[tuple[str, int], ...], Node]] = {}
+        self._assumed: dict[str, ClaimInfo] = {}  # claim key -> the ClaimInfo with our selected node, until seen
+
+    def assume_selected(self, namespace: str, claims: Iterable[str], node: str) -> None:
+        """Show `claims` as pinned to `node` at once, before the claim informer sees bigk's selected-node write,
+        so the next cycle (which runs while that write is in flight) keeps their other users on that node
+        (kube-scheduler's assume cache does the same for its PVC updates)."""
+        with self._lock:
+            for claim in claims:
+                key = f"{namespace}/{claim}"
+                info = self.claims.items.get(key)
+                if info is not None and not info.selected_node:
+                    self.claims.items[key] = self._assumed[key] = replace(info, selected_node=node)
+        self._on_change()
+
+    def forget_selected(self, namespace: str, claims: Iterable[str]) -> None:
+        """Undo `assume_selected` for claims whose write failed, unless the informer has replaced them since."""
+        with self._lock:
+            for claim in claims:
+                key = f"{namespace}/{claim}"
+                assumed = self._assumed.pop(key, None)
+                if assumed is not None and self.claims.items.get(key) is assumed:
+                    self.claims.items[key] = replace(cast(ClaimInfo, assumed), selected_node="")
+        self._on_change()
 
     def view(self) -> StorageView:
         with self._lock:
