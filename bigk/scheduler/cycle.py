@@ -195,7 +195,7 @@ class Cycle:
             slot = state.placement_for(node, pod.request, r.slot.gpus if pod.request == r.item.request else ())
             placement = self.placer.checked_gpus(pod.request, slot)
         if placement is None:
-            placement = self.placer.choose(item)
+            placement = self._elsewhere(item, r)
         if placement is not None and self.placer.allocate(pod.key, pod.request, placement):
             self.book.add(r.queue, usage_on(state, r.item.request, r.slot.node), -1)
             self._bind(pod, placement, r.queue, "reservation")
@@ -203,6 +203,17 @@ class Cycle:
         if entry is not None:
             state.allocate(r.key, entry[0], entry[1])
         return False
+
+    def _elsewhere(self, item: Item, r: Reservation) -> Placement | None:
+        """Where an executor goes when its reserved slot went bad: anywhere it fits, but not on a GPU model
+        whose per-model maximum its queue would then pass (the slot's own room counts as given back)."""
+        held = usage_on(self.state, r.item.request, r.slot.node)
+        self.book.add(r.queue, held, -1)
+        try:
+            allowed = open_item(self.book, r.queue, item, self.state)
+        finally:
+            self.book.add(r.queue, held)
+        return self.placer.choose(allowed) if allowed is not None else None
 
     def _bind(self, pod: Pod, placement: Placement, queue: str, why: str) -> None:
         node = self.state.nodes[placement.node].name

@@ -1,10 +1,12 @@
 """Queue guarantees and maxima per GPU model (`gpuByModel`), and the `Usage` type the queue book counts in."""
 
+from dataclasses import replace
+
 from bigk.cluster.model import PodRequest, Queue
 from bigk.cluster.usage import ZERO, Usage
 from bigk.scheduler import CycleResult
 
-from .helpers import World, executor_pods, gang, gpu_node, pod
+from .helpers import World, cpu_node, executor_pods, gang, gpu_node, pod
 
 A100 = "NVIDIA-A100-SXM4-80GB"
 T4 = "Tesla-T4"
@@ -148,3 +150,21 @@ def test_models_whose_nodes_never_take_the_pod_do_not_count_as_open() -> None:
     assert [b.pod_key for b in r.binds] == ["default/one"]
     assert r.waiting["default/two"].state == "queue-maximum" and "A100 GPU maximum (1 GPU)" in \
         r.waiting["default/two"].message
+
+
+def test_an_executor_whose_reserved_slot_went_bad_is_not_moved_onto_a_model_at_its_maximum() -> None:
+    """The gang's executor slot was reserved on the T4 (the A100s are at the queue's A100 maximum); the T4 node
+    is cordoned before the executor arrives. Its fallback placement must not take an open A100."""
+    nodes = [gpu_node("a100-0", gpus=4, model=A100), gpu_node("t4-0", gpus=4, model=T4),
+             cpu_node("cpu-0")]
+    w = World(nodes)
+    w.queues = {"ml": Queue("ml", maximum_models={"A100": 2000})}
+    w.add(*(pod(f"old{i}", gpus=1, queue="ml", on="a100-0", slots=(i,)) for i in range(2)))  # at the A100 maximum
+    info, driver = gang("train", 1, queue="ml", executor=PodRequest(1000, 1024, 1, 1000), created_at=1)
+    w.add_gang(info, driver)
+    w.cycle(10)
+    assert w.pods["default/train-driver"].node  # admitted, its executor's slot reserved on the T4
+    w.nodes[1] = replace(w.nodes[1], unschedulable=True)
+    w.add(*executor_pods(info, 1, created_at=11))
+    w.cycle(12)
+    assert _on(w, A100, "ml") == 2, "the executor went onto an A100 past the queue's A100 maximum"
