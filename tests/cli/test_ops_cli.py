@@ -64,7 +64,7 @@ def test_run_wait_then_every_view_shows_it(svc: Running, bigk: CLI) -> None:
     [run] = json.loads(out)["items"]
     assert code == 0 and run["id"] == run_id and run["state"] == "Succeeded"
     code, out, _ = bigk("get", "runs", server=s)
-    assert out.split()[:8] == ["RUN", "JOB", "STATE", "ATTEMPT", "AGE", "WAIT", "DURATION", "REASON"]
+    assert out.split()[:9] == ["RUN", "JOB", "STATE", "ATTEMPT", "AGE", "WAIT", "ETA", "DURATION", "REASON"]
     assert run_id in out and "Succeeded" in out and "\x1b[" not in out  # no colour when not a terminal
     code, out, _ = bigk("get", "jobs", "-o", "wide", server=s)
     assert "FILE" in out and "etl.yaml:" in out and "0 2 * * *" in out
