@@ -124,7 +124,7 @@ class Sizes:
     def for_nodes(nodes: int, pods: int | None, smoke: bool, pack_nodes: int | None = None,
                   pack_seed: int = PACK_SEED) -> Sizes:
         if smoke:
-            return Sizes(nodes, pods or 20, spark_nodes=2, spark_apps=4, spark_executors=8, spark_window_s=8.0,
+            return Sizes(nodes, pods or 20, spark_nodes=2, spark_apps=4, spark_executors=8, spark_window_s=15.0,
                          pack_nodes=pack_nodes or 3, uniform_nodes=2, pack_seed=pack_seed, time_scale=0.1,
                          bind_timeout_s=30.0, settle_s=2.0)
         return Sizes(nodes, pods or 1000, spark_nodes=4, spark_apps=8, spark_executors=8, spark_window_s=60.0,
@@ -153,13 +153,12 @@ def trace_pool(count: int, seed: int) -> list[Node]:
 
 
 def bench_nodes(sizes: Sizes) -> list[Node]:
-    """The packing pool (trace GPU nodes, see `trace_pool`), then half 8-GPU nodes (96 cores, 1 TiB), half CPU
-    nodes (64 cores, 256 GiB) up to `sizes.nodes`; the first 8-GPU nodes form the spark and packing-uniform pools,
-    the rest of the cluster is `general`."""
+    """Half the nodes 8-GPU nodes (96 cores, 1 TiB), the first of them the spark and packing-uniform pools, the
+    rest `general`; then the packing pool (trace GPU nodes, see `trace_pool`); CPU nodes (64 cores, 256 GiB,
+    `general`) up to `sizes.nodes`."""
+    gpu_count = max(sizes.nodes // 2, sizes.spark_nodes + sizes.uniform_nodes + 1)
     nodes = trace_pool(sizes.pack_nodes, sizes.pack_seed)
-    rest = sizes.nodes - len(nodes)
-    gpu_count = max(rest // 2, sizes.spark_nodes + sizes.uniform_nodes + 1)
-    for i in range(max(rest, gpu_count)):
+    for i in range(max(sizes.nodes - len(nodes), gpu_count)):
         if i < gpu_count:
             pool = "spark" if i < sizes.spark_nodes else "packing-uniform" \
                 if i < sizes.spark_nodes + sizes.uniform_nodes else "general"
