@@ -125,9 +125,9 @@ def test_durations_come_from_history_once_there_is_enough_of_it() -> None:
     # a run that has lasted 700 s: only the runs that lasted longer count (800, 900, 1000 s)
     r = remaining_spread(hist, 5.0, 600.0, 700.0)
     assert r.low == 120.0 and r.mid == 200.0 and r.high == 280.0
-    # longer than any past run: overdue, ends soon (or nobody knows)
+    # longer than any past run: the history says nothing; it runs about as long again
     late = remaining_spread(hist, 5.0, 600.0, 5000.0)
-    assert late.low == 0.0 and late.mid == 55.0 and late.high == 275.0
+    assert late.low == 1250.0 and late.mid == 5000.0 and late.high == 20000.0
 
 
 def test_all_jobs_durations_stand_in_for_a_job_without_history_or_expectation() -> None:
