@@ -398,16 +398,21 @@ def _hold(queue: str, limit: Limit, gpu_need: int) -> ModelHold:
                      f"{limit.model} in use, {amount('gpu', gpu_need)} more needed; it starts when room frees")
 
 
+def lane_key(u: Unit) -> tuple[object, ...]:
+    """A unit's place in its queue's lane: priority, then age, then name."""
+    return (-u.priority, u.created_at, u.name)
+
+
 class UnitQueue:
     """Hands out units in queue order, re-reading fair share after every pick."""
 
-    def __init__(self, units: list[Unit], book: QueueBook) -> None:
+    def __init__(self, units: Iterable[Unit], book: QueueBook) -> None:
         self.book = book
         by_queue: dict[str, list[Unit]] = {}
         for u in units:
             by_queue.setdefault(u.queue, []).append(u)
-        self._lanes = {q: deque(sorted(us, key=lambda u: (-u.priority, u.created_at, u.name)))
-                       for q, us in sorted(by_queue.items())}
+        self._lanes: dict[str, deque[Unit]] = {q: deque(sorted(us, key=lane_key))
+                                                for q, us in sorted(by_queue.items())}
 
     def __bool__(self) -> bool:
         return any(self._lanes.values())

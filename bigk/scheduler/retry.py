@@ -35,7 +35,7 @@ succeed where more room failed.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Container, Iterable
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,7 +45,7 @@ from bigk.cluster.model import MILLI_GPU, PodRequest, Queue
 from bigk.cluster.state import ClusterState
 from bigk.scheduler.filters import Filters
 from bigk.scheduler.placement import Failure
-from bigk.scheduler.queueing import QueueBook
+from bigk.scheduler.queueing import QueueBook, UnitQueue, lane_key
 from bigk.scheduler.types import Explanation
 from bigk.scheduler.units import Item, Unit
 
@@ -159,38 +159,8 @@ def distinct_items(unit: Unit) -> tuple[Item, ...]:
     return tuple(out.values())
 
 
-def lane_key(u: Unit) -> tuple[object, ...]:
-    return (-u.priority, u.created_at, u.name)
-
-
-class Backlog:
-    """Units in the order `UnitQueue` hands them out, into which woken units can be inserted.
-
-    Lanes are per queue, sorted by (priority, age, name); each pop takes the lane front
-    with the smallest `QueueBook.key`, re-read after every commit (as `UnitQueue` does).
-    """
-
-    def __init__(self, units: Iterable[Unit], book: QueueBook) -> None:
-        self.book = book
-        by_queue: dict[str, list[Unit]] = {}
-        for u in units:
-            by_queue.setdefault(u.queue, []).append(u)
-        self._lanes: dict[str, deque[Unit]] = {q: deque(sorted(us, key=lane_key))
-                                                for q, us in sorted(by_queue.items())}
-
-    def __bool__(self) -> bool:
-        return any(self._lanes.values())
-
-    def pop(self) -> Unit:
-        best: tuple[object, ...] | None = None
-        lane: deque[Unit] | None = None
-        for d in self._lanes.values():
-            if d:
-                k = self.book.key(d[0])
-                if best is None or k < best:
-                    best, lane = k, d
-        assert lane is not None
-        return lane.popleft()
+class Backlog(UnitQueue):
+    """Units in the order `UnitQueue` hands them out, into which woken units can be inserted."""
 
     def insert(self, unit: Unit) -> None:
         lane = self._lanes.get(unit.queue)
