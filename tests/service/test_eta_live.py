@@ -13,7 +13,8 @@ from bigk import metrics
 from tests.cli_main import run_main
 from tests.service.conftest import ROOT, Running, wait_for
 
-DURATION_S = 400  # x the fixture's time scale 0.05: each run holds its GPUs 20 s
+DURATION_S = 1200  # x the fixture's time scale 0.05: each run holds its GPUs 60 s (the checks on the waiting
+# runs below take well over 20 s on a loaded 2-core CI machine; the runs must still be waiting when they are made)
 
 
 def _specs(tmp_path: Path) -> Path:
@@ -121,7 +122,7 @@ def test_a_dozen_gpu_features_runs_get_positions_and_etas(tmp_path: Path, serve:
                                                                                     "inside": v}) or 0.0
                         for v in ("true", "false"))
     wait_for(lambda: all(c.get(f"/api/v1/runs/{w['run']}").json()["state"] not in ("Pending", "Submitted")
-                         for w in waiting), 90, "the waiting runs to start")
+                         for w in waiting), 180, "the waiting runs to start")
     wait_for(lambda: sum(metrics.REGISTRY.get_sample_value("bigk_eta_starts_total",
                                                            {"queue": "ml.training", "inside": v}) or 0.0
                          for v in ("true", "false")) >= inside_before + len(waiting), 30, "ETA outcomes counted")
