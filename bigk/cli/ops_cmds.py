@@ -20,7 +20,7 @@ from bigk.cli import output as out
 from bigk.cli.api_access import SERVER_OPT, NoSuchName
 from bigk.cli.api_access import client as _client
 from bigk.cli.api_access import path_segment as _q
-from bigk.cli.output import KindInfo, OutputFormat, UsageError, output_option, parse_output, register_kind
+from bigk.cli.output import OUTPUT_OPT, KindInfo, OutputFormat, UsageError, parse_output, register_kind
 from bigk.durations import span as brief_span
 from bigk.errors import BigkError
 from bigk.service.runstate import RunState
@@ -29,8 +29,6 @@ TERMINAL = {"Succeeded", "Failed", "Cancelled", "TimedOut"}
 _STATE_STYLE = {"Succeeded": "green", "Failed": "red", "TimedOut": "red", "Cancelled": "yellow",
                 "Running": "cyan", "Admitted": "blue", "Submitted": "magenta", "Pending": "white"}
 
-
-OUTPUT_OPT = output_option()
 
 
 def _console() -> Console:

@@ -72,6 +72,9 @@ def output_option(default: str = "table") -> Any:
     return typer.Option(default, "--output", "-o", help=OUTPUT_HELP)
 
 
+OUTPUT_OPT = output_option()  # `-o/--output`, default `table`
+
+
 # ---- kinds ------------------------------------------------------------------------------------
 
 RowsFn = Callable[[list[dict[str, Any]], bool, bool], tuple[list[str], list[list[Any]]]]

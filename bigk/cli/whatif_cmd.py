@@ -104,8 +104,8 @@ def _load_spec(path: Path) -> dict[str, Any]:
 
 def register(app: typer.Typer) -> None:
     """Add `bigk whatif`."""
-    from bigk.cli.ops_cmds import OUTPUT_OPT, SERVER_OPT, _client
-    from bigk.cli.output import parse_output
+    from bigk.cli.api_access import SERVER_OPT, client
+    from bigk.cli.output import OUTPUT_OPT, parse_output
 
     @app.command("whatif")
     def whatif(spec: Path = typer.Argument(..., help="A SparkJob YAML file (not yet submitted)."),
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
 
         fmt = parse_output(output)
         body = _load_spec(spec)
-        ans = _client(server).post_json("/whatif", body)
+        ans = client(server).post_json("/whatif", body)
         if fmt.structured:
             out.dump(ans, fmt.style)
             return
