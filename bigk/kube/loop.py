@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 from kubernetes import client
@@ -30,6 +31,7 @@ from bigk.kube.gangs import QueueSource, build_snapshot
 from bigk.kube.informer import CallbackHandler, Informer
 from bigk.kube.interpod import resolve_entries as resolve_anti_affinity
 from bigk.kube.leader import LeaderElector, default_identity
+from bigk.kube.loop_view import EMPTY_VIEW, LoopView
 from bigk.kube.storage import StorageCache, StorageInformers
 from bigk.scheduler.types import Bind, CycleResult, Explanation, QueueUsage
 
@@ -71,6 +73,8 @@ class SchedulerLoop:
     queues: queue definitions (a mapping, or a function returning one, read every cycle).
     bind_workers: binds of one cycle run on this many threads (API round trips overlap; 16 cut bind latency
         p50 from 2.0 s to 0.38 s next to kube-scheduler on kube-apiserver, bench/e2e.py).
+    cluster_view_s: publish a copy of the accounted cluster in `view().cluster` at most this often (None:
+        never; the copy is taken on the loop thread, so readers never touch the scheduler's live state).
     """
 
     def __init__(self, api_client: client.ApiClient, scheduler: Any, *, namespace: str | None = None,
@@ -79,7 +83,8 @@ class SchedulerLoop:
                  lease_namespace: str | None = None, identity: str | None = None,
                  queues: QueueSource = None, scheduler_name: str = SCHEDULER_NAME,
                  bind_workers: int = 16, max_reports_per_cycle: int = 50, min_cycle_gap_s: float = 0.02,
-                 watch_timeout_s: int = 300, report_repeat_s: float = 300.0) -> None:
+                 watch_timeout_s: int = 300, report_repeat_s: float = 300.0,
+                 cluster_view_s: float | None = None) -> None:
         self.api = api_client
         self.scheduler = scheduler
         self.namespace = namespace
@@ -113,9 +118,9 @@ class SchedulerLoop:
         self._pool = ThreadPoolExecutor(max_workers=max(1, bind_workers), thread_name_prefix="bigk-bind")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._explanations: dict[str, Explanation] = {}
-        self._queue_usage: tuple[dict[str, QueueUsage], tuple[int, int, int]] = ({}, (0, 0, 0))
+        self._view: LoopView = EMPTY_VIEW  # published after each cycle: what other threads read
+        self.cluster_view_s = cluster_view_s
+        self._cluster_copied_at = -float("inf")
         self._was_leader = False
         self.stats = LoopStats()
         self._stats_lock = threading.Lock()  # bind outcomes are counted on the bind pool's threads
@@ -155,20 +160,33 @@ class SchedulerLoop:
     def is_leader(self) -> bool:
         return self.elector is None or self.elector.is_leader
 
+    def view(self) -> LoopView:
+        """What the last cycle published (immutable; `bigk.kube.loop_view`): the one thing other threads read."""
+        return self._view
+
     def explanations(self) -> dict[str, str]:
         """Why each waiting gang (or lone pod, by "namespace/name") waits, as one line."""
-        with self._lock:
-            return {gang: exp.message for gang, exp in self._explanations.items()}
+        return {gang: exp.message for gang, exp in self._view.explanations.items()}
 
     def explanation_details(self) -> dict[str, Explanation]:
         """The structured explanations behind `explanations()`."""
-        with self._lock:
-            return dict(self._explanations)
+        return dict(self._view.explanations)
 
     def queue_usage(self) -> tuple[dict[str, QueueUsage], tuple[int, int, int]]:
         """Every queue's usage after the last cycle (subtrees summed), and the cluster totals it is a share of."""
-        with self._lock:
-            return dict(self._queue_usage[0]), self._queue_usage[1]
+        view = self._view
+        return dict(view.queue_usage), view.totals
+
+    def _publish(self, result: CycleResult) -> None:
+        """Swap in the view of the cycle just done (on the loop thread, after the cycle)."""
+        cluster = self._view.cluster
+        if self.cluster_view_s is not None and time.monotonic() - self._cluster_copied_at >= self.cluster_view_s:
+            state = self.scheduler.state
+            if state is not None:
+                cluster = state.snapshot()
+                self._cluster_copied_at = time.monotonic()
+        self._view = LoopView(MappingProxyType(dict(result.waiting)), MappingProxyType(dict(result.queues)),
+                              result.totals, cluster, self.stats.cycles)
 
     # ---- the loop -------------------------------------------------------------------------
     def _run(self) -> None:
@@ -179,8 +197,7 @@ class SchedulerLoop:
             if leader != self._was_leader:
                 self._was_leader = leader
                 if not leader:
-                    with self._lock:
-                        self._explanations = {}
+                    self._view = replace(self._view, explanations=EMPTY_VIEW.explanations)
             if leader:
                 seen = self.cache.generation
                 try:
@@ -219,6 +236,7 @@ class SchedulerLoop:
         metrics.set_reservations(sum(len(slots) for slots in result.reservations.values()))
         self._pending_metrics(entries, result, now)
         self._queue_metrics(result, snapshot.queues)
+        self._publish(result)
         if result.binds or result.evictions:
             log.info("event=cycle binds=%d bound=%d evictions=%d waiting=%d decide_s=%.3f total_s=%.3f",
                      len(result.binds), sum(1 for _, o in outcomes if o.ok), evicted, len(result.waiting),
@@ -331,8 +349,6 @@ class SchedulerLoop:
         return done
 
     def _explain(self, result: CycleResult, entries: list[PodEntry]) -> None:
-        with self._lock:
-            self._explanations = dict(result.waiting)
         if not result.waiting:
             self.reporter.retain(set())
             return
@@ -362,8 +378,6 @@ class SchedulerLoop:
             metrics.observe_gang_admission(admitted.queue, admitted.waited_s)
         if result.reservations_expired:
             metrics.record_reservation_expired(result.reservations_expired)
-        with self._lock:
-            self._queue_usage = (dict(result.queues), result.totals)
         metrics.update_queues(list(declared.values()), {
             name: {"cpu": q.used[0], "memory": q.used[1], "gpu": q.used[2]} for name, q in result.queues.items()})
         metrics.update_queue_models(list(declared.values()), {name: q.usage for name, q in result.queues.items()})
