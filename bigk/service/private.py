@@ -20,13 +20,18 @@ FILE_MODE = 0o600
 _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
+def _tighten(path: Path, wanted: int, event: str) -> None:
+    """Set `wanted` on `path` if group or others can get in, and log the change once."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, wanted)
+        log.warning("event=%s path=%s was=%o now=%o", event, path, mode, wanted)
+
+
 def private_dir(path: Path) -> Path:
     """Create `path` (and parents) with mode 0700, or tighten it to 0700 if group or others can get in."""
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        os.chmod(path, DIR_MODE)
-        log.warning("event=state_dir_tightened path=%s was=%o now=%o", path, mode, DIR_MODE)
+    _tighten(path, DIR_MODE, "state_dir_tightened")
     return path
 
 
@@ -36,10 +41,7 @@ def private_file(path: Path) -> Path:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         os.close(fd)
     except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            os.chmod(path, FILE_MODE)
-            log.warning("event=state_file_tightened path=%s was=%o now=%o", path, mode, FILE_MODE)
+        _tighten(path, FILE_MODE, "state_file_tightened")
     return path
 
 

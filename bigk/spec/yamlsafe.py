@@ -114,9 +114,17 @@ def decode(data: bytes) -> str:
     return text
 
 
+# Events counted over the whole file: (kind, limit, what exceeding it says).
+_COUNTED: tuple[tuple[type[yaml.Event], int, str], ...] = (
+    (yaml.AliasEvent, MAX_ALIASES, f"more than {MAX_ALIASES} aliases (*name) in one file"),
+    (yaml.DocumentStartEvent, MAX_DOCUMENTS, f"more than {MAX_DOCUMENTS} documents in one file"),
+)
+
+
 def _check_events(text: str) -> None:
     """Walk the event stream (no recursion, no objects) and enforce the structural limits."""
-    depth = events = aliases = documents = 0
+    depth = events = 0
+    counts: dict[type[yaml.Event], int] = {kind: 0 for kind, _, _ in _COUNTED}
     try:
         for event in yaml.parse(text, Loader=_Loader):
             events += 1
@@ -128,14 +136,12 @@ def _check_events(text: str) -> None:
                     raise YamlProblem(f"nesting deeper than {MAX_DEPTH} levels", *_mark(event))
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-            elif isinstance(event, yaml.AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    raise YamlProblem(f"more than {MAX_ALIASES} aliases (*name) in one file", *_mark(event))
-            elif isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > MAX_DOCUMENTS:
-                    raise YamlProblem(f"more than {MAX_DOCUMENTS} documents in one file", *_mark(event))
+            else:
+                for kind, limit, message in _COUNTED:
+                    if isinstance(event, kind):
+                        counts[kind] += 1
+                        if counts[kind] > limit:
+                            raise YamlProblem(message, *_mark(event))
     except yaml.YAMLError as exc:
         raise _yaml_problem(exc, text) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from pathlib import Path
 
@@ -124,3 +125,14 @@ def test_arbitrary_spec_bodies_give_problems_not_exceptions(
     assert result.problems or [j.name for j in result.jobs] == ["fuzz"]
     for problem in result.problems:
         assert problem.line >= 1
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("---\n{}\n" * 201, "more than 200 documents in one file"),
+    ("a: &x 1\nb: [" + ", ".join(["*x"] * 201) + "]\n", "more than 200 aliases (*name) in one file"),
+])
+def test_counted_limits_refuse_one_over_and_pass_the_limit_itself(text: str, problem: str) -> None:
+    with pytest.raises(YamlProblem, match=re.escape(problem)):
+        load_bytes(text.encode())
+    at_limit = text.replace("---\n{}\n", "", 1) if "documents" in problem else text.replace(", *x]", "]", 1)
+    load_bytes(at_limit.encode())  # 200 of them are allowed
