@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bigk.cluster.model import Node
+from bigk.spec.clusters import ClusterSet, LoadedCluster, is_clusters_doc, parse_clusters, settle_clusters
 from bigk.spec.fit import fit_problems
 from bigk.spec.gpu_models import model_warnings
 from bigk.spec.model import API_VERSION, KIND, JobSpec
@@ -83,6 +84,8 @@ class SpecLoadResult:
     cluster_files: list[Path] = field(default_factory=list)
     queues: QueueTree = field(default_factory=QueueTree)  # kind: Queue documents (bigk.spec.queues)
     queues_failed: bool = False  # a file declaring queues is broken: the tree is unknown
+    clusters: ClusterSet = field(default_factory=ClusterSet)  # kind: Clusters / Cluster (bigk.spec.clusters)
+    clusters_failed: bool = False  # a file declaring clusters is broken: the set is unknown
 
     @property
     def ok(self) -> bool:
@@ -97,6 +100,8 @@ class _FileResult:
     is_cluster: bool = False
     queues: list[LoadedQueue] = field(default_factory=list)
     declares_queues: bool = False
+    clusters: list[LoadedCluster] = field(default_factory=list)
+    declares_clusters: bool = False
 
 
 def _is_hidden(name: str) -> bool:
@@ -160,6 +165,12 @@ def _document(path: Path, doc: Document, out: _FileResult, side: SideDocuments) 
         queue, found = parse_queue(path, doc)
         out.problems += found
         out.queues += [queue] if queue is not None else []
+        return
+    if is_clusters_doc(data):
+        out.declares_clusters = True
+        clusters, found = parse_clusters(path, doc)
+        out.problems += found
+        out.clusters += clusters
         return
     api, kind = data.get("apiVersion"), data.get("kind")
     missing = [key for key in ("apiVersion", "kind") if key not in data]
@@ -287,7 +298,7 @@ def load_specs(
     files, result.problems = spec_files([*paths, *(queues_from or [])])
     result.files = files
     good: list[tuple[Path, _FileResult]] = []
-    queues_broken = False
+    queues_broken = clusters_broken = False
     for path in files:
         loaded = load_file(path)
         if loaded.is_cluster:
@@ -308,6 +319,7 @@ def load_specs(
             result.problems += problems
             result.failed_files.add(path)
             queues_broken |= loaded.declares_queues
+            clusters_broken |= loaded.declares_clusters
             continue
         good.append((path, loaded))
     collisions = _collisions(good, result.failed_files, owners or {})
@@ -316,11 +328,13 @@ def load_specs(
             result.problems += collisions[path]
             result.failed_files.add(path)
             queues_broken |= loaded.declares_queues
+            clusters_broken |= loaded.declares_clusters
             continue
         for job in loaded.jobs:
             result.jobs[job.name] = job
     settle_queues(result, [(p, f.queues) for p, f in good if f.queues and p not in collisions], queues_broken,
                   [Path(q) for q in queues_from] if queues_from else None)
+    settle_clusters(result, [c for p, f in good if p not in collisions for c in f.clusters], clusters_broken)
     if cluster is not None:
         result.warnings += queue_model_warnings(result.queues, cluster)
     log.info(

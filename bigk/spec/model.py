@@ -539,6 +539,36 @@ class RunConfigMap(_Model):
         return out
 
 
+class LabelExpression(_Model):
+    """One requirement on a cluster's labels, as in a Kubernetes label selector."""
+
+    key: LabelKey
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[LabelValue] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> LabelExpression:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise FieldProblem("values", message=f"operator {self.operator} needs values")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise FieldProblem("values", message=f"operator {self.operator} takes no values")
+        return self
+
+
+class ClusterSelector(_Model):
+    """Clusters a run may go to, by their labels (a Kubernetes label selector; both parts must hold)."""
+
+    matchLabels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    matchExpressions: list[LabelExpression] = Field(default_factory=list)
+
+
+def _unique_clusters(value: list[str]) -> list[str]:
+    for i, name in enumerate(value):
+        if name in value[:i]:
+            raise ValueError(f"cluster {name!r} is listed twice")
+    return value
+
+
 class SparkJobSpec(_Model):
     """The application (as in the Spark Operator) plus bigk's scheduling fields."""
 
@@ -566,6 +596,9 @@ class SparkJobSpec(_Model):
     queue: QueueName = "default"
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000, description="Higher runs first and may preempt.")
     pools: list[DnsLabel] = Field(default_factory=list, description="Preferred node pools, best first.")
+    clusters: Annotated[list[DnsLabel], AfterValidator(_unique_clusters)] = Field(
+        default_factory=list, description="Clusters a run may go to, best first (default: any declared cluster).")
+    clusterSelector: ClusterSelector | None = Field(default=None, description="Clusters a run may go to, by label.")
     schedule: Schedule | None = None
     restartPolicy: RestartPolicy = Field(default_factory=RestartPolicy)
     activeDeadlineSeconds: int | None = Field(default=None, ge=1, le=30 * 86400)

@@ -25,7 +25,8 @@ def _only_problem(path: Path, cluster: list[Node] | None = None) -> str:
 def test_examples_are_valid_against_the_cluster_file(cluster: list[Node]) -> None:
     result = load_specs([JOBSPECS], cluster=cluster)
     assert result.problems == [], [str(p) for p in result.problems]
-    assert result.cluster_files == [JOBSPECS / "cluster.yaml"]
+    shapes = sorted(p for p in (JOBSPECS / "clusters").glob("*.yaml") if p.name != "clusters.yaml")
+    assert result.cluster_files == [JOBSPECS / "cluster.yaml", *shapes]  # validate's default is the first
     jobs = result.jobs
     assert {"nightly-etl", "gpu-features", "gpu-scoring", "adhoc-report"} <= set(jobs)
     assert not jobs["nightly-etl"].spec.is_gpu and jobs["nightly-etl"].spec.has_schedule
