@@ -36,7 +36,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from bigk.cluster.config import ClusterFileError, load_cluster
 from bigk.cluster.model import Node
-from bigk.spec.model import DNS_LABEL, FieldProblem, LabelKey, LabelValue
+from bigk.scheduler.dispatch import ClusterRule, LabelRequirement
+from bigk.spec.model import DNS_LABEL, FieldProblem, JobSpec, LabelKey, LabelValue
 from bigk.spec.problems import SpecProblem, field_path, problems_from_validation
 from bigk.spec.queue_names import QueueNameError, queue_name
 from bigk.spec.queues import Resources, _fail_files
@@ -306,3 +307,12 @@ def settle_clusters(result: Any, found: list[LoadedCluster], incomplete: bool) -
                                                    f"unknown cluster {name!r}; declared: {known}"))
                 bad.add(job.file)
     _fail_files(result, bad)
+
+
+def cluster_rule(job: JobSpec) -> ClusterRule:
+    """What the dispatcher reads of a job: `spec.clusters` (allowed, best first) and `spec.clusterSelector`."""
+    selector = job.spec.clusterSelector
+    if selector is None:
+        return ClusterRule(tuple(job.spec.clusters))
+    return ClusterRule(tuple(job.spec.clusters), tuple(sorted(selector.matchLabels.items())),
+                       tuple(LabelRequirement(e.key, e.operator, tuple(e.values)) for e in selector.matchExpressions))

@@ -146,3 +146,18 @@ def test_load_clusters_alone_raises_one_positioned_line(tmp_path: Path) -> None:
     path.write_text(_job("j"))
     with pytest.raises(ClusterFileError, match="kind: expected"):
         load_clusters(path)
+
+
+def test_a_jobs_cluster_fields_become_the_dispatchers_rule(tmp_path: Path) -> None:
+    from bigk.spec.clusters import cluster_rule
+
+    job = _job("j", "clusters: [b, a]\nclusterSelector:\n  matchLabels: {region: eu}\n"
+               "  matchExpressions: [{key: cloud, operator: Exists}]\n")
+    result = load_specs([_repo(tmp_path, job=job)])
+    rule = cluster_rule(result.jobs["j"].spec)
+    assert rule.names == ("b", "a") and rule.rank("a") == 1 and rule.rank("zz") == 2
+    assert rule.refusal("a", {"region": "eu", "cloud": "aws"}) == ""
+    assert rule.refusal("a", {"region": "eu"}) == "clusterSelector requirement cloud does not hold"
+    assert rule.refusal("c", {"region": "eu", "cloud": "aws"}) == "not in the job's clusters (b, a)"
+    plain = load_specs([_repo(tmp_path, job=_job("j"))])
+    assert cluster_rule(plain.jobs["j"].spec).refusal("any", {}) == ""
