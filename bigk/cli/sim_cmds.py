@@ -86,6 +86,13 @@ def register(app: typer.Typer) -> None:
         eta_workload: str = typer.Option("alibaba,spark", "--eta-workload",
                                          help="eta: alibaba (the trace, with --speedup), spark (synthetic cron and "
                                          "ad-hoc Spark gangs), or both."),
+        split: int = typer.Option(0, "--split", help="Inflation: also spread the GPU nodes over this many clusters, "
+                                  "dispatch every pod to one (bigk.scheduler.dispatch) and compare with one cluster "
+                                  "(docs/simulate.md, issue 18)."),
+        split_by: str = typer.Option("model", "--split-by", help="--split: model (each cluster whole GPU models: "
+                                     "different shapes) or even (nodes dealt round robin)."),
+        fill: str = typer.Option("pack", "--fill", help="--split: among clusters where a pod fits, the fullest "
+                                 "(pack) or the emptiest (spread)."),
     ) -> None:
         """Replay a trace through the scheduling policies and compare how well they pack GPUs."""
         from bigk.sim import report as rep
@@ -100,6 +107,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--speedup: must be positive")
         if protocol not in ("inflation", "timeline", "eta"):
             raise UsageError(f"--protocol: unknown protocol {protocol!r}; use inflation, timeline or eta")
+        if split:
+            _federated(nodes, pods, names, seed_list, protocol, ratio, split, split_by, fill, variant, offline,
+                       json_out, quiet)
+            return
         if protocol == "eta":
             _eta(nodes, pods, names if policy != DEFAULT_POLICIES else ["bigk"], seeds, speedup, eta_sample,
                  eta_workload, json_out, quiet)
@@ -195,5 +206,46 @@ def _eta(nodes: Path, pods: Path, policies: list[str], seeds: str | None, speedu
     out["meta"] = {"nodes_file": str(nodes), "pods_file": str(pods), "policy": policies[0], "seed": seed_list[0],
                    "speedup": speedup, "seconds": round(time.perf_counter() - started, 1)}
     eta_accuracy.print_report(out)
+    if json_out is not None:
+        report.write_json(out, json_out)
+
+
+def _federated(nodes: Path, pods: Path, policies: list[str], seeds: list[int], protocol: str, ratio: float,
+               clusters: int, split_by: str, fill: str, variant: str | None, offline: bool, json_out: Path | None,
+               quiet: bool) -> None:
+    """`--split N`: the inflation protocol on one cluster and on N clusters of the same nodes (bigk.sim.federation)."""
+    from bigk.sim import federation, report
+
+    if protocol != "inflation":
+        raise UsageError("--split: only with --protocol inflation")
+    if variant or offline:
+        raise UsageError("--split: not with --variant or --offline")
+    if clusters < 1:
+        raise UsageError("--split: at least 1 cluster")
+    if split_by not in federation.SPLITS:
+        raise UsageError(f"--split-by: {' or '.join(federation.SPLITS)}")
+    if fill not in ("pack", "spread"):
+        raise UsageError("--fill: pack or spread")
+    if not 1.0 <= ratio <= 10.0:
+        raise UsageError("--ratio: must be between 1.0 and 10.0")
+    started = time.perf_counter()
+    node_list = trace.load_nodes(nodes)
+    requests = [p.request for p in trace.load_pods(pods)]
+    try:
+        federation.split_nodes(node_list, clusters, split_by)
+    except ValueError as exc:
+        raise UsageError(f"--split: {exc}") from None
+    runs = []
+    with _progress(quiet, len(policies) * len(seeds)) as progress:
+        for name in policies:
+            for seed in seeds:
+                advance = progress(name, seed) if progress is not None else None
+                runs.append(federation.run_federated(node_list, requests, name, seed, clusters, split_by,
+                                                     "pack" if fill == "pack" else "spread", ratio, advance))
+    meta = {"nodes_file": str(nodes), "pods_file": str(pods), "seeds": seeds, "policies": policies, "ratio": ratio,
+            "clusters": clusters, "split": split_by, "fill": fill,
+            "seconds": round(time.perf_counter() - started, 1)}
+    out = federation.federation_report(runs, meta)
+    federation.print_federation(out)
     if json_out is not None:
         report.write_json(out, json_out)

@@ -1,0 +1,93 @@
+"""`bigk simulate --split N`: the inflation protocol over several clusters, each pod dispatched (issue 18)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bigk.cli.main import app
+from bigk.cluster.model import Gpu, Node, PodRequest
+from bigk.errors import UsageError
+from bigk.sim import trace
+from bigk.sim.federation import run_federated, split_nodes
+from bigk.sim.inflation import run_inflation
+
+
+def _node(name: str, gpus: int, model: str) -> Node:
+    return Node(name, 64_000, 256_000, 1000, [Gpu(i, model, 16_384) for i in range(gpus)])
+
+
+def test_split_by_model_gives_each_cluster_whole_models_largest_first() -> None:
+    nodes = [_node(f"g2-{i}", 8, "G2") for i in range(4)] + [_node(f"t4-{i}", 2, "T4") for i in range(6)]
+    nodes += [_node(f"p100-{i}", 2, "P100") for i in range(3)] + [_node("cpu", 0, "")]
+    parts = split_nodes(nodes, 2, "model")
+    assert [{n.gpu_model for n in p} for p in parts] == [{"G2"}, {"T4", "P100"}]  # 32 GPUs, then 12 + 6
+    assert [n.name for n in parts[1]] == [n.name for n in nodes if n.gpu_model in ("T4", "P100")]  # order kept
+    even = split_nodes(nodes, 3, "even")
+    assert [len(p) for p in even] == [5, 4, 4] and even[0][0].name == "g2-0" and even[1][0].name == "g2-1"
+    with pytest.raises(ValueError, match="only 3 GPU models"):
+        split_nodes(nodes, 4, "model")
+    with pytest.raises(ValueError, match="unknown split"):
+        split_nodes(nodes, 2, "region")
+
+
+@pytest.mark.parametrize("policy", ["fgd", "bestfit", "bigk"])
+def test_one_cluster_is_exactly_the_single_cluster_protocol(small_trace: tuple[Path, Path], policy: str) -> None:
+    nodes, pods = (trace.load_nodes(small_trace[0]), [p.request for p in trace.load_pods(small_trace[1])])
+    for seed in (1, 2):
+        alone = run_inflation(nodes, pods, policy, seed)
+        fed = run_federated(nodes, pods, policy, seed, 1)
+        assert fed.single_pct_at_100 == fed.federated_pct_at_100 == alone.unallocated_gpu_pct_at_100
+        assert fed.single_failed == fed.federated_failed == alone.failed and fed.pods == alone.pods
+
+
+def test_every_pod_is_dispatched_to_one_cluster_where_it_fits_or_fails(small_trace: tuple[Path, Path]) -> None:
+    nodes = trace.load_nodes(small_trace[0])
+    pods = [p.request for p in trace.load_pods(small_trace[1])]
+    pods += [PodRequest(4000, 1024, 1, 1000, gpu_models=frozenset({"T4"}))] * 40  # only the T4 cluster holds these
+    fed = run_federated(nodes, pods, "bigk", 3, 2, "model")
+    g2, t4 = fed.shares
+    assert (g2.models, t4.models) == ({"G2": 96}, {"T4": 24})
+    assert g2.pods + t4.pods + fed.federated_failed == fed.pods
+    assert t4.pods > 0 and g2.pods > 0
+    assert fed.cost_points == pytest.approx(fed.federated_pct_at_100 - fed.single_pct_at_100)
+    # what each cluster leaves unallocated, weighted by its GPUs, is the federation's figure at that instant
+    # (up to the protocol's averaging over the pods around 100 %)
+    weighted = (g2.unallocated_gpu_pct_at_100 * 96 + t4.unallocated_gpu_pct_at_100 * 24) / 120
+    assert weighted == pytest.approx(fed.federated_pct_at_100, abs=3.0)
+
+
+def test_simulate_split_reports_one_cluster_beside_the_federation(small_trace: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    nodes, pods = small_trace
+    out = tmp_path / "fed.json"
+    result = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--policy", "fgd,bigk",
+                                      "--seeds", "1-2", "--split", "2", "--json", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["meta"]["clusters"] == 2 and report["meta"]["split"] == "model" and report["meta"]["fill"] == "pack"
+    for name in ("fgd", "bigk"):
+        row = report["policies"][name]
+        assert [r["seed"] for r in row["runs"]] == [1, 2]
+        for r in row["runs"]:
+            assert r["cost_points"] == round(r["federated"] - r["single"], 2)
+            assert [c["models"] for c in r["clusters"]] == [{"G2": 96}, {"T4": 24}]
+        alone = run_inflation(trace.load_nodes(nodes), [p.request for p in trace.load_pods(pods)], name, 1)
+        assert row["runs"][0]["single"] == alone.unallocated_gpu_pct_at_100
+    assert "one cluster" in result.output and "federated" in result.output and "c1: 12 nodes, 24 GPUs" in result.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--split", "2", "--protocol", "timeline"], "only with --protocol inflation"),
+    (["--split", "3"], "only 2 GPU models"),
+    (["--split", "2", "--split-by", "region"], "--split-by: model or even"),
+    (["--split", "2", "--fill", "tight"], "--fill: pack or spread"),
+])
+def test_split_usage_errors(small_trace: tuple[Path, Path], args: list[str], message: str) -> None:
+    nodes, pods = small_trace
+    result = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--seeds", "1",
+                                      "--quiet", *args])
+    assert isinstance(result.exception, UsageError) and message in str(result.exception), result.output
