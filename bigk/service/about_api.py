@@ -9,6 +9,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from bigk.service.parts import Parts
+
 
 def bigk_version() -> str:
     """The installed distribution's version ("unknown" when running from a tree that was never installed)."""
@@ -18,15 +20,14 @@ def bigk_version() -> str:
         return "unknown"
 
 
-def about_router(service: Any, read: Sequence[Any]) -> APIRouter:
+def about_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["probes"])
 
     @router.get("/version", dependencies=list(read))
     def version() -> dict[str, Any]:
         """bigk's version, the API version, Python, and what cluster this server schedules."""
         return {"version": bigk_version(), "api": "bigk.io/v1", "python": platform.python_version(),
-                "cluster": getattr(service, "kube_url", ""), "policy": getattr(service.config, "policy", ""),
-                "embedded": bool(getattr(service.config, "embedded", False)),
-                "started_at": getattr(service, "started_at", None)}
+                "cluster": parts.kube_url, "policy": parts.config.policy, "embedded": parts.config.embedded,
+                "started_at": parts.started_at}
 
     return router

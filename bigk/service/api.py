@@ -27,6 +27,7 @@ from bigk.service.drain_api import drain_router
 from bigk.service.gpus_api import annotate_gpus, gpus_router
 from bigk.service.http import status_for
 from bigk.service.leading_api import leading_router
+from bigk.service.parts import Served
 from bigk.service.queues_api import queues_router
 from bigk.service.runio_api import runio_router
 from bigk.service.runstate import RunState
@@ -39,16 +40,18 @@ API = "/api/v1"
 NAME = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-def create_app(service: Any, token: str | None) -> FastAPI:
-    """The FastAPI app over a started `Service`."""
+def create_app(service: Served, token: str | None) -> FastAPI:
+    """The FastAPI app over a started service (`bigk.service.app.Service`): it works through `service.parts`."""
     app = FastAPI(title="bigk", version="1", description="GPU-aware gang scheduler for Spark: service API.")
+    parts = service.parts
+    views, actions = parts.views, parts.actions
 
-    guard = guard_for(service, token)  # who is calling (TokenReview) and may they (SubjectAccessReview)
+    guard = guard_for(parts, token)  # who is calling (TokenReview) and may they (SubjectAccessReview)
     read = [Depends(guard)]
     act = [Depends(guard)]
-    audit = audit_trail.AuditLog(service.db().engine)
-    audit_trail.install(app, audit, clock=service.clock)
-    hardening.install(app, getattr(service.config, "allowed_hosts", ()))  # last added: runs first
+    audit = audit_trail.AuditLog(parts.store.engine)
+    audit_trail.install(app, audit, clock=parts.clock)
+    hardening.install(app, parts.config.allowed_hosts)  # last added: runs first
 
     @app.exception_handler(BigkError)
     async def _bigk_error(_: Request, exc: BigkError) -> JSONResponse:
@@ -83,35 +86,35 @@ def create_app(service: Any, token: str | None) -> FastAPI:
 
     @app.get(f"{API}/jobs", dependencies=read, tags=["jobs"])
     def list_jobs() -> list[dict[str, Any]]:
-        return [service.views.job_summary(name) for name in service.views.job_names()]
+        return [views.job_summary(name) for name in views.job_names()]
 
     @app.get(f"{API}/jobs/{{name}}", dependencies=read, tags=["jobs"])
     def get_job(name: NAME) -> dict[str, Any]:
-        return dict(service.views.job_detail(name))
+        return dict(views.job_detail(name))
 
     @app.get(f"{API}/jobs/{{name}}/history", dependencies=read, tags=["jobs"])
     def job_history(name: NAME, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> dict[str, Any]:
-        return dict(service.views.job_history(name, limit=limit))
+        return dict(views.job_history(name, limit=limit))
 
     @app.get(f"{API}/runs", dependencies=read, tags=["runs"])
     def list_runs(job: Annotated[str | None, Query(max_length=253)] = None,
                   state: Annotated[RunState | None, Query()] = None,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
-        runs = service.store.list_runs(job, [state] if state else None, limit=limit)
-        return list(service.views.with_eta([r.to_dict() for r in runs]))
+        runs = parts.store.list_runs(job, [state] if state else None, limit=limit)
+        return list(views.with_eta([r.to_dict() for r in runs]))
 
     @app.get(f"{API}/runs/{{run_id}}", dependencies=read, tags=["runs"])
     def get_run(run_id: NAME) -> dict[str, Any]:
-        return dict(service.views.run_detail(run_id))
+        return dict(views.run_detail(run_id))
 
     @app.get(f"{API}/runs/{{run_id}}/explain", dependencies=read, tags=["runs"])
     def explain_run(run_id: NAME) -> dict[str, Any]:
-        return dict(service.views.explain_run(run_id))
+        return dict(views.explain_run(run_id))
 
     @app.get(f"{API}/eta", dependencies=read, tags=["scheduling"])
     def eta_board() -> dict[str, Any]:
         """Every waiting run's queue position and estimated start (p50, range p10..p90), newest computation."""
-        eta = getattr(service, "eta", None)
+        eta = parts.eta
         if eta is None:
             return {"computed_at": None, "runs": [], "cpu_s": None}
         board = eta.board
@@ -122,7 +125,7 @@ def create_app(service: Any, token: str | None) -> FastAPI:
     @app.get(f"{API}/jobs/{{name}}/whatif", dependencies=read, tags=["jobs"])
     def job_whatif(name: NAME) -> dict[str, Any]:
         """`bigk run JOB --dry-run`: when a run of the job would start if run now. Creates nothing."""
-        return dict(service.views.whatif(service.loaded_job(name).spec))
+        return dict(views.whatif(parts.catalog.loaded(name).spec))
 
     @app.post(f"{API}/whatif", dependencies=read, tags=["scheduling"])
     def whatif(spec: dict[str, Any]) -> dict[str, Any]:
@@ -137,76 +140,76 @@ def create_app(service: Any, token: str | None) -> FastAPI:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise BigkError(f"not a valid SparkJob: {where}: {first.get('msg', '')}") from None
-        return dict(service.views.whatif(job))
+        return dict(views.whatif(job))
 
     @app.get(f"{API}/queue", dependencies=read, tags=["scheduling"])
     def queue() -> list[dict[str, Any]]:
-        return list(service.views.queue())
+        return list(views.queue())
 
     @app.get(f"{API}/explanations", dependencies=read, tags=["scheduling"])
     def explanations() -> list[dict[str, Any]]:
-        return list(service.views.explanations())
+        return list(views.explanations())
 
     @app.get(f"{API}/nodes", dependencies=read, tags=["cluster"])
     def nodes() -> list[dict[str, Any]]:
-        return list(service.cluster.nodes())
+        return list(parts.cluster.nodes())
 
     @app.get(f"{API}/gpus", dependencies=read, tags=["cluster"])
     def gpus() -> list[dict[str, Any]]:
-        return annotate_gpus(list(service.cluster.gpus()), service)
+        return annotate_gpus(list(parts.cluster.gpus()), parts.gpu_watch)
 
     @app.get(f"{API}/problems", dependencies=read, tags=["jobs"])
     def problems() -> dict[str, Any]:
-        return dict(service.views.problems())
+        return dict(views.problems())
 
     @app.get(f"{API}/events", dependencies=read, tags=["runs"])
     def events(job: Annotated[str | None, Query(max_length=253)] = None,
                run: Annotated[str | None, Query(max_length=32)] = None,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 100) -> list[dict[str, Any]]:
-        return [e.__dict__ for e in service.store.events(job=job, run_id=run, limit=limit)]
+        return [e.__dict__ for e in parts.store.events(job=job, run_id=run, limit=limit)]
 
     # ---- actions -----------------------------------------------------------------------------
 
     @app.post(f"{API}/jobs/{{name}}/run", dependencies=act, tags=["actions"], status_code=201)
     def run_now(name: NAME) -> dict[str, Any]:
-        return dict(service.run_now(name).to_dict())
+        return dict(actions.run_now(name).to_dict())
 
     @app.post(f"{API}/jobs/{{name}}/suspend", dependencies=act, tags=["actions"])
     def suspend(name: NAME) -> dict[str, Any]:
-        return dict(service.set_suspended(name, True))
+        return dict(actions.set_suspended(name, True))
 
     @app.post(f"{API}/jobs/{{name}}/resume", dependencies=act, tags=["actions"])
     def resume(name: NAME) -> dict[str, Any]:
-        return dict(service.set_suspended(name, False))
+        return dict(actions.set_suspended(name, False))
 
     @app.post(f"{API}/jobs/{{name}}/clear-suspend", dependencies=act, tags=["actions"])
     def clear_suspend(name: NAME) -> dict[str, Any]:
         """Drop the operator's suspend/resume override: the spec's `schedule.suspend` applies again."""
-        return dict(service.clear_suspended(name))
+        return dict(actions.clear_suspended(name))
 
     @app.post(f"{API}/runs/{{run_id}}/cancel", dependencies=act, tags=["actions"])
     def cancel(run_id: NAME) -> dict[str, Any]:
-        return dict(service.cancel(run_id).to_dict())
+        return dict(actions.cancel(run_id).to_dict())
 
     @app.post(f"{API}/nodes/{{name}}/cordon", dependencies=act, tags=["actions"])
     def cordon(name: NAME) -> dict[str, Any]:
-        service.cordon(name, True)
+        actions.cordon(name, True)
         return {"node": name, "unschedulable": True}
 
     @app.post(f"{API}/nodes/{{name}}/uncordon", dependencies=act, tags=["actions"])
     def uncordon(name: NAME) -> dict[str, Any]:
-        service.cordon(name, False)
+        actions.cordon(name, False)
         return {"node": name, "unschedulable": False}
 
     @app.post(f"{API}/nodes/{{name}}/drain", dependencies=act, tags=["actions"])
     def drain(name: NAME) -> dict[str, Any]:
-        return {"nodes": [name], "evicted": service.drain(name)}
+        return {"nodes": [name], "evicted": actions.drain(name)}
 
     def _cordon_pool(pool: str, unschedulable: bool) -> list[str]:
         """Cordon or uncordon every node of a pool; returns their names."""
-        names = service.pool_nodes(pool)
+        names = actions.pool_nodes(pool)
         for name in names:
-            service.cordon(name, unschedulable)
+            actions.cordon(name, unschedulable)
         return names
 
     @app.post(f"{API}/pools/{{pool}}/cordon", dependencies=act, tags=["actions"])
@@ -222,16 +225,16 @@ def create_app(service: Any, token: str | None) -> FastAPI:
         names = _cordon_pool(pool, True)  # every node first, so evicted pods cannot land on the pool's next node
         evicted: list[str] = []
         for name in names:
-            evicted += service.drain(name)
+            evicted += actions.drain(name)
         return {"nodes": names, "evicted": evicted}
 
-    app.include_router(watch_router(service, read))  # GET /api/v1/watch: server-sent events
-    app.include_router(about_router(service, read))  # GET /api/v1/version
-    app.include_router(gpus_router(service, read))  # GET /api/v1/gpus/idle, /api/v1/gpus/findings
-    app.include_router(leading_router(service))  # GET /leaderz: 200 only on the leader
-    app.include_router(queues_router(service, read))  # GET /api/v1/queues, /api/v1/queues/{name}
+    app.include_router(watch_router(parts, read))  # GET /api/v1/watch: server-sent events
+    app.include_router(about_router(parts, read))  # GET /api/v1/version
+    app.include_router(gpus_router(parts.gpu_watch, read))  # GET /api/v1/gpus/idle, /api/v1/gpus/findings
+    app.include_router(leading_router(parts))  # GET /leaderz: 200 only on the leader
+    app.include_router(queues_router(parts, read))  # GET /api/v1/queues, /api/v1/queues/{name}
     app.include_router(audit_trail.audit_router(audit, read))  # GET /api/v1/audit
-    app.include_router(status_router(service, read))  # /status: the read-only status page
-    app.include_router(drain_router(service, read))  # GET .../drain-plan: what a drain would evict
-    app.include_router(runio_router(service, read))  # GET /api/v1/runs/{id}/logs, /ui, /ui/proxy/...
+    app.include_router(status_router(parts, read))  # /status: the read-only status page
+    app.include_router(drain_router(parts, read))  # GET .../drain-plan: what a drain would evict
+    app.include_router(runio_router(parts, read))  # GET /api/v1/runs/{id}/logs, /ui, /ui/proxy/...
     return app

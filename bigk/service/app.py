@@ -1,119 +1,99 @@
-"""`bigk serve` wiring: store, cluster (embedded emulator or a real one), scheduler loop,
-leader election, catalog, cron and run lifecycle, behind one `Service` object.
+"""`bigk serve`'s composition root: builds the typed parts, starts and stops them in order.
 
-The HTTP API (`bigk.service.api`) only calls methods of `Service`; tests drive the
-same methods in-process. Start order matters: the store and cluster first, then
-the catalog, then cron *paused* (so stored missed fire times are judged against
-the current specs), and firing only once this replica leads.
+The parts, each in its own module: the store (runs, events, history), the cluster
+(embedded emulator or a real one: `ClusterView`), the catalog (hot reload), the run
+life cycle (`RunManager`), cron (when a job fires) and the firing policy (what a
+fire does, `firing.Firing`), the scheduler loop and its ETA board, leader election,
+the read side (`views.Views`) and the operator's actions (`actions.Actions`). The
+HTTP faces get them as one `parts.Parts`; tests drive the same parts in-process.
+
+Start order matters: the store and cluster first, then the catalog, then cron
+*paused* (so stored missed fire times are judged against the current specs), and
+firing only once this replica leads. Other threads read the scheduler loop only
+through the view it publishes after each cycle (`SchedulerLoop.view()`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from kubernetes.client import ApiClient
 
 from bigk import metrics
-from bigk.errors import BigkError
+from bigk.cluster.model import Queue
 from bigk.gpu.findings import WatchSettings
+from bigk.kube.loop_view import EMPTY_VIEW, LoopView
 from bigk.service import housekeeping
-from bigk.service.catalog import Catalog, CatalogView
+from bigk.service.actions import Actions
+from bigk.service.catalog import Catalog
 from bigk.service.cluster_view import ClusterView
-from bigk.service.cron import Cron, TriggerFactory, default_trigger
+from bigk.service.config import STATE_DIR_ENV, ServiceConfig, ServiceError, default_state_dir
+from bigk.service.cron import Cron
+from bigk.service.firing import Firing
 from bigk.service.gpu_watch import GpuWatch
-from bigk.service.guards import FitGuard, NeverFits, fire_refusal, service_nodes
+from bigk.service.guards import FitGuard, service_nodes
 from bigk.service.lifecycle import RunManager
+from bigk.service.parts import Parts
 from bigk.service.runstate import RunState
 from bigk.service.store import RunRecord, Store, default_database_url
 from bigk.service.submitters import ClusterPods, DirectSubmitter, RunSubmitter, SparkSubmitSubmitter
-from bigk.service.views import UnknownJob, Views
+from bigk.service.views import Views
+
+if TYPE_CHECKING:
+    from bigk.emulator import EmulatedCluster
+    from bigk.kube.leader import IdentityClaim, LeaderElector
+    from bigk.kube.loop import SchedulerLoop
+    from bigk.service.eta import EtaService
+    from bigk.spec.queues import QueueTree
+
+__all__ = ["STATE_DIR_ENV", "Service", "ServiceConfig", "ServiceError", "default_state_dir"]
 
 log = logging.getLogger(__name__)
 
-STATE_DIR_ENV = "BIGK_STATE_DIR"
 CLUSTER_METRICS_EVERY_S = 5.0
 EVENT_RETENTION_S = housekeeping.RETENTION_S  # events and history rows older than this are deleted
 
 
-class ServiceError(BigkError):
-    """The service cannot start (cluster unreachable, bad options)."""
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get(STATE_DIR_ENV) or ".bigk")
-
-
-@dataclass
-class ServiceConfig:
-    specs: list[Path] = field(default_factory=lambda: [Path("jobspecs")])
-    cluster_file: Path = Path("jobspecs/cluster.yaml")
-    kubeconfig: str | None = None
-    kube_server: str | None = None
-    policy: str = "bigk"
-    state_dir: Path = field(default_factory=default_state_dir)
-    database_url: str | None = None
-    submit_mode: str = "auto"  # auto: direct on the embedded emulator, spark on a real cluster
-    tick_s: float = 1.0
-    reload_s: float = 2.0
-    scheduler: bool = True  # run the scheduling loop (bind pods) in this process
-    trigger_for: TriggerFactory = default_trigger
-    clock: Callable[[], float] = time.time
-    leader_lease_s: float = 15.0
-    # The leader Lease lives in bigk's own namespace (the pod's, from the downward API), so the chart
-    # grants leases there only.
-    lease_namespace: str = field(default_factory=lambda: os.environ.get("POD_NAMESPACE") or "default")
-    emulator_time_scale: float = 1.0
-    queues_file: Path | None = None  # `--queues FILE` (Helm's queues values): the only source of queues when set
-
-    in_cluster: bool = False  # use the pod's service account (bigk deployed in Kubernetes)
-    spec_policy: Path | None = None  # the install's spec policy file (else $BIGK_SPEC_POLICY, else built-in)
-    allowed_hosts: list[str] = field(default_factory=list)  # Host header names the API answers (besides IPs)
-    # The GPU watch (bigk.service.gpu_watch): idle = below the threshold for this many minutes of readings.
-    gpu_idle_minutes: float = 10.0
-    gpu_idle_threshold_pct: float = 5.0
-    gpu_sample_s: float = 10.0
-
-    @property
-    def embedded(self) -> bool:
-        """No cluster named and not running in one: start the embedded emulated cluster."""
-        return not self.kubeconfig and not self.kube_server and not self.in_cluster
-
-
 class Service:
-    """The long-running service; `start()` then `stop()` (also on SIGTERM via the CLI)."""
+    """The long-running service; `start()` then `stop()` (also on SIGTERM via the CLI).
+
+    The attributes name the parts started so far (None before, or where a start failed before them),
+    for `stop()` and for tests; `parts` is the whole started set."""
 
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.clock = config.clock
-        self.store: Store | None = None
-        self.emulator: Any = None
         self.kube_url = ""
-        self.api: Any = None
-        self.catalog: Catalog | None = None
-        self.cron: Cron | None = None
-        self.runs: RunManager | None = None
-        self.cluster: ClusterView | None = None
-        self.gpu_watch: GpuWatch | None = None
-        self.loop: Any = None
-        self.eta: Any = None  # bigk.service.eta.EtaService, with the scheduling loop
-        self.elector: Any = None
-        self.submitter: RunSubmitter | None = None
-        self.spec_policy: Any = None  # bigk.spec.policy.SpecPolicy, loaded at start
         self.started_at = 0.0
+        self.store: Store | None = None
+        self.emulator: EmulatedCluster | None = None
+        self.api: ApiClient | None = None
+        self.cluster: ClusterView | None = None
+        self.catalog: Catalog | None = None
+        self.runs: RunManager | None = None
+        self.cron: Cron | None = None
+        self.elector: LeaderElector | None = None
+        self.identity_claim: IdentityClaim | None = None
+        self.loop: SchedulerLoop | None = None
+        self.eta: EtaService | None = None
+        self._parts: Parts | None = None
         self._ready = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._ticker: threading.Thread | None = None
-        self._fire_lock = threading.Lock()
-        self._sync_lock = threading.Lock()
-        self._core_queues: tuple[Any, dict[str, Any]] | None = None
-        self.views = Views(self)
+        self._core_queues: tuple[QueueTree, dict[str, Queue]] | None = None
+
+    @property
+    def parts(self) -> Parts:
+        """The started parts; a ServiceError before `start()` has finished."""
+        if self._parts is None:
+            raise ServiceError("bigk serve is not started")
+        return self._parts
 
     # ---- start and stop --------------------------------------------------------------------
 
@@ -124,46 +104,59 @@ class Service:
 
             if cfg.policy not in policy_names():
                 raise ServiceError(f"--policy {cfg.policy!r}: unknown; known: {', '.join(policy_names())}")
+        from bigk.service.lastgood import LastGood
         from bigk.service.private import private_dir, private_sqlite
         from bigk.spec.policy import load_policy
 
-        self.spec_policy = load_policy(cfg.spec_policy)
+        spec_policy = load_policy(cfg.spec_policy)
         private_dir(cfg.state_dir)  # token, audit trail and database: the owner's alone
         self.started_at = self.clock()
         database_url = cfg.database_url or default_database_url(cfg.state_dir)
         private_sqlite(database_url)
-        self.store = Store(database_url)
-        self._connect_cluster()
-        self.cluster = ClusterView(self.api, self.clock)
-        self.gpu_watch = GpuWatch(self.api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
-                                  cfg.gpu_sample_s)
-        self.fit = FitGuard(lambda: service_nodes(self))
-        self.submitter = self._make_submitter()
-        self.submitter.policy = self.spec_policy  # enforced again at every submission
-        self.catalog = Catalog(cfg.specs, self.clock, on_change=self._catalog_changed, poll_s=cfg.reload_s,
-                               policy=self.spec_policy)
-        self.catalog.queues_from = [cfg.queues_file] if cfg.queues_file else []
-        from bigk.service.lastgood import LastGood
-
-        self.catalog.last_good = LastGood(self.store.engine, self.clock)  # last good spec files survive restarts
-        self.runs = RunManager(self.store, self.catalog.job, self.submitter, ClusterPods(self.api), self.clock,
-                               explain=self.views.explanation_for)
-        self.runs.never_fits = self.fit.reason  # waiting runs of a job that can never fit fail as Unschedulable
-        self.cron = Cron(self.store.engine, fire=self.fire, on_missed=self._missed, trigger_for=cfg.trigger_for)
-        self.cron.start_paused()
-        self.catalog.reload(force=True)
-        self.catalog.start()
-        self._start_scheduling()
-        self._report_orphans()
-        self._ticker = threading.Thread(target=self._tick_loop, name="bigk-runs", daemon=True)
+        store = self.store = Store(database_url)
+        api = self.api = self._connect_cluster()
+        cluster = self.cluster = ClusterView(api, self.clock)
+        gpu_watch = GpuWatch(api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
+                             cfg.gpu_sample_s)
+        fit = FitGuard(lambda: service_nodes(self.loop, cluster))
+        submitter = self._make_submitter(api)
+        submitter.policy = spec_policy  # enforced again at every submission
+        # the catalog tells the firing policy (built below: it needs the catalog) of every change, from reload() on
+        catalog = self.catalog = Catalog(cfg.specs, self.clock, on_change=lambda view: firing.catalog_changed(view),
+                                         poll_s=cfg.reload_s, policy=spec_policy)
+        catalog.queues_from = [cfg.queues_file] if cfg.queues_file else []
+        catalog.last_good = LastGood(store.engine, self.clock)  # last good spec files survive restarts
+        runs = self.runs = RunManager(store, catalog.job, submitter, ClusterPods(api), self.clock,
+                                      explain=lambda gang: self.loop_view().explanation(gang))
+        runs.never_fits = fit.reason  # waiting runs of a job that can never fit fail as Unschedulable
+        firing = Firing(store, catalog, fit, runs, self.clock, wake=self._wake.set)
+        cron = self.cron = Cron(store.engine, fire=firing.fire, on_missed=firing.missed, trigger_for=cfg.trigger_for)
+        firing.attach(cron)
+        cron.start_paused()
+        catalog.reload(force=True)  # calls firing.catalog_changed: cron's jobs match the specs before it resumes
+        catalog.start()
+        elector, identity_claim = self._start_leading(api, cron)
+        self.eta = self._start_scheduling(api, elector, runs, store, catalog, firing)
+        views = Views(store=store, catalog=catalog, firing=firing, fit=fit, cluster=cluster, clock=self.clock,
+                      loop_view=self.loop_view, eta=self.eta)
+        actions = Actions(store=store, catalog=catalog, fit=fit, runs=runs, cluster=cluster, firing=firing,
+                          views=views, clock=self.clock, wake=self._wake.set)
+        self._parts = Parts(config=cfg, clock=self.clock, kube=api, kube_url=self.kube_url,
+                            started_at=self.started_at, store=store, catalog=catalog, cluster=cluster,
+                            gpu_watch=gpu_watch, runs=runs, views=views, actions=actions, eta=self.eta,
+                            loop_view=self.loop_view, elector=elector, identity_claim=identity_claim,
+                            stopping=self._stop)
+        self._report_orphans(store, runs)
+        self._ticker = threading.Thread(target=self._tick_loop, args=(self._parts,), name="bigk-runs", daemon=True)
         self._ticker.start()
         self._ready = True
         log.info("event=serve_started cluster=%s submit_mode=%s policy=%s state=%s jobs=%d problems=%d",
-                 self.kube_url, self.submitter.mode, cfg.policy, self.store.url.split("@")[-1],
-                 len(self.catalog.view.jobs), len(self.catalog.view.problems))
+                 self.kube_url, submitter.mode, cfg.policy, store.url.split("@")[-1],
+                 len(catalog.view.jobs), len(catalog.view.problems))
         return self
 
-    def _connect_cluster(self) -> None:
+    def _connect_cluster(self) -> ApiClient:
+        """Start the embedded emulator, or reach the named cluster; the API client either way."""
         from bigk.kube.client import api_client
 
         cfg = self.config
@@ -182,56 +175,54 @@ class Service:
                     "; run bigk serve from the repository root, or pass --cluster FILE (or --kubeconfig for a real "
                     "cluster)")
                 raise ServiceError(" ".join(str(exc).split()) + hint) from None
-            self.emulator = EmulatedCluster(nodes, port=0, time_scale=cfg.emulator_time_scale)
-            self.kube_url = self.emulator.start()
+            emulator = self.emulator = EmulatedCluster(nodes, port=0, time_scale=cfg.emulator_time_scale)
+            self.kube_url = emulator.start()
             kubeconfig = cfg.state_dir / "kubeconfig"
-            self.emulator.write_kubeconfig(str(kubeconfig))
+            emulator.write_kubeconfig(str(kubeconfig))
             log.info("event=emulator_started url=%s nodes=%d kubeconfig=%s", self.kube_url, len(nodes), kubeconfig)
-            self.api = api_client(server=self.kube_url)
+            api = api_client(server=self.kube_url)
         else:
-            self.api = api_client(kubeconfig=cfg.kubeconfig, server=cfg.kube_server)
-            self.kube_url = self.api.configuration.host
+            api = api_client(kubeconfig=cfg.kubeconfig, server=cfg.kube_server)
+            self.kube_url = api.configuration.host
         from kubernetes import client
 
         try:
-            client.CoreV1Api(self.api).list_node(limit=1, _request_timeout=10)
+            client.CoreV1Api(api).list_node(limit=1, _request_timeout=10)
         except Exception as exc:
             raise ServiceError(f"cannot reach the Kubernetes API at {self.kube_url} ({_short_error(exc)}); check "
                                "--kubeconfig or --kube-server") from None
+        return api
 
-    def _report_orphans(self) -> None:
+    def _report_orphans(self, store: Store, runs: RunManager) -> None:
         """Say once if the cluster has bigk run pods this store does not know (another store, a lost file)."""
-        assert self.runs is not None and self.store is not None
         try:
-            by_run = self.runs.pods.pods_by_run()
+            by_run = runs.pods.pods_by_run()
         except Exception:
             return
-        unknown = sorted(r for r in by_run if self.store.find_run(r) is None)
+        unknown = sorted(r for r in by_run if store.find_run(r) is None)
         if unknown:
             log.warning("event=orphan_run_pods runs=%d sample=%s hint=%r", len(unknown), ",".join(unknown[:5]),
                         "pods labelled bigk.io/run that this state database does not know; bigk leaves them alone")
 
-    def _make_submitter(self) -> RunSubmitter:
+    def _make_submitter(self, api: ApiClient) -> RunSubmitter:
         mode = self.config.submit_mode
         if mode == "auto":
             mode = "direct" if self.config.embedded else "spark"
         master = f"k8s://{self.kube_url}"
         workdir = str(self.config.state_dir / "submit")
         if mode == "direct":
-            return DirectSubmitter(self.api, master, workdir)
+            return DirectSubmitter(api, master, workdir)
         if mode == "spark":
             kubeconfig = str(Path(self.config.kubeconfig).resolve()) if self.config.kubeconfig else None
-            return SparkSubmitSubmitter(self.api, master, workdir, kubeconfig=kubeconfig)
+            return SparkSubmitSubmitter(api, master, workdir, kubeconfig=kubeconfig)
         raise ServiceError(f"--submit-mode {mode!r}: expected auto, direct or spark")
 
-    def _start_scheduling(self) -> None:
+    def _start_leading(self, api: ApiClient, cron: Cron) -> tuple[LeaderElector, IdentityClaim]:
+        """Leader election: cron fires (and the run ticker acts) only while this replica leads."""
         from bigk.kube.leader import IdentityClaim, LeaderElector
 
-        assert self.cron is not None
-        cron = self.cron
-
         def lead() -> None:
-            log.info("event=leader_acquired identity=%s", self.elector.identity if self.elector else "-")
+            log.info("event=leader_acquired identity=%s", elector.identity)
             cron.resume()
             self._wake.set()
 
@@ -239,27 +230,32 @@ class Service:
             log.info("event=leader_lost")
             cron.pause()
 
-        self.identity_claim = IdentityClaim(self.config.state_dir)
+        identity_claim = self.identity_claim = IdentityClaim(self.config.state_dir)
         lease = self.config.leader_lease_s
-        self.elector = LeaderElector(self.api, name="bigk-serve", namespace=self.config.lease_namespace,
-                                     lease_duration_s=lease,
-                                     renew_deadline_s=lease * 2 / 3, retry_period_s=min(2.0, lease / 5),
-                                     on_started_leading=lead, on_stopped_leading=follow)
-        self.elector.identity = self.identity_claim.identity  # the same after a restart: its own lease at once
-        self.elector.start()
-        if self.config.scheduler:
-            from bigk.kube.loop import SchedulerLoop
-            from bigk.scheduler import Scheduler
+        elector = self.elector = LeaderElector(api, name="bigk-serve", namespace=self.config.lease_namespace,
+                                               lease_duration_s=lease, renew_deadline_s=lease * 2 / 3,
+                                               retry_period_s=min(2.0, lease / 5),
+                                               on_started_leading=lead, on_stopped_leading=follow)
+        elector.identity = identity_claim.identity  # the same after a restart: its own lease at once
+        elector.start()
+        return elector, identity_claim
 
-            self.loop = SchedulerLoop(self.api, Scheduler(policy=self.config.policy), elector=self.elector,
-                                      clock=self.clock, queues=self.core_queues)
-            runs = self.runs
-            if runs is not None:  # a run whose driver the scheduler evicted fails saying why
-                self.loop.on_evicted = lambda key, why: runs.note_eviction(key, f"the scheduler ({why})")
-            self.loop.start()
-            from bigk.service.eta import EtaService
+    def _start_scheduling(self, api: ApiClient, elector: LeaderElector, runs: RunManager, store: Store,
+                          catalog: Catalog, firing: Firing) -> EtaService | None:
+        """The scheduler loop and its ETA board (off the scheduling thread); None without `scheduler`."""
+        if not self.config.scheduler:
+            return None
+        from bigk.kube.loop import SchedulerLoop
+        from bigk.scheduler import Scheduler
+        from bigk.service.eta import EtaService
 
-            self.eta = EtaService(self).start()  # start-time estimates, off the scheduling thread
+        scheduler = Scheduler(policy=self.config.policy)
+        loop = self.loop = SchedulerLoop(api, scheduler, elector=elector, clock=self.clock, queues=self.core_queues,
+                                         cluster_view_s=CLUSTER_METRICS_EVERY_S)
+        loop.on_evicted = lambda key, why: runs.note_eviction(key, f"the scheduler ({why})")  # the run fails saying why
+        loop.start()
+        return EtaService(store=store, catalog=catalog, firing=firing, loop=loop, policy=self.config.policy,
+                          reservation_ttl_s=scheduler.reservation_ttl_s, clock=self.clock).start()
 
     def stop(self) -> None:
         """Graceful stop: stop firing, let submissions finish and be recorded, release leadership."""
@@ -275,14 +271,15 @@ class Service:
             self._ticker.join(timeout=10)
         if self.runs is not None:
             self.runs.shutdown()
-            if self.emulator is not None and self.is_leader:
-                self._cancel_embedded_runs()
+            if self.emulator is not None and self.is_leader and self.store is not None:
+                _cancel_embedded_runs(self.store, self.runs)
         if self.eta is not None:
             self.eta.stop()
         if self.loop is not None:
             self.loop.stop()
         if self.elector is not None:
             self.elector.stop(release=True)
+        if self.identity_claim is not None:
             self.identity_claim.release()
         if self.emulator is not None:
             self.emulator.stop()
@@ -290,7 +287,7 @@ class Service:
             self.store.close()
         log.info("event=serve_stopped")
 
-    def core_queues(self) -> dict[str, Any]:
+    def core_queues(self) -> dict[str, Queue]:
         """The served queue tree as the scheduling core's `Queue`s (read every cycle; cheap when unchanged)."""
         tree = self.catalog.view.queues if self.catalog is not None else None
         if tree is None:
@@ -300,17 +297,11 @@ class Service:
             cached = self._core_queues = (tree, tree.to_core())
         return cached[1]
 
-    def _cancel_embedded_runs(self) -> None:
-        """The embedded cluster stops with us and takes its pods along: record that, instead of a mystery later."""
-        assert self.runs is not None and self.store is not None
-        for run in self.store.active_runs():
-            try:
-                self.runs.move(run, RunState.CANCELLED, "bigk serve stopped, and the embedded emulated cluster "
-                                                        "with it")
-            except Exception as exc:
-                log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(exc))
+    def loop_view(self) -> LoopView:
+        """What the scheduler loop published after its last cycle (`EMPTY_VIEW` without a loop)."""
+        return self.loop.view() if self.loop is not None else EMPTY_VIEW
 
-    def _tick_loop(self) -> None:
+    def _tick_loop(self, parts: Parts) -> None:
         last_metrics = 0.0
         last_retention = 0.0
         failing = False
@@ -322,8 +313,7 @@ class Service:
             if not self.is_leader:
                 continue
             try:
-                assert self.runs is not None
-                self.runs.tick()
+                parts.runs.tick()
                 if failing:
                     log.info("event=runs_tick_recovered")
                 failing = False
@@ -334,24 +324,24 @@ class Service:
             if time.monotonic() - last_metrics >= CLUSTER_METRICS_EVERY_S:
                 last_metrics = time.monotonic()
                 self._cluster_metrics()
-            if self.gpu_watch is not None:
-                self.gpu_watch.maybe_sample()  # every gpu_sample_s: idle, busy-without-bigk, over-share GPUs
+            parts.gpu_watch.maybe_sample()  # every gpu_sample_s: idle, busy-without-bigk, over-share GPUs
             if time.monotonic() - last_retention >= housekeeping.EVERY_S:
                 last_retention = time.monotonic()
                 try:  # submit/ files, events and history rows stay bounded
-                    housekeeping.run(self)
+                    housekeeping.run(parts.store, self.config.state_dir, self.clock)
                 except Exception as exc:
                     log.warning("event=housekeeping_failed error=%r", str(exc)[:300])
 
     def _cluster_metrics(self) -> None:
-        """Refresh the per-GPU, per-pool and node gauges from the scheduler's own view of the cluster."""
-        state = getattr(getattr(self.loop, "scheduler", None), "state", None)
-        if state is None:
+        """Refresh the per-GPU, per-pool and node gauges from the copy of the scheduler's accounted cluster that
+        its loop published (this thread owns that copy; the live state stays on the loop's thread)."""
+        cluster = self.loop_view().cluster
+        if cluster is None:
             return
         try:
-            metrics.update_cluster(state.snapshot(), self.clock())
-        except Exception as exc:  # the loop may be rebuilding its arrays this very moment: next time
-            log.debug("event=cluster_metrics_skipped error=%r", str(exc))
+            metrics.update_cluster(cluster, self.clock())
+        except Exception as exc:  # a bug in the figures must not stop the run ticker
+            log.warning("event=cluster_metrics_failed error=%r", str(exc)[:300])
 
     # ---- status ---------------------------------------------------------------------------
 
@@ -363,197 +353,38 @@ class Service:
         checks = {"started": self._ready, "leader": self.is_leader,
                   "catalog": self.catalog is not None and self.catalog.view.loaded_at > 0}
         try:
-            assert self.cluster is not None
+            if self.cluster is None:
+                raise ServiceError("not started")
             self.cluster.core.list_node(limit=1, _request_timeout=3)
             checks["cluster"] = True
         except Exception:
             checks["cluster"] = False
         return all(v for k, v in checks.items() if k != "leader") and checks["started"], checks
 
-    # ---- catalog and cron ------------------------------------------------------------------
+    # ---- for the CLI and tests: the started parts ----------------------------------------------
 
     def db(self) -> Store:
         """The store; only valid after start()."""
-        assert self.store is not None
-        return self.store
-
-    def specs(self) -> Catalog:
-        """The job catalog; only valid after start()."""
-        assert self.catalog is not None
-        return self.catalog
-
-    def _catalog_changed(self, view: CatalogView) -> None:
-        now = self.clock()
-        metrics.declare_scheduled_jobs(n for n, j in view.jobs.items() if j.spec.spec.schedule is not None)
-        for problem in view.problems:
-            self.db().add_event("spec_problem", str(problem), now=now)
-        self._sync_cron(view)
-
-    def _sync_cron(self, view: CatalogView | None = None) -> None:
-        view = view or self.specs().view
-        with self._sync_lock:
-            if self.cron is None:
-                return
-            specs = {name: loaded.spec for name, loaded in view.jobs.items()}
-            self.cron.sync(specs, {name: self.suspended(name) for name in specs})
-
-    def suspended(self, job: str) -> bool:
-        """The effective flag: an operator's suspend/resume wins over the spec's `schedule.suspend`."""
-        override = self.db().suspended_overrides().get(job)
-        if override is not None:
-            return override
-        loaded = self.specs().job(job)
-        schedule = loaded.spec.spec.schedule if loaded is not None else None
-        return bool(schedule is not None and schedule.suspend)
-
-    def fire(self, job: str, fire_time: float) -> None:
-        """Called by cron for one (coalesced) fire time; applies suspend and concurrencyPolicy."""
-        store = self.db()
-        with self._fire_lock:
-            now = self.clock()
-            loaded = self.specs().job(job)
-            if loaded is None or loaded.spec.spec.schedule is None:
-                log.warning("event=fire_ignored job=%s reason=no_schedule", job)
-                return
-            spec = loaded.spec
-            schedule = spec.spec.schedule
-            last = store.last_fire(job)
-            store.mark_fire(job, fire_time, now=now)
-            if last is not None and self.cron is not None:
-                skipped = [t for t in self.cron.fire_times_between(spec, last, fire_time) if t < fire_time]
-                if skipped:
-                    msg = f"{len(skipped)} missed fire time(s) coalesced into the fire at {_iso(fire_time)}"
-                    store.add_event("coalesced", msg, now=now, job=job)
-                    log.warning("event=fires_coalesced job=%s count=%d fire_time=%s", job, len(skipped),
-                                _iso(fire_time))
-            if store.fire_recorded(job, fire_time):
-                log.info("event=fire_duplicate job=%s fire_time=%s", job, _iso(fire_time))
-                return
-            if self.suspended(job):
-                store.add_event("skipped", f"fire at {_iso(fire_time)} skipped: job is suspended", now=now, job=job)
-                return
-            active = store.active_runs(job)
-            policy = schedule.concurrencyPolicy
-            refused = fire_refusal(self.fit, loaded, active if policy == "Allow" else ())
-            if refused:  # never fits, or enough runs already wait to start
-                store.add_event("skipped", f"fire at {_iso(fire_time)} skipped: {refused}", now=now, job=job)
-                log.info("event=fire_skipped job=%s fire_time=%s reason=%r", job, _iso(fire_time), refused)
-                return
-            if policy == "Forbid" and active:
-                msg = f"fire at {_iso(fire_time)} skipped: concurrencyPolicy Forbid and run {active[0].id} is active"
-                store.add_event("skipped", msg, now=now, job=job, run_id=active[0].id)
-                log.info("event=fire_skipped job=%s fire_time=%s reason=forbid active=%s", job, _iso(fire_time),
-                         active[0].id)
-                return
-            if policy == "Replace":  # cancel first: never two active runs of a Replace job
-                assert self.runs is not None
-                for old in active:
-                    self.runs.cancel(old.id, reason=f"replaced by the fire at {_iso(fire_time)} "
-                                                    "(concurrencyPolicy Replace)")
-            run = store.create_run(job, now=now, queue=spec.spec.queue, namespace=spec.metadata.namespace,
-                                   trigger="schedule", fire_time=fire_time)
-            if run is None:
-                return
-            lateness = now - fire_time
-            store.add_event("fired", f"scheduled fire at {_iso(fire_time)} (late by {lateness:.1f}s)", now=now,
-                            job=job, run_id=run.id)
-            log.info("event=run_fired job=%s run=%s fire_time=%s late_s=%.1f", job, run.id, _iso(fire_time), lateness)
-        self._wake.set()
-
-    def _missed(self, job: str, fire_time: float) -> None:
-        now = self.clock()
-        store = self.db()
-        store.mark_fire(job, fire_time, now=now)
-        msg = f"fire at {_iso(fire_time)} missed: {now - fire_time:.0f}s late, beyond startingDeadlineSeconds"
-        store.add_event("missed", msg, now=now, job=job)
-        metrics.record_run_missed(job)
-        log.warning("event=fire_missed job=%s fire_time=%s late_s=%.0f", job, _iso(fire_time), now - fire_time)
-
-    # ---- actions --------------------------------------------------------------------------
-
-    def loaded_job(self, name: str) -> Any:
-        """The catalog entry of job `name` (LoadedJob); UnknownJob (not found) if there is none."""
-        loaded = self.specs().job(name)
-        if loaded is None:
-            raise UnknownJob(f"no job {name!r} (list them with `bigk get jobs`)")
-        return loaded
+        return self.parts.store
 
     def kickoff(self) -> list[RunRecord]:
-        """On a fresh store, start one run of every scheduled, unsuspended job: something to watch at once."""
-        store = self.db()
-        if store.list_runs(limit=1) or store.history(limit=1):
-            return []
-        runs = []
-        for name, loaded in sorted(self.specs().view.jobs.items()):
-            if loaded.spec.spec.schedule is not None and not self.suspended(name) and not self.fit.reason(loaded):
-                runs.append(self.run_now(name, why="kickoff: first start on a fresh state dir"))
-        log.info("event=kickoff runs=%d", len(runs))
-        return runs
+        """On a fresh store, start one run of every scheduled, unsuspended job (`Actions.kickoff`)."""
+        return self.parts.actions.kickoff()
 
     def run_now(self, name: str, why: str = "run requested by operator") -> RunRecord:
-        spec = self.loaded_job(name).spec
-        never = self.fit.reason(self.loaded_job(name))
-        if never:
-            raise NeverFits(f"job {name}: {never}; fix the spec or add nodes")
-        now = self.clock()
-        run = self.db().create_run(name, now=now, queue=spec.spec.queue, namespace=spec.metadata.namespace,
-                                       trigger="manual")
-        assert run is not None
-        self.db().add_event("fired", why, now=now, job=name, run_id=run.id)
-        log.info("event=run_requested job=%s run=%s why=%r", name, run.id, why)
-        self._wake.set()
-        return run
-
-    def set_suspended(self, name: str, suspended: bool) -> dict[str, Any]:
-        if self.loaded_job(name).spec.spec.schedule is None:
-            raise BigkError(f"job {name} has no schedule, so there is nothing to {'suspend' if suspended else 'resume'}"
-                            f" (it runs only with `bigk run {name}`)")
-        now = self.clock()
-        self.db().set_suspended(name, suspended, now=now)
-        self.db().add_event("suspend" if suspended else "resume", "by operator", now=now, job=name)
-        log.info("event=job_%s job=%s", "suspended" if suspended else "resumed", name)
-        self._sync_cron()
-        return self.views.job_summary(name)
-
-    def clear_suspended(self, name: str) -> dict[str, Any]:
-        """Forget the operator's suspend/resume, so the spec's own `schedule.suspend` decides again."""
-        self.loaded_job(name)
-        now = self.clock()
-        self.db().clear_override(name)
-        effective = "suspended" if self.suspended(name) else "not suspended"
-        self.db().add_event("resume", f"by operator: override cleared, the spec decides ({effective})", now=now,
-                            job=name)
-        log.info("event=job_suspend_cleared job=%s effective=%s", name, effective.replace(" ", "_"))
-        self._sync_cron()
-        return self.views.job_summary(name)
-
-    def cancel(self, run_id: str) -> RunRecord:
-        assert self.runs is not None
-        run = self.runs.cancel(run_id)
-        self._wake.set()
-        return run
+        return self.parts.actions.run_now(name, why)
 
     def cordon(self, node: str, unschedulable: bool = True) -> None:
-        assert self.cluster is not None
-        self.cluster.cordon(node, unschedulable)
-        self.db().add_event("cordon" if unschedulable else "uncordon", node, now=self.clock())
+        self.parts.actions.cordon(node, unschedulable)
 
-    def drain(self, node: str) -> list[str]:
-        assert self.cluster is not None
-        evicted = self.cluster.drain(node)
-        if self.runs is not None:
-            for key in evicted:
-                self.runs.note_eviction(key, f"`bigk drain {node}`")
-        self.db().add_event("drain", f"{node}: evicted {len(evicted)} pod(s)", now=self.clock())
-        self._wake.set()
-        return evicted
 
-    def pool_nodes(self, pool: str) -> list[str]:
-        assert self.cluster is not None
-        names = self.cluster.node_names(pool)
-        if not names:
-            raise UnknownJob(f"no nodes in pool {pool!r} (see `bigk get nodes`)")
-        return names
+def _cancel_embedded_runs(store: Store, runs: RunManager) -> None:
+    """The embedded cluster stops with us and takes its pods along: record that, instead of a mystery later."""
+    for run in store.active_runs():
+        try:
+            runs.move(run, RunState.CANCELLED, "bigk serve stopped, and the embedded emulated cluster with it")
+        except Exception as exc:
+            log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(exc))
 
 
 def _short_error(exc: BaseException) -> str:
@@ -564,7 +395,3 @@ def _short_error(exc: BaseException) -> str:
         return match.group(1).strip()
     status = getattr(exc, "status", None)
     return f"{type(exc).__name__} {status}" if status else type(exc).__name__
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -27,11 +27,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request
 
 from bigk.service.auth import token_matches
+
+if TYPE_CHECKING:
+    from bigk.service.parts import Parts
 
 log = logging.getLogger(__name__)
 
@@ -259,11 +262,10 @@ def local_cluster(service: Any) -> bool:
         return host == "localhost"
 
 
-def guard_for(service: Any, static_token: str | None) -> Guard:
-    """The guard of a started Service: reviews through its Kubernetes client; token-less loopback reads only on
+def guard_for(parts: Parts, static_token: str | None) -> Guard:
+    """The guard of a started service: reviews through its Kubernetes client; token-less loopback reads only on
     a local (embedded or loopback-emulated) cluster."""
-    api = getattr(service, "api", None)
-    return Guard(static_token, KubeReviews(api) if api is not None else None, loopback_reads=local_cluster(service))
+    return Guard(static_token, KubeReviews(parts.kube), loopback_reads=local_cluster(parts))
 
 
 __all__ = ["ACTIONS", "GROUP", "Action", "Guard", "Identity", "KubeReviews", "action_for", "guard_for"]

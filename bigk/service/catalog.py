@@ -14,13 +14,23 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bigk import metrics
+from bigk.errors import NotFound
+
+if TYPE_CHECKING:
+    from bigk.service.lastgood import LastGood
+    from bigk.spec.policy import SpecPolicy
+    from bigk.spec.queues import QueueTree
 
 log = logging.getLogger(__name__)
 
 _SUFFIXES = {".yaml", ".yml"}
+
+
+class UnknownJob(NotFound):
+    """No job of that name in the served catalog."""
 
 
 @dataclass
@@ -31,7 +41,7 @@ class CatalogView:
     problems: list[Any] = field(default_factory=list)  # SpecProblem; str() = "FILE:LINE:COL: field: msg"
     kept: list[str] = field(default_factory=list)  # jobs kept from a previous load because their file broke
     loaded_at: float = 0.0
-    queues: Any = None  # bigk.spec.queues.QueueTree: the served queue tree (empty: no queues declared)
+    queues: QueueTree | None = None  # the served queue tree (empty: no queues declared)
     queues_kept: bool = False  # the tree is the last good one: a file declaring queues is broken now
 
 
@@ -68,7 +78,7 @@ class Catalog:
 
     def __init__(self, paths: Sequence[str | Path], clock: Callable[[], float],
                  on_change: Callable[[CatalogView], None] | None = None, poll_s: float = 2.0,
-                 policy: Any = None) -> None:
+                 policy: SpecPolicy | None = None) -> None:
         self.paths = [Path(p) for p in paths]
         self.policy = policy  # the install's SpecPolicy (None: the built-in default)
         self.queues_from: list[Path] = []  # `serve --queues` (Helm): the only source of queues when set
@@ -76,7 +86,7 @@ class Catalog:
         self._on_change = on_change
         self._poll_s = poll_s
         self._fp: tuple[tuple[str, int, int], ...] | None = None
-        self.last_good: Any = None  # bigk.service.lastgood.LastGood: good files stored, used after a restart
+        self.last_good: LastGood | None = None  # good files stored, used after a restart
         self._view = CatalogView()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -88,6 +98,13 @@ class Catalog:
 
     def job(self, name: str) -> Any | None:
         return self._view.jobs.get(name)
+
+    def loaded(self, name: str) -> Any:
+        """The catalog entry of job `name` (LoadedJob); UnknownJob (not found) if there is none."""
+        loaded = self._view.jobs.get(name)
+        if loaded is None:
+            raise UnknownJob(f"no job {name!r} (list them with `bigk get jobs`)")
+        return loaded
 
     def reload(self, force: bool = False) -> bool:
         """Load the folder again if any YAML file changed; return True when the catalog changed."""

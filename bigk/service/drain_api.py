@@ -15,16 +15,20 @@ from fastapi import APIRouter, Path
 
 from bigk.cluster import labels as L
 from bigk.kube.translate import occupies_node
+from bigk.service.cluster_view import ClusterView, UnknownNode
+from bigk.service.parts import Parts
+from bigk.service.store import Store
 
 NAME = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-def drain_plan(service: Any, nodes: list[str]) -> dict[str, Any]:
+def drain_plan(cluster: ClusterView, store: Store, nodes: list[str]) -> dict[str, Any]:
     """The pods a drain of `nodes` would evict and the runs they belong to; changes nothing."""
-    core = service.cluster.core
+    core = cluster.core
     wanted = set(nodes)
     pods: list[dict[str, Any]] = []
-    for pod in core.list_pod_for_all_namespaces().items:
+    listed: list[Any] = list(core.list_pod_for_all_namespaces().items)
+    for pod in listed:
         spec = pod.spec
         if spec is None or spec.node_name not in wanted or spec.scheduler_name != L.SCHEDULER_NAME:
             continue
@@ -42,28 +46,27 @@ def drain_plan(service: Any, nodes: list[str]) -> dict[str, Any]:
         entry["pods"] += 1
         entry["driver_evicted"] = entry["driver_evicted"] or pod["role"] == "driver"
     for run_id, entry in runs.items():
-        found = service.db().find_run(run_id)
+        found = store.find_run(run_id)
         if found is not None:
             entry["job"], entry["state"] = found.job, str(found.state)
     return {"nodes": sorted(wanted), "pods": sorted(pods, key=lambda p: (p["node"], p["pod"])),
             "runs": sorted(runs.values(), key=lambda r: r["run"])}
 
 
-def drain_router(service: Any, read: Sequence[Any]) -> APIRouter:
+def drain_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
+    cluster, store, actions = parts.cluster, parts.store, parts.actions
     router = APIRouter(prefix="/api/v1", tags=["actions"])
 
     @router.get("/nodes/{name}/drain-plan", dependencies=list(read))
     def node_plan(name: NAME) -> dict[str, Any]:
         """What `drain NAME` would evict (nothing is changed)."""
-        if name not in service.cluster.node_names():
-            from bigk.service.cluster_view import UnknownNode
-
+        if name not in cluster.node_names():
             raise UnknownNode(f"no node {name!r} (list them with `bigk get nodes`)")
-        return drain_plan(service, [name])
+        return drain_plan(cluster, store, [name])
 
     @router.get("/pools/{pool}/drain-plan", dependencies=list(read))
     def pool_plan(pool: NAME) -> dict[str, Any]:
         """What `drain --pool POOL` would evict (nothing is changed)."""
-        return drain_plan(service, service.pool_nodes(pool))
+        return drain_plan(cluster, store, actions.pool_nodes(pool))
 
     return router

@@ -2,14 +2,15 @@
 
 A background thread (`bigk-eta`) watches for relevant change (the scheduler
 cache's generation, the set of active runs and their states) and then runs
-`bigk.scheduler.forecast` on a copy of the live state: the scheduling loop's
+`bigk.scheduler.forecast` on a copy of the cluster: the scheduling loop's
 informer cache turned into a snapshot exactly as a cycle builds it, a fresh
 `Scheduler` with the same policy, running runs ending after their expected
 remaining time, and cron fires of scheduled jobs arriving on their times. It
-never runs on the scheduling thread and never takes the loop's locks beyond the
-cache's own short copy; it rests at least twice as long as its last computation
-took (at most a third of one core), so it cannot starve the loop. Readers get
-the last published board.
+never runs on the scheduling thread and never reads the scheduler's own state:
+the informer cache gives it a short locked copy, and the queue order comes from
+the loop's published view (`SchedulerLoop.view()`). It rests at least twice as
+long as its last computation took (at most a third of one core), so it cannot
+starve the loop. Readers get the last published board.
 
 Durations come from the store's run history of each job (driver start to end,
 p10/p50/p90 of the last runs once there are `MIN_SAMPLES`), else from the
@@ -35,7 +36,6 @@ import numpy as np
 
 from bigk import metrics
 from bigk.cluster.model import Gang, Pod, Role
-from bigk.errors import BigkError
 from bigk.scheduler.core import Scheduler
 from bigk.scheduler.forecast import (
     Arrival,
@@ -48,13 +48,15 @@ from bigk.scheduler.forecast import (
     waiting_units,
 )
 from bigk.scheduler.types import Snapshot
+from bigk.service.catalog import Catalog
+from bigk.service.firing import Firing
 from bigk.service.runstate import RunState
+from bigk.service.store import RunRecord, Store
 from bigk.spec.gang import gang_for, node_selector_for, pod_request, tolerations_for
 from bigk.spec.naming import driver_pod_name, gang_name
 
 if TYPE_CHECKING:
-    from bigk.service.app import Service
-    from bigk.service.store import RunRecord
+    from bigk.kube.loop import SchedulerLoop
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +162,16 @@ def run_gang(run: RunRecord) -> str:
 class EtaService:
     """Recomputes the board off the scheduling thread; answers what-if questions on demand."""
 
-    def __init__(self, svc: Service, poll_s: float = POLL_S, max_age_s: float = MAX_AGE_S) -> None:
-        self.svc = svc
+    def __init__(self, *, store: Store, catalog: Catalog, firing: Firing, loop: SchedulerLoop, policy: str,
+                 reservation_ttl_s: float, clock: Callable[[], float], poll_s: float = POLL_S,
+                 max_age_s: float = MAX_AGE_S) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.firing = firing  # suspension and cron fire times
+        self.loop = loop  # its informer cache (a locked copy) and its published view; never its scheduler
+        self.policy = policy
+        self.reservation_ttl_s = reservation_ttl_s
+        self.clock = clock
         self.poll_s = poll_s
         self.max_age_s = max_age_s
         self.board = Board()
@@ -219,15 +229,12 @@ class EtaService:
                 self._stop.wait(5.0)
 
     def _fingerprint(self) -> object:
-        loop = self.svc.loop
-        runs = tuple((r.id, str(r.state)) for r in self.svc.db().active_runs())
-        return (loop.cache.generation if loop is not None else None, runs, id(self.svc.specs().view))
+        runs = tuple((r.id, str(r.state)) for r in self.store.active_runs())
+        return (self.loop.cache.generation, runs, id(self.catalog.view))
 
     # ---- inputs ---------------------------------------------------------------------------------
-    def _snapshot(self) -> Snapshot | None:
-        loop = self.svc.loop
-        if loop is None:
-            return None
+    def _snapshot(self) -> Snapshot:
+        loop = self.loop
         from bigk.kube.gangs import build_snapshot
         from bigk.kube.interpod import resolve_entries
 
@@ -236,18 +243,18 @@ class EtaService:
         return build_snapshot(nodes, entries, loop.queues)
 
     def _scheduler(self) -> Callable[[], Scheduler]:
-        policy = self.svc.config.policy
-        ttl = getattr(getattr(self.svc.loop, "scheduler", None), "reservation_ttl_s", 300.0)
+        policy, ttl = self.policy, self.reservation_ttl_s
         return lambda: Scheduler(policy, reservation_ttl_s=ttl)
 
-    def _inputs(self, now: float) -> tuple[ForecastInput, dict[str, RunRecord]] | None:
+    def _durations(self) -> Durations:
+        store = self.store
+        return Durations(lambda job: store.history(job, limit=HISTORY_RUNS), lambda: store.history(limit=POOLED_RUNS))
+
+    def _inputs(self, now: float) -> tuple[ForecastInput, dict[str, RunRecord]]:
         snap = self._snapshot()
-        if snap is None:
-            return None
-        store = self.svc.db()
-        durations = Durations(lambda job: store.history(job, limit=HISTORY_RUNS),
-                              lambda: store.history(limit=POOLED_RUNS))
-        catalog = self.svc.specs()
+        store = self.store
+        durations = self._durations()
+        catalog = self.catalog
         inp = ForecastInput(Snapshot(snap.nodes, list(snap.pods), dict(snap.queues), dict(snap.gangs)), now)
         present = {p.gang for p in snap.pods if p.gang}
         by_gang: dict[str, RunRecord] = {}
@@ -273,15 +280,12 @@ class EtaService:
         return inp, by_gang
 
     def _fires(self, inp: ForecastInput, durations: Durations, now: float) -> None:
-        cron = self.svc.cron
-        if cron is None:
-            return
-        for name, loaded in self.svc.specs().view.jobs.items():
+        for name, loaded in self.catalog.view.jobs.items():
             schedule = loaded.spec.spec.schedule
-            if schedule is None or self.svc.suspended(name):
+            if schedule is None or self.firing.suspended(name):
                 continue
             try:
-                times = cron.fire_times_between(loaded.spec, now, now + FIRES_HORIZON_S, limit=FIRES_PER_JOB)
+                times = self.firing.fire_times(loaded.spec, now, now + FIRES_HORIZON_S, limit=FIRES_PER_JOB)
             except Exception:
                 continue
             spread = durations.spread(name, loaded.spec.spec.expectedDurationSeconds)
@@ -292,13 +296,10 @@ class EtaService:
     # ---- the board ------------------------------------------------------------------------------
     def refresh(self) -> Board:
         """Recompute every waiting run's estimate and publish the board."""
-        now = self.svc.clock()
+        now = self.clock()
         began = time.process_time()
         with self._lock:
-            got = self._inputs(now)
-            if got is None:
-                return self.board
-            inp, by_gang = got
+            inp, by_gang = self._inputs(now)
             fc = forecast(inp, self._scheduler())
         order = self._live_order()
         runs = self._rows(fc.estimates, by_gang, order, now)
@@ -310,11 +311,7 @@ class EtaService:
 
     def _live_order(self) -> list[str]:
         """The waiting gangs in the order of the scheduler's last cycle (its queue order)."""
-        loop = self.svc.loop
-        try:
-            return list(loop.explanation_details()) if loop is not None else []
-        except Exception:
-            return []
+        return list(self.loop.view().explanations)
 
     def _rows(self, estimates: dict[str, Estimate], by_gang: dict[str, RunRecord], order: list[str],
               now: float) -> dict[str, RunEta]:
@@ -350,7 +347,7 @@ class EtaService:
                 continue
             at, eta, lo, hi = self._first.pop(run_id)
             if run is None:
-                found = self.svc.db().find_run(run_id)
+                found = self.store.find_run(run_id)
                 if found is None:
                     continue
                 run = found
@@ -365,20 +362,15 @@ class EtaService:
     # ---- what if ---------------------------------------------------------------------------------
     def whatif(self, spec: Any) -> dict[str, Any]:
         """When a run of `spec` would start if submitted now: where, behind whom, preempting what. Creates nothing."""
-        now = self.svc.clock()
+        now = self.clock()
         began = time.process_time()
         with self._lock:
-            got = self._inputs(now)
-            if got is None:
-                raise WhatIfUnavailable("this bigk serve runs no scheduler, so it cannot forecast")
-            inp, by_gang = got
+            inp, by_gang = self._inputs(now)
             g, driver = unit_for_spec(spec, "whatif", now)
             inp.snapshot.gangs[g.name] = g
             inp.snapshot.pods.append(driver)
-            loaded = self.svc.specs().job(spec.metadata.name)
-            history = Durations(lambda job: self.svc.db().history(job, limit=HISTORY_RUNS),
-                                lambda: self.svc.db().history(limit=POOLED_RUNS))
-            inp.durations[g.name] = history.spread(spec.metadata.name, spec.spec.expectedDurationSeconds)
+            loaded = self.catalog.job(spec.metadata.name)
+            inp.durations[g.name] = self._durations().spread(spec.metadata.name, spec.spec.expectedDurationSeconds)
             fc = forecast(inp, self._scheduler(), targets=[g.name])
         est = fc.estimates.get(g.name)
         waiting = waiting_units(inp.snapshot)
@@ -418,7 +410,3 @@ def _run_name(unit: str, by_gang: dict[str, RunRecord]) -> str:
     """A unit as people know it: the run's gang name ('<job>-<run id>')."""
     run = by_gang.get(unit)
     return gang_name(run.job, run.id) if run is not None else unit
-
-
-class WhatIfUnavailable(BigkError):
-    """No scheduler runs in this process."""

@@ -10,20 +10,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from bigk.service.gpu_watch import GpuWatch
 
-def _report(service: Any) -> dict[str, Any]:
-    watch = getattr(service, "gpu_watch", None)
-    if watch is None:
-        return {"sampled_at": 0.0, "idle_minutes": None, "threshold_pct": None, "idle": [], "foreign": [],
-                "over_share": [], "conflicts": []}
+
+def _report(watch: GpuWatch) -> dict[str, Any]:
     report: dict[str, Any] = watch.report()
     return report
 
 
-def annotate_gpus(rows: list[dict[str, Any]], service: Any) -> list[dict[str, Any]]:
+def annotate_gpus(rows: list[dict[str, Any]], watch: GpuWatch) -> list[dict[str, Any]]:
     """Add the watch's notes (idle-12m, busy-without-bigk, over-share, device-conflict) to `/gpus` rows."""
-    watch = getattr(service, "gpu_watch", None)
-    notes = watch.notes() if watch is not None else {}
+    notes: dict[Any, list[str]] = dict(watch.notes())
     for row in rows:
         extra = notes.get((row.get("node"), row.get("index")), [])
         if extra:
@@ -31,18 +28,18 @@ def annotate_gpus(rows: list[dict[str, Any]], service: Any) -> list[dict[str, An
     return rows
 
 
-def gpus_router(service: Any, read: Sequence[Any]) -> APIRouter:
+def gpus_router(watch: GpuWatch, read: Sequence[Any]) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["cluster"])
 
     @router.get("/gpus/idle", dependencies=list(read))
     def idle_gpus() -> dict[str, Any]:
         """GPUs held by bigk runs and idle for the whole window: node, GPU, pods, runs, jobs, queues, since when."""
-        report = _report(service)
+        report = _report(watch)
         return {k: report[k] for k in ("sampled_at", "idle_minutes", "threshold_pct", "idle", "foreign")}
 
     @router.get("/gpus/findings", dependencies=list(read))
     def gpu_findings() -> dict[str, Any]:
         """Everything the GPU watch found: idle, busy without bigk, over a share, device conflicts."""
-        return _report(service)
+        return _report(watch)
 
     return router

@@ -17,13 +17,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bigk.cluster.model import Node
 from bigk.errors import BigkError
 from bigk.service.runstate import RunState
 from bigk.spec.fit import fit_problems
 from bigk.spec.problems import SpecProblem
+
+if TYPE_CHECKING:
+    from bigk.kube.loop import SchedulerLoop
+    from bigk.service.cluster_view import ClusterView
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +104,9 @@ def fire_refusal(guard: FitGuard | None, loaded: Any, active: Sequence[Any]) -> 
     return ""
 
 
-def service_nodes(svc: Any) -> list[Node]:
-    """The cluster's nodes as bigk serve knows them: the scheduler's cache once synced, else one list call."""
-    loop = getattr(svc, "loop", None)
+def service_nodes(loop: SchedulerLoop | None, cluster: ClusterView) -> list[Node]:
+    """The cluster's nodes as bigk serve knows them: the scheduler's informer cache once synced, else one list
+    call."""
     if loop is not None and loop.node_informer.has_synced:
         return list(loop.cache.nodes())
-    return list(svc.cluster.model_nodes()) if svc.cluster is not None else []
+    return list(cluster.model_nodes())

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from bigk.service.store import Store
 from bigk.spec.naming import gang_name
 
 log = logging.getLogger(__name__)
@@ -91,13 +93,12 @@ def _count(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def run(svc: Any) -> None:
+def run(store: Store, state_dir: Path, clock: Callable[[], float]) -> None:
     """One sweep for a running service (called from its tick loop on the leader)."""
-    now = svc.clock()
+    now = clock()
     started = time.perf_counter()
-    store = svc.db()
     active = {gang_name(r.job, r.id) for r in store.active_runs()}
-    files = sweep_submit_dir(Path(svc.config.state_dir) / "submit", active, time.time(), SUBMIT_GRACE_S)
+    files = sweep_submit_dir(Path(state_dir) / "submit", active, time.time(), SUBMIT_GRACE_S)
     events, history = prune_rows(store.engine, now, retention_s=RETENTION_S, events_max=EVENTS_MAX_ROWS,
                                  history_per_job=HISTORY_PER_JOB)
     if files or events or history:

@@ -33,8 +33,6 @@ def status_for(exc: BigkError) -> int:
     for kind, status in HTTP_STATUS:
         if isinstance(exc, kind):
             return status
-    if exc.exit_code == NotFound.exit_code:  # bigk.service.views.UnknownJob until it derives NotFound (issue #15)
-        return 404
     return 400
 
 

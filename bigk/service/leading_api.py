@@ -11,17 +11,18 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from bigk.service.parts import Parts
 
-def leading_router(service: Any) -> APIRouter:
+
+def leading_router(parts: Parts) -> APIRouter:
     router = APIRouter(tags=["probes"])
 
     @router.get("/leaderz")
     def leaderz(response: Response) -> dict[str, Any]:
-        elector = getattr(service, "elector", None)
-        leading = bool(service.is_leader)
+        elector = parts.elector
+        leading = bool(elector.is_leader)
         response.status_code = 200 if leading else 503
-        return {"leading": leading, "identity": getattr(elector, "identity", ""),
-                "leader": getattr(elector, "leader", "") if elector is not None else "",
-                "stable_identity": bool(getattr(getattr(service, "identity_claim", None), "stable", False))}
+        return {"leading": leading, "identity": elector.identity, "leader": elector.leader,
+                "stable_identity": parts.identity_claim.stable}
 
     return router

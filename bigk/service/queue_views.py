@@ -18,7 +18,10 @@ from typing import Any
 
 from bigk.cluster.usage import ZERO
 from bigk.errors import NotFound
+from bigk.kube.loop_view import LoopView
+from bigk.service.catalog import Catalog
 from bigk.service.runstate import RunState
+from bigk.service.store import Store
 
 RESOURCES = ("cpu", "memory", "gpu")
 _WAITING = (RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED)
@@ -44,12 +47,12 @@ def _resources(values: dict[str, int], models: dict[str, int] | None = None) -> 
     return out
 
 
-def queue_rows(service: Any) -> list[dict[str, Any]]:
-    """Every queue, parents before their children (depth-first, by name)."""
-    view = service.specs().view
+def queue_rows(catalog: Catalog, store: Store, loop: LoopView) -> list[dict[str, Any]]:
+    """Every queue, parents before their children (depth-first, by name); usage from the loop's last cycle."""
+    view = catalog.view
     declared = view.queues.to_core() if view.queues else {}
-    usage, totals = service.loop.queue_usage() if service.loop is not None else ({}, (0, 0, 0))
-    runs = service.db().list_runs(states=[RunState.RUNNING, *_WAITING])
+    usage, totals = loop.queue_usage, loop.totals
+    runs = store.list_runs(states=[RunState.RUNNING, *_WAITING])
     counts: dict[str, list[int]] = {}
     for run in runs:
         c = counts.setdefault(run.queue, [0, 0])
@@ -91,7 +94,7 @@ def queue_rows(service: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def queue_detail(service: Any, name: str) -> dict[str, Any]:
+def queue_detail(catalog: Catalog, store: Store, loop: LoopView, name: str) -> dict[str, Any]:
     """One queue's row, its priority range, and the gangs waiting in it in the order the scheduler takes them."""
     from bigk.spec.queues import QueueNameError, queue_name
 
@@ -99,19 +102,18 @@ def queue_detail(service: Any, name: str) -> dict[str, Any]:
         wanted = queue_name(name)
     except QueueNameError as exc:
         raise UnknownQueue(str(exc)) from None
-    rows = {r["name"]: r for r in queue_rows(service)}
+    rows = {r["name"]: r for r in queue_rows(catalog, store, loop)}
     row = rows.get(wanted)
     if row is None:
         known = ", ".join(sorted(rows)) or "none"
         raise UnknownQueue(f"no queue {wanted!r} (queues: {known}); see `bigk get queues`")
-    tree = service.specs().view.queues
+    tree = catalog.view.queues
     rng = tree.priority_of(wanted) if tree else None
     row["priority"] = {"default": rng.default, "min": rng.min, "max": rng.max} if rng is not None else None
     row["children"] = sorted(n for n, r in rows.items() if r["parent"] == wanted)
-    runs_by_gang = {r.spark_app_id: r for r in service.db().list_runs(states=list(_WAITING)) if r.spark_app_id}
-    details = service.loop.explanation_details() if service.loop is not None else {}
+    runs_by_gang = {r.spark_app_id: r for r in store.list_runs(states=list(_WAITING)) if r.spark_app_id}
     waiting = []
-    for gang, exp in details.items():  # insertion order = the order of the scheduler's last cycle
+    for gang, exp in loop.explanations.items():  # insertion order = the order of the scheduler's last cycle
         if exp.queue != wanted and not exp.queue.startswith(wanted + "."):
             continue
         run = runs_by_gang.get(gang)

@@ -12,20 +12,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from bigk.service.parts import Parts
 from bigk.service.queue_views import queue_detail, queue_rows
 
 QUEUE = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-def queues_router(service: Any, read: Sequence[Any]) -> APIRouter:
+def queues_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["scheduling"])
 
     @router.get("/queues", dependencies=list(read))
     def queues() -> list[dict[str, Any]]:
         """Every queue (parents first): guarantee, maximum, allocated, borrowed, dominant share, runs, and
         `next_eta`: the earliest estimated start among its waiting runs (bigk.service.eta)."""
-        rows = queue_rows(service)
-        eta = getattr(service, "eta", None)
+        rows = queue_rows(parts.catalog, parts.store, parts.loop_view())
+        eta = parts.eta
         board = list(eta.board.runs.values()) if eta is not None else []
         for row in rows:
             name = row["name"]
@@ -37,6 +38,6 @@ def queues_router(service: Any, read: Sequence[Any]) -> APIRouter:
     @router.get("/queues/{name}", dependencies=list(read))
     def queue(name: QUEUE) -> dict[str, Any]:
         """One queue, its priority range and children, and the gangs waiting in it in scheduling order."""
-        return queue_detail(service, name)
+        return queue_detail(parts.catalog, parts.store, parts.loop_view(), name)
 
     return router

@@ -20,21 +20,22 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
 from bigk.cluster import labels as L
+from bigk.service.parts import Parts
 from bigk.spark.driver_pod import DEFAULT_UI_PORT, ui_port
 
 HISTORY_ENV = "BIGK_SPARK_HISTORY_URL"
 RUN_ID = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-def _core(service: Any) -> Any:
+def _core(parts: Parts) -> Any:
     from kubernetes import client
 
-    return client.CoreV1Api(service.api)
+    return client.CoreV1Api(parts.kube)
 
 
-def _ui_port(service: Any, pod: Any) -> int:
+def _ui_port(parts: Parts, pod: Any) -> int:
     """The driver's Spark UI port, from the pod as the API server returned it."""
-    return ui_port(service.api.sanitize_for_serialization(pod))
+    return ui_port(parts.kube.sanitize_for_serialization(pod))
 
 
 def _kube_detail(exc: Any) -> str:
@@ -46,14 +47,14 @@ def _kube_detail(exc: Any) -> str:
         return str(exc.reason)
 
 
-def _pod_of(service: Any, run: Any, executor: int | None) -> str:
+def _pod_of(parts: Parts, run: Any, executor: int | None) -> str:
     """The driver pod, or executor N's pod, of a run; HTTPException when there is none."""
     if executor is None:
         if not run.driver_pod:
             raise HTTPException(409, f"run {run.id} has no driver pod yet (state {run.state}); wait for it to be "
                                      "submitted")
         return str(run.driver_pod)
-    pods = service.runs.pods.run_pods(run.namespace, run.id)
+    pods = parts.runs.pods.run_pods(run.namespace, run.id)
     by_id = {(p.metadata.labels or {}).get(L.SPARK_EXEC_ID): p.metadata.name for p in pods}
     found = by_id.get(str(executor))
     if found is None:
@@ -69,8 +70,8 @@ def history_link(app_id: str) -> str | None:
     return f"{base}/history/{app_id}/jobs/" if base and app_id else None
 
 
-def runio_router(service: Any, read: Sequence[Any]) -> APIRouter:
-    """Logs and UI endpoints over `service`; `read` are the API's read dependencies (who may look)."""
+def runio_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
+    """Logs and UI endpoints over `parts`; `read` are the API's read dependencies (who may look)."""
     router = APIRouter(tags=["runs"])
 
     @router.get("/api/v1/runs/{run_id}/logs", dependencies=list(read), response_class=StreamingResponse,
@@ -82,10 +83,10 @@ def runio_router(service: Any, read: Sequence[Any]) -> APIRouter:
         """The driver's log (or executor N's), streamed while `follow` and the pod runs."""
         from kubernetes.client.rest import ApiException
 
-        run = service.db().get_run(run_id)
-        pod = _pod_of(service, run, executor)
+        run = parts.store.get_run(run_id)
+        pod = _pod_of(parts, run, executor)
         try:
-            resp = _core(service).read_namespaced_pod_log(
+            resp = _core(parts).read_namespaced_pod_log(
                 pod, run.namespace, follow=follow, previous=previous, timestamps=timestamps, tail_lines=tail,
                 _preload_content=False)
         except ApiException as exc:
@@ -107,14 +108,14 @@ def runio_router(service: Any, read: Sequence[Any]) -> APIRouter:
         """Where the run's Spark UI is, and whether it is up (only while the driver runs)."""
         from kubernetes.client.rest import ApiException
 
-        run = service.db().get_run(run_id)
+        run = parts.store.get_run(run_id)
         phase = ""
         port = DEFAULT_UI_PORT
         if run.driver_pod:
             try:
-                pod = _core(service).read_namespaced_pod(run.driver_pod, run.namespace)
+                pod = _core(parts).read_namespaced_pod(run.driver_pod, run.namespace)
                 phase = str(pod.status.phase or "") if pod.status is not None else ""
-                port = _ui_port(service, pod)
+                port = _ui_port(parts, pod)
             except ApiException as exc:
                 if exc.status != 404:
                     raise HTTPException(502, f"Kubernetes API answered {exc.status} {exc.reason}") from None
@@ -138,12 +139,12 @@ def runio_router(service: Any, read: Sequence[Any]) -> APIRouter:
         """One page of the driver's Spark UI, through the API server's pod proxy."""
         from kubernetes.client.rest import ApiException
 
-        run = service.db().get_run(run_id)
+        run = parts.store.get_run(run_id)
         if not run.driver_pod:
             raise HTTPException(409, f"run {run.id} has no driver pod yet (state {run.state})")
         try:
-            port = _ui_port(service, _core(service).read_namespaced_pod(run.driver_pod, run.namespace))
-            resp = _core(service).connect_get_namespaced_pod_proxy_with_path(
+            port = _ui_port(parts, _core(parts).read_namespaced_pod(run.driver_pod, run.namespace))
+            resp = _core(parts).connect_get_namespaced_pod_proxy_with_path(
                 f"{run.driver_pod}:{port}", run.namespace, path or "/", _preload_content=False)
         except ApiException as exc:
             if exc.status in (404, 503):

@@ -42,6 +42,7 @@ from bigk.spark.errors import SubmitError
 
 if TYPE_CHECKING:
     from bigk.spark.submit import Submission
+    from bigk.spec.policy import SpecPolicy
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class _Submitter:
     """What both submit modes share: the API, the run's pods, and the submission rendered under the policy."""
 
     mode = ""
-    policy: Any = None  # the install's SpecPolicy, enforced again at every submission
+    policy: SpecPolicy | None = None  # the install's, enforced again at every submission
 
     def __init__(self, api: client.ApiClient, master_url: str, workdir: str = ".") -> None:
         self.core = client.CoreV1Api(api)

@@ -1,76 +1,90 @@
 """What the API shows: job summaries and details, runs, the queue, explanations, history, spec problems.
 
-Read-only views over the store, the catalog, cron and the scheduler loop of one
-`Service`; nothing here changes state.
+Read-only views over the store, the catalog, the firing policy (suspension, next
+fire), the scheduler loop's published view (`bigk.kube.loop_view`) and the ETA
+board; nothing here changes state.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from bigk.errors import BigkError
+from bigk.kube.loop_view import LoopView
 from bigk.service import history as hist
+from bigk.service.catalog import Catalog, UnknownJob
+from bigk.service.cluster_view import ClusterView
+from bigk.service.eta import EtaService
+from bigk.service.firing import Firing
+from bigk.service.guards import FitGuard
 from bigk.service.runstate import RunState
-from bigk.service.store import RunRecord
+from bigk.service.store import RunRecord, Store
 from bigk.spec.fit import fit_problems
 from bigk.spec.secrets import redact_spec
 
-if TYPE_CHECKING:
-    from bigk.service.app import Service
-
-
-class UnknownJob(BigkError):
-    exit_code = 3
+__all__ = ["UnknownJob", "Views"]
 
 
 class Views:
-    """The read side of a `Service`."""
+    """The read side of `bigk serve`.
 
-    def __init__(self, svc: Service) -> None:
-        self.svc = svc
+    eta: the ETA board (None when this process runs no scheduler); loop_view: the scheduler loop's
+    last published view (`EMPTY_VIEW` without one)."""
+
+    def __init__(self, *, store: Store, catalog: Catalog, firing: Firing, fit: FitGuard, cluster: ClusterView,
+                 clock: Callable[[], float], loop_view: Callable[[], LoopView], eta: EtaService | None) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.firing = firing
+        self.fit = fit
+        self.cluster = cluster
+        self.clock = clock
+        self.loop_view = loop_view
+        self.eta = eta
 
     def job_names(self) -> list[str]:
-        return sorted(self.svc.specs().view.jobs)
+        return sorted(self.catalog.view.jobs)
 
     def job_summary(self, name: str) -> dict[str, Any]:
-        loaded = self.svc.loaded_job(name)
+        loaded = self.catalog.loaded(name)
         spec = loaded.spec
         schedule = spec.spec.schedule
-        runs = self.svc.db().list_runs(name, limit=1)
-        active = self.svc.db().active_runs(name)
+        runs = self.store.list_runs(name, limit=1)
+        active = self.store.active_runs(name)
         return {
             "name": name, "namespace": spec.metadata.namespace, "queue": spec.spec.queue,
             "priority": spec.spec.priority, "schedule": schedule.cron if schedule else None,
             "time_zone": schedule.timeZone if schedule else None,
             "concurrency_policy": schedule.concurrencyPolicy if schedule else None,
-            "suspended": self.svc.suspended(name),
-            "suspend_override": self.svc.db().suspended_overrides().get(name),
-            "next_fire": self.svc.cron.next_fire(name) if self.svc.cron is not None and schedule else None,
+            "suspended": self.firing.suspended(name),
+            "suspend_override": self.store.suspended_overrides().get(name),
+            "next_fire": self.firing.next_fire(name) if schedule else None,
             "last_run": runs[0].id if runs else None, "last_state": str(runs[0].state) if runs else None,
             "active_runs": len(active), "file": str(loaded.file), "line": loaded.line,
         }
 
     def job_detail(self, name: str) -> dict[str, Any]:
         out = self.job_summary(name)
-        loaded = self.svc.loaded_job(name)
+        loaded = self.catalog.loaded(name)
         out["spec"] = redact_spec(loaded.spec.model_dump(mode="json", exclude_none=True))  # no secrets in reads
-        view = self.svc.specs().view
+        view = self.catalog.view
         out["kept"] = name in view.kept  # its file is broken now; this is the last good version
         out["problems"] = [str(p) for p in view.problems if p.file == loaded.file]
-        out["runs"] = [r.to_dict() for r in self.svc.db().list_runs(name, limit=20)]
-        out["events"] = [e.__dict__ for e in self.svc.db().events(job=name, limit=20)]
+        out["runs"] = [r.to_dict() for r in self.store.list_runs(name, limit=20)]
+        out["events"] = [e.__dict__ for e in self.store.events(job=name, limit=20)]
         return out
 
     def run_detail(self, run_id: str) -> dict[str, Any]:
-        run = self.svc.db().get_run(run_id)
+        run = self.store.get_run(run_id)
         out = run.to_dict()
-        out["events"] = [e.__dict__ for e in self.svc.db().events(run_id=run_id, limit=50)]
+        out["events"] = [e.__dict__ for e in self.store.events(run_id=run_id, limit=50)]
         out["eta"] = self.eta_for(run)
         return out
 
     def eta_for(self, run: RunRecord) -> dict[str, Any] | None:
         """The waiting run's queue position and estimated start (bigk.service.eta), None when it has none."""
-        eta = getattr(self.svc, "eta", None)
+        eta = self.eta
         if eta is None or run.state not in (RunState.PENDING, RunState.SUBMITTED):
             return None
         found = eta.for_run(run.id)
@@ -78,7 +92,7 @@ class Views:
 
     def with_eta(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run dicts with `eta` (start estimate, range, position) added to the waiting ones."""
-        eta = getattr(self.svc, "eta", None)
+        eta = self.eta
         for row in rows:
             found = eta.for_run(row.get("id", "")) if eta is not None else None
             row["eta"] = found.to_dict() if found is not None and row.get("state") in ("Pending", "Submitted") \
@@ -87,32 +101,26 @@ class Views:
 
     def whatif(self, spec: Any) -> dict[str, Any]:
         """When a run of `spec` would start if submitted now (nothing is created)."""
-        eta = getattr(self.svc, "eta", None)
+        eta = self.eta
         if eta is None:
             raise BigkError("this bigk serve runs no scheduler (--no-scheduler?), so it cannot forecast starts")
-        never = self.svc.fit.reason(_Loaded(spec)) if getattr(self.svc, "fit", None) is not None else ""
+        never = self.fit.reason(_Loaded(spec))
         out = dict(eta.whatif(spec))
         out["never_fits"] = never
         return out
 
     def explanation_for(self, gang: str) -> str | None:
-        if self.svc.loop is None or not gang:
-            return None
-        try:
-            found = self.svc.loop.explanations().get(gang)
-        except Exception:
-            return None
-        return str(found) if found else None
+        return self.loop_view().explanation(gang)
 
     def explain_run(self, run_id: str) -> dict[str, Any]:
-        run = self.svc.db().get_run(run_id)
+        run = self.store.get_run(run_id)
         text = run.explanation
         waiting = run.state in (RunState.PENDING, RunState.SUBMITTED)
         if waiting:
             live = self.explanation_for(run.spark_app_id)
             text = live or text
         if not text:
-            text = _default_explanation(run, self.svc.clock())
+            text = _default_explanation(run, self.clock())
         never = self.never_fits(run.job) if waiting else ""
         if never:
             never += f"; `bigk cancel {run.id}`, then fix the spec or add nodes"
@@ -125,11 +133,11 @@ class Views:
         The scheduler only says what fits right now; a gang bigger than every eligible node
         together would otherwise wait for ever with an explanation that looks temporary.
         """
-        loaded = self.svc.specs().job(job)
-        if loaded is None or self.svc.cluster is None:
+        loaded = self.catalog.job(job)
+        if loaded is None:
             return ""
         try:
-            nodes = self.svc.cluster.model_nodes()
+            nodes = self.cluster.model_nodes()
         except Exception:  # the explanation must not fail because the API server hiccups
             return ""
         problems = fit_problems(loaded.spec, nodes)
@@ -139,10 +147,8 @@ class Views:
         return f"it can never run on the cluster's {len(nodes)} nodes: {field}: {message}"
 
     def explanations(self) -> list[dict[str, Any]]:
-        if self.svc.loop is None:
-            return []
         out = []
-        for gang, exp in sorted(self.svc.loop.explanation_details().items()):
+        for gang, exp in sorted(self.loop_view().explanations.items()):
             row: dict[str, Any] = {"gang": gang, "message": exp.message}
             for key in ("queue", "priority", "state", "drivers", "executors", "executors_fit", "gpus", "nodes_total",
                         "nodes_fit", "reasons", "victims"):
@@ -153,33 +159,30 @@ class Views:
     def queue(self) -> list[dict[str, Any]]:
         """Runs not yet running, highest priority first, then oldest, each with why it waits."""
         rows = []
-        for run in self.svc.db().list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
-            loaded = self.svc.specs().job(run.job)
+        for run in self.store.list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
+            loaded = self.catalog.job(run.job)
             why = self.explain_run(run.id)
             rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
                          "priority": loaded.spec.spec.priority if loaded else 0, "created_at": run.created_at,
-                         "wait_s": round(self.svc.clock() - run.created_at, 1),
+                         "wait_s": round(self.clock() - run.created_at, 1),
                          "explanation": why["explanation"], "never_fits": why["never_fits"], "eta": why["eta"]})
         return sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
 
     def job_history(self, name: str, limit: int = 1000) -> dict[str, Any]:
-        rows = self.svc.db().history(name, limit=limit)
-        if not rows and self.svc.specs().job(name) is None:
+        rows = self.store.history(name, limit=limit)
+        if not rows and self.catalog.job(name) is None:
             raise UnknownJob(f"no job {name!r} and no history for it")
         return {"job": name, "summary": hist.summarize(rows), "runs": rows}
 
     def problems(self) -> dict[str, Any]:
-        view = self.svc.specs().view
-        fit = getattr(self.svc, "fit", None)  # jobs that can never run on the cluster's nodes as they are now
-        never = fit.all_problems(view.jobs.values()) if fit is not None else []
+        view = self.catalog.view
+        never = self.fit.all_problems(view.jobs.values())  # jobs that can never run on the cluster's nodes now
         from bigk.service.lastgood import versions_of
 
         kept_files = {str(view.jobs[name].file) for name in view.kept if name in view.jobs}
         return {"problems": [str(p) for p in view.problems] + never, "kept_jobs": view.kept,
-                "kept_versions": versions_of(getattr(self.svc.specs(), "last_good", None), kept_files),
+                "kept_versions": versions_of(self.catalog.last_good, kept_files),
                 "loaded_at": view.loaded_at}
-
-    # ---- actions --------------------------------------------------------------------------
 
 
 def _default_explanation(run: RunRecord, now: float) -> str:

@@ -17,6 +17,7 @@ import anyio
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
+from bigk.service.parts import Parts
 from bigk.service.watch import Change, ChangeFeed, Source
 
 KINDS = ("runs", "jobs", "queue", "queues", "nodes", "gpus")
@@ -26,20 +27,20 @@ RECENT_RUNS = 200  # the runs a watcher sees: the newest this many, plus every a
 SLOWER = {"nodes": 2.0, "gpus": 2.0, "queues": 1.0}
 
 
-def sources(service: Any) -> dict[str, Source]:
+def sources(parts: Parts) -> dict[str, Source]:
     """How each kind is listed, keyed by the name the CLI prints (`run/ID`, `gpu/NODE/INDEX`)."""
 
     def runs() -> dict[str, dict[str, Any]]:
-        store = service.db()
+        store = parts.store
         found = {r.id: r.to_dict() for r in store.list_runs(limit=RECENT_RUNS)}
         found.update({r.id: r.to_dict() for r in store.active_runs()})
         return found
 
     def jobs() -> dict[str, dict[str, Any]]:
         out = {}
-        for name in service.views.job_names():
+        for name in parts.views.job_names():
             try:
-                out[name] = service.views.job_summary(name)
+                out[name] = parts.views.job_summary(name)
             except Exception:  # removed between the two calls
                 continue
         return out
@@ -47,15 +48,15 @@ def sources(service: Any) -> dict[str, Source]:
     def queues() -> dict[str, dict[str, Any]]:
         from bigk.service.queue_views import queue_rows
 
-        return {row["name"]: row for row in queue_rows(service)}
+        return {row["name"]: row for row in queue_rows(parts.catalog, parts.store, parts.loop_view())}
 
     return {
         "runs": runs,
         "queues": queues,
         "jobs": jobs,
-        "queue": lambda: {q["run"]: q for q in service.views.queue()},
-        "nodes": lambda: {n["name"]: n for n in service.cluster.nodes()},
-        "gpus": lambda: {f"{g['node']}/{g['index']}": g for g in service.cluster.gpus()},
+        "queue": lambda: {q["run"]: q for q in parts.views.queue()},
+        "nodes": lambda: {n["name"]: n for n in parts.cluster.nodes()},
+        "gpus": lambda: {f"{g['node']}/{g['index']}": g for g in parts.cluster.gpus()},
     }
 
 
@@ -64,11 +65,11 @@ def _event(change: Change) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(data, default=str), event=change.type, id=str(change.seq))
 
 
-def watch_router(service: Any, read: Sequence[Any], feed: ChangeFeed | None = None,
+def watch_router(parts: Parts, read: Sequence[Any], feed: ChangeFeed | None = None,
                  ping_s: float = 15.0) -> APIRouter:
-    """The watch endpoint over `service`; `read` are the API's read dependencies (who may look)."""
-    stop = getattr(service, "_stop", None)
-    changes = feed or ChangeFeed(sources(service), alive=lambda: stop is None or not stop.is_set(),
+    """The watch endpoint over `parts`; `read` are the API's read dependencies (who may look)."""
+    stop = parts.stopping
+    changes = feed or ChangeFeed(sources(parts), alive=lambda: not stop.is_set(),
                                  every_s=SLOWER)
     router = APIRouter(prefix="/api/v1", tags=["watch"])
     router.feed = changes  # type: ignore[attr-defined]  # tests and the status page reach the feed through it

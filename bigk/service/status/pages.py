@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bigk.errors import BigkError
+from bigk.service.parts import Parts
+from bigk.service.queue_views import queue_rows
 from bigk.service.status import model
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -35,9 +37,10 @@ def _env() -> Environment:
     return env
 
 
-def status_router(service: Any, read: Sequence[Any]) -> APIRouter:
-    """The status pages over `service`; `read` are the API's read dependencies."""
+def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
+    """The status pages over `parts`; `read` are the API's read dependencies."""
     env = _env()
+    views, cluster = parts.views, parts.cluster
     router = APIRouter(prefix="/status", tags=["status page"], dependencies=list(read))
 
     def page(request: Request, template: str, title: str, watch: str, names: str = "", **context: Any) -> Response:
@@ -51,18 +54,18 @@ def status_router(service: Any, read: Sequence[Any]) -> APIRouter:
 
     def runs() -> list[dict[str, Any]]:
         now = time.time()
-        return [model.run_row(r.to_dict(), now) for r in service.db().list_runs(limit=RUNS_SHOWN)]
+        return [model.run_row(r.to_dict(), now) for r in parts.store.list_runs(limit=RUNS_SHOWN)]
 
     @router.get("", response_class=HTMLResponse, summary="Runs, waiting runs and a GPU summary")
     def overview(request: Request) -> Response:
-        gpus = service.cluster.gpus()
+        gpus = cluster.gpus()
         nodes = model.gpu_map(gpus, [])
         counts: dict[str, int] = {}
         for node in nodes:
             for g in node["gpus"]:
                 counts[g["state"]] = counts.get(g["state"], 0) + 1
         return page(request, "overview.html", "bigk status", "runs,queue,gpus", runs=runs(),
-                    waiting=service.views.queue(), gpu_counts=counts, gpu_total=len(gpus), nodes=nodes)
+                    waiting=views.queue(), gpu_counts=counts, gpu_total=len(gpus), nodes=nodes)
 
     @router.get("/", include_in_schema=False)
     def slash() -> RedirectResponse:
@@ -70,16 +73,14 @@ def status_router(service: Any, read: Sequence[Any]) -> APIRouter:
 
     @router.get("/queues", response_class=HTMLResponse, summary="The queue tree with GPU shares")
     def queues(request: Request) -> Response:
-        from bigk.service.queue_views import queue_rows
-
-        rows = queue_rows(service)
+        rows = queue_rows(parts.catalog, parts.store, parts.loop_view())
         cluster: dict[str, Any] = next((r["cluster"] for r in rows if r.get("cluster")), {})
         return page(request, "queues.html", "queues", "runs,queue,gpus", roots=model.queue_tree(rows),
-                    cluster=cluster, waiting=service.views.queue())
+                    cluster=cluster, waiting=views.queue())
 
     @router.get("/gpus", response_class=HTMLResponse, summary="Every node's GPUs")
     def gpus(request: Request) -> Response:
-        nodes = model.gpu_map(service.cluster.gpus(), service.cluster.nodes())
+        nodes = model.gpu_map(cluster.gpus(), cluster.nodes())
         return page(request, "gpus.html", "GPUs", "gpus,nodes", nodes=nodes)
 
     @router.get("/runs/{run_id}", response_class=HTMLResponse, summary="One run: gang, explanation, events")
@@ -87,13 +88,13 @@ def status_router(service: Any, read: Sequence[Any]) -> APIRouter:
                                                          pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
             ) -> Response:
         try:
-            detail = service.views.run_detail(run_id)
-            why = service.views.explain_run(run_id)
+            detail = views.run_detail(run_id)
+            why = views.explain_run(run_id)
         except BigkError as exc:
             html = env.get_template("base.html").render(title="not found", watch="", names="", active="",
                                                         body=f"<main><p class=err>{_escape(str(exc))}</p></main>")
             return HTMLResponse(html, status_code=404)
-        gang = next((g for g in service.views.explanations() if g["gang"] == detail.get("spark_app_id")), None)
+        gang = next((g for g in views.explanations() if g["gang"] == detail.get("spark_app_id")), None)
         return page(request, "run.html", f"run {run_id}", "runs,queue", names=run_id,
                     run=model.run_row(detail, time.time()), why=why, gang=gang, run_id=run_id)
 
