@@ -10,6 +10,7 @@ properties, so rendering can echo the user's units back.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -128,29 +129,27 @@ def _memory_text(value: Any) -> Any:
     return value
 
 
-def _check_memory(value: str) -> str:
+def _check_amount(value: Any, parse: Callable[[Any], int], what: str, limit: int, too_much: str) -> None:
+    """A quantity `parse` reads, above zero and at most `limit`; ValueError (shown by pydantic) when not."""
     try:
-        mib = memory_mib(value)
+        amount = parse(value)
     except QuantityError as exc:
         raise ValueError(str(exc)) from None
-    if mib <= 0:
-        raise ValueError(f"memory {value!r} must be more than zero")
-    if mib > MAX_MEMORY_MIB:
-        raise ValueError(f"memory {value!r} is more than 16 TiB; no node has that much")
+    if amount <= 0:
+        raise ValueError(f"{what} {value!r} must be more than zero")
+    if amount > limit:
+        raise ValueError(f"{what} {value!r} is more than {too_much}")
+
+
+def _check_memory(value: str) -> str:
+    _check_amount(value, memory_mib, "memory", MAX_MEMORY_MIB, "16 TiB; no node has that much")
     return value
 
 
 def _check_cpu(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError(f"expected a CPU quantity such as '2' or '500m', got {value!r}")
-    try:
-        milli = cpu_to_milli(value)
-    except QuantityError as exc:
-        raise ValueError(str(exc)) from None
-    if milli <= 0:
-        raise ValueError(f"CPU {value!r} must be more than zero")
-    if milli > MAX_CORES * 1000:
-        raise ValueError(f"CPU {value!r} is more than {MAX_CORES} cores; no node has that many")
+    _check_amount(value, cpu_to_milli, "CPU", MAX_CORES * 1000, f"{MAX_CORES} cores; no node has that many")
     return str(value)
 
 

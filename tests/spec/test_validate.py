@@ -93,6 +93,8 @@ def test_impossible_time_zone(write: Write) -> None:
         ("executor:\n  cores: 100000", "spec.executor.cores", "less than or equal to 1024"),
         ("executor:\n  instances: 1000000", "spec.executor.instances", "less than or equal to 10000"),
         ("driver:\n  coreRequest: 5000", "spec.driver.coreRequest", "more than 1024 cores"),
+        ("driver:\n  coreRequest: '0'", "spec.driver.coreRequest", "CPU '0' must be more than zero"),
+        ("driver:\n  memory: 0g", "spec.driver.memory", "memory '0g' must be more than zero"),
         ("executor:\n  gpu: {count: 99}", "spec.executor.gpu.count", "less than or equal to 16"),
         ("priority: 99999999999", "spec.priority", "less than or equal to 1000000"),
     ],
