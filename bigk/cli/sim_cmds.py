@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from bigk.cluster.model import Node
 from bigk.errors import BigkError, UsageError
 from bigk.scheduler.policies.base import policy_names
 from bigk.sim import trace
@@ -108,8 +109,8 @@ def register(app: typer.Typer) -> None:
         if protocol not in ("inflation", "timeline", "eta"):
             raise UsageError(f"--protocol: unknown protocol {protocol!r}; use inflation, timeline or eta")
         if split:
-            _federated(nodes, pods, names, seed_list, protocol, ratio, split, split_by, fill, variant, offline,
-                       json_out, quiet)
+            _federated(nodes, pods, names, seed_list, protocol, ratio, speedup, split, split_by, fill, variant,
+                       offline, json_out, quiet)
             return
         if protocol == "eta":
             _eta(nodes, pods, names if policy != DEFAULT_POLICIES else ["bigk"], seeds, speedup, eta_sample,
@@ -211,13 +212,13 @@ def _eta(nodes: Path, pods: Path, policies: list[str], seeds: str | None, speedu
 
 
 def _federated(nodes: Path, pods: Path, policies: list[str], seeds: list[int], protocol: str, ratio: float,
-               clusters: int, split_by: str, fill: str, variant: str | None, offline: bool, json_out: Path | None,
-               quiet: bool) -> None:
+               speedup: float, clusters: int, split_by: str, fill: str, variant: str | None, offline: bool,
+               json_out: Path | None, quiet: bool) -> None:
     """`--split N`: the inflation protocol on one cluster and on N clusters of the same nodes (bigk.sim.federation)."""
     from bigk.sim import federation, report
 
-    if protocol != "inflation":
-        raise UsageError("--split: only with --protocol inflation")
+    if protocol not in ("inflation", "timeline"):
+        raise UsageError("--split: with --protocol inflation or timeline")
     if variant or offline:
         raise UsageError("--split: not with --variant or --offline")
     if clusters < 1:
@@ -230,11 +231,17 @@ def _federated(nodes: Path, pods: Path, policies: list[str], seeds: list[int], p
         raise UsageError("--ratio: must be between 1.0 and 10.0")
     started = time.perf_counter()
     node_list = trace.load_nodes(nodes)
-    requests = [p.request for p in trace.load_pods(pods)]
+    pod_list = trace.load_pods(pods)
+    requests = [p.request for p in pod_list]
     try:
-        federation.split_nodes(node_list, clusters, split_by)
+        federation.split_nodes(node_list if protocol == "timeline" else [n for n in node_list if n.gpus], clusters,
+                               split_by)
     except ValueError as exc:
         raise UsageError(f"--split: {exc}") from None
+    if protocol == "timeline":
+        _federated_timeline(node_list, pod_list, policies, seeds, clusters, split_by, fill, speedup,
+                            {"nodes_file": str(nodes), "pods_file": str(pods)}, started, json_out, quiet)
+        return
     runs = []
     with _progress(quiet, len(policies) * len(seeds)) as progress:
         for name in policies:
@@ -247,5 +254,40 @@ def _federated(nodes: Path, pods: Path, policies: list[str], seeds: list[int], p
             "seconds": round(time.perf_counter() - started, 1)}
     out = federation.federation_report(runs, meta)
     federation.print_federation(out)
+    if json_out is not None:
+        report.write_json(out, json_out)
+
+
+def _federated_timeline(node_list: list[Node], pod_list: list[trace.TracePod], policies: list[str], seeds: list[int],
+                        clusters: int, split_by: str, fill: str, speedup: float, meta: dict[str, object],
+                        started: float, json_out: Path | None, quiet: bool) -> None:
+    """`--protocol timeline --split N`: queue waits on one cluster and on N clusters (bigk.sim.federated_timeline),
+    one row each per policy."""
+    from bigk.sim import report
+    from bigk.sim.federated_timeline import run_timeline_federated
+    from bigk.sim.federation import split_nodes
+    from bigk.sim.timeline import TimelineRun, run_timeline
+
+    runs: dict[str, list[TimelineRun]] = {}
+    taken: dict[str, list[list[int]]] = {}
+    with _progress(quiet, 2 * len(policies) * len(seeds)) as progress:
+        for name in policies:
+            one, many = f"{name} (1 cluster)", f"{name} ({clusters} clusters)"
+            for seed in seeds:
+                advance = progress(one, seed) if progress is not None else None
+                runs.setdefault(one, []).append(run_timeline(node_list, pod_list, name, seed, advance, speedup))
+                advance = progress(many, seed) if progress is not None else None
+                run, pods_per_cluster = run_timeline_federated(node_list, pod_list, name, seed, clusters, split_by,
+                                                               "pack" if fill == "pack" else "spread", advance,
+                                                               speedup)
+                runs.setdefault(many, []).append(run)
+                taken.setdefault(many, []).append(pods_per_cluster)
+    shapes = [{"cluster": f"c{k}", "nodes": len(part), "gpus": sum(len(n.gpus) for n in part)}
+              for k, part in enumerate(split_nodes(node_list, clusters, split_by))]
+    meta |= {"seeds": seeds, "policies": policies, "speedup": speedup, "clusters": clusters, "split": split_by,
+             "fill": fill, "cluster_shapes": shapes, "pods_per_cluster": taken,
+             "seconds": round(time.perf_counter() - started, 1)}
+    out = report.timeline_report(runs, meta)
+    report.print_timeline(out)
     if json_out is not None:
         report.write_json(out, json_out)

@@ -11,8 +11,9 @@ dispatcher's trial (the scheduler's `Placer`); a pod that fits in no cluster fai
 The baseline is the same code with one cluster holding every node, so the difference is the
 federation's cost alone (tests check the one-cluster run equals `run_inflation`).
 
-Gangs of several pods, queue waits and cost tiers are not exercised by this trace: the protocol has no
-queue (a pod that does not fit is dropped), and every cluster here has cost tier 0.
+Gangs of several pods and cost tiers are not exercised by this trace (it has lone pods, and every cluster
+here has cost tier 0); the protocol has no queue (a pod that does not fit is dropped): queue waits across
+clusters are `bigk.sim.federated_timeline`'s.
 """
 
 from __future__ import annotations
@@ -67,10 +68,19 @@ class FederatedRun:
 
 
 def split_nodes(nodes: Sequence[Node], count: int, how: str = "model") -> list[list[Node]]:
-    """Spread GPU nodes over `count` clusters (module docstring); node order is kept within each cluster."""
+    """Spread nodes over `count` clusters (module docstring): GPU nodes keep their order within each cluster;
+    nodes without GPUs (the timeline protocol keeps them) are dealt round robin after them."""
     if count < 1:
         raise ValueError("a federation needs at least one cluster")
     gpu_nodes = [n for n in nodes if n.gpus]
+    cpu_nodes = [n for n in nodes if not n.gpus]
+    parts = _split_gpu_nodes(gpu_nodes, count, how)
+    for k, part in enumerate(parts):
+        part.extend(cpu_nodes[k::count])
+    return parts
+
+
+def _split_gpu_nodes(gpu_nodes: list[Node], count: int, how: str) -> list[list[Node]]:
     if how == "even":
         if count > len(gpu_nodes):
             raise ValueError(f"{count} clusters but only {len(gpu_nodes)} GPU nodes")

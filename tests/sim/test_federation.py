@@ -12,8 +12,10 @@ from bigk.cli.main import app
 from bigk.cluster.model import Gpu, Node, PodRequest
 from bigk.errors import UsageError
 from bigk.sim import trace
+from bigk.sim.federated_timeline import run_timeline_federated
 from bigk.sim.federation import run_federated, split_nodes
 from bigk.sim.inflation import run_inflation
+from bigk.sim.timeline import run_timeline
 
 
 def _node(name: str, gpus: int, model: str) -> Node:
@@ -24,10 +26,11 @@ def test_split_by_model_gives_each_cluster_whole_models_largest_first() -> None:
     nodes = [_node(f"g2-{i}", 8, "G2") for i in range(4)] + [_node(f"t4-{i}", 2, "T4") for i in range(6)]
     nodes += [_node(f"p100-{i}", 2, "P100") for i in range(3)] + [_node("cpu", 0, "")]
     parts = split_nodes(nodes, 2, "model")
-    assert [{n.gpu_model for n in p} for p in parts] == [{"G2"}, {"T4", "P100"}]  # 32 GPUs, then 12 + 6
+    assert [{n.gpu_model for n in p if n.gpus} for p in parts] == [{"G2"}, {"T4", "P100"}]  # 32 GPUs, then 12 + 6
     assert [n.name for n in parts[1]] == [n.name for n in nodes if n.gpu_model in ("T4", "P100")]  # order kept
     even = split_nodes(nodes, 3, "even")
-    assert [len(p) for p in even] == [5, 4, 4] and even[0][0].name == "g2-0" and even[1][0].name == "g2-1"
+    assert [len(p) for p in even] == [6, 4, 4] and even[0][0].name == "g2-0" and even[1][0].name == "g2-1"
+    assert [n.name for p in even for n in p if not n.gpus] == ["cpu"]  # nodes without GPUs: dealt round robin
     with pytest.raises(ValueError, match="only 3 GPU models"):
         split_nodes(nodes, 4, "model")
     with pytest.raises(ValueError, match="unknown split"):
@@ -81,7 +84,7 @@ def test_simulate_split_reports_one_cluster_beside_the_federation(small_trace: t
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--split", "2", "--protocol", "timeline"], "only with --protocol inflation"),
+    (["--split", "2", "--protocol", "eta"], "with --protocol inflation or timeline"),
     (["--split", "3"], "only 2 GPU models"),
     (["--split", "2", "--split-by", "region"], "--split-by: model or even"),
     (["--split", "2", "--fill", "tight"], "--fill: pack or spread"),
@@ -91,3 +94,37 @@ def test_split_usage_errors(small_trace: tuple[Path, Path], args: list[str], mes
     result = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--seeds", "1",
                                       "--quiet", *args])
     assert isinstance(result.exception, UsageError) and message in str(result.exception), result.output
+
+
+@pytest.mark.parametrize("speedup", [1.0, 20.0])
+def test_timeline_on_one_cluster_is_exactly_run_timeline(small_trace: tuple[Path, Path], speedup: float) -> None:
+    nodes, pods = trace.load_nodes(small_trace[0]), trace.load_pods(small_trace[1])
+    alone = run_timeline(nodes, pods, "bigk", 1, speedup=speedup)
+    fed, taken = run_timeline_federated(nodes, pods, "bigk", 1, 1, speedup=speedup)
+    assert fed.waits_s == alone.waits_s and (fed.ran, fed.never_ran, fed.cycles) == (alone.ran, alone.never_ran,
+                                                                                     alone.cycles)
+    assert taken == [len(pods)]
+    if speedup > 1:
+        assert sum(1 for w in alone.waits_s if w > 0) > 10  # the loaded replay has queue waits to compare
+
+
+def test_timeline_over_two_clusters_accounts_for_every_pod(small_trace: tuple[Path, Path]) -> None:
+    nodes, pods = trace.load_nodes(small_trace[0]), trace.load_pods(small_trace[1])
+    fed, taken = run_timeline_federated(nodes, pods, "bigk", 1, 2, speedup=20.0)
+    assert fed.ran + fed.never_ran == fed.pods == len(pods) == sum(taken)
+    assert all(t > 0 for t in taken) and len(fed.waits_s) == fed.ran
+
+
+def test_simulate_timeline_split_has_a_row_per_policy_and_federation(small_trace: tuple[Path, Path],
+                                                                     tmp_path: Path) -> None:
+    nodes, pods = small_trace
+    out = tmp_path / "t.json"
+    result = CliRunner().invoke(app, ["simulate", "--nodes", str(nodes), "--pods", str(pods), "--protocol", "timeline",
+                                      "--policy", "bigk", "--seeds", "1", "--speedup", "20", "--split", "2",
+                                      "--json", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert set(report["summary"]) == {"bigk (1 cluster)", "bigk (2 clusters)"}
+    assert [c["gpus"] for c in report["meta"]["cluster_shapes"]] == [96, 24]
+    assert sum(report["meta"]["pods_per_cluster"]["bigk (2 clusters)"][0]) == 300
+    assert "Timeline replay" in result.output

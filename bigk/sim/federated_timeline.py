@@ -1,0 +1,164 @@
+"""Queue waits across clusters: the timeline protocol with every arriving pod dispatched to one cluster.
+
+`bigk simulate --protocol timeline --split N` (issue 18). Nodes are spread over N clusters as for the
+inflation protocol (`bigk.sim.federation.split_nodes`; nodes without GPUs dealt round robin), after the
+same seeded node shuffle as `run_timeline`. Each cluster runs its own `Scheduler` (its own queue, the
+same policy), as `bigk serve` will with one scheduling loop per cluster. When pods arrive, each is
+dispatched once, at arrival, by `bigk.scheduler.dispatch` on a copy of every cluster's accounted state
+(what its scheduler holds after its last cycle, plus the pods dispatched there at this instant) and the
+demand already waiting there: where it fits now, else where it is expected to start soonest (the
+backlog estimate). It then waits in that cluster's queue until it runs or its deletion time comes;
+it is never moved to another cluster. A pod no cluster could ever hold never runs. The baseline is
+`run_timeline` on one cluster of all the nodes, with the same seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from bigk.cluster.model import MILLI_GPU, Gang, Node, Pod
+from bigk.cluster.state import ClusterState
+from bigk.scheduler.core import Scheduler
+from bigk.scheduler.dispatch import ClusterView, Fill, dispatch
+from bigk.scheduler.types import Snapshot
+from bigk.sim.federation import split_nodes
+from bigk.sim.inflation import seeded_policy
+from bigk.sim.timeline import MAX_SERIES_POINTS, TimelineRun
+from bigk.sim.trace import TracePod
+
+
+class _Cluster:
+    """One cluster of the replay: its nodes, scheduler, live pods and the demand waiting in its queue."""
+
+    def __init__(self, name: str, nodes: list[Node], policy_name: str, seed: int, workload: list) -> None:
+        self.name = name
+        self.nodes = nodes
+        policy = seeded_policy(policy_name, seed)
+        policy.observe_workload(workload)
+        self.sched = Scheduler(policy)
+        self.trial_policy = seeded_policy(policy_name, seed)  # the dispatcher's trials: its own caches
+        self.trial_policy.observe_workload(workload)
+        self.live: dict[str, Pod] = {}
+        self.waiting: set[str] = set()
+        self.queued = [0, 0, 0]
+
+    def view(self) -> ClusterView:
+        state = self.sched.state
+        copy = state.snapshot() if state is not None else ClusterState(self.nodes)
+        return ClusterView(self.name, copy, policy=self.trial_policy, queued=(self.queued[0], self.queued[1],
+                                                                              self.queued[2]))
+
+    def add_waiting(self, pod: Pod, sign: int) -> None:
+        r = pod.request
+        for i, v in enumerate((r.cpu_milli, r.memory_mib, r.total_gpu_milli)):
+            self.queued[i] += sign * v
+
+
+def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: str, seed: int,
+                           clusters: int, split: str = "model", fill: Fill = "pack",
+                           progress: Callable[[int, int], None] | None = None, speedup: float = 1.0
+                           ) -> tuple[TimelineRun, list[int]]:
+    """Replay the trace over `clusters` clusters; the run (as `run_timeline`'s) and the pods each cluster took."""
+    started = time.perf_counter()
+    timed = [p for p in pods if p.created is not None]
+    if not timed:
+        raise ValueError("the timeline protocol needs creation_time on the pods")
+    rng = np.random.default_rng(seed)
+    node_list = [nodes[i] for i in rng.permutation(len(nodes))]  # the same shuffle as run_timeline
+    capacity = sum(len(n.gpus) for n in node_list) * MILLI_GPU
+    workload = [p.request for p in pods]
+    fleet = [_Cluster(f"c{k}", part, policy_name, seed, workload)
+             for k, part in enumerate(split_nodes(node_list, clusters, split))]
+    by_name = {c.name: c for c in fleet}
+
+    events: list[tuple[float, int, int]] = []
+    objs: list[Pod] = []
+    origin = min(float(p.created) for p in timed)  # type: ignore[arg-type]
+    for i, tp in enumerate(timed):
+        recorded = float(tp.created)  # type: ignore[arg-type]
+        created = origin + (recorded - origin) / speedup
+        objs.append(Pod(f"{tp.name}-{i}", tp.request, created_at=created))
+        events.append((created, 1, i))
+        if tp.deleted is not None:
+            events.append((created + max(tp.deleted - recorded, 1e-6), 0, i))
+    events.sort()
+
+    home: dict[str, _Cluster] = {}  # pod key -> the cluster it was dispatched to
+    taken = [0] * len(fleet)
+    waits: list[float] = []
+    never = allocated = cycles = 0
+    times: list[float] = []
+    alloc: list[float] = []
+    pend: list[int] = []
+    k = 0
+    while k < len(events):
+        now = events[k][0]
+        touched: set[str] = set()  # clusters with arrivals, or departures while pods wait: they cycle
+        left: set[str] = set()
+        views: dict[str, ClusterView] | None = None
+        while k < len(events) and events[k][0] == now:
+            _, kind, i = events[k]
+            pod = objs[i]
+            if kind == 1:
+                if views is None:
+                    views = {c.name: c.view() for c in fleet}
+                choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0, 0),
+                                  list(views.values()), fill=fill, keep=True, now=now)
+                if choice.cluster is None:
+                    never += 1  # no cluster could ever hold it
+                else:
+                    cluster = by_name[choice.cluster]
+                    home[pod.key] = cluster
+                    taken[fleet.index(cluster)] += 1
+                    cluster.live[pod.key] = pod
+                    cluster.waiting.add(pod.key)
+                    cluster.add_waiting(pod, 1)
+                    touched.add(cluster.name)
+                    if choice.how != "fits-now":  # not placed on the view's copy: count it as queued there
+                        v = views[cluster.name]
+                        r = pod.request
+                        v.queued = (v.queued[0] + r.cpu_milli, v.queued[1] + r.memory_mib,
+                                    v.queued[2] + r.total_gpu_milli)
+            else:
+                cluster = home.get(pod.key)  # type: ignore[assignment]
+                if cluster is not None and pod.key in cluster.live:
+                    del cluster.live[pod.key]
+                    if pod.key in cluster.waiting:
+                        cluster.waiting.discard(pod.key)
+                        cluster.add_waiting(pod, -1)
+                        never += 1
+                    else:
+                        allocated -= pod.request.total_gpu_milli
+                    left.add(cluster.name)
+            k += 1
+        touched |= {name for name in left if by_name[name].waiting}  # room freed or the queue changed
+        for cluster in fleet:
+            if cluster.name not in touched:
+                continue
+            result = cluster.sched.cycle(Snapshot(cluster.nodes, list(cluster.live.values())), now)
+            cycles += 1
+            for bind in result.binds:
+                bound = cluster.live.get(bind.pod_key)
+                if bound is None:
+                    continue
+                bound.node, bound.gpus = bind.node, bind.gpus
+                if bind.pod_key in cluster.waiting:
+                    cluster.waiting.discard(bind.pod_key)
+                    cluster.add_waiting(bound, -1)
+                waits.append(now - bound.created_at)
+                allocated += bound.request.total_gpu_milli
+        times.append(now)
+        alloc.append(100.0 * allocated / capacity if capacity else 0.0)
+        pend.append(sum(len(c.waiting) for c in fleet))
+        if progress is not None and k % 500 < 2:
+            progress(k, len(events))
+    if progress is not None:
+        progress(len(events), len(events))
+    never += sum(len(c.waiting) for c in fleet)
+    step = max(1, len(times) // MAX_SERIES_POINTS)
+    run = TimelineRun(policy_name, seed, len(timed), len(waits), never, waits, times[::step], alloc[::step],
+                      pend[::step], cycles, time.perf_counter() - started)
+    return run, taken
