@@ -87,13 +87,13 @@ def register(app: typer.Typer) -> None:
         eta_workload: str = typer.Option("alibaba,spark", "--eta-workload",
                                          help="eta: alibaba (the trace, with --speedup), spark (synthetic cron and "
                                          "ad-hoc Spark gangs), or both."),
-        split: int = typer.Option(0, "--split", help="Inflation: also spread the GPU nodes over this many clusters, "
-                                  "dispatch every pod to one (bigk.scheduler.dispatch) and compare with one cluster "
-                                  "(docs/simulate.md, issue 18)."),
+        split: int = typer.Option(0, "--split", help="Inflation or timeline: also spread the nodes over this many "
+                                  "clusters, dispatch every pod to one (bigk.scheduler.dispatch) and compare with one "
+                                  "cluster of the same nodes (issue 18)."),
         split_by: str = typer.Option("model", "--split-by", help="--split: model (each cluster whole GPU models: "
                                      "different shapes) or even (nodes dealt round robin)."),
-        fill: str = typer.Option("pack", "--fill", help="--split: among clusters where a pod fits, the fullest "
-                                 "(pack) or the emptiest (spread)."),
+        fill: str = typer.Option("spread", "--fill", help="--split: among clusters where a pod fits, the emptiest "
+                                 "(spread) or the fullest (pack)."),
     ) -> None:
         """Replay a trace through the scheduling policies and compare how well they pack GPUs."""
         from bigk.sim import report as rep

@@ -16,9 +16,12 @@ never split. Per cluster, in this order (the first that applies is that cluster'
     the per-cluster queue maximum), and an estimate of how long.
 
 Choice: among clusters where it fits now, by the spec's preference (order of `spec.clusters`;
-unlisted last), then cost tier (cheaper first), then fill (`pack`: the cluster with the smallest
-share of the gang's main resource free, so that large gangs keep finding room elsewhere; `spread`:
-the largest), then name. When it fits nowhere now, the cluster where it is expected to start
+unlisted last), then cost tier (cheaper first), then fill (`spread`, the default: the cluster with
+the largest share of the gang's main resource free after it, GPUs for a GPU gang, else CPU; `pack`: the
+smallest), then name. On the Alibaba trace spread over clusters of different GPU models, spread left
+0.6-0.75 points of GPUs unallocated beyond one cluster of the same nodes, pack 1.5-2.3 (README,
+`bigk simulate --split`); on clusters of the same shape both cost under 0.3.
+When it fits nowhere now, the cluster where it is expected to start
 soonest, then preference, cost tier and name. The estimate is the caller's forecast when it gives
 one for every such cluster (`ClusterView.expected_wait_s`, e.g. from `bigk.scheduler.forecast`);
 else the backlog: for each resource, what the cluster's queued work plus this gang lacks beyond the
@@ -176,7 +179,7 @@ def need_of(items: Sequence[Item]) -> Triple:
 
 
 def dispatch(gang: Gang, views: Sequence[ClusterView], rule: ClusterRule | None = None, *,
-             items: Sequence[Item] | None = None, now: float = 0.0, fill: Fill = "pack",
+             items: Sequence[Item] | None = None, now: float = 0.0, fill: Fill = "spread",
              keep: bool = False, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Dispatch:
     """Choose one cluster for `gang` (module docstring). `items` default to `gang_items(gang)`; `keep` leaves
     the gang placed on the chosen cluster's state (its placements in `Dispatch.placed`, keyed

@@ -58,7 +58,7 @@ class _Cluster:
 
 
 def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: str, seed: int,
-                           clusters: int, split: str = "model", fill: Fill = "pack",
+                           clusters: int, split: str = "model", fill: Fill = "spread",
                            progress: Callable[[int, int], None] | None = None, speedup: float = 1.0
                            ) -> tuple[TimelineRun, list[int]]:
     """Replay the trace over `clusters` clusters; the run (as `run_timeline`'s) and the pods each cluster took."""

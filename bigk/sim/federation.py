@@ -142,7 +142,7 @@ def _play(parts: list[list[Node]], seq: Sequence[PodRequest], requests: Sequence
 
 
 def run_federated(nodes: Sequence[Node], requests: Sequence[PodRequest], policy_name: str, seed: int,
-                  clusters: int, split: str = "model", fill: Fill = "pack", ratio: float = INFLATION_RATIO,
+                  clusters: int, split: str = "model", fill: Fill = "spread", ratio: float = INFLATION_RATIO,
                   progress: Progress | None = None) -> FederatedRun:
     """One policy on one seed: the inflation protocol on one cluster of all GPU nodes, then on `clusters`
     clusters of the same nodes (the same node order and pod sequence), each pod dispatched."""

@@ -146,6 +146,7 @@ def test_fill_pack_prefers_the_fuller_cluster_spread_the_emptier() -> None:
     assert packed.cluster == "a"  # 8 of 16 GPUs busy in a, none in b
     assert "same preference and cost tier; pack: 44% of it left free vs 94% here" in packed.reasons["b"]
     assert dispatch(g(1), vs, fill="spread").cluster == "b"
+    assert dispatch(g(1), vs).cluster == "b"  # spread is the default
     assert dispatch(g(1), list(reversed(vs)), fill="pack").cluster == "a"  # the input order does not matter
 
 

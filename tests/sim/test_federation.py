@@ -71,7 +71,7 @@ def test_simulate_split_reports_one_cluster_beside_the_federation(small_trace: t
                                       "--seeds", "1-2", "--split", "2", "--json", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert report["meta"]["clusters"] == 2 and report["meta"]["split"] == "model" and report["meta"]["fill"] == "pack"
+    assert report["meta"]["clusters"] == 2 and report["meta"]["split"] == "model" and report["meta"]["fill"] == "spread"
     for name in ("fgd", "bigk"):
         row = report["policies"][name]
         assert [r["seed"] for r in row["runs"]] == [1, 2]
