@@ -270,8 +270,9 @@ def _judge(view: ClusterView, gang: Gang, units: list[Item], keys: list[str], ne
     if never is not None:
         _, reasons = filters.reasons(never.request, never.selector, never.tolerations, never.constraints)
         role = "driver" if never is units[0] else "executor"
-        top = ", ".join(f"{n} {r}" for r, n in list(reasons.items())[:3]) or "no nodes"
-        return Verdict(name, "never", f"no node could ever hold its {role} ({_pod(never.request)}): {top}"), [], 0.0
+        top = ", ".join(f"{n} {r}" for r, n in list(reasons.items())[:3]) or "none"
+        return Verdict(name, "never", f"no node could ever hold its {role} ({_pod(never.request)}; nodes: {top})"), \
+            [], 0.0
     capacity = _capacity(state)
     for resource, wanted, total in zip(RESOURCES, need, capacity, strict=True):
         if wanted > total:
@@ -298,7 +299,8 @@ def _judge(view: ClusterView, gang: Gang, units: list[Item], keys: list[str], ne
             return Verdict(name, "fits", f"fits now ({len(units)} pods on {where} nodes)"), placed, room
         role = "driver" if failure.index == 0 else f"executor {failure.index} of {len(units) - 1}"
         top = ", ".join(f"{n} {r}" for r, n in list(failure.reasons.items())[:3])
-        over = f"its {role} does not fit now ({describe_request(failure.item.request)}: {top or 'no room'})"
+        over = (f"its {role} does not fit now (it needs {describe_request(failure.item.request)}; nodes: "
+                f"{top or 'no room'})")
     return Verdict(name, "waits", over, _backlog(view, need, capacity)), [], 0.0
 
 
