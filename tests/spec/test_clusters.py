@@ -161,3 +161,20 @@ def test_a_jobs_cluster_fields_become_the_dispatchers_rule(tmp_path: Path) -> No
     assert rule.refusal("c", {"region": "eu", "cloud": "aws"}) == "not in the job's clusters (b, a)"
     plain = load_specs([_repo(tmp_path, job=_job("j"))])
     assert cluster_rule(plain.jobs["j"].spec).refusal("any", {}) == ""
+
+
+def test_the_json_schema_checks_clusters_documents() -> None:
+    import jsonschema
+    import yaml
+
+    from bigk.spec.schema import json_schema
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    listed = yaml.safe_load((ROOT / "jobspecs" / "clusters" / "clusters.yaml").read_text())
+    assert not list(validator.iter_errors(listed))
+    single = {"apiVersion": "bigk.io/v1", "kind": "Cluster", "metadata": {"name": "lab"},
+              "spec": {"embedded": "x.yaml", "costTier": 1}}
+    assert not list(validator.iter_errors(single))
+    listed["spec"]["clusters"][0]["costTeir"] = 1
+    assert list(validator.iter_errors(listed))
+    assert list(validator.iter_errors({**single, "spec": {"embeded": "x.yaml"}}))
