@@ -296,7 +296,8 @@ def _judge(view: ClusterView, gang: Gang, units: list[Item], keys: list[str], ne
         if failure is None:
             room = _free_share(state, need, capacity)
             where = len({p.node for _, _, p in placed})
-            return Verdict(name, "fits", f"fits now ({len(units)} pods on {where} nodes)"), placed, room
+            pods = f"{len(units)} pod" + ("s" if len(units) > 1 else "")
+            return Verdict(name, "fits", f"fits now ({pods} on {where} node{'s' if where > 1 else ''})"), placed, room
         role = "driver" if failure.index == 0 else f"executor {failure.index} of {len(units) - 1}"
         top = ", ".join(f"{n} {r}" for r, n in list(failure.reasons.items())[:3])
         over = (f"its {role} does not fit now (it needs {describe_request(failure.item.request)}; nodes: "
@@ -307,8 +308,8 @@ def _judge(view: ClusterView, gang: Gang, units: list[Item], keys: list[str], ne
 def _pod(req: PodRequest) -> str:
     text = f"{req.cpu_milli / 1000:g} CPU, {req.memory_mib} MiB"
     if req.is_fractional:
-        return text + f", {req.gpu_milli / MILLI_GPU:g} GPU"
-    if req.is_gpu:
+        text += f", {req.gpu_milli / MILLI_GPU:g} GPU"
+    elif req.is_gpu:
         text += f", {req.gpu_count} GPU" + ("s" if req.gpu_count > 1 else "")
     if req.gpu_models:
         text += f" of {'|'.join(sorted(req.gpu_models))}"

@@ -35,8 +35,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from bigk.cluster.config import ClusterFileError, load_cluster
-from bigk.cluster.model import Node
-from bigk.scheduler.dispatch import ClusterRule, LabelRequirement
+from bigk.cluster.model import Gang, Node
+from bigk.scheduler.dispatch import ClusterRule, LabelRequirement, gang_items
+from bigk.scheduler.units import Item
+from bigk.spec.gang import node_selector_for, tolerations_for
 from bigk.spec.model import DNS_LABEL, FieldProblem, JobSpec, LabelKey, LabelValue
 from bigk.spec.problems import SpecProblem, field_path, problems_from_validation
 from bigk.spec.queue_names import QueueNameError, queue_name
@@ -316,3 +318,9 @@ def cluster_rule(job: JobSpec) -> ClusterRule:
         return ClusterRule(tuple(job.spec.clusters))
     return ClusterRule(tuple(job.spec.clusters), tuple(sorted(selector.matchLabels.items())),
                        tuple(LabelRequirement(e.key, e.operator, tuple(e.values)) for e in selector.matchExpressions))
+
+
+def dispatch_items(job: JobSpec, gang: Gang) -> list[Item]:
+    """The run's pods as the dispatcher places them: the driver with its own selector and tolerations (the gang
+    carries the executors'), then the gang minimum of executors."""
+    return gang_items(gang, node_selector_for(job, "driver"), [t.to_cluster() for t in tolerations_for(job, "driver")])

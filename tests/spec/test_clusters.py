@@ -178,3 +178,35 @@ def test_the_json_schema_checks_clusters_documents() -> None:
     listed["spec"]["clusters"][0]["costTeir"] = 1
     assert list(validator.iter_errors(listed))
     assert list(validator.iter_errors({**single, "spec": {"embeded": "x.yaml"}}))
+
+
+def test_the_example_jobs_dispatched_over_the_example_clusters() -> None:
+    """Every shipped job goes on-premises (cheapest, fits); with it cordoned, to the cloud that can hold it."""
+    from bigk.cluster.state import ClusterState
+    from bigk.scheduler.dispatch import ClusterView, dispatch
+    from bigk.spec.clusters import cluster_rule, dispatch_items
+    from bigk.spec.gang import gang_for
+
+    jobs = load_specs([ROOT / "jobspecs"]).jobs
+    clusters = load_clusters(ROOT / "jobspecs" / "clusters" / "clusters.yaml").clusters.values()
+
+    def where(cordon: str) -> dict[str, str | None]:
+        out = {}
+        for name, job in jobs.items():
+            gang = gang_for(job.spec, "r1")
+            views = [ClusterView(c.name, ClusterState(c.nodes), c.labels, c.cost_tier, cordoned=c.name == cordon,
+                                 queue_limits=c.queue_limits()) for c in clusters]
+            out[name] = dispatch(gang, views, cluster_rule(job.spec), items=dispatch_items(job.spec, gang)).cluster
+        return out
+
+    features = jobs["gpu-features"].spec
+    driver, executor, *_ = dispatch_items(features, gang_for(features, "r1"))
+    assert not driver.request.is_gpu and executor.request.is_gpu
+    assert all(t.key != "nvidia.com/gpu" for t in driver.tolerations)  # the driver keeps its own tolerations
+    assert any(t.key == "nvidia.com/gpu" for t in executor.tolerations)
+    assert set(where("").values()) == {"onprem"}
+    burst = where("onprem")
+    assert burst["gpu-scoring"] == "cloud-l4"  # GPU shares: only where bigk shares GPUs (L4), not the H100s
+    assert burst["nightly-etl"] == "cloud-l4" and burst["adhoc-report"] == "cloud-l4"  # cheaper than cloud-h100
+    assert burst["gpu-features"] is None  # A100-80GB: on-premises only
+    assert burst["demo-gpu-share"] is None  # T4: on-premises only
