@@ -23,7 +23,7 @@ from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy
 from bigk.scheduler.preempt import VictimGroup, VictimIndex, gang_victims, plan_preemption
 from bigk.scheduler.queueing import Limit, QueueBook, UnitQueue, open_item, open_models, unit_models, usage_on
-from bigk.scheduler.retry import Backlog, Parked, RetryFilter, Tried
+from bigk.scheduler.retry import Backlog, Parked, RetryFilter, Room, Tried
 from bigk.scheduler.types import (
     Admission,
     Bind,
@@ -101,6 +101,7 @@ class Cycle:
         self._current: Unit | None = None  # the unit being evaluated, as built (before per-model narrowing)
         self._may_preempt = False
         self.released: list[int] = []  # nodes where held or reserved room was released during the cycle
+        self.before_release: dict[int, Room] = {}  # node -> its room just before its first release this cycle
 
     # -- bookkeeping ------------------------------------------------------------------------
     def expire(self) -> None:
@@ -229,9 +230,14 @@ class Cycle:
             self.rehold(name, plan)
 
     def _release(self, key: str) -> None:
-        placement = self.state.release(key)
-        if placement is not None:
-            self.released.append(placement.node)
+        held = self.state.allocations.get(key)
+        if held is None:
+            return
+        node = held[1].node
+        if self.retry is not None and node not in self.before_release:
+            self.before_release[node] = Room.of(self.state, self.filters, np.array([node]))
+        self.state.release(key)
+        self.released.append(node)
 
     def release_holds(self, name: str) -> None:
         for key in self.holds.pop(name, []):
@@ -242,9 +248,7 @@ class Cycle:
 
     # -- units --------------------------------------------------------------------------------------
     def build_units(self) -> list[Unit]:
-        units: list[Unit] = []
-        for pod in self.lone:
-            units.append(lone_unit(pod))
+        units: list[Unit] = self.m.lone_units(self.lone)
         filled = {b.pod_key for b in self.result.binds}  # executors bound into reservations this cycle
         for gang, view in self.views.items():
             unknown_admission = view.driver is not None and bool(view.driver.node) and gang not in self.m.admitted
@@ -307,6 +311,7 @@ class Cycle:
                 asleep[unit.name] = (unit, parked)
             backlog = Backlog(awake, self.book)
             self.released = []
+            self.before_release = {}
             while backlog:
                 unit = backlog.pop()
                 popped.add(unit.name)
@@ -322,7 +327,16 @@ class Cycle:
             limited = self.limited()
             for unit, parked in asleep.values():
                 self.skip(unit, parked, limited)
-        self.retry.end(self.placer, self.tried, {n: p for n, (_, p) in asleep.items()}, self.now, late)
+        self.retry.end(self.placer, self.tried, {n: p for n, (_, p) in asleep.items()}, self.now,
+                       self.room_before_release(late))
+
+    def room_before_release(self, late: np.ndarray | None) -> tuple[np.ndarray, Room] | None:
+        """The nodes where room was released after some units' turn, with their room just before the release
+        (the least those units can have seen there)."""
+        if late is None:
+            return None
+        rows = np.flatnonzero(late)
+        return rows, Room.concat([self.before_release[int(r)] for r in rows])
 
     def guarantees(self) -> bool:
         """Does any queue have a guarantee (so that reclaim and protection depend on every queue's usage)?"""
@@ -513,7 +527,10 @@ class Cycle:
         def borrowed(g: VictimGroup) -> bool:  # reclaim: another queue's work (its guarantee is checked apart)
             return not book.shares_path(g.queue, unit.queue)
 
-        parked = [(k, *self.state.allocations[k]) for k in evicting if k in self.state.allocations]
+        # Pods already evicted for this unit are as good as gone for its plan; those evicted for another
+        # preemptor stay: their room is promised (counting it free let every later preemptor plan on it).
+        parked = [(k, *self.state.allocations[k]) for k, (owner, _) in evicting.items()
+                  if owner == unit.name and k in self.state.allocations]
         for k, _, _ in parked:
             self.state.release(k)
         try:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bigk.cluster.model import PodRequest
+from bigk.cluster.model import Pod, PodRequest
 from bigk.cluster.state import ClusterState
 from bigk.scheduler.sync import StateSync
 from bigk.scheduler.types import ReservedSlot
-from bigk.scheduler.units import Item
+from bigk.scheduler.units import Item, Unit, lone_unit
 
 
 @dataclass
@@ -50,6 +50,23 @@ class Memory:
         self.admitted: dict[str, float] = {}  # gangs admitted by this scheduler, and when
         self.displaced: list[Reservation] = []  # knocked out of the state; re-placed this cycle
         self._seq = 0
+        self._lone: dict[str, tuple[Pod, Unit]] = {}  # pod key -> (pod object, its unit)
+
+    def lone_units(self, pods: list[Pod]) -> list[Unit]:
+        """The units of lone pending pods, the same `Unit` object for the same pod object from one cycle to
+        the next (snapshots reuse unchanged pods), so that a backlog of lone pods is not rebuilt every cycle
+        and a parked unit is recognised unchanged by identity."""
+        have = self._lone
+        fresh: dict[str, tuple[Pod, Unit]] = {}
+        out = []
+        for pod in pods:
+            cached = have.get(pod.key)
+            if cached is None or cached[0] is not pod:
+                cached = (pod, lone_unit(pod))
+            fresh[pod.key] = cached
+            out.append(cached[1])
+        self._lone = fresh
+        return out
 
     def next_key(self, kind: str, name: str) -> str:
         self._seq += 1

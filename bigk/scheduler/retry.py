@@ -71,20 +71,37 @@ class Room:
     ports: np.ndarray | None = None  # host ports in use per node
 
     @classmethod
-    def of(cls, state: ClusterState, filters: Filters) -> Room:
-        usable = filters.usable
-        gmem = state.gpu_mem_cap - state.gpu_mem_used
+    def of(cls, state: ClusterState, filters: Filters, rows: np.ndarray | None = None) -> Room:
+        """The room on every node, or only on `rows` (in that order)."""
+        at = slice(None) if rows is None else rows
+        usable = filters.usable[at]
+        gmem = state.gpu_mem_cap[at] - state.gpu_mem_used[at]
         if filters.any_fresh:
-            live = np.where(filters.fresh & ~np.isnan(state.live_free_mem), state.live_free_mem, np.inf)
+            live_free = state.live_free_mem[at]
+            live = np.where(filters.fresh[at] & ~np.isnan(live_free), live_free, np.inf)
             gmem = np.minimum(gmem, live)
         ports = None
         if state.ports_used:
             ports = np.zeros(state.size, dtype=np.int64)
             for node, held in state.ports_used.items():
                 ports[node] = len(held)
-        return cls(state.cpu_cap - state.cpu_used, state.mem_cap - state.mem_used, state.pods_cap - state.pods_used,
-                   np.where(usable, MILLI_GPU - state.gpu_milli_used, 0), np.where(usable, gmem, 0),
-                   state.schedulable.copy(), {n: state.scalar_free(n).copy() for n in state.scalar_used}, ports)
+            ports = ports[at]
+        return cls(state.cpu_cap[at] - state.cpu_used[at], state.mem_cap[at] - state.mem_used[at],
+                   state.pods_cap[at] - state.pods_used[at],
+                   np.where(usable, MILLI_GPU - state.gpu_milli_used[at], 0), np.where(usable, gmem, 0),
+                   state.schedulable[at].copy(), {n: state.scalar_free(n)[at].copy() for n in state.scalar_used},
+                   ports)
+
+    @classmethod
+    def concat(cls, rooms: list[Room]) -> Room:
+        """Rows of several rooms (of the same cluster) stacked in order."""
+        first = rooms[0]
+        ports = None if first.ports is None else np.concatenate([r.ports for r in rooms if r.ports is not None])
+        def stack(field_name: str) -> np.ndarray:
+            return np.concatenate([getattr(r, field_name) for r in rooms])
+
+        return cls(stack("cpu"), stack("mem"), stack("pods"), stack("gpu"), stack("gpu_mem"), stack("open"),
+                   {n: np.concatenate([r.scalars[n] for r in rooms]) for n in first.scalars}, ports)
 
     def grown(self, before: Room) -> np.ndarray:
         """Nodes with more of something free now than in `before` (same nodes)."""
@@ -189,7 +206,8 @@ class RetryFilter:
         self.max_parked_s = max_parked_s
         self.parked: dict[str, Parked] = {}
         self.room: Room | None = None  # what backfill saw at the end of the last cycle's units
-        self.dirty: np.ndarray | None = None  # nodes whose room grew after some units' turn last cycle
+        # nodes where room was released after some units' turn last cycle, with the room just before
+        self.dirty: tuple[np.ndarray, Room] | None = None
         # (cycle, priority, nodes) of work placed lately: this cycle's and the last one's (a victim index is
         # built once per cycle, so work placed during a cycle becomes a possible victim only in the next)
         self.low: list[tuple[int, int, np.ndarray]] = []
@@ -248,7 +266,7 @@ class RetryFilter:
         for unit in units:
             p = parked.get(unit.name)
             if (p is None or now - p.at >= self.max_parked_s or unit.name in planned
-                    or signature(unit) != p.signature):
+                    or (unit is not p.unit and signature(unit) != p.signature)):
                 awake.append(unit)
                 continue
             group = (p.shape_keys, unit.priority if p.may_preempt else None)
@@ -268,8 +286,9 @@ class RetryFilter:
         if self.room is None:
             return None
         grown = Room.of(placer.state, placer.filters).grown(self.room)
-        if self.dirty is not None:
-            grown |= self.dirty
+        if self.dirty is not None:  # those units saw at least the room before the release: more than that now?
+            rows, before = self.dirty
+            grown[rows] |= Room.of(placer.state, placer.filters, rows).grown(before)
         return grown
 
     def _woken(self, p: Parked, rows: np.ndarray, placer: Placer, low: dict[int, np.ndarray] | None,
@@ -292,16 +311,22 @@ class RetryFilter:
         the skipped units that could use it and come after `current` in the order, to try at their place."""
         here = book.key(current)
         out = []
+        groups: dict[tuple[object, ...], bool] = {}  # units of the same pods get the same answer (as in split)
         for name, (unit, p) in list(asleep.items()):
-            if self._woken(p, rows, placer, None, False) and book.key(unit) > here:
+            group = (p.shape_keys, p.explanation.state == "never-fits")
+            woken = groups.get(group)
+            if woken is None:
+                woken = groups[group] = self._woken(p, rows, placer, None, False)
+            if woken and book.key(unit) > here:
                 del asleep[name]
                 out.append(unit)
         return out
 
     def end(self, placer: Placer, tried: dict[str, Tried], asleep: dict[str, Parked], now: float,
-            late: np.ndarray | None) -> None:
+            late: tuple[np.ndarray, Room] | None) -> None:
         """Park the units that waited this cycle, keep the skipped ones, and remember the room backfill saw;
-        `late`: nodes where room was released after some of them were tried (tried again next cycle)."""
+        `late`: nodes where room was released after some of them were tried, with the room there just before
+        (next cycle, their units are tried again where there is more room than that)."""
         kept = dict(asleep)
         masks: dict[tuple[object, ...], np.ndarray] = {}
         for name, t in tried.items():

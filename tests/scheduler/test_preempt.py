@@ -173,3 +173,22 @@ def test_preemption_plan_survives_nodes_joining() -> None:
         del w.pods[f"default/a{i}"]
     r = w.cycle(2)
     assert [(b.pod_key, b.node) for b in r.binds] == [("default/vip", "g0")]
+
+
+def test_two_preemptors_do_not_both_count_the_same_terminating_victims() -> None:
+    """Room that victims evicted for one preemptor will free is promised to it: a second preemptor of the same
+    shape must find victims of its own, not plan on the same node with none (and then the two block each other
+    with half-held room until their plans expire)."""
+    w = World([gpu_node("g0", gpus=8), gpu_node("g1", gpus=8)])
+    w.add(pod("low-a", gpus=8, on="g0", slots=tuple(range(8))), pod("low-b", gpus=8, on="g1", slots=tuple(range(8))))
+    w.add(pod("vip1", gpus=8, priority=10, created_at=1), pod("vip2", gpus=8, priority=10, created_at=2))
+    r = w.cycle(1, evict=False)
+    assert _evicted(r) == {"low-a", "low-b"}
+    assert r.waiting["default/vip1"].state == r.waiting["default/vip2"].state == "preempting"
+    r = w.cycle(2, evict=False)  # both still terminating: nothing new
+    assert r.evictions == []
+    del w.pods["default/low-a"]
+    del w.pods["default/low-b"]
+    r = w.cycle(3)
+    assert sorted(b.pod_key for b in r.binds) == ["default/vip1", "default/vip2"]
+    assert sorted(b.node for b in r.binds) == ["g0", "g1"]
