@@ -5,7 +5,8 @@ inflation protocol (`bigk.sim.federation.split_nodes`; nodes without GPUs dealt 
 same seeded node shuffle as `run_timeline`. Each cluster runs its own `Scheduler` (its own queue, the
 same policy), as `bigk serve` will with one scheduling loop per cluster. When pods arrive, each is
 dispatched once, at arrival, by `bigk.scheduler.dispatch` on a copy of every cluster's accounted state
-(what its scheduler holds after its last cycle, plus the pods dispatched there at this instant) and the
+(what its scheduler holds after its last cycle, less the pods that left and plus the pods dispatched
+there at this instant) and the
 demand already waiting there: where it fits now, else where it is expected to start soonest (the
 backlog estimate). It then waits in that cluster's queue until it runs or its deletion time comes;
 it is never moved to another cluster. A pod no cluster could ever hold never runs. The baseline is
@@ -45,9 +46,12 @@ class _Cluster:
         self.waiting: set[str] = set()
         self.queued = [0, 0, 0]
 
-    def view(self) -> ClusterView:
+    def view(self, gone: list[str]) -> ClusterView:
+        """A copy of the accounted state, less the pods that left at this instant (before this cluster's cycle)."""
         state = self.sched.state
         copy = state.snapshot() if state is not None else ClusterState(self.nodes)
+        for key in gone:
+            copy.release(key)
         return ClusterView(self.name, copy, policy=self.trial_policy, queued=(self.queued[0], self.queued[1],
                                                                               self.queued[2]))
 
@@ -98,13 +102,14 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
         now = events[k][0]
         touched: set[str] = set()  # clusters with arrivals, or departures while pods wait: they cycle
         left: set[str] = set()
+        gone: dict[str, list[str]] = {}  # bound pods that left at this instant, per cluster
         views: dict[str, ClusterView] | None = None
         while k < len(events) and events[k][0] == now:
             _, kind, i = events[k]
             pod = objs[i]
             if kind == 1:
-                if views is None:
-                    views = {c.name: c.view() for c in fleet}
+                if views is None:  # departures of this instant sort first: they are all known here
+                    views = {c.name: c.view(gone.get(c.name, [])) for c in fleet}
                 choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0, 0),
                                   list(views.values()), fill=fill, keep=True, now=now)
                 if choice.cluster is None:
@@ -132,6 +137,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                         never += 1
                     else:
                         allocated -= pod.request.total_gpu_milli
+                        gone.setdefault(cluster.name, []).append(pod.key)
                     left.add(cluster.name)
             k += 1
         touched |= {name for name in left if by_name[name].waiting}  # room freed or the queue changed
