@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -178,7 +180,7 @@ def test_fits_now_agrees_with_the_scheduler_cycle(seed: int) -> None:
         if gpus is None or not state.feasible(p.request)[i]:
             continue
         state.allocate(p.key, p.request, state.placement_for(i, p.request, gpus))
-        bound.append(type(p)(**{**p.__dict__, "gpus": gpus}))
+        bound.append(replace(p, gpus=gpus))
     executors = int(rng.integers(1, 12))
     exe = PodRequest(int(rng.integers(1, 16)) * 1000, 4096, int(rng.choice([1, 2])), 1000)
     info, driver = gang("app", executors, executor=exe)
@@ -188,3 +190,44 @@ def test_fits_now_agrees_with_the_scheduler_cycle(seed: int) -> None:
     admitted = any(b.pod_key == driver.key for b in result.binds)
     assert said == admitted, (seed, executors, exe)
     assert len(executor_pods(info, 1)) == 1 and len(gang_items(info)) == executors + 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_federations_choice_is_sound_and_independent_of_input_order(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+
+    def federation() -> list[ClusterView]:
+        out = []
+        r = np.random.default_rng(seed)  # the same clusters every call
+        for k in range(4):
+            nodes = [gpu_node(f"c{k}-n{i}", gpus=int(r.choice([2, 4, 8])), model=str(r.choice(["A100", "T4"])))
+                     for i in range(int(r.integers(1, 4)))]
+            state = ClusterState(nodes)
+            fill(state, int(r.integers(0, 8)))
+            out.append(ClusterView(f"c{k}", state, {"zone": str(r.choice(["a", "b"]))}, int(r.integers(0, 3)),
+                                   cordoned=bool(r.random() < 0.2)))
+        return out
+
+    for _ in range(5):
+        exe = PodRequest(2000, 4096, int(rng.choice([1, 2, 4])), 1000)
+        info = g(int(rng.integers(0, 6)), exe)
+        rule = ClusterRule(names=tuple(str(n) for n in rng.permutation(["c0", "c1", "c2", "c3"])[:3]))
+        vs = federation()
+        before = untouched([v.state for v in vs])
+        d = dispatch(info, vs, rule)
+        assert untouched([v.state for v in vs]) == before
+        shuffled = federation()
+        order = rng.permutation(len(shuffled))
+        assert dispatch(info, [shuffled[i] for i in order], rule).cluster == d.cluster  # input order does not matter
+        outcome = {v.cluster: v.outcome for v in d.verdicts}
+        if d.cluster is not None:
+            chosen = next(v for v in vs if v.name == d.cluster)
+            assert not chosen.cordoned and d.cluster in rule.names and outcome[d.cluster] == "chosen"
+            kept = dispatch(info, federation(), rule, keep=True)
+            assert kept.cluster == d.cluster
+            assert (len(kept.placed) == info.min_executors + 1) == (d.how == "fits-now")
+        assert all(outcome[v.name] == "excluded" for v in vs if v.cordoned or v.name not in rule.names)
+        if d.how == "fits-now":
+            assert next(v for v in d.verdicts if v.outcome == "chosen").reason.startswith("fits now")
+        else:  # nothing fits now anywhere: no verdict says it does
+            assert "fits" not in outcome.values()
