@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kubernetes import config  # noqa: E402
 
+from bigk.gctune import tune_for_long_lived_state  # noqa: E402
 from bigk.kube.loop import SchedulerLoop  # noqa: E402
 from bigk.scheduler import Scheduler  # noqa: E402
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     loop.start()
+    tune_for_long_lived_state()  # as `bigk serve` does
     print("ready", flush=True)
     done.wait()
     loop.stop()

@@ -30,6 +30,7 @@ import time
 from dataclasses import replace
 
 from bigk.cluster.model import GPU_MODEL_LABEL, POOL_LABEL, Gang, Gpu, Node, Pod, PodRequest, Role
+from bigk.gctune import tune_for_long_lived_state
 from bigk.scheduler import Scheduler, Snapshot
 
 
@@ -293,9 +294,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--repeat", type=int, default=1, help="runs per policy; the median run is reported")
     ap.add_argument("--json", dest="json_out", default="")
+    ap.add_argument("--gc", choices=("tuned", "default"), default="tuned",
+                    help="tuned: the garbage-collector settings `bigk serve` uses (bigk.gctune); default: CPython's")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
+        if args.gc == "tuned":
+            tune_for_long_lived_state()
         if args.backlog:
             row = run_backlog(args.policy, int(args.nodes), int(args.backlog), args.cycles, args.churn, args.batch,
                               args.seed)
@@ -313,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             for policy in [p for p in args.policy.split(",") if p]:
                 cmd = [sys.executable, __file__, "--worker", "--policy", policy, "--nodes", nodes,
                        "--pods", str(args.pods), "--batch", str(args.batch), "--seed", str(args.seed),
-                       "--cycles", str(args.cycles), "--churn", str(args.churn)]
+                       "--cycles", str(args.cycles), "--churn", str(args.churn), "--gc", args.gc]
                 if backlog:
                     cmd += ["--backlog", backlog]
                 runs = []

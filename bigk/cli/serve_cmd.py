@@ -18,6 +18,7 @@ from types import FrameType
 import typer
 
 from bigk.errors import BigkError
+from bigk.gctune import tune_for_long_lived_state
 
 log = logging.getLogger("bigk.serve")
 
@@ -116,6 +117,7 @@ def register(app: typer.Typer) -> None:
             if kickoff if kickoff is not None else config.embedded:
                 service.kickoff()
             url = http.start(create_app(service, token))
+            tune_for_long_lived_state()  # a full GC pass over the scheduler's state cost ~200 ms per cycle
             (state / "server").write_text(url + "\n", encoding="utf-8")
             log.info("event=serve_listening url=%s token_from=%s", url, where)
             typer.echo(f"bigk serving on {url}  (token: {where}; try `bigk get runs`)", err=True)

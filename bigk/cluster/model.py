@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 from bigk.cluster.affinity import PodConstraints
 
@@ -164,8 +165,8 @@ class Pod:
     constraints: PodConstraints | None = None  # node affinity, volume topology, refusals; None = none
     claims: tuple[str, ...] = ()  # PersistentVolumeClaims (names in `namespace`) the pod mounts
 
-    @property
-    def key(self) -> str:
+    @cached_property
+    def key(self) -> str:  # cached: read many times per cycle; a pod's name and namespace never change
         return f"{self.namespace}/{self.name}"
 
 

@@ -281,7 +281,8 @@ class Cycle:
             phantoms = 0
             if not admitted or recovering:
                 phantoms = missing - len(core)
-                items.extend(phantom_item(view) for _ in range(phantoms))
+                if phantoms:
+                    items.extend([phantom_item(view)] * phantoms)  # identical (frozen) items
             if not items:
                 continue
             created = info.created_at or (view.driver.created_at if view.driver else 0.0)
