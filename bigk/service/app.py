@@ -137,14 +137,15 @@ class Service:
         catalog.start()
         elector, identity_claim = self._start_leading(api, cron)
         self.eta = self._start_scheduling(api, elector, runs, store, catalog, firing)
+        loop_view = self.loop.view if self.loop is not None else _no_loop
         views = Views(store=store, catalog=catalog, firing=firing, fit=fit, cluster=cluster, clock=self.clock,
-                      loop_view=self.loop_view, eta=self.eta)
+                      loop_view=loop_view, eta=self.eta)
         actions = Actions(store=store, catalog=catalog, fit=fit, runs=runs, cluster=cluster, firing=firing,
                           views=views, clock=self.clock, wake=self._wake.set)
         self._parts = Parts(config=cfg, clock=self.clock, kube=api, kube_url=self.kube_url,
                             started_at=self.started_at, store=store, catalog=catalog, cluster=cluster,
                             gpu_watch=gpu_watch, runs=runs, views=views, actions=actions, eta=self.eta,
-                            loop_view=self.loop_view, elector=elector, identity_claim=identity_claim,
+                            loop_view=loop_view, elector=elector, identity_claim=identity_claim,
                             stopping=self._stop)
         self._report_orphans(store, runs)
         self._ticker = threading.Thread(target=self._tick_loop, args=(self._parts,), name="bigk-runs", daemon=True)
@@ -376,6 +377,11 @@ class Service:
 
     def cordon(self, node: str, unschedulable: bool = True) -> None:
         self.parts.actions.cordon(node, unschedulable)
+
+
+def _no_loop() -> LoopView:
+    """The loop view of a service that runs no scheduler (`--no-scheduler`)."""
+    return EMPTY_VIEW
 
 
 def _cancel_embedded_runs(store: Store, runs: RunManager) -> None:
