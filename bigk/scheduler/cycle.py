@@ -101,6 +101,7 @@ class Cycle:
         self._current: Unit | None = None  # the unit being evaluated, as built (before per-model narrowing)
         self._may_preempt = False
         self.released: list[int] = []  # nodes where held or reserved room was released during the cycle
+        self.is_limited = self.limited()  # queues are fixed for the cycle
         self.before_release: dict[int, Room] = {}  # node -> its room just before its first release this cycle
 
     # -- bookkeeping ------------------------------------------------------------------------
@@ -325,9 +326,8 @@ class Cycle:
                     late[rows] = True
                     for woken in self.retry.wake_on(asleep, rows, self.placer, self.book, unit):
                         backlog.insert(woken)
-            limited = self.limited()
             for unit, parked in asleep.values():
-                self.skip(unit, parked, limited)
+                self.skip(unit, parked, self.is_limited)
         self.retry.end(self.placer, self.tried, {n: p for n, (_, p) in asleep.items()}, self.now,
                        self.room_before_release(late))
 
@@ -381,15 +381,17 @@ class Cycle:
         if had_holds:
             self.failed_shapes.clear()
         need = unit.need()
-        over = self.book.over_maximum(unit.queue, need)
-        if over is not None:  # a gang bigger than a maximum on its own can never start: say so
-            alone = self.beyond_queue(unit.queue, need)
-            self.wait(unit, "never-fits" if alone else "queue-maximum", None, alone or limit_text(unit.queue, over))
-            return
-        unit, held = open_models(self.book, unit, self.state)  # per-model maxima: keep off closed GPU models
-        if held is not None:
-            self.wait(unit, held.state, None, held.text)
-            return
+        if self.is_limited:  # no queue has a maximum or a closed guarantee: nothing to check (the usual case)
+            over = self.book.over_maximum(unit.queue, need)
+            if over is not None:  # a gang bigger than a maximum on its own can never start: say so
+                alone = self.beyond_queue(unit.queue, need)
+                self.wait(unit, "never-fits" if alone else "queue-maximum", None,
+                          alone or limit_text(unit.queue, over))
+                return
+            unit, held = open_models(self.book, unit, self.state)  # per-model maxima: keep off closed GPU models
+            if held is not None:
+                self.wait(unit, held.state, None, held.text)
+                return
         # Units asking for exactly the same things fail the same way within a cycle (room only shrinks).
         shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
         if shape in self.failed_shapes:

@@ -329,8 +329,14 @@ class RetryFilter:
         (next cycle, their units are tried again where there is more room than that)."""
         kept = dict(asleep)
         masks: dict[tuple[object, ...], np.ndarray] = {}
+        before = self.parked
         for name, t in tried.items():
             if t.explanation.state not in PARKABLE:
+                continue
+            old = before.get(name)
+            if old is not None and old.unit is t.unit:  # the same unit parked again: same pods, nodes, signature
+                kept[name] = Parked(t.unit, t.shown, t.explanation, t.failure, t.head, old.shapes, old.shape_keys,
+                                    old.mask, t.may_preempt, now, old.signature)
                 continue
             shapes = distinct_items(t.unit)
             keys = tuple(it.shape for it in shapes)

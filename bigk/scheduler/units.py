@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from bigk.cluster.affinity import REASON_NODE_AFFINITY, PodConstraints
 from bigk.cluster.model import Gang, Pod, PodRequest, Role, Toleration
@@ -34,8 +35,8 @@ class Item:
     pod: Pod | None = None
     constraints: PodConstraints | None = None  # node affinity, volume topology, refusals
 
-    @property
-    def shape(self) -> tuple[object, ...]:
+    @cached_property
+    def shape(self) -> tuple[object, ...]:  # cached: compared many times per cycle; the item is frozen
         return (self.request, tuple(sorted(self.selector.items())), self.tolerations, self.pools, self.constraints)
 
 
