@@ -30,6 +30,8 @@ from bigk.sim.inflation import seeded_policy
 from bigk.sim.timeline import MAX_SERIES_POINTS, TimelineRun
 from bigk.sim.trace import TracePod
 
+DISPATCH_WHEN = ("once", "late")
+
 
 class _Cluster:
     """One cluster of the replay: its nodes, scheduler, live pods and the demand waiting in its queue."""
@@ -63,9 +65,15 @@ class _Cluster:
 
 def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: str, seed: int,
                            clusters: int, split: str = "model", fill: Fill = "spread",
-                           progress: Callable[[int, int], None] | None = None, speedup: float = 1.0
-                           ) -> tuple[TimelineRun, list[int]]:
-    """Replay the trace over `clusters` clusters; the run (as `run_timeline`'s) and the pods each cluster took."""
+                           progress: Callable[[int, int], None] | None = None, speedup: float = 1.0,
+                           when: str = "once") -> tuple[TimelineRun, list[int]]:
+    """Replay the trace over `clusters` clusters; the run (as `run_timeline`'s) and the pods each cluster took.
+
+    `when`: "once" dispatches every pod at its arrival (module docstring); "late" dispatches a pod only once it
+    fits now somewhere, holding it (in arrival order) until then and trying again whenever pods arrive or leave.
+    """
+    if when not in DISPATCH_WHEN:
+        raise ValueError(f"unknown dispatch mode {when!r}; use {' or '.join(DISPATCH_WHEN)}")
     started = time.perf_counter()
     timed = [p for p in pods if p.created is not None]
     if not timed:
@@ -91,6 +99,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
     events.sort()
 
     home: dict[str, _Cluster] = {}  # pod key -> the cluster it was dispatched to
+    held: dict[str, Pod] = {}  # "late": pods not dispatched yet, in arrival order
     taken = [0] * len(fleet)
     waits: list[float] = []
     never = allocated = cycles = 0
@@ -107,7 +116,9 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
         while k < len(events) and events[k][0] == now:
             _, kind, i = events[k]
             pod = objs[i]
-            if kind == 1:
+            if kind == 1 and when == "late":
+                held[pod.key] = pod
+            elif kind == 1:
                 if views is None:  # departures of this instant sort first: they are all known here
                     views = {c.name: c.view(gone.get(c.name, [])) for c in fleet}
                 choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0, 0),
@@ -127,6 +138,9 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                         r = pod.request
                         v.queued = (v.queued[0] + r.cpu_milli, v.queued[1] + r.memory_mib,
                                     v.queued[2] + r.total_gpu_milli)
+            elif pod.key in held:  # "late": it left before any cluster could take it
+                del held[pod.key]
+                never += 1
             else:
                 cluster = home.get(pod.key)  # type: ignore[assignment]
                 if cluster is not None and pod.key in cluster.live:
@@ -141,6 +155,29 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                     left.add(cluster.name)
             k += 1
         touched |= {name for name in left if by_name[name].waiting}  # room freed or the queue changed
+        if held:
+            if views is None:
+                views = {c.name: c.view(gone.get(c.name, [])) for c in fleet}
+            failed: set[object] = set()  # shapes that fit nowhere now (room only shrinks within an instant)
+            for key, pod in list(held.items()):
+                if pod.request in failed:
+                    continue
+                choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0, 0),
+                                  list(views.values()), fill=fill, keep=True, now=now)
+                if choice.how == "fits-now" and choice.cluster is not None:
+                    del held[key]
+                    cluster = by_name[choice.cluster]
+                    home[key] = cluster
+                    taken[fleet.index(cluster)] += 1
+                    cluster.live[key] = pod
+                    cluster.waiting.add(key)
+                    cluster.add_waiting(pod, 1)
+                    touched.add(cluster.name)
+                elif choice.cluster is None:
+                    del held[key]
+                    never += 1  # no cluster could ever hold it
+                else:
+                    failed.add(pod.request)
         for cluster in fleet:
             if cluster.name not in touched:
                 continue
@@ -158,12 +195,12 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                 allocated += bound.request.total_gpu_milli
         times.append(now)
         alloc.append(100.0 * allocated / capacity if capacity else 0.0)
-        pend.append(sum(len(c.waiting) for c in fleet))
+        pend.append(sum(len(c.waiting) for c in fleet) + len(held))
         if progress is not None and k % 500 < 2:
             progress(k, len(events))
     if progress is not None:
         progress(len(events), len(events))
-    never += sum(len(c.waiting) for c in fleet)
+    never += sum(len(c.waiting) for c in fleet) + len(held)
     step = max(1, len(times) // MAX_SERIES_POINTS)
     run = TimelineRun(policy_name, seed, len(timed), len(waits), never, waits, times[::step], alloc[::step],
                       pend[::step], cycles, time.perf_counter() - started)

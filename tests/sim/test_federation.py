@@ -88,6 +88,8 @@ def test_simulate_split_reports_one_cluster_beside_the_federation(small_trace: t
     (["--split", "3"], "only 2 GPU models"),
     (["--split", "2", "--split-by", "region"], "--split-by: model or even"),
     (["--split", "2", "--fill", "tight"], "--fill: pack or spread"),
+    (["--split", "2", "--dispatch", "late"], "only with --protocol timeline"),
+    (["--split", "2", "--protocol", "timeline", "--dispatch", "soon"], "--dispatch: once or late"),
 ])
 def test_split_usage_errors(small_trace: tuple[Path, Path], args: list[str], message: str) -> None:
     nodes, pods = small_trace
@@ -128,3 +130,18 @@ def test_simulate_timeline_split_has_a_row_per_policy_and_federation(small_trace
     assert [c["gpus"] for c in report["meta"]["cluster_shapes"]] == [96, 24]
     assert sum(report["meta"]["pods_per_cluster"]["bigk (2 clusters)"][0]) == 300
     assert "Timeline replay" in result.output
+
+
+def test_late_dispatch_holds_pods_until_a_cluster_fits_them(small_trace: tuple[Path, Path]) -> None:
+    nodes, pods = trace.load_nodes(small_trace[0]), trace.load_pods(small_trace[1])
+    once, _ = run_timeline_federated(nodes, pods, "bigk", 1, 2, speedup=20.0)
+    late, taken = run_timeline_federated(nodes, pods, "bigk", 1, 2, speedup=20.0, when="late")
+    assert late.ran + late.never_ran == late.pods == len(pods)
+    assert late.ran <= sum(taken) <= len(pods)  # only pods that fit somewhere are dispatched; nearly all then run
+    # on this trace: 250 ran late vs 235 once (pods no longer wait in one cluster while another has room)
+    assert late.ran > once.ran
+    alone, _ = run_timeline_federated(nodes, pods, "bigk", 1, 1, speedup=20.0, when="late")
+    plain = run_timeline(nodes, pods, "bigk", 1, speedup=20.0)
+    assert alone.ran + alone.never_ran == plain.pods and abs(alone.ran - plain.ran) <= 0.05 * plain.pods
+    with pytest.raises(ValueError, match="unknown dispatch mode"):
+        run_timeline_federated(nodes, pods, "bigk", 1, 2, when="never")
