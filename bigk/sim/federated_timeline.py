@@ -9,8 +9,10 @@ dispatched once, at arrival, by `bigk.scheduler.dispatch` on a copy of every clu
 there at this instant) and the
 demand already waiting there: where it fits now, else where it is expected to start soonest (the
 backlog estimate). It then waits in that cluster's queue until it runs or its deletion time comes;
-it is never moved to another cluster. A pod no cluster could ever hold never runs. The baseline is
-`run_timeline` on one cluster of all the nodes, with the same seed.
+it is never moved to another cluster. A pod no cluster could ever hold never runs. With `when="late"`
+(`--dispatch late`) a pod is dispatched only once it fits now in some cluster: until then it is held,
+in arrival order, and tried again whenever pods arrive or leave (shapes that fit nowhere are not tried
+twice in one instant). The baseline is `run_timeline` on one cluster of all the nodes, with the same seed.
 """
 
 from __future__ import annotations
