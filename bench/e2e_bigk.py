@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kubernetes import config  # noqa: E402
 
 from bigk.gctune import tune_for_long_lived_state  # noqa: E402
+from bigk.kube.client import api_client  # noqa: E402
 from bigk.kube.loop import SchedulerLoop  # noqa: E402
 from bigk.scheduler import Scheduler  # noqa: E402
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
-    api = config.new_client_from_config(str(args.kubeconfig))
+    api = api_client(kubeconfig=str(args.kubeconfig))  # as `bigk serve` builds it (a pool for 16 binds in flight)
     loop = SchedulerLoop(api, Scheduler(args.policy), scheduler_name=args.scheduler_name, leader_election=False,
                          interval_s=args.interval, bind_workers=args.bind_workers)
     done = threading.Event()
