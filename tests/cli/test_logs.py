@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,8 +61,15 @@ def test_serve_logs_json(tmp_path: Path) -> None:
             if "serve_listening" in line:
                 break
         proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=30)
-        lines += (rest or "").splitlines()
+        # Read the rest through the same buffered file: communicate(timeout=...) reads the raw pipe and loses what
+        # readline() had already buffered (the human line written right after serve_listening, when it came fast).
+        killer = threading.Timer(30, proc.kill)  # a hung shutdown fails the return-code check below
+        killer.start()
+        try:
+            lines += proc.stderr.read().splitlines()
+            proc.wait(timeout=5)
+        finally:
+            killer.cancel()
     finally:
         if proc.poll() is None:
             proc.kill()
