@@ -44,6 +44,24 @@ class BasePolicy:
         """Most policies need no workload model."""
 
 
+class ScoredPolicy(BasePolicy):
+    """A policy that scores every node at once and places the pod on the best feasible one.
+
+    A subclass gives `scores` (per node, higher is better) and, unless the
+    artifact's best-fit GPU choice (`place_best_fit_gpu`) is its rule, `place`.
+    """
+
+    def scores(self, state: ClusterState, req: PodRequest, now: float | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def place(self, state: ClusterState, req: PodRequest, node: int | None, now: float | None) -> Placement | None:
+        return place_best_fit_gpu(state, req, node, now)
+
+    def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
+               now: float | None = None) -> Placement | None:
+        return self.place(state, req, self.chooser.best(self.scores(state, req, now), feasible), now)
+
+
 _CHOOSER = Chooser()
 
 

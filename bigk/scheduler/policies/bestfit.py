@@ -11,14 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from bigk.cluster.model import PodRequest
-from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import (
-    MAX_SPEC_CPU_MILLI,
-    MAX_SPEC_GPU_MILLI,
-    BasePolicy,
-    gpu_free_total,
-    place_best_fit_gpu,
-)
+from bigk.cluster.state import ClusterState
+from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI, ScoredPolicy, gpu_free_total
 from bigk.scheduler.policies.base import register
 
 
@@ -30,13 +24,9 @@ def bestfit_scores(state: ClusterState, req: PodRequest, now: float | None) -> n
 
 
 @register("bestfit")
-class BestFitPolicy(BasePolicy):
+class BestFitPolicy(ScoredPolicy):
     """Least leftover (CPU and GPU, normalised) first."""
 
     name = "bestfit"
-
-    def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
-               now: float | None = None) -> Placement | None:
-        node = self.chooser.best(bestfit_scores(state, req, now), feasible)
-        return place_best_fit_gpu(state, req, node, now)
+    scores = staticmethod(bestfit_scores)
 

@@ -7,23 +7,16 @@ for large pods.
 
 from __future__ import annotations
 
-import numpy as np
-
-from bigk.cluster.model import PodRequest
-from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import BasePolicy, place_default
+from bigk.scheduler.policies._common import ScoredPolicy, place_default
 from bigk.scheduler.policies.base import register
 from bigk.scheduler.policies.spread import allocated_fractions
 
 
 @register("binpack")
-class BinpackPolicy(BasePolicy):
+class BinpackPolicy(ScoredPolicy):
     """Most allocated first; a fractional pod takes the fullest GPU it fits on."""
 
     name = "binpack"
-
-    def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
-               now: float | None = None) -> Placement | None:
-        node = self.chooser.best(allocated_fractions(state, req, now), feasible)
-        return place_default(state, req, node, now)
+    scores = staticmethod(allocated_fractions)
+    place = staticmethod(place_default)
 

@@ -12,14 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from bigk.cluster.model import PodRequest
-from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import (
-    MAX_SPEC_CPU_MILLI,
-    MAX_SPEC_GPU_MILLI,
-    BasePolicy,
-    gpu_free_total,
-    place_best_fit_gpu,
-)
+from bigk.cluster.state import ClusterState
+from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI, ScoredPolicy, gpu_free_total
 from bigk.scheduler.policies.base import register
 
 
@@ -31,12 +25,8 @@ def dotprod_scores(state: ClusterState, req: PodRequest, now: float | None) -> n
 
 
 @register("dotprod")
-class DotProductPolicy(BasePolicy):
+class DotProductPolicy(ScoredPolicy):
     """Smallest dot product of free resources and request first."""
 
     name = "dotprod"
-
-    def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
-               now: float | None = None) -> Placement | None:
-        node = self.chooser.best(dotprod_scores(state, req, now), feasible)
-        return place_best_fit_gpu(state, req, node, now)
+    scores = staticmethod(dotprod_scores)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, PodRequest
-from bigk.cluster.state import ClusterState, Placement
-from bigk.scheduler.policies._common import BasePolicy, place_best_fit_gpu
+from bigk.cluster.state import ClusterState
+from bigk.scheduler.policies._common import ScoredPolicy
 from bigk.scheduler.policies.base import register
 
 
@@ -37,12 +37,8 @@ def packing_scores(state: ClusterState, req: PodRequest, now: float | None) -> n
 
 
 @register("gpupacking")
-class GpuPackingPolicy(BasePolicy):
+class GpuPackingPolicy(ScoredPolicy):
     """Shared GPUs first, then used nodes, then empty nodes."""
 
     name = "gpupacking"
-
-    def select(self, state: ClusterState, req: PodRequest, feasible: np.ndarray,
-               now: float | None = None) -> Placement | None:
-        node = self.chooser.best(packing_scores(state, req, now), feasible)
-        return place_best_fit_gpu(state, req, node, now)
+    scores = staticmethod(packing_scores)
