@@ -46,14 +46,13 @@ from bigk.cluster.model import MILLI_GPU, PodRequest
 from bigk.cluster.state import DEFAULT_STALE_AFTER_S, ClusterState, Placement
 from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI
 from bigk.scheduler.policies.base import register
-from bigk.scheduler.policies.fgd import MAX_CACHED_SHAPES, FragAwarePolicy
+from bigk.scheduler.policies.fgd import FragAwarePolicy, shape_cache
 from bigk.scheduler.policies.frag import (
     FillModel,
     FragModel,
     Shape,
     cpu_per_gpu,
     cpu_starved_gpu,
-    shape_of,
     typical_pods,
 )
 from bigk.scheduler.policies.nodeview import NodeView, ViewCache
@@ -272,13 +271,7 @@ class BigkPolicy(FragAwarePolicy):
             packed = 1.0 - (total - req.total_gpu_milli) / MAX_SPEC_GPU_MILLI
             return np.rint(gain / STEP_MILLI) + 0.9 * np.minimum(np.maximum(packed, 0.0), 1.0)[:, None]
 
-        key = (shape_of(req), tuple(state.models))
-        cache = self._scores.get(key)
-        if cache is None:
-            if len(self._scores) >= MAX_CACHED_SHAPES:  # unbounded shape variety: start over rather than grow
-                self._scores.clear()
-            cache = self._scores[key] = ViewCache()
-        return cache.get(view, compute)
+        return shape_cache(self._scores, req, state, ViewCache).get(view, compute)
 
     def _node_terms(self, models: list[str]) -> NodeTerms:
         key = tuple(models)

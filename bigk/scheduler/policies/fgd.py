@@ -10,6 +10,9 @@ FGD learns the distribution from the requests it is asked to place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 
 from bigk.cluster.model import PodRequest
@@ -20,6 +23,23 @@ from bigk.scheduler.policies.frag import FragModel, RowCache, Shape, shape_of, s
 
 ONLINE_REFRESH = 64  # without an observed workload, rebuild the model at 64, 128, 256, ... requests
 MAX_CACHED_SHAPES = 512
+
+C = TypeVar("C")
+
+
+def shape_cache(caches: dict[tuple[Shape, tuple[str, ...]], C], req: PodRequest, state: ClusterState,
+                make: Callable[[], C]) -> C:
+    """The cache of `req`'s shape on `state`'s GPU models in `caches`, made on first use.
+
+    At MAX_CACHED_SHAPES shapes the caches start over rather than grow (unbounded shape variety).
+    """
+    key = (shape_of(req), tuple(state.models))
+    cache = caches.get(key)
+    if cache is None:
+        if len(caches) >= MAX_CACHED_SHAPES:
+            caches.clear()
+        cache = caches[key] = make()
+    return cache
 
 
 class FragAwarePolicy(BasePolicy):
@@ -49,13 +69,7 @@ class FragAwarePolicy(BasePolicy):
             self._caches.clear()
 
     def _cache(self, req: PodRequest, state: ClusterState) -> RowCache:
-        key = (shape_of(req), tuple(state.models))
-        cache = self._caches.get(key)
-        if cache is None:
-            if len(self._caches) >= MAX_CACHED_SHAPES:  # unbounded shape variety: start over rather than grow
-                self._caches.clear()
-            cache = self._caches[key] = RowCache()
-        return cache
+        return shape_cache(self._caches, req, state, RowCache)
 
 
 @register("fgd")
