@@ -85,17 +85,15 @@ class GangView:
 
     @property
     def queue(self) -> str:
-        if self.info is not None:
-            return self.info.queue
-        pods = self.bound + self.pending
-        return (self.driver or pods[0]).queue
+        return self.info.queue if self.info is not None else self._first_pod().queue
 
     @property
     def priority(self) -> int:
-        if self.info is not None:
-            return self.info.priority
-        pods = self.bound + self.pending
-        return (self.driver or pods[0]).priority
+        return self.info.priority if self.info is not None else self._first_pod().priority
+
+    def _first_pod(self) -> Pod:
+        """Where the queue and priority come from without a gang info: the driver, else the first pod seen."""
+        return self.driver or (self.bound + self.pending)[0]
 
 
 def group_gangs(pods: Iterable[Pod], gangs: dict[str, Gang]) -> tuple[dict[str, GangView], list[Pod], list[Pod]]:
