@@ -60,13 +60,30 @@ def write_json(report: dict[str, Any], path: str | Path) -> None:
     Path(path).write_text(json.dumps(report, indent=1) + "\n")
 
 
-def plot_inflation(report: dict[str, Any], path: str | Path) -> None:
-    """Unallocated GPU % and fragmented GPU % against arrived workload, median over seeds."""
+def pyplot() -> Any:
+    """matplotlib.pyplot drawing to files only (the Agg backend), imported when a plot is asked for."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig: Any, axes: Sequence[Any], path: str | Path, grid_axis: str = "both") -> None:
+    """The reports' finish: a dashed grid (on `grid_axis`) and a legend on each of `axes`, then the figure
+    written to `path` (PNG, 110 dpi) and closed."""
+    for ax in axes:
+        ax.grid(axis=grid_axis, linestyle="-.", alpha=0.6)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+
+
+def plot_inflation(report: dict[str, Any], path: str | Path) -> None:
+    """Unallocated GPU % and fragmented GPU % against arrived workload, median over seeds."""
+    plt = pyplot()
     x = report["curves"]["arrived_workload_pct"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
     for policy in report["summary"]:
@@ -81,12 +98,7 @@ def plot_inflation(report: dict[str, Any], path: str | Path) -> None:
             ylabel="unallocated GPU (%)", title="Unallocated GPU (median over seeds)")
     ax2.set(xlim=(0, 130), xlabel="arrived workload (% of cluster GPU capacity)",
             ylabel="fragmented GPU (% of capacity)", title="GPU fragmentation (FGD definition)")
-    for ax in (ax1, ax2):
-        ax.grid(linestyle="-.", alpha=0.6)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, (ax1, ax2), path)
 
 
 def print_inflation(report: dict[str, Any]) -> None:
@@ -145,11 +157,7 @@ def print_timeline(report: dict[str, Any]) -> None:
 
 
 def plot_timeline(report: dict[str, Any], path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True)
     for policy, s in report["series"].items():
         hours = [(t - s["time_s"][0]) / 3600 for t in s["time_s"]] if s["time_s"] else []
@@ -157,9 +165,4 @@ def plot_timeline(report: dict[str, Any], path: str | Path) -> None:
         ax2.plot(hours, s["pending_pods"], label=policy, linewidth=1)
     ax1.set(ylabel="allocated GPU (% of capacity)", title="GPU allocation over time")
     ax2.set(xlabel="hours since first event", ylabel="pods waiting", title="Queue length")
-    for ax in (ax1, ax2):
-        ax.grid(linestyle="-.", alpha=0.6)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, (ax1, ax2), path)

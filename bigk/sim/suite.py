@@ -15,7 +15,7 @@ from typing import Any
 
 from bigk.cluster.model import Node
 from bigk.sim.inflation import INFLATION_RATIO
-from bigk.sim.report import inflation_report
+from bigk.sim.report import inflation_report, pyplot, save_figure
 from bigk.sim.runner import RunProgress, run_inflation_sweep
 from bigk.sim.trace import TracePod, load_pods
 from bigk.sim.variants import ARTIFACT_VARIANTS, make_variant, parse_variant, published_file, variant_name
@@ -131,11 +131,9 @@ def print_suite(report: dict[str, Any]) -> None:
 
 def plot_suite(report: dict[str, Any], path: str | Path) -> None:
     """Bars: median unallocated GPU % per trace and policy (and the offline best when computed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = pyplot()
 
     rows = report["table"]
     series = list(report["policies"]) + (["offline"] if any("offline" in r for r in rows) else [])
@@ -146,9 +144,5 @@ def plot_suite(report: dict[str, Any], path: str | Path) -> None:
         ax.bar(x + i * width, [r[name] for r in rows], width, label=name)
     ax.set_xticks(x + width * (len(series) - 1) / 2, [r["trace"] for r in rows], rotation=45, ha="right")
     ax.set(ylabel="unallocated GPU % at 100% arrived", title="Median over seeds (offline: first seed)")
-    ax.grid(axis="y", linestyle="-.", alpha=0.6)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, (ax,), path, grid_axis="y")
 
