@@ -42,7 +42,7 @@ from bigk.spec.gang import node_selector_for, tolerations_for
 from bigk.spec.model import DNS_LABEL, FieldProblem, JobSpec, LabelKey, LabelValue
 from bigk.spec.problems import SpecProblem, field_path, problems_from_validation
 from bigk.spec.queue_names import QueueNameError, queue_name
-from bigk.spec.queues import Resources, _fail_files
+from bigk.spec.queues import BigkDoc, DocMeta, Resources, _fail_files, declarations_stand
 from bigk.spec.yamlsafe import Document, YamlProblem, load_bytes
 
 API_VERSION = "bigk.io/v1"
@@ -119,28 +119,22 @@ class ClusterListSpec(BaseModel):
     clusters: Annotated[list[ClusterEntry], AfterValidator(_unique_names)] = Field(min_length=1)
 
 
-class ClusterListDoc(BaseModel):
+class ClusterListDoc(BigkDoc):
     """A `kind: Clusters` document."""
 
-    model_config = ConfigDict(extra="forbid")
-    apiVersion: Literal["bigk.io/v1"]
     kind: Literal["Clusters"]
     metadata: dict[str, Any] = Field(default_factory=dict)
     spec: ClusterListSpec
 
 
-class ClusterMeta(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClusterMeta(DocMeta):
     name: ClusterName
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
 
 
-class ClusterDoc(BaseModel):
+class ClusterDoc(BigkDoc):
     """A `kind: Cluster` document."""
 
-    model_config = ConfigDict(extra="forbid")
-    apiVersion: Literal["bigk.io/v1"]
     kind: Literal["Cluster"]
     metadata: ClusterMeta
     spec: ClusterBody
@@ -291,13 +285,9 @@ def settle_clusters(result: Any, found: list[LoadedCluster], incomplete: bool) -
     declared, a job's `clusters` names are not checked (one implicit cluster).
     """
     clusters, problems = check_clusters(found)
-    if incomplete or problems:
-        result.clusters, result.clusters_failed = ClusterSet(), True
-        result.problems += problems
-        _fail_files(result, {p.file for p in problems})
-        return
-    result.clusters, result.clusters_failed = clusters, False
-    if not clusters:
+    stands = declarations_stand(result, problems, incomplete)
+    result.clusters, result.clusters_failed = (clusters, False) if stands else (ClusterSet(), True)
+    if not stands or not clusters:
         return
     bad: set[Path] = set()
     for job in list(result.jobs.values()):

@@ -45,6 +45,7 @@ from pydantic import (
 
 from bigk.cluster.model import MILLI_GPU, Queue
 from bigk.cluster.quantity import QuantityError, cpu_to_milli
+from bigk.spec.problems import SpecProblem
 from bigk.spec.queue_names import QueueNameError, queue_name
 from bigk.spec.units import memory_mib
 from bigk.spec.yamlsafe import Document
@@ -186,20 +187,31 @@ class QueueSpec(BaseModel):
         return self
 
 
-class QueueMeta(BaseModel):
+class DocMeta(BaseModel):
+    """The metadata of a bigk document other than a SparkJob (a subclass narrows `name` and `labels`)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="Dotted path, e.g. ml.training (root.ml.training is accepted).")
+    name: str
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
-class QueueDoc(BaseModel):
-    """A `kind: Queue` document."""
+class BigkDoc(BaseModel):
+    """What a bigk document other than a SparkJob starts with: no unknown fields, `apiVersion: bigk.io/v1`."""
 
     model_config = ConfigDict(extra="forbid")
 
     apiVersion: Literal["bigk.io/v1"]
+
+
+class QueueMeta(DocMeta):
+    name: str = Field(description="Dotted path, e.g. ml.training (root.ml.training is accepted).")
+
+
+class QueueDoc(BigkDoc):
+    """A `kind: Queue` document."""
+
     kind: Literal["Queue"]
     metadata: QueueMeta
     spec: QueueSpec = Field(default_factory=QueueSpec)
@@ -258,7 +270,7 @@ def is_queue_doc(data: Any) -> bool:
 
 def parse_queue(path: Path, doc: Document) -> tuple[LoadedQueue | None, list[Any]]:
     """One `kind: Queue` document -> the queue, or the problems (FILE:LINE:COL) that stop it."""
-    from bigk.spec.problems import SpecProblem, problems_from_validation
+    from bigk.spec.problems import problems_from_validation
 
     try:
         parsed = QueueDoc.model_validate(doc.data)
@@ -281,8 +293,6 @@ def parse_queue(path: Path, doc: Document) -> tuple[LoadedQueue | None, list[Any
 
 def check_tree(queues: Sequence[LoadedQueue]) -> tuple[QueueTree, list[Any]]:
     """Cross-document checks; the tree is all or nothing (any problem: an empty tree and the problems)."""
-    from bigk.spec.problems import SpecProblem
-
     problems: list[SpecProblem] = []
     tree = QueueTree()
 
@@ -354,7 +364,6 @@ def queue_model_warnings(tree: QueueTree, nodes: Sequence[Any]) -> list[Any]:
     `nodes` are `bigk.cluster.model.Node`s; the quota still applies if such GPUs join later.
     """
     from bigk.cluster.gpu_labels import matching_products
-    from bigk.spec.problems import SpecProblem
 
     products = sorted({gpu.model for node in nodes for gpu in node.gpus})
     have = ", ".join(products) or "none"
@@ -399,8 +408,6 @@ def settle_queues(result: Any, found: Sequence[tuple[Path, Sequence[LoadedQueue]
     file Helm writes), queues declared anywhere else are ignored with a warning:
     one source of truth per install, and the Helm values win.
     """
-    from bigk.spec.problems import SpecProblem
-
     chosen: list[LoadedQueue] = []
     allowed = {p.resolve() for p in queues_from} if queues_from else None
     for path, queues in found:
@@ -412,13 +419,9 @@ def settle_queues(result: Any, found: Sequence[tuple[Path, Sequence[LoadedQueue]
             continue
         chosen.extend(queues)
     tree, problems = check_tree(chosen)
-    if incomplete or problems:
-        result.queues, result.queues_failed = QueueTree(), True
-        result.problems += problems
-        _fail_files(result, {p.file for p in problems})
-        return
-    result.queues, result.queues_failed = tree, False
-    if not tree:
+    stands = declarations_stand(result, problems, incomplete)
+    result.queues, result.queues_failed = (tree, False) if stands else (QueueTree(), True)
+    if not stands or not tree:
         return
     bad: dict[Path, list[SpecProblem]] = {}
     for job in list(result.jobs.values()):
@@ -437,6 +440,16 @@ def settle_queues(result: Any, found: Sequence[tuple[Path, Sequence[LoadedQueue]
     for problems_of_file in bad.values():
         result.problems += problems_of_file
     _fail_files(result, set(bad))
+
+
+def declarations_stand(result: Any, problems: Sequence[SpecProblem], incomplete: bool) -> bool:
+    """Whether the queues (or clusters) the loader found stand: no file declaring them failed (`incomplete`)
+    and checked together they have no `problems`. If not, the problems join `result`'s and their files fail."""
+    if not incomplete and not problems:
+        return True
+    result.problems += problems
+    _fail_files(result, {p.file for p in problems})
+    return False
 
 
 def _fail_files(result: Any, files: set[Path]) -> None:
