@@ -95,6 +95,8 @@ def register(app: typer.Typer) -> None:
         dispatch_when: str = typer.Option("once", "--dispatch", help="--split with timeline: once (every pod at its "
                                           "arrival) or late (a pod only once it fits now somewhere; held until "
                                           "then)."),
+        hold_limit: float | None = typer.Option(None, "--hold-limit", help="--dispatch late: a pod held this many "
+                                                "seconds queues where it should start soonest."),
         fill: str = typer.Option("spread", "--fill", help="--split: among clusters where a pod fits, the emptiest "
                                  "(spread) or the fullest (pack)."),
     ) -> None:
@@ -112,8 +114,8 @@ def register(app: typer.Typer) -> None:
         if protocol not in ("inflation", "timeline", "eta"):
             raise UsageError(f"--protocol: unknown protocol {protocol!r}; use inflation, timeline or eta")
         if split:
-            _federated(nodes, pods, names, seed_list, protocol, ratio, speedup, split, split_by, fill, dispatch_when,
-                       variant, offline, json_out, quiet)
+            _federated(nodes, pods, names, seed_list, protocol, ratio, speedup, split, split_by, fill,
+                       (dispatch_when, hold_limit), variant, offline, json_out, quiet)
             return
         if protocol == "eta":
             _eta(nodes, pods, names if policy != DEFAULT_POLICIES else ["bigk"], seeds, speedup, eta_sample,
@@ -215,8 +217,8 @@ def _eta(nodes: Path, pods: Path, policies: list[str], seeds: str | None, speedu
 
 
 def _federated(nodes: Path, pods: Path, policies: list[str], seeds: list[int], protocol: str, ratio: float,
-               speedup: float, clusters: int, split_by: str, fill: str, when: str, variant: str | None,
-               offline: bool, json_out: Path | None, quiet: bool) -> None:
+               speedup: float, clusters: int, split_by: str, fill: str, dispatching: tuple[str, float | None],
+               variant: str | None, offline: bool, json_out: Path | None, quiet: bool) -> None:
     """`--split N`: the inflation protocol on one cluster and on N clusters of the same nodes (bigk.sim.federation)."""
     from bigk.sim import federation, report
 
@@ -230,8 +232,11 @@ def _federated(nodes: Path, pods: Path, policies: list[str], seeds: list[int], p
         raise UsageError(f"--split-by: {' or '.join(federation.SPLITS)}")
     if fill not in ("pack", "spread"):
         raise UsageError("--fill: pack or spread")
+    when, hold_limit = dispatching
     if when not in ("once", "late"):
         raise UsageError("--dispatch: once or late")
+    if hold_limit is not None and (when != "late" or hold_limit < 0):
+        raise UsageError("--hold-limit: seconds >= 0, with --dispatch late")
     if when != "once" and protocol != "timeline":
         raise UsageError("--dispatch late: only with --protocol timeline (the inflation protocol has no queue)")
     if not 1.0 <= ratio <= 10.0:
@@ -246,7 +251,7 @@ def _federated(nodes: Path, pods: Path, policies: list[str], seeds: list[int], p
     except ValueError as exc:
         raise UsageError(f"--split: {exc}") from None
     if protocol == "timeline":
-        _federated_timeline(node_list, pod_list, policies, seeds, clusters, split_by, fill, when, speedup,
+        _federated_timeline(node_list, pod_list, policies, seeds, clusters, split_by, fill, dispatching, speedup,
                             {"nodes_file": str(nodes), "pods_file": str(pods)}, started, json_out, quiet)
         return
     runs = []
@@ -266,7 +271,8 @@ def _federated(nodes: Path, pods: Path, policies: list[str], seeds: list[int], p
 
 
 def _federated_timeline(node_list: list[Node], pod_list: list[trace.TracePod], policies: list[str], seeds: list[int],
-                        clusters: int, split_by: str, fill: str, when: str, speedup: float, meta: dict[str, object],
+                        clusters: int, split_by: str, fill: str, dispatching: tuple[str, float | None],
+                        speedup: float, meta: dict[str, object],
                         started: float, json_out: Path | None, quiet: bool) -> None:
     """`--protocol timeline --split N`: queue waits on one cluster and on N clusters (bigk.sim.federated_timeline),
     one row each per policy."""
@@ -275,24 +281,27 @@ def _federated_timeline(node_list: list[Node], pod_list: list[trace.TracePod], p
     from bigk.sim.federation import split_nodes
     from bigk.sim.timeline import TimelineRun, run_timeline
 
+    when, hold_limit = dispatching
     runs: dict[str, list[TimelineRun]] = {}
     taken: dict[str, list[list[int]]] = {}
     with _progress(quiet, 2 * len(policies) * len(seeds)) as progress:
         for name in policies:
-            one, many = f"{name} (1 cluster)", f"{name} ({clusters} clusters{', late' if when == 'late' else ''})"
+            late = f", late{'' if hold_limit is None else f' <= {hold_limit:g} s'}" if when == "late" else ""
+            one, many = f"{name} (1 cluster)", f"{name} ({clusters} clusters{late})"
             for seed in seeds:
                 advance = progress(one, seed) if progress is not None else None
                 runs.setdefault(one, []).append(run_timeline(node_list, pod_list, name, seed, advance, speedup))
                 advance = progress(many, seed) if progress is not None else None
                 run, pods_per_cluster = run_timeline_federated(node_list, pod_list, name, seed, clusters, split_by,
                                                                "pack" if fill == "pack" else "spread", advance,
-                                                               speedup, when)
+                                                               speedup, when, hold_limit)
                 runs.setdefault(many, []).append(run)
                 taken.setdefault(many, []).append(pods_per_cluster)
     shapes = [{"cluster": f"c{k}", "nodes": len(part), "gpus": sum(len(n.gpus) for n in part)}
               for k, part in enumerate(split_nodes(node_list, clusters, split_by))]
     meta |= {"seeds": seeds, "policies": policies, "speedup": speedup, "clusters": clusters, "split": split_by,
-             "fill": fill, "dispatch": when, "cluster_shapes": shapes, "pods_per_cluster": taken,
+             "fill": fill, "dispatch": when, "hold_limit_s": hold_limit, "cluster_shapes": shapes,
+             "pods_per_cluster": taken,
              "seconds": round(time.perf_counter() - started, 1)}
     out = report.timeline_report(runs, meta)
     report.print_timeline(out)

@@ -12,7 +12,8 @@ backlog estimate). It then waits in that cluster's queue until it runs or its de
 it is never moved to another cluster. A pod no cluster could ever hold never runs. With `when="late"`
 (`--dispatch late`) a pod is dispatched only once it fits now in some cluster: until then it is held,
 in arrival order, and tried again whenever pods arrive or leave (shapes that fit nowhere are not tried
-twice in one instant). The baseline is `run_timeline` on one cluster of all the nodes, with the same seed.
+twice in one instant); `hold_limit_s` bounds the hold (then it queues where it should start soonest).
+The baseline is `run_timeline` on one cluster of all the nodes, with the same seed.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bigk.scheduler.dispatch import ClusterView, Fill, dispatch
 from bigk.scheduler.types import Snapshot
 from bigk.sim.federation import split_nodes
 from bigk.sim.inflation import seeded_policy
-from bigk.sim.timeline import MAX_SERIES_POINTS, TimelineRun
+from bigk.sim.timeline import MAX_SERIES_POINTS, TimelineRun, replay_events
 from bigk.sim.trace import TracePod
 
 DISPATCH_WHEN = ("once", "late")
@@ -68,18 +69,19 @@ class _Cluster:
 def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: str, seed: int,
                            clusters: int, split: str = "model", fill: Fill = "spread",
                            progress: Callable[[int, int], None] | None = None, speedup: float = 1.0,
-                           when: str = "once") -> tuple[TimelineRun, list[int]]:
+                           when: str = "once", hold_limit_s: float | None = None
+                           ) -> tuple[TimelineRun, list[int]]:
     """Replay the trace over `clusters` clusters; the run (as `run_timeline`'s) and the pods each cluster took.
 
     `when`: "once" dispatches every pod at its arrival (module docstring); "late" dispatches a pod only once it
-    fits now somewhere, holding it (in arrival order) until then and trying again whenever pods arrive or leave.
+    fits now somewhere, holding it (in arrival order) until then and trying again whenever pods arrive or leave;
+    with `hold_limit_s`, a pod held that long is dispatched where it is expected to start soonest and queues
+    there (its cluster's scheduler then holds room for it when it is the head of that queue).
     """
     if when not in DISPATCH_WHEN:
         raise ValueError(f"unknown dispatch mode {when!r}; use {' or '.join(DISPATCH_WHEN)}")
     started = time.perf_counter()
-    timed = [p for p in pods if p.created is not None]
-    if not timed:
-        raise ValueError("the timeline protocol needs creation_time on the pods")
+    objs, events = replay_events(pods, speedup)
     rng = np.random.default_rng(seed)
     node_list = [nodes[i] for i in rng.permutation(len(nodes))]  # the same shuffle as run_timeline
     capacity = sum(len(n.gpus) for n in node_list) * MILLI_GPU
@@ -87,18 +89,6 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
     fleet = [_Cluster(f"c{k}", part, policy_name, seed, workload)
              for k, part in enumerate(split_nodes(node_list, clusters, split))]
     by_name = {c.name: c for c in fleet}
-
-    events: list[tuple[float, int, int]] = []
-    objs: list[Pod] = []
-    origin = min(float(p.created) for p in timed)  # type: ignore[arg-type]
-    for i, tp in enumerate(timed):
-        recorded = float(tp.created)  # type: ignore[arg-type]
-        created = origin + (recorded - origin) / speedup
-        objs.append(Pod(f"{tp.name}-{i}", tp.request, created_at=created))
-        events.append((created, 1, i))
-        if tp.deleted is not None:
-            events.append((created + max(tp.deleted - recorded, 1e-6), 0, i))
-    events.sort()
 
     home: dict[str, _Cluster] = {}  # pod key -> the cluster it was dispatched to
     held: dict[str, Pod] = {}  # "late": pods not dispatched yet, in arrival order
@@ -162,12 +152,18 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                 views = {c.name: c.view(gone.get(c.name, [])) for c in fleet}
             failed: set[object] = set()  # shapes that fit nowhere now (room only shrinks within an instant)
             for key, pod in list(held.items()):
-                if pod.request in failed:
+                overdue = hold_limit_s is not None and now - pod.created_at >= hold_limit_s
+                if pod.request in failed and not overdue:
                     continue
                 choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0, 0),
                                   list(views.values()), fill=fill, keep=True, now=now)
-                if choice.how == "fits-now" and choice.cluster is not None:
+                if choice.cluster is not None and (choice.how == "fits-now" or overdue):
                     del held[key]
+                    if choice.how != "fits-now":  # held too long: it queues where it should start soonest
+                        v = views[choice.cluster]
+                        r = pod.request
+                        v.queued = (v.queued[0] + r.cpu_milli, v.queued[1] + r.memory_mib,
+                                    v.queued[2] + r.total_gpu_milli)
                     cluster = by_name[choice.cluster]
                     home[key] = cluster
                     taken[fleet.index(cluster)] += 1
@@ -204,6 +200,6 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
         progress(len(events), len(events))
     never += sum(len(c.waiting) for c in fleet) + len(held)
     step = max(1, len(times) // MAX_SERIES_POINTS)
-    run = TimelineRun(policy_name, seed, len(timed), len(waits), never, waits, times[::step], alloc[::step],
+    run = TimelineRun(policy_name, seed, len(objs), len(waits), never, waits, times[::step], alloc[::step],
                       pend[::step], cycles, time.perf_counter() - started)
     return run, taken

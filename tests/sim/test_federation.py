@@ -90,6 +90,7 @@ def test_simulate_split_reports_one_cluster_beside_the_federation(small_trace: t
     (["--split", "2", "--fill", "tight"], "--fill: pack or spread"),
     (["--split", "2", "--dispatch", "late"], "only with --protocol timeline"),
     (["--split", "2", "--protocol", "timeline", "--dispatch", "soon"], "--dispatch: once or late"),
+    (["--split", "2", "--protocol", "timeline", "--hold-limit", "60"], "--hold-limit: seconds >= 0, with --dispatch"),
 ])
 def test_split_usage_errors(small_trace: tuple[Path, Path], args: list[str], message: str) -> None:
     nodes, pods = small_trace
@@ -145,3 +146,14 @@ def test_late_dispatch_holds_pods_until_a_cluster_fits_them(small_trace: tuple[P
     assert alone.ran + alone.never_ran == plain.pods and abs(alone.ran - plain.ran) <= 0.05 * plain.pods
     with pytest.raises(ValueError, match="unknown dispatch mode"):
         run_timeline_federated(nodes, pods, "bigk", 1, 2, when="never")
+
+
+def test_a_hold_limit_sends_long_held_pods_to_queue_where_they_start_soonest(small_trace: tuple[Path, Path]) -> None:
+    nodes, pods = trace.load_nodes(small_trace[0]), trace.load_pods(small_trace[1])
+    held, _ = run_timeline_federated(nodes, pods, "bigk", 1, 2, speedup=20.0, when="late")
+    bounded, taken = run_timeline_federated(nodes, pods, "bigk", 1, 2, speedup=20.0, when="late", hold_limit_s=0.0)
+    once, _ = run_timeline_federated(nodes, pods, "bigk", 1, 2, speedup=20.0)
+    assert bounded.ran + bounded.never_ran == len(pods)
+    # a limit of 0 s queues at once every pod that does not fit now: the same as dispatching at arrival
+    assert (bounded.ran, bounded.never_ran, bounded.waits_s) == (once.ran, once.never_ran, once.waits_s)
+    assert sum(taken) == len(pods) and held.ran != once.ran
