@@ -45,21 +45,19 @@ class TimelineRun:
     seconds: float = 0.0
 
 
-def run_timeline(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: str, seed: int,
-                 progress: Callable[[int, int], None] | None = None, speedup: float = 1.0) -> TimelineRun:
-    """Replay the trace's arrivals and departures through `Scheduler.cycle`."""
-    started = time.perf_counter()
+Event = tuple[float, int, int]  # (time, 0 = leave / 1 = arrive, pod index)
+
+
+def replay_events(pods: Sequence[TracePod], speedup: float) -> tuple[list[Pod], list[Event]]:
+    """The pods with a creation time as `Pod`s (NAME-INDEX, created when the replay has them arrive) and their
+    arrivals and departures in replay order; times after the first arrival are divided by `speedup`.
+
+    Raises ValueError when no pod has a creation time.
+    """
     timed = [p for p in pods if p.created is not None]
     if not timed:
         raise ValueError("the timeline protocol needs creation_time on the pods")
-    rng = np.random.default_rng(seed)
-    node_list = [nodes[i] for i in rng.permutation(len(nodes))]
-    capacity = sum(len(n.gpus) for n in node_list) * MILLI_GPU
-    policy = seeded_policy(policy_name, seed)
-    policy.observe_workload([p.request for p in pods])
-    sched = Scheduler(policy)
-
-    events: list[tuple[float, int, int]] = []  # (time, 0 = leave / 1 = arrive, pod index)
+    events: list[Event] = []
     objs: list[Pod] = []
     origin = min(float(p.created) for p in timed)  # type: ignore[arg-type]
     for i, tp in enumerate(timed):
@@ -71,6 +69,20 @@ def run_timeline(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: s
             # a pod that leaves the instant it arrives still gets that instant's cycle
             events.append((created + max(tp.deleted - recorded, 1e-6), 0, i))
     events.sort()
+    return objs, events
+
+
+def run_timeline(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: str, seed: int,
+                 progress: Callable[[int, int], None] | None = None, speedup: float = 1.0) -> TimelineRun:
+    """Replay the trace's arrivals and departures through `Scheduler.cycle`."""
+    started = time.perf_counter()
+    objs, events = replay_events(pods, speedup)
+    rng = np.random.default_rng(seed)
+    node_list = [nodes[i] for i in rng.permutation(len(nodes))]
+    capacity = sum(len(n.gpus) for n in node_list) * MILLI_GPU
+    policy = seeded_policy(policy_name, seed)
+    policy.observe_workload([p.request for p in pods])
+    sched = Scheduler(policy)
 
     live: dict[str, Pod] = {}
     waiting: set[str] = set()
@@ -119,7 +131,7 @@ def run_timeline(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: s
         progress(len(events), len(events))
     never += len(waiting)
     step = max(1, len(times) // MAX_SERIES_POINTS)
-    return TimelineRun(policy_name, seed, len(timed), len(waits), never, waits, times[::step], alloc[::step],
+    return TimelineRun(policy_name, seed, len(objs), len(waits), never, waits, times[::step], alloc[::step],
                        pend[::step], cycles, time.perf_counter() - started)
 
 
