@@ -79,7 +79,7 @@ class DevicePluginSim(Simulator):
         super().start()
 
     def _replay(self) -> None:
-        for pod in self.api.store.objects("pods")[0]:
+        for pod in self._stored_pods():
             self._consider(pod, deleted=False)
 
     def _wants(self, key: str, event: WatchEvent) -> bool:

@@ -28,7 +28,7 @@ from bigk.cluster.labels import SPARK_ROLE
 from bigk.emulator import spark_volumes, sparkconf
 from bigk.emulator.api import PODS, TERMINAL_PHASES
 from bigk.emulator.errors import ApiError
-from bigk.emulator.host import SimHost, Simulator
+from bigk.emulator.host import SimHost, Simulator, cancel_all
 from bigk.emulator.kubelet import expected_duration, finish_pod, sim_fails
 from bigk.emulator.resources import by_key
 from bigk.emulator.store import Obj, WatchEvent
@@ -69,14 +69,11 @@ class SparkDriverSim(Simulator):
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def _replay(self) -> None:
-        items, _ = self.api.store.objects(PODS.key)
-        for pod in items:
+        for pod in self._stored_pods():
             self._consider(pod)
 
     def _halt(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        self._tasks.clear()
+        cancel_all(self._tasks)
 
     def _wants(self, key: str, event: WatchEvent) -> bool:
         return (key == PODS.key and event.type != "DELETED"

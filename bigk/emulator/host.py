@@ -102,3 +102,14 @@ class Simulator:
 
     def _halt(self) -> None:
         """Cancel what is scheduled."""
+
+    def _stored_pods(self) -> list[Obj]:
+        """The pods stored now (what a pod simulator's `_replay` catches up with)."""
+        return self.api.store.objects("pods")[0]
+
+
+def cancel_all(scheduled: dict[str, Any]) -> None:
+    """Cancel every task or timer handle in `scheduled` and forget them (a simulator's `_halt`)."""
+    for item in scheduled.values():
+        item.cancel()
+    scheduled.clear()

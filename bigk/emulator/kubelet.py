@@ -18,7 +18,7 @@ from typing import Any
 
 from bigk.cluster.labels import EXPECTED_DURATION_ANNOTATION, SPARK_ROLE
 from bigk.emulator.api import PODS, TERMINAL_PHASES, set_condition
-from bigk.emulator.host import SimHost, Simulator
+from bigk.emulator.host import SimHost, Simulator, cancel_all
 from bigk.emulator.nodes import node_ip
 from bigk.emulator.store import Obj, WatchEvent, rfc3339
 
@@ -68,14 +68,11 @@ class KubeletSim(Simulator):
         self._stopping: set[str] = set()  # pod uids whose removal is scheduled
 
     def _replay(self) -> None:
-        items, _ = self.api.store.objects(PODS.key)
-        for pod in items:
+        for pod in self._stored_pods():
             self._consider(pod)
 
     def _halt(self) -> None:
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        cancel_all(self._timers)
 
     # ---- reacting to changes ----------------------------------------------------------
     def _wants(self, key: str, event: WatchEvent) -> bool:
