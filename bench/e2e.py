@@ -251,6 +251,7 @@ class PodWatch:
         self.seen: dict[str, float] = {}
         self.bound: dict[str, float] = {}
         self.pods: dict[str, dict[str, Any]] = {}
+        self.labels: dict[str, dict[str, str]] = {}  # every pod seen, deleted ones included
         self.lock = threading.Lock()
         self._w = watch.Watch()
         self._stop = threading.Event()
@@ -279,6 +280,7 @@ class PodWatch:
                             self.pods.pop(name, None)
                             continue
                         self.pods[name] = obj
+                        self.labels[name] = obj["metadata"].get("labels") or {}
                         self.seen.setdefault(name, now)
                         if obj["spec"].get("nodeName"):
                             self.bound.setdefault(name, now)
@@ -295,6 +297,7 @@ class PodWatch:
         with self.lock:
             self.seen.clear()
             self.bound.clear()
+            self.labels.clear()
 
     def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -528,9 +531,14 @@ def spark_apps(api: client.ApiClient, podwatch: PodWatch, plane_api: client.ApiC
         time.sleep(max(0.0, sizes.spark_window_s - (time.monotonic() - t0)))
         with podwatch.lock:
             pods = list(podwatch.pods.values())
+            bound_at = dict(podwatch.bound)
+            labels = dict(podwatch.labels)
     finally:
         sim.stop()
+    import numpy as np
+
     complete = stuck = stuck_gpus = 0
+    gang_starts: list[float] = []  # per application: driver created -> its last member of the gang bound
     running_gpus = drivers_bound = drivers_running = executors_created = executors_bound = 0
     for i in range(k):
         app = f"{scheduler}-{run}-app-{i:03d}"
@@ -539,6 +547,11 @@ def spark_apps(api: client.ApiClient, podwatch: PodWatch, plane_api: client.ApiC
         execs = [p for p in members if p["metadata"]["labels"].get("spark-role") == "executor"]
         if driver is None:
             continue
+        ever = [n for n, lab in labels.items() if lab.get("spark-app-selector") == app]  # deleted executors too
+        exec_bound = sorted(bound_at[n] for n in ever if labels[n].get("spark-role") == "executor" and n in bound_at)
+        driver_at = bound_at.get(driver["metadata"]["name"])
+        if driver_at is not None and len(exec_bound) >= e:
+            gang_starts.append(max(driver_at, exec_bound[e - 1]) - t0)
         drivers_bound += bool(driver["spec"].get("nodeName"))
         drivers_running += (driver.get("status") or {}).get("phase") in ("Running", "Succeeded")
         executors_created += len(execs)
@@ -555,6 +568,11 @@ def spark_apps(api: client.ApiClient, podwatch: PodWatch, plane_api: client.ApiC
     return {"apps": k, "executors_per_app": e, "pool_gpus": 8 * len(spark_nodes),
             "window_s": sizes.spark_window_s, "complete": complete, "stuck": stuck,
             "gpus_held_by_stuck": stuck_gpus, "other_incomplete": k - complete - stuck,
+            # gang latency: from the applications' creation until driver and all executors are bound; an application
+            # whose gang never became whole in the window has none (it counts in gangs_never_whole)
+            "gangs_whole": len(gang_starts), "gangs_never_whole": k - len(gang_starts),
+            "gang_latency_p50_s": round(float(np.percentile(gang_starts, 50)), 3) if gang_starts else None,
+            "gang_latency_p99_s": round(float(np.percentile(gang_starts, 99)), 3) if gang_starts else None,
             "at_the_end": {"drivers_bound": drivers_bound, "drivers_running": drivers_running,
                            "executors_created": executors_created, "executors_bound": executors_bound}}
 
@@ -796,7 +814,8 @@ def table(rows: list[Row]) -> str:
         elif r.workload == "spark":
             text = (f"{f['complete']} complete, {f['stuck']} stuck, {f['gpus_held_by_stuck']} GPUs held by stuck "
                     f"(of {f['apps']} apps x {f['executors_per_app']} GPUs on {f['pool_gpus']} GPUs, "
-                    f"{f['window_s']:.0f} s)")
+                    f"{f['window_s']:.0f} s); gangs whole: {f['gangs_whole']}/{f['apps']}, gang latency p50 "
+                    f"{f['gang_latency_p50_s']} s, p99 {f['gang_latency_p99_s']} s")
         else:
             text = (f"{f['unallocated_gpu_pct']} % GPUs unallocated ({f['allocated_gpus']}/{f['pool_gpus']}, "
                     f"{f['bound']}/{f['trace_pods']} trace pods bound")

@@ -64,6 +64,9 @@ def test_e2e_smoke_runs_every_row_and_bigk_leaves_no_spark_app_stuck(tmp_path: P
         assert tp["scheduler_cpu_s"] > 0 and tp["scheduler_peak_rss_mib"] > 0 and tp["apiserver_requests_per_s"] > 0
         spark = rows[(scheduler, "spark")]
         assert spark["complete"] + spark["stuck"] + spark["other_incomplete"] == spark["apps"] == 4
+        assert spark["gangs_whole"] + spark["gangs_never_whole"] == 4
+        if spark["gangs_whole"]:
+            assert 0 < spark["gang_latency_p50_s"] <= spark["gang_latency_p99_s"] <= spark["window_s"]
         pack = rows[(scheduler, "packing")]
         assert 0 <= pack["unallocated_gpu_pct"] <= 100 and pack["requested_gpus"] <= pack["pool_gpus"]
         assert pack["pool_nodes"] == 3 and sum(pack["pending_pods_by_reason"].values()) == \
@@ -71,5 +74,5 @@ def test_e2e_smoke_runs_every_row_and_bigk_leaves_no_spark_app_stuck(tmp_path: P
     assert rows[("bigk", "throughput")]["bound"] == 20
     bigk_spark = rows[("bigk", "spark")]
     assert bigk_spark["stuck"] == 0 and bigk_spark["gpus_held_by_stuck"] == 0
-    assert bigk_spark["complete"] == 4
+    assert bigk_spark["complete"] == 4 and bigk_spark["gangs_whole"] == 4  # every gang became whole, in turn
     assert (tmp_path / "e2e.png").stat().st_size > 0
