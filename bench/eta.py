@@ -55,7 +55,7 @@ def make_world(n_nodes: int, n_waiting: int, seed: int) -> ForecastInput:
                 app = f"run-{i}-{k}"
                 n_exec = min(len(free), rng.choice([1, 2, 4]))
                 exe = PodRequest(8000, 32_768, 1, 1000)
-                gangs[app] = Gang(app, "ml", RUNNING_PRIORITY, PodRequest(2000, 4096), exe, n_exec, n_exec)
+                gangs[app] = Gang(app, "ml", RUNNING_PRIORITY, PodRequest(2000, 4096), exe, n_exec)
                 pods.append(Pod(f"{app}-driver", gangs[app].driver, queue="ml", priority=RUNNING_PRIORITY, gang=app,
                                 role=Role.DRIVER, node=name))
                 for e in range(n_exec):
@@ -77,7 +77,7 @@ def make_world(n_nodes: int, n_waiting: int, seed: int) -> ForecastInput:
             app = f"wait-{j}"
             n_exec = rng.choice([2, 4])
             exe = PodRequest(8000, 32_768, 1, 1000)
-            gangs[app] = Gang(app, "ml", priority, PodRequest(2000, 4096), exe, n_exec, n_exec, created_at=created)
+            gangs[app] = Gang(app, "ml", priority, PodRequest(2000, 4096), exe, n_exec, created_at=created)
             pods.append(Pod(f"{app}-driver", gangs[app].driver, queue="ml", priority=priority, gang=app,
                             role=Role.DRIVER, created_at=created))
             durations[app] = spread(rng.lognormvariate(7.0, 1.0))

@@ -63,7 +63,7 @@ def make_work(n_pods: int, seed: int) -> tuple[list[Pod], dict[str, Gang], dict[
         if kind < 0.08 and count + 1 + k <= n_pods:  # a Spark gang: driver + 2..6 single-GPU executors
             drv = PodRequest(1000, 4096)
             exe = PodRequest(8000, 32_768, 1, 1000)
-            gangs[name] = Gang(name, "spark", prio, drv, exe, k, k, created_at=t)
+            gangs[name] = Gang(name, "spark", prio, drv, exe, k, created_at=t)
             arrivals.append(Pod(f"{name}-driver", drv, queue="spark", priority=prio, gang=name, role=Role.DRIVER,
                                 created_at=t))
             executors[name] = [Pod(f"{name}-exec-{j}", exe, queue="spark", priority=prio, gang=name,

@@ -185,7 +185,6 @@ class Gang:
     driver: PodRequest
     executor: PodRequest
     min_executors: int
-    max_executors: int
     namespace: str = "default"
     created_at: float = 0.0
     node_selector: dict[str, str] = field(default_factory=dict)

@@ -1,11 +1,13 @@
 """Gangs and snapshots from what the informers see: Spark applications as scheduling units.
 
-A gang is the set of pods with one `spark-app-selector`. Its minimum and maximum
-come from the driver's `bigk.io/min-executors` / `bigk.io/max-executors`
-annotations; the request of one executor comes from an executor pod when one
-exists (exact), else from the driver's `bigk.io/executor-request` annotation
-(written by the spec renderer), else it is estimated as the driver's own request
-(logged), so that executors not yet created can still be reserved.
+A gang is the set of pods with one `spark-app-selector`. Its minimum comes from
+the driver's `bigk.io/min-executors` annotation (`bigk.io/max-executors` beside
+it is for people and tools: the scheduler needs no maximum, since Spark creates
+at most that many executors and those above the minimum are extras); the
+request of one executor comes from an executor pod when one exists (exact),
+else from the driver's `bigk.io/executor-request` annotation (written by the
+spec renderer), else it is estimated as the driver's own request (logged), so
+that executors not yet created can still be reserved.
 """
 
 from __future__ import annotations
@@ -52,7 +54,6 @@ def gangs_from_entries(entries: Iterable[PodEntry]) -> dict[str, Gang]:
 def _gang(name: str, driver: PodEntry, executors: list[PodEntry]) -> Gang:
     d = driver.pod
     minimum = _int_annotation(driver, L.MIN_EXECUTORS_ANNOTATION) or 0
-    maximum = max(_int_annotation(driver, L.MAX_EXECUTORS_ANNOTATION) or minimum, minimum)
     selector, tolerations, pools = d.node_selector, d.tolerations, d.preferred_pools
     if executors:
         model = min(executors, key=lambda e: e.pod.name).pod
@@ -69,7 +70,7 @@ def _gang(name: str, driver: PodEntry, executors: list[PodEntry]) -> Gang:
                 log.warning("event=executor_request_estimated gang=%s reason=no_%s_annotation", name,
                             L.EXECUTOR_REQUEST_ANNOTATION.replace("bigk.io/", ""))
     return Gang(name=name, queue=d.queue, priority=d.priority, driver=d.request, executor=request,
-                min_executors=minimum, max_executors=maximum, namespace=d.namespace, created_at=d.created_at,
+                min_executors=minimum, namespace=d.namespace, created_at=d.created_at,
                 node_selector=dict(selector), tolerations=list(tolerations), preferred_pools=tuple(pools))
 
 

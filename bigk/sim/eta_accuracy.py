@@ -334,7 +334,7 @@ def spark_work(seed: int, hours: float = 24.0, jobs: int = 14, adhoc_per_hour: f
         app = f"{job.name}-r{n:05d}"
         exe = PodRequest(4000, 16_384, job.gpu, 1000 if job.gpu else 0)
         drv = PodRequest(1000, 4096)
-        gang = Gang(app, job.queue, job.priority, drv, exe, job.executors, job.executors, created_at=at)
+        gang = Gang(app, job.queue, job.priority, drv, exe, job.executors, created_at=at)
         driver = Pod(f"{app}-driver", drv, queue=job.queue, priority=job.priority, gang=app, role=Role.DRIVER,
                      created_at=at)
         duration = float(job.median_s * math.exp(job.sigma * rng.standard_normal()))

@@ -113,7 +113,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
             elif kind == 1:
                 if views is None:  # departures of this instant sort first: they are all known here
                     views = {c.name: c.view(gone.get(c.name, [])) for c in fleet}
-                choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0, 0),
+                choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0),
                                   list(views.values()), fill=fill, keep=True, now=now)
                 if choice.cluster is None:
                     never += 1  # no cluster could ever hold it
@@ -155,7 +155,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                 overdue = hold_limit_s is not None and now - pod.created_at >= hold_limit_s
                 if pod.request in failed and not overdue:
                     continue
-                choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0, 0),
+                choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0),
                                   list(views.values()), fill=fill, keep=True, now=now)
                 if choice.cluster is not None and (choice.how == "fits-now" or overdue):
                     del held[key]

@@ -124,7 +124,7 @@ def _play(parts: list[list[Node]], seq: Sequence[PodRequest], requests: Sequence
     mine = [0] * len(parts)
     for i, req in enumerate(seq):
         total_arrived += req.total_gpu_milli
-        gang = Gang(f"p{i}", "default", 0, req, req, 0, 0)
+        gang = Gang(f"p{i}", "default", 0, req, req, 0)
         choice = dispatch(gang, views, fill=fill, keep=True)
         if choice.how == "fits-now" and choice.cluster is not None:
             k = index[choice.cluster]

@@ -127,7 +127,6 @@ def gang_for(job: JobSpec, run_id: str) -> Gang:
         driver=driver,
         executor=executor,
         min_executors=job.spec.executor.gang_min,
-        max_executors=job.spec.executor.gang_max,
         namespace=job.metadata.namespace,
         node_selector=node_selector_for(job, "executor"),
         tolerations=[t.to_cluster() for t in tolerations_for(job, "executor")],

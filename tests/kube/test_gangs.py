@@ -33,7 +33,7 @@ def test_gang_before_any_executor_exists_uses_the_driver_annotations() -> None:
                    L.EXECUTOR_REQUEST_ANNOTATION: encode_executor_request(EXEC, {"bigk.io/pool": "gpu"}, TOL)}
     gang = _gangs(pod("drv", app="spark-1", role="driver", cpu="1", memory="2Gi", annotations=annotations,
                       labels={L.QUEUE_LABEL: "ml"}))["spark-1"]
-    assert (gang.min_executors, gang.max_executors, gang.priority, gang.queue) == (3, 5, 7, "ml")
+    assert (gang.min_executors, gang.priority, gang.queue) == (3, 7, "ml")
     assert gang.executor == EXEC and gang.driver == PodRequest(1000, 2048)
     assert gang.node_selector == {"bigk.io/pool": "gpu"} and gang.tolerations == TOL
 

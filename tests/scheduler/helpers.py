@@ -31,13 +31,12 @@ def pod(name: str, cpu: int = 1000, mem: int = 1024, gpus: int = 0, milli: int =
 
 
 def gang(app: str, executors: int, *, queue: str = "default", priority: int = 0, created_at: float = 0.0,
-         executor: PodRequest | None = None, driver: PodRequest | None = None, max_executors: int | None = None,
+         executor: PodRequest | None = None, driver: PodRequest | None = None,
          tolerations: list[Toleration] | None = None) -> tuple[Gang, Pod]:
     """A gang with minimum `executors` and its pending driver pod."""
     drv = driver or PodRequest(1000, 2048)
     exe = executor or PodRequest(4000, 8192, 1, 1000)
-    info = Gang(app, queue, priority, drv, exe, executors, max_executors or executors, created_at=created_at,
-                tolerations=tolerations or [])
+    info = Gang(app, queue, priority, drv, exe, executors, created_at=created_at, tolerations=tolerations or [])
     d = Pod(f"{app}-driver", drv, queue=queue, priority=priority, gang=app, role=Role.DRIVER,
             created_at=created_at, tolerations=tolerations or [])
     return info, d

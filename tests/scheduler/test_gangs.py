@@ -79,7 +79,7 @@ def test_reservations_are_dropped_when_the_gang_goes_away() -> None:
 
 def test_extra_executors_run_only_where_room_is_left() -> None:
     w = World([gpu_node("g0", gpus=4), cpu_node("c0")])
-    info, drv = gang("app", 2, max_executors=6)
+    info, drv = gang("app", 2)
     w.add_gang(info, drv)
     w.cycle(0)
     w.add(*executor_pods(info, 6))  # dynamic allocation asks for 4 extras; 2 GPUs are left

@@ -12,8 +12,7 @@ def _evicted(result: CycleResult) -> set[str]:
 
 def _run_gang(w: World, app: str, executors: int, extras: int = 0, priority: int = 0, queue: str = "default",
               t: float = 0) -> None:
-    info, drv = gang(app, executors, priority=priority, queue=queue, created_at=t,
-                     max_executors=executors + extras)
+    info, drv = gang(app, executors, priority=priority, queue=queue, created_at=t)
     w.add_gang(info, drv)
     w.cycle(t)
     w.add(*executor_pods(info, executors + extras, created_at=t))

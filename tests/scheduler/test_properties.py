@@ -105,8 +105,8 @@ class Driver:
                                                tolerations=tol, created_at=t)
             return
         assert a.executor is not None
-        self.gangs[name] = Gang(name, a.queue, a.priority, a.request, a.executor, a.gang_min,
-                                a.gang_min + a.extras, created_at=t, tolerations=tol)
+        self.gangs[name] = Gang(name, a.queue, a.priority, a.request, a.executor, a.gang_min, created_at=t,
+                                tolerations=tol)
         self.pods[f"default/{name}-d"] = Pod(f"{name}-d", a.request, priority=a.priority, queue=a.queue,
                                              gang=name, role=Role.DRIVER, tolerations=tol, created_at=t)
         self.unborn[name] = [Pod(f"{name}-e{j}", a.executor, priority=a.priority, queue=a.queue, gang=name,

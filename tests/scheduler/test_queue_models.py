@@ -87,7 +87,7 @@ def test_a_parents_model_maximum_caps_its_children_together() -> None:
 def test_extra_executors_respect_the_model_maximum() -> None:
     w = World([gpu_node("a100-0", gpus=8, model=A100)])
     w.queues = {"ml": Queue("ml", maximum_models={"A100": 3000})}
-    info, driver = gang("dyn", 2, queue="ml", executor=A100_EXEC, max_executors=5)
+    info, driver = gang("dyn", 2, queue="ml", executor=A100_EXEC)
     w.add_gang(info, driver)
     w.cycle(0)
     w.add(*executor_pods(info, 5, created_at=1))

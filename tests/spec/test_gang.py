@@ -69,13 +69,13 @@ def test_gang_carries_queue_priority_bounds_pools_and_gpu_toleration() -> None:
     )
     gang = gang_for(job, "r1")
     assert gang.name == "scoring-r1"
-    assert (gang.queue, gang.priority, gang.min_executors, gang.max_executors) == ("ml", 7, 2, 6)
+    assert (gang.queue, gang.priority, gang.min_executors) == ("ml", 7, 2)
     assert gang.preferred_pools == ("gpu-t4", "gpu-a100")
     assert gang.node_selector == {"zone": "a"}
     assert Toleration("nvidia.com/gpu", "Exists", "", "NoSchedule") in gang.tolerations
     assert gang.executor.gpu_count == 1
 
 
-def test_cpu_gangs_get_no_gpu_toleration_and_default_bounds() -> None:
+def test_cpu_gangs_get_no_gpu_toleration_and_default_minimum() -> None:
     gang = gang_for(_job({"executor": {"instances": 3}}), "r2")
-    assert gang.tolerations == [] and (gang.min_executors, gang.max_executors) == (3, 3)
+    assert gang.tolerations == [] and gang.min_executors == 3
