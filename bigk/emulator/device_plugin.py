@@ -29,7 +29,7 @@ from bigk.cluster.devices import (
     plugin_choice,
 )
 from bigk.cluster.model import GPU_RESOURCE
-from bigk.emulator.host import SimHost, Simulator
+from bigk.emulator.host import PodSimulator, SimHost
 from bigk.emulator.store import Obj, WatchEvent
 
 log = logging.getLogger("bigk.emulator")
@@ -58,7 +58,7 @@ def advertised_gpus(node: Obj) -> int:
         return 0
 
 
-class DevicePluginSim(Simulator):
+class DevicePluginSim(PodSimulator):
     """Device allocation for every node, the way the kubelet's device manager does it."""
 
     def __init__(self, host: SimHost) -> None:
@@ -78,10 +78,6 @@ class DevicePluginSim(Simulator):
                 self._publish(name)
         super().start()
 
-    def _replay(self) -> None:
-        for pod in self._stored_pods():
-            self._consider(pod, deleted=False)
-
     def _wants(self, key: str, event: WatchEvent) -> bool:
         return key == "pods"
 
@@ -92,7 +88,7 @@ class DevicePluginSim(Simulator):
         """The devices given on `node`, by pod UID (a copy)."""
         return dict(self._alloc.get(node, {}))
 
-    def _consider(self, pod: Obj, deleted: bool) -> None:
+    def _consider(self, pod: Obj, deleted: bool = False) -> None:
         if self._stopped:
             return
         meta = pod["metadata"]

@@ -28,7 +28,7 @@ from bigk.cluster.labels import SPARK_ROLE
 from bigk.emulator import spark_volumes, sparkconf
 from bigk.emulator.api import PODS, TERMINAL_PHASES
 from bigk.emulator.errors import ApiError
-from bigk.emulator.host import SimHost, Simulator, cancel_all
+from bigk.emulator.host import PodSimulator, SimHost, cancel_all
 from bigk.emulator.kubelet import expected_duration, finish_pod, sim_fails
 from bigk.emulator.resources import by_key
 from bigk.emulator.store import Obj, WatchEvent
@@ -59,7 +59,7 @@ class DriverConf:
         )
 
 
-class SparkDriverSim(Simulator):
+class SparkDriverSim(PodSimulator):
     """Runs one simulated Spark application per running driver pod (label spark-role=driver)."""
 
     def __init__(self, host: SimHost, tick: float = 0.05) -> None:
@@ -67,10 +67,6 @@ class SparkDriverSim(Simulator):
         self.scale = host.time_scale
         self.tick = tick
         self._tasks: dict[str, asyncio.Task[None]] = {}
-
-    def _replay(self) -> None:
-        for pod in self._stored_pods():
-            self._consider(pod)
 
     def _halt(self) -> None:
         cancel_all(self._tasks)

@@ -18,7 +18,7 @@ from typing import Any
 
 from bigk.cluster.labels import EXPECTED_DURATION_ANNOTATION, SPARK_ROLE
 from bigk.emulator.api import PODS, TERMINAL_PHASES, set_condition
-from bigk.emulator.host import SimHost, Simulator, cancel_all
+from bigk.emulator.host import PodSimulator, SimHost, cancel_all
 from bigk.emulator.nodes import node_ip
 from bigk.emulator.store import Obj, WatchEvent, rfc3339
 
@@ -55,7 +55,7 @@ def _container_status(container: Obj, pod_uid: str, state: Obj, ready: bool) -> 
     }
 
 
-class KubeletSim(Simulator):
+class KubeletSim(PodSimulator):
     """One simulated kubelet for every node of the emulated cluster."""
 
     def __init__(self, host: SimHost, start_delay: float = 0.5, stop_delay: float = 0.2) -> None:
@@ -66,10 +66,6 @@ class KubeletSim(Simulator):
         self._timers: dict[str, asyncio.TimerHandle] = {}  # pod uid -> next step
         self._waiting: dict[str, tuple[str, str]] = {}  # pod uid -> (ns, name) waiting for volumes
         self._stopping: set[str] = set()  # pod uids whose removal is scheduled
-
-    def _replay(self) -> None:
-        for pod in self._stored_pods():
-            self._consider(pod)
 
     def _halt(self) -> None:
         cancel_all(self._timers)
