@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from bigk.service.eta import WAITING
 from bigk.service.parts import Parts
 from bigk.service.queue_views import queue_detail, queue_rows
 
@@ -27,7 +28,9 @@ def queues_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         `next_eta`: the earliest estimated start among its waiting runs (bigk.service.eta)."""
         rows = queue_rows(parts.catalog, parts.store, parts.loop_view())
         eta = parts.eta
-        board = list(eta.board.runs.values()) if eta is not None else []
+        # the board is as of its last refresh: a run that has started since is no longer waiting
+        waiting = {r.id for r in parts.store.active_runs() if r.state in WAITING}
+        board = [r for r in eta.board.runs.values() if r.run in waiting] if eta is not None else []
         for row in rows:
             name = row["name"]
             starts = [r.eta for r in board if r.eta is not None and (r.queue == name or

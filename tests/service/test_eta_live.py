@@ -13,8 +13,10 @@ from bigk import metrics
 from tests.cli_main import run_main
 from tests.service.conftest import ROOT, Running, wait_for
 
-DURATION_S = 1200  # x the fixture's time scale 0.05: each run holds its GPUs 60 s (the checks on the waiting
-# runs below take well over 20 s on a loaded 2-core CI machine; the runs must still be waiting when they are made)
+DURATION_S = 6000  # x the fixture's time scale 0.05: each run holds its GPUs 300 s. The checks on the waiting runs
+# below (several forecasts on a loaded 2-core machine) must all see them still waiting: with 20 s and then 60 s the
+# first waiting run had sometimes started (and left the board) before `bigk explain` was asked. The running runs
+# are cancelled once the checks are done, so the waiting ones start then.
 
 
 def _specs(tmp_path: Path) -> Path:
@@ -121,8 +123,11 @@ def test_a_dozen_gpu_features_runs_get_positions_and_etas(tmp_path: Path, serve:
     inside_before = sum(metrics.REGISTRY.get_sample_value("bigk_eta_starts_total", {"queue": "ml.training",
                                                                                     "inside": v}) or 0.0
                         for v in ("true", "false"))
+    started = [rid for rid in ids if rid not in {w["run"] for w in waiting}]
+    for rid in started:  # their GPUs come free now, not in 300 s
+        assert c.post(f"/api/v1/runs/{rid}/cancel").status_code == 200
     wait_for(lambda: all(c.get(f"/api/v1/runs/{w['run']}").json()["state"] not in ("Pending", "Submitted")
-                         for w in waiting), 180, "the waiting runs to start")
+                         for w in waiting), 90, "the waiting runs to start")
     wait_for(lambda: sum(metrics.REGISTRY.get_sample_value("bigk_eta_starts_total",
                                                            {"queue": "ml.training", "inside": v}) or 0.0
                          for v in ("true", "false")) >= inside_before + len(waiting), 30, "ETA outcomes counted")
