@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -44,6 +45,13 @@ class Placement:
     gpus: tuple[int, ...] = ()
     gpu_milli: int = 0  # per GPU
     gpu_memory_mib: int = 0  # per GPU, accounted for fractional pods
+
+
+class Allocation(NamedTuple):
+    """What one accounted pod (or reservation, or hold) takes, and where."""
+
+    request: PodRequest
+    placement: Placement
 
 
 class ClusterState:
@@ -99,7 +107,7 @@ class ClusterState:
                     self.set_reading(i, gpu.index, gpu.reading.free_memory_mib, gpu.reading.utilization_pct,
                                      gpu.reading.temperature_c, gpu.reading.healthy, gpu.reading.observed_at)
         self._mask_cache: dict[tuple[object, ...], np.ndarray] = {}
-        self.allocations: dict[str, tuple[PodRequest, Placement]] = {}
+        self.allocations: dict[str, Allocation] = {}
         # Other resources and host ports: only pods that ask for them pay for them.
         self.scalar_used: dict[str, np.ndarray] = {}
         self._scalar_cap: dict[str, np.ndarray] = {}
@@ -308,7 +316,7 @@ class ClusterState:
             self.gpu_mem_used[i, g] += placement.gpu_memory_mib
         if req.scalars or req.host_ports:
             self._account_extras(i, req, 1)
-        self.allocations[key] = (req, placement)
+        self.allocations[key] = Allocation(req, placement)
         self._touch(i)
 
     def _account_extras(self, i: int, req: PodRequest, sign: int) -> None:

@@ -116,8 +116,8 @@ class Scheduler:
         rows = []
         for key in fresh:
             entry = sync.bound_entry(key)
-            if entry is not None and entry[0] in state.index:
-                rows.append(state.index[entry[0]])
+            if entry is not None and entry.node in state.index:
+                rows.append(state.index[entry.node])
         return np.array(rows, dtype=np.int64)
 
     # ---- helpers used by the cycle ------------------------------------------------------------

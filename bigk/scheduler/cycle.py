@@ -164,7 +164,7 @@ class Cycle:
         for key in self.m.evicting:
             entry = self.m.sync.bound_entry(key)
             if entry is not None:
-                self.book.leave(entry[3], usage_on(self.state, entry[2], entry[0]))
+                self.book.leave(entry.queue, usage_on(self.state, entry.request, entry.node))
         for rs in self.m.reservations.values():
             for r in rs:
                 self.book.add(r.queue, usage_on(self.state, r.item.request, r.slot.node))
@@ -203,7 +203,7 @@ class Cycle:
             self._bind(pod, placement, r.queue, "reservation")
             return True
         if entry is not None:
-            state.allocate(r.key, entry[0], entry[1])
+            state.allocate(r.key, entry.request, entry.placement)
         return False
 
     def _elsewhere(self, item: Item, r: Reservation) -> Placement | None:

@@ -78,7 +78,7 @@ class Memory:
         for rs in self.reservations.values():
             for r in rs:
                 entry = state.allocations.get(r.key)
-                if entry is not None and entry[1].node == node:
+                if entry is not None and entry.placement.node == node:
                     state.release(r.key)
                     self.displaced.append(r)
                     freed.append(r.key)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class VictimGroup:
         for key in self.keys:
             entry = state.allocations.get(key)
             if entry is not None:
-                total.add(usage_on(state, entry[0], entry[1].node))
+                total.add(usage_on(state, entry.request, entry.placement.node))
         return total.frozen()
 
 
@@ -72,7 +73,7 @@ def gang_victims(state: ClusterState, views: dict[str, GangView], reservations: 
         res_keys = list(reservations.get(view.gang, []))
         if rest or res_keys:
             keys = [p.key for p in rest] + res_keys
-            nodes = {allocations[k][1].node for k in keys if k in allocations}
+            nodes = {allocations[k].placement.node for k in keys if k in allocations}
             created = view.driver.created_at if view.driver else min((p.created_at for p in rest), default=0.0)
             groups.append(VictimGroup(view.gang, view.queue, view.priority, False, created, rest, keys, res_keys,
                                       nodes))
@@ -183,7 +184,13 @@ class PreemptionPlan:
     slots: list[tuple[int, tuple[int, ...]]]  # where each of the unit's items would go
 
 
-Entry = tuple[str, PodRequest, Placement]
+class Released(NamedTuple):
+    """A victim's allocation taken out of the state during a preemption trial, to be put back."""
+
+    key: str
+    request: PodRequest
+    placement: Placement
+
 
 
 class _Releaser:
@@ -192,16 +199,16 @@ class _Releaser:
     def __init__(self, state: ClusterState) -> None:
         self.state = state
 
-    def release(self, group: VictimGroup) -> list[Entry]:
+    def release(self, group: VictimGroup) -> list[Released]:
         out = []
         for key in group.keys:
             entry = self.state.allocations.get(key)
             if entry is not None:
                 self.state.release(key)
-                out.append((key, entry[0], entry[1]))
+                out.append(Released(key, entry.request, entry.placement))
         return out
 
-    def restore(self, entries: list[Entry]) -> None:
+    def restore(self, entries: list[Released]) -> None:
         for key, req, placement in reversed(entries):
             self.state.allocate(key, req, placement)
 
@@ -223,7 +230,7 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     are examined per item. Finally, groups that turn out unnecessary are dropped.
     """
     rel = _Releaser(state)
-    chosen: list[tuple[VictimGroup, list[Entry]]] = []
+    chosen: list[tuple[VictimGroup, list[Released]]] = []
     taken: dict[str, Usage] = {}
     placed: Placed = []
 
@@ -300,7 +307,7 @@ def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, index: VictimI
         if not candidates:
             continue
         tried += 1
-        released: list[tuple[VictimGroup, list[Entry]]] = []
+        released: list[tuple[VictimGroup, list[Released]]] = []
         here: dict[str, Usage] = {}
         for g in candidates:
             usage = g.usage(rel.state)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,7 +39,13 @@ def _node_key(node: Node) -> NodeKey:
             tuple(node.taints), tuple(map(_GPU_KEY, node.gpus)), tuple(node.scalars.items()))
 
 
-Entry = tuple[str, tuple[int, ...], PodRequest, str]  # node, GPU indices, request, queue
+class BoundPod(NamedTuple):
+    """A bound pod as the state accounts it."""
+
+    node: str
+    gpus: tuple[int, ...]
+    request: PodRequest
+    queue: str
 
 
 def _cheap(node: Node) -> tuple[object, ...]:
@@ -61,7 +68,7 @@ class StateSync:
         self.state: ClusterState | None = None
         self._node_keys: list[NodeKey] = []
         self._nodes: list[Node] = []
-        self._bound: dict[str, Entry] = {}
+        self._bound: dict[str, BoundPod] = {}
         self.usage: dict[str, Tally] = {}  # per queue; GPUs by the product of the node they are on
         self.present: set[str] = set()
         self._warned: set[tuple[str, str]] = set()
@@ -90,14 +97,14 @@ class StateSync:
         self._sync_readings(state, nodes)
 
         present: set[str] = set()
-        changed: list[tuple[str, Entry]] = []
+        changed: list[tuple[str, BoundPod]] = []
         index = state.index
         have_of = self._bound.get
         for pod in bound:
             key = pod.key
             have = have_of(key)
-            if (have is not None and have[0] == pod.node and (have[1] == pod.gpus or not pod.gpus)
-                    and (have[2] is pod.request or have[2] == pod.request)):
+            if (have is not None and have.node == pod.node and (have.gpus == pod.gpus or not pod.gpus)
+                    and (have.request is pod.request or have.request == pod.request)):
                 present.add(key)
                 continue
             if pod.node not in index:
@@ -106,7 +113,7 @@ class StateSync:
             present.add(key)
             if have is not None:
                 self._forget(state, key)
-            changed.append((key, (pod.node, pod.gpus, pod.request, queue_of(pod))))
+            changed.append((key, BoundPod(pod.node, pod.gpus, pod.request, queue_of(pod))))
         for key in self._bound.keys() - present:
             self._forget(state, key)
         for key, entry in changed:
@@ -131,17 +138,17 @@ class StateSync:
         self._nodes = list(nodes)  # keeps the objects alive, so their ids stay theirs
         return keys
 
-    def _remember(self, key: str, entry: Entry) -> None:
+    def _remember(self, key: str, entry: BoundPod) -> None:
         self._bound[key] = entry
-        u = self.usage.get(entry[3])
+        u = self.usage.get(entry.queue)
         if u is None:
-            u = self.usage[entry[3]] = Tally()
-        u.add_request(entry[2], self._model_at(entry[0]))
+            u = self.usage[entry.queue] = Tally()
+        u.add_request(entry.request, self._model_at(entry.node))
 
     def _forget(self, state: ClusterState, key: str) -> None:
         entry = self._bound.pop(key)
         state.release(key)
-        self.usage[entry[3]].add_request(entry[2], self._model_at(entry[0]), -1)
+        self.usage[entry.queue].add_request(entry.request, self._model_at(entry.node), -1)
 
     def _model_at(self, node: str) -> str:
         """The GPU product of `node` ('' for a node without GPUs or not in the state)."""
@@ -149,7 +156,7 @@ class StateSync:
         i = state.index.get(node, -1) if state is not None else -1
         return state.nodes[i].gpu_model if state is not None and i >= 0 else ""
 
-    def _account(self, state: ClusterState, key: str, entry: Entry,
+    def _account(self, state: ClusterState, key: str, entry: BoundPod,
                  make_room: Callable[[ClusterState, int], list[str]]) -> bool:
         node_name, gpus, req, _ = entry
         i = state.index[node_name]
@@ -175,7 +182,7 @@ class StateSync:
         self._warned.add((key, reason))
         log.warning("event=skip-bound-pod pod=%s node=%s reason=%s", key, node, reason)
 
-    def bound_entry(self, key: str) -> Entry | None:
+    def bound_entry(self, key: str) -> BoundPod | None:
         """(node, GPUs, request, queue) of an accounted bound pod."""
         return self._bound.get(key)
 
@@ -185,7 +192,7 @@ class StateSync:
         If the next snapshot still shows it pending (the bind failed or lags), the
         diff releases it again.
         """
-        self._remember(key, (node, gpus, req, queue))
+        self._remember(key, BoundPod(node, gpus, req, queue))
 
     @staticmethod
     def _sync_readings(state: ClusterState, nodes: Sequence[Node]) -> None:
@@ -218,4 +225,4 @@ def _accounting_gpus(state: ClusterState, node: int, req: PodRequest) -> tuple[i
 def placement_of(state: ClusterState, key: str) -> Placement | None:
     """Where `key` is accounted, if anywhere."""
     entry = state.allocations.get(key)
-    return None if entry is None else entry[1]
+    return None if entry is None else entry.placement
