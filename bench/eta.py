@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from bigk.cluster.model import GPU_MODEL_LABEL, POOL_LABEL, Gang, Gpu, Node, Pod, PodRequest, Role
+from bigk.gctune import tune_for_long_lived_state
 from bigk.scheduler import Scheduler, Snapshot
 from bigk.scheduler.forecast import ForecastInput, Spread, forecast
 
@@ -111,7 +112,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--gc", choices=("tuned", "default"), default="tuned",
+                    help="tuned: the garbage-collector settings `bigk serve` uses (bigk.gctune); default: CPython's")
     args = ap.parse_args()
+    if args.gc == "tuned":
+        tune_for_long_lived_state()
     runs = [measure(args.nodes, args.waiting, args.seed + r, args.policy) for r in range(args.repeat)]
     med = statistics.median(r["forecast_cpu_s"] for r in runs)
     base = statistics.median(r["cycle_cpu_s"] for r in runs)
