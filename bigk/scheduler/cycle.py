@@ -16,7 +16,7 @@ import numpy as np
 
 from bigk.cluster.model import Pod, Role
 from bigk.cluster.state import ClusterState, OvercommitError, Placement
-from bigk.scheduler.explain import amount, explain
+from bigk.scheduler.explain import amount, behind, behind_another, explain
 from bigk.scheduler.filters import Filters
 from bigk.scheduler.memory import Memory, Plan, Reservation
 from bigk.scheduler.placement import Failure, Placed, Placer
@@ -314,9 +314,14 @@ class Cycle:
             backlog = Backlog(awake, self.book)
             self.released = []
             self.before_release = {}
+            parked_now = self.retry.parked
             while backlog:
                 unit = backlog.pop()
                 popped.add(unit.name)
+                was = parked_now.get(unit.name)
+                if was is not None and was.unit is unit and self.shape_failed(unit):
+                    asleep[unit.name] = (unit, was)  # woken, but its pods just failed as another unit's did
+                    continue
                 self.evaluate(unit)
                 if self.released:  # held or reserved room came free: who could use it?
                     rows = np.unique(np.array(self.released))
@@ -365,8 +370,9 @@ class Cycle:
                 return
         exp = parked.explanation
         if exp.state == "behind-head" and parked.head != self.head:
-            exp = parked.explanation = explain(parked.shown, "behind-head", parked.failure, self.state.size,
-                                               f"behind {self.head}, which holds room")
+            exp = parked.explanation = (behind_another(exp, parked.head, self.head)
+                                        or explain(parked.shown, "behind-head", parked.failure, self.state.size,
+                                                   behind(self.head)))
             parked.head = self.head or ""
         self.result.waiting[unit.name] = exp
 
@@ -393,7 +399,7 @@ class Cycle:
                 self.wait(unit, held.state, None, held.text)
                 return
         # Units asking for exactly the same things fail the same way within a cycle (room only shrinks).
-        shape = (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
+        shape = self.shape_key(unit)
         if shape in self.failed_shapes:
             cached = self.failed_shapes[shape]
             exp = self.result.waiting[unit.name] = replace(cached.explanation, gang=unit.name, queue=unit.queue)
@@ -439,9 +445,20 @@ class Cycle:
             self.holds[unit.name] = self.placer.hold_unit(unit.items, f"~hold/{unit.name}")
             self.wait(unit, "held", failure, "head of the queue: room is held for it")
             return
-        self.wait(unit, "behind-head", failure, f"behind {self.head}, which holds room")
+        self.wait(unit, "behind-head", failure, behind(self.head))
         self.failed_shapes[shape] = self.tried.get(unit.name) or Tried(
             unit, unit, self.result.waiting[unit.name], failure, self._may_preempt, self.head or "")
+
+    @staticmethod
+    def shape_key(unit: Unit) -> tuple[object, ...]:
+        """What makes two units fail alike within a cycle."""
+        return (tuple(it.shape for it in unit.items), unit.priority, unit.all_or_nothing, unit.driver_pending)
+
+    def shape_failed(self, unit: Unit) -> bool:
+        """Did a unit asking for the same things already fail this cycle, with no room released since? (Then
+        this one would fail the same way: `evaluate` answers it from `failed_shapes` too.) Queue limits are
+        checked by `skip`, as for any parked unit."""
+        return not self.holds.get(unit.name) and self.shape_key(unit) in self.failed_shapes
 
     def beyond_cluster(self, need: tuple[int, int, int]) -> str:
         """Why a gang needs more than all nodes together ('' when the cluster could hold it once empty)."""

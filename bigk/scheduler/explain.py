@@ -7,6 +7,8 @@ The same text feeds Kubernetes Events, the HTTP API and the CLI, e.g.
 
 from __future__ import annotations
 
+import copy
+
 from bigk.cluster.model import Role
 from bigk.scheduler.filters import describe_request
 from bigk.scheduler.placement import Failure
@@ -42,6 +44,22 @@ def explain(unit: Unit, state: str, failure: Failure | None, nodes_total: int, d
         reasons=dict(failure.reasons) if failure else {}, victims=victims)
     exp.message = _message(unit, exp, failure, detail)
     return exp
+
+
+def behind(head: str | None) -> str:
+    """The last part of a behind-head explanation."""
+    return f"behind {head}, which holds room"
+
+
+def behind_another(exp: Explanation, was: str, head: str | None) -> Explanation | None:
+    """`exp` (behind `was`) behind `head` instead, without rebuilding it (a backlog's parked units are re-told
+    every cycle the head changes); None if its message does not end as `behind` writes it."""
+    old = behind(was)
+    if not exp.message.endswith(old):
+        return None
+    out = copy.copy(exp)
+    out.message = exp.message[: len(exp.message) - len(old)] + behind(head)
+    return out
 
 
 def _need(unit: Unit, exp: Explanation) -> str:
