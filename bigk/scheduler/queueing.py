@@ -420,6 +420,8 @@ class UnitQueue:
     def pop(self) -> Unit:
         best: tuple[object, ...] | None = None
         lane: deque[Unit] | None = None
+        if len(self._lanes) == 1:  # one queue: nothing to weigh (its fair share orders nothing)
+            return next(iter(self._lanes.values())).popleft()
         for d in self._lanes.values():
             if d:
                 k = self.book.key(d[0])
