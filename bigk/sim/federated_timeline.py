@@ -30,7 +30,7 @@ from bigk.scheduler.dispatch import ClusterView, Fill, dispatch
 from bigk.scheduler.types import Snapshot
 from bigk.sim.federation import split_nodes
 from bigk.sim.inflation import seeded_policy
-from bigk.sim.timeline import MAX_SERIES_POINTS, TimelineRun, replay_events
+from bigk.sim.timeline import Tally, TimelineRun, replay_events
 from bigk.sim.trace import TracePod
 
 DISPATCH_WHEN = ("once", "late")
@@ -93,11 +93,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
     home: dict[str, _Cluster] = {}  # pod key -> the cluster it was dispatched to
     held: dict[str, Pod] = {}  # "late": pods not dispatched yet, in arrival order
     taken = [0] * len(fleet)
-    waits: list[float] = []
-    never = allocated = cycles = 0
-    times: list[float] = []
-    alloc: list[float] = []
-    pend: list[int] = []
+    tally = Tally(capacity)
     k = 0
     while k < len(events):
         now = events[k][0]
@@ -116,7 +112,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                 choice = dispatch(Gang(pod.key, pod.queue, pod.priority, pod.request, pod.request, 0),
                                   list(views.values()), fill=fill, keep=True, now=now)
                 if choice.cluster is None:
-                    never += 1  # no cluster could ever hold it
+                    tally.never += 1  # no cluster could ever hold it
                 else:
                     cluster = by_name[choice.cluster]
                     home[pod.key] = cluster
@@ -132,7 +128,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                                     v.queued[2] + r.total_gpu_milli)
             elif pod.key in held:  # "late": it left before any cluster could take it
                 del held[pod.key]
-                never += 1
+                tally.never += 1
             else:
                 cluster = home.get(pod.key)  # type: ignore[assignment]
                 if cluster is not None and pod.key in cluster.live:
@@ -140,9 +136,9 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                     if pod.key in cluster.waiting:
                         cluster.waiting.discard(pod.key)
                         cluster.add_waiting(pod, -1)
-                        never += 1
+                        tally.never += 1
                     else:
-                        allocated -= pod.request.total_gpu_milli
+                        tally.allocated -= pod.request.total_gpu_milli
                         gone.setdefault(cluster.name, []).append(pod.key)
                     left.add(cluster.name)
             k += 1
@@ -173,14 +169,14 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                     touched.add(cluster.name)
                 elif choice.cluster is None:
                     del held[key]
-                    never += 1  # no cluster could ever hold it
+                    tally.never += 1  # no cluster could ever hold it
                 else:
                     failed.add(pod.request)
         for cluster in fleet:
             if cluster.name not in touched:
                 continue
             result = cluster.sched.cycle(Snapshot(cluster.nodes, list(cluster.live.values())), now)
-            cycles += 1
+            tally.cycles += 1
             for bind in result.binds:
                 bound = cluster.live.get(bind.pod_key)
                 if bound is None:
@@ -189,17 +185,10 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                 if bind.pod_key in cluster.waiting:
                     cluster.waiting.discard(bind.pod_key)
                     cluster.add_waiting(bound, -1)
-                waits.append(now - bound.created_at)
-                allocated += bound.request.total_gpu_milli
-        times.append(now)
-        alloc.append(100.0 * allocated / capacity if capacity else 0.0)
-        pend.append(sum(len(c.waiting) for c in fleet) + len(held))
+                tally.bound(bound, now)
+        tally.sample(now, sum(len(c.waiting) for c in fleet) + len(held))
         if progress is not None and k % 500 < 2:
             progress(k, len(events))
     if progress is not None:
         progress(len(events), len(events))
-    never += sum(len(c.waiting) for c in fleet) + len(held)
-    step = max(1, len(times) // MAX_SERIES_POINTS)
-    run = TimelineRun(policy_name, seed, len(objs), len(waits), never, waits, times[::step], alloc[::step],
-                      pend[::step], cycles, time.perf_counter() - started)
-    return run, taken
+    return tally.run(policy_name, seed, len(objs), sum(len(c.waiting) for c in fleet) + len(held), started), taken

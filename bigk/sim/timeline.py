@@ -45,6 +45,38 @@ class TimelineRun:
     seconds: float = 0.0
 
 
+@dataclass
+class Tally:
+    """What a timeline replay counts as it goes (one cluster or several); `run` makes its TimelineRun."""
+
+    capacity: int  # milli-GPU of every node replayed
+    waits: list[float] = field(default_factory=list)
+    never: int = 0
+    allocated: int = 0  # milli-GPU of the pods running
+    cycles: int = 0
+    times: list[float] = field(default_factory=list)
+    alloc: list[float] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+
+    def bound(self, pod: Pod, now: float) -> None:
+        """`pod` starts at `now`: its wait ends and its GPUs count as allocated."""
+        self.waits.append(now - pod.created_at)
+        self.allocated += pod.request.total_gpu_milli
+
+    def sample(self, now: float, waiting: int) -> None:
+        """One point of the series after the instant `now`, with `waiting` pods waiting."""
+        self.times.append(now)
+        self.alloc.append(100.0 * self.allocated / self.capacity if self.capacity else 0.0)
+        self.pending.append(waiting)
+
+    def run(self, policy_name: str, seed: int, pods: int, waiting: int, started: float) -> TimelineRun:
+        """The run, once the replay is over; the `waiting` pods left never ran."""
+        step = max(1, len(self.times) // MAX_SERIES_POINTS)
+        return TimelineRun(policy_name, seed, pods, len(self.waits), self.never + waiting, self.waits,
+                           self.times[::step], self.alloc[::step], self.pending[::step], self.cycles,
+                           time.perf_counter() - started)
+
+
 Event = tuple[float, int, int]  # (time, 0 = leave / 1 = arrive, pod index)
 
 
@@ -86,11 +118,7 @@ def run_timeline(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: s
 
     live: dict[str, Pod] = {}
     waiting: set[str] = set()
-    waits: list[float] = []
-    never = allocated = cycles = 0
-    times: list[float] = []
-    alloc: list[float] = []
-    pend: list[int] = []
+    tally = Tally(capacity)
     k = 0
     while k < len(events):
         now = events[k][0]
@@ -107,32 +135,26 @@ def run_timeline(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: s
                 left = True
                 if pod.key in waiting:
                     waiting.discard(pod.key)
-                    never += 1
+                    tally.never += 1
                 else:
-                    allocated -= pod.request.total_gpu_milli
+                    tally.allocated -= pod.request.total_gpu_milli
             k += 1
         if arrived or (left and waiting):
             result = sched.cycle(Snapshot(node_list, list(live.values())), now)
-            cycles += 1
+            tally.cycles += 1
             for bind in result.binds:
                 bound = live.get(bind.pod_key)
                 if bound is None:
                     continue
                 bound.node, bound.gpus = bind.node, bind.gpus
                 waiting.discard(bind.pod_key)
-                waits.append(now - bound.created_at)
-                allocated += bound.request.total_gpu_milli
-        times.append(now)
-        alloc.append(100.0 * allocated / capacity if capacity else 0.0)
-        pend.append(len(waiting))
+                tally.bound(bound, now)
+        tally.sample(now, len(waiting))
         if progress is not None and k % 500 < 2:
             progress(k, len(events))
     if progress is not None:
         progress(len(events), len(events))
-    never += len(waiting)
-    step = max(1, len(times) // MAX_SERIES_POINTS)
-    return TimelineRun(policy_name, seed, len(objs), len(waits), never, waits, times[::step], alloc[::step],
-                       pend[::step], cycles, time.perf_counter() - started)
+    return tally.run(policy_name, seed, len(objs), len(waiting), started)
 
 
 def run_timeline_sweep(nodes: Sequence[Node], pods: Sequence[TracePod], policies: Sequence[str],
