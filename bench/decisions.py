@@ -70,15 +70,7 @@ def bench_decisions(policy: str, n_nodes: int, n_pods: int, batch: int, seed: in
         return result
 
     run.sched.cycle = recorded  # type: ignore[method-assign,assignment]
-    arrivals, gangs, executors = placement.make_work(n_pods, seed)
-    run.add([], gangs, executors)
-    i = 0
-    while i < len(arrivals) or run.pending_execs:
-        run.add(arrivals[i:i + batch], {}, {})
-        i += batch
-        run.cycle()
-        if i >= len(arrivals) and not run.pending_execs:
-            break
+    run.arrive(*placement.make_work(n_pods, seed), batch)
     for _ in range(settle):  # nothing arrives: what waits is retried, preempts, or stays
         run.cycle()
     return {"workload": "bench", "policy": policy, "nodes": n_nodes, "pods": n_pods, "batch": batch, "seed": seed,

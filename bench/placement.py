@@ -150,6 +150,17 @@ class Run:
                 self.pending_execs.extend(self.executors.pop(p.gang, []))
         return len(result.binds)
 
+    def arrive(self, arrivals: list[Pod], gangs: dict[str, Gang], executors: dict[str, list[Pod]], batch: int) -> None:
+        """`arrivals` in batches of `batch`, one cycle each, until they and the executors they start are in."""
+        self.add([], gangs, executors)
+        i = 0
+        while i < len(arrivals) or self.pending_execs:
+            self.add(arrivals[i:i + batch], {}, {})
+            i += batch
+            self.cycle()
+            if i >= len(arrivals) and not self.pending_execs:
+                break
+
     def leave(self, pod: Pod) -> int:
         """A pod finishes (or is evicted); a driver takes its gang's executors with it."""
         if pod.gang and pod.role is Role.DRIVER:
@@ -178,15 +189,7 @@ class Run:
 def run_policy(policy: str, n_nodes: int, n_pods: int, batch: int, seed: int) -> dict[str, object]:
     """Arrivals only: `n_pods` pods in batches of `batch` per cycle; whatever does not fit waits."""
     run = Run(policy, n_nodes, seed)
-    arrivals, gangs, executors = make_work(n_pods, seed)
-    run.add([], gangs, executors)
-    i = 0
-    while i < len(arrivals) or run.pending_execs:
-        run.add(arrivals[i:i + batch], {}, {})
-        i += batch
-        run.cycle()
-        if i >= len(arrivals) and not run.pending_execs:
-            break
+    run.arrive(*make_work(n_pods, seed), batch)
     return {"policy": policy, "scenario": "arrivals", "nodes": len(run.nodes), "gpu_nodes": n_nodes, "pods": n_pods,
             **run.stats()}
 
