@@ -182,13 +182,22 @@ def test_history_limits_prune_old_runs_but_keep_their_statistics(
     ids = []
     with svc.client() as c:
         for _ in range(2):
-            ids.append(c.post("/api/v1/jobs/p/run").json()["id"])
-            wait_for(lambda: c.get("/api/v1/jobs/p").json()["last_state"] == "Succeeded", 15, "the run to finish")
+            run_id = c.post("/api/v1/jobs/p/run").json()["id"]
+            ids.append(run_id)
+            wait_for(lambda: c.get(f"/api/v1/runs/{run_id}").json()["state"] == "Succeeded", 15,  # noqa: B023
+                     "the run to finish")
         assert [r["id"] for r in c.get("/api/v1/runs", params={"job": "p"}).json()] == [ids[1]]
         assert c.get(f"/api/v1/runs/{ids[0]}").status_code == 404
         assert c.get("/api/v1/jobs/p/history").json()["summary"]["runs"] == 2
     from kubernetes import client as k8s
 
     core = k8s.CoreV1Api(cluster.api())
-    assert core.list_namespaced_pod("default", label_selector=f"bigk.io/run={ids[0]}").items == []
-    assert len(core.list_namespaced_pod("default", label_selector=f"bigk.io/run={ids[1]}").items) == 1
+
+    def pods(run_id: str) -> int:
+        return len(core.list_namespaced_pod("default", label_selector=f"bigk.io/run={run_id}").items)
+
+    assert pods(ids[0]) == 0  # the pruned run's driver is deleted with it
+    # the kept run keeps its driver; its executor goes once Spark has deleted it (on kube-apiserver a deletion is
+    # graceful: the pod stays listed until its kubelet confirms, a moment after the driver has ended)
+    wait_for(lambda: pods(ids[1]) == 1, 15, "the kept run's executor to be gone")
+    assert pods(ids[1]) == 1

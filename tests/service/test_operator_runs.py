@@ -128,6 +128,10 @@ def test_logs_of_a_running_then_finished_run(tmp_path: Path, serve: Callable[...
 
     code, out = _cli("logs", run_id, "--tail", "1", "--server", svc.url)
     assert code == 0 and out.rstrip().endswith("Shutdown hook called"), out
+    # the executor's pod goes once Spark has deleted it; on kube-apiserver a deletion is graceful (listed until its
+    # kubelet confirms), so it can outlive the driver's end by a moment
+    wait_for(lambda: _cli("logs", run_id, "--executor", "1", "--server", svc.url)[0] == 3, 15,
+             "the executor's pod to be gone")
     code, out = _cli("logs", run_id, "--executor", "1", "--server", svc.url)
     assert code == 3 and "no executor 1" in out, out
     code, out = _cli("logs", run_id, "--previous", "--server", svc.url)
