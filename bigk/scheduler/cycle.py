@@ -234,7 +234,7 @@ class Cycle:
         held = self.state.allocations.get(key)
         if held is None:
             return
-        node = held[1].node
+        node = held.placement.node
         if self.retry is not None and node not in self.before_release:
             self.before_release[node] = Room.of(self.state, self.filters, np.array([node]))
         self.state.release(key)

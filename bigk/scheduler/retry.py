@@ -96,7 +96,11 @@ class Room:
     def concat(cls, rooms: list[Room]) -> Room:
         """Rows of several rooms (of the same cluster) stacked in order."""
         first = rooms[0]
-        ports = None if first.ports is None else np.concatenate([r.ports for r in rooms if r.ports is not None])
+        ports = None  # a room taken while no pod held a host port has none: zero ports in use there
+        if any(r.ports is not None for r in rooms):
+            ports = np.concatenate([r.ports if r.ports is not None else np.zeros(len(r.cpu), dtype=np.int64)
+                                    for r in rooms])
+
         def stack(field_name: str) -> np.ndarray:
             return np.concatenate([getattr(r, field_name) for r in rooms])
 
