@@ -29,7 +29,7 @@ from bigk import metrics
 from bigk.cluster.labels import GPU_READINGS_ANNOTATION
 from bigk.cluster.readings import ReadingRecord, encode
 from bigk.errors import BigkError
-from bigk.kube.client import api_client
+from bigk.kube.client import api_client, drain
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ class NodeAnnotationPublisher:
         except urllib3.exceptions.HTTPError as exc:
             raise AgentError(f"Kubernetes API unreachable while patching node {node!r}: {exc}") from exc
         status = getattr(resp, "status", 200)
-        if hasattr(resp, "release_conn"):
-            resp.release_conn()
+        drain(resp)  # released unread, the next patch on this connection read the old body as its status line
         if status >= 300:
             raise AgentError(f"patching node {node!r} failed: HTTP {status}")
 

@@ -24,6 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bigk.cluster.annotations import format_assigned_gpus
 from bigk.cluster.labels import ASSIGNED_GPUS_ANNOTATION, SELECTED_NODE_ANNOTATION
+from bigk.kube.client import drain
 from bigk.kube.events import EventRecorder
 from bigk.kube.retry import Backoff, is_transient, status_of
 
@@ -106,9 +107,9 @@ class Binder:
         if resource_version:
             meta["resourceVersion"] = resource_version  # optimistic concurrency: 409 if the pod moved on
         try:
-            self._backoff.call(lambda: self._core.patch_namespaced_pod(name, namespace, {"metadata": meta},
-                                                                       _preload_content=False),
-                               what="annotate_gpus")
+            drain(self._backoff.call(lambda: self._core.patch_namespaced_pod(name, namespace, {"metadata": meta},
+                                                                             _preload_content=False),
+                                     what="annotate_gpus"))
             return None
         except ApiException as exc:
             status = status_of(exc)
@@ -148,7 +149,7 @@ class Binder:
             try:
                 # The server answers with a Status the generated client cannot deserialise (DESIGN trap).
                 resp = self._core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False)
-                _drain(resp)
+                drain(resp)
                 log.info("event=bind pod=%s/%s node=%s gpus=%s", namespace, name, node, format_assigned_gpus(gpus))
                 if self._events is not None:
                     gpu_text = f" (GPUs {format_assigned_gpus(gpus)})" if gpus else ""
@@ -203,7 +204,7 @@ class Binder:
         body = {"metadata": {"annotations": {SELECTED_NODE_ANNOTATION: node}}}
         for claim in claims:
             try:
-                _drain(self._backoff.call(partial(self._core.patch_namespaced_persistent_volume_claim, claim, namespace,
+                drain(self._backoff.call(partial(self._core.patch_namespaced_persistent_volume_claim, claim, namespace,
                                                   body, _preload_content=False), what="select_node"))
             except Exception as exc:
                 status = status_of(exc)
@@ -222,7 +223,7 @@ class Binder:
             resp = self._backoff.call(
                 lambda: self._core.create_namespaced_pod_eviction(name, namespace, body, _preload_content=False),
                 what="evict", retry_if=lambda exc: is_transient(exc) and status_of(exc) != 429)
-            _drain(resp)
+            drain(resp)
         except ApiException as exc:
             status = status_of(exc)
             if status == 404:
@@ -249,12 +250,3 @@ def _uid(pod: client.V1Pod) -> str:
 
 def _node_name(pod: client.V1Pod) -> str:
     return (pod.spec.node_name if pod.spec else None) or ""
-
-
-def _drain(resp: object) -> None:
-    """Read and release a raw urllib3 response so its connection returns to the pool."""
-    try:
-        resp.read()  # type: ignore[attr-defined]
-        resp.release_conn()  # type: ignore[attr-defined]
-    except Exception:  # pragma: no cover - best effort
-        pass

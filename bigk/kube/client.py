@@ -22,6 +22,18 @@ log = logging.getLogger(__name__)
 POOL_SIZE = 32
 
 
+def drain(resp: object) -> object:
+    """Read and release a raw (`_preload_content=False`) response, so its connection goes back to the pool clean;
+    returns it. Unread, the connection stays checked out (the pool opens a new TLS connection for the next
+    request); released unread, the next request on it reads this body as its status line (BadStatusLine)."""
+    try:
+        resp.read()  # type: ignore[attr-defined]
+        resp.release_conn()  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - best effort: a failed read leaves the connection to be discarded
+        pass
+    return resp
+
+
 class KubeConfigError(BigkError):
     """No usable way to reach an API server."""
 

@@ -21,6 +21,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from bigk.cluster.labels import SCHEDULER_NAME
+from bigk.kube.client import drain
 from bigk.kube.retry import Backoff, status_of
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,9 @@ class EventRecorder:
     def _post(self, body: client.CoreV1Event) -> bool:
         namespace = str(body.metadata.namespace if body.metadata else "default")
         try:
-            self._backoff.call(lambda: self._core.create_namespaced_event(namespace, body, _preload_content=False),
-                               what="event")
+            drain(self._backoff.call(lambda: self._core.create_namespaced_event(namespace, body,
+                                                                                _preload_content=False),
+                                     what="event"))
         except Exception as exc:
             self.failed += 1
             target = body.involved_object.name if body.involved_object else "?"
@@ -165,9 +167,9 @@ class UnschedulableReporter:
         body = {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                             "message": message[:MAX_MESSAGE], "lastTransitionTime": now}]}}
         try:
-            self._backoff.call(lambda: self._core.patch_namespaced_pod_status(name, namespace, body,
-                                                                              _preload_content=False),
-                               what="pod_condition")
+            drain(self._backoff.call(lambda: self._core.patch_namespaced_pod_status(name, namespace, body,
+                                                                                    _preload_content=False),
+                                     what="pod_condition"))
         except ApiException as exc:
             if status_of(exc) != 404:
                 log.warning("event=condition_failed pod=%s status=%s", key, status_of(exc))

@@ -17,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from bigk.cluster.labels import SPARK_ROLE
-from bigk.kube.client import api_client
+from bigk.kube.client import api_client, drain
 from bigk.kube.retry import Backoff, status_of
 from bigk.spark.cluster_mode import check_argv, master_server, run_spark_submit, tail
 from bigk.spark.errors import SubmitError
@@ -112,9 +112,9 @@ class SparkSubmitter:
     def kill(self, namespace: str, driver_pod_name: str, grace_period_s: int | None = None) -> bool:
         """Delete the driver pod (executors follow through ownerReferences); False if it was already gone."""
         try:
-            self._backoff.call(lambda: self.core.delete_namespaced_pod(
+            drain(self._backoff.call(lambda: self.core.delete_namespaced_pod(
                 driver_pod_name, namespace, grace_period_seconds=grace_period_s, _preload_content=False),
-                what="kill")
+                what="kill"))
         except ApiException as exc:
             if status_of(exc) == 404:
                 return False

@@ -17,6 +17,7 @@ from bigk.cluster import labels as L
 from bigk.cluster.model import MILLI_GPU, POOL_LABEL, Node
 from bigk.cluster.state import DEFAULT_STALE_AFTER_S
 from bigk.errors import NotFound
+from bigk.kube.client import drain
 from bigk.kube.translate import TranslateError, gpu_nodes, node_from_v1, node_ready, occupies_node, pod_from_v1
 from bigk.metrics import DEFAULT_IDLE_THRESHOLD_PCT
 
@@ -159,7 +160,7 @@ class ClusterView:
             ns, pname = pod.metadata.namespace or "default", pod.metadata.name
             body = client.V1Eviction(metadata=client.V1ObjectMeta(name=pname, namespace=ns))
             try:
-                self.core.create_namespaced_pod_eviction(pname, ns, body, _preload_content=False)
+                drain(self.core.create_namespaced_pod_eviction(pname, ns, body, _preload_content=False))
             except ApiException as exc:
                 if exc.status == 404:
                     continue
