@@ -135,3 +135,68 @@ def test_status_page_marks_a_sick_gpu(example: Running, browser_page: Any, clust
     page.goto(f"{example.url}/status/gpus")
     assert page.get_attribute("[data-gpu='gpu-a100-1/3']", "class") == "gpu sick"
     assert page.locator("[data-gpu].sick").count() == 1
+
+
+ETA_DURATION_S = 6000  # x the emulator's time scale 0.05: each gpu-features run holds its two A100s 300 s
+
+
+def _waiting_with_etas(api: Any, ids: list[str]) -> list[dict[str, Any]]:
+    """The ETA board's rows, once 8 runs hold the 16 A100s, 4 wait and the board covers exactly those 4."""
+    runs = {r["id"]: r for r in api.get("/api/v1/runs", params={"job": "gpu-features"}).json()}
+    waiting = {rid for rid in ids if runs[rid]["state"] in ("Pending", "Submitted")}
+    if len(waiting) != 4 or sum(runs[rid]["state"] in ("Admitted", "Running") for rid in ids) != 8:
+        return []
+    rows = api.get("/api/v1/eta").json()["runs"]
+    if {r["run"] for r in rows} != waiting or any(r["eta"] is None for r in rows):
+        return []
+    return rows
+
+
+def test_status_page_shows_position_eta_and_what_a_waiting_run_waits_for(tmp_path: Path,
+                                                                         serve: Callable[..., Running],
+                                                                         browser_page: Any) -> None:
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    text = (ROOT / "jobspecs" / "gpu-features.yaml").read_text()
+    assert "expectedDurationSeconds: 60" in text
+    (specs / "gpu-features.yaml").write_text(text.replace("expectedDurationSeconds: 60",
+                                                          f"expectedDurationSeconds: {ETA_DURATION_S}"))
+    served = serve(specs)
+    page = browser_page
+    with served.client() as api:
+        ids = [api.post("/api/v1/jobs/gpu-features/run").json()["id"] for _ in range(12)]
+        rows = wait_for(lambda: _waiting_with_etas(api, ids), 30, "four waiting runs on the ETA board")
+        by_run = {r["run"]: r for r in rows}
+        first = min(rows, key=lambda r: r["position"])
+
+        page.goto(f"{served.url}/status")
+        page.wait_for_selector("#live.on", timeout=10_000)
+        for run_id, row in by_run.items():  # the waiting table: position, ETA with its range, what it waits for
+            cells = page.locator(f"tr[data-waiting='{run_id}']")
+            assert cells.count() == 1
+            assert cells.locator("td.position").inner_text().startswith(f"{row['position']} of 4")
+            assert f"{row['queue_position']} of 4 in ml.training" in cells.locator("td.position").inner_text()
+            eta_cell = cells.locator("td.eta").inner_text()
+            assert eta_cell.startswith("in ") and " .. in " in eta_cell  # "in 4m\nin 3m .. in 6m"
+            assert "waits for: when 2 GPUs (NVIDIA-A100-SXM4-80GB) free up on gpu-a100-" in \
+                cells.locator("td.why").inner_text()
+            listed = page.inner_text(f"tr[data-run='{run_id}'] td.eta")  # the runs list carries it too
+            assert listed.startswith(f"#{row['position']} of 4 · in ")
+        for run_id in set(ids) - set(by_run):  # running runs have no ETA
+            assert page.inner_text(f"tr[data-run='{run_id}'] td.eta") == "-"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "status-eta.png"), full_page=True)
+
+        page.click(f"tr[data-waiting='{first['run']}'] a")  # the run's own page
+        page.wait_for_selector("#run-eta")
+        assert page.inner_text("#eta-position").startswith(f"{first['position']} of 4 waiting runs")
+        assert page.inner_text("#eta-start").startswith("in ")
+        assert " .. in " in page.inner_text("#eta-range")
+        waits_for = page.inner_text("#eta-waits-for")
+        assert "free up on gpu-a100-" in waits_for and "after gpu-features-" in waits_for
+        page.screenshot(path=str(ARTIFACTS / "status-run-eta.png"), full_page=True)
+
+        running = next(rid for rid in ids if rid not in by_run)
+        page.goto(f"{served.url}/status/runs/{running}")  # a running run: no ETA section
+        page.wait_for_selector("#run-state")
+        assert page.locator("#run-eta").count() == 0

@@ -1,7 +1,8 @@
 """What the status page shows, gathered from the service's read side (no HTML here).
 
-Runs with state and wait, the queue tree with each queue's share of the GPUs, a GPU map by node,
-and one run's gang with its explanation and events. Every function only reads.
+Runs with state and wait, a waiting run's place in line and estimated start (the ETA board of
+`bigk.service.eta`), the queue tree with each queue's share of the GPUs, a GPU map by node, and one
+run's gang with its explanation and events. Every function only reads.
 """
 
 from __future__ import annotations
@@ -19,7 +20,42 @@ def run_row(run: dict[str, Any], now: float) -> dict[str, Any]:
     wait = None if sub is None else (start or fin or now) - sub
     duration = None if start is None else (fin or now) - start
     return {**run, "age": span(now - run["created_at"]), "wait": span(wait), "duration": span(duration),
-            "gpus": sum(1 for p in run.get("pods", []) if p.get("gpus"))}
+            "gpus": sum(1 for p in run.get("pods", []) if p.get("gpus")), "eta_shown": eta_view(run.get("eta"), now)}
+
+
+def clock(ts: float | None) -> str:
+    """'2026-12-02 14:05:10 UTC' ('-' for None)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "-"
+
+
+def relative(ts: float, now: float) -> str:
+    """'in 3m', or 'now' when `ts` is less than a second away (or past)."""
+    delta = ts - now
+    return "now" if delta < 1 else f"in {span(delta)}"
+
+
+def eta_view(eta: dict[str, Any] | None, now: float) -> dict[str, Any] | None:
+    """A waiting run's ETA (a `RunEta` dict of the API) as the page shows it, None when it has none.
+
+    position: '2 of 5' overall, in_queue: '1 of 3 in ml.training'; eta: 'in 3m' (or 'unknown' when no
+    start falls within the forecast's horizon), at: its clock time; range: 'in 2m .. in 5m' (p10..p90),
+    range_at: the same as clock times; waits_for: what it waits for, in the forecast's words.
+    """
+    if not eta:
+        return None
+    start, lo, hi = eta.get("eta"), eta.get("eta_low"), eta.get("eta_high")
+    has_range = start is not None and lo is not None and hi is not None
+    return {
+        "position": f"{eta['position']} of {eta['waiting']}",
+        "in_queue": f"{eta['queue_position']} of {eta['queue_waiting']} in {eta['queue']}",
+        "eta": "unknown" if start is None else relative(start, now),
+        "at": clock(start),
+        "range": f"{relative(lo, now)} .. {relative(hi, now)}" if has_range and lo is not None and hi is not None
+        else "-",
+        "range_at": f"{clock(lo)} .. {clock(hi)}" if has_range else "-",
+        "waits_for": eta.get("waits_for") or "",
+        "computed": span(now - eta["computed_at"]) if eta.get("computed_at") else "-",
+    }
 
 
 @dataclass

@@ -33,7 +33,7 @@ def _env() -> Environment:
     env.filters["pct"] = lambda x: f"{100 * x:.0f}%"
     env.filters["gpus"] = lambda milli: f"{milli / 1000:g}"
     env.filters["resources"] = model.resources
-    env.filters["clock"] = lambda ts: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else "-"
+    env.filters["clock"] = model.clock
     return env
 
 
@@ -54,7 +54,12 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
 
     def runs() -> list[dict[str, Any]]:
         now = time.time()
-        return [model.run_row(r.to_dict(), now) for r in parts.store.list_runs(limit=RUNS_SHOWN)]
+        rows = views.with_eta([r.to_dict() for r in parts.store.list_runs(limit=RUNS_SHOWN)])
+        return [model.run_row(r, now) for r in rows]
+
+    def waiting() -> list[dict[str, Any]]:
+        now = time.time()
+        return [{**q, "eta_shown": model.eta_view(q.get("eta"), now)} for q in views.queue()]
 
     @router.get("", response_class=HTMLResponse, summary="Runs, waiting runs and a GPU summary")
     def overview(request: Request) -> Response:
@@ -65,7 +70,7 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
             for g in node["gpus"]:
                 counts[g["state"]] = counts.get(g["state"], 0) + 1
         return page(request, "overview.html", "bigk status", "runs,queue,gpus", runs=runs(),
-                    waiting=views.queue(), gpu_counts=counts, gpu_total=len(gpus), nodes=nodes)
+                    waiting=waiting(), gpu_counts=counts, gpu_total=len(gpus), nodes=nodes)
 
     @router.get("/", include_in_schema=False)
     def slash() -> RedirectResponse:
@@ -76,7 +81,7 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         rows = queue_rows(parts.catalog, parts.store, parts.loop_view())
         cluster: dict[str, Any] = next((r["cluster"] for r in rows if r.get("cluster")), {})
         return page(request, "queues.html", "queues", "runs,queue,gpus", roots=model.queue_tree(rows),
-                    cluster=cluster, waiting=views.queue())
+                    cluster=cluster, waiting=waiting())
 
     @router.get("/gpus", response_class=HTMLResponse, summary="Every node's GPUs")
     def gpus(request: Request) -> Response:
