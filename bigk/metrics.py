@@ -44,7 +44,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from bigk.cluster.model import MILLI_GPU, Queue
-from bigk.cluster.state import DEFAULT_STALE_AFTER_S, ClusterState
+from bigk.cluster.state import ClusterState
 from bigk.cluster.usage import Usage
 
 # `*_created` series double the output and nothing of ours reads them (process-wide switch).
@@ -508,7 +508,7 @@ class ClusterFigures:
 
 
 def update_cluster(state: ClusterState, now: float, idle_threshold_pct: float = DEFAULT_IDLE_THRESHOLD_PCT,
-                   stale_after_s: float = DEFAULT_STALE_AFTER_S) -> ClusterFigures:
+                   stale_after_s: float | None = None) -> ClusterFigures:
     """Refresh every per-GPU, per-pool and node figure from the scheduler's arrays (vectorised).
 
     Only fresh readings feed live gauges and the idle figure: a GPU whose agent

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bigk.cluster.affinity import PodConstraints
+from bigk.cluster.fit import ATTACH_PREFIX, Fit
 from bigk.cluster.gpu_labels import OWNER_BIGK, OWNER_DEVICE_PLUGIN, model_allowed
 from bigk.cluster.model import MILLI_GPU, HostPort, Node, PodRequest, Taint, Toleration
 
@@ -29,7 +30,6 @@ DEFAULT_STALE_AFTER_S = 60.0
 # Per-node CSI attach limits are scalar resources named ATTACH_PREFIX + driver; a node that
 # publishes no limit for a driver has no limit (kube-scheduler's NodeVolumeLimits), unlike
 # other scalar resources, of which a node that does not advertise them has none.
-ATTACH_PREFIX = "attachable-volumes-csi-"
 UNLIMITED = 1 << 62
 
 
@@ -90,7 +90,10 @@ class ClusterState:
         self.owner_whole_ok = np.array([nd.gpu_owner != OWNER_BIGK for nd in self.nodes], dtype=bool)
         self.owner_share_ok = np.array([nd.gpu_owner != OWNER_DEVICE_PLUGIN for nd in self.nodes], dtype=bool)
         self._gpu_milli_cap = np.where(self.gpu_present, MILLI_GPU, 0)  # 0 on absent slots
+        # How old a GPU reading may be and still count; the scheduler sets its configured value.
+        self.stale_after_s = DEFAULT_STALE_AFTER_S
         self._usable_cache: dict[tuple[float | None, float], np.ndarray] = {}  # cleared by set_reading
+        self._fits: dict[tuple[float | None, float], Fit] = {}  # cleared with _usable_cache
         # Live readings; NaN = unknown. Health defaults to healthy until told otherwise.
         self.gpu_healthy = self.gpu_present.copy()
         self.live_free_mem = np.full((n, g), np.nan)
@@ -152,6 +155,7 @@ class ClusterState:
         self.live_at[node, gpu] = observed_at
         self.gpu_healthy[node, gpu] = bool(healthy) and bool(self.gpu_present[node, gpu])
         self._usable_cache.clear()
+        self._fits.clear()
         self._touch(node)
 
     def _touch(self, node: int) -> None:
@@ -163,18 +167,20 @@ class ClusterState:
         """Nodes whose usage or readings changed through allocate/release/set_reading after `version`."""
         return np.flatnonzero(self.row_version > version)
 
-    def fresh_readings(self, now: float | None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
-        """Mask of GPU slots whose live reading is recent enough to trust."""
+    def fresh_readings(self, now: float | None, stale_after_s: float | None = None) -> np.ndarray:
+        """Mask of GPU slots whose live reading is recent enough to trust (by default `self.stale_after_s`)."""
         if now is None:
             return np.zeros_like(self.gpu_present)
-        return (now - self.live_at) <= stale_after_s
+        return (now - self.live_at) <= (self.stale_after_s if stale_after_s is None else stale_after_s)
 
-    def usable_gpus(self, now: float | None = None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
+    def usable_gpus(self, now: float | None = None, stale_after_s: float | None = None) -> np.ndarray:
         """GPU slots that exist and are not known to be unhealthy.
 
         A stale reading is treated as unknown, so a GPU last reported unhealthy
         long ago is judged by accounting alone again.
         """
+        if stale_after_s is None:
+            stale_after_s = self.stale_after_s
         key = (now, stale_after_s)
         cached = self._usable_cache.get(key)
         if cached is not None:
@@ -257,34 +263,23 @@ class ClusterState:
         """Forget cached label/taint masks (call after a node's labels or taints change)."""
         self._mask_cache.clear()
 
-    def gpu_slot_fit(self, req: PodRequest, now: float | None = None,
-                     stale_after_s: float = DEFAULT_STALE_AFTER_S, node: int | None = None) -> np.ndarray:
-        """Per GPU slot: can this slot take the pod's per-GPU share? Shape (N, G), or (G,) for one `node`."""
-        rows: int | slice = slice(None) if node is None else node
-        usable = self.usable_gpus(now, stale_after_s)[rows]
-        used = self.gpu_milli_used[rows]
-        if not req.is_fractional:
-            return usable & (used == 0)
-        fit = usable & (MILLI_GPU - used >= req.gpu_milli)
-        if req.gpu_memory_mib:
-            fit &= (self.gpu_mem_cap[rows] - self.gpu_mem_used[rows]) >= req.gpu_memory_mib
-            if now is not None:
-                fresh = (now - self.live_at[rows]) <= stale_after_s
-                fit &= ~(fresh & (self.live_free_mem[rows] < req.gpu_memory_mib))
+    def fit(self, now: float | None) -> Fit:
+        """The fit rule at `now` with the configured staleness (one per moment, until a reading changes)."""
+        key = (now, self.stale_after_s)
+        fit = self._fits.get(key)
+        if fit is None:
+            if len(self._fits) > 8:
+                self._fits.clear()
+            fit = self._fits[key] = Fit(self, now)
         return fit
 
-    def feasible(self, req: PodRequest, base_mask: np.ndarray | None = None, now: float | None = None,
-                 stale_after_s: float = DEFAULT_STALE_AFTER_S) -> np.ndarray:
+    def gpu_slot_fit(self, req: PodRequest, now: float | None = None, node: int | None = None) -> np.ndarray:
+        """Per GPU slot: can this slot take the pod's per-GPU share? Shape (N, G), or (G,) for one `node`."""
+        return self.fit(now).slots(req, node)
+
+    def feasible(self, req: PodRequest, base_mask: np.ndarray | None = None, now: float | None = None) -> np.ndarray:
         """Nodes where the pod fits right now (resources, GPUs, cordon, and `base_mask`)."""
-        ok = self.schedulable & (self.cpu_free >= req.cpu_milli) & (self.mem_free >= req.memory_mib)
-        ok &= self.pods_used < self.pods_cap
-        if base_mask is not None:
-            ok &= base_mask
-        if req.is_gpu:
-            ok &= self.owner_share_ok if req.is_fractional else self.owner_whole_ok
-            slots = self.gpu_slot_fit(req, now, stale_after_s)
-            ok &= slots.sum(axis=1) >= req.gpu_count
-        return ok
+        return self.fit(now).nodes(req, base_mask)
 
     # ---- bookkeeping ----------------------------------------------------------------
     def allocate(self, key: str, req: PodRequest, placement: Placement) -> None:
@@ -381,6 +376,7 @@ class ClusterState:
         clone.scalar_used = {name: used.copy() for name, used in self.scalar_used.items()}
         clone.ports_used = {node: list(held) for node, held in self.ports_used.items()}
         clone._usable_cache = dict(self._usable_cache)  # read-only arrays; the clone's set_reading clears its own
+        clone._fits = {}  # a Fit reads its state's usage
         clone._mask_cache = self._mask_cache  # masks depend on nodes only, safe to share
         return clone
 

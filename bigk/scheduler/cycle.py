@@ -85,7 +85,8 @@ class Cycle:
         self.bound = bound
         self.lone = lone
         self.now = now
-        self.filters = Filters(state, now, stale_after_s)
+        state.stale_after_s = stale_after_s  # the policies' fit rule reads the configured staleness from the state
+        self.filters = Filters(state, now)
         self.placer = Placer(state, self.filters, policy, now)
         self.book = QueueBook(dict(snapshot.queues), cluster_totals(state))
         self.result = CycleResult()

@@ -47,7 +47,6 @@ from bigk.scheduler.units import RESOURCES, Item
 Triple = tuple[int, int, int]  # (milli-CPU, MiB, milli-GPU)
 Fill = Literal["pack", "spread"]
 DEFAULT_POLICY = "binpack"
-DEFAULT_STALE_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ def need_of(items: Sequence[Item]) -> Triple:
 
 def dispatch(gang: Gang, views: Sequence[ClusterView], rule: ClusterRule | None = None, *,
              items: Sequence[Item] | None = None, now: float = 0.0, fill: Fill = "spread",
-             keep: bool = False, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Dispatch:
+             keep: bool = False, stale_after_s: float | None = None) -> Dispatch:
     """Choose one cluster for `gang` (module docstring). `items` default to `gang_items(gang)`; `keep` leaves
     the gang placed on the chosen cluster's state (its placements in `Dispatch.placed`, keyed
     `<gang>/<n>`), as the simulator wants; otherwise every state is left as it came."""
@@ -252,7 +251,7 @@ def _final(verdict: Verdict, chosen: str | None, how: str, view: ClusterView, ru
 
 
 def _judge(view: ClusterView, gang: Gang, units: list[Item], keys: list[str], need: Triple, rule: ClusterRule,
-           now: float, stale_after_s: float) -> tuple[Verdict, list[tuple[str, Item, Placement]], float]:
+           now: float, stale_after_s: float | None) -> tuple[Verdict, list[tuple[str, Item, Placement]], float]:
     """One cluster's verdict (before ranking), the trial's placements when it fits (still allocated), and the
     share of the gang's main resource left free there after it."""
     name = view.name

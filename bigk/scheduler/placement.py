@@ -59,7 +59,7 @@ class Placer:
 
     def choose(self, item: Item) -> Placement | None:
         """The policy's placement for `item` among nodes where it fits (preferred pools first)."""
-        feasible = self.filters.feasible(item.request, self.static(item))
+        feasible = self.filters.nodes(item.request, self.static(item))
         if item.pools:
             preferred = feasible & self.filters.pools(item.pools)
             if preferred.any():
@@ -85,7 +85,7 @@ class Placer:
         """
         if placement is None or not req.is_gpu:
             return placement
-        fit = self.filters.slots_row(req, placement.node)
+        fit = self.filters.slots(req, placement.node)
         if len(placement.gpus) == req.gpu_count and all(fit[g] for g in placement.gpus):
             return placement
         slots = np.flatnonzero(fit)
@@ -102,14 +102,14 @@ class Placer:
         """The policy's placement for `item` restricted to one node."""
         only = np.zeros(self.state.size, dtype=bool)
         only[node] = True
-        feasible = self.filters.feasible(item.request, self.static(item)) & only
+        feasible = self.filters.nodes(item.request, self.static(item)) & only
         if not feasible[node]:
             return None
         placement = self.policy.select(self.state, item.request, feasible, self.now)
         return self.checked_gpus(item.request, placement) if placement is not None and placement.node == node else None
 
     def fits_on(self, item: Item, node: int) -> bool:
-        """Does `item` fit on `node` right now? (One row of `Filters.feasible`.)"""
+        """Does `item` fit on `node` right now? (One row of `Filters.nodes`.)"""
         return self.filters.fits_row(item.request, self.static(item), node)
 
     def allocate(self, key: str, req: PodRequest, placement: Placement) -> bool:
@@ -138,7 +138,7 @@ class Placer:
         """Place items exactly on planned (node, GPUs) slots, all or nothing."""
         placed: Placed = []
         for item, key, (node, gpus) in zip(items, keys, slots, strict=True):
-            if not self.filters.feasible(item.request, self.static(item))[node]:
+            if not self.filters.fits_row(item.request, self.static(item), node):
                 self.rollback(placed)
                 return None
             placement = self.state.placement_for(node, item.request, gpus)

@@ -18,10 +18,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bigk.cluster.model import MILLI_GPU, Pod, PodRequest
+from bigk.cluster.fit import NodeUsage
+from bigk.cluster.model import Pod, PodRequest
 from bigk.cluster.state import ClusterState, Placement
 from bigk.cluster.usage import ZERO, Tally, Usage
-from bigk.scheduler.filters import row_count
 from bigk.scheduler.placement import Placed, Placer
 from bigk.scheduler.queueing import QueueBook, usage_on
 from bigk.scheduler.units import GangView, Item, extras_first
@@ -157,23 +157,16 @@ class VictimIndex:
         return out
 
     def candidates(self, item: Item, below: int, placer: Placer) -> np.ndarray:
-        """Nodes where `item` could fit if every pod below `below` there left, fewest such pods first."""
+        """Nodes where `item` could fit if every pod below `below` there left, fewest such pods first.
+
+        The fit rule under the usage left once they are gone (their scalars and host ports
+        leave with them; live GPU memory cannot show what they would free yet).
+        """
         s, f = self.state, placer.filters
-        req = item.request
         cpu, mem, pods, count, milli, gmem = self.freeable(below)
-        ok = f.could_ever_fit(req, placer.static(item)) & (count > 0)
-        ok &= s.cpu_used - cpu <= s.cpu_cap - req.cpu_milli
-        ok &= s.mem_used - mem <= s.mem_cap - req.memory_mib
-        ok &= s.pods_used - pods < s.pods_cap
-        if req.is_gpu:
-            used = s.gpu_milli_used - milli
-            if req.is_fractional:
-                slots = f.usable & (used <= MILLI_GPU - req.gpu_milli)
-                if req.gpu_memory_mib:
-                    slots &= (s.gpu_mem_cap - s.gpu_mem_used + gmem) >= req.gpu_memory_mib
-            else:
-                slots = f.usable & (used == 0)
-            ok &= row_count(slots) >= req.gpu_count
+        left = NodeUsage(s.cpu_used - cpu, s.mem_used - mem, s.pods_used - pods, s.gpu_milli_used - milli,
+                         s.gpu_mem_used - gmem, held_extras=False)
+        ok = f.nodes(item.request, placer.static(item), left, live=False) & (count > 0)
         nodes = np.flatnonzero(ok)
         return nodes[np.argsort(count[nodes], kind="stable")]
 

@@ -60,7 +60,7 @@ def test_incremental_view_matches_a_fresh_one_after_allocations_releases_and_rea
         fresh.sync(state, now)
         for name in FIELDS:
             assert np.array_equal(getattr(view, name), getattr(fresh, name)), (step, name)
-        assert view.any_fresh(now) == bool(state.fresh_readings(now).any())
+        assert view.any_fresh(now, state.stale_after_s) == bool(state.fresh_readings(now).any())
 
 
 def test_view_follows_a_copy_of_the_state_and_back() -> None:

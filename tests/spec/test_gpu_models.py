@@ -31,7 +31,7 @@ def test_only_unknown_models_is_an_error_and_a_warning(write: Write, cluster: li
     path = write("l4", "executor:\n  gpu: {fraction: 0.5, memory: 4Gi, model: L4}")
     result = load_specs([path], cluster=cluster)
     assert not result.jobs and len(result.problems) == 1 and len(result.warnings) == 1
-    assert "GPU model not allowed" in str(result.problems[0])
+    assert "(8 GPU model mismatch)" in str(result.problems[0])
 
 
 def test_whole_gpus_never_fit_a_bigk_sharing_pool(write: Write, cluster: list[Node]) -> None:

@@ -43,7 +43,7 @@ import numpy as np
 
 from bigk.cluster.gpu_labels import model_allowed, model_matches
 from bigk.cluster.model import MILLI_GPU, PodRequest
-from bigk.cluster.state import DEFAULT_STALE_AFTER_S, ClusterState, Placement
+from bigk.cluster.state import ClusterState, Placement
 from bigk.scheduler.policies._common import MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI
 from bigk.scheduler.policies.base import register
 from bigk.scheduler.policies.fgd import FragAwarePolicy, shape_cache
@@ -296,8 +296,8 @@ class BigkPolicy(FragAwarePolicy):
         if pressure is not None:
             scores = scores - (pressure[:, None] if scores.ndim == 2 else pressure)
         if req.is_fractional:
-            fit = self._share_fit(state, req, now) & feasible[:, None]
-            cool = _coolness(state, now) if view.any_fresh(now) else None
+            fit = state.gpu_slot_fit(req, now) & feasible[:, None]
+            cool = _coolness(state, now) if view.any_fresh(now, state.stale_after_s) else None
             shown = scores if cool is None else scores + LIVE_WEIGHT * cool
             per_gpu = np.where(fit, shown, -np.inf)
             best = row_max(per_gpu)
@@ -320,22 +320,10 @@ class BigkPolicy(FragAwarePolicy):
         slots = np.flatnonzero(state.gpu_slot_fit(req, now, node=node))
         if len(slots) < req.gpu_count:
             return None
-        cool = _coolness(state, now) if view.any_fresh(now) else None
+        cool = _coolness(state, now) if view.any_fresh(now, state.stale_after_s) else None
         if cool is not None:  # coolest first; otherwise the lowest indices
             slots = slots[np.argsort(-cool[node, slots], kind="stable")]
         return state.placement_for(node, req, tuple(sorted(int(s) for s in slots[: req.gpu_count])))
-
-    def _share_fit(self, state: ClusterState, req: PodRequest, now: float | None) -> np.ndarray:
-        """`state.gpu_slot_fit(req, now)` for a GPU share, from the view (in step with `state`)."""
-        view = self.view
-        fit = view.left >= req.gpu_milli  # usable, with the share free (left is 0 on unusable slots)
-        if req.gpu_memory_mib:
-            fit &= view.gpu_mem_free >= req.gpu_memory_mib
-            if view.any_fresh(now):
-                assert now is not None
-                fresh = (now - state.live_at) <= DEFAULT_STALE_AFTER_S
-                fit &= ~(fresh & (state.live_free_mem < req.gpu_memory_mib))
-        return fit
 
     def _cpu_node(self, state: ClusterState, req: PodRequest, mask: np.ndarray) -> Placement | None:
         """Tightest CPU node (CPU and memory left, normalised), lowest index on ties."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bigk.cluster.model import MILLI_GPU
-from bigk.cluster.state import DEFAULT_STALE_AFTER_S, ClusterState
+from bigk.cluster.state import ClusterState
 from bigk.scheduler.policies.rows import row_count, row_sum
 
 
@@ -130,7 +130,7 @@ class NodeView:
         self.version += 1
         self.row_version[i] = self.version
 
-    def any_fresh(self, now: float | None, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> bool:
+    def any_fresh(self, now: float | None, stale_after_s: float) -> bool:
         """`state.fresh_readings(now).any()`, from the latest reading per node."""
         if now is None or self.n <= 0:
             return False
