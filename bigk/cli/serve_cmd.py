@@ -42,6 +42,19 @@ def register(app: typer.Typer) -> None:
                                                 "Queue documents under --specs are ignored."),
         cluster: Path = typer.Option(Path("jobspecs/cluster.yaml"), "--cluster",
                                      help="Cluster file for the embedded emulated cluster."),
+        clusters: Path | None = typer.Option(None, "--clusters",
+                                             help="Clusters file (kind: Clusters; jobspecs/clusters/clusters.yaml): "
+                                                  "run several clusters and dispatch each run to one of them "
+                                                  "(docs/multicluster.md)."),
+        emulate: int = typer.Option(0, "--emulate", min=0,
+                                    help="Run N embedded emulated clusters: the first N of "
+                                         "jobspecs/clusters/clusters.yaml (N <= 3), each run dispatched to one."),
+        dispatch_hold: float = typer.Option(3600.0, "--dispatch-hold-seconds", min=0.0,
+                                            help="Several clusters: a run that fits nowhere now waits unsubmitted "
+                                                 "at most this long, then goes where it should start soonest."),
+        cluster_grace: float = typer.Option(300.0, "--cluster-grace-seconds", min=0.0,
+                                            help="Several clusters: runs of an unreachable cluster are Unknown this "
+                                                 "long; then those that never started are dispatched elsewhere."),
         kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="Use this real cluster (kubeconfig file)."),
         kube_server: str | None = typer.Option(None, "--kube-server", help="Use the API server at this URL."),
         in_cluster: bool | None = typer.Option(None, "--in-cluster/--no-in-cluster",
@@ -89,8 +102,14 @@ def register(app: typer.Typer) -> None:
 
         if kubeconfig and kube_server:
             raise typer.BadParameter("give --kubeconfig or --kube-server, not both")
+        if clusters is not None and emulate:
+            raise typer.BadParameter("give --clusters FILE or --emulate N, not both")
+        if (clusters is not None or emulate) and (kubeconfig or kube_server):
+            raise typer.BadParameter("with --clusters / --emulate the clusters file names each cluster's connection; "
+                                     "drop --kubeconfig / --kube-server")
         if in_cluster is None:
-            in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not (kubeconfig or kube_server)
+            in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and not (kubeconfig or kube_server) \
+                and clusters is None and not emulate
         setup_logging(log_level, log_format)
         state = state_dir or default_state_dir()
         host, port = parse_listen(listen)
@@ -101,7 +120,8 @@ def register(app: typer.Typer) -> None:
                                submit_mode=submit_mode, emulator_time_scale=time_scale,
                                leader_lease_s=lease_seconds, spec_policy=spec_policy,
                                allowed_hosts=[*allowed_host, host], gpu_idle_minutes=gpu_idle_minutes,
-                               gpu_idle_threshold_pct=gpu_idle_threshold)
+                               gpu_idle_threshold_pct=gpu_idle_threshold, clusters_file=clusters, emulate=emulate,
+                               dispatch_hold_s=dispatch_hold, cluster_lost_grace_s=cluster_grace)
         http = HttpServer(host, port)  # bind first: a busy port fails before anything starts
         service = Service(config)
         stop = threading.Event()

@@ -16,32 +16,31 @@ through the view it publishes after each cycle (`SchedulerLoop.view()`).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from pathlib import Path
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kubernetes.client import ApiClient
 
 from bigk import metrics
 from bigk.cluster.model import Queue
-from bigk.gpu.findings import WatchSettings
 from bigk.kube.loop_view import EMPTY_VIEW, LoopView
 from bigk.service import housekeeping
 from bigk.service.actions import Actions
 from bigk.service.catalog import Catalog
+from bigk.service.cluster_fit import ClustersFit
 from bigk.service.cluster_view import ClusterView
 from bigk.service.config import STATE_DIR_ENV, ServiceConfig, ServiceError, default_state_dir
 from bigk.service.cron import Cron
+from bigk.service.dispatcher import Dispatcher
 from bigk.service.firing import Firing
-from bigk.service.gpu_watch import GpuWatch
 from bigk.service.guards import FitGuard, service_nodes
 from bigk.service.lifecycle import RunManager
 from bigk.service.parts import Parts
 from bigk.service.runstate import RunState
+from bigk.service.runtime import DEFAULT_CLUSTER, ClusterRuntime, ClusterSource, cluster_sources
 from bigk.service.store import RunRecord, Store, default_database_url
-from bigk.service.submitters import ClusterPods, DirectSubmitter, RunSubmitter, SparkSubmitSubmitter
 from bigk.service.views import Views
 
 if TYPE_CHECKING:
@@ -56,6 +55,7 @@ __all__ = ["STATE_DIR_ENV", "Service", "ServiceConfig", "ServiceError", "default
 log = logging.getLogger(__name__)
 
 CLUSTER_METRICS_EVERY_S = 5.0
+DISPATCH_VIEW_EVERY_S = 1.0  # several clusters: the dispatcher reads each loop's copy of its cluster, this fresh
 EVENT_RETENTION_S = housekeeping.RETENTION_S  # events and history rows older than this are deleted
 
 
@@ -77,7 +77,7 @@ class Service:
         self.catalog: Catalog | None = None
         self.runs: RunManager | None = None
         self.cron: Cron | None = None
-        self.elector: LeaderElector | None = None
+        self.elector: LeaderElector | None = None  # the home cluster's (the first): cron fires while it leads
         self.identity_claim: IdentityClaim | None = None
         self.loop: SchedulerLoop | None = None
         self.eta: EtaService | None = None
@@ -87,6 +87,10 @@ class Service:
         self._wake = threading.Event()
         self._ticker: threading.Thread | None = None
         self._core_queues: tuple[QueueTree, dict[str, Queue]] | None = None
+        # One runtime per cluster (`bigk.service.runtime`), in the order declared; `home` is the first. The single
+        # attributes above (api, cluster, emulator, loop, elector) are home's, as with one cluster.
+        self.clusters: dict[str, ClusterRuntime] = {}
+        self.home: ClusterRuntime | None = None
 
     @property
     def parts(self) -> Parts:
@@ -111,32 +115,41 @@ class Service:
         spec_policy = load_policy(cfg.spec_policy)
         private_dir(cfg.state_dir)  # token, audit trail and database: the owner's alone
         self.started_at = self.clock()
+        sources = cluster_sources(cfg)  # a bad clusters file fails before anything starts
         database_url = cfg.database_url or default_database_url(cfg.state_dir)
         private_sqlite(database_url)
         store = self.store = Store(database_url)
-        api = self.api = self._connect_cluster()
-        cluster = self.cluster = ClusterView(api, self.clock)
-        gpu_watch = GpuWatch(api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
-                             cfg.gpu_sample_s)
-        fit = FitGuard(lambda: service_nodes(self.loop, cluster))
-        submitter = self._make_submitter(api)
-        submitter.policy = spec_policy  # enforced again at every submission
+        home = self._connect_clusters(sources)
+        api = self.api = home.api
+        cluster = self.cluster = home.cluster
+        assert api is not None and cluster is not None and home.gpu_watch is not None and home.pods is not None
+        gpu_watch = home.gpu_watch
+        fit = ClustersFit(self.clusters) if cfg.multicluster else FitGuard(lambda: service_nodes(self.loop, cluster))
+        for runtime in self.clusters.values():
+            runtime.make_submitter().policy = spec_policy  # enforced again at every submission
+        submitter = home.submitter
+        assert submitter is not None
         # the catalog tells the firing policy (built below: it needs the catalog) of every change, from reload() on
         catalog = self.catalog = Catalog(cfg.specs, self.clock, on_change=lambda view: firing.catalog_changed(view),
                                          poll_s=cfg.reload_s, policy=spec_policy)
         catalog.queues_from = [cfg.queues_file] if cfg.queues_file else []
         catalog.last_good = LastGood(store.engine, self.clock)  # last good spec files survive restarts
-        runs = self.runs = RunManager(store, catalog.job, submitter, ClusterPods(api), self.clock,
+        runs = self.runs = RunManager(store, catalog.job, submitter, home.pods, self.clock,
                                       explain=lambda gang: self.loop_view().explanation(gang))
         runs.never_fits = fit.reason  # waiting runs of a job that can never fit fail as Unschedulable
+        if isinstance(fit, ClustersFit):  # several clusters: each Pending run is dispatched to one
+            runs.attach_clusters(self.clusters, Dispatcher(self.clusters, store, catalog.job, cfg.policy,
+                                                           cfg.dispatch_hold_s),
+                                 unreachable_s=cfg.cluster_unreachable_s, grace_s=cfg.cluster_lost_grace_s)
+            runs.never_fits_on = fit.reason_on
         firing = Firing(store, catalog, fit, runs, self.clock, wake=self._wake.set)
         cron = self.cron = Cron(store.engine, fire=firing.fire, on_missed=firing.missed, trigger_for=cfg.trigger_for)
         firing.attach(cron)
         cron.start_paused()
         catalog.reload(force=True)  # calls firing.catalog_changed: cron's jobs match the specs before it resumes
         catalog.start()
-        elector, identity_claim = self._start_leading(api, cron)
-        self.eta = self._start_scheduling(api, elector, runs, store, catalog, firing)
+        elector, identity_claim = self._start_leading(cron)
+        self.eta = self._start_scheduling(runs, store, catalog, firing)
         loop_view = self.loop.view if self.loop is not None else _no_loop
         views = Views(store=store, catalog=catalog, firing=firing, fit=fit, cluster=cluster, clock=self.clock,
                       loop_view=loop_view, eta=self.eta)
@@ -147,83 +160,50 @@ class Service:
                             gpu_watch=gpu_watch, runs=runs, views=views, actions=actions, eta=self.eta,
                             loop_view=loop_view, elector=elector, identity_claim=identity_claim,
                             stopping=self._stop)
-        self._report_orphans(store, runs)
+        self._report_orphans(store)
         self._ticker = threading.Thread(target=self._tick_loop, args=(self._parts,), name="bigk-runs", daemon=True)
         self._ticker.start()
         self._ready = True
-        log.info("event=serve_started cluster=%s submit_mode=%s policy=%s state=%s jobs=%d problems=%d",
+        log.info("event=serve_started cluster=%s submit_mode=%s policy=%s state=%s jobs=%d problems=%d%s",
                  self.kube_url, submitter.mode, cfg.policy, store.url.split("@")[-1],
-                 len(catalog.view.jobs), len(catalog.view.problems))
+                 len(catalog.view.jobs), len(catalog.view.problems),
+                 f" clusters={','.join(self.clusters)}" if cfg.multicluster else "")
         return self
 
-    def _connect_cluster(self) -> ApiClient:
-        """Start the embedded emulator, or reach the named cluster; the API client either way."""
-        from bigk.kube.client import api_client
+    def _connect_clusters(self, sources: list[ClusterSource]) -> ClusterRuntime:
+        """One runtime per cluster, connected (emulators started); the first, home, is returned."""
+        multi = self.config.multicluster
+        for source in sources:
+            runtime = ClusterRuntime(source, self.config, self.clock, multi=multi)
+            self.clusters[runtime.name] = runtime  # before connecting: stop() stops what did start
+            runtime.connect()
+        home = self.home = next(iter(self.clusters.values()))
+        self.emulator = home.emulator
+        self.kube_url = home.kube_url
+        return home
 
-        cfg = self.config
-        if cfg.embedded:
-            from bigk.cluster.config import ClusterFileError, load_cluster
+    def _report_orphans(self, store: Store) -> None:
+        """Say once if a cluster has bigk run pods this store does not know (another store, a lost file)."""
+        for runtime in self.clusters.values():
             try:
-                from bigk.emulator import EmulatedCluster
-            except ImportError as exc:  # a light install (no `bigk[emulator]` extra)
-                raise ServiceError(f"the embedded emulated cluster needs {exc.name}: pip install 'bigk[emulator]', "
-                                   "or give a real cluster with --kubeconfig / --in-cluster") from None
+                assert runtime.pods is not None
+                by_run = runtime.pods.pods_by_run()
+            except Exception:
+                continue
+            unknown = sorted(r for r in by_run if store.find_run(r) is None)
+            if unknown:
+                where = f" cluster={runtime.name}" if self.config.multicluster else ""
+                log.warning("event=orphan_run_pods%s runs=%d sample=%s hint=%r", where, len(unknown),
+                            ",".join(unknown[:5]),
+                            "pods labelled bigk.io/run that this state database does not know; bigk leaves them alone")
 
-            try:
-                nodes = load_cluster(cfg.cluster_file)
-            except ClusterFileError as exc:
-                hint = "" if cfg.cluster_file.exists() else (
-                    "; run bigk serve from the repository root, or pass --cluster FILE (or --kubeconfig for a real "
-                    "cluster)")
-                raise ServiceError(" ".join(str(exc).split()) + hint) from None
-            emulator = self.emulator = EmulatedCluster(nodes, port=0, time_scale=cfg.emulator_time_scale)
-            self.kube_url = emulator.start()
-            kubeconfig = cfg.state_dir / "kubeconfig"
-            emulator.write_kubeconfig(str(kubeconfig))
-            log.info("event=emulator_started url=%s nodes=%d kubeconfig=%s", self.kube_url, len(nodes), kubeconfig)
-            api = api_client(server=self.kube_url)
-        else:
-            api = api_client(kubeconfig=cfg.kubeconfig, server=cfg.kube_server)
-            self.kube_url = api.configuration.host
-        from kubernetes import client
-
-        try:
-            client.CoreV1Api(api).list_node(limit=1, _request_timeout=10)
-        except Exception as exc:
-            raise ServiceError(f"cannot reach the Kubernetes API at {self.kube_url} ({_short_error(exc)}); check "
-                               "--kubeconfig or --kube-server") from None
-        return api
-
-    def _report_orphans(self, store: Store, runs: RunManager) -> None:
-        """Say once if the cluster has bigk run pods this store does not know (another store, a lost file)."""
-        try:
-            by_run = runs.pods.pods_by_run()
-        except Exception:
-            return
-        unknown = sorted(r for r in by_run if store.find_run(r) is None)
-        if unknown:
-            log.warning("event=orphan_run_pods runs=%d sample=%s hint=%r", len(unknown), ",".join(unknown[:5]),
-                        "pods labelled bigk.io/run that this state database does not know; bigk leaves them alone")
-
-    def _make_submitter(self, api: ApiClient) -> RunSubmitter:
-        mode = self.config.submit_mode
-        if mode == "auto":
-            mode = "direct" if self.config.embedded else "spark"
-        master = f"k8s://{self.kube_url}"
-        workdir = str(self.config.state_dir / "submit")
-        if mode == "direct":
-            return DirectSubmitter(api, master, workdir)
-        if mode == "spark":
-            kubeconfig = str(Path(self.config.kubeconfig).resolve()) if self.config.kubeconfig else None
-            return SparkSubmitSubmitter(api, master, workdir, kubeconfig=kubeconfig)
-        raise ServiceError(f"--submit-mode {mode!r}: expected auto, direct or spark")
-
-    def _start_leading(self, api: ApiClient, cron: Cron) -> tuple[LeaderElector, IdentityClaim]:
-        """Leader election: cron fires (and the run ticker acts) only while this replica leads."""
-        from bigk.kube.leader import IdentityClaim, LeaderElector
+    def _start_leading(self, cron: Cron) -> tuple[LeaderElector, IdentityClaim]:
+        """Leader election, a Lease per cluster: cron fires (and the run ticker acts) only while this replica leads
+        the home cluster (the first); each cluster's scheduling loop acts only while it leads that cluster."""
+        from bigk.kube.leader import IdentityClaim
 
         def lead() -> None:
-            log.info("event=leader_acquired identity=%s", elector.identity)
+            log.info("event=leader_acquired identity=%s", identity_claim.identity)
             cron.resume()
             self._wake.set()
 
@@ -232,31 +212,37 @@ class Service:
             cron.pause()
 
         identity_claim = self.identity_claim = IdentityClaim(self.config.state_dir)
-        lease = self.config.leader_lease_s
-        elector = self.elector = LeaderElector(api, name="bigk-serve", namespace=self.config.lease_namespace,
-                                               lease_duration_s=lease, renew_deadline_s=lease * 2 / 3,
-                                               retry_period_s=min(2.0, lease / 5),
-                                               on_started_leading=lead, on_stopped_leading=follow)
-        elector.identity = identity_claim.identity  # the same after a restart: its own lease at once
-        elector.start()
+        home = self.home
+        assert home is not None
+        for runtime in self.clusters.values():
+            if runtime is home:
+                runtime.start_leading(identity_claim.identity, lead, follow)
+            else:  # another cluster's Lease: only its scheduling loop depends on it
+                runtime.start_leading(identity_claim.identity, partial(_note, "leader_acquired", runtime.name),
+                                      partial(_note, "leader_lost", runtime.name))
+        elector = self.elector = home.elector
+        assert elector is not None
         return elector, identity_claim
 
-    def _start_scheduling(self, api: ApiClient, elector: LeaderElector, runs: RunManager, store: Store,
-                          catalog: Catalog, firing: Firing) -> EtaService | None:
-        """The scheduler loop and its ETA board (off the scheduling thread); None without `scheduler`."""
+    def _start_scheduling(self, runs: RunManager, store: Store, catalog: Catalog,
+                          firing: Firing) -> EtaService | None:
+        """A scheduler loop per cluster and the ETA board (off the scheduling thread, one cluster only); None without
+        `scheduler`."""
         if not self.config.scheduler:
             return None
-        from bigk.kube.loop import SchedulerLoop
-        from bigk.scheduler import Scheduler
         from bigk.service.eta import EtaService
 
-        scheduler = Scheduler(policy=self.config.policy)
-        loop = self.loop = SchedulerLoop(api, scheduler, elector=elector, clock=self.clock, queues=self.core_queues,
-                                         cluster_view_s=CLUSTER_METRICS_EVERY_S)
-        loop.on_evicted = lambda key, why: runs.note_eviction(key, f"the scheduler ({why})")  # the run fails saying why
-        loop.start()
+        view_s = CLUSTER_METRICS_EVERY_S if not self.config.multicluster else DISPATCH_VIEW_EVERY_S
+        for runtime in self.clusters.values():
+            runtime.start_scheduling(self.core_queues, view_s,
+                                     lambda key, why: runs.note_eviction(key, f"the scheduler ({why})"))
+        home = self.home
+        assert home is not None and home.loop is not None and home.scheduler is not None
+        loop = self.loop = home.loop
+        if self.config.multicluster:  # the ETA board forecasts one scheduler's queue: not across clusters (yet)
+            return None
         return EtaService(store=store, catalog=catalog, firing=firing, loop=loop, policy=self.config.policy,
-                          reservation_ttl_s=scheduler.reservation_ttl_s, clock=self.clock).start()
+                          reservation_ttl_s=home.scheduler.reservation_ttl_s, clock=self.clock).start()
 
     def stop(self) -> None:
         """Graceful stop: stop firing, let submissions finish and be recorded, release leadership."""
@@ -272,21 +258,37 @@ class Service:
             self._ticker.join(timeout=10)
         if self.runs is not None:
             self.runs.shutdown()
-            if self.emulator is not None and self.is_leader and self.store is not None:
-                _cancel_embedded_runs(self.store, self.runs)
+            if self.is_leader and self.store is not None:
+                self._cancel_embedded_runs(self.store, self.runs)
         if self.eta is not None:
             self.eta.stop()
-        if self.loop is not None:
-            self.loop.stop()
-        if self.elector is not None:
-            self.elector.stop(release=True)
+        runtimes = list(self.clusters.values())[::-1]  # the reverse of the start order
+        for runtime in runtimes:
+            runtime.stop_scheduling()
+        for runtime in runtimes:
+            runtime.stop_leading()
         if self.identity_claim is not None:
             self.identity_claim.release()
-        if self.emulator is not None:
-            self.emulator.stop()
+        for runtime in runtimes:
+            runtime.stop_cluster()
         if self.store is not None:
             self.store.close()
         log.info("event=serve_stopped")
+
+    def _cancel_embedded_runs(self, store: Store, runs: RunManager) -> None:
+        """An embedded cluster stops with us and takes its pods along: record that, instead of a mystery later.
+        Runs not yet on any cluster go too when every cluster is embedded (as with one embedded cluster)."""
+        embedded = {name for name, runtime in self.clusters.items() if runtime.emulator is not None}
+        if not embedded:
+            return
+        every = len(embedded) == len(self.clusters)
+        for run in store.active_runs():
+            if not (every or (run.cluster or DEFAULT_CLUSTER) in embedded):
+                continue
+            try:
+                runs.move(run, RunState.CANCELLED, "bigk serve stopped, and the embedded emulated cluster with it")
+            except Exception as exc:
+                log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(exc))
 
     def core_queues(self) -> dict[str, Queue]:
         """The served queue tree as the scheduling core's `Queue`s (read every cycle; cheap when unchanged)."""
@@ -384,20 +386,5 @@ def _no_loop() -> LoopView:
     return EMPTY_VIEW
 
 
-def _cancel_embedded_runs(store: Store, runs: RunManager) -> None:
-    """The embedded cluster stops with us and takes its pods along: record that, instead of a mystery later."""
-    for run in store.active_runs():
-        try:
-            runs.move(run, RunState.CANCELLED, "bigk serve stopped, and the embedded emulated cluster with it")
-        except Exception as exc:
-            log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(exc))
-
-
-def _short_error(exc: BaseException) -> str:
-    """'Connection refused' out of urllib3's nested retry errors; else the exception's class and status."""
-    text = str(exc)
-    match = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
-    if match:
-        return match.group(1).strip()
-    status = getattr(exc, "status", None)
-    return f"{type(exc).__name__} {status}" if status else type(exc).__name__
+def _note(event: str, cluster: str) -> None:
+    log.info("event=%s cluster=%s", event, cluster)

@@ -51,8 +51,41 @@ class ServiceConfig:
     gpu_idle_minutes: float = 10.0
     gpu_idle_threshold_pct: float = 5.0
     gpu_sample_s: float = 10.0
+    # Several clusters (issue 18, docs/multicluster.md): `--clusters FILE` (a clusters file), or `--emulate N` (the
+    # first N clusters of `emulate_file`, each an embedded emulated cluster). Neither: one cluster, named `default`.
+    clusters_file: Path | None = None
+    emulate: int = 0
+    emulate_file: Path = Path("jobspecs/clusters/clusters.yaml")
+    # A run that fits no cluster now stays Pending (re-dispatched every tick) at most this long, then goes to the
+    # cluster where it should start soonest (docs/multicluster.md: 3,600 s matched one cluster on the replay).
+    dispatch_hold_s: float = 3600.0
+    # A cluster whose API does not answer for `cluster_unreachable_s` is unreachable: its runs go Unknown; after
+    # `cluster_lost_grace_s` more, its runs that never started are dispatched again elsewhere.
+    cluster_unreachable_s: float = 5.0
+    cluster_lost_grace_s: float = 300.0
+
+    @property
+    def multicluster(self) -> bool:
+        """Several clusters: `--clusters FILE` or `--emulate N` (then every run is dispatched to one of them)."""
+        return self.clusters_file is not None or self.emulate > 0
 
     @property
     def embedded(self) -> bool:
-        """No cluster named and not running in one: start the embedded emulated cluster."""
+        """No real cluster named and not running in one: the embedded emulated cluster(s)."""
+        if self.clusters_file is not None:
+            return self._clusters_embedded()
         return not self.kubeconfig and not self.kube_server and not self.in_cluster
+
+    def _clusters_embedded(self) -> bool:
+        """Whether every cluster of `--clusters FILE` is embedded (read once; an unreadable file: False)."""
+        cached = self.__dict__.get("_all_embedded")
+        if cached is None:
+            from bigk.cluster.config import ClusterFileError
+            from bigk.spec.clusters import load_clusters
+
+            try:
+                cached = all(c.embedded is not None for c in load_clusters(self.clusters_file or "").clusters.values())
+            except ClusterFileError:
+                cached = False
+            self.__dict__["_all_embedded"] = cached
+        return bool(cached)

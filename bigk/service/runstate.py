@@ -16,6 +16,7 @@ class RunState(StrEnum):
     SUBMITTED = "Submitted"  # driver pod exists, waiting for bigk to place it
     ADMITTED = "Admitted"  # bigk bound the driver (the gang is admitted)
     RUNNING = "Running"  # the driver pod runs
+    UNKNOWN = "Unknown"  # its cluster does not answer (several clusters): not failed, not known to run either
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     CANCELLED = "Cancelled"
@@ -29,9 +30,13 @@ _ENDINGS = {RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT}
 ALLOWED: dict[RunState, frozenset[RunState]] = {
     RunState.PENDING: frozenset({RunState.SUBMITTED, RunState.ADMITTED, RunState.RUNNING, RunState.SUCCEEDED,
                                  *_ENDINGS}),
-    RunState.SUBMITTED: frozenset({RunState.ADMITTED, RunState.RUNNING, RunState.SUCCEEDED, *_ENDINGS}),
-    RunState.ADMITTED: frozenset({RunState.RUNNING, RunState.SUCCEEDED, *_ENDINGS}),
-    RunState.RUNNING: frozenset({RunState.SUCCEEDED, *_ENDINGS}),
+    RunState.SUBMITTED: frozenset({RunState.ADMITTED, RunState.RUNNING, RunState.SUCCEEDED, RunState.UNKNOWN,
+                                   *_ENDINGS}),
+    RunState.ADMITTED: frozenset({RunState.RUNNING, RunState.SUCCEEDED, RunState.UNKNOWN, *_ENDINGS}),
+    RunState.RUNNING: frozenset({RunState.SUCCEEDED, RunState.UNKNOWN, *_ENDINGS}),
+    # back from Unknown: to what its cluster shows on return, or Pending (never started: dispatched again elsewhere)
+    RunState.UNKNOWN: frozenset({RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED, RunState.RUNNING,
+                                 RunState.SUCCEEDED, *_ENDINGS}),
     RunState.SUCCEEDED: frozenset(),
     RunState.FAILED: frozenset(),
     RunState.CANCELLED: frozenset(),
@@ -44,6 +49,7 @@ TIMESTAMP_FIELD: dict[RunState, str] = {
     RunState.SUBMITTED: "submitted_at",
     RunState.ADMITTED: "admitted_at",
     RunState.RUNNING: "running_at",
+    RunState.UNKNOWN: "unknown_at",
     RunState.SUCCEEDED: "finished_at",
     RunState.FAILED: "finished_at",
     RunState.CANCELLED: "finished_at",

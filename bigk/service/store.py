@@ -74,6 +74,29 @@ class _Run(_Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     explanation: Mapped[str] = mapped_column(Text, default="")
     spark_app_id: Mapped[str] = mapped_column(String(253), default="")
+    # Added with several clusters (issue 18); `_migrate` adds them to a database made before.
+    cluster: Mapped[str] = mapped_column(String(63), default="")  # where the run was submitted ('' not yet)
+    dispatch_reason: Mapped[str] = mapped_column(Text, default="")  # the dispatcher's Dispatch.message()
+    unknown_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # when its cluster was last lost
+
+
+class _ClusterCordon(_Base):
+    """An operator's `bigk cordon --cluster NAME` (or uncordon): wins over the clusters file's `cordoned`."""
+
+    __tablename__ = "bigk_cluster_cordons"
+
+    cluster: Mapped[str] = mapped_column(String(63), primary_key=True)
+    cordoned: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+# Columns added to existing tables after their first release: (table, column, SQL type and default). `Store` adds
+# any that an older database lacks, so a state directory made by an older bigk opens unchanged.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("bigk_runs", "cluster", "VARCHAR(63) NOT NULL DEFAULT ''"),
+    ("bigk_runs", "dispatch_reason", "TEXT NOT NULL DEFAULT ''"),
+    ("bigk_runs", "unknown_at", "FLOAT"),
+)
 
 
 class _JobOverride(_Base):
@@ -148,6 +171,9 @@ class RunRecord:
     reason: str = ""
     explanation: str = ""
     spark_app_id: str = ""
+    cluster: str = ""  # the cluster it was submitted to ('' before; `default` with one cluster)
+    dispatch_reason: str = ""  # why that cluster (and why not each other), or why it is held
+    unknown_at: float | None = None  # when its cluster was last found unreachable (state Unknown)
 
     @property
     def terminal(self) -> bool:
@@ -176,7 +202,8 @@ def _record(row: _Run) -> RunRecord:
         fire_time=row.fire_time, not_before=row.not_before, submitted_at=row.submitted_at,
         admitted_at=row.admitted_at, running_at=row.running_at, finished_at=row.finished_at,
         driver_pod=row.driver_pod, pods=json.loads(row.pods or "[]"), reason=row.reason,
-        explanation=row.explanation, spark_app_id=row.spark_app_id,
+        explanation=row.explanation, spark_app_id=row.spark_app_id, cluster=row.cluster or "",
+        dispatch_reason=row.dispatch_reason or "", unknown_at=row.unknown_at,
     )
 
 
@@ -197,6 +224,7 @@ class Store:
         try:
             self.engine: Engine = _make_engine(url)
             _Base.metadata.create_all(self.engine)
+            _migrate(self.engine)
         except Exception as exc:  # SQLAlchemy raises many types; the user needs one line
             raise StoreError(f"cannot open state database {_redact(url)}: {exc}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -220,7 +248,7 @@ class Store:
             row = _Run(id=new_run_id(), job=job, queue=queue, namespace=namespace, state=str(RunState.PENDING),
                        attempt=attempt, retry_of=retry_of, trigger=trigger, fire_time=fire_time,
                        not_before=not_before, created_at=now, pods="[]", driver_pod="", reason="",
-                       explanation="", spark_app_id="")
+                       explanation="", spark_app_id="", cluster="", dispatch_reason="")
             try:
                 with self._session() as session:
                     if fire_time is not None:
@@ -281,7 +309,10 @@ class Store:
             old = RunState(row.state)
             check_transition(run_id, old, new)
             row.state = str(new)
-            setattr(row, TIMESTAMP_FIELD[new], now)
+            if new is RunState.PENDING:  # back from Unknown, to be dispatched again: it was never submitted anywhere
+                row.submitted_at = None
+            elif old is not RunState.UNKNOWN or getattr(row, TIMESTAMP_FIELD[new]) is None:
+                setattr(row, TIMESTAMP_FIELD[new], now)  # back from Unknown: the state's first time stays
             _apply(row, fields)
             if new in TERMINAL:
                 session.merge(_History(
@@ -325,6 +356,16 @@ class Store:
     def clear_override(self, job: str) -> None:
         with self._session() as session:
             session.execute(delete(_JobOverride).where(_JobOverride.job == job))
+
+    # ---- cluster cordons ------------------------------------------------------------------
+
+    def set_cluster_cordon(self, cluster: str, cordoned: bool, now: float) -> None:
+        with self._session() as session:
+            session.merge(_ClusterCordon(cluster=cluster, cordoned=cordoned, updated_at=now))
+
+    def cluster_cordons(self) -> dict[str, bool]:
+        with self._session() as session:
+            return {c.cluster: c.cordoned for c in session.scalars(select(_ClusterCordon))}
 
     # ---- fire marks ------------------------------------------------------------------------
 
@@ -386,7 +427,20 @@ class Store:
             return [{c: getattr(h, c) for c in cols} for h in session.scalars(stmt)]
 
 
-_SETTABLE = {"driver_pod", "pods", "reason", "explanation", "spark_app_id", "not_before", "namespace", "queue"}
+_SETTABLE = {"driver_pod", "pods", "reason", "explanation", "spark_app_id", "not_before", "namespace", "queue",
+             "cluster", "dispatch_reason"}
+
+
+def _migrate(engine: Engine) -> None:
+    """Add the columns of `_ADDED_COLUMNS` that an older database lacks (SQLite and PostgreSQL alike)."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    for table, column, ddl in _ADDED_COLUMNS:
+        have = {c["name"] for c in inspector.get_columns(table)}
+        if column not in have:
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
 
 
 def _apply(row: _Run, fields: dict[str, Any]) -> None:
