@@ -82,6 +82,8 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="Write the JSON report here."),
         plot_out: Path | None = typer.Option(None, "--plot", help="Write a PNG plot here."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        jobs: int = typer.Option(0, "--jobs", min=0, help="Inflation: runs at once, each in its own process "
+                                 "(0: one per CPU; 1: in this process). Results do not depend on it."),
         eta_sample: float = typer.Option(0.05, "--eta-sample", help="eta: estimate the start of this share of the "
                                          "arrivals (each costs a forecast)."),
         eta_workload: str = typer.Option("alibaba,spark", "--eta-workload",
@@ -102,7 +104,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Replay a trace through the scheduling policies and compare how well they pack GPUs."""
         from bigk.sim import report as rep
-        from bigk.sim.runner import parse_seeds, run_inflation_sweep
+        from bigk.sim.runner import default_jobs, parse_seeds, run_inflation_sweep
 
         names = _policies(policy)
         try:
@@ -160,13 +162,14 @@ def register(app: typer.Typer) -> None:
                 traces = traces or [suite.Trace("default", pod_list, "base")]
                 with _progress(quiet, len(names) * len(seed_list) * len(traces)) as progress:
                     report = suite.run_suite(node_list, traces, names, seed_list, published, ratio, offline,
-                                             offline_time, progress)
+                                             offline_time, progress, jobs=jobs or default_jobs())
                 report["meta"] = meta
                 suite.print_suite(report)
                 plot = suite.plot_suite
             else:
                 with _progress(quiet, len(names) * len(seed_list)) as progress:
-                    runs = run_inflation_sweep(node_list, pod_list, names, seed_list, ratio, progress)
+                    runs = run_inflation_sweep(node_list, pod_list, names, seed_list, ratio, progress,
+                                               jobs or default_jobs())
                 report = rep.inflation_report(runs, meta, published=published)
                 plot = rep.plot_inflation
                 rep.print_inflation(report)

@@ -69,14 +69,15 @@ def variant_traces(spec: str, pods_file: str | Path, base: list[TracePod], nodes
 def run_suite(nodes: Sequence[Node], traces: Sequence[Trace], policies: Sequence[str], seeds: Sequence[int],
               published: bool, ratio: float = INFLATION_RATIO, offline: bool = False,
               offline_time_s: float = 60.0, progress: RunProgress | None = None,
-              note: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Every policy on every trace and seed; with `offline`, the offline best of the first seed's arrivals."""
+              note: Callable[[str], None] | None = None, jobs: int = 1) -> dict[str, Any]:
+    """Every policy on every trace and seed (`jobs` runs at once); with `offline`, the offline best of the
+    first seed's arrivals."""
     from bigk.sim.offline import offline_best, seed_arrivals
 
     reports: dict[str, Any] = {}
     table: list[dict[str, Any]] = []
     for tr in traces:
-        runs = run_inflation_sweep(nodes, tr.pods, policies, seeds, ratio, progress)
+        runs = run_inflation_sweep(nodes, tr.pods, policies, seeds, ratio, progress, jobs)
         rep = inflation_report(runs, {"source": tr.source, "trace_pods": len(tr.pods)},
                                published=published and tr.source == "base")
         row: dict[str, Any] = {"trace": tr.name, "source": tr.source}

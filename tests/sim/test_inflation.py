@@ -60,6 +60,21 @@ def test_sweep_runs_every_policy_on_every_seed(small_trace: tuple[Path, Path]) -
     assert calls == [("random", 1), ("random", 2), ("bigk", 1), ("bigk", 2)]
 
 
+def test_a_sweep_in_worker_processes_gives_the_serial_results(small_trace: tuple[Path, Path]) -> None:
+    nodes, pods = load_nodes(small_trace[0]), load_pods(small_trace[1])
+    serial = run_inflation_sweep(nodes, pods, ["fgd", "bigk"], [1, 2])
+    done: list[tuple[str, int, int, int]] = []
+
+    def progress(policy: str, seed: int) -> Callable[[int, int], None]:
+        return lambda finished, total: done.append((policy, seed, finished, total))
+
+    parallel = run_inflation_sweep(nodes, pods, ["fgd", "bigk"], [1, 2], progress=progress, jobs=2)
+    for policy in ("fgd", "bigk"):
+        for a, b in zip(serial[policy], parallel[policy], strict=True):
+            assert (a.seed, a.pods, a.failed, a.unallocated_gpu_pct) == (b.seed, b.pods, b.failed, b.unallocated_gpu_pct)
+    assert sorted(done) == [("bigk", 1, 1, 1), ("bigk", 2, 1, 1), ("fgd", 1, 1, 1), ("fgd", 2, 1, 1)]
+
+
 def test_parse_seeds() -> None:
     assert parse_seeds("42-45") == [42, 43, 44, 45]
     assert parse_seeds("1, 3-4,9") == [1, 3, 4, 9]
