@@ -383,6 +383,11 @@ def _version() -> str:
 BUILD_INFO.info({"version": _version(), "python": platform.python_version()})
 
 
+def register_collector(collector: Collector) -> None:
+    """Add a collector whose families `render()` serves (e.g. bigk.service.cluster_metrics' per-cluster figures)."""
+    _CORE.register(collector)
+
+
 def render() -> bytes:
     """The `/metrics` body for `bigk serve` (Prometheus text format; see CONTENT_TYPE)."""
     with _LOCK:

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bigk.cli import cluster_rows  # noqa: F401  (registers `bigk get clusters`)
 from bigk.cli import output as out
 from bigk.cli.api_access import SERVER_OPT, NoSuchName
 from bigk.cli.api_access import client as _client
@@ -27,7 +28,8 @@ from bigk.service.runstate import RunState
 
 TERMINAL = {"Succeeded", "Failed", "Cancelled", "TimedOut"}
 _STATE_STYLE = {"Succeeded": "green", "Failed": "red", "TimedOut": "red", "Cancelled": "yellow",
-                "Running": "cyan", "Admitted": "blue", "Submitted": "magenta", "Pending": "white"}
+                "Running": "cyan", "Admitted": "blue", "Submitted": "magenta", "Pending": "white",
+                "Unknown": "yellow"}
 
 
 
@@ -110,17 +112,28 @@ def _runs_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
     from bigk.cli.whatif_cmd import eta_cell
 
     cols = ["RUN", "JOB", "STATE", "ATTEMPT", "AGE", "WAIT", "ETA", "DURATION", "REASON"]
+    clusters = _several_clusters(items)
+    if clusters:  # bigk serve over several clusters: where each run went
+        cols.insert(3, "CLUSTER")
     if wide:
         cols += ["TRIGGER", "QUEUE", "DRIVER", "PODS", "NODES"]
     rows = []
     for r in items:
         row = [r["id"], r["job"], _state(r["state"], tty), r["attempt"], age(r["created_at"]), span(_wait(r)),
                eta_cell(r.get("eta")), span(_run_duration(r)), (r.get("reason") or "")[:80]]
+        if clusters:
+            row.insert(3, r.get("cluster") or "-")
         if wide:
             nodes = sorted({p["node"] for p in r.get("pods", []) if p.get("node")})
             row += [r["trigger"], r["queue"], r["driver_pod"], len(r.get("pods", [])), ",".join(nodes)]
         rows.append(row)
     return cols, rows
+
+
+def _several_clusters(runs: list[dict[str, Any]]) -> bool:
+    """Whether the runs come from bigk serve over several clusters (a run on a cluster not named `default`, or one
+    held by the dispatcher); with one cluster the listings stay as they were."""
+    return any(r.get("cluster") not in (None, "", "default") or r.get("dispatch_reason") for r in runs)
 
 
 def _queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
@@ -173,8 +186,11 @@ def _gpus_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
 
 
 def _run_labels(r: dict[str, Any]) -> dict[str, str]:
-    return {"job": r["job"], "queue": r["queue"], "state": r["state"], "trigger": r["trigger"],
-            "namespace": r.get("namespace") or "default"}
+    out = {"job": r["job"], "queue": r["queue"], "state": r["state"], "trigger": r["trigger"],
+           "namespace": r.get("namespace") or "default"}
+    if r.get("cluster"):  # `-l cluster=onprem`
+        out["cluster"] = r["cluster"]
+    return out
 
 
 def _gpu_labels(g: dict[str, Any]) -> dict[str, str]:
@@ -254,6 +270,10 @@ def _describe_run(run: dict[str, Any], explanation: str) -> None:
         if run.get(key):
             lines.append(f"{label + ':':<11} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run[key]))}"
                          f" ({age(run[key])} ago)")
+    if _several_clusters([run]):
+        lines.append(f"Cluster:    {run.get('cluster') or '- (not dispatched yet)'}")
+        if run.get("dispatch_reason"):
+            lines.append(f"Dispatch:   {run['dispatch_reason']}")
     lines.append(f"Driver:     {run.get('driver_pod') or '-'}")
     if run.get("driver_pod"):  # bigk.cli.runio_cmds
         lines += [f"Logs:       bigk logs {run['id']} [-f] [--executor N]", f"Spark UI:   bigk ui {run['id']}"]
@@ -397,6 +417,15 @@ def _check_target(action: str, node: str | None, pool: str | None) -> None:
         raise UsageError(f"give a node name or --pool POOL (not both): bigk {action} NODE | --pool POOL")
 
 
+def _cluster_cordon(action: str, cluster: str, node: str | None, pool: str | None, server: str | None) -> None:
+    """`bigk cordon --cluster NAME`: dispatch nothing new to that cluster (its runs keep running); uncordon undoes."""
+    if node or pool:
+        raise UsageError(f"give a node, --pool POOL or --cluster NAME (one of them): bigk {action} --cluster NAME")
+    _client(server).post(f"/clusters/{_q(cluster)}/{action}")
+    typer.echo(f"{action}ed cluster {cluster}" + (": no new runs are dispatched there (its runs keep running)"
+                                                  if action == "cordon" else ""))
+
+
 def _show_plan(plan: dict[str, Any], verb: str) -> None:
     """A drain plan: nodes, pods and the runs they belong to (a lost driver fails its run)."""
     typer.echo(f"{verb}cordon {', '.join(plan['nodes'])} and evict {len(plan['pods'])} bigk pod(s)")
@@ -512,8 +541,8 @@ def register(app: typer.Typer) -> None:
     """Add the operator commands."""
 
     @app.command("get")
-    def get(kind: str = typer.Argument(..., help="KIND or KIND/NAME: jobs, runs, queue, nodes, gpus or problems "
-                                                  "(singular, plural or short: run, runs, r, run/ID)."),
+    def get(kind: str = typer.Argument(..., help="KIND or KIND/NAME: jobs, runs, queue, nodes, gpus, clusters or "
+                                                  "problems (singular, plural or short: run, runs, r, run/ID)."),
             name: str | None = typer.Argument(None, help="Only this one (a run id, job, node or NODE/INDEX)."),
             job: str | None = typer.Option(None, "--job", help="runs: only this job."),
             state: str | None = typer.Option(None, "--state", help="runs: only this state (e.g. Running)."),
@@ -617,6 +646,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"run {data['run']} ({data['job']}) is {data['state']}: {_why(data)}")
             for line in eta_lines(data.get("eta")):
                 typer.echo(line)
+            if data.get("dispatch") and data["dispatch"] != data["explanation"]:  # several clusters: where and why
+                typer.echo(f"cluster {data.get('cluster') or '- (not dispatched yet)'}: {data['dispatch']}")
 
     @app.command("run")
     def run(job: str = typer.Argument(..., help="Job name."),
@@ -723,8 +754,17 @@ def register(app: typer.Typer) -> None:
     def cordon(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
                dry_run: bool = typer.Option(False, "--dry-run", help="Only show which nodes would be cordoned."),
                yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before cordoning a whole pool."),
+               cluster: str | None = typer.Option(None, "--cluster",
+                                                  help="Cordon a whole cluster: no new runs are dispatched there."),
                server: str | None = SERVER_OPT) -> None:
-        """Mark a node (or a pool) unschedulable; running pods stay."""
+        """Mark a node (or a pool) unschedulable; running pods stay. --cluster: dispatch no new runs there."""
+        if cluster:
+            if dry_run:
+                _client(server).get(f"/clusters/{_q(cluster)}")  # says "no cluster" for a wrong name
+                typer.echo(f"would cordon cluster {cluster}")
+                return
+            _cluster_cordon("cordon", cluster, node, pool, server)
+            return
         _check_target("cordon", node, pool)
         if pool and (dry_run or not yes):
             plan = _client(server).get(f"/pools/{_q(pool)}/drain-plan")
@@ -742,8 +782,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("uncordon")
     def uncordon(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
+                 cluster: str | None = typer.Option(None, "--cluster",
+                                                    help="Uncordon a whole cluster: runs are dispatched there again."),
                  server: str | None = SERVER_OPT) -> None:
         """Make a node (or every node of a pool, e.g. after `drain --pool`) schedulable again."""
+        if cluster:
+            _cluster_cordon("uncordon", cluster, node, pool, server)
+            return
         data = _nodes_action("uncordon", node, pool, server)
         typer.echo(f"uncordoned {', '.join(data.get('nodes', [data.get('node')]))}")
 

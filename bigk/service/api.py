@@ -23,6 +23,7 @@ from bigk.service import audit as audit_trail
 from bigk.service import hardening
 from bigk.service.about_api import about_router
 from bigk.service.authz import guard_for
+from bigk.service.clusters_api import clusters_router
 from bigk.service.drain_api import drain_router
 from bigk.service.gpus_api import annotate_gpus, gpus_router
 from bigk.service.http import status_for
@@ -237,4 +238,5 @@ def create_app(service: Served, token: str | None) -> FastAPI:
     app.include_router(status_router(parts, read))  # /status: the read-only status page
     app.include_router(drain_router(parts, read))  # GET .../drain-plan: what a drain would evict
     app.include_router(runio_router(parts, read))  # GET /api/v1/runs/{id}/logs, /ui, /ui/proxy/...
+    app.include_router(clusters_router(parts.clusters, parts.store, parts.clock, parts.wake, read, act))  # /clusters
     return app

@@ -26,11 +26,12 @@ from kubernetes.client import ApiClient
 from bigk import metrics
 from bigk.cluster.model import Queue
 from bigk.kube.loop_view import EMPTY_VIEW, LoopView
-from bigk.service import housekeeping
+from bigk.service import cluster_metrics, housekeeping
 from bigk.service.actions import Actions
 from bigk.service.catalog import Catalog
 from bigk.service.cluster_fit import ClustersFit
 from bigk.service.cluster_view import ClusterView
+from bigk.service.clusters_api import cluster_rows
 from bigk.service.config import STATE_DIR_ENV, ServiceConfig, ServiceError, default_state_dir
 from bigk.service.cron import Cron
 from bigk.service.dispatcher import Dispatcher
@@ -159,8 +160,9 @@ class Service:
                             started_at=self.started_at, store=store, catalog=catalog, cluster=cluster,
                             gpu_watch=gpu_watch, runs=runs, views=views, actions=actions, eta=self.eta,
                             loop_view=loop_view, elector=elector, identity_claim=identity_claim,
-                            stopping=self._stop)
+                            stopping=self._stop, clusters=self.clusters, wake=self._wake.set)
         self._report_orphans(store)
+        cluster_metrics.serve_clusters(lambda: cluster_rows(self.clusters, store))  # bigk_cluster_* on /metrics
         self._ticker = threading.Thread(target=self._tick_loop, args=(self._parts,), name="bigk-runs", daemon=True)
         self._ticker.start()
         self._ready = True
@@ -271,6 +273,7 @@ class Service:
             self.identity_claim.release()
         for runtime in runtimes:
             runtime.stop_cluster()
+        cluster_metrics.serve_clusters(None)
         if self.store is not None:
             self.store.close()
         log.info("event=serve_stopped")

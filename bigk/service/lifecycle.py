@@ -106,6 +106,11 @@ class RunManager:
         runtime = self._runtime(run)
         return runtime.pods if runtime is not None and runtime.pods is not None else self.pods
 
+    def api_for(self, run: RunRecord) -> Any | None:
+        """The Kubernetes API client of the run's cluster; None with one cluster (the service's own client)."""
+        runtime = self._runtime(run)
+        return runtime.api if runtime is not None else None
+
     def _kill(self, run: RunRecord) -> None:
         """Delete the run's pods on its cluster (a run on no cluster yet has none; an unreachable cluster's are
         deleted when it returns, by the reconciliation)."""

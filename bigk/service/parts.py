@@ -8,8 +8,8 @@ hands the faces (`api`, the `*_api` routers, the status page, the watch stream) 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kubernetes.client import ApiClient
@@ -23,6 +23,7 @@ from bigk.service.config import ServiceConfig
 from bigk.service.eta import EtaService
 from bigk.service.gpu_watch import GpuWatch
 from bigk.service.lifecycle import RunManager
+from bigk.service.runtime import ClusterRuntime
 from bigk.service.store import Store
 from bigk.service.views import Views
 
@@ -35,6 +36,9 @@ class Parts:
     eta: the start-time estimates; None when this process runs no scheduler.
     loop_view: the scheduler loop's last published view (`EMPTY_VIEW` without a loop).
     stopping: set once the service is stopping (long-lived streams end).
+    clusters: every cluster's runtime by name, in the declared order (one, `default`, unless several are run);
+        kube, cluster and gpu_watch are the first's (home).
+    wake: tell the run ticker to look at once (a cordon changed where runs may go).
     """
 
     config: ServiceConfig
@@ -54,6 +58,8 @@ class Parts:
     elector: LeaderElector
     identity_claim: IdentityClaim
     stopping: threading.Event
+    clusters: Mapping[str, ClusterRuntime] = field(default_factory=dict)
+    wake: Callable[[], None] = lambda: None
 
 
 class Served(Protocol):

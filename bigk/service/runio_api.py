@@ -27,15 +27,20 @@ HISTORY_ENV = "BIGK_SPARK_HISTORY_URL"
 RUN_ID = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-def _core(parts: Parts) -> Any:
+def _kube(parts: Parts, run: Any) -> Any:
+    """The API client of the run's cluster (several clusters: the one it was dispatched to)."""
+    return parts.runs.api_for(run) or parts.kube
+
+
+def _core(parts: Parts, run: Any) -> Any:
     from kubernetes import client
 
-    return client.CoreV1Api(parts.kube)
+    return client.CoreV1Api(_kube(parts, run))
 
 
-def _ui_port(parts: Parts, pod: Any) -> int:
+def _ui_port(parts: Parts, run: Any, pod: Any) -> int:
     """The driver's Spark UI port, from the pod as the API server returned it."""
-    return ui_port(parts.kube.sanitize_for_serialization(pod))
+    return ui_port(_kube(parts, run).sanitize_for_serialization(pod))
 
 
 def _kube_detail(exc: Any) -> str:
@@ -54,7 +59,7 @@ def _pod_of(parts: Parts, run: Any, executor: int | None) -> str:
             raise HTTPException(409, f"run {run.id} has no driver pod yet (state {run.state}); wait for it to be "
                                      "submitted")
         return str(run.driver_pod)
-    pods = parts.runs.pods.run_pods(run.namespace, run.id)
+    pods = parts.runs.pods_for(run).run_pods(run.namespace, run.id)
     by_id = {(p.metadata.labels or {}).get(L.SPARK_EXEC_ID): p.metadata.name for p in pods}
     found = by_id.get(str(executor))
     if found is None:
@@ -86,7 +91,7 @@ def runio_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         run = parts.store.get_run(run_id)
         pod = _pod_of(parts, run, executor)
         try:
-            resp = _core(parts).read_namespaced_pod_log(
+            resp = _core(parts, run).read_namespaced_pod_log(
                 pod, run.namespace, follow=follow, previous=previous, timestamps=timestamps, tail_lines=tail,
                 _preload_content=False)
         except ApiException as exc:
@@ -113,9 +118,9 @@ def runio_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         port = DEFAULT_UI_PORT
         if run.driver_pod:
             try:
-                pod = _core(parts).read_namespaced_pod(run.driver_pod, run.namespace)
+                pod = _core(parts, run).read_namespaced_pod(run.driver_pod, run.namespace)
                 phase = str(pod.status.phase or "") if pod.status is not None else ""
-                port = _ui_port(parts, pod)
+                port = _ui_port(parts, run, pod)
             except ApiException as exc:
                 if exc.status != 404:
                     raise HTTPException(502, f"Kubernetes API answered {exc.status} {exc.reason}") from None
@@ -143,8 +148,8 @@ def runio_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         if not run.driver_pod:
             raise HTTPException(409, f"run {run.id} has no driver pod yet (state {run.state})")
         try:
-            port = _ui_port(parts, _core(parts).read_namespaced_pod(run.driver_pod, run.namespace))
-            resp = _core(parts).connect_get_namespaced_pod_proxy_with_path(
+            port = _ui_port(parts, run, _core(parts, run).read_namespaced_pod(run.driver_pod, run.namespace))
+            resp = _core(parts, run).connect_get_namespaced_pod_proxy_with_path(
                 f"{run.driver_pod}:{port}", run.namespace, path or "/", _preload_content=False)
         except ApiException as exc:
             if exc.status in (404, 503):

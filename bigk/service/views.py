@@ -119,13 +119,16 @@ class Views:
         if waiting:
             live = self.explanation_for(run.spark_app_id)
             text = live or text
+        if not text and run.state is RunState.PENDING and not run.cluster and run.dispatch_reason:
+            text = run.dispatch_reason  # several clusters: held unsubmitted, and why (bigk.service.dispatcher)
         if not text:
             text = _default_explanation(run, self.clock())
         never = self.never_fits(run.job) if waiting else ""
         if never:
             never += f"; `bigk cancel {run.id}`, then fix the spec or add nodes"
         return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text, "never_fits": never,
-                "eta": self.eta_for(run) if waiting else None}
+                "eta": self.eta_for(run) if waiting else None, "cluster": run.cluster,
+                "dispatch": run.dispatch_reason}
 
     def never_fits(self, job: str) -> str:
         """Why the job can never run on the cluster's nodes as they are now ('' if it can, or nobody knows).
