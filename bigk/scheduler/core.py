@@ -23,13 +23,17 @@ One cycle:
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Mapping
+
 import numpy as np
 
+from bigk.cluster.model import Pod
 from bigk.cluster.state import ClusterState
 from bigk.scheduler.cycle import Cycle, queue_lookup
 from bigk.scheduler.memory import Memory
 from bigk.scheduler.policies.base import Policy, make_policy
 from bigk.scheduler.retry import DEFAULT_MAX_PARKED_S, RetryFilter
+from bigk.scheduler.tracker import Delta, PodTracker
 from bigk.scheduler.types import CycleResult, ReservedSlot, Snapshot
 from bigk.scheduler.units import group_gangs
 
@@ -71,6 +75,7 @@ class Scheduler:
         self.memory = Memory()
         self.retry: RetryFilter | None = RetryFilter(max_parked_s) if retry_filter else None
         self._last_binds: set[str] = set()
+        self.tracker = PodTracker()  # the snapshot's pods grouped across cycles (with the retry filter)
 
     @property
     def state(self) -> ClusterState | None:
@@ -86,15 +91,24 @@ class Scheduler:
         """Run one cycle; the caller applies `binds` then `evictions`, in order."""
         self._observe_workload(snapshot, now)
         memory = self.memory
-        views, bound, lone = group_gangs(snapshot.pods, snapshot.gangs)
         memory.displaced = []
-        present = memory.sync.present
-        state, rebuilt = memory.sync.sync(snapshot.nodes, bound, memory.make_room, queue_lookup(views))
-        if self.retry is not None:
+        delta: Delta | None = None
+        if self.retry is None:  # every pod grouped and every bound pod compared, every cycle
+            views, bound, lone_pods = group_gangs(snapshot.pods, snapshot.gangs)
+            lone: Mapping[str, Pod] = {p.key: p for p in lone_pods}
+            state, rebuilt = memory.sync.sync(snapshot.nodes, bound, memory.make_room, queue_lookup(views))
+            bound_pods: Collection[Pod] = bound
+        else:  # only what changed since the last snapshot
+            tracker = self.tracker
+            delta = tracker.update(snapshot.pods, snapshot.gangs, self._last_binds)
+            views, lone, bound_pods = tracker.views, tracker.lone, tracker.bound.values()
+            state, rebuilt, fresh = memory.sync.sync_changes(snapshot.nodes, tracker.bound, delta, memory.make_room,
+                                                             queue_lookup(views))
             self.retry.begin(rebuilt, snapshot.queues, self._model_epoch, state.size,
-                             self._bound_by_others(present, state))
-        run = Cycle(memory, self.policy, self.reservation_ttl_s, self.stale_after_s, snapshot, state, views, bound,
-                    lone, now, self.retry)
+                             self._nodes_of([k for k in fresh if k not in self._last_binds], state))
+        run = Cycle(memory, self.policy, self.reservation_ttl_s, self.stale_after_s, snapshot, state, views,
+                    bound_pods, lone, now, self.retry)
+        reserved_at_start = frozenset(memory.reservations)
         run.expire()
         if rebuilt:  # every reservation must be accounted again
             for rs in memory.reservations.values():
@@ -103,16 +117,15 @@ class Scheduler:
         run.count_usage()
         run.fill_reservations()
         run.hold_plans()
-        run.schedule_units()
+        run.schedule_units(delta, reserved_at_start)
         run.place_extras()
         run.finish()
         self._last_binds = {b.pod_key for b in run.result.binds}
         return run.result
 
-    def _bound_by_others(self, before: set[str], state: ClusterState) -> np.ndarray:
+    def _nodes_of(self, fresh: Iterable[str], state: ClusterState) -> np.ndarray:
         """Nodes of pods bound since the last snapshot that this scheduler did not bind (of any priority)."""
         sync = self.memory.sync
-        fresh = sync.present - before - self._last_binds
         rows = []
         for key in fresh:
             entry = sync.bound_entry(key)

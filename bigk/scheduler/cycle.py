@@ -9,14 +9,14 @@ scheduler's `Memory`, decides, and leaves in the memory only what must survive
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 
 import numpy as np
 
 from bigk.cluster.model import Pod, Role
 from bigk.cluster.state import ClusterState, OvercommitError, Placement
-from bigk.scheduler.explain import amount, behind, behind_another, explain
+from bigk.scheduler.explain import amount, behind, explain
 from bigk.scheduler.filters import Filters
 from bigk.scheduler.memory import Memory, Plan, Reservation
 from bigk.scheduler.placement import Failure, Placed, Placer
@@ -24,6 +24,7 @@ from bigk.scheduler.policies.base import Policy
 from bigk.scheduler.preempt import VictimGroup, VictimIndex, gang_victims, plan_preemption
 from bigk.scheduler.queueing import Limit, QueueBook, UnitQueue, open_item, open_models, unit_models, usage_on
 from bigk.scheduler.retry import Backlog, Parked, RetryFilter, Room, Tried
+from bigk.scheduler.tracker import Delta
 from bigk.scheduler.types import (
     Admission,
     Bind,
@@ -75,8 +76,8 @@ class Cycle:
     """The working data of one cycle (discarded at its end)."""
 
     def __init__(self, memory: Memory, policy: Policy, reservation_ttl_s: float, stale_after_s: float,
-                 snapshot: Snapshot, state: ClusterState, views: dict[str, GangView], bound: list[Pod],
-                 lone: list[Pod], now: float, retry: RetryFilter | None = None) -> None:
+                 snapshot: Snapshot, state: ClusterState, views: dict[str, GangView], bound: Collection[Pod],
+                 lone: Mapping[str, Pod], now: float, retry: RetryFilter | None = None) -> None:
         self.m = memory
         self.ttl = reservation_ttl_s
         self.snapshot = snapshot
@@ -126,10 +127,12 @@ class Cycle:
         m.displaced = [r for r in m.displaced if r in m.reservations.get(r.gang, [])]
         for gang in [g for g in m.admitted if g not in self.views]:
             del m.admitted[gang]
-        waiting = {p.key for p in self.lone} | {g for g, v in self.views.items() if v.pending}
-        for name, plan in list(m.plans.items()):
-            if plan.expires_at <= now or name not in waiting:
-                del m.plans[name]
+        if m.plans:
+            lone = self.lone
+            for name, plan in list(m.plans.items()):
+                view = self.views.get(name)
+                if plan.expires_at <= now or not (name in lone or (view is not None and view.pending)):
+                    del m.plans[name]
         bound_keys = m.sync.present
         for key, (_, at) in list(m.evicting.items()):
             if key not in bound_keys or at + self.ttl <= now:
@@ -172,8 +175,10 @@ class Cycle:
 
     # -- executors into reservations ------------------------------------------------------------
     def fill_reservations(self) -> None:
-        for gang, view in self.views.items():
-            rs = self.m.reservations.get(gang)
+        reservations = self.m.reservations
+        for gang in [g for g in self.views if g in reservations]:  # in the views' order (the snapshot's)
+            view = self.views[gang]
+            rs = reservations.get(gang)
             if not rs:
                 continue
             for pod in view.pending_executors:
@@ -250,78 +255,141 @@ class Cycle:
 
     # -- units --------------------------------------------------------------------------------------
     def build_units(self) -> list[Unit]:
-        units: list[Unit] = self.m.lone_units(self.lone)
+        units: list[Unit] = self.m.lone_units(list(self.lone.values()))
         filled = {b.pod_key for b in self.result.binds}  # executors bound into reservations this cycle
         for gang, view in self.views.items():
-            unknown_admission = view.driver is not None and bool(view.driver.node) and gang not in self.m.admitted
-            if not view.pending and not (unknown_admission and view.info is not None):
-                continue
-            if view.info is None:
-                units.extend(lone_unit(p, gang, view.queue, view.priority) for p in view.pending)
-                continue
-            info = view.info
-            driver_pending = view.driver is not None and not view.driver.node
-            admitted = (view.driver is not None and bool(view.driver.node)) or gang in self.m.reservations
-            if view.driver is None:
-                admitted = True
-            # A gang admitted before this scheduler started (a restart, or a new leader) lost its
-            # reservations: reserve its missing executors once more, as far as they fit.
-            recovering = admitted and view.driver is not None and gang not in self.m.admitted
-            if recovering:
-                self.m.admitted[gang] = self.now
-            bound_exec = len(view.bound_executors) + self.bound_now.get(gang, 0)
-            reserved = len(self.m.reservations.get(gang, []))
-            missing = max(0, info.min_executors - bound_exec - reserved)
-            pending_exec = [p for p in view.pending_executors if p.key not in filled]
-            core = pending_exec[:missing]
-            self.extras.extend((view, p) for p in pending_exec[missing:])
-            items: list[Item] = []
-            if driver_pending:
-                assert view.driver is not None
-                items.append(pod_item(view.driver))
-            items.extend(pod_item(p) for p in core)
-            phantoms = 0
-            if not admitted or recovering:
-                phantoms = missing - len(core)
-                if phantoms:
-                    items.extend([phantom_item(view)] * phantoms)  # identical (frozen) items
-            if not items:
-                continue
-            created = info.created_at or (view.driver.created_at if view.driver else 0.0)
-            units.append(Unit(gang, gang, info.queue, info.priority, created, items,
-                              all_or_nothing=not admitted, driver_pending=driver_pending, phantoms=phantoms))
+            built, extras = self.gang_units(gang, view, filled)
+            units.extend(built)
+            self.extras.extend(extras)
         return units
 
-    def schedule_units(self) -> None:
-        units = self.build_units()
-        order = UnitQueue(units, self.book)
-        if self.retry is None:
+    def gang_units(self, gang: str, view: GangView, filled: set[str]) -> tuple[list[Unit], list[tuple[GangView, Pod]]]:
+        """A gang's unit (admission or top-up; one per pending pod for a gang bigk knows nothing about) and its
+        extra executors; `filled`: executors bound into reservations this cycle."""
+        unknown_admission = view.driver is not None and bool(view.driver.node) and gang not in self.m.admitted
+        if not view.pending and not (unknown_admission and view.info is not None):
+            return [], []
+        if view.info is None:
+            return [lone_unit(p, gang, view.queue, view.priority) for p in view.pending], []
+        info = view.info
+        driver_pending = view.driver is not None and not view.driver.node
+        admitted = (view.driver is not None and bool(view.driver.node)) or gang in self.m.reservations
+        if view.driver is None:
+            admitted = True
+        # A gang admitted before this scheduler started (a restart, or a new leader) lost its
+        # reservations: reserve its missing executors once more, as far as they fit.
+        recovering = admitted and view.driver is not None and gang not in self.m.admitted
+        if recovering:
+            self.m.admitted[gang] = self.now
+            self.m.touched.add(gang)
+        bound_exec = len(view.bound_executors) + self.bound_now.get(gang, 0)
+        reserved = len(self.m.reservations.get(gang, []))
+        missing = max(0, info.min_executors - bound_exec - reserved)
+        pending_exec = [p for p in view.pending_executors if p.key not in filled]
+        core = pending_exec[:missing]
+        extras = [(view, p) for p in pending_exec[missing:]]
+        items: list[Item] = []
+        if driver_pending:
+            assert view.driver is not None
+            items.append(pod_item(view.driver))
+        items.extend(pod_item(p) for p in core)
+        phantoms = 0
+        if not admitted or recovering:
+            phantoms = missing - len(core)
+            if phantoms:
+                items.extend([phantom_item(view)] * phantoms)  # identical (frozen) items
+        if not items:
+            return [], extras
+        created = info.created_at or (view.driver.created_at if view.driver else 0.0)
+        return [Unit(gang, gang, info.queue, info.priority, created, items, all_or_nothing=not admitted,
+                     driver_pending=driver_pending, phantoms=phantoms)], extras
+
+    def refresh_units(self, delta: Delta, reserved_at_start: set[str]) -> None:
+        """Bring the kept units (`Memory.units`, `Memory.order`) in step: build again only the units of lone
+        pods and gangs that changed, and of gangs whose reservations, admission or binds may have changed
+        (those holding reservations, and those the last cycle admitted, preempted or recovered)."""
+        m, retry = self.m, self.retry
+        assert retry is not None
+        units, order = m.units, m.order
+        filled = {b.pod_key for b in self.result.binds}
+
+        def drop(name: str, gang: str) -> None:
+            was = units.get(name)
+            if was is not None and was.gang != gang:
+                return  # the name is another owner's now (a pod that joined or left a gang)
+            units.pop(name, None)
+            order.remove(name)
+            retry.unpark(name)
+
+        def keep(unit: Unit) -> None:
+            if units.get(unit.name) is not unit:
+                units[unit.name] = unit
+                order.add(unit)
+            retry.rebuilt(unit)
+
+        for key in delta.lone:
+            pod = self.lone.get(key)
+            if pod is None:
+                drop(key, "")
+                m.forget_lone(key)
+            else:
+                keep(m.lone_unit(pod))
+        dirty = delta.gangs | reserved_at_start | set(m.reservations) | m.touched
+        m.touched = set()
+        for gang in dirty:
+            view = self.views.get(gang)
+            built, extras = self.gang_units(gang, view, filled) if view is not None else ([], [])
+            names = [u.name for u in built]
+            for name in m.gang_units.pop(gang, []):
+                if name not in names:
+                    drop(name, gang)
+            if names:
+                m.gang_units[gang] = names
+            for unit in built:
+                keep(unit)
+            if extras:
+                m.gang_extras[gang] = extras
+            else:
+                m.gang_extras.pop(gang, None)
+        for extras in m.gang_extras.values():
+            self.extras.extend(extras)
+
+    def schedule_units(self, delta: Delta | None = None, reserved_at_start: frozenset[str] = frozenset()) -> None:
+        """Take units in queue order. Without the retry filter every unit is built and tried every cycle;
+        with it (and a `PodTracker`'s `delta`), units are kept across cycles and parked ones skipped."""
+        if self.retry is None or delta is None:
+            order = UnitQueue(self.build_units(), self.book)
             while order:
                 self.evaluate(order.pop())
             return
-        # Until the head is chosen every unit is tried: any of them could become the head.
+        retry = self.retry
+        self.refresh_units(delta, set(reserved_at_start))
+        units = self.m.units
+        walk = self.m.order.walk(self.book)
+        before: dict[str, Parked] = {}  # parked entries of the units tried this cycle
         popped: set[str] = set()
-        while order and self.head is None:
-            unit = order.pop()
+        # Until the head is chosen every unit is tried: any of them could become the head.
+        while walk and self.head is None:
+            unit = walk.pop()
             popped.add(unit.name)
+            was = retry.unpark(unit.name)
+            if was is not None:
+                before[unit.name] = was
             self.evaluate(unit)
-        asleep: dict[str, tuple[Unit, Parked]] = {}
         late = None
-        if order:
-            rest = [u for u in units if u.name not in popped]
-            awake, sleeping = self.retry.split(rest, self.placer, self.now, self.guarantees(), self.m.plans)
-            for unit, parked in sleeping:
-                asleep[unit.name] = (unit, parked)
-            backlog = Backlog(awake, self.book)
+        if walk:
+            woken = retry.wake(self.placer, self.now, self.guarantees(), self.m.plans)
+            before.update(woken)
+            awake = units.keys() - retry.parked.keys() - popped
+            backlog = Backlog([units[name] for name in awake], self.book)
             self.released = []
             self.before_release = {}
-            parked_now = self.retry.parked
             while backlog:
                 unit = backlog.pop()
-                popped.add(unit.name)
-                was = parked_now.get(unit.name)
+                was = woken.get(unit.name)
                 if was is not None and was.unit is unit and self.shape_failed(unit):
-                    asleep[unit.name] = (unit, was)  # woken, but its pods just failed as another unit's did
+                    retry.park(unit.name, was)  # woken, but its pods just failed as another unit's did
+                    del before[unit.name]
                     continue
                 self.evaluate(unit)
                 if self.released:  # held or reserved room came free: who could use it?
@@ -330,12 +398,19 @@ class Cycle:
                     if late is None:
                         late = np.zeros(self.state.size, dtype=bool)
                     late[rows] = True
-                    for woken in self.retry.wake_on(asleep, rows, self.placer, self.book, unit):
-                        backlog.insert(woken)
-            for unit, parked in asleep.values():
-                self.skip(unit, parked, self.is_limited)
-        self.retry.end(self.placer, self.tried, {n: p for n, (_, p) in asleep.items()}, self.now,
-                       self.room_before_release(late))
+                    more = retry.wake_on(rows, self.placer, self.book, unit, units)
+                    woken.update(more)
+                    before.update(more)
+                    for name in more:
+                        backlog.insert(units[name])
+            retry.retell(self.head, self.state.size)
+            waiting = self.result.waiting
+            if self.is_limited:
+                for name, parked in retry.parked.items():
+                    self.skip(units[name], parked)
+            else:
+                waiting.update(retry.told)
+        retry.end(self.placer, self.tried, before, self.now, self.room_before_release(late))
 
     def room_before_release(self, late: np.ndarray | None) -> tuple[np.ndarray, Room] | None:
         """The nodes where room was released after some units' turn, with their room just before the release
@@ -354,28 +429,21 @@ class Cycle:
         return any(q.maximum or q.maximum_models or (q.guaranteed and not (q.borrow and q.lend))
                    or (q.guaranteed_models and not q.lend) for q in self.book.queues.values())
 
-    def skip(self, unit: Unit, parked: Parked, limited: bool) -> None:
-        """A parked unit not tried this cycle: its explanation, after the queue checks that come before a
-        trial (judged on the queues' usage at the end of the cycle's units)."""
-        if limited:
-            need = unit.need()
-            over = self.book.over_maximum(unit.queue, need)
-            if over is not None:
-                alone = self.beyond_queue(unit.queue, need)
-                self.result.waiting[unit.name] = explain(unit, "never-fits" if alone else "queue-maximum", None,
-                                                         self.state.size, alone or limit_text(unit.queue, over))
-                return
-            opened, held = open_models(self.book, unit, self.state)
-            if held is not None:
-                self.result.waiting[unit.name] = explain(opened, held.state, None, self.state.size, held.text)
-                return
-        exp = parked.explanation
-        if exp.state == "behind-head" and parked.head != self.head:
-            exp = parked.explanation = (behind_another(exp, parked.head, self.head)
-                                        or explain(parked.shown, "behind-head", parked.failure, self.state.size,
-                                                   behind(self.head)))
-            parked.head = self.head or ""
-        self.result.waiting[unit.name] = exp
+    def skip(self, unit: Unit, parked: Parked) -> None:
+        """A parked unit not tried this cycle, where queues have limits: its explanation, after the queue checks
+        that come before a trial (judged on the queues' usage at the end of the cycle's units)."""
+        need = unit.need()
+        over = self.book.over_maximum(unit.queue, need)
+        if over is not None:
+            alone = self.beyond_queue(unit.queue, need)
+            self.result.waiting[unit.name] = explain(unit, "never-fits" if alone else "queue-maximum", None,
+                                                     self.state.size, alone or limit_text(unit.queue, over))
+            return
+        opened, held = open_models(self.book, unit, self.state)
+        if held is not None:
+            self.result.waiting[unit.name] = explain(opened, held.state, None, self.state.size, held.text)
+            return
+        self.result.waiting[unit.name] = parked.explanation
 
     def keys_for(self, unit: Unit) -> list[str]:
         return [it.pod.key if it.pod is not None else self.m.next_key("res", unit.gang) for it in unit.items]

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from bigk.cluster.model import Pod, PodRequest
 from bigk.cluster.state import ClusterState
+from bigk.scheduler.queueing import UnitOrder
 from bigk.scheduler.sync import StateSync
 from bigk.scheduler.types import ReservedSlot
-from bigk.scheduler.units import Item, Unit, lone_unit
+from bigk.scheduler.units import GangView, Item, Unit, lone_unit
 
 
 @dataclass
@@ -51,6 +52,13 @@ class Memory:
         self.displaced: list[Reservation] = []  # knocked out of the state; re-placed this cycle
         self._seq = 0
         self._lone: dict[str, tuple[Pod, Unit]] = {}  # pod key -> (pod object, its unit)
+        # Kept across cycles with the retry filter (`Cycle.refresh_units`): every waiting unit by name, in
+        # queue order; per gang, the names of its units and its extra executors; gangs to build again.
+        self.units: dict[str, Unit] = {}
+        self.order = UnitOrder()
+        self.gang_units: dict[str, list[str]] = {}
+        self.gang_extras: dict[str, list[tuple[GangView, Pod]]] = {}
+        self.touched: set[str] = set()
 
     def lone_units(self, pods: list[Pod]) -> list[Unit]:
         """The units of lone pending pods, the same `Unit` object for the same pod object from one cycle to
@@ -67,6 +75,16 @@ class Memory:
             out.append(cached[1])
         self._lone = fresh
         return out
+
+    def lone_unit(self, pod: Pod) -> Unit:
+        """The unit of one lone pending pod: the same `Unit` as long as the pod object is the same."""
+        cached = self._lone.get(pod.key)
+        if cached is None or cached[0] is not pod:
+            cached = self._lone[pod.key] = (pod, lone_unit(pod))
+        return cached[1]
+
+    def forget_lone(self, key: str) -> None:
+        self._lone.pop(key, None)
 
     def next_key(self, kind: str, name: str) -> str:
         self._seq += 1

@@ -31,6 +31,7 @@ without per-model quotas decides exactly as before.
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -429,3 +430,70 @@ class UnitQueue:
                     best, lane = k, d
         assert lane is not None
         return lane.popleft()
+
+
+class UnitOrder:
+    """Every waiting unit in its queue's lane, sorted by `lane_key`, kept across cycles: units are added and
+    removed one by one as they change, so a cycle need not sort the whole backlog again."""
+
+    def __init__(self) -> None:
+        self._lanes: dict[str, list[tuple[tuple[object, ...], Unit]]] = {}
+        self._at: dict[str, tuple[str, tuple[object, ...]]] = {}  # unit name -> (queue, lane key)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def add(self, unit: Unit) -> None:
+        """Add `unit`, or put it in place of the unit of that name."""
+        self.remove(unit.name)
+        key = lane_key(unit)
+        lane = self._lanes.get(unit.queue)
+        if lane is None:
+            lane = self._lanes[unit.queue] = []
+            self._lanes = dict(sorted(self._lanes.items()))
+        lane.insert(bisect.bisect_left(lane, (key,)), (key, unit))
+        self._at[unit.name] = (unit.queue, key)
+
+    def remove(self, name: str) -> None:
+        at = self._at.pop(name, None)
+        if at is None:
+            return
+        queue, key = at
+        lane = self._lanes[queue]
+        del lane[bisect.bisect_left(lane, (key,))]
+        if not lane:
+            del self._lanes[queue]
+
+    def walk(self, book: QueueBook) -> OrderWalk:
+        """Hand the units out in `UnitQueue`'s order, without copying them."""
+        return OrderWalk([lane for lane in self._lanes.values() if lane], book)
+
+
+class OrderWalk:
+    """`UnitQueue.pop` over a `UnitOrder`'s lanes, by position (the lanes are not changed)."""
+
+    def __init__(self, lanes: list[list[tuple[tuple[object, ...], Unit]]], book: QueueBook) -> None:
+        self.book = book
+        self._lanes = lanes
+        self._next = [0] * len(lanes)
+
+    def __bool__(self) -> bool:
+        return any(i < len(lane) for i, lane in zip(self._next, self._lanes, strict=True))
+
+    def pop(self) -> Unit:
+        if len(self._lanes) == 1:  # one queue: nothing to weigh
+            i = self._next[0]
+            self._next[0] = i + 1
+            return self._lanes[0][i][1]
+        best: tuple[object, ...] | None = None
+        pick = -1
+        for n, lane in enumerate(self._lanes):
+            i = self._next[n]
+            if i < len(lane):
+                k = self.book.key(lane[i][1])
+                if best is None or k < best:
+                    best, pick = k, n
+        assert pick >= 0
+        i = self._next[pick]
+        self._next[pick] = i + 1
+        return self._lanes[pick][i][1]

@@ -34,8 +34,9 @@ succeed where more room failed.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
-from collections.abc import Container
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,7 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, PodRequest, Queue
 from bigk.cluster.state import ClusterState
+from bigk.scheduler.explain import behind, behind_another, explain
 from bigk.scheduler.filters import Filters
 from bigk.scheduler.placement import Failure
 from bigk.scheduler.queueing import QueueBook, UnitQueue, lane_key
@@ -203,12 +205,34 @@ class RetryStats:
     woken_all: bool = False  # everything parked was woken (nodes, queues or the policy's model changed)
 
 
+GroupKey = tuple[object, ...]
+
+
+def group_key(p: Parked) -> GroupKey:
+    """Parked units that any change wakes alike: the same pods, the same kind of wait (and, for a unit that
+    could preempt, the same priority)."""
+    return (p.shape_keys, p.unit.priority if p.may_preempt else None, p.explanation.state == "never-fits")
+
+
 class RetryFilter:
-    """Remembers parked units across cycles and tells a cycle which of them to try again."""
+    """Remembers parked units across cycles and tells a cycle which of them to try again.
+
+    Parked units are indexed by `group_key`, so that finding the ones a change wakes costs one test per group
+    (not per unit), and by the time they were parked (the backoff timer). Their explanations are kept in
+    `told`, ready to be reported as they are, and re-told only when the head they wait behind changes.
+    """
 
     def __init__(self, max_parked_s: float = DEFAULT_MAX_PARKED_S) -> None:
         self.max_parked_s = max_parked_s
         self.parked: dict[str, Parked] = {}
+        self.told: dict[str, Explanation] = {}  # the parked units' explanations, as last told
+        self._groups: dict[GroupKey, dict[str, None]] = {}  # ordered sets of names
+        self._group_of: dict[str, GroupKey] = {}
+        self._timers: list[tuple[float, int, str]] = []  # heap of (parked at, seq, name); stale entries skipped
+        self._seq = 0
+        self._behind: dict[str, set[str]] = {}  # head -> parked units whose explanation names it
+        self._masks: dict[tuple[object, ...], np.ndarray] = {}  # shape keys -> nodes they could ever use
+        self._preemptors = 0  # parked units that could preempt
         self.room: Room | None = None  # what backfill saw at the end of the last cycle's units
         # nodes where room was released after some units' turn last cycle, with the room just before
         self.dirty: tuple[np.ndarray, Room] | None = None
@@ -219,6 +243,62 @@ class RetryFilter:
         self._queues: dict[str, Queue] | None = None
         self._model_epoch = -1
         self.stats = RetryStats()
+
+    # ---- the parked set ---------------------------------------------------------------------
+    def park(self, name: str, p: Parked) -> None:
+        self.unpark(name)
+        self.parked[name] = p
+        self.told[name] = p.explanation
+        key = self._group_of[name] = group_key(p)
+        self._groups.setdefault(key, {})[name] = None
+        heapq.heappush(self._timers, (p.at, self._seq, name))
+        self._seq += 1
+        if p.explanation.state == "behind-head":
+            self._behind.setdefault(p.head, set()).add(name)
+        if p.may_preempt:
+            self._preemptors += 1
+
+    def unpark(self, name: str) -> Parked | None:
+        """Take `name` out of the parked set (to be tried, or because it is gone); its entry, if it had one."""
+        p = self.parked.pop(name, None)
+        if p is None:
+            return None
+        del self.told[name]
+        key = self._group_of.pop(name)
+        members = self._groups[key]
+        del members[name]
+        if not members:
+            del self._groups[key]
+        behind = self._behind.get(p.head)
+        if behind is not None:
+            behind.discard(name)
+            if not behind:
+                del self._behind[p.head]
+        if p.may_preempt:
+            self._preemptors -= 1
+        return p
+
+    def rebuilt(self, unit: Unit) -> bool:
+        """A parked unit's unit was built again: keep it parked if it asks for the same (True), else unpark it."""
+        p = self.parked.get(unit.name)
+        if p is None or p.unit is unit:
+            return p is not None
+        if signature(unit) != p.signature:
+            self.unpark(unit.name)
+            self.stats.woken += 1
+            return False
+        p.unit = unit
+        return True
+
+    def _clear(self) -> None:
+        self.parked.clear()
+        self.told.clear()
+        self._groups.clear()
+        self._group_of.clear()
+        self._timers.clear()
+        self._behind.clear()
+        self._masks.clear()
+        self._preemptors = 0
 
     # ---- cycle hooks -----------------------------------------------------------------------
     def begin(self, rebuilt: bool, queues: dict[str, Queue], model_epoch: int, size: int,
@@ -232,13 +312,14 @@ class RetryFilter:
         if rebuilt or changed_queues or model_epoch != self._model_epoch or (
                 self.room is not None and len(self.room.cpu) != size):
             self.stats.woken_all = bool(self.parked)
-            self.parked.clear()
+            self._clear()
             self.room = None
             self.dirty = None
             self.low = []
         elif touched is not None and len(touched):
             self.low.append((self.cycle, MIN_PRIORITY, touched))
-        self._queues = dict(queues)
+        if changed_queues or self._queues is None:
+            self._queues = dict(queues)
         self._model_epoch = model_epoch
 
     def note_allocation(self, node: int, priority: int) -> None:
@@ -254,36 +335,38 @@ class RetryFilter:
             mask[rows] = True
         return out
 
-    def split(self, units: list[Unit], placer: Placer, now: float, guarantees: bool, planned: Container[str]
-              ) -> tuple[list[Unit], list[tuple[Unit, Parked]]]:
-        """The units to try this cycle, and the parked ones to skip (the cycle's head is chosen);
-        `planned`: units with a preemption plan, which hold room and are always tried."""
+    def wake(self, placer: Placer, now: float, guarantees: bool, planned: Iterable[str]) -> dict[str, Parked]:
+        """Unpark the units that something since their last try could help (the cycle's head is chosen):
+        room grown on a node they could use, new lower-priority work where they could preempt, a preemption
+        plan (always tried), their backoff timer. Returns them with their parked entries."""
+        out: dict[str, Parked] = {}
+        if not self.parked:
+            return out
         grown = self._grown(placer)
-        low = self._low_masks(placer.state.size) if any(p.may_preempt for p in self.parked.values()) else {}
-        awake: list[Unit] = []
-        asleep: list[tuple[Unit, Parked]] = []
-        if grown is None:
-            return units, asleep
-        rows = np.flatnonzero(grown)
-        groups: dict[tuple[object, ...], bool] = {}
-        parked = self.parked
-        for unit in units:
-            p = parked.get(unit.name)
-            if (p is None or now - p.at >= self.max_parked_s or unit.name in planned
-                    or (unit is not p.unit and signature(unit) != p.signature)):
-                awake.append(unit)
-                continue
-            group = (p.shape_keys, unit.priority if p.may_preempt else None)
-            woken = groups.get(group)
-            if woken is None:
-                woken = groups[group] = self._woken(p, rows, placer, low if p.may_preempt else None, guarantees)
-            if woken:
-                awake.append(unit)
-            else:
-                asleep.append((unit, p))
-        self.stats.skipped = len(asleep)
-        self.stats.woken = sum(1 for u in awake if u.name in parked)
-        return awake, asleep
+        rows = np.flatnonzero(grown) if grown is not None else np.arange(placer.state.size)
+        low = self._low_masks(placer.state.size) if self._preemptors else {}
+        if len(rows) or (low and self._preemptors):
+            for key in list(self._groups):
+                names = self._groups[key]
+                first = self.parked[next(iter(names))]
+                if self._woken(first, rows, placer, low if first.may_preempt else None, guarantees):
+                    for name in list(names):
+                        out[name] = self.unpark(name)  # type: ignore[assignment]
+        for name in planned:
+            if name in self.parked:
+                out[name] = self.unpark(name)  # type: ignore[assignment]
+        due = now - self.max_parked_s
+        timers = self._timers
+        while timers and timers[0][0] <= due:
+            at, _, name = heapq.heappop(timers)
+            p = self.parked.get(name)
+            if p is not None and p.at == at:
+                out[name] = self.unpark(name)  # type: ignore[assignment]
+        if len(timers) > 4 * len(self.parked) + 64:  # re-parked units leave stale entries: drop them
+            self._timers = [t for t in timers if (p := self.parked.get(t[2])) is not None and p.at == t[0]]
+            heapq.heapify(self._timers)
+        self.stats.woken += len(out)
+        return out
 
     def _grown(self, placer: Placer) -> np.ndarray | None:
         """Nodes with more room now than backfill saw at the end of the last cycle's units."""
@@ -309,50 +392,64 @@ class RetryFilter:
             return bool(mask[rows].any())
         return any(mask[node] and any(placer.fits_on(item, int(node)) for item in p.shapes) for node in rows)
 
-    def wake_on(self, asleep: dict[str, tuple[Unit, Parked]], rows: np.ndarray, placer: Placer, book: QueueBook,
-                current: Unit) -> list[Unit]:
+    def wake_on(self, rows: np.ndarray, placer: Placer, book: QueueBook, current: Unit,
+                units: Mapping[str, Unit]) -> dict[str, Parked]:
         """Room was released on `rows` during the cycle (a preemptor's hold, a victim gang's reservation):
-        the skipped units that could use it and come after `current` in the order, to try at their place."""
+        unpark the parked units that could use it and come after `current` in the order, to try at their place."""
         here = book.key(current)
-        out = []
-        groups: dict[tuple[object, ...], bool] = {}  # units of the same pods get the same answer (as in split)
-        for name, (unit, p) in list(asleep.items()):
-            group = (p.shape_keys, p.explanation.state == "never-fits")
-            woken = groups.get(group)
-            if woken is None:
-                woken = groups[group] = self._woken(p, rows, placer, None, False)
-            if woken and book.key(unit) > here:
-                del asleep[name]
-                out.append(unit)
+        out: dict[str, Parked] = {}
+        for key in list(self._groups):
+            names = self._groups[key]
+            if not self._woken(self.parked[next(iter(names))], rows, placer, None, False):
+                continue
+            for name in list(names):
+                unit = units.get(name)
+                if unit is not None and book.key(unit) > here:
+                    out[name] = self.unpark(name)  # type: ignore[assignment]
+        self.stats.woken += len(out)
         return out
 
-    def end(self, placer: Placer, tried: dict[str, Tried], asleep: dict[str, Parked], now: float,
+    def retell(self, head: str | None, size: int) -> None:
+        """Parked units whose explanation names another head than the cycle's: name this one."""
+        if head is None:
+            return
+        for was in [h for h in self._behind if h != head]:
+            names = self._behind.pop(was)
+            mine = self._behind.setdefault(head, set())
+            for name in names:
+                p = self.parked[name]
+                exp = behind_another(p.explanation, p.head, head) or explain(p.shown, "behind-head", p.failure, size,
+                                                                            behind(head))
+                p.explanation = self.told[name] = exp
+                p.head = head
+                mine.add(name)
+
+    def end(self, placer: Placer, tried: dict[str, Tried], before: Mapping[str, Parked], now: float,
             late: tuple[np.ndarray, Room] | None) -> None:
-        """Park the units that waited this cycle, keep the skipped ones, and remember the room backfill saw;
-        `late`: nodes where room was released after some of them were tried, with the room there just before
-        (next cycle, their units are tried again where there is more room than that)."""
-        kept = dict(asleep)
-        masks: dict[tuple[object, ...], np.ndarray] = {}
-        before = self.parked
+        """Park the units that waited this cycle and remember the room backfill saw; `before`: the parked entries
+        of units tried this cycle (a unit parked again unchanged keeps its node mask and signature); `late`: nodes
+        where room was released after some of them were tried, with the room there just before (next cycle,
+        their units are tried again where there is more room than that)."""
+        self.stats.skipped = len(self.parked)
         for name, t in tried.items():
             if t.explanation.state not in PARKABLE:
+                self.unpark(name)
                 continue
-            old = before.get(name)
+            old = before.get(name) or self.parked.get(name)
             if old is not None and old.unit is t.unit:  # the same unit parked again: same pods, nodes, signature
-                kept[name] = Parked(t.unit, t.shown, t.explanation, t.failure, t.head, old.shapes, old.shape_keys,
-                                    old.mask, t.may_preempt, now, old.signature)
+                self.park(name, Parked(t.unit, t.shown, t.explanation, t.failure, t.head, old.shapes, old.shape_keys,
+                                       old.mask, t.may_preempt, now, old.signature))
                 continue
             shapes = distinct_items(t.unit)
             keys = tuple(it.shape for it in shapes)
-            mask = masks.get(keys)
+            mask = self._masks.get(keys)
             if mask is None:
                 mask = np.zeros(placer.state.size, dtype=bool)
                 for it in shapes:
                     mask |= usable_nodes(placer.state, it.request, placer.static(it))
-                masks[keys] = mask
-            kept[name] = Parked(t.unit, t.shown, t.explanation, t.failure, t.head, shapes, keys, mask, t.may_preempt,
-                                now, signature(t.unit))
-        self.parked = kept
-        self.stats.parked = len(kept)
+                self._masks[keys] = mask
+            self.park(name, Parked(t.unit, t.shown, t.explanation, t.failure, t.head, shapes, keys, mask,
+                                   t.may_preempt, now, signature(t.unit)))
+        self.stats.parked = len(self.parked)
         self.room = Room.of(placer.state, placer.filters)
         self.dirty = late

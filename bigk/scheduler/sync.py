@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -22,6 +22,7 @@ import numpy as np
 from bigk.cluster.model import MILLI_GPU, Node, Pod, PodRequest
 from bigk.cluster.state import ClusterState, OvercommitError, Placement
 from bigk.cluster.usage import Tally
+from bigk.scheduler.tracker import Delta
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,12 @@ class StateSync:
         self._bound: dict[str, BoundPod] = {}
         self.usage: dict[str, Tally] = {}  # per queue; GPUs by the product of the node they are on
         self.present: set[str] = set()
+        self._adopted: set[str] = set()  # pods adopted since the last sync (binds the snapshot may not show yet)
+        self._unaccounted: dict[str, Pod] = {}  # bound pods that did not fit in the accounting (tried again)
         self._warned: set[tuple[str, str]] = set()
 
     def sync(self, nodes: Sequence[Node], bound: Sequence[Pod], make_room: Callable[[ClusterState, int], list[str]],
-             queue_of: Callable[[Pod], str]) -> tuple[ClusterState, bool]:
+             queue_of: Callable[[Pod], str], keys: list[NodeKey] | None = None) -> tuple[ClusterState, bool]:
         """Bring the state to `nodes` + `bound` pods; returns (state, rebuilt).
 
         On a rebuild every scheduler-owned allocation is gone and the caller must
@@ -84,7 +87,7 @@ class StateSync:
         A pod already accounted is recognised by key, node, GPUs and request, so
         the cost per unchanged pod is a dictionary look-up.
         """
-        keys = self._keys(nodes)
+        keys = self._keys(nodes) if keys is None else keys
         rebuilt = self.state is None or keys != self._node_keys
         if rebuilt:
             self.state = ClusterState(nodes)
@@ -93,11 +96,13 @@ class StateSync:
             self.usage = {}
         state = self.state
         assert state is not None
-        state.schedulable[:] = [not n.unschedulable for n in nodes]
-        self._sync_readings(state, nodes)
+        self._sync_node_flags(state, nodes)
+        self._adopted = set()
+        self._unaccounted = {}
 
         present: set[str] = set()
         changed: list[tuple[str, BoundPod]] = []
+        pods_of: dict[str, Pod] = {}
         index = state.index
         have_of = self._bound.get
         for pod in bound:
@@ -114,13 +119,76 @@ class StateSync:
             if have is not None:
                 self._forget(state, key)
             changed.append((key, BoundPod(pod.node, pod.gpus, pod.request, queue_of(pod))))
+            pods_of[key] = pod
         for key in self._bound.keys() - present:
             self._forget(state, key)
         for key, entry in changed:
             if self._account(state, key, entry, make_room):
                 self._remember(key, entry)
+            else:
+                self._unaccounted[key] = pods_of[key]
         self.present = present
         return state, rebuilt
+
+    def sync_changes(self, nodes: Sequence[Node], bound: Mapping[str, Pod], delta: Delta,
+                     make_room: Callable[[ClusterState, int], list[str]], queue_of: Callable[[Pod], str]
+                     ) -> tuple[ClusterState, bool, list[str]]:
+        """`sync` from a `PodTracker`'s difference: only bound pods added, changed or gone are looked at, plus
+        the pods this scheduler adopted (a bind the snapshot does not show yet is released again) and pods that
+        could not be accounted before (tried again). `bound`: every bound pod of the snapshot, by key. Returns
+        (state, rebuilt, keys newly accounted)."""
+        keys = self._keys(nodes)
+        if self.state is None or keys != self._node_keys or delta.everything:
+            before = set(self.present)
+            state, rebuilt = self.sync(nodes, list(bound.values()), make_room, queue_of, keys)
+            return state, rebuilt, sorted(self.present - before)
+        state = self.state
+        assert state is not None
+        self._sync_node_flags(state, nodes)
+        present = self.present
+        fresh: list[str] = []
+        for key in delta.bound_gone:
+            if key not in bound:
+                if key in self._bound:
+                    self._forget(state, key)
+                present.discard(key)
+        for key in self._adopted:  # adopted last cycle: still pending (the bind failed or lags)? forget it
+            if key not in bound and key in self._bound:
+                self._forget(state, key)
+        self._adopted = set()
+        retry = list(self._unaccounted.values())
+        self._unaccounted = {}
+        changed: list[tuple[str, BoundPod]] = []
+        index = state.index
+        for pod in delta.bound_new + retry:
+            key = pod.key
+            if bound.get(key) is not pod:
+                continue
+            have = self._bound.get(key)
+            if (have is not None and have.node == pod.node and (have.gpus == pod.gpus or not pod.gpus)
+                    and (have.request is pod.request or have.request == pod.request)):
+                if key not in present:
+                    present.add(key)
+                    fresh.append(key)
+                continue
+            if pod.node not in index:
+                self._warn(key, pod.node, "unknown-node")
+                present.discard(key)
+                if have is not None:
+                    self._forget(state, key)
+                continue
+            if key not in present:
+                present.add(key)
+                fresh.append(key)
+            if have is not None:
+                self._forget(state, key)
+            changed.append((key, BoundPod(pod.node, pod.gpus, pod.request, queue_of(pod))))
+        for key, entry in changed:
+            if self._account(state, key, entry, make_room):
+                self._remember(key, entry)
+            else:
+                self._unaccounted[key] = bound[key]
+        return state, False, fresh
 
     def _keys(self, nodes: Sequence[Node]) -> list[NodeKey]:
         """Fingerprints of the nodes; a node object seen last cycle, unchanged in its cheap fields,
@@ -193,6 +261,12 @@ class StateSync:
         diff releases it again.
         """
         self._remember(key, BoundPod(node, gpus, req, queue))
+        self._adopted.add(key)
+
+    def _sync_node_flags(self, state: ClusterState, nodes: Sequence[Node]) -> None:
+        """Cordon flags and live GPU readings (synced every cycle, without a rebuild)."""
+        state.schedulable[:] = [not n.unschedulable for n in nodes]
+        self._sync_readings(state, nodes)
 
     @staticmethod
     def _sync_readings(state: ClusterState, nodes: Sequence[Node]) -> None:
