@@ -152,7 +152,6 @@ def test_emulate_3_dispatches_each_run_where_its_spec_allows(tmp_path: Path, ser
         assert 'bigk_cluster_gpus{cluster="cloud-h100"} 8.0' in metrics
 
 
-@pytest.mark.slow
 def test_a_cluster_lost_mid_run_and_back_loses_and_doubles_no_run(tmp_path: Path,
                                                                    serve_clusters: Callable[..., Running]) -> None:
     """cloud-h100 stops answering while two runs run there and a third waits there unstarted: all three go
