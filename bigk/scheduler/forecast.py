@@ -35,11 +35,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from bigk.cluster.model import Gang, Node, Pod, Role
+from bigk.cluster.model import Gang, Node, Pod, PodConstraints, PodRequest, Role, Toleration
+from bigk.cluster.state import ClusterState, OvercommitError
 from bigk.scheduler.core import Scheduler
-from bigk.scheduler.types import CycleResult, Snapshot
+from bigk.scheduler.types import CycleResult, ReservedSlot, Snapshot
 
 DEFAULT_HORIZON_S = 14 * 86400.0
+# The exact forward run stops once its cycles have looked at this many pods in all (the sum over cycles of
+# the snapshot's pods: what a cycle costs grows with them); the units still waiting then go to the tail.
+DEFAULT_BUDGET_POD_CYCLES = 40_000
 FOLLOW_UPS = 4  # extra cycles at one instant after evictions (the preemptor starts once its victims are gone)
 FOREVER = 1e15  # the forward scheduler's reservation TTL: an admitted gang's reserved executors last until it ends
 
@@ -161,6 +165,7 @@ class Estimate:
     freed: str = ""
     preempts: tuple[str, ...] = ()
     state: str = "waiting"  # "now" | "waiting" | "beyond-horizon"
+    method: str = "cycle"  # "cycle": the scheduler's own cycles placed it; "tail": the cheap tail (beyond the budget)
 
     def waits_for(self, now: float) -> str:
         """One line: what it waits for (or that it would start now)."""
@@ -186,6 +191,7 @@ class Forecast:
     now: float
     estimates: dict[str, Estimate]
     cycles: int = 0
+    tail: int = 0  # units whose start the tail estimated
 
 
 def _by_node(placement: Sequence[tuple[str, tuple[int, ...]]]) -> list[tuple[str, tuple[int, ...]]]:
@@ -248,7 +254,10 @@ class _Run:
         self.started: dict[str, _Started] = {}
         self.ended_now: list[tuple[str, list[tuple[str, tuple[int, ...]]]]] = []
         self.cycles = 0
+        self.pod_cycles = 0  # sum over cycles of the snapshot's pods
         self.preempting: dict[str, list[str]] = {}  # preemptor -> victim units, until it starts
+        self.reserved: dict[str, list[ReservedSlot]] = {}  # per gang, after the last cycle
+        self.tail: set[str] = set()  # units whose start the tail estimated
 
     # -- bookkeeping --------------------------------------------------------------------------
     def _push(self, at: float, kind: int, unit: str) -> None:
@@ -294,6 +303,8 @@ class _Run:
             snap = Snapshot(self.inp.snapshot.nodes, list(self.pods.values()), self.inp.snapshot.queues, self.gangs)
             result = self.sched.cycle(snap, now)
             self.cycles += 1
+            self.pod_cycles += len(snap.pods)
+            self.reserved = result.reservations
             again = self._apply(result, now)
             if not again:
                 return
@@ -343,37 +354,209 @@ class _Run:
         ready = self.arrivals[unit].at if unit in self.arrivals else self.inp.now
         chain = [self.ends[b] for b in blockers if b in self.ends]
         if chain:
-            start = Spread(max([ready] + [e.low for e in chain]), now, max([ready, now] + [e.high for e in chain]))
-            start = Spread(min(start.low, now), now, start.high)
+            # Events a few % of their distance apart share a cycle (at the last of them): the unit could start as
+            # soon as the last end it needed, not at the end of the batch.
+            at = min(now, max([ready] + [e.mid for e in chain]))
+            start = Spread(max([ready] + [e.low for e in chain]), at, max([ready, at] + [e.high for e in chain]))
+            start = Spread(min(start.low, at), at, start.high)
         else:  # it started on an arrival, or on time alone: no duration moves it
+            at = now
             start = Spread.fixed(now)
-        st = _Started(now, slots, after, _freed(slots, self.nodes), list(preempts) + self.preempting.pop(unit, []),
+        st = _Started(at, slots, after, _freed(slots, self.nodes), list(preempts) + self.preempting.pop(unit, []),
                       start)
         self.started[unit] = st
         d = self._duration(unit)
-        self.ends[unit] = Spread(start.low + d.low, now + d.mid, start.high + d.high)
-        self._push(now + d.mid, 0, unit)
+        self.ends[unit] = Spread(start.low + d.low, at + d.mid, start.high + d.high)
+        self._push(at + d.mid, 0, unit)
 
-    def play(self, targets: set[str], horizon: float, eps: float, min_step: float, max_cycles: int) -> None:
+    def play(self, targets: set[str], horizon: float, eps: float, min_step: float, max_cycles: int,
+             budget: float = float("inf")) -> None:
+        """The exact forward run, until every target started, the horizon, or the budget; then the tail."""
         now0 = self.inp.now
         self.cycle(now0)
         while self.events and not targets <= set(self.started) and self.cycles < max_cycles:
-            at = self.events[0][0]
-            if at > now0 + horizon:
+            if self.pod_cycles >= budget:
+                self.play_tail(targets, horizon, eps, min_step)
+                return
+            last = self._next_batch(horizon, eps, min_step)
+            if last is None:
                 break
-            until = at + max(min_step, (at - now0) * eps)
-            last = at
-            self.ended_now = []
-            while self.events and self.events[0][0] <= until:
-                t, _, kind, unit = heapq.heappop(self.events)
-                last = t
-                if kind == 0:
-                    if unit in self.members and unit not in self.waiting:
-                        self.ended_now.append((unit, self._remove(unit)))
-                else:
-                    self._arrive(unit, t)
             if self.waiting:
                 self.cycle(last)
+
+    def _next_batch(self, horizon: float, eps: float, min_step: float) -> float | None:
+        """Apply the next events (those within `eps` of their distance from now of the first); their last time."""
+        now0 = self.inp.now
+        at = self.events[0][0]
+        if at > now0 + horizon:
+            return None
+        until = at + max(min_step, (at - now0) * eps)
+        last = at
+        self.ended_now = []
+        while self.events and self.events[0][0] <= until:
+            t, _, kind, unit = heapq.heappop(self.events)
+            last = t
+            if kind == 0:
+                if unit in self.members and unit not in self.waiting:
+                    self.ended_now.append((unit, self._remove(unit)))
+            else:
+                self._arrive(unit, t)
+        return last
+
+    # -- the tail: beyond the budget ----------------------------------------------------------------
+    def play_tail(self, targets: set[str], horizon: float, eps: float, min_step: float) -> None:
+        """Estimate the starts of the units still waiting without the scheduler: on the fit rule's own
+        accounting (`ClusterState`) of what the exact run left placed and reserved, take waiting units in
+        queue order (priority, then age) at each batch of events and start each one whose pods all fit now
+        (most-allocated node first, as packing policies do). No head is held, nothing is preempted, fair
+        share is not weighed; units of one shape that failed are not tried again until room frees.
+        Cheap (a few vectorised fit checks per unit), and marked: `Estimate.method` is "tail"."""
+        tail = _Tail(self)
+        while self.events and not targets <= set(self.started):
+            last = self._next_batch(horizon, eps, min_step)
+            if last is None:
+                return
+            for unit, _ in self.ended_now:
+                tail.release(unit)
+            tail.arrived()
+            line = tail.order()
+            shapes = {tail.pods_of(u)[1] for u in line}
+            for unit in line:
+                if shapes <= tail.failed:
+                    break  # every shape still waiting failed: room only shrinks until the next events
+                slots = tail.place(unit)
+                if slots is not None:
+                    self.waiting.discard(unit)
+                    self.tail.add(unit)
+                    self._started(unit, last, slots, [])
+
+
+@dataclass(frozen=True)
+class _Need:
+    """A pod a waiting unit needs placed to start (a pending pod, or an executor its gang will create)."""
+
+    key: str
+    request: PodRequest
+    selector: dict[str, str]
+    tolerations: tuple[Toleration, ...]
+    constraints: PodConstraints | None
+
+
+class _Tail:
+    """The accounting of `_Run.play_tail`: what each live unit holds, on a `ClusterState` of its own."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.held: dict[str, list[str]] = {}  # unit -> allocation keys
+        self.failed: set[int] = set()  # shapes that did not fit since room last came free
+        self.queued: set[str] = set()
+        self.needs: dict[str, tuple[list[_Need], int]] = {}
+        self.shapes: dict[tuple[object, ...], int] = {}  # what units ask for -> a small number
+        owner = {key: unit for unit, keys in run.members.items() if unit not in run.waiting
+                 for key in keys if run.pods[key].node}
+        accounted = run.sched.state
+        if accounted is not None:  # a copy of the scheduler's own accounting (bound pods are keyed by pod key)
+            self.state = accounted.snapshot()
+            for key in list(self.state.allocations):
+                unit = owner.pop(key, None)
+                if unit is None:  # a reservation (re-taken below under a key of ours), or a pod gone since
+                    self.state.release(key)
+                else:
+                    self.held.setdefault(unit, []).append(key)
+        else:
+            self.state = ClusterState(run.inp.snapshot.nodes)
+        for key, unit in owner.items():  # bound, but not in the scheduler's accounting
+            pod = run.pods[key]
+            self._take(unit, key, pod.request, pod.node, pod.gpus)
+        for gang, slots in run.reserved.items():
+            for i, slot in enumerate(slots):
+                self._take(gang, f"~res/{gang}/{i}", slot.request, slot.node, slot.gpus)
+        self.line: list[str] = []
+        self.arrived()
+
+    def _take(self, unit: str, key: str, req: PodRequest, node: str, gpus: tuple[int, ...]) -> bool:
+        row = self.state.index.get(node)
+        if row is None:
+            return False
+        try:
+            self.state.allocate(key, req, self.state.placement_for(row, req, tuple(gpus)))
+        except OvercommitError:  # accounted by the scheduler differently (e.g. a reading): leave it out
+            return False
+        self.held.setdefault(unit, []).append(key)
+        return True
+
+    def release(self, unit: str) -> None:
+        for key in self.held.pop(unit, []):
+            self.state.release(key)
+        self.failed.clear()
+
+    def arrived(self) -> None:
+        """Units that joined the queue since (arrivals) take their place in the line."""
+        run = self.run
+        fresh = [u for u in run.waiting if u not in self.queued]
+        if fresh:
+            self.queued.update(fresh)
+            self.failed.clear()
+            self.line = sorted(set(self.line) | set(fresh),
+                               key=lambda u: (-run.meta[u][1], run.meta[u][2], u))
+
+    def order(self) -> list[str]:
+        run = self.run
+        self.line = [u for u in self.line if u in run.waiting]
+        return list(self.line)
+
+    def pods_of(self, unit: str) -> tuple[list[_Need], int]:
+        """What the unit needs to start (its pending pods, a gang's executors to come), and its shape (units
+        of one shape fit or fail alike). Computed once per unit: a waiting unit's needs do not change."""
+        got = self.needs.get(unit)
+        if got is not None:
+            return got
+        run = self.run
+        out: list[_Need] = []
+        gang = run.gangs.get(unit)
+        for key in run.members.get(unit, []):
+            pod = run.pods[key]
+            if not pod.node and pod.role is not Role.EXECUTOR:
+                out.append(_Need(key, pod.request, pod.node_selector, tuple(pod.tolerations), pod.constraints))
+        if gang is not None:
+            for i in range(gang.min_executors):
+                out.append(_Need(f"~exec/{unit}/{i}", gang.executor, gang.node_selector, tuple(gang.tolerations),
+                                 None))
+        key = tuple((n.request, tuple(sorted(n.selector.items())), n.tolerations, n.constraints) for n in out)
+        shape = self.shapes.setdefault(key, len(self.shapes))
+        got = self.needs[unit] = (out, shape)
+        return got
+
+    def place(self, unit: str) -> list[tuple[str, tuple[int, ...]]] | None:
+        """Place all of the unit's pods (all or nothing); their (node, GPUs), or None."""
+        needs, shape = self.pods_of(unit)
+        if not needs or shape in self.failed:
+            return None
+        state = self.state
+        done: list[str] = []
+        slots: list[tuple[str, tuple[int, ...]]] = []
+        for need in needs:
+            req = need.request
+            mask = state.static_mask(need.selector, need.tolerations, req.gpu_models, need.constraints)
+            ok = state.feasible(req, mask)
+            rows = np.flatnonzero(ok)
+            gpus = None
+            if len(rows):
+                # most allocated first: the node with the least room left (GPUs, then CPU)
+                room = state.gpu_milli_free[rows].sum(axis=1) if req.is_gpu else state.cpu_free[rows]
+                row = int(rows[int(np.argmin(room))])
+                gpus = state.default_gpus(row, req)
+            if gpus is None:
+                for k in done:
+                    state.release(k)
+                self.failed.add(shape)
+                return None
+            row_name = state.nodes[row].name
+            state.allocate(f"~tail/{need.key}", req, state.placement_for(row, req, gpus))
+            done.append(f"~tail/{need.key}")
+            slots.append((row_name, gpus))
+        self.held[unit] = done
+        return slots
 
 
 def _freed(slots: Sequence[tuple[str, tuple[int, ...]]], nodes: dict[str, Node]) -> str:
@@ -414,12 +597,13 @@ def waiting_units(snapshot: Snapshot) -> dict[str, tuple[str, int, float]]:
 
 def forecast(inp: ForecastInput, make_scheduler: Callable[[], Scheduler], *, targets: Iterable[str] | None = None,
              horizon_s: float = DEFAULT_HORIZON_S, eps: float = 0.02, min_step_s: float = 1.0,
-             max_cycles: int = 2000) -> Forecast:
-    """Estimates for `targets` (default: every waiting unit of the snapshot), from one forward run."""
+             max_cycles: int = 2000, budget_pod_cycles: float = DEFAULT_BUDGET_POD_CYCLES) -> Forecast:
+    """Estimates for `targets` (default: every waiting unit of the snapshot), from one forward run: exact
+    (the scheduler's cycles) until `budget_pod_cycles`, then the tail (`_Run.play_tail`)."""
     waiting = waiting_units(inp.snapshot)
     wanted = set(waiting) if targets is None else set(targets) & set(waiting)
     run = _Run(inp, make_scheduler(), {n.name: n for n in inp.snapshot.nodes})
-    run.play(wanted, horizon_s, eps, min_step_s, max_cycles)
+    run.play(wanted, horizon_s, eps, min_step_s, max_cycles, budget_pod_cycles)
     estimates: dict[str, Estimate] = {}
     for unit in wanted:
         queue, priority, created = waiting[unit]
@@ -430,9 +614,10 @@ def forecast(inp: ForecastInput, make_scheduler: Callable[[], Scheduler], *, tar
         state = "now" if st.at <= inp.now else "waiting"
         estimates[unit] = Estimate(unit, queue, priority, created, st.at, st.range.low, st.range.high,
                                    placement=tuple(st.placement), after=tuple(st.after), freed=st.freed,
-                                   preempts=tuple(st.preempts), state=state)
+                                   preempts=tuple(st.preempts), state=state,
+                                   method="tail" if unit in run.tail else "cycle")
     _positions(estimates)
-    return Forecast(inp.now, estimates, run.cycles)
+    return Forecast(inp.now, estimates, run.cycles, tail=len(run.tail))
 
 
 def _positions(estimates: dict[str, Estimate]) -> None:

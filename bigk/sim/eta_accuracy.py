@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from bigk.cluster.model import GPU_MODEL_LABEL, POOL_LABEL, Gang, Gpu, Node, Pod, PodRequest, Role
+from bigk.scheduler.calibration import Calibrator
 from bigk.scheduler.core import Scheduler
 from bigk.scheduler.forecast import (
     Arrival,
@@ -79,10 +80,21 @@ class Prediction:
     high: float | None
     start: float | None = None
     cpu_s: float = 0.0
+    raw: tuple[float | None, float | None, float | None] = (None, None, None)  # the forecast before calibration
+    calibrated: bool = False
 
     @property
     def wait(self) -> float | None:
         return None if self.start is None else self.start - self.at
+
+    def as_forecast(self) -> Prediction:
+        """The same prediction as the forecast made it, before calibration."""
+        eta, low, high = self.raw
+        return replace(self, eta=eta, low=low, high=high, calibrated=False)
+
+    @property
+    def width(self) -> float | None:
+        return None if self.low is None or self.high is None else self.high - self.low
 
     @property
     def error(self) -> float | None:
@@ -112,6 +124,10 @@ class AccuracyRun:
                 "predicted": len(self.predictions), "started": len(done),
                 "never_started": len(self.predictions) - len(done),
                 "all": _stats(done), "waited": _stats(waited),
+                "calibrated_share": _r(sum(p.calibrated for p in self.predictions) / len(self.predictions)
+                                       if self.predictions else None),
+                "forecast_only": {"all": _stats([p.as_forecast() for p in done]),
+                                  "waited": _stats([p.as_forecast() for p in waited])},
                 "forecast_cpu_s_median": _r(float(np.median([p.cpu_s for p in self.predictions]))
                                             if self.predictions else None),
                 "cycles": self.cycles, "seconds": round(self.seconds, 1), **self.meta}
@@ -125,14 +141,18 @@ def _stats(preds: Sequence[Prediction]) -> dict[str, object]:
     """Share inside the range, median absolute error, median wait, and their ratio (the goals: >= 0.8, < 0.25)."""
     if not preds:
         return {"n": 0, "inside_share": None, "median_abs_error_s": None, "median_wait_s": None,
-                "error_over_wait": None}
+                "error_over_wait": None, "median_range_width_s": None, "range_width_over_wait": None}
     errors = [p.error for p in preds if p.error is not None]
     waits = [p.wait or 0.0 for p in preds]
     med_err = float(np.median(errors)) if errors else float("nan")
     med_wait = float(np.median(waits))
+    widths = [p.width for p in preds if p.width is not None]
+    med_width = float(np.median(widths)) if widths else float("nan")
     return {"n": len(preds), "inside_share": _r(sum(p.inside for p in preds) / len(preds)),
             "median_abs_error_s": _r(med_err, 1), "median_wait_s": _r(med_wait, 1),
             "error_over_wait": _r(med_err / med_wait) if med_wait > 0 else None,
+            "median_range_width_s": _r(med_width, 1),
+            "range_width_over_wait": _r(med_width / med_wait) if med_wait > 0 else None,
             "p90_abs_error_s": _r(float(np.percentile(errors, 90)), 1) if errors else None}
 
 
@@ -161,8 +181,14 @@ class _History:
 
 def replay(nodes: Sequence[Node], works: Sequence[Work], make_scheduler: Callable[[], Scheduler], *,
            workload: str, policy: str, sample: Callable[[Work], bool],
-           progress: Callable[[int, int], None] | None = None, eps: float = 0.02) -> AccuracyRun:
-    """Replay `works`; estimate the start of each sampled one at its arrival; record its actual start."""
+           progress: Callable[[int, int], None] | None = None, eps: float = 0.02,
+           calibrator: Calibrator | None = None) -> AccuracyRun:
+    """Replay `works`; estimate the start of each sampled one at its arrival; record its actual start.
+
+    Estimates are corrected by `calibrator` (default: a fresh `Calibrator`) from the errors of the
+    estimates whose runs started before, as `bigk serve` does with its own; each prediction keeps the
+    forecast's own numbers too (`raw`)."""
+    cal = Calibrator() if calibrator is None else calibrator
     began = time.perf_counter()
     node_list = list(nodes)
     sched = make_scheduler()
@@ -206,8 +232,12 @@ def replay(nodes: Sequence[Node], works: Sequence[Work], make_scheduler: Callabl
                 inp.arrivals.append(Arrival(f.at, f.key, f.pods, f.gang, history.spread(f)))
         fc = forecast(inp, make_scheduler, targets=[w.key], eps=eps)
         e = fc.estimates.get(w.key)
-        return Prediction(w.key, w.job, t, e.start if e else None, e.low if e else None, e.high if e else None,
-                          cpu_s=time.process_time() - c0)
+        raw = (e.start, e.low, e.high) if e is not None else (None, None, None)
+        if e is None or e.start is None:
+            return Prediction(w.key, w.job, t, *raw, cpu_s=time.process_time() - c0, raw=raw)
+        adj = cal.adjust(t, e.start, e.low, e.high)
+        return Prediction(w.key, w.job, t, adj.eta, adj.low, adj.high, cpu_s=time.process_time() - c0, raw=raw,
+                          calibrated=adj.calibrated)
 
     def cycle(t: float) -> None:
         nonlocal cycles
@@ -226,7 +256,10 @@ def replay(nodes: Sequence[Node], works: Sequence[Work], make_scheduler: Callabl
                     started[unit] = t
                     heapq.heappush(ends, (t + by_key[unit].duration, unit))
                     if unit in predictions:
-                        predictions[unit].start = t
+                        pred = predictions[unit]
+                        pred.start = t
+                        if pred.raw[0] is not None:
+                            cal.record(pred.raw[0] - pred.at, t - pred.at)
                     g = gangs.get(pod.gang) if pod.gang else None
                     if g is not None and g.min_executors:
                         for i in range(g.min_executors):

@@ -138,3 +138,40 @@ def test_all_jobs_durations_stand_in_for_a_job_without_history_or_expectation() 
     assert duration_spread([], 100.0, 600.0, pooled) == Spread(80.0, 100.0, 150.0)  # the spec's word first
     assert duration_spread([], None, 600.0, pooled[:-1]) == Spread(480.0, 600.0, 900.0)  # too few: default
     assert remaining_spread([], None, 600.0, 4.0, pooled) == Spread(6.0, 6.0, 6.0)
+
+
+def test_beyond_the_budget_the_tail_estimates_the_same_starts_on_a_plain_queue() -> None:
+    """Past its budget the forecast stops cycling the scheduler and takes the waiting units in queue order on the
+    fit rule's accounting: on a queue of one shape it gives the starts the scheduler's own cycles give."""
+    nodes = [gpu_node("gpu-1", gpus=2), gpu_node("gpu-2", gpus=2)]
+    busy = [pod(f"busy{i}", gpus=1, on=f"gpu-{1 + i // 2}", slots=(i % 2,)) for i in range(4)]
+    waiting = [pod(f"w{i}", gpus=1, created_at=float(i)) for i in range(7)]
+    ends = {f"default/busy{i}": Spread.fixed(100.0 * (i + 1)) for i in range(4)}
+
+    def run(budget: float):
+        inp = ForecastInput(Snapshot(nodes, [*busy, *waiting]), now=10.0, ends=dict(ends),
+                            default_duration=Spread(50.0, 250.0, 400.0))
+        return forecast(inp, _sched, budget_pod_cycles=budget)
+
+    exact, cheap = run(float("inf")), run(1)
+    assert exact.tail == 0 and cheap.tail == 7 and cheap.cycles == 1 < exact.cycles
+    for i in range(7):
+        e, c = exact.estimates[f"default/w{i}"], cheap.estimates[f"default/w{i}"]
+        assert e.method == "cycle" and c.method == "tail"
+        assert e.start is not None and c.start == e.start, (i, e.start, c.start)
+        assert c.low is not None and c.high is not None and c.low <= c.start <= c.high
+    assert [cheap.estimates[f"default/w{i}"].start for i in range(4)] == [110.0, 210.0, 310.0, 360.0]  # w0 ends at 360
+    assert "free" in cheap.estimates["default/w0"].waits_for(10.0)
+
+
+def test_the_tail_starts_a_gang_only_when_driver_and_executors_all_fit() -> None:
+    nodes = [gpu_node("gpu-1", gpus=2), gpu_node("gpu-2", gpus=2)]
+    busy = [pod(f"busy{i}", gpus=1, on=f"gpu-{1 + i // 2}", slots=(i % 2,)) for i in range(4)]
+    info, driver = gang("app-g", 3, created_at=1.0)  # three one-GPU executors
+    ends = {f"default/busy{i}": Spread.fixed(100.0 * (i + 1)) for i in range(4)}
+    inp = ForecastInput(Snapshot(nodes, [*busy, driver], gangs={"app-g": info}), now=10.0, ends=ends)
+    exact = forecast(inp, _sched, budget_pod_cycles=float("inf")).estimates["app-g"]
+    cheap = forecast(inp, _sched, budget_pod_cycles=1).estimates["app-g"]
+    assert cheap.method == "tail" and cheap.start == exact.start
+    assert exact.start is not None and abs(exact.start - 310.0) <= 1.0  # three GPUs free once busy2 ends
+    assert sum(len(g) for _, g in cheap.placement) == 3
