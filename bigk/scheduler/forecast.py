@@ -522,8 +522,8 @@ class _Tail:
             for i in range(gang.min_executors):
                 out.append(_Need(f"~exec/{unit}/{i}", gang.executor, gang.node_selector, tuple(gang.tolerations),
                                  None))
-        key = tuple((n.request, tuple(sorted(n.selector.items())), n.tolerations, n.constraints) for n in out)
-        shape = self.shapes.setdefault(key, len(self.shapes))
+        asks = tuple((n.request, tuple(sorted(n.selector.items())), n.tolerations, n.constraints) for n in out)
+        shape = self.shapes.setdefault(asks, len(self.shapes))
         got = self.needs[unit] = (out, shape)
         return got
 
