@@ -106,6 +106,8 @@ class Scheduler:
                                                              queue_lookup(views))
             self.retry.begin(rebuilt, snapshot.queues, self._model_epoch, state.size,
                              self._nodes_of([k for k in fresh if k not in self._last_binds], state))
+            if delta.victims:
+                self.retry.no_plan.clear()
         run = Cycle(memory, self.policy, self.reservation_ttl_s, self.stale_after_s, snapshot, state, views,
                     bound_pods, lone, now, self.retry)
         reserved_at_start = frozenset(memory.reservations)

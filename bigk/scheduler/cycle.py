@@ -23,7 +23,7 @@ from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy
 from bigk.scheduler.preempt import VictimGroup, VictimIndex, gang_victims, plan_preemption
 from bigk.scheduler.queueing import Limit, QueueBook, UnitQueue, open_item, open_models, unit_models, usage_on
-from bigk.scheduler.retry import Backlog, Parked, RetryFilter, Room, Tried
+from bigk.scheduler.retry import Backlog, NoPlan, Parked, RetryFilter, Room, Tried
 from bigk.scheduler.tracker import Delta
 from bigk.scheduler.types import (
     Admission,
@@ -105,6 +105,8 @@ class Cycle:
         self.released: list[int] = []  # nodes where held or reserved room was released during the cycle
         self.is_limited = self.limited()  # queues are fixed for the cycle
         self.before_release: dict[int, Room] = {}  # node -> its room just before its first release this cycle
+        self._head_hold: tuple[Unit, int] | None = None  # the head, if it found no preemption plan, and the journal
+        self._victim_inputs: tuple[dict[str, list[str]], set[str]] | None = None  # taken where preempt() was skipped
 
     # -- bookkeeping ------------------------------------------------------------------------
     def expire(self) -> None:
@@ -445,10 +447,29 @@ class Cycle:
             return
         self.result.waiting[unit.name] = parked.explanation
 
+    def may_remember_no_plan(self, unit: Unit) -> bool:
+        """Can the head's failed preemption attempt be taken as the answer next cycle if nothing changes?
+        Only where it is the unit as built, it has no plan, no queue has limits or guarantees (reclaim and
+        protection read every queue's usage) and no preemptor holds room."""
+        return (self.retry is not None and unit is self._current and not self.m.plans
+                and not self.is_limited and not self.guarantees())
+
+    def no_plan_again(self, unit: Unit, version: int) -> bool:
+        """Would the head's preemption attempt fail as it did last cycle? Yes when it is the same unit and
+        nothing changed since: not the state's allocations or readings (its journal is where the last cycle
+        left it once the head's hold was released), cordons, usable GPUs, evictions in flight or queues."""
+        retry = self.retry
+        memo = retry.no_plan.get(unit.name) if retry is not None else None
+        return (memo is not None and memo.unit is unit and version == memo.version
+                and self.may_remember_no_plan(unit) and memo.evicting == frozenset(self.m.evicting)
+                and np.array_equal(memo.schedulable, self.state.schedulable)
+                and np.array_equal(memo.usable, self.filters.usable))
+
     def keys_for(self, unit: Unit) -> list[str]:
         return [it.pod.key if it.pod is not None else self.m.next_key("res", unit.gang) for it in unit.items]
 
     def evaluate(self, unit: Unit) -> None:
+        unchanged = self.state.version  # the state's journal as this unit's turn begins
         self._current = unit
         self._may_preempt = False
         had_holds = bool(self.holds.get(unit.name))
@@ -507,11 +528,17 @@ class Cycle:
         if beyond:  # it could not start even on an empty cluster: never hold room for it
             self.wait(unit, "never-fits", failure, beyond)
             return
-        if self.preempt(unit, keys):
+        if self.head is None and self.no_plan_again(unit, unchanged):
+            self._may_preempt = True
+            if self.victims is None and self._victim_inputs is None:  # what the index would have read now
+                self._victim_inputs = self.victim_inputs()
+        elif self.preempt(unit, keys):
             return
         if self.head is None:
             self.head = unit.name
             self.holds[unit.name] = self.placer.hold_unit(unit.items, f"~hold/{unit.name}")
+            self._head_hold = (unit, self.state.version) if self._may_preempt and self.may_remember_no_plan(unit) \
+                else None
             self.wait(unit, "held", failure, "head of the queue: room is held for it")
             return
         self.wait(unit, "behind-head", failure, behind(self.head))
@@ -594,11 +621,16 @@ class Cycle:
                 keys.append(key)
         self.holds[name] = keys
 
+    def victim_inputs(self) -> tuple[dict[str, list[str]], set[str]]:
+        """Reservations (per gang) and pods being evicted, as the victim index reads them."""
+        if self._victim_inputs is not None:
+            return self._victim_inputs
+        return {g: [r.key for r in rs] for g, rs in self.m.reservations.items()}, set(self.m.evicting)
+
     def preempt(self, unit: Unit, keys: list[str]) -> bool:
         if self.victims is None:  # built once per cycle, on the first preemption attempt
-            reservations = {g: [r.key for r in rs] for g, rs in self.m.reservations.items()}
+            reservations, skip = self.victim_inputs()
             lone_bound = [p for p in self.bound if not p.gang or p.gang not in self.views]
-            skip = set(self.m.evicting)
             self.victims = VictimIndex(self.state, gang_victims(self.state, self.views, reservations, skip),
                                        lone_bound, skip)
         book = self.book
@@ -674,8 +706,15 @@ class Cycle:
                     self.retry.note_allocation(placement.node, view.priority)
 
     def finish(self) -> None:
+        head, hold = self.head, self._head_hold
+        quiet = hold is not None and self.state.version == hold[1]  # nothing changed the state since its hold
         for name in list(self.holds):
             self.release_holds(name)
+        if self.retry is not None:
+            self.retry.no_plan.clear()
+            if quiet and hold is not None and head is not None:
+                self.retry.no_plan[head] = NoPlan(hold[0], self.state.version, self.state.schedulable.copy(),
+                                                  self.filters.usable.copy(), frozenset(self.m.evicting))
         self.result.reservations = self.m.reservation_slots()
         book = self.book
         for name in list(book.queues):

@@ -208,6 +208,18 @@ class RetryStats:
 GroupKey = tuple[object, ...]
 
 
+@dataclass(frozen=True)
+class NoPlan:
+    """The head found no preemption plan, and nothing changed the state after it held its room (`Cycle.finish`):
+    if it is still so at its next turn, the attempt would fail again."""
+
+    unit: Unit
+    version: int  # the state's journal once the head's hold was released
+    schedulable: np.ndarray
+    usable: np.ndarray
+    evicting: frozenset[str]
+
+
 def group_key(p: Parked) -> GroupKey:
     """Parked units that any change wakes alike: the same pods, the same kind of wait (and, for a unit that
     could preempt, the same priority)."""
@@ -233,6 +245,7 @@ class RetryFilter:
         self._behind: dict[str, set[str]] = {}  # head -> parked units whose explanation names it
         self._masks: dict[tuple[object, ...], np.ndarray] = {}  # shape keys -> nodes they could ever use
         self._preemptors = 0  # parked units that could preempt
+        self.no_plan: dict[str, NoPlan] = {}  # the last cycle's head, when its preemption attempt found nothing
         self.room: Room | None = None  # what backfill saw at the end of the last cycle's units
         # nodes where room was released after some units' turn last cycle, with the room just before
         self.dirty: tuple[np.ndarray, Room] | None = None
@@ -299,6 +312,7 @@ class RetryFilter:
         self._behind.clear()
         self._masks.clear()
         self._preemptors = 0
+        self.no_plan.clear()
 
     # ---- cycle hooks -----------------------------------------------------------------------
     def begin(self, rebuilt: bool, queues: dict[str, Queue], model_epoch: int, size: int,

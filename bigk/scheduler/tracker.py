@@ -33,6 +33,12 @@ class Delta:
     bound_new: list[Pod] = field(default_factory=list)  # bound pods added or changed (the new objects)
     bound_gone: list[str] = field(default_factory=list)  # keys of bound pods gone or changed
     everything: bool = False  # the first snapshot: all of it is new
+    infos: bool = False  # some gang's info (queue, priority, minimum) changed
+
+    @property
+    def victims(self) -> bool:
+        """Could possible preemption victims differ (bound pods or gang infos changed)?"""
+        return bool(self.bound_new or self.bound_gone or self.infos or self.everything)
 
 
 class PodTracker:
@@ -73,6 +79,7 @@ class PodTracker:
         if gangs != self._gangs:  # identity first per value
             for name in self._gangs.keys() | gangs.keys():
                 if self._gangs.get(name) is not gangs.get(name):
+                    delta.infos = True
                     view = self.views.get(name)
                     if view is not None:
                         view.info = gangs.get(name)
