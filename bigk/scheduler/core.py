@@ -110,6 +110,8 @@ class Scheduler:
                 self.retry.no_plan.clear()
         run = Cycle(memory, self.policy, self.reservation_ttl_s, self.stale_after_s, snapshot, state, views,
                     bound_pods, lone, now, self.retry)
+        if delta is not None:
+            run.first_seen = self.tracker.first_seen
         reserved_at_start = frozenset(memory.reservations)
         run.expire()
         if rebuilt:  # every reservation must be accounted again

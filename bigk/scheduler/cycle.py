@@ -105,6 +105,7 @@ class Cycle:
         self.released: list[int] = []  # nodes where held or reserved room was released during the cycle
         self.is_limited = self.limited()  # queues are fixed for the cycle
         self.before_release: dict[int, Room] = {}  # node -> its room just before its first release this cycle
+        self.first_seen: Callable[[str], int] | None = None  # a PodTracker's, when views come from one
         self._head_hold: tuple[Unit, int] | None = None  # the head, if it found no preemption plan, and the journal
         self._victim_inputs: tuple[dict[str, list[str]], set[str]] | None = None  # taken where preempt() was skipped
 
@@ -178,7 +179,12 @@ class Cycle:
     # -- executors into reservations ------------------------------------------------------------
     def fill_reservations(self) -> None:
         reservations = self.m.reservations
-        for gang in [g for g in self.views if g in reservations]:  # in the views' order (the snapshot's)
+        gangs = [g for g in reservations if g in self.views]
+        if self.first_seen is not None:  # in the order of the gangs' first pods in the snapshot, as group_gangs
+            gangs.sort(key=self.first_seen)
+        else:
+            gangs = [g for g in self.views if g in reservations]
+        for gang in gangs:
             view = self.views[gang]
             rs = reservations.get(gang)
             if not rs:
@@ -338,7 +344,7 @@ class Cycle:
                 keep(m.lone_unit(pod))
         dirty = delta.gangs | reserved_at_start | set(m.reservations) | m.touched
         m.touched = set()
-        for gang in dirty:
+        for gang in sorted(dirty):
             view = self.views.get(gang)
             built, extras = self.gang_units(gang, view, filled) if view is not None else ([], [])
             names = [u.name for u in built]

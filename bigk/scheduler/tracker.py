@@ -12,7 +12,8 @@ itself may have `node` and `gpus` set in place (the simulators do), so the keys
 of the last cycle's binds are looked at again.
 
 Within a gang view, pods keep the snapshot's order (as `group_gangs` gives
-them); views are kept in the order their gangs first appeared.
+them); views are kept in the order their gangs were first seen (`first_seen`
+gives `group_gangs`' order where it matters).
 """
 
 from __future__ import annotations
@@ -87,11 +88,22 @@ class PodTracker:
             self._gangs = dict(gangs)
         for name in delta.gangs:
             view = self.views.get(name)
-            if view is not None:  # the snapshot's order within the gang
+            if view is not None:  # the snapshot's order within the gang; its last driver is the driver
                 order = self._pos.get
                 view.bound.sort(key=lambda p: order(id(p), -1))
                 view.pending.sort(key=lambda p: order(id(p), -1))
+                drivers = [p for p in view.bound + view.pending if p.role is Role.DRIVER]
+                view.driver = max(drivers, key=lambda p: order(id(p), -1)) if drivers else None
         return delta
+
+    def first_seen(self, gang: str) -> int:
+        """Where the gang's first pod is in the snapshot (`group_gangs` orders views so; `views` keeps the order
+        in which gangs were first seen, which differs once a gang's first pods are gone)."""
+        view = self.views.get(gang)
+        if view is None:
+            return -1
+        order = self._pos.get
+        return min((order(id(p), -1) for p in view.bound + view.pending), default=-1)
 
     def _add(self, pod: Pod, gangs: Mapping[str, Gang], delta: Delta) -> None:
         key = pod.key
@@ -107,8 +119,6 @@ class PodTracker:
         view = self.views.get(pod.gang)
         if view is None:
             view = self.views[pod.gang] = GangView(pod.gang, gangs.get(pod.gang))
-        if pod.role is Role.DRIVER:
-            view.driver = pod
         (view.bound if pod.node else view.pending).append(pod)
         delta.gangs.add(pod.gang)
 
@@ -132,8 +142,6 @@ class PodTracker:
                 if p is pod:
                     del group[n]
                     break
-        if view.driver is pod:
-            view.driver = next((p for p in view.bound + view.pending if p.role is Role.DRIVER), None)
         if not view.bound and not view.pending:
             del self.views[pod.gang]
         delta.gangs.add(pod.gang)
