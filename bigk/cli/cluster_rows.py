@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bigk.cli.output import KindInfo, register_kind
+from bigk.cli.output import KindInfo
 
 
 def _status(c: dict[str, Any]) -> str:
@@ -46,7 +46,7 @@ def clusters_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[l
     return cols, rows
 
 
-register_kind(KindInfo("clusters", "cluster", "Cluster", "/clusters", clusters_rows, lambda c: c["name"],
-                       labels=lambda c: {**c["labels"], "cordoned": str(c["cordoned"]).lower(),
-                                         "reachable": str(c["reachable"]).lower()},
-                       detail_path="/clusters/{name}"))
+CLUSTERS = KindInfo("clusters", "cluster", "Cluster", "/clusters", clusters_rows, lambda c: c["name"],
+                    labels=lambda c: {**c["labels"], "cordoned": str(c["cordoned"]).lower(),
+                                      "reachable": str(c["reachable"]).lower()},
+                    detail_path="/clusters/{name}")  # registered by bigk.cli.ops_cmds, after its own kinds

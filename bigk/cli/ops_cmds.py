@@ -16,11 +16,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bigk.cli import cluster_rows  # noqa: F401  (registers `bigk get clusters`)
 from bigk.cli import output as out
 from bigk.cli.api_access import SERVER_OPT, NoSuchName
 from bigk.cli.api_access import client as _client
 from bigk.cli.api_access import path_segment as _q
+from bigk.cli.cluster_rows import CLUSTERS
 from bigk.cli.output import OUTPUT_OPT, KindInfo, OutputFormat, UsageError, parse_output, register_kind
 from bigk.durations import span as brief_span
 from bigk.errors import BigkError
@@ -217,6 +217,7 @@ for _info in (
              watchable=True),
 ):
     register_kind(_info)
+register_kind(CLUSTERS)  # bigk get clusters (bigk.cli.cluster_rows)
 
 
 def _short_why(q: dict[str, Any]) -> str:

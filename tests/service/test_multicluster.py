@@ -174,6 +174,9 @@ def test_a_cluster_lost_mid_run_and_back_loses_and_doubles_no_run(tmp_path: Path
         first = {job: _run(c, job) for job in ("long", "fill")}
         for job, run_id in first.items():
             wait_for(lambda run_id=run_id: _state(c, run_id)["state"] == "Running", 30, f"{job} running")
+        # the dispatcher reads the cloud's scheduler's published copy: wait until it holds every executor of both
+        wait_for(lambda: (c.get("/api/v1/clusters/cloud-h100").json()["allocated"]["cpu_milli"] or 0) >= 27_000, 20,
+                 "the cloud's published copy to hold both runs' executors")
         assert c.post("/api/v1/clusters/onprem/cordon").status_code == 200  # late can only be sent to the cloud
         late = _run(c, "late")
         wait_for(lambda: _state(c, late)["state"] == "Submitted", 15, "late submitted to cloud-h100 (soonest)")
