@@ -20,7 +20,11 @@ than it has run so far (the conditional distribution).
 
 Accuracy on a live cluster: the first estimate each run got is kept; when the
 run starts, the error and whether the start fell inside the range are exported
-(`bigk_eta_*` metrics).
+(`bigk_eta_*` metrics), and the forecast's own predicted wait and the actual one
+go to a `Calibrator` (`bigk.scheduler.calibration`), which corrects the
+estimates shown from then on (point and range) by the errors of earlier ones at
+a similar horizon. It lives in memory: after a restart the service needs
+`min_records` starts again before it calibrates.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import numpy as np
 
 from bigk import metrics
 from bigk.cluster.model import Gang, Pod, Role
+from bigk.scheduler.calibration import Calibrator
 from bigk.scheduler.core import Scheduler
 from bigk.scheduler.forecast import (
     Arrival,
@@ -91,6 +96,9 @@ class RunEta:
     computed_at: float
     placement: list[dict[str, Any]] = field(default_factory=list)
     preempts: list[str] = field(default_factory=list)
+    forecast_eta: float | None = None  # the forecast's own start, before calibration
+    calibrated: bool = False  # eta and range corrected by the errors of earlier estimates
+    method: str = "cycle"  # "cycle": placed by the scheduler's cycles; "tail": beyond the exact run's budget
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,7 +183,9 @@ class EtaService:
         self.poll_s = poll_s
         self.max_age_s = max_age_s
         self.board = Board()
-        self._first: dict[str, tuple[float, float | None, float | None, float | None]] = {}  # run -> (at, eta, lo, hi)
+        # run -> (at, eta, lo, hi, forecast's own eta) of the first estimate it got
+        self._first: dict[str, tuple[float, float | None, float | None, float | None, float | None]] = {}
+        self.calibrator = Calibrator()
         self._lock = threading.Lock()  # one forecast at a time (the thread, or a what-if request)
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -330,22 +340,27 @@ class EtaService:
             after = tuple(_run_name(u, by_gang) for u in e.after)
             shown = Estimate(**{**asdict(e), "after": after, "preempts": tuple(_run_name(u, by_gang)
                                                                             for u in e.preempts)})
+            eta, low, high, calibrated = e.start, e.low, e.high, False
+            if e.start is not None:
+                adj = self.calibrator.adjust(now, e.start, e.low, e.high)
+                eta, low, high, calibrated = adj.eta, adj.low, adj.high, adj.calibrated
             out[run.id] = RunEta(run.id, run.job, g, e.queue, i, len(line), peers.index(g) + 1, len(peers),
-                                 e.start, e.low, e.high, shown.waits_for(now), now,
-                                 [{"node": n, "gpus": list(gp)} for n, gp in e.placement], list(shown.preempts))
+                                 eta, low, high, shown.waits_for(now), now,
+                                 [{"node": n, "gpus": list(gp)} for n, gp in e.placement], list(shown.preempts),
+                                 e.start, calibrated, e.method)
         return out
 
     def _score(self, by_gang: dict[str, RunRecord], rows: dict[str, RunEta], now: float) -> None:
         """Keep each run's first estimate; when the run has started, export how good that estimate was."""
         for row in rows.values():
             if row.run not in self._first:
-                self._first[row.run] = (now, row.eta, row.eta_low, row.eta_high)
+                self._first[row.run] = (now, row.eta, row.eta_low, row.eta_high, row.forecast_eta)
         active = {r.id: r for r in by_gang.values()}
         for run_id in list(self._first):
             run = active.get(run_id)
             if run is not None and run.state in WAITING:
                 continue
-            at, eta, lo, hi = self._first.pop(run_id)
+            at, eta, lo, hi, raw = self._first.pop(run_id)
             if run is None:
                 found = self.store.find_run(run_id)
                 if found is None:
@@ -358,6 +373,16 @@ class EtaService:
                       <= hi + START_TOLERANCE_S)
             metrics.observe_eta_outcome(run.queue, None if eta is None else abs(started - eta), inside,
                                         max(0.0, started - at))
+            if raw is not None:
+                self.calibrator.record(raw - at, started - at)
+
+    def _calibrated(self, now: float, est: Estimate | None) -> dict[str, Any]:
+        """A what-if answer's start and range, corrected as the board's are."""
+        if est is None or est.start is None:
+            return {"eta": None, "eta_low": None, "eta_high": None, "forecast_eta": None, "calibrated": False}
+        adj = self.calibrator.adjust(now, est.start, est.low, est.high)
+        return {"eta": adj.eta, "eta_low": adj.low, "eta_high": adj.high, "forecast_eta": est.start,
+                "calibrated": adj.calibrated}
 
     # ---- what if ---------------------------------------------------------------------------------
     def whatif(self, spec: Any) -> dict[str, Any]:
@@ -387,8 +412,7 @@ class EtaService:
             "known_job": loaded is not None, "computed_at": now,
             "cpu_s": round(time.process_time() - began, 3), "cycles": fc.cycles,
             "starts_now": bool(est is not None and est.state == "now"),
-            "eta": est.start if est else None, "eta_low": est.low if est else None,
-            "eta_high": est.high if est else None,
+            **self._calibrated(now, est),
             "waits_for": shown.waits_for(now) if shown is not None else "it is not a waiting unit",
             "placement": [{"node": n, "gpus": list(gp)} for n, gp in (est.placement if est else ())],
             "preempts": list(shown.preempts) if shown is not None else [],
