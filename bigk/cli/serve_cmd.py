@@ -93,6 +93,9 @@ def register(app: typer.Typer) -> None:
                                                     "below --gpu-idle-threshold (bigk get gpus --idle)."),
         gpu_idle_threshold: float = typer.Option(5.0, "--gpu-idle-threshold", min=0.0, max=100.0,
                                                  help="Utilisation percent below which a GPU counts as idle."),
+        gpu_reading_ttl: float = typer.Option(60.0, "--gpu-reading-ttl", min=1.0,
+                                              help="Seconds a GPU reading (health, free memory) counts; older "
+                                                   "readings are unknown and accounting alone decides."),
     ) -> None:
         """Run bigk: cron, run lifecycle, scheduler and HTTP API (embedded emulated cluster by default)."""
         from bigk.service.api import create_app
@@ -120,7 +123,8 @@ def register(app: typer.Typer) -> None:
                                submit_mode=submit_mode, emulator_time_scale=time_scale,
                                leader_lease_s=lease_seconds, spec_policy=spec_policy,
                                allowed_hosts=[*allowed_host, host], gpu_idle_minutes=gpu_idle_minutes,
-                               gpu_idle_threshold_pct=gpu_idle_threshold, clusters_file=clusters, emulate=emulate,
+                               gpu_idle_threshold_pct=gpu_idle_threshold, gpu_reading_ttl_s=gpu_reading_ttl,
+                               clusters_file=clusters, emulate=emulate,
                                dispatch_hold_s=dispatch_hold, cluster_lost_grace_s=cluster_grace)
         http = HttpServer(host, port)  # bind first: a busy port fails before anything starts
         service = Service(config)

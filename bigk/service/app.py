@@ -244,7 +244,8 @@ class Service:
         if self.config.multicluster:  # the ETA board forecasts one scheduler's queue: not across clusters (yet)
             return None
         return EtaService(store=store, catalog=catalog, firing=firing, loop=loop, policy=self.config.policy,
-                          reservation_ttl_s=home.scheduler.reservation_ttl_s, clock=self.clock).start()
+                          reservation_ttl_s=home.scheduler.reservation_ttl_s,
+                          stale_after_s=home.scheduler.stale_after_s, clock=self.clock).start()
 
     def stop(self) -> None:
         """Graceful stop: stop firing, let submissions finish and be recorded, release leadership."""

@@ -23,7 +23,6 @@ from bigk.metrics import DEFAULT_IDLE_THRESHOLD_PCT
 
 log = logging.getLogger(__name__)
 
-STALE_AFTER_S = DEFAULT_STALE_AFTER_S  # a reading older than this says nothing about the GPU now
 IDLE_UTILIZATION_PCT = DEFAULT_IDLE_THRESHOLD_PCT  # allocated but below this: probably wasted
 
 
@@ -34,9 +33,11 @@ class UnknownNode(NotFound):
 class ClusterView:
     """Nodes, GPUs and node actions over one Kubernetes API client."""
 
-    def __init__(self, api: client.ApiClient, clock: Callable[[], float]) -> None:
+    def __init__(self, api: client.ApiClient, clock: Callable[[], float],
+                 stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
         self.core = client.CoreV1Api(api)
         self._clock = clock
+        self.stale_after_s = stale_after_s  # a reading older than this says nothing about the GPU now
 
     def _pods_by_node(self) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
@@ -98,7 +99,7 @@ class ClusterView:
                     users.setdefault(idx, []).append(pod.key)
             for gpu in node.gpus:
                 reading = gpu.reading
-                fresh = reading is not None and now - reading.observed_at <= STALE_AFTER_S
+                fresh = reading is not None and now - reading.observed_at <= self.stale_after_s
                 notes = []
                 if reading is not None and not reading.healthy:
                     notes.append("unhealthy")

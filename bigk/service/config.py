@@ -51,6 +51,9 @@ class ServiceConfig:
     gpu_idle_minutes: float = 10.0
     gpu_idle_threshold_pct: float = 5.0
     gpu_sample_s: float = 10.0
+    # A GPU reading older than this says nothing about the GPU now (health, live free memory): the fit rule
+    # falls back to accounting alone. The scheduler, the ETA board, `get gpus` and the GPU metrics all use it.
+    gpu_reading_ttl_s: float = 60.0
     # Several clusters (issue 18, docs/multicluster.md): `--clusters FILE` (a clusters file), or `--emulate N` (the
     # first N clusters of `emulate_file`, each an embedded emulated cluster). Neither: one cluster, named `default`.
     clusters_file: Path | None = None

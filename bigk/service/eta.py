@@ -40,6 +40,7 @@ import numpy as np
 
 from bigk import metrics
 from bigk.cluster.model import Gang, Pod, Role
+from bigk.cluster.state import DEFAULT_STALE_AFTER_S
 from bigk.scheduler.calibration import Calibrator
 from bigk.scheduler.core import Scheduler
 from bigk.scheduler.forecast import (
@@ -172,13 +173,14 @@ class EtaService:
 
     def __init__(self, *, store: Store, catalog: Catalog, firing: Firing, loop: SchedulerLoop, policy: str,
                  reservation_ttl_s: float, clock: Callable[[], float], poll_s: float = POLL_S,
-                 max_age_s: float = MAX_AGE_S) -> None:
+                 max_age_s: float = MAX_AGE_S, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
         self.store = store
         self.catalog = catalog
         self.firing = firing  # suspension and cron fire times
         self.loop = loop  # its informer cache (a locked copy) and its published view; never its scheduler
         self.policy = policy
         self.reservation_ttl_s = reservation_ttl_s
+        self.stale_after_s = stale_after_s  # the live scheduler's: the forecast judges GPU readings as it does
         self.clock = clock
         self.poll_s = poll_s
         self.max_age_s = max_age_s
@@ -253,8 +255,8 @@ class EtaService:
         return build_snapshot(nodes, entries, loop.queues)
 
     def _scheduler(self) -> Callable[[], Scheduler]:
-        policy, ttl = self.policy, self.reservation_ttl_s
-        return lambda: Scheduler(policy, reservation_ttl_s=ttl)
+        policy, ttl, stale = self.policy, self.reservation_ttl_s, self.stale_after_s
+        return lambda: Scheduler(policy, reservation_ttl_s=ttl, stale_after_s=stale)
 
     def _durations(self) -> Durations:
         store = self.store

@@ -198,7 +198,7 @@ class ClusterRuntime:
                                "check --kubeconfig or --kube-server" + (" (or the clusters file)" if self.multi else
                                                                          "")) from None
         self.api = api
-        self.cluster = ClusterView(api, self.clock)
+        self.cluster = ClusterView(api, self.clock, cfg.gpu_reading_ttl_s)
         self.pods = TimedPods(api) if self.multi else ClusterPods(api)
         self.gpu_watch = GpuWatch(api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
                                   cfg.gpu_sample_s)
@@ -246,7 +246,8 @@ class ClusterRuntime:
         from bigk.scheduler import Scheduler
 
         assert self.api is not None and self.elector is not None
-        scheduler = self.scheduler = Scheduler(policy=self.config.policy)
+        scheduler = self.scheduler = Scheduler(policy=self.config.policy,
+                                                stale_after_s=self.config.gpu_reading_ttl_s)
         elector: LeaderElector = self.elector
         if self.multi:  # held while the cluster is unreachable and until it is reconciled
             self.gate = LoopGate(self.elector)

@@ -135,3 +135,19 @@ def test_a_policy_cannot_put_a_pod_on_a_sick_or_busy_gpu() -> None:
     r = sched.cycle(Snapshot(nodes, [pod("whole", gpus=1), pod("frac", gpus=1, milli=300, gpu_mem=4_000,
                                                                   created_at=1)]), 10)
     assert {b.pod_key: b.gpus for b in r.binds} == {"default/whole": (1,), "default/frac": (2,)}
+
+
+def test_every_policy_judges_readings_by_the_configured_staleness() -> None:
+    """The filters and the policy's own GPU choice read one rule: a reading older than the scheduler's
+    `stale_after_s` is unknown to both (the bigk policy once judged shares with a default 60 s of its own,
+    so the filters admitted the node and the policy then found no GPU on it)."""
+    for policy in ("bigk", "fgd", "binpack", "spread"):
+        for ttl, placed in ((10.0, True), (60.0, False)):
+            nodes = [gpu_node("g0", gpus=1, gpu_mem=16_384)]
+            nodes[0].gpus[0].reading = GpuReading(2_000, 90, 80, healthy=True, observed_at=100)  # 30 s old below
+            w = World(nodes, policy=policy, stale_after_s=ttl)
+            w.add(pod("frac", gpus=1, milli=500, gpu_mem=8_000))
+            r = w.cycle(130)
+            assert (_where(r) == {"frac": "g0"}) is placed, (policy, ttl)
+            if not placed:
+                assert r.waiting["default/frac"].reasons == {"insufficient live GPU memory": 1}
