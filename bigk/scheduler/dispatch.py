@@ -38,13 +38,13 @@ from typing import Literal
 
 from bigk.cluster.model import MILLI_GPU, Gang, PodRequest, Toleration
 from bigk.cluster.state import ClusterState, Placement
+from bigk.cluster.usage import ZERO, Tally, Usage
 from bigk.scheduler.explain import amount
 from bigk.scheduler.filters import Filters, describe_request
 from bigk.scheduler.placement import Placer
 from bigk.scheduler.policies.base import Policy, make_policy
 from bigk.scheduler.units import RESOURCES, Item
 
-Triple = tuple[int, int, int]  # (milli-CPU, MiB, milli-GPU)
 Fill = Literal["pack", "spread"]
 DEFAULT_POLICY = "binpack"
 
@@ -106,7 +106,7 @@ class ClusterView:
     the last cycle; the dispatcher places the gang on it for its trial and takes it off again (unless the
     caller asks to keep it). `queued`: the demand of units waiting there (for the estimate). `queue_used` and
     `queue_limits`: per queue, what it uses in this cluster and its maximum here (the clusters file's
-    per-cluster limits), in `Triple` units / {"cpu", "memory", "gpu"}. `policy`: the cluster's placement
+    per-cluster limits), as `Usage` / {"cpu", "memory", "gpu"} in its units. `policy`: the cluster's placement
     policy (default binpack). `expected_wait_s`: the caller's forecast of when this gang would start here.
     """
 
@@ -116,8 +116,8 @@ class ClusterView:
     cost_tier: int = 0
     cordoned: bool = False
     reachable: bool = True
-    queued: Triple = (0, 0, 0)
-    queue_used: dict[str, Triple] = field(default_factory=dict)
+    queued: Usage = ZERO
+    queue_used: dict[str, Usage] = field(default_factory=dict)
     queue_limits: dict[str, dict[str, int]] = field(default_factory=dict)
     policy: Policy | None = None
     expected_wait_s: float | None = None
@@ -170,11 +170,12 @@ def gang_items(gang: Gang, driver_selector: dict[str, str] | None = None,
     return [driver, *[executor] * gang.min_executors]
 
 
-def need_of(items: Sequence[Item]) -> Triple:
-    cpu = sum(it.request.cpu_milli for it in items)
-    mem = sum(it.request.memory_mib for it in items)
-    gpu = sum(it.request.total_gpu_milli for it in items)
-    return cpu, mem, gpu
+def need_of(items: Sequence[Item]) -> Usage:
+    """What the items ask for together."""
+    tally = Tally()
+    for it in items:
+        tally.add_request(it.request)
+    return tally.frozen()
 
 
 def dispatch(gang: Gang, views: Sequence[ClusterView], rule: ClusterRule | None = None, *,
@@ -250,7 +251,7 @@ def _final(verdict: Verdict, chosen: str | None, how: str, view: ClusterView, ru
     return verdict
 
 
-def _judge(view: ClusterView, gang: Gang, units: list[Item], keys: list[str], need: Triple, rule: ClusterRule,
+def _judge(view: ClusterView, gang: Gang, units: list[Item], keys: list[str], need: Usage, rule: ClusterRule,
            now: float, stale_after_s: float | None) -> tuple[Verdict, list[tuple[str, Item, Placement]], float]:
     """One cluster's verdict (before ranking), the trial's placements when it fits (still allocated), and the
     share of the gang's main resource left free there after it."""
@@ -273,23 +274,24 @@ def _judge(view: ClusterView, gang: Gang, units: list[Item], keys: list[str], ne
         return Verdict(name, "never", f"no node could ever hold its {role} ({_pod(never.request)}; nodes: {top})"), \
             [], 0.0
     capacity = _capacity(state)
-    for resource, wanted, total in zip(RESOURCES, need, capacity, strict=True):
+    for resource in RESOURCES:
+        wanted, total = need.get(resource), capacity.get(resource)
         if wanted > total:
             return Verdict(name, "never", f"it needs {amount(resource, wanted)} in all, the cluster has "
                            f"{amount(resource, total)}"), [], 0.0
     limits = view.queue_limits.get(gang.queue, {})
-    used = view.queue_used.get(gang.queue, (0, 0, 0))
+    used = view.queue_used.get(gang.queue, ZERO)
     over = ""
-    for i, resource in enumerate(RESOURCES):
-        cap = limits.get(resource)
-        if cap is None or need[i] == 0:
+    for resource in RESOURCES:
+        cap, wanted = limits.get(resource), need.get(resource)
+        if cap is None or wanted == 0:
             continue
-        if need[i] > cap:
-            return Verdict(name, "never", f"it needs {amount(resource, need[i])}, more than queue {gang.queue}'s "
+        if wanted > cap:
+            return Verdict(name, "never", f"it needs {amount(resource, wanted)}, more than queue {gang.queue}'s "
                            f"{resource} maximum here ({amount(resource, cap)})"), [], 0.0
-        if used[i] + need[i] > cap and not over:
+        if used.get(resource) + wanted > cap and not over:
             over = (f"queue {gang.queue} would exceed its {resource} maximum here ({amount(resource, cap)}; it uses "
-                    f"{amount(resource, used[i])})")
+                    f"{amount(resource, used.get(resource))})")
     if not over:
         placed, failure = placer.trial(units, keys, all_or_nothing=True)
         if failure is None:
@@ -315,35 +317,28 @@ def _pod(req: PodRequest) -> str:
     return text
 
 
-def _capacity(state: ClusterState) -> Triple:
+def _capacity(state: ClusterState) -> Usage:
     """What the cluster's schedulable nodes hold in all."""
     ok = state.schedulable
-    return (int(state.cpu_cap[ok].sum()), int(state.mem_cap[ok].sum()), int(state.gpu_count[ok].sum()) * MILLI_GPU)
+    return Usage(int(state.cpu_cap[ok].sum()), int(state.mem_cap[ok].sum()), int(state.gpu_count[ok].sum()) * MILLI_GPU)
 
 
-def _free(state: ClusterState) -> Triple:
+def _free(state: ClusterState) -> Usage:
     ok = state.schedulable
-    gpu = int(state.gpu_milli_free[ok].sum())
-    return int(state.cpu_free[ok].sum()), int(state.mem_free[ok].sum()), gpu
+    return Usage(int(state.cpu_free[ok].sum()), int(state.mem_free[ok].sum()), int(state.gpu_milli_free[ok].sum()))
 
 
-def _main(need: Triple, capacity: Triple) -> int:
+def _main(need: Usage, capacity: Usage) -> str:
     """The gang's main resource: GPUs when it asks for any, else CPU."""
-    return 2 if need[2] > 0 and capacity[2] > 0 else 0
+    return "gpu" if need.gpu > 0 and capacity.gpu > 0 else "cpu"
 
 
-def _free_share(state: ClusterState, need: Triple, capacity: Triple) -> float:
-    i = _main(need, capacity)
-    return _free(state)[i] / capacity[i] if capacity[i] else 0.0
+def _free_share(state: ClusterState, need: Usage, capacity: Usage) -> float:
+    main = _main(need, capacity)
+    return _free(state).get(main) / capacity.get(main) if capacity.get(main) else 0.0
 
 
-def _backlog(view: ClusterView, need: Triple, capacity: Triple) -> float:
+def _backlog(view: ClusterView, need: Usage, capacity: Usage) -> float:
     """What the queued work plus this gang lacks beyond the free room, as a share of capacity (the largest)."""
-    free = _free(view.state)
-    worst = 0.0
-    for i in range(3):
-        if not capacity[i]:
-            continue
-        lacking = max(0, view.queued[i] + need[i] - free[i])
-        worst = max(worst, lacking / capacity[i])
-    return worst
+    lacking = view.queued + need - _free(view.state)
+    return max((max(0, lacking.get(r)) / capacity.get(r) for r in RESOURCES if capacity.get(r)), default=0.0)

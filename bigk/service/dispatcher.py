@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bigk.cluster.usage import ZERO
 from bigk.scheduler.dispatch import ClusterView as DispatchView
 from bigk.scheduler.dispatch import Dispatch, dispatch, need_of
 from bigk.scheduler.policies.base import make_policy
@@ -80,7 +81,7 @@ class Dispatcher:
             view = DispatchView(
                 name, state if state is not None else _empty_state(), dict(source.labels), source.cost_tier,
                 cordoned=cordons.get(name, source.cordoned), reachable=reachable,
-                queue_used={q: u.used for q, u in published.queue_usage.items()},
+                queue_used={q: u.usage for q, u in published.queue_usage.items()},
                 queue_limits=source.queue_limits, policy=make_policy(self.policy))
             if state is not None:
                 self._add_submitted(view, [r for r in active if r.cluster == name], now)
@@ -90,7 +91,7 @@ class Dispatcher:
     def _add_submitted(self, view: DispatchView, runs: Sequence[RunRecord], now: float) -> None:
         """Runs submitted here and not yet admitted: the newest are placed on the copy (it may predate them), every
         one counts in the cluster's queued demand (the backlog estimate)."""
-        queued = [0, 0, 0]
+        queued = ZERO
         for run in runs:
             if run.state is not RunState.SUBMITTED:
                 continue
@@ -99,11 +100,10 @@ class Dispatcher:
                 continue
             gang = gang_for(loaded.spec, run.id)
             items = dispatch_items(loaded.spec, gang)
-            for i, amount in enumerate(need_of(items)):
-                queued[i] += amount
+            queued += need_of(items)
             if run.submitted_at is not None and now - run.submitted_at <= INFLIGHT_S:
                 dispatch(gang, [view], items=items, now=now, keep=True)  # placed when it fits; else left off
-        view.queued = (queued[0], queued[1], queued[2])
+        view.queued = queued
 
     def decide(self, pending: Sequence[RunRecord], active: Sequence[RunRecord], now: float) -> dict[str, Decision]:
         """A decision for every Pending run of `pending` whose job is loaded (by run id)."""

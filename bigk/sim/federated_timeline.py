@@ -25,6 +25,7 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, Gang, Node, Pod
 from bigk.cluster.state import ClusterState
+from bigk.cluster.usage import ZERO, Usage
 from bigk.scheduler.core import Scheduler
 from bigk.scheduler.dispatch import ClusterView, Fill, dispatch
 from bigk.scheduler.types import Snapshot
@@ -49,7 +50,7 @@ class _Cluster:
         self.trial_policy.observe_workload(workload)
         self.live: dict[str, Pod] = {}
         self.waiting: set[str] = set()
-        self.queued = [0, 0, 0]
+        self.queued = ZERO
 
     def view(self, gone: list[str]) -> ClusterView:
         """A copy of the accounted state, less the pods that left at this instant (before this cluster's cycle)."""
@@ -57,13 +58,10 @@ class _Cluster:
         copy = state.snapshot() if state is not None else ClusterState(self.nodes)
         for key in gone:
             copy.release(key)
-        return ClusterView(self.name, copy, policy=self.trial_policy, queued=(self.queued[0], self.queued[1],
-                                                                              self.queued[2]))
+        return ClusterView(self.name, copy, policy=self.trial_policy, queued=self.queued)
 
     def add_waiting(self, pod: Pod, sign: int) -> None:
-        r = pod.request
-        for i, v in enumerate((r.cpu_milli, r.memory_mib, r.total_gpu_milli)):
-            self.queued[i] += sign * v
+        self.queued += Usage.of_request(pod.request) * sign
 
 
 def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], policy_name: str, seed: int,
@@ -123,9 +121,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                     touched.add(cluster.name)
                     if choice.how != "fits-now":  # not placed on the view's copy: count it as queued there
                         v = views[cluster.name]
-                        r = pod.request
-                        v.queued = (v.queued[0] + r.cpu_milli, v.queued[1] + r.memory_mib,
-                                    v.queued[2] + r.total_gpu_milli)
+                        v.queued += Usage.of_request(pod.request)
             elif pod.key in held:  # "late": it left before any cluster could take it
                 del held[pod.key]
                 tally.never += 1
@@ -157,9 +153,7 @@ def run_timeline_federated(nodes: Sequence[Node], pods: Sequence[TracePod], poli
                     del held[key]
                     if choice.how != "fits-now":  # held too long: it queues where it should start soonest
                         v = views[choice.cluster]
-                        r = pod.request
-                        v.queued = (v.queued[0] + r.cpu_milli, v.queued[1] + r.memory_mib,
-                                    v.queued[2] + r.total_gpu_milli)
+                        v.queued += Usage.of_request(pod.request)
                     cluster = by_name[choice.cluster]
                     home[key] = cluster
                     taken[fleet.index(cluster)] += 1

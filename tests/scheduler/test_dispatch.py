@@ -9,6 +9,7 @@ import pytest
 
 from bigk.cluster.model import Gang, PodRequest
 from bigk.cluster.state import ClusterState
+from bigk.cluster.usage import Usage
 from bigk.scheduler import Scheduler, Snapshot
 from bigk.scheduler.dispatch import ClusterRule, ClusterView, LabelRequirement, dispatch, gang_items
 
@@ -117,8 +118,8 @@ def test_when_it_fits_nowhere_now_the_soonest_start_wins_then_the_forecast_when_
     vs = views(t4={"reachable": False})
     fill(vs[0].state, 8)  # onprem full: 16 GPUs busy
     fill(vs[1].state, 8)  # h100 full: 8 busy
-    vs[0].queued = (0, 0, 4000)  # 4 GPUs queued ahead on onprem (16 GPUs), 8 on h100 (8 GPUs)
-    vs[1].queued = (0, 0, 8000)
+    vs[0].queued = Usage(gpu=4000)  # 4 GPUs queued ahead on onprem (16 GPUs), 8 on h100 (8 GPUs)
+    vs[1].queued = Usage(gpu=8000)
     d = dispatch(g(2), vs)
     assert d.cluster == "onprem" and d.how == "soonest"
     assert "backlog 0.38 of its capacity" in d.reasons["onprem"]  # (4 queued + 2 wanted - 0 free) / 16 GPUs
@@ -131,7 +132,7 @@ def test_when_it_fits_nowhere_now_the_soonest_start_wins_then_the_forecast_when_
 
 
 def test_per_cluster_queue_limits() -> None:
-    vs = views(onprem={"queue_limits": {"adhoc": {"gpu": 2000}}, "queue_used": {"adhoc": (0, 0, 1000)}},
+    vs = views(onprem={"queue_limits": {"adhoc": {"gpu": 2000}}, "queue_used": {"adhoc": Usage(gpu=1000)}},
                h100={"queue_limits": {"adhoc": {"gpu": 0}}})
     d = dispatch(g(2, queue="adhoc"), vs)
     assert d.cluster == "t4"
