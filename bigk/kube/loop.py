@@ -379,7 +379,7 @@ class SchedulerLoop:
         if result.reservations_expired:
             metrics.record_reservation_expired(result.reservations_expired)
         metrics.update_queues(list(declared.values()), {
-            name: {"cpu": q.used[0], "memory": q.used[1], "gpu": q.used[2]} for name, q in result.queues.items()})
+            name: q.usage.as_dict() for name, q in result.queues.items()})
         metrics.update_queue_models(list(declared.values()), {name: q.usage for name, q in result.queues.items()})
 
     def _pending_metrics(self, entries: list[PodEntry], result: CycleResult, now: float) -> None:

@@ -725,6 +725,6 @@ class Cycle:
         book = self.book
         for name in list(book.queues):
             book.path(name)  # declared queues show even when empty
-        self.result.queues = {name: QueueUsage(book.used(name).triple(), book.dominant_share(name), book.used(name))
+        self.result.queues = {name: QueueUsage(book.used(name), book.dominant_share(name))
                               for name in sorted(set(book.queues) | set(book.usage))}
         self.result.totals = book.totals.triple()

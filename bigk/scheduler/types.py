@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bigk.cluster.model import Gang, Node, Pod, PodRequest, Queue
-from bigk.cluster.usage import ZERO, Usage
+from bigk.cluster.usage import Usage
 
 
 @dataclass
@@ -112,14 +112,13 @@ class Admission:
 class QueueUsage:
     """What a queue (with its whole subtree) holds after the cycle: bound pods plus reservations.
 
-    `used` is (CPU milli, memory MiB, milli-GPU); `dominant_share` is the largest of
-    those as a fraction of the cluster (not divided by the weight); `usage` is the
-    same with GPUs split by GPU product (`Usage.gpu_by_model`).
+    `usage` is CPU, memory and GPUs, the GPUs also split by GPU product
+    (`Usage.gpu_by_model`); `dominant_share` is the largest of CPU, memory and GPUs as
+    a fraction of the cluster (not divided by the weight).
     """
 
-    used: tuple[int, int, int]
+    usage: Usage
     dominant_share: float
-    usage: Usage = ZERO
 
 
 @dataclass

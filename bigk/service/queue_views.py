@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from bigk.cluster.usage import ZERO
+from bigk.cluster.usage import RESOURCES, ZERO
 from bigk.errors import NotFound
 from bigk.kube.loop_view import LoopView
 from bigk.service.catalog import Catalog
 from bigk.service.runstate import RunState
 from bigk.service.store import Store
 
-RESOURCES = ("cpu", "memory", "gpu")
 _WAITING = (RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED)
 
 
@@ -64,8 +63,7 @@ def queue_rows(catalog: Catalog, store: Store, loop: LoopView) -> list[dict[str,
         q = declared.get(name)
         guarantee = dict(q.guaranteed) if q else {}
         full = usage[name].usage if name in usage else ZERO
-        used = usage[name].used if name in usage else (0, 0, 0)
-        allocated = dict(zip(RESOURCES, used, strict=True))
+        allocated = full.as_dict()
         borrowed = {r: max(0, allocated[r] - guarantee.get(r, 0)) for r in RESOURCES}
         g_models = dict(q.guaranteed_models) if q else {}
         m_models = dict(q.maximum_models) if q else {}

@@ -40,7 +40,7 @@ def test_fair_share_is_compared_level_by_level_down_the_tree() -> None:
                                                                           created_at=2))
     r = w.cycle(5)
     assert _names(r) == ["etl-new", "scoring-new"]
-    assert r.queues["ml"].used[2] == 5000 and r.queues["ml.scoring"].used[2] == 1000
+    assert r.queues["ml"].usage.gpu == 5000 and r.queues["ml.scoring"].usage.gpu == 1000
 
 
 def test_a_parent_maximum_caps_its_children_together() -> None:
