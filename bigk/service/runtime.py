@@ -20,12 +20,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from bigk.cluster import labels as L
 from bigk.cluster.model import Node
 from bigk.gpu.findings import WatchSettings
 from bigk.kube.loop_view import EMPTY_VIEW, LoopView
@@ -126,20 +125,6 @@ class LoopGate:
         return self.elector.is_leader and not self.held
 
 
-class TimedPods(ClusterPods):
-    """`ClusterPods` whose listing gives up after LIST_TIMEOUT_S (one silent cluster must not stall the others)."""
-
-    def pods_by_run(self) -> dict[str, list[Any]]:
-        items: list[Any] = list(self.core.list_pod_for_all_namespaces(label_selector=L.RUN_LABEL,
-                                                                      _request_timeout=LIST_TIMEOUT_S).items)
-        out: dict[str, list[Any]] = {}
-        for pod in items:
-            run = (pod.metadata.labels or {}).get(L.RUN_LABEL)
-            if run:
-                out.setdefault(run, []).append(pod)
-        return out
-
-
 class ClusterRuntime:
     """Everything `bigk serve` runs for one cluster; built by `connect()` then the `start_*` steps, stopped by
     `stop()`. Attributes are None before their step (or where a start failed before them)."""
@@ -199,7 +184,7 @@ class ClusterRuntime:
                                                                          "")) from None
         self.api = api
         self.cluster = ClusterView(api, self.clock, cfg.gpu_reading_ttl_s)
-        self.pods = TimedPods(api) if self.multi else ClusterPods(api)
+        self.pods = ClusterPods(api, LIST_TIMEOUT_S if self.multi else None)
         self.gpu_watch = GpuWatch(api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
                                   cfg.gpu_sample_s)
         return api

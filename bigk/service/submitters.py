@@ -81,11 +81,13 @@ class RunSubmitter(Protocol):
 class ClusterPods:
     """Reads and deletes bigk run pods by label."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, list_timeout_s: float | None = None) -> None:
         self.core = client.CoreV1Api(api)
+        self.list_timeout_s = list_timeout_s  # with several clusters, one silent cluster must not stall the others
 
     def pods_by_run(self) -> dict[str, list[Any]]:
-        items: list[Any] = list(self.core.list_pod_for_all_namespaces(label_selector=L.RUN_LABEL).items)
+        items: list[Any] = list(self.core.list_pod_for_all_namespaces(label_selector=L.RUN_LABEL,
+                                                                      _request_timeout=self.list_timeout_s).items)
         out: dict[str, list[Any]] = {}
         for pod in items:
             run = (pod.metadata.labels or {}).get(L.RUN_LABEL)
