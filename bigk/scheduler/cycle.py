@@ -22,8 +22,17 @@ from bigk.scheduler.memory import Memory, Plan, Reservation
 from bigk.scheduler.placement import Failure, Placed, Placer
 from bigk.scheduler.policies.base import Policy
 from bigk.scheduler.preempt import VictimGroup, VictimIndex, gang_victims, plan_preemption
-from bigk.scheduler.queueing import Limit, QueueBook, UnitQueue, open_item, open_models, unit_models, usage_on
-from bigk.scheduler.retry import Backlog, NoPlan, Parked, RetryFilter, Room, Tried
+from bigk.scheduler.queueing import (
+    Limit,
+    QueueBook,
+    UnitQueue,
+    lane_key,
+    open_item,
+    open_models,
+    unit_models,
+    usage_on,
+)
+from bigk.scheduler.retry import Backlog, GroupKey, NoPlan, Parked, RetryFilter, Room, Tried
 from bigk.scheduler.tracker import Delta
 from bigk.scheduler.types import (
     Admission,
@@ -95,6 +104,7 @@ class Cycle:
         self.head: str | None = None
         self.bound_now: dict[str, int] = {}  # gang -> executors bound this cycle
         self.failed_shapes: dict[tuple[object, ...], Tried] = {}
+        self.shapes_forgotten = 0  # times `failed_shapes` was cleared (room released or held again)
         self.extras: list[tuple[GangView, Pod]] = []
         self.victims: VictimIndex | None = None
         # The retry filter (None: every waiting unit is tried every cycle, as before it existed).
@@ -386,20 +396,39 @@ class Cycle:
             self.evaluate(unit)
         late = None
         if walk:
-            woken = retry.wake(self.placer, self.now, self.guarantees(), self.m.plans)
+            woken = retry.wake(self.placer, self.now, self.guarantees(), self.m.plans, units)
             before.update(woken)
             awake = units.keys() - retry.parked.keys() - popped
             backlog = Backlog([units[name] for name in awake], self.book)
             self.released = []
             self.before_release = {}
+            last: dict[str, tuple[object, ...]] = {}  # per queue: the lane key of the unit taken last
+
+            def wake_next(key: GroupKey, queue: str) -> None:
+                """The next member of a lazily woken group, into the backlog at its place."""
+                nxt = retry.wake_next(key, last.get(queue))
+                if nxt is not None:
+                    woken[nxt[0]] = before[nxt[0]] = nxt[1]
+                    retry.stats.woken += 1
+                    backlog.insert(units[nxt[0]])
+
+            forgotten = self.shapes_forgotten
             while backlog:
                 unit = backlog.pop()
+                last[unit.queue] = lane_key(unit)
                 was = woken.get(unit.name)
                 if was is not None and was.unit is unit and self.shape_failed(unit):
                     retry.park(unit.name, was)  # woken, but its pods just failed as another unit's did
                     del before[unit.name]
-                    continue
+                    continue  # the rest of its group, if woken lazily, stays parked: they would fail alike
                 self.evaluate(unit)
+                lazy = retry.waking.get(unit.name)
+                if lazy is not None and not self.shape_failed(unit):  # it did not fail as a shape: try the next
+                    wake_next(lazy, unit.queue)
+                if self.shapes_forgotten != forgotten:  # failures forgotten: each woken group's next is tried
+                    forgotten = self.shapes_forgotten
+                    for key in list(retry.queued):
+                        wake_next(key, key[3])  # type: ignore[arg-type]
                 if self.released:  # held or reserved room came free: who could use it?
                     rows = np.unique(np.array(self.released))
                     self.released = []
@@ -482,6 +511,7 @@ class Cycle:
         self.release_holds(unit.name)
         if had_holds:
             self.failed_shapes.clear()
+            self.shapes_forgotten += 1
         need = unit.need()
         if self.is_limited:  # no queue has a maximum or a closed guarantee: nothing to check (the usual case)
             over = self.book.over_maximum(unit.queue, need)
@@ -692,6 +722,7 @@ class Cycle:
                                          self.now + self.ttl)
         self.rehold(unit.name, self.m.plans[unit.name])
         self.failed_shapes.clear()
+        self.shapes_forgotten += 1
         what = "lower-priority pods" if all(g.priority < unit.priority for g in plan.victims) else \
             "pods to reclaim borrowed capacity"
         self.wait(unit, "preempting", None, f"preempting {len(victims)} {what}", victims=len(victims))

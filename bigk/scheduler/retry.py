@@ -221,9 +221,17 @@ class NoPlan:
 
 
 def group_key(p: Parked) -> GroupKey:
-    """Parked units that any change wakes alike: the same pods, the same kind of wait (and, for a unit that
-    could preempt, the same priority)."""
-    return (p.shape_keys, p.unit.priority if p.may_preempt else None, p.explanation.state == "never-fits")
+    """Parked units that any change wakes alike (the first three fields: the same distinct pods, the same kind
+    of wait and, for a unit that could preempt, the same priority) and that fail alike within a cycle (the rest:
+    the same queue and `Cycle.shape_key`), so that only the first of them in queue order need be woken."""
+    u = p.unit
+    return (p.shape_keys, u.priority if p.may_preempt else None, p.explanation.state == "never-fits",
+            u.queue, tuple(it.shape for it in u.items), u.priority, u.all_or_nothing, u.driver_pending)
+
+
+def wake_key(key: GroupKey) -> GroupKey:
+    """The part of a group key that decides whether a change wakes the group."""
+    return key[:3]
 
 
 class RetryFilter:
@@ -256,6 +264,10 @@ class RetryFilter:
         self._queues: dict[str, Queue] | None = None
         self._model_epoch = -1
         self.stats = RetryStats()
+        # Woken lazily this cycle: a woken group's parked members in queue order, and the group of each unit
+        # woken as the first of its group (the next is woken only when it did not fail as a shape).
+        self.queued: dict[GroupKey, deque[tuple[tuple[object, ...], str]]] = {}
+        self.waking: dict[str, GroupKey] = {}
 
     # ---- the parked set ---------------------------------------------------------------------
     def park(self, name: str, p: Parked) -> None:
@@ -349,23 +361,52 @@ class RetryFilter:
             mask[rows] = True
         return out
 
-    def wake(self, placer: Placer, now: float, guarantees: bool, planned: Iterable[str]) -> dict[str, Parked]:
+    def wake(self, placer: Placer, now: float, guarantees: bool, planned: Iterable[str],
+             units: Mapping[str, Unit] | None = None) -> dict[str, Parked]:
         """Unpark the units that something since their last try could help (the cycle's head is chosen):
         room grown on a node they could use, new lower-priority work where they could preempt, a preemption
-        plan (always tried), their backoff timer. Returns them with their parked entries."""
+        plan (always tried), their backoff timer. Returns them with their parked entries.
+
+        With `units` (the cycle's units by name), a woken group's members are woken one at a time, in queue
+        order: the first now, the next by `wake_next` once the one before did not fail (units of one group ask
+        for the same pods in the same queue: once one fails, the others fail alike at their turn, as
+        `Cycle.shape_failed` answers, and would be parked again unchanged). A member whose unit was rebuilt
+        since it was parked is woken at once."""
         out: dict[str, Parked] = {}
+        self.queued = {}
+        self.waking = {}
         if not self.parked:
             return out
         grown = self._grown(placer)
         rows = np.flatnonzero(grown) if grown is not None else np.arange(placer.state.size)
         low = self._low_masks(placer.state.size) if self._preemptors else {}
         if len(rows) or (low and self._preemptors):
+            memo: dict[GroupKey, bool] = {}  # the wake test depends only on the wake key
             for key in list(self._groups):
                 names = self._groups[key]
-                first = self.parked[next(iter(names))]
-                if self._woken(first, rows, placer, low if first.may_preempt else None, guarantees):
+                hit = memo.get(wake_key(key))
+                if hit is None:
+                    first = self.parked[next(iter(names))]
+                    hit = memo[wake_key(key)] = self._woken(first, rows, placer,
+                                                            low if first.may_preempt else None, guarantees)
+                if not hit:
+                    continue
+                if units is None or len(names) == 1:
                     for name in list(names):
                         out[name] = self.unpark(name)  # type: ignore[assignment]
+                    continue
+                ordered: list[tuple[tuple[object, ...], str]] = []
+                for name in list(names):
+                    member = self.parked[name].unit
+                    if units.get(name) is not member:
+                        out[name] = self.unpark(name)  # type: ignore[assignment]
+                    else:
+                        ordered.append((lane_key(member), name))
+                ordered.sort()
+                self.queued[key] = deque(ordered)
+                nxt = self.wake_next(key, None)
+                if nxt is not None:
+                    out[nxt[0]] = nxt[1]
         for name in planned:
             if name in self.parked:
                 out[name] = self.unpark(name)  # type: ignore[assignment]
@@ -381,6 +422,21 @@ class RetryFilter:
             heapq.heapify(self._timers)
         self.stats.woken += len(out)
         return out
+
+    def wake_next(self, key: GroupKey, after: tuple[object, ...] | None) -> tuple[str, Parked] | None:
+        """Unpark the next still-parked member of a lazily woken group that comes after `after` in its queue's
+        lane (None: the first); it and its parked entry."""
+        queued = self.queued.get(key)
+        while queued:
+            lk, name = queued.popleft()
+            if (after is not None and lk <= after) or name not in self.parked:
+                continue
+            p = self.unpark(name)
+            assert p is not None
+            self.waking[name] = key
+            return name, p
+        self.queued.pop(key, None)
+        return None
 
     def _grown(self, placer: Placer) -> np.ndarray | None:
         """Nodes with more room now than backfill saw at the end of the last cycle's units."""
