@@ -92,20 +92,33 @@ class EmulatedCluster(RunsSimulators):
         return self._loop
 
     def start(self) -> str:
-        """Start serving in a background thread; returns the base URL. A cluster starts once."""
+        """Start serving in a background thread; returns the base URL. After `stop()` it starts again on the same
+        port, serving the same objects (etcd outlives a restart of its API server), and the simulated kubelet and
+        Spark driver pick up where they were: pods keep the time they already ran (`Containers`)."""
         if self._thread is not None:
             return self._url
         if self._stopped:
-            raise EmulatorError("this emulated cluster was stopped; create a new one")
+            self.server.renew()
+            self.sims = Simulators()
+            self._ready.clear()
+            self._error = None
+            self._url = ""
         self._thread = threading.Thread(target=self._run, name="bigk-emulator", daemon=True)
         self._thread.start()
         self._ready.wait(30)
         if self._error is not None:
+            self._thread = None
             raise EmulatorError(f"cannot start the emulated cluster on {self.host}:{self.port}: {self._error}")
         if not self._url:
             raise EmulatorError("the emulated cluster did not start within 30 s")
-        log.info("event=emulator_started url=%s nodes=%d", self._url, len(self.model_nodes))
+        log.info("event=emulator_%s url=%s nodes=%d", "restarted" if self._stopped else "started", self._url,
+                 len(self.model_nodes))
+        self._stopped = False
         return self._url
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -142,7 +155,10 @@ class EmulatedCluster(RunsSimulators):
         self.sims.start(self, **self._want)
 
     def stop(self) -> None:
-        """Close every connection and stop the background thread."""
+        """Stop the cluster as a machine is stopped: the API server closes every connection and its port (clients
+        are refused), the simulated kubelet, Spark driver and GPUs stop. The objects stay (`start()` serves them
+        again); the containers' clocks run on (`Containers`): a pod is not ended while the cluster is stopped,
+        but one whose time passed ends as soon as it is started again."""
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
@@ -158,6 +174,18 @@ class EmulatedCluster(RunsSimulators):
         self._thread = None
         self._loop = None
         log.info("event=emulator_stopped url=%s", self._url)
+
+    def remove_pods(self) -> int:
+        """While stopped: delete every pod at once, without grace (what bigk finds when a cluster comes back
+        without the pods it had: its nodes were replaced, or it was rebuilt); returns how many."""
+        if self._thread is not None:
+            raise EmulatorError("remove_pods() is for a stopped emulated cluster")
+        pods = self.store.objects(PODS.key)[0]
+        for pod in pods:
+            meta = pod["metadata"]
+            self.store.remove(PODS.key, meta.get("namespace", ""), meta["name"])
+            self.containers.forget(meta["uid"])
+        return len(pods)
 
     async def _shutdown(self) -> None:
         self.sims.stop()

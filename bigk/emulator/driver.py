@@ -166,10 +166,16 @@ class SparkDriverSim(PodSimulator):
         working = settings.instances == 0
         work_left = duration
         last = started
+        kept = self.host.containers.work_left
+        resumed = kept.get(uid)
+        if resumed is not None:  # the simulator restarted: the application worked on while it was stopped
+            work_left, last, working = resumed
+            started = min(started, last)
         while True:
             now = time.monotonic()
             driver = self._driver(ns, name, uid)
             if driver is None:
+                kept.pop(uid, None)
                 return  # deleted or ended elsewhere: the garbage collector takes the executors
             executors = self._executors(uid)
             for pod in executors:
@@ -205,8 +211,10 @@ class SparkDriverSim(PodSimulator):
                 work_left -= now - last
             last = now
             if working and work_left <= 0:
+                kept.pop(uid, None)
                 self._end(ns, name, uid, settings, succeeded=not sim_fails(driver))
                 return
+            kept[uid] = (work_left, now, working)
             await asyncio.sleep(self.tick)
 
     def _create_executor(self, driver: Obj, settings: DriverConf, next_id: int) -> int:
@@ -244,6 +252,7 @@ class SparkDriverSim(PodSimulator):
             self.api.delete(PODS, pod["metadata"].get("namespace", ""), pod["metadata"]["name"], {})
 
     def _end(self, ns: str, name: str, uid: str, settings: DriverConf, *, succeeded: bool, message: str = "") -> None:
+        self.host.containers.work_left.pop(uid, None)
         for pod in self._executors(uid):
             if pod["status"].get("phase") in TERMINAL_PHASES and not settings.delete_on_termination:
                 continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bigk.cluster.model import Node
@@ -41,6 +42,21 @@ class ObjectApi(Protocol):
     def update_object(self, key: str, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj | None: ...
 
 
+@dataclass
+class Containers:
+    """What a host's running containers keep across a restart of its simulators (kubelet, Spark driver): the
+    containers outlive the processes that watch them, so a pod's run time and a driver's work go on counting while
+    they are stopped, and a restarted kubelet ends a pod whose time passed meanwhile at once."""
+
+    running_since: dict[str, float] = field(default_factory=dict)  # pod uid -> monotonic time it began running
+    work_left: dict[str, tuple[float, float, bool]] = field(default_factory=dict)  # driver uid -> (scaled seconds
+    # of work left, monotonic time of that reading, whether the application was working then)
+
+    def forget(self, uid: str) -> None:
+        self.running_since.pop(uid, None)
+        self.work_left.pop(uid, None)
+
+
 class SimHost(Protocol):
     """A cluster the simulators run on: its API, its event loop, its nodes and its clocks."""
 
@@ -61,6 +77,8 @@ class SimHost(Protocol):
     @property
     def driver(self) -> Any: ...  # the SparkDriverSim, or None
     def pod_address(self, pod: Obj) -> str | None: ...  # the pod IP to give a pod, or None for a made-up one
+    @property
+    def containers(self) -> Containers: ...  # kept by the host across restarts of its simulators
 
 
 class Simulator:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from typing import Any
 
 from bigk.cluster.labels import EXPECTED_DURATION_ANNOTATION, SPARK_ROLE
@@ -85,6 +86,7 @@ class KubeletSim(PodSimulator):
         if event.type == "DELETED":
             self._cancel(uid)
             self._waiting.pop(uid, None)
+            self.host.containers.forget(uid)
             return
         self._consider(event.obj)
 
@@ -119,7 +121,11 @@ class KubeletSim(PodSimulator):
                 return
             self._schedule(uid, self.start_delay, self._run, ns, name, uid)
         elif phase == "Running" and self._owns_completion(pod):
-            self._schedule(uid, expected_duration(pod, self.host.default_duration), self._finish, ns, name, uid)
+            duration = expected_duration(pod, self.host.default_duration)
+            since = self.host.containers.running_since.get(uid)
+            if since is not None:  # a restarted kubelet: the container ran on meanwhile
+                duration = max(0.0, duration - (time.monotonic() - since) / self.scale)
+            self._schedule(uid, duration, self._finish, ns, name, uid)
 
     def _owns_completion(self, pod: Obj) -> bool:
         """Spark drivers and their executors end when the simulated driver says so; other pods on their own."""
@@ -192,6 +198,7 @@ class KubeletSim(PodSimulator):
             running = {"running": {"startedAt": now}}
             status["containerStatuses"] = [_container_status(c, uid, running, True) for c in pod["spec"]["containers"]]
 
+        self.host.containers.running_since.setdefault(uid, time.monotonic())
         pod = self.api.update_pod(ns, name, change)
         if pod is not None and pod["status"].get("phase") == "Running":
             log.debug("event=pod_running pod=%s/%s node=%s", ns, name, pod["spec"].get("nodeName"))
@@ -204,10 +211,12 @@ class KubeletSim(PodSimulator):
     def finish(self, ns: str, name: str, uid: str, *, succeeded: bool, message: str = "") -> None:
         """End a running pod now (drivers are ended this way by the simulated Spark driver)."""
         self._cancel(uid)
+        self.host.containers.forget(uid)
         finish_pod(self.api, ns, name, uid, succeeded=succeeded, message=message)
 
     def _finalize(self, ns: str, name: str, uid: str) -> None:
         pod = self.api.store.get(PODS.key, ns, name)
+        self.host.containers.forget(uid)
         if pod is not None and self._same(pod, uid):
             self.api.finalize_pod(ns, name)
 

@@ -107,13 +107,22 @@ class ApiServer:
         self.bookmark_interval = bookmark_interval
         self.server_address = server_address
         self._watches: dict[int, web.Request] = {}
-        self.app = web.Application(client_max_size=64 * 2**20)
-        self.app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.app = self._application()
         self.requests = 0
         self.logs = PodLogBook(api.store)  # simulated container logs for pods/log
         self.reviews = reviews.Reviews()  # bearer tokens and RBAC decisions for bigk's own callers
         # the emulator's own /emulator/v1 endpoints (set by EmulatedCluster); never subject to faults
         self.control: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+
+    def _application(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    def renew(self) -> None:
+        """A new aiohttp application for serving again after a stop (one is set up once); the same store."""
+        self._watches.clear()
+        self.app = self._application()
 
     # ---- entry point ------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from bigk.emulator.device_plugin import DevicePluginSim
 from bigk.emulator.driver import SparkDriverSim
 from bigk.emulator.gpus import GpuSim
-from bigk.emulator.host import SimHost
+from bigk.emulator.host import Containers, SimHost
 from bigk.emulator.kubelet import KubeletSim
 from bigk.emulator.store import Obj
 
@@ -67,6 +67,14 @@ class RunsSimulators:
     @property
     def gpus(self) -> GpuSim | None:
         return self.sims.gpus
+
+    @property
+    def containers(self) -> Containers:
+        """The host's containers' clocks (created on first use; kept when the simulators stop and start again)."""
+        kept: Containers | None = self.__dict__.get("_containers")
+        if kept is None:
+            kept = self.__dict__["_containers"] = Containers()
+        return kept
 
     def pod_address(self, pod: Obj) -> str | None:
         """The pod IP the simulated kubelet gives `pod`; None: a made-up one from 10.244.0.0/16."""
