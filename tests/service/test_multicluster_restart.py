@@ -10,6 +10,7 @@ cluster keeps pods of a run that is not its own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -123,3 +124,29 @@ def test_a_cluster_that_comes_back_without_its_pods_fails_its_runs_as_gone(
         assert "not found when cluster cloud-h100 answered again (it went away with the cluster)" in run["reason"], run
         assert {p["phase"] for p in run["pods"]} == {"Deleted"}, run["pods"]
         assert _accounted(svc, c) == [("long", "Failed", "cloud-h100", 1)]
+
+
+def test_home_stopped_holds_every_cluster_until_it_returns(
+        tmp_path: Path, serve_clusters: Callable[..., Running]) -> None:  # noqa: F811
+    """Home (the first cluster, onprem) is a single point: its Lease is the service's leadership. While it is
+    stopped nothing is dispatched or followed on any cluster, even where a run could go (cloud-h100 is up);
+    when it is back the held run is dispatched and the run that ended meanwhile is seen to have ended."""
+    specs = _specs(tmp_path, {"cloud": job_yaml("cloud", instances=1, duration=100, extra=CLOUD)})
+    svc = serve_clusters(specs, 2, dispatch_hold_s=0.0, cluster_unreachable_s=1.0, cluster_lost_grace_s=3.0)
+    home = svc.service.clusters["onprem"].emulator
+    assert home is not None and svc.service.home is svc.service.clusters["onprem"]
+    with svc.client() as c:
+        running = _run(c, "cloud")
+        _wait_state(c, running, "Running", 30, "the first run running on cloud-h100")
+        home.stop()
+        wait_for(lambda: not svc.service.is_leader, 10, "leadership lost with home's Lease")
+        held = _run(c, "cloud")  # the API still takes it: the store is bigk's own
+        time.sleep(8.0)  # the first run's 5 s end on the cloud; the held one would fit there now
+        assert _state(c, held)["state"] == "Pending" and _state(c, held)["cluster"] == "", _state(c, held)
+        assert _state(c, running)["state"] == "Running"  # ended on the cloud, not followed while home is down
+        assert not _pods_of(svc, "cloud-h100", held)
+        home.start()
+        wait_for(lambda: svc.service.is_leader, 20, "leadership back with home")
+        _wait_state(c, running, "Succeeded", 20, "the first run seen to have succeeded")
+        assert _wait_state(c, held, "Succeeded", 60, "the held run dispatched and run")["cluster"] == "cloud-h100"
+        assert _accounted(svc, c) == [("cloud", "Succeeded", "cloud-h100", 1)] * 2
