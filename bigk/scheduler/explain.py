@@ -52,12 +52,19 @@ def behind(head: str | None) -> str:
 def behind_another(exp: Explanation, was: str, head: str | None) -> Explanation | None:
     """`exp` (behind `was`) behind `head` instead, without rebuilding it (a backlog's parked units are re-told
     every cycle the head changes); None if its message does not end as `behind` writes it."""
-    old = behind(was)
-    if not exp.message.endswith(old):
+    return retold(exp, behind(was), behind(head))
+
+
+def retold(exp: Explanation, old: str, new: str) -> Explanation | None:
+    """`exp` with its message's ending `old` replaced by `new` (None if it does not end so): a shallow copy,
+    without copy.copy's generic machinery (a hot path: every parked unit when the head changes)."""
+    message = exp.message
+    if not message.endswith(old):
         return None
-    out = Explanation.__new__(Explanation)  # a shallow copy, without copy.copy's generic machinery (hot path)
-    out.__dict__.update(exp.__dict__)
-    out.message = exp.message[: len(exp.message) - len(old)] + behind(head)
+    fields = exp.__dict__.copy()
+    fields["message"] = message[: len(message) - len(old)] + new
+    out = Explanation.__new__(Explanation)
+    out.__dict__ = fields
     return out
 
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from bigk.cluster.model import MILLI_GPU, PodRequest, Queue
 from bigk.cluster.state import ClusterState
-from bigk.scheduler.explain import behind, behind_another, explain
+from bigk.scheduler.explain import behind, explain, retold
 from bigk.scheduler.filters import Filters
 from bigk.scheduler.placement import Failure
 from bigk.scheduler.queueing import QueueBook, UnitQueue, lane_key
@@ -483,16 +483,18 @@ class RetryFilter:
         """Parked units whose explanation names another head than the cycle's: name this one."""
         if head is None:
             return
+        new = behind(head)
+        parked, told = self.parked, self.told
         for was in [h for h in self._behind if h != head]:
             names = self._behind.pop(was)
             mine = self._behind.setdefault(head, set())
+            old = behind(was)
             for name in names:
-                p = self.parked[name]
-                exp = behind_another(p.explanation, p.head, head) or explain(p.shown, "behind-head", p.failure, size,
-                                                                            behind(head))
-                p.explanation = self.told[name] = exp
+                p = parked[name]
+                exp = retold(p.explanation, old, new) or explain(p.shown, "behind-head", p.failure, size, new)
+                p.explanation = told[name] = exp
                 p.head = head
-                mine.add(name)
+            mine |= names
 
     def end(self, placer: Placer, tried: dict[str, Tried], before: Mapping[str, Parked], now: float,
             late: tuple[np.ndarray, Room] | None) -> None:
