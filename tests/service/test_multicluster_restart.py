@@ -1,4 +1,5 @@
-"""`bigk serve --emulate 2`: an emulated cluster really stopped mid-run and started again (#18).
+"""`bigk serve --emulate 3` (2 where the third cluster plays no part): an emulated cluster really stopped mid-run
+and started again (#18).
 
 Stopping an `EmulatedCluster` takes its API server down (connections refused, watches broken) and its
 simulated kubelet and Spark driver with it; starting it again serves the same objects on the same port,
@@ -54,7 +55,7 @@ def test_a_cluster_stopped_mid_run_and_restarted_loses_and_doubles_no_run(
         "retry": job_yaml("retry", instances=1, duration=400, extra=EITHER + RETRY),
         "late": job_yaml("late", instances=6, duration=20, extra=EITHER),
     })
-    svc = serve_clusters(specs, 2, dispatch_hold_s=0.0, cluster_unreachable_s=1.0, cluster_lost_grace_s=3.0)
+    svc = serve_clusters(specs, 3, dispatch_hold_s=0.0, cluster_unreachable_s=1.0, cluster_lost_grace_s=3.0)
     cloud = svc.service.clusters["cloud-h100"].emulator
     assert cloud is not None
     with svc.client() as c:
