@@ -19,7 +19,9 @@ resource accounting on nodes (the kubelet runs whatever is bound to it); lists
 always serve the latest state (an older Exact version is 410 Gone, and
 `limit`/`continue` pages are not snapshot-consistent); dryRun only on create;
 watch history is a fixed number of events per resource, not a time window;
-state lives in memory and is lost when it stops. Simulated Spark covers static
+state lives in memory: it survives `stop()` and `start()` of the same object (a
+restart of the API server and node agents, pods running on) and is lost with the
+process. Simulated Spark covers static
 executor allocation only (no dynamic allocation, no shuffle, no real tasks).
 """
 
