@@ -416,19 +416,21 @@ class Cycle:
             while backlog:
                 unit = backlog.pop()
                 last[unit.queue] = lane_key(unit)
+                lazy = retry.waking.get(unit.name)
                 was = woken.get(unit.name)
                 if was is not None and was.unit is unit and self.shape_failed(unit):
                     retry.park(unit.name, was)  # woken, but its pods just failed as another unit's did
                     del before[unit.name]
                     continue  # the rest of its group, if woken lazily, stays parked: they would fail alike
                 self.evaluate(unit)
-                lazy = retry.waking.get(unit.name)
                 if lazy is not None and not self.shape_failed(unit):  # it did not fail as a shape: try the next
                     wake_next(lazy, unit.queue)
-                if self.shapes_forgotten != forgotten:  # failures forgotten: each woken group's next is tried
-                    forgotten = self.shapes_forgotten
-                    for key in list(retry.queued):
-                        wake_next(key, key[3])  # type: ignore[arg-type]
+                if self.shapes_forgotten != forgotten and retry.queued:  # failures forgotten: the rest of every
+                    forgotten = self.shapes_forgotten  # lazily woken group is tried at its turn, as before
+                    rest = retry.wake_rest(last)
+                    for name, entry in rest:
+                        woken[name] = before[name] = entry
+                    backlog.merge(units[name] for name, _ in rest)
                 if self.released:  # held or reserved room came free: who could use it?
                     rows = np.unique(np.array(self.released))
                     self.released = []

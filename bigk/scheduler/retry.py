@@ -34,6 +34,7 @@ succeed where more room failed.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -191,8 +192,19 @@ class Backlog(UnitQueue):
             self._lanes[unit.queue] = deque([unit])
             self._lanes = dict(sorted(self._lanes.items()))
             return
-        key = lane_key(unit)
-        lane.insert(next((i for i, u in enumerate(lane) if lane_key(u) > key), len(lane)), unit)
+        lane.insert(bisect.bisect_right(lane, lane_key(unit), key=lane_key), unit)
+
+    def merge(self, units: Iterable[Unit]) -> None:
+        """Insert many units at once (each lane merged in one pass)."""
+        by_queue: dict[str, list[Unit]] = {}
+        for u in units:
+            by_queue.setdefault(u.queue, []).append(u)
+        new_lane = bool(by_queue.keys() - self._lanes.keys())
+        for queue, more in by_queue.items():
+            more.sort(key=lane_key)
+            self._lanes[queue] = deque(heapq.merge(self._lanes.get(queue, ()), more, key=lane_key))
+        if new_lane:
+            self._lanes = dict(sorted(self._lanes.items()))
 
 
 @dataclass
@@ -437,6 +449,22 @@ class RetryFilter:
             return name, p
         self.queued.pop(key, None)
         return None
+
+    def wake_rest(self, last: Mapping[str, tuple[object, ...]]) -> list[tuple[str, Parked]]:
+        """Unpark every still-parked member of the lazily woken groups that comes after `last[its queue]` (the
+        lane key of the unit taken last from that queue's lane): the cycle forgot its failures, so each is tried
+        at its turn as any woken unit."""
+        out: list[tuple[str, Parked]] = []
+        for key, queued in self.queued.items():
+            after = last.get(key[3])  # type: ignore[call-overload]
+            for lk, name in queued:
+                if (after is None or lk > after) and name in self.parked:
+                    p = self.unpark(name)
+                    assert p is not None
+                    out.append((name, p))
+        self.queued = {}
+        self.stats.woken += len(out)
+        return out
 
     def _grown(self, placer: Placer) -> np.ndarray | None:
         """Nodes with more room now than backfill saw at the end of the last cycle's units."""
