@@ -259,9 +259,11 @@ class RetryFilter:
         self.parked: dict[str, Parked] = {}
         self.told: dict[str, Explanation] = {}  # the parked units' explanations, as last told
         self._groups: dict[GroupKey, dict[str, None]] = {}  # ordered sets of names
+        self._wakes: dict[GroupKey, dict[GroupKey, None]] = {}  # wake key -> its groups (tested once for all)
         self._group_of: dict[str, GroupKey] = {}
         self._timers: list[tuple[float, int, str]] = []  # heap of (parked at, seq, name); stale entries skipped
         self._seq = 0
+        self._timed: dict[str, float] = {}  # name -> the time of its newest entry in `_timers`
         self._behind: dict[str, set[str]] = {}  # head -> parked units whose explanation names it
         self._masks: dict[tuple[object, ...], np.ndarray] = {}  # shape keys -> nodes they could ever use
         self._preemptors = 0  # parked units that could preempt
@@ -287,9 +289,15 @@ class RetryFilter:
         self.parked[name] = p
         self.told[name] = p.explanation
         key = self._group_of[name] = group_key(p)
-        self._groups.setdefault(key, {})[name] = None
-        heapq.heappush(self._timers, (p.at, self._seq, name))
-        self._seq += 1
+        members = self._groups.get(key)
+        if members is None:
+            members = self._groups[key] = {}
+            self._wakes.setdefault(wake_key(key), {})[key] = None
+        members[name] = None
+        if self._timed.get(name) != p.at:  # parked again as it was (woken, failed as its shape): already timed
+            self._timed[name] = p.at
+            heapq.heappush(self._timers, (p.at, self._seq, name))
+            self._seq += 1
         if p.explanation.state == "behind-head":
             self._behind.setdefault(p.head, set()).add(name)
         if p.may_preempt:
@@ -306,6 +314,10 @@ class RetryFilter:
         del members[name]
         if not members:
             del self._groups[key]
+            groups = self._wakes[wake_key(key)]
+            del groups[key]
+            if not groups:
+                del self._wakes[wake_key(key)]
         behind = self._behind.get(p.head)
         if behind is not None:
             behind.discard(name)
@@ -331,8 +343,10 @@ class RetryFilter:
         self.parked.clear()
         self.told.clear()
         self._groups.clear()
+        self._wakes.clear()
         self._group_of.clear()
         self._timers.clear()
+        self._timed.clear()
         self._behind.clear()
         self._masks.clear()
         self._preemptors = 0
@@ -393,16 +407,13 @@ class RetryFilter:
         rows = np.flatnonzero(grown) if grown is not None else np.arange(placer.state.size)
         low = self._low_masks(placer.state.size) if self._preemptors else {}
         if len(rows) or (low and self._preemptors):
-            memo: dict[GroupKey, bool] = {}  # the wake test depends only on the wake key
-            for key in list(self._groups):
-                names = self._groups[key]
-                hit = memo.get(wake_key(key))
-                if hit is None:
-                    first = self.parked[next(iter(names))]
-                    hit = memo[wake_key(key)] = self._woken(first, rows, placer,
-                                                            low if first.may_preempt else None, guarantees)
-                if not hit:
-                    continue
+            hits: list[GroupKey] = []  # the wake test depends only on the wake key: one test for all its groups
+            for groups in self._wakes.values():
+                first = self.parked[next(iter(self._groups[next(iter(groups))]))]
+                if self._woken(first, rows, placer, low if first.may_preempt else None, guarantees):
+                    hits.extend(groups)
+            for key in hits:
+                names = self._groups[key]  # each key once: only its own unparking empties it
                 if units is None or len(names) == 1:
                     for name in list(names):
                         out[name] = self.unpark(name)  # type: ignore[assignment]
@@ -426,12 +437,16 @@ class RetryFilter:
         timers = self._timers
         while timers and timers[0][0] <= due:
             at, _, name = heapq.heappop(timers)
+            if self._timed.get(name) == at:
+                del self._timed[name]
             p = self.parked.get(name)
             if p is not None and p.at == at:
                 out[name] = self.unpark(name)  # type: ignore[assignment]
         if len(timers) > 4 * len(self.parked) + 64:  # re-parked units leave stale entries: drop them
-            self._timers = [t for t in timers if (p := self.parked.get(t[2])) is not None and p.at == t[0]]
+            valid = {t[2]: t for t in timers if (p := self.parked.get(t[2])) is not None and p.at == t[0]}
+            self._timers = list(valid.values())  # one entry per name
             heapq.heapify(self._timers)
+            self._timed = {name: t[0] for name, t in valid.items()}
         self.stats.woken += len(out)
         return out
 
@@ -496,9 +511,13 @@ class RetryFilter:
         unpark the parked units that could use it and come after `current` in the order, to try at their place."""
         here = book.key(current)
         out: dict[str, Parked] = {}
-        for key in list(self._groups):
-            names = self._groups[key]
-            if not self._woken(self.parked[next(iter(names))], rows, placer, None, False):
+        hits: list[GroupKey] = []
+        for groups in self._wakes.values():
+            if self._woken(self.parked[next(iter(self._groups[next(iter(groups))]))], rows, placer, None, False):
+                hits.extend(groups)
+        for key in hits:
+            names = self._groups.get(key)
+            if names is None:
                 continue
             for name in list(names):
                 unit = units.get(name)
