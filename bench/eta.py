@@ -30,7 +30,14 @@ from pathlib import Path
 from bigk.cluster.model import GPU_MODEL_LABEL, POOL_LABEL, Gang, Gpu, Node, Pod, PodRequest, Role
 from bigk.gctune import tune_for_long_lived_state
 from bigk.scheduler import Scheduler, Snapshot
-from bigk.scheduler.forecast import DEFAULT_BUDGET_POD_CYCLES, Forecast, ForecastInput, Spread, forecast
+from bigk.scheduler.forecast import (
+    DEFAULT_BUDGET_POD_CYCLES,
+    Forecast,
+    ForecastInput,
+    Spread,
+    forecast,
+    runs_for,
+)
 
 RUNNING_PRIORITY = 20  # running work is not below the waiting runs' priorities (0, 10, 20): they wait, not preempt
 
@@ -102,14 +109,16 @@ def measure(n_nodes: int, n_waiting: int, seed: int, policy: str, budget: float,
     Scheduler(policy).cycle(inp.snapshot, inp.now)
     baseline = time.process_time() - t0
     t0 = time.process_time()
-    fc = forecast(inp, lambda: Scheduler(policy), budget_pod_cycles=budget)
+    inp.draws = "spread"  # as bigk serve: drawn durations, several runs on a small snapshot (forecast.runs_for)
+    fc = forecast(inp, lambda: Scheduler(policy), budget_pod_cycles=budget, runs=runs_for(inp.snapshot))
     cost = time.process_time() - t0
     started = sum(1 for e in fc.estimates.values() if e.start is not None)
     out: dict[str, float | None] = {"forecast_cpu_s": cost, "cycle_cpu_s": baseline, "cycles": fc.cycles,
+                                    "runs": runs_for(inp.snapshot), "pods": len(inp.snapshot.pods),
                                     "estimated": len(fc.estimates), "with_start": started, "tail": fc.tail}
     if compare_exact and fc.tail:
         t0 = time.process_time()
-        exact = forecast(inp, lambda: Scheduler(policy), budget_pod_cycles=float("inf"))
+        exact = forecast(inp, lambda: Scheduler(policy), budget_pod_cycles=float("inf"), runs=runs_for(inp.snapshot))
         out["exact_cpu_s"] = time.process_time() - t0
         out.update(tail_vs_exact(fc, exact, inp.now))
     return out

@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 import numpy as np
 
@@ -40,7 +43,12 @@ from bigk.cluster.state import ClusterState, OvercommitError
 from bigk.scheduler.core import Scheduler
 from bigk.scheduler.types import CycleResult, ReservedSlot, Snapshot
 
+_NORMAL = NormalDist()
+_Z90 = _NORMAL.inv_cdf(0.9)
 DEFAULT_HORIZON_S = 14 * 86400.0
+# Several forward runs with drawn durations (forecast(runs=...)) while the snapshot is small; one above.
+DRAWN_RUNS = 5
+DRAWN_RUNS_MAX_PODS = 2_000
 # The exact forward run stops once its cycles have looked at this many pods in all (the sum over cycles of
 # the snapshot's pods: what a cycle costs grows with them); the units still waiting then go to the tail.
 DEFAULT_BUDGET_POD_CYCLES = 40_000
@@ -63,6 +71,14 @@ class Spread:
     def fixed(cls, seconds: float) -> Spread:
         return cls(seconds, seconds, seconds)
 
+    def at(self, u: float) -> float:
+        """The duration at quantile `u` (0..1): log-normal through p10, p50, p90 on either side of p50 (in
+        log(1 + seconds)), so a draw can fall outside p10..p90 as often as the spread says."""
+        z = _NORMAL.inv_cdf(min(0.995, max(0.005, u)))
+        lo, mid, hi = (math.log1p(max(0.0, x)) for x in (self.low, self.mid, self.high))
+        width = (mid - lo) if z < 0 else (hi - mid)
+        return math.expm1(mid + z * width / _Z90)
+
     @classmethod
     def of(cls, samples: Sequence[float] | np.ndarray) -> Spread:
         """p10, p50, p90 of observed durations (linear interpolation, as numpy's default)."""
@@ -78,25 +94,31 @@ MIN_POOLED = 20  # durations of all jobs together needed before they stand in fo
 
 
 def duration_spread(samples: Sequence[float] | np.ndarray, expected: float | None, default: float,
-                    pooled: Sequence[float] | np.ndarray = ()) -> Spread:
+                    pooled: Sequence[float] | np.ndarray = (), running: Sequence[float] | np.ndarray = (),
+                    pooled_running: Sequence[float] | np.ndarray = ()) -> Spread:
     """How long a run of a job lasts: its history's quantiles once it has `MIN_SAMPLES` runs, else the spec's
     expected duration with a fixed spread, else the durations of all jobs (`pooled`, once there are
-    `MIN_POOLED`), else `default` with the fixed spread."""
+    `MIN_POOLED`), else `default` with the fixed spread. `running` (`pooled_running`): how long the job's
+    (all jobs') runs still running have run so far; given, the history is read as a survival curve that
+    counts them (`Survival`), not only the runs that finished."""
     if len(samples) >= MIN_SAMPLES:
-        return Spread.of(samples)
+        return Survival(samples, running).remaining(0.0) if len(running) else Spread.of(samples)
     if not expected and len(pooled) >= MIN_POOLED:
-        return Spread.of(pooled)
+        return Survival(pooled, pooled_running).remaining(0.0) if len(pooled_running) else Spread.of(pooled)
     base = float(expected) if expected else default
     return Spread(*(base * f for f in EXPECTED_SPREAD))
 
 
 def remaining_spread(samples: Sequence[float] | np.ndarray, expected: float | None, default: float,
-                     elapsed: float, pooled: Sequence[float] | np.ndarray = ()) -> Spread:
+                     elapsed: float, pooled: Sequence[float] | np.ndarray = (),
+                     running: Sequence[float] | np.ndarray = (),
+                     pooled_running: Sequence[float] | np.ndarray = ()) -> Spread:
     """How much longer a run that has run `elapsed` s lasts (same sources as `duration_spread`)."""
     if len(samples) >= MIN_SAMPLES:
-        return remaining(samples, elapsed)
+        return Survival(samples, running).remaining(elapsed) if len(running) else remaining(samples, elapsed)
     if not expected and len(pooled) >= MIN_POOLED:
-        return remaining(pooled, elapsed)
+        return (Survival(pooled, pooled_running).remaining(elapsed) if len(pooled_running)
+                else remaining(pooled, elapsed))
     full = duration_spread(samples, expected, default)
     if elapsed < full.high:
         return Spread(max(0.0, full.low - elapsed), max(0.0, full.mid - elapsed), full.high - elapsed)
@@ -113,6 +135,50 @@ def remaining(samples: Sequence[float] | np.ndarray, elapsed: float) -> Spread:
     if len(longer):
         return Spread.of(longer)
     return Spread(0.25 * elapsed, elapsed, 4.0 * elapsed)
+
+
+class Survival:
+    """How long runs of a kind last, from the finished ones (`finished`, their durations) and those still
+    running (`running`, how long each has run so far: it will last at least that long): the Kaplan-Meier
+    estimate. A history of finished runs alone is biased short while long runs are still going (early in
+    a history, only the short ones have finished); counting the running ones as censored removes that bias.
+
+    Beyond the longest run seen, the curve is unknown: it is continued as a Pareto tail of index 1 (the
+    chance to last past t falls as 1/t), the heavy tail of job lengths, under which a run lasts about as
+    long again as it has so far."""
+
+    def __init__(self, finished: Sequence[float] | np.ndarray, running: Sequence[float] | np.ndarray = ()) -> None:
+        done = np.asarray(finished, dtype=float)
+        going = np.asarray(running, dtype=float)
+        times = np.concatenate([done, going])
+        ended = np.concatenate([np.ones(len(done)), np.zeros(len(going))])
+        order = np.lexsort((-ended, times))  # at equal times, ends before the censored (the usual convention)
+        self.times = times[order]
+        at_risk = len(times) - np.arange(len(times))
+        self.surv = np.cumprod(1.0 - ended[order] / np.maximum(at_risk, 1))  # S just after each time
+
+    def _s(self, t: float) -> float:
+        """S(t): the share lasting longer than t."""
+        i = int(np.searchsorted(self.times, t, side="right"))
+        return 1.0 if i == 0 else float(self.surv[i - 1])
+
+    def remaining(self, elapsed: float, quantiles: Sequence[float] = (0.1, 0.5, 0.9)) -> Spread:
+        """p10, p50, p90 of how much longer a run lasts that has lasted `elapsed` s."""
+        if not len(self.times):
+            return Spread(0.25 * elapsed, elapsed, 4.0 * elapsed)
+        s_e = self._s(elapsed)
+        last = float(self.times[-1])
+        out = []
+        for q in quantiles:
+            level = s_e * (1.0 - q)
+            hits = np.flatnonzero((self.times > elapsed) & (self.surv <= level + 1e-12))
+            if len(hits) and s_e > 0:
+                out.append(float(self.times[hits[0]]) - elapsed)
+            else:  # not reached within what was seen: the Pareto tail past the longest run
+                base = max(last, elapsed, 1.0)
+                share = self._s(base) / s_e if s_e > 0 else 1.0  # of those past `elapsed`, the share past `base`
+                out.append(max(0.0, base * share / (1.0 - q) - elapsed))
+        return Spread(*sorted(out))
 
 
 @dataclass
@@ -140,6 +206,9 @@ class ForecastInput:
     durations: dict[str, Spread] = field(default_factory=dict)
     arrivals: list[Arrival] = field(default_factory=list)
     default_duration: Spread = field(default_factory=lambda: Spread(300.0, 600.0, 1800.0))
+    # "median": every unit runs for its p50; "spread": each unit for a draw from its spread at a quantile fixed
+    # by its name (`draw_of`), so that among many units some end early and some late, as they will.
+    draws: str = "median"
 
 
 @dataclass(frozen=True)
@@ -206,6 +275,15 @@ def _where(node: str, gpus: tuple[int, ...]) -> str:
     return f"{node} (GPUs {','.join(map(str, gpus))})" if gpus else node
 
 
+def draw_of(unit: str, run: int = 0, runs: int = 1) -> float:
+    """The quantile of its spread that `unit` draws in forward run `run` of `runs`: the midpoints of `runs`
+    equal strata (with 5 runs: 0.1, 0.3, 0.5, 0.7, 0.9), each taken once across the runs, in an order shifted
+    by the unit's name (the same in every forecast), so that within one run units draw every stratum alike.
+    One run: the median."""
+    shift = zlib.crc32(unit.encode()) % runs
+    return ((shift + run) % runs + 0.5) / runs
+
+
 def unit_of(pod: Pod) -> str:
     """The key the scheduler gives a pod's unit."""
     return pod.gang or pod.key
@@ -224,8 +302,10 @@ class _Started:
 class _Run:
     """The forward run (p50 durations), recording each start and the ends that allowed it."""
 
-    def __init__(self, inp: ForecastInput, sched: Scheduler, nodes: dict[str, Node]) -> None:
+    def __init__(self, inp: ForecastInput, sched: Scheduler, nodes: dict[str, Node], run: int = 0,
+                 runs: int = 1) -> None:
         self.inp = inp
+        self.run, self.runs = run, runs  # this is run `run` of `runs` (the strata its units draw)
         self.sched = sched
         sched.reservation_ttl_s = FOREVER
         self.nodes = nodes
@@ -247,7 +327,9 @@ class _Run:
                 continue
             remaining = inp.ends.get(unit)
             if remaining is not None:
-                self.ends[unit] = Spread(*(now + max(0.0, x) for x in (remaining.low, remaining.mid, remaining.high)))
+                mid = self._draw(unit, remaining)
+                self.ends[unit] = Spread(now + max(0.0, remaining.low), now + max(0.0, mid),
+                                         now + max(0.0, remaining.high))
                 self._push(self.ends[unit].mid, 0, unit)
         for a in inp.arrivals:
             self._push(a.at, 1, a.key)
@@ -289,6 +371,10 @@ class _Run:
             self.gangs[a.gang.name] = replace(a.gang, created_at=at)
         for pod in a.pods:
             self._add(replace(pod, created_at=at, node="", gpus=()))
+
+    def _draw(self, unit: str, spread: Spread) -> float:
+        """How long the forward run lets `unit` run (or go on running): its p50, or a draw (`draws`)."""
+        return spread.mid if self.inp.draws == "median" else spread.at(draw_of(unit, self.run, self.runs))
 
     def _duration(self, unit: str) -> Spread:
         spread = self.inp.durations.get(unit)
@@ -366,8 +452,9 @@ class _Run:
                       start)
         self.started[unit] = st
         d = self._duration(unit)
-        self.ends[unit] = Spread(start.low + d.low, at + d.mid, start.high + d.high)
-        self._push(at + d.mid, 0, unit)
+        runs = self._draw(unit, d)
+        self.ends[unit] = Spread(start.low + d.low, at + runs, start.high + d.high)
+        self._push(at + runs, 0, unit)
 
     def play(self, targets: set[str], horizon: float, eps: float, min_step: float, max_cycles: int,
              budget: float = float("inf")) -> None:
@@ -597,27 +684,48 @@ def waiting_units(snapshot: Snapshot) -> dict[str, tuple[str, int, float]]:
 
 def forecast(inp: ForecastInput, make_scheduler: Callable[[], Scheduler], *, targets: Iterable[str] | None = None,
              horizon_s: float = DEFAULT_HORIZON_S, eps: float = 0.02, min_step_s: float = 1.0,
-             max_cycles: int = 2000, budget_pod_cycles: float = DEFAULT_BUDGET_POD_CYCLES) -> Forecast:
-    """Estimates for `targets` (default: every waiting unit of the snapshot), from one forward run: exact
-    (the scheduler's cycles) until `budget_pod_cycles`, then the tail (`_Run.play_tail`)."""
+             max_cycles: int = 2000, budget_pod_cycles: float = DEFAULT_BUDGET_POD_CYCLES,
+             runs: int = 1) -> Forecast:
+    """Estimates for `targets` (default: every waiting unit of the snapshot): exact (the scheduler's cycles)
+    until `budget_pod_cycles`, then the tail (`_Run.play_tail`).
+
+    With `inp.draws == "spread"` and `runs` > 1, `runs` forward runs, each with every duration drawn from its
+    spread (`draw_of`: each unit draws each stratum of its spread once across the runs): a unit's start is
+    the median of its starts, its range the lowest to the highest (with 5 runs about p10..p90), widened to the median
+    run's own range along its chain of blockers where that reaches further; what
+    it waits for, where and whom it preempts come from the run whose start is the median. Each run has
+    `budget_pod_cycles / runs`. Otherwise one run, and the range follows the chain of blockers (module doc)."""
     waiting = waiting_units(inp.snapshot)
     wanted = set(waiting) if targets is None else set(targets) & set(waiting)
-    run = _Run(inp, make_scheduler(), {n.name: n for n in inp.snapshot.nodes})
-    run.play(wanted, horizon_s, eps, min_step_s, max_cycles, budget_pod_cycles)
+    k = max(1, runs) if inp.draws == "spread" else 1
+    played = []
+    for i in range(k):
+        run = _Run(inp, make_scheduler(), {n.name: n for n in inp.snapshot.nodes}, run=i, runs=k)
+        run.play(wanted, horizon_s, eps, min_step_s, max_cycles, budget_pod_cycles / k)
+        played.append(run)
     estimates: dict[str, Estimate] = {}
     for unit in wanted:
         queue, priority, created = waiting[unit]
-        st = run.started.get(unit)
-        if st is None:
+        got = sorted(((r.started[unit], r) for r in played if unit in r.started), key=lambda sr: sr[0].at)
+        if len(got) * 2 <= k - 1 or not got:  # most runs did not start it within the horizon
             estimates[unit] = Estimate(unit, queue, priority, created, None, None, None, state="beyond-horizon")
             continue
+        st, run = got[(len(got) - 1) // 2]
+        # the spread of the runs' starts, and the median run's own range along its chain of blockers
+        low, high = min(st.range.low, got[0][0].at), max(st.range.high, got[-1][0].at)
         state = "now" if st.at <= inp.now else "waiting"
-        estimates[unit] = Estimate(unit, queue, priority, created, st.at, st.range.low, st.range.high,
+        estimates[unit] = Estimate(unit, queue, priority, created, st.at, min(low, st.at), max(high, st.at),
                                    placement=tuple(st.placement), after=tuple(st.after), freed=st.freed,
                                    preempts=tuple(st.preempts), state=state,
                                    method="tail" if unit in run.tail else "cycle")
     _positions(estimates)
-    return Forecast(inp.now, estimates, run.cycles, tail=len(run.tail))
+    return Forecast(inp.now, estimates, sum(r.cycles for r in played), tail=len(played[0].tail))
+
+
+def runs_for(snapshot: Snapshot) -> int:
+    """How many forward runs a forecast of this snapshot makes with drawn durations: `DRAWN_RUNS` up to
+    `DRAWN_RUNS_MAX_PODS` pods (a range from the spread of their starts), one above (cost)."""
+    return DRAWN_RUNS if len(snapshot.pods) <= DRAWN_RUNS_MAX_PODS else 1
 
 
 def _positions(estimates: dict[str, Estimate]) -> None:

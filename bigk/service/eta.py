@@ -51,6 +51,7 @@ from bigk.scheduler.forecast import (
     duration_spread,
     forecast,
     remaining_spread,
+    runs_for,
     waiting_units,
 )
 from bigk.scheduler.types import Snapshot
@@ -125,6 +126,10 @@ class Durations:
         self._all = everything
         self._samples: dict[str, np.ndarray] = {}
         self._pooled: np.ndarray | None = None
+        self.running: dict[str, list[float]] = {}  # per job: how long its runs still running have run so far
+
+    def pooled_running(self) -> list[float]:
+        return [x for xs in self.running.values() for x in xs][-POOLED_RUNS:]
 
     def samples(self, job: str) -> np.ndarray:
         got = self._samples.get(job)
@@ -139,10 +144,12 @@ class Durations:
         return self._pooled
 
     def spread(self, job: str, expected: float | None) -> Spread:
-        return duration_spread(self.samples(job), expected, DEFAULT_S, self.pooled())
+        return duration_spread(self.samples(job), expected, DEFAULT_S, self.pooled(), self.running.get(job, []),
+                               self.pooled_running())
 
     def remaining(self, job: str, expected: float | None, elapsed: float) -> Spread:
-        return remaining_spread(self.samples(job), expected, DEFAULT_S, elapsed, self.pooled())
+        return remaining_spread(self.samples(job), expected, DEFAULT_S, elapsed, self.pooled(),
+                                self.running.get(job, []), self.pooled_running())
 
 
 def _durations(rows: list[dict[str, Any]]) -> np.ndarray:
@@ -267,10 +274,16 @@ class EtaService:
         store = self.store
         durations = self._durations()
         catalog = self.catalog
-        inp = ForecastInput(Snapshot(snap.nodes, list(snap.pods), dict(snap.queues), dict(snap.gangs)), now)
+        inp = ForecastInput(Snapshot(snap.nodes, list(snap.pods), dict(snap.queues), dict(snap.gangs)), now,
+                            draws="spread")
+        active = store.active_runs()
+        for run in active:  # runs still going count in the duration estimates (as lasting at least this long)
+            if run.state not in WAITING:
+                since = run.running_at or run.admitted_at or run.submitted_at or run.created_at
+                durations.running.setdefault(run.job, []).append(max(0.0, now - since))
         present = {p.gang for p in snap.pods if p.gang}
         by_gang: dict[str, RunRecord] = {}
-        for run in store.active_runs():
+        for run in active:
             gang = run_gang(run)
             by_gang[gang] = run
             loaded = catalog.job(run.job)
@@ -312,7 +325,7 @@ class EtaService:
         began = time.process_time()
         with self._lock:
             inp, by_gang = self._inputs(now)
-            fc = forecast(inp, self._scheduler())
+            fc = forecast(inp, self._scheduler(), runs=runs_for(inp.snapshot))
         order = self._live_order()
         runs = self._rows(fc.estimates, by_gang, order, now)
         cpu = time.process_time() - began
@@ -357,6 +370,8 @@ class EtaService:
         for row in rows.values():
             if row.run not in self._first:
                 self._first[row.run] = (now, row.eta, row.eta_low, row.eta_high, row.forecast_eta)
+                if row.forecast_eta is not None:
+                    self.calibrator.open(row.run, now, row.forecast_eta - now)
         active = {r.id: r for r in by_gang.values()}
         for run_id in list(self._first):
             run = active.get(run_id)
@@ -366,17 +381,18 @@ class EtaService:
             if run is None:
                 found = self.store.find_run(run_id)
                 if found is None:
+                    self.calibrator.close(run_id, None)
                     continue
                 run = found
             started = run.admitted_at or run.running_at
             if started is None:
+                self.calibrator.close(run_id, None)
                 continue  # it ended without starting (cancelled, failed to submit)
             inside = (lo is not None and hi is not None and lo - START_TOLERANCE_S <= started
                       <= hi + START_TOLERANCE_S)
             metrics.observe_eta_outcome(run.queue, None if eta is None else abs(started - eta), inside,
                                         max(0.0, started - at))
-            if raw is not None:
-                self.calibrator.record(raw - at, started - at)
+            self.calibrator.close(run_id, started)
 
     def _calibrated(self, now: float, est: Estimate | None) -> dict[str, Any]:
         """A what-if answer's start and range, corrected as the board's are."""
@@ -398,7 +414,7 @@ class EtaService:
             inp.snapshot.pods.append(driver)
             loaded = self.catalog.job(spec.metadata.name)
             inp.durations[g.name] = self._durations().spread(spec.metadata.name, spec.spec.expectedDurationSeconds)
-            fc = forecast(inp, self._scheduler(), targets=[g.name])
+            fc = forecast(inp, self._scheduler(), targets=[g.name], runs=runs_for(inp.snapshot))
         est = fc.estimates.get(g.name)
         waiting = waiting_units(inp.snapshot)
         ahead = []

@@ -7,7 +7,8 @@ created once the driver is bound. At the arrival of a sampled unit, before the
 cycle, its start is estimated with `bigk.scheduler.forecast` from what bigk
 would know then, as `bigk serve` does (`bigk.service.eta`): the cluster, the
 work running (remaining time from the durations of finished runs of the same
-job, conditioned on how long it has run) and waiting, and the scheduled fires
+job, with the runs still going counted as lasting at least as long as they have
+so far, conditioned on how long it has run) and waiting, and the scheduled fires
 to come; never the true durations. Its actual start is recorded when it binds.
 
 One deviation from the timeline protocol: a unit runs its full duration after
@@ -42,6 +43,7 @@ from bigk.scheduler.forecast import (
     duration_spread,
     forecast,
     remaining_spread,
+    runs_for,
 )
 from bigk.scheduler.types import Snapshot
 from bigk.sim.inflation import seeded_policy
@@ -51,6 +53,8 @@ DEFAULT_S = 600.0  # as bigk serve: a job with no history and no expected durati
 HISTORY = 200  # the last durations of a job that count
 POOLED = 1000  # the last durations of all jobs together (bigk serve: the last 1,000 runs in its history)
 START_TOLERANCE_S = 1.0  # one cycle interval of bigk serve
+DRAWS = "spread"  # the forecast's durations (ForecastInput.draws), as bigk serve
+RUNS: int | None = None  # forward runs per estimate (forecast(runs=...)); None: forecast.runs_for, as bigk serve
 FIRES_HORIZON_S = 24 * 3600.0
 # The synthetic Spark workload of `bigk simulate --protocol eta` (a busy cluster: runs queue for a while).
 SPARK_GPU_NODES, SPARK_CPU_NODES, SPARK_JOBS, SPARK_ADHOC_PER_HOUR = 5, 2, 24, 12.0
@@ -157,11 +161,15 @@ def _stats(preds: Sequence[Prediction]) -> dict[str, object]:
 
 
 class _History:
-    """Durations of finished work per job, what bigk's store holds."""
+    """Durations of finished work per job, what bigk's store holds, and how long the work still running has
+    run so far (`begin`), which the duration estimates count as censored (`bigk.scheduler.forecast.Survival`)."""
 
     def __init__(self) -> None:
         self.by_job: dict[str, list[float]] = {}
         self.pooled: list[float] = []  # every job's, for jobs with too little history of their own
+        self.running: dict[str, list[float]] = {}
+        self.pooled_running: list[float] = []
+        self._cache: dict[tuple[str, float], Spread] = {}
 
     def add(self, job: str, seconds: float) -> None:
         runs = self.by_job.setdefault(job, [])
@@ -172,17 +180,34 @@ class _History:
         if len(self.pooled) > POOLED:
             del self.pooled[0]
 
+    def begin(self, running: dict[str, list[float]]) -> None:
+        """Before an estimate: per job, how long its runs still running have run."""
+        self.running = running
+        self.pooled_running = [x for xs in running.values() for x in xs][-POOLED:]
+        self._cache = {}
+
     def spread(self, w: Work) -> Spread:
-        return duration_spread(self.by_job.get(w.job, []), w.expected, DEFAULT_S, self.pooled)
+        return self.remaining(w, 0.0)
 
     def remaining(self, w: Work, elapsed: float) -> Spread:
-        return remaining_spread(self.by_job.get(w.job, []), w.expected, DEFAULT_S, elapsed, self.pooled)
+        key = (w.job, round(elapsed, 3)) if w.expected is None else (f"{w.job}@{w.expected}", round(elapsed, 3))
+        got = self._cache.get(key)
+        if got is None:
+            run = self.running.get(w.job, [])
+            if elapsed == 0.0:
+                got = duration_spread(self.by_job.get(w.job, []), w.expected, DEFAULT_S, self.pooled, run,
+                                      self.pooled_running)
+            else:
+                got = remaining_spread(self.by_job.get(w.job, []), w.expected, DEFAULT_S, elapsed, self.pooled, run,
+                                       self.pooled_running)
+            self._cache[key] = got
+        return got
 
 
 def replay(nodes: Sequence[Node], works: Sequence[Work], make_scheduler: Callable[[], Scheduler], *,
            workload: str, policy: str, sample: Callable[[Work], bool],
            progress: Callable[[int, int], None] | None = None, eps: float = 0.02,
-           calibrator: Calibrator | None = None) -> AccuracyRun:
+           calibrator: Calibrator | None = None, draws: str = DRAWS, runs: int | None = RUNS) -> AccuracyRun:
     """Replay `works`; estimate the start of each sampled one at its arrival; record its actual start.
 
     Estimates are corrected by `calibrator` (default: a fresh `Calibrator`) from the errors of the
@@ -220,7 +245,11 @@ def replay(nodes: Sequence[Node], works: Sequence[Work], make_scheduler: Callabl
 
     def estimate(w: Work, t: float) -> Prediction:
         c0 = time.process_time()
-        inp = ForecastInput(snapshot(), t)
+        running: dict[str, list[float]] = {}
+        for unit, at in started.items():
+            running.setdefault(by_key[unit].job, []).append(t - at)
+        history.begin(running)
+        inp = ForecastInput(snapshot(), t, draws=draws)
         for unit, at in started.items():
             inp.ends[unit] = history.remaining(by_key[unit], t - at)
         for unit in waiting:
@@ -230,12 +259,14 @@ def replay(nodes: Sequence[Node], works: Sequence[Work], make_scheduler: Callabl
                 break
             if f.at > t:
                 inp.arrivals.append(Arrival(f.at, f.key, f.pods, f.gang, history.spread(f)))
-        fc = forecast(inp, make_scheduler, targets=[w.key], eps=eps)
+        fc = forecast(inp, make_scheduler, targets=[w.key], eps=eps,
+                      runs=runs_for(inp.snapshot) if runs is None else runs)
         e = fc.estimates.get(w.key)
         raw = (e.start, e.low, e.high) if e is not None else (None, None, None)
         if e is None or e.start is None:
             return Prediction(w.key, w.job, t, *raw, cpu_s=time.process_time() - c0, raw=raw)
         adj = cal.adjust(t, e.start, e.low, e.high)
+        cal.open(w.key, t, e.start - t)
         return Prediction(w.key, w.job, t, adj.eta, adj.low, adj.high, cpu_s=time.process_time() - c0, raw=raw,
                           calibrated=adj.calibrated)
 
@@ -258,8 +289,7 @@ def replay(nodes: Sequence[Node], works: Sequence[Work], make_scheduler: Callabl
                     if unit in predictions:
                         pred = predictions[unit]
                         pred.start = t
-                        if pred.raw[0] is not None:
-                            cal.record(pred.raw[0] - pred.at, t - pred.at)
+                        cal.close(unit, t)
                     g = gangs.get(pod.gang) if pod.gang else None
                     if g is not None and g.min_executors:
                         for i in range(g.min_executors):

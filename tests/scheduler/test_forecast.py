@@ -175,3 +175,52 @@ def test_the_tail_starts_a_gang_only_when_driver_and_executors_all_fit() -> None
     assert cheap.method == "tail" and cheap.start == exact.start
     assert exact.start is not None and abs(exact.start - 310.0) <= 1.0  # three GPUs free once busy2 ends
     assert sum(len(g) for _, g in cheap.placement) == 3
+
+
+def test_runs_still_going_lengthen_a_history_of_short_finished_runs() -> None:
+    """Early in a history only the short runs have finished; the survival curve counts the long ones still going."""
+    from bigk.scheduler.forecast import Survival, duration_spread, remaining_spread
+
+    finished = [60.0, 80.0, 100.0, 120.0]  # the quick ones, done
+    going = [900.0] * 6  # six more have run 900 s and go on
+    naive = duration_spread(finished, None, 600.0)
+    counted = duration_spread(finished, None, 600.0, running=going)
+    assert naive.mid <= 120.0 < 900.0 <= counted.mid  # most runs last longer than 900 s, not ~90 s
+    # a run at 900 s: past the longest seen, the Pareto tail says about as long again at the median
+    later = remaining_spread(finished, None, 600.0, 900.0, running=going)
+    assert abs(later.mid - 900.0) <= 1.0 and later.low < later.mid < later.high
+    # no run going: the curve is the finished durations' own (Kaplan-Meier without censoring)
+    plain = Survival([100.0, 200.0, 300.0, 400.0, 500.0])
+    assert plain.remaining(0.0).mid == 300.0 and plain.remaining(250.0).mid == 150.0
+
+
+def test_drawn_durations_start_the_first_of_many_waiting_units_before_the_median_end() -> None:
+    """Eight one-GPU pods run for 100 s (p10..p90 50..200 s): the first waiting pod starts when the first of
+    them ends, well before 100 s; with one draw per unit (the median) all eight would end at 100 s."""
+    nodes = [gpu_node("gpu-1", gpus=8)]
+    busy = [pod(f"busy{i}", gpus=1, on="gpu-1", slots=(i,)) for i in range(8)]
+    w = pod("w", gpus=1, created_at=1.0)
+    ends = {f"default/busy{i}": Spread(50.0, 100.0, 200.0) for i in range(8)}
+
+    def estimate(draws: str, runs: int):
+        inp = ForecastInput(Snapshot(nodes, [*busy, w]), now=0.0, ends=dict(ends), draws=draws)
+        return forecast(inp, _sched, runs=runs).estimates["default/w"]
+
+    median = estimate("median", 1)
+    drawn = estimate("spread", 5)
+    assert median.start == 100.0
+    assert drawn.start is not None and drawn.start < 80.0
+    assert drawn.low is not None and drawn.high is not None and drawn.low <= drawn.start <= drawn.high
+
+
+def test_with_one_blocker_the_drawn_runs_give_its_median_and_p10_p90() -> None:
+    nodes = [gpu_node("gpu-1", gpus=2)]
+    running, pods = _running_gang("app-a", "gpu-1", (0, 1))
+    waiting, driver = gang("app-b", 2, created_at=10.0)
+    snap = Snapshot(nodes, [*pods, driver], gangs={"app-a": running, "app-b": waiting})
+    inp = ForecastInput(snap, now=100.0, ends={"app-a": Spread(30.0, 60.0, 120.0)}, draws="spread")
+    est = forecast(inp, _sched, runs=5).estimates["app-b"]
+    assert est.start is not None and abs(est.start - 160.0) <= 1.0
+    assert est.low is not None and est.high is not None
+    assert abs(est.low - 130.0) <= 1.0 and abs(est.high - 220.0) <= 1.0
+    assert est.after == ("app-a",)
