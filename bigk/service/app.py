@@ -153,7 +153,7 @@ class Service:
         self.eta = self._start_scheduling(runs, store, catalog, firing)
         loop_view = self.loop.view if self.loop is not None else _no_loop
         views = Views(store=store, catalog=catalog, firing=firing, fit=fit, cluster=cluster, clock=self.clock,
-                      loop_view=loop_view, eta=self.eta)
+                      loop_view=loop_view, eta=self.eta, cluster_view=self._cluster_loop_view)
         actions = Actions(store=store, catalog=catalog, fit=fit, runs=runs, cluster=cluster, firing=firing,
                           views=views, clock=self.clock, wake=self._wake.set)
         self._parts = Parts(config=cfg, clock=self.clock, kube=api, kube_url=self.kube_url,
@@ -303,6 +303,11 @@ class Service:
         if cached is None or cached[0] is not tree:
             cached = self._core_queues = (tree, tree.to_core())
         return cached[1]
+
+    def _cluster_loop_view(self, name: str) -> LoopView:
+        """The published view of cluster `name`'s scheduler loop (`EMPTY_VIEW` for an unknown cluster)."""
+        runtime = self.clusters.get(name)
+        return runtime.view() if runtime is not None else EMPTY_VIEW
 
     def loop_view(self) -> LoopView:
         """What the scheduler loop published after its last cycle (`EMPTY_VIEW` without a loop)."""

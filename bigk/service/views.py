@@ -20,7 +20,6 @@ from bigk.service.firing import Firing
 from bigk.service.guards import FitGuard
 from bigk.service.runstate import RunState
 from bigk.service.store import RunRecord, Store
-from bigk.spec.fit import fit_problems
 from bigk.spec.secrets import redact_spec
 
 __all__ = ["UnknownJob", "Views"]
@@ -30,10 +29,12 @@ class Views:
     """The read side of `bigk serve`.
 
     eta: the ETA board (None when this process runs no scheduler); loop_view: the scheduler loop's
-    last published view (`EMPTY_VIEW` without one)."""
+    last published view (`EMPTY_VIEW` without one); cluster_view: with several clusters, that of the
+    named cluster's loop (a run's explanation comes from the scheduler of the cluster it went to)."""
 
     def __init__(self, *, store: Store, catalog: Catalog, firing: Firing, fit: FitGuard, cluster: ClusterView,
-                 clock: Callable[[], float], loop_view: Callable[[], LoopView], eta: EtaService | None) -> None:
+                 clock: Callable[[], float], loop_view: Callable[[], LoopView], eta: EtaService | None,
+                 cluster_view: Callable[[str], LoopView] | None = None) -> None:
         self.store = store
         self.catalog = catalog
         self.firing = firing
@@ -41,6 +42,7 @@ class Views:
         self.cluster = cluster
         self.clock = clock
         self.loop_view = loop_view
+        self.cluster_view = cluster_view
         self.eta = eta
 
     def job_names(self) -> list[str]:
@@ -109,15 +111,17 @@ class Views:
         out["never_fits"] = never
         return out
 
-    def explanation_for(self, gang: str) -> str | None:
-        return self.loop_view().explanation(gang)
+    def explanation_for(self, gang: str, cluster: str = "") -> str | None:
+        """The live explanation of `gang` from the scheduler of `cluster` (this process's loop when not given)."""
+        view = self.cluster_view(cluster) if cluster and self.cluster_view is not None else self.loop_view()
+        return view.explanation(gang)
 
     def explain_run(self, run_id: str) -> dict[str, Any]:
         run = self.store.get_run(run_id)
         text = run.explanation
         waiting = run.state in (RunState.PENDING, RunState.SUBMITTED)
         if waiting:
-            live = self.explanation_for(run.spark_app_id)
+            live = self.explanation_for(run.spark_app_id, run.cluster)
             text = live or text
         if not text and run.state is RunState.PENDING and not run.cluster and run.dispatch_reason:
             text = run.dispatch_reason  # several clusters: held unsubmitted, and why (bigk.service.dispatcher)
@@ -134,20 +138,11 @@ class Views:
         """Why the job can never run on the cluster's nodes as they are now ('' if it can, or nobody knows).
 
         The scheduler only says what fits right now; a gang bigger than every eligible node
-        together would otherwise wait for ever with an explanation that looks temporary.
+        together would otherwise wait for ever with an explanation that looks temporary. The fit
+        guard decides (with several clusters: on every cluster the job may go to).
         """
         loaded = self.catalog.job(job)
-        if loaded is None:
-            return ""
-        try:
-            nodes = self.cluster.model_nodes()
-        except Exception:  # the explanation must not fail because the API server hiccups
-            return ""
-        problems = fit_problems(loaded.spec, nodes)
-        if not nodes or not problems:
-            return ""
-        field, message = problems[0]
-        return f"it can never run on the cluster's {len(nodes)} nodes: {field}: {message}"
+        return self.fit.reason(loaded) if loaded is not None else ""
 
     def explanations(self) -> list[dict[str, Any]]:
         out = []

@@ -33,3 +33,27 @@ def test_a_waiting_run_fails_when_its_nodes_are_gone(tmp_path: Path, serve: Call
                       "the run to fail as Unschedulable")
     assert failed.reason.startswith("Unschedulable: it can never run on the cluster's")
     assert "no node of the cluster can hold it" in failed.reason
+
+
+def test_explain_says_a_waiting_run_can_never_run_before_it_fails(tmp_path: Path, serve: Callable[..., Running],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`bigk explain` reads the fit guard's judgement (the one `bigk run` and cron fires are refused by)."""
+    monkeypatch.setattr(lifecycle, "NEVER_FITS_GRACE_S", 600.0)
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "cpu.yaml").write_text(job_yaml("cpu", instances=1))
+    r = serve(specs)
+    svc = r.service
+    assert svc.cluster is not None
+    nodes = svc.cluster.node_names()
+    for node in nodes:
+        svc.cordon(node)
+    run = svc.run_now("cpu")
+    wait_for(lambda: svc.db().get_run(run.id).state == "Submitted", 10, "the run waiting")
+    with r.client() as c:
+        assert c.get(f"/api/v1/runs/{run.id}/explain").json()["never_fits"] == ""  # cordoned: it may run later
+        for node in [n for n in nodes if n.startswith("cpu-")]:
+            svc.cluster.core.delete_node(node)
+        never = wait_for(lambda: c.get(f"/api/v1/runs/{run.id}/explain").json()["never_fits"], 15,
+                         "explain to say the run can never run")
+    assert never.startswith("it can never run on the cluster's") and f"bigk cancel {run.id}" in never
