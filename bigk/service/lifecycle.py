@@ -301,11 +301,7 @@ class RunManager:
             if run.id in self._inflight:
                 return run
             # recorded on a cluster but neither submitting nor there (a crash between the two): submit again there
-            loaded = self._job(run.job)
-            if loaded is None:
-                return self.move(run, RunState.FAILED, f"job {run.job} is no longer defined in the specs folder")
-            self._inflight[run.id] = self._pool.submit(self._submit, run, loaded.spec)
-            return run
+            return self._start_submit(run)
         if run.id in self._inflight or (run.not_before is not None and run.not_before > now):
             return run
         if self._job(run.job) is None:
@@ -397,6 +393,10 @@ class RunManager:
             return run
         if run.not_before is not None and run.not_before > now:
             return run
+        return self._start_submit(run)
+
+    def _start_submit(self, run: RunRecord) -> RunRecord:
+        """Hand the run's current spec to the submit pool, or fail it when its job is gone from the specs."""
         loaded = self._job(run.job)
         if loaded is None:
             return self.move(run, RunState.FAILED, f"job {run.job} is no longer defined in the specs folder")
