@@ -5,7 +5,7 @@
 registries rather than prometheus-client's global default, so tests can read and
 reset them in isolation and no library metric leaks in by accident.
 
-Labels are kept low-cardinality on purpose: queue, job spec name (`job_name`, as
+Labels are kept low-cardinality on purpose: cluster, queue, job spec name (`job_name`, as
 `job` is the label Prometheus itself puts on every scraped series), pool, node,
 GPU index, GPU model and short fixed reason codes; never pod, run or gang names. Reasons
 are normalised by `_code()` (lowercase, `[a-z0-9_]`, at most 48 characters).
@@ -20,6 +20,7 @@ names defined here; `tests/observability` checks that against a real Prometheus.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import re
 import threading
@@ -52,6 +53,7 @@ disable_created_metrics()
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 DEFAULT_IDLE_THRESHOLD_PCT = 5.0
+DEFAULT_CLUSTER = "default"  # the `cluster` label when bigk serve runs one cluster
 MIB = 1024 * 1024
 
 # `_CORE` holds the ordinary metrics; `REGISTRY` is the full view (core + per-GPU families) that
@@ -76,59 +78,59 @@ BUILD_INFO = Info("bigk_build", "bigk version and Python version of this process
 BIND_ATTEMPTS = Counter(
     "bigk_scheduler_bind_attempts_total",
     "Pod bind calls the scheduler sent to the Kubernetes API (one per pod).",
-    registry=_CORE)
+    ["cluster"], registry=_CORE)
 BIND_SUCCESSES = Counter(
     "bigk_scheduler_bind_successes_total",
     "Pod binds the API server accepted.",
-    registry=_CORE)
+    ["cluster"], registry=_CORE)
 BIND_FAILURES = Counter(
     "bigk_scheduler_bind_failures_total",
     "Pod binds that failed, by reason code (e.g. conflict, node_gone, api_error, gated, timeout).",
-    ["reason"], registry=_CORE)
+    ["cluster", "reason"], registry=_CORE)
 CYCLE_DURATION = Histogram(
     "bigk_scheduler_cycle_duration_seconds",
     "Wall time of one scheduling cycle (snapshot, admit, allocate, preempt, backfill; excludes bind I/O).",
-    buckets=_SECONDS_FAST, registry=_CORE)
+    ["cluster"], buckets=_SECONDS_FAST, registry=_CORE)
 LAST_CYCLE = Gauge(
     "bigk_scheduler_last_cycle_timestamp_seconds",
     "Unix time the last scheduling cycle finished; a stale value means the scheduler loop is stuck.",
-    registry=_CORE)
+    ["cluster"], registry=_CORE)
 IS_LEADER = Gauge(
     "bigk_scheduler_leader",
     "1 if this replica holds the scheduler leader lease, else 0.",
-    registry=_CORE)
+    ["cluster"], registry=_CORE)
 PENDING_PODS = Gauge(
     "bigk_scheduler_pending_pods",
     "Pods waiting for a node, by queue.",
-    ["queue"], registry=_CORE)
+    ["cluster", "queue"], registry=_CORE)
 PENDING_GANGS = Gauge(
     "bigk_scheduler_pending_gangs",
     "Gangs (Spark applications) not yet admitted, by queue.",
-    ["queue"], registry=_CORE)
+    ["cluster", "queue"], registry=_CORE)
 OLDEST_PENDING_GANG = Gauge(
     "bigk_scheduler_oldest_pending_gang_age_seconds",
     "Age of the oldest gang still waiting for admission, by queue (0 when none waits).",
-    ["queue"], registry=_CORE)
+    ["cluster", "queue"], registry=_CORE)
 GANG_ADMISSION_LATENCY = Histogram(
     "bigk_scheduler_gang_admission_latency_seconds",
     "Time from a gang's first pod appearing to the whole gang minimum being reserved, by queue.",
-    ["queue"], buckets=_SECONDS_WAIT, registry=_CORE)
+    ["cluster", "queue"], buckets=_SECONDS_WAIT, registry=_CORE)
 PREEMPTIONS = Counter(
     "bigk_scheduler_preemptions_total",
     "Pods evicted to make room for higher-priority or under-guarantee work, by the victim's queue.",
-    ["queue"], registry=_CORE)
+    ["cluster", "queue"], registry=_CORE)
 RESERVATIONS_ACTIVE = Gauge(
     "bigk_scheduler_reservations_active",
     "Gang reservations currently holding resources for executors not yet created.",
-    registry=_CORE)
+    ["cluster"], registry=_CORE)
 RESERVATIONS_EXPIRED = Counter(
     "bigk_scheduler_reservations_expired_total",
     "Gang reservations released because their executors did not show up in time.",
-    registry=_CORE)
+    ["cluster"], registry=_CORE)
 EXPLANATIONS = Counter(
     "bigk_scheduler_unschedulable_explanations_total",
     "Why-pending explanations produced, by main reason code (e.g. insufficient_gpu, quota, taint, gang_min).",
-    ["reason"], registry=_CORE)
+    ["cluster", "reason"], registry=_CORE)
 
 # ---- runs ----------------------------------------------------------------------------
 RUN_TRANSITIONS = Counter(
@@ -185,7 +187,7 @@ SPEC_LOADS = Counter(
     ["result"], registry=_CORE)
 
 # ---- cluster and GPUs ----------------------------------------------------------------
-_GPU_LABELS = ("node", "gpu", "pool", "model")
+_GPU_LABELS = ("cluster", "node", "gpu", "pool", "model")
 # Per-GPU families: (name, help). Served by `_GpuCollector` from arrays, because a labelled
 # Gauge per GPU costs ~20 us per series to update, and a 6,000-GPU cluster has ~40,000 of them.
 GPU_FAMILIES: dict[str, tuple[str, str]] = {
@@ -213,22 +215,24 @@ class _GpuCollector(Collector):
     """
 
     def __init__(self) -> None:
-        self._labels: list[tuple[str, str, str, str]] = []
-        self._values: dict[str, np.ndarray] = {}
+        self._by_cluster: dict[str, tuple[Sequence[tuple[str, ...]], dict[str, np.ndarray]]] = {}
         self._text: bytes | None = None
 
-    def set(self, labels: list[tuple[str, str, str, str]], values: dict[str, np.ndarray]) -> None:
+    def set(self, cluster: str, labels: Sequence[tuple[str, ...]], values: dict[str, np.ndarray]) -> None:
+        """Replace one cluster's GPUs (label tuples in `_GPU_LABELS` order, one value array per family)."""
         with _LOCK:
-            self._labels, self._values, self._text = labels, values, None
+            self._by_cluster = {**self._by_cluster, cluster: (labels, values)}
+            self._text = None
 
     def collect(self) -> Iterable[Metric]:
-        labels, values = self._labels, self._values
+        snapshots = list(self._by_cluster.values())
         for key, (name, doc) in GPU_FAMILIES.items():
             family = GaugeMetricFamily(name, doc, labels=_GPU_LABELS)
-            column = values.get(key)
-            if column is not None:
-                for row in np.flatnonzero(np.isfinite(column)):
-                    family.add_metric(labels[row], float(column[row]))
+            for labels, values in snapshots:
+                column = values.get(key)
+                if column is not None:
+                    for row in np.flatnonzero(np.isfinite(column)).tolist():
+                        family.add_metric(labels[row], float(column[row]))
             yield family
 
     def exposition(self) -> bytes:
@@ -238,17 +242,18 @@ class _GpuCollector(Collector):
             return self._text
 
     def _format(self) -> bytes:
-        label_text = ["{" + ",".join(f'{k}="{_escape(v)}"' for k, v in zip(_GPU_LABELS, row, strict=True)) + "}"
-                      for row in self._labels]
+        snapshots = [(["{" + ",".join(f'{k}="{_escape(v)}"' for k, v in zip(_GPU_LABELS, row, strict=True)) + "}"
+                       for row in labels], values) for labels, values in self._by_cluster.values()]
         parts: list[str] = []
         for key, (name, doc) in GPU_FAMILIES.items():
             parts.append(f"# HELP {name} {doc}\n# TYPE {name} gauge\n")
-            column = self._values.get(key)
-            if column is None:
-                continue
-            rows = np.flatnonzero(np.isfinite(column))
-            parts.extend(f"{name}{label_text[r]} {v!r}\n"
-                         for r, v in zip(rows.tolist(), column[rows].astype(float).tolist(), strict=True))
+            for label_text, values in snapshots:
+                column = values.get(key)
+                if column is None:
+                    continue
+                rows = np.flatnonzero(np.isfinite(column))
+                parts.extend(f"{name}{label_text[r]} {v!r}\n"
+                             for r, v in zip(rows.tolist(), column[rows].astype(float).tolist(), strict=True))
         return "".join(parts).encode()
 
 
@@ -270,51 +275,51 @@ GPUS_ALLOCATED_IDLE = Gauge(
     "bigk_gpus_allocated_idle",
     "GPUs (allocated share, in whole GPUs) that bigk allocated but whose fresh live utilisation is below "
     "the idle threshold (default 5%), by pool.",
-    ["pool"], registry=_CORE)
+    ["cluster", "pool"], registry=_CORE)
 GPUS_STRANDED = Gauge(
     "bigk_gpus_stranded",
     "Free GPU capacity (in GPUs) that cannot serve a whole-GPU pod, by pool and reason: partial_gpu = free share "
     "on a partly allocated GPU; host_full = free GPUs on a node with no CPU or memory left; "
     "unhealthy = free GPUs marked unhealthy.",
-    ["pool", "reason"], registry=_CORE)
+    ["cluster", "pool", "reason"], registry=_CORE)
 POOL_CAPACITY = Gauge(
     "bigk_pool_capacity",
     "Allocatable capacity of schedulable nodes, by pool and resource (cpu in cores, memory in bytes, gpu in GPUs).",
-    ["pool", "resource"], registry=_CORE)
+    ["cluster", "pool", "resource"], registry=_CORE)
 POOL_ALLOCATED = Gauge(
     "bigk_pool_allocated",
     "Capacity bigk has allocated, by pool and resource (cpu in cores, memory in bytes, gpu in GPUs).",
-    ["pool", "resource"], registry=_CORE)
+    ["cluster", "pool", "resource"], registry=_CORE)
 NODES = Gauge(
     "bigk_nodes",
     "Nodes known to bigk, by pool and state (schedulable, cordoned).",
-    ["pool", "state"], registry=_CORE)
+    ["cluster", "pool", "state"], registry=_CORE)
 QUEUE_ALLOCATED = Gauge(
     "bigk_queue_allocated",
     "Resources allocated to a queue's pods (cpu in cores, memory in bytes, gpu in GPUs).",
-    ["queue", "resource"], registry=_CORE)
+    ["cluster", "queue", "resource"], registry=_CORE)
 QUEUE_GUARANTEED = Gauge(
     "bigk_queue_guaranteed",
     "Resources guaranteed to a queue (cpu in cores, memory in bytes, gpu in GPUs); absent if none.",
-    ["queue", "resource"], registry=_CORE)
+    ["cluster", "queue", "resource"], registry=_CORE)
 QUEUE_MAX = Gauge(
     "bigk_queue_max",
     "Ceiling on a queue's resources (cpu in cores, memory in bytes, gpu in GPUs); absent if unlimited.",
-    ["queue", "resource"], registry=_CORE)
+    ["cluster", "queue", "resource"], registry=_CORE)
 # Per-model GPU quotas (`gpuByModel`): `model` is the model name as the queue declares it (e.g. A100); allocated
 # counts the GPUs of the products that name matches, for every model a queue has a guarantee or maximum on.
 QUEUE_GPU_MODEL_ALLOCATED = Gauge(
     "bigk_queue_gpu_model_allocated",
     "GPUs of a model allocated to a queue's pods, for each model the queue has a per-model guarantee or maximum on.",
-    ["queue", "model"], registry=_CORE)
+    ["cluster", "queue", "model"], registry=_CORE)
 QUEUE_GPU_MODEL_GUARANTEED = Gauge(
     "bigk_queue_gpu_model_guaranteed",
     "GPUs of a model guaranteed to a queue (spec guarantee.gpuByModel); absent if none.",
-    ["queue", "model"], registry=_CORE)
+    ["cluster", "queue", "model"], registry=_CORE)
 QUEUE_GPU_MODEL_MAX = Gauge(
     "bigk_queue_gpu_model_max",
     "Ceiling on a queue's GPUs of a model (spec max.gpuByModel); absent if unlimited.",
-    ["queue", "model"], registry=_CORE)
+    ["cluster", "queue", "model"], registry=_CORE)
 
 # GPU findings over a window of readings (bigk.service.gpu_watch, docs/gpus.md).
 GPUS_IDLE = Gauge(
@@ -401,54 +406,64 @@ def render_agent() -> bytes:
 
 
 # ---- scheduler helpers ---------------------------------------------------------------------
-def record_bind(ok: bool, reason: str = "") -> None:
+# Every scheduler, pool, node, per-GPU and queue family carries `cluster`: each cluster `bigk serve` runs has its
+# own scheduling loop, which sets its own series (one cluster: cluster="default").
+def declare_cluster(cluster: str) -> None:
+    """Start a cluster's unlabelled-but-for-cluster counters at 0, so rate() and dashboards see 0, not no data."""
+    for counter in (BIND_ATTEMPTS, BIND_SUCCESSES, RESERVATIONS_EXPIRED):
+        counter.labels(cluster)
+    CYCLE_DURATION.labels(cluster)
+
+
+def record_bind(ok: bool, reason: str = "", cluster: str = DEFAULT_CLUSTER) -> None:
     """Count one bind attempt and its outcome; `reason` is a short code when it failed."""
-    BIND_ATTEMPTS.inc()
+    BIND_ATTEMPTS.labels(cluster).inc()
     if ok:
-        BIND_SUCCESSES.inc()
+        BIND_SUCCESSES.labels(cluster).inc()
     else:
-        BIND_FAILURES.labels(reason=_code(reason or "unknown")).inc()
+        BIND_FAILURES.labels(cluster, _code(reason or "unknown")).inc()
 
 
-def observe_cycle(seconds: float, finished_at: float) -> None:
+def observe_cycle(seconds: float, finished_at: float, cluster: str = DEFAULT_CLUSTER) -> None:
     """Record one scheduling cycle's duration and when it finished (unix seconds)."""
-    CYCLE_DURATION.observe(seconds)
-    LAST_CYCLE.set(finished_at)
+    CYCLE_DURATION.labels(cluster).observe(seconds)
+    LAST_CYCLE.labels(cluster).set(finished_at)
 
 
-def set_leader(is_leader: bool) -> None:
-    IS_LEADER.set(1 if is_leader else 0)
+def set_leader(is_leader: bool, cluster: str = DEFAULT_CLUSTER) -> None:
+    IS_LEADER.labels(cluster).set(1 if is_leader else 0)
 
 
 def set_pending(pods_by_queue: Mapping[str, int], gangs_by_queue: Mapping[str, int],
-                oldest_gang_age_by_queue: Mapping[str, float] | None = None) -> None:
-    """Replace the pending figures; queues missing from the mappings drop to absent."""
+                oldest_gang_age_by_queue: Mapping[str, float] | None = None,
+                cluster: str = DEFAULT_CLUSTER) -> None:
+    """Replace the cluster's pending figures; queues missing from the mappings drop to absent."""
     with _LOCK:
-        _replace(PENDING_PODS, {(q,): float(n) for q, n in pods_by_queue.items()})
-        _replace(PENDING_GANGS, {(q,): float(n) for q, n in gangs_by_queue.items()})
+        _replace(PENDING_PODS, {(q,): float(n) for q, n in pods_by_queue.items()}, cluster)
+        _replace(PENDING_GANGS, {(q,): float(n) for q, n in gangs_by_queue.items()}, cluster)
         ages = oldest_gang_age_by_queue or {}
         queues = set(gangs_by_queue) | set(ages)
-        _replace(OLDEST_PENDING_GANG, {(q,): float(ages.get(q, 0.0)) for q in queues})
+        _replace(OLDEST_PENDING_GANG, {(q,): float(ages.get(q, 0.0)) for q in queues}, cluster)
 
 
-def observe_gang_admission(queue: str, seconds: float) -> None:
-    GANG_ADMISSION_LATENCY.labels(queue=queue).observe(seconds)
+def observe_gang_admission(queue: str, seconds: float, cluster: str = DEFAULT_CLUSTER) -> None:
+    GANG_ADMISSION_LATENCY.labels(cluster, queue).observe(seconds)
 
 
-def record_preemption(victim_queue: str, pods: int = 1) -> None:
-    PREEMPTIONS.labels(queue=victim_queue).inc(pods)
+def record_preemption(victim_queue: str, pods: int = 1, cluster: str = DEFAULT_CLUSTER) -> None:
+    PREEMPTIONS.labels(cluster, victim_queue).inc(pods)
 
 
-def set_reservations(active: int) -> None:
-    RESERVATIONS_ACTIVE.set(active)
+def set_reservations(active: int, cluster: str = DEFAULT_CLUSTER) -> None:
+    RESERVATIONS_ACTIVE.labels(cluster).set(active)
 
 
-def record_reservation_expired(count: int = 1) -> None:
-    RESERVATIONS_EXPIRED.inc(count)
+def record_reservation_expired(count: int = 1, cluster: str = DEFAULT_CLUSTER) -> None:
+    RESERVATIONS_EXPIRED.labels(cluster).inc(count)
 
 
-def record_explanation(reason: str) -> None:
-    EXPLANATIONS.labels(reason=_code(reason)).inc()
+def record_explanation(reason: str, cluster: str = DEFAULT_CLUSTER) -> None:
+    EXPLANATIONS.labels(cluster, _code(reason)).inc()
 
 
 # ---- run helpers ---------------------------------------------------------------------------
@@ -513,7 +528,7 @@ class ClusterFigures:
 
 
 def update_cluster(state: ClusterState, now: float, idle_threshold_pct: float = DEFAULT_IDLE_THRESHOLD_PCT,
-                   stale_after_s: float | None = None) -> ClusterFigures:
+                   stale_after_s: float | None = None, cluster: str = DEFAULT_CLUSTER) -> ClusterFigures:
     """Refresh every per-GPU, per-pool and node figure from the scheduler's arrays (vectorised).
 
     Only fresh readings feed live gauges and the idle figure: a GPU whose agent
@@ -531,9 +546,9 @@ def update_cluster(state: ClusterState, now: float, idle_threshold_pct: float = 
     live_at = state.live_at[ni, gi]
     nan = np.full(len(ni), np.nan)
     models = {(nd.name, gpu.index): gpu.model for nd in state.nodes for gpu in nd.gpus}
-    labels = [(state.nodes[n].name, str(g), pools[node_pool[n]], models.get((state.nodes[n].name, g), ""))
+    labels = [(cluster, state.nodes[n].name, str(g), pools[node_pool[n]], models.get((state.nodes[n].name, g), ""))
               for n, g in zip(ni.tolist(), gi.tolist(), strict=True)]
-    GPU_COLLECTOR.set(labels, {
+    GPU_COLLECTOR.set(cluster, labels, {
         "alloc": used,
         "util": np.where(fresh, util, nan),
         "free": np.where(fresh, state.live_free_mem[ni, gi] * MIB, nan),
@@ -576,18 +591,19 @@ def update_cluster(state: ClusterState, now: float, idle_threshold_pct: float = 
         counts = np.bincount(node_pool[mask], minlength=k)
         nodes.update({(pools[p], state_name): float(counts[p]) for p in range(k) if counts[p]})
     with _LOCK:
-        _replace(GPUS_ALLOCATED_IDLE, {(p,): v for p, v in idle.items()})
-        _replace(GPUS_STRANDED, stranded)
-        _replace(POOL_CAPACITY, cap)
-        _replace(POOL_ALLOCATED, alloc)
-        _replace(NODES, nodes)
+        _replace(GPUS_ALLOCATED_IDLE, {(p,): v for p, v in idle.items()}, cluster)
+        _replace(GPUS_STRANDED, stranded, cluster)
+        _replace(POOL_CAPACITY, cap, cluster)
+        _replace(POOL_ALLOCATED, alloc, cluster)
+        _replace(NODES, nodes, cluster)
     return ClusterFigures(idle, stranded)
 
 
 _RESOURCE_SCALE = {"cpu": 1 / 1000, "memory": float(MIB), "gpu": 1 / MILLI_GPU}
 
 
-def update_queues(queues: Sequence[Queue], allocated: Mapping[str, Mapping[str, int]]) -> None:
+def update_queues(queues: Sequence[Queue], allocated: Mapping[str, Mapping[str, int]],
+                  cluster: str = DEFAULT_CLUSTER) -> None:
     """Refresh per-queue usage against guarantee and ceiling.
 
     `allocated` maps queue name to {"cpu": milli, "memory": MiB, "gpu": milli-GPU},
@@ -607,12 +623,13 @@ def update_queues(queues: Sequence[Queue], allocated: Mapping[str, Mapping[str, 
             if resource in q.maximum:
                 ceiling[(q.name, resource)] = q.maximum[resource] * scale
     with _LOCK:
-        _replace(QUEUE_ALLOCATED, used)
-        _replace(QUEUE_GUARANTEED, guaranteed)
-        _replace(QUEUE_MAX, ceiling)
+        _replace(QUEUE_ALLOCATED, used, cluster)
+        _replace(QUEUE_GUARANTEED, guaranteed, cluster)
+        _replace(QUEUE_MAX, ceiling, cluster)
 
 
-def update_queue_models(queues: Sequence[Queue], allocated: Mapping[str, Usage]) -> None:
+def update_queue_models(queues: Sequence[Queue], allocated: Mapping[str, Usage],
+                        cluster: str = DEFAULT_CLUSTER) -> None:
     """Refresh per-model GPU usage against per-model guarantee and ceiling, for the models queues declare."""
     used: dict[tuple[str, str], float] = {}
     guaranteed: dict[tuple[str, str], float] = {}
@@ -626,9 +643,9 @@ def update_queue_models(queues: Sequence[Queue], allocated: Mapping[str, Usage])
             if model in q.maximum_models:
                 ceiling[(q.name, model)] = q.maximum_models[model] / MILLI_GPU
     with _LOCK:
-        _replace(QUEUE_GPU_MODEL_ALLOCATED, used)
-        _replace(QUEUE_GPU_MODEL_GUARANTEED, guaranteed)
-        _replace(QUEUE_GPU_MODEL_MAX, ceiling)
+        _replace(QUEUE_GPU_MODEL_ALLOCATED, used, cluster)
+        _replace(QUEUE_GPU_MODEL_GUARANTEED, guaranteed, cluster)
+        _replace(QUEUE_GPU_MODEL_MAX, ceiling, cluster)
 
 
 # ---- agent helpers ---------------------------------------------------------------------------
@@ -671,11 +688,29 @@ def set_gpu_findings(idle: Mapping[tuple[str, str], float], busy_without_bigk: M
 
 
 # ---- internals -------------------------------------------------------------------------------
-def _replace(gauge: Gauge, values: Mapping[Any, float]) -> None:
-    """Set a labelled gauge to exactly `values` (label tuples in declared order)."""
-    gauge.clear()
+def _replace(gauge: Gauge, values: Mapping[Any, float], cluster: str | None = None) -> None:
+    """Set a labelled gauge to exactly `values` (label tuples in declared order).
+
+    With `cluster`, only that cluster's series are replaced (the tuples leave the leading cluster label out):
+    each cluster's loop refreshes its own series and must not wipe the others'.
+    """
+    if cluster is None:
+        gauge.clear()
+        for labels, value in values.items():
+            gauge.labels(*labels).set(value)
+        return
+    key = (id(gauge), cluster)
+    wanted = {(cluster, *labels) for labels in values}
+    for gone in _SERIES.get(key, set()) - wanted:
+        with contextlib.suppress(KeyError):  # cleared meanwhile (a test's reset)
+            gauge.remove(*gone)
     for labels, value in values.items():
-        gauge.labels(*labels).set(value)
+        gauge.labels(cluster, *labels).set(value)
+    _SERIES[key] = wanted
+
+
+# The series `_replace` set per (gauge, cluster), so that the next call removes exactly those that went away.
+_SERIES: dict[tuple[int, str], set[tuple[str, ...]]] = {}
 
 
 def _put_finite(rows: dict[tuple[str, ...], float], key: tuple[str, ...], value: object) -> None:

@@ -46,6 +46,11 @@ def _var_query(name: str, label: str, metric: str) -> dict[str, Any]:
             "multi": True, "allValue": ".*", "current": {"text": "All", "value": "$__all"}, "sort": 1}
 
 
+def _cluster_var() -> dict[str, Any]:
+    """Every scheduler, pool, per-GPU and queue family carries `cluster` (one cluster: "default")."""
+    return _var_query("cluster", "cluster", "bigk_scheduler_last_cycle_timestamp_seconds")
+
+
 def _dashboard(uid: str, title: str, description: str, variables: list[dict[str, Any]],
                rows: list[list[Panel]]) -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
@@ -84,11 +89,12 @@ def _dashboard(uid: str, title: str, description: str, variables: list[dict[str,
 
 
 def gpus() -> dict[str, Any]:
-    sel = 'pool=~"$pool"'
+    sel = 'cluster=~"$cluster",pool=~"$pool"'
+    psel = 'pool=~"$pool"'  # the GPU findings (bigk.service.gpu_watch) are the home cluster's, unlabelled
     return _dashboard(
         "bigk-gpus", "bigk / Cluster and GPUs",
         "GPU capacity, allocation, live utilisation, health and fragmentation, from bigk serve and bigk agent.",
-        [_var_query("pool", "pool", "bigk_pool_capacity")],
+        [_cluster_var(), _var_query("pool", "pool", "bigk_pool_capacity")],
         [
             [Panel("GPUs allocated", [(f'sum(bigk_pool_allocated{{resource="gpu",{sel}}})', "allocated")],
                    kind="stat", width=6, height=5),
@@ -99,20 +105,21 @@ def gpus() -> dict[str, Any]:
                                                   "threshold (default 5%)."),
              Panel("Unhealthy GPUs", [(f"count(bigk_gpu_healthy{{{sel}}} == 0) or vector(0)", "unhealthy")],
                    kind="stat", width=6, height=5)],
-            [Panel("GPU allocation by pool", [(
-                f'sum by (pool) (bigk_pool_allocated{{resource="gpu",{sel}}}) / '
-                f'sum by (pool) (bigk_pool_capacity{{resource="gpu",{sel}}})', "{{pool}}")], unit="percentunit"),
-             Panel("Allocated but idle GPUs by pool", [(f"bigk_gpus_allocated_idle{{{sel}}}", "{{pool}}")],
+            [Panel("GPU allocation by cluster and pool", [(
+                f'sum by (cluster, pool) (bigk_pool_allocated{{resource="gpu",{sel}}}) / '
+                f'sum by (cluster, pool) (bigk_pool_capacity{{resource="gpu",{sel}}})', "{{cluster}} {{pool}}")],
+                unit="percentunit"),
+             Panel("Allocated but idle GPUs by pool", [(f"bigk_gpus_allocated_idle{{{sel}}}", "{{cluster}} {{pool}}")],
                    description="GPUs bigk handed out that are doing (almost) nothing: candidates for reclaim.")],
             [Panel("Live utilisation of allocated GPUs", [(
-                f"avg by (pool) (bigk_gpu_utilization_percent{{{sel}}} and on (node, gpu) "
-                f"(bigk_gpu_allocated_milli{{{sel}}} > 0))", "{{pool}}")], unit="percent"),
+                f"avg by (cluster, pool) (bigk_gpu_utilization_percent{{{sel}}} and on (cluster, node, gpu) "
+                f"(bigk_gpu_allocated_milli{{{sel}}} > 0))", "{{cluster}} {{pool}}")], unit="percent"),
              Panel("Stranded GPU capacity by reason", [(f"sum by (reason) (bigk_gpus_stranded{{{sel}}})",
                                                         "{{reason}}")],
                    description="Free GPU capacity no whole-GPU pod can use: partial_gpu fragments, GPUs on nodes "
                                "whose CPU/memory is full, unhealthy GPUs.")],
             [Panel("Allocated but idle GPUs (per GPU)", [(
-                f"(bigk_gpu_allocated_milli{{{sel}}} > 0) and on (node, gpu) "
+                f"(bigk_gpu_allocated_milli{{{sel}}} > 0) and on (cluster, node, gpu) "
                 f"(bigk_gpu_utilization_percent{{{sel}}} < 5)", "")], kind="table"),
              Panel("Unhealthy GPUs (per GPU)", [(f"bigk_gpu_healthy{{{sel}}} == 0", "")], kind="table")],
             [Panel("GPUs idle for the whole window, by job", [
@@ -120,17 +127,17 @@ def gpus() -> dict[str, Any]:
                 description="GPUs held by runs whose every reading stayed under the idle threshold for "
                             "--gpu-idle-minutes; `bigk get gpus --idle` names the runs."),
              Panel("GPUs busy without bigk, over their share, given twice", [
-                 (f"sum by (pool) (bigk_gpus_busy_without_bigk{{{sel}}})", "busy without bigk {{pool}}"),
-                 (f"sum by (pool) (bigk_gpus_over_share{{{sel}}})", "over share {{pool}}"),
-                 (f"sum by (pool) (bigk_gpu_device_conflicts{{{sel}}})", "device conflict {{pool}}")],
+                 (f"sum by (pool) (bigk_gpus_busy_without_bigk{{{psel}}})", "busy without bigk {{pool}}"),
+                 (f"sum by (pool) (bigk_gpus_over_share{{{psel}}})", "over share {{pool}}"),
+                 (f"sum by (pool) (bigk_gpu_device_conflicts{{{psel}}})", "device conflict {{pool}}")],
                  description="Someone else's work on a GPU; a share using more memory than it asked for; a GPU "
                              "the device plugin gave out while bigk shared it (docs/gpus.md).")],
-            [Panel("Hottest GPU per node", [(f"max by (node) (bigk_gpu_temperature_celsius{{{sel}}})", "{{node}}")],
-                   unit="celsius", width=8),
+            [Panel("Hottest GPU per node", [(f"max by (cluster, node) (bigk_gpu_temperature_celsius{{{sel}}})",
+                                             "{{cluster}} {{node}}")], unit="celsius", width=8),
              Panel("Free GPU memory by pool", [(f"sum by (pool) (bigk_gpu_memory_free_bytes{{{sel}}})", "{{pool}}")],
                    unit="bytes", width=8),
-             Panel("Oldest GPU reading per node", [(f"max by (node) (bigk_gpu_reading_age_seconds{{{sel}}})",
-                                                    "{{node}}")], unit="s", width=8,
+             Panel("Oldest GPU reading per node", [(f"max by (cluster, node) (bigk_gpu_reading_age_seconds{{{sel}}})",
+                                                    "{{cluster}} {{node}}")], unit="s", width=8,
                    description="A growing age means the node's bigk agent (or DCGM) stopped reporting.")],
             [Panel("CPU and memory allocation by pool", [
                 (f'sum by (pool) (bigk_pool_allocated{{resource="cpu",{sel}}}) / '
@@ -138,7 +145,7 @@ def gpus() -> dict[str, Any]:
                 (f'sum by (pool) (bigk_pool_allocated{{resource="memory",{sel}}}) / '
                  f'sum by (pool) (bigk_pool_capacity{{resource="memory",{sel}}})', "memory {{pool}}")],
                 unit="percentunit"),
-             Panel("Nodes by state", [(f"sum by (state) (bigk_nodes{{{sel}}})", "{{state}}")])],
+             Panel("Nodes by state", [(f"sum by (cluster, state) (bigk_nodes{{{sel}}})", "{{cluster}} {{state}}")])],
             [Panel("Agent: GPU utilisation (NVML)", [("bigk_agent_gpu_utilization_percent", "{{node}}/{{gpu}}")],
                    unit="percent"),
              Panel("Agent: publish errors", [('sum by (instance) (rate(bigk_agent_publishes_total{result="error"}'
@@ -147,7 +154,8 @@ def gpus() -> dict[str, Any]:
 
 
 def queues() -> dict[str, Any]:
-    sel = 'queue=~"$queue"'
+    sel = 'cluster=~"$cluster",queue=~"$queue"'
+    qsel = 'queue=~"$queue"'  # run families (bigk.service.lifecycle) count runs wherever they went
     rows = []
     for resource, unit in (("gpu", "short"), ("cpu", "short"), ("memory", "bytes")):
         rows.append([Panel(f"{resource.upper()} allocated vs guaranteed and max", [
@@ -157,7 +165,7 @@ def queues() -> dict[str, Any]:
     return _dashboard(
         "bigk-queues", "bigk / Queues",
         "Per-queue usage against guarantees and ceilings, what waits, and what gets preempted.",
-        [_var_query("queue", "queue", "bigk_queue_allocated")],
+        [_cluster_var(), _var_query("queue", "queue", "bigk_queue_allocated")],
         [
             *rows,
             [Panel("GPUs by model (gpuByModel quotas): allocated vs guaranteed and max", [
@@ -181,44 +189,56 @@ def queues() -> dict[str, Any]:
                  f"(rate(bigk_scheduler_gang_admission_latency_seconds_bucket{{{sel}}}[{RATE}])))", "p95 {{queue}}")],
                 unit="s"),
              Panel("Run queue wait p95", [(
-                f"histogram_quantile(0.95, sum by (le, queue) (rate(bigk_run_queue_wait_seconds_bucket{{{sel}}}"
+                f"histogram_quantile(0.95, sum by (le, queue) (rate(bigk_run_queue_wait_seconds_bucket{{{qsel}}}"
                 f"[{RATE}])))", "{{queue}}")], unit="s")],
         ])
 
 
 def scheduler() -> dict[str, Any]:
+    sel = 'cluster=~"$cluster"'
     return _dashboard(
         "bigk-scheduler", "bigk / Scheduler",
-        "Scheduling throughput, latency, bind failures, reservations and why pods wait.",
-        [],
+        "Clusters, scheduling throughput, latency, bind failures, reservations and why pods wait.",
+        [_cluster_var()],
         [
-            [Panel("Binds per second", [(f"sum(rate(bigk_scheduler_bind_successes_total[{RATE}]))", "binds/s")],
-                   unit="ops", width=8),
+            [Panel("Clusters answering", [(f"bigk_cluster_up{{{sel}}}", "{{cluster}}")], kind="stat", width=6,
+                   description="1 while the cluster's API answers bigk serve (bigk get clusters)."),
+             Panel("GPU allocation by cluster", [(
+                 f"bigk_cluster_gpus_allocated{{{sel}}} / clamp_min(bigk_cluster_gpus{{{sel}}}, 1e-9)",
+                 "{{cluster}}")], unit="percentunit", width=6),
+             Panel("Waiting gangs by cluster", [(f"bigk_cluster_waiting_gangs{{{sel}}}", "{{cluster}}")], width=6),
+             Panel("Active runs by cluster", [(f"sum by (cluster) (bigk_cluster_runs{{{sel}}})", "{{cluster}}")],
+                   width=6, description="Runs recorded on each cluster and not ended (Unknown while it is lost).")],
+            [Panel("Binds per second", [(f"sum by (cluster) (rate(bigk_scheduler_bind_successes_total{{{sel}}}"
+                                         f"[{RATE}]))", "{{cluster}}")], unit="ops", width=8),
              Panel("Bind failure ratio", [(
-                f"sum(rate(bigk_scheduler_bind_failures_total[{RATE}])) / "
-                f"clamp_min(sum(rate(bigk_scheduler_bind_attempts_total[{RATE}])), 1e-9)", "failed")],
-                unit="percentunit", width=8),
+                f"sum by (cluster) (rate(bigk_scheduler_bind_failures_total{{{sel}}}[{RATE}])) / "
+                f"clamp_min(sum by (cluster) (rate(bigk_scheduler_bind_attempts_total{{{sel}}}[{RATE}])), 1e-9)",
+                "{{cluster}}")], unit="percentunit", width=8),
              Panel("Seconds since last scheduling cycle", [(
-                "time() - max(bigk_scheduler_last_cycle_timestamp_seconds)", "age")], unit="s", kind="stat",
-                width=8)],
+                f"time() - max by (cluster) (bigk_scheduler_last_cycle_timestamp_seconds{{{sel}}})", "{{cluster}}")],
+                unit="s", kind="stat", width=8)],
             [Panel("Bind failures by reason", [(
-                f"sum by (reason) (rate(bigk_scheduler_bind_failures_total[{RATE}]))", "{{reason}}")], unit="ops"),
+                f"sum by (cluster, reason) (rate(bigk_scheduler_bind_failures_total{{{sel}}}[{RATE}]))",
+                "{{cluster}} {{reason}}")], unit="ops"),
              Panel("Scheduling cycle duration p50 / p99", [
-                 (f"histogram_quantile(0.5, sum by (le) (rate(bigk_scheduler_cycle_duration_seconds_bucket[{RATE}])))",
-                  "p50"),
-                 (f"histogram_quantile(0.99, sum by (le) (rate(bigk_scheduler_cycle_duration_seconds_bucket"
-                  f"[{RATE}])))", "p99")], unit="s")],
+                 (f"histogram_quantile(0.5, sum by (le, cluster) (rate(bigk_scheduler_cycle_duration_seconds_bucket"
+                  f"{{{sel}}}[{RATE}])))", "p50 {{cluster}}"),
+                 (f"histogram_quantile(0.99, sum by (le, cluster) (rate(bigk_scheduler_cycle_duration_seconds_bucket"
+                  f"{{{sel}}}[{RATE}])))", "p99 {{cluster}}")], unit="s")],
             [Panel("Scheduling cycles per second", [(
-                f"sum(rate(bigk_scheduler_cycle_duration_seconds_count[{RATE}]))", "cycles/s")], unit="ops", width=8),
+                f"sum by (cluster) (rate(bigk_scheduler_cycle_duration_seconds_count{{{sel}}}[{RATE}]))",
+                "{{cluster}}")], unit="ops", width=8),
              Panel("Gang reservations", [
-                 ("sum(bigk_scheduler_reservations_active)", "active"),
-                 (f"sum(rate(bigk_scheduler_reservations_expired_total[{RATE}]))", "expired/s")], width=8),
-             Panel("Leader", [("bigk_scheduler_leader", "{{instance}}")], width=8)],
+                 (f"sum by (cluster) (bigk_scheduler_reservations_active{{{sel}}})", "active {{cluster}}"),
+                 (f"sum by (cluster) (rate(bigk_scheduler_reservations_expired_total{{{sel}}}[{RATE}]))",
+                  "expired/s {{cluster}}")], width=8),
+             Panel("Leader", [(f"bigk_scheduler_leader{{{sel}}}", "{{cluster}} {{instance}}")], width=8)],
             [Panel("Why pods wait (explanations by reason)", [(
-                f"sum by (reason) (rate(bigk_scheduler_unschedulable_explanations_total[{RATE}]))", "{{reason}}")],
-                unit="ops"),
-             Panel("Preemptions", [(f"sum(rate(bigk_scheduler_preemptions_total[{RATE}]))", "evictions/s")],
-                   unit="ops")],
+                f"sum by (reason) (rate(bigk_scheduler_unschedulable_explanations_total{{{sel}}}[{RATE}]))",
+                "{{reason}}")], unit="ops"),
+             Panel("Preemptions", [(f"sum by (cluster) (rate(bigk_scheduler_preemptions_total{{{sel}}}[{RATE}]))",
+                                    "{{cluster}}")], unit="ops")],
             [Panel("Versions", [("bigk_build_info", "")], kind="table", width=24, height=5)],
         ])
 

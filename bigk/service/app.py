@@ -345,15 +345,16 @@ class Service:
                     log.warning("event=housekeeping_failed error=%r", str(exc)[:300])
 
     def _cluster_metrics(self) -> None:
-        """Refresh the per-GPU, per-pool and node gauges from the copy of the scheduler's accounted cluster that
-        its loop published (this thread owns that copy; the live state stays on the loop's thread)."""
-        cluster = self.loop_view().cluster
-        if cluster is None:
-            return
-        try:
-            metrics.update_cluster(cluster, self.clock())
-        except Exception as exc:  # a bug in the figures must not stop the run ticker
-            log.warning("event=cluster_metrics_failed error=%r", str(exc)[:300])
+        """Refresh the per-GPU, per-pool and node gauges of every cluster from the copy of its scheduler's accounted
+        cluster that its loop published (this thread owns that copy; the live state stays on the loop's thread)."""
+        for name, runtime in self.clusters.items():
+            cluster = runtime.view().cluster
+            if cluster is None:
+                continue
+            try:
+                metrics.update_cluster(cluster, self.clock(), cluster=name)
+            except Exception as exc:  # a bug in the figures must not stop the run ticker
+                log.warning("event=cluster_metrics_failed cluster=%s error=%r", name, str(exc)[:300])
 
     # ---- status ---------------------------------------------------------------------------
 

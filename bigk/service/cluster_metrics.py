@@ -25,7 +25,7 @@ _source: Callable[[], list[dict[str, Any]]] | None = None
 
 
 def serve_clusters(source: Callable[[], list[dict[str, Any]]] | None) -> None:
-    """Where the rows come from (None: no service, no cluster families)."""
+    """Where the rows come from (None: no service; the families are declared, with no samples)."""
     global _source
     with _lock:
         _source = source
@@ -35,13 +35,11 @@ class _ClustersCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         with _lock:
             source = _source
-        if source is None:
-            return
+        rows: list[dict[str, Any]] = []
         try:
-            rows = source()
+            rows = source() if source is not None else []
         except Exception as exc:  # a scrape must not fail because one cluster hiccups
             log.info("event=cluster_metrics_unavailable error=%r", str(exc)[:200])
-            return
         up = GaugeMetricFamily("bigk_cluster_up", "1 while the cluster's API answers bigk serve.", labels=["cluster"])
         cordoned = GaugeMetricFamily("bigk_cluster_cordoned", "1 while nothing new is dispatched to the cluster.",
                                      labels=["cluster"])

@@ -238,7 +238,7 @@ class ClusterRuntime:
             self.gate = LoopGate(self.elector)
             elector = cast("LeaderElector", self.gate)
         loop = self.loop = SchedulerLoop(self.api, scheduler, elector=elector, clock=self.clock, queues=queues,
-                                         cluster_view_s=cluster_view_s)
+                                         cluster_view_s=cluster_view_s, cluster_name=self.name)
         loop.on_evicted = on_evicted
         loop.start()
         return loop

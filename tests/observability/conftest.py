@@ -25,6 +25,7 @@ from bigk import metrics
 from bigk.cluster.model import Gpu, GpuReading, Node, PodRequest, Queue
 from bigk.cluster.state import ClusterState
 from bigk.cluster.usage import Usage
+from bigk.service import cluster_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "dashboards" / "alerts.yaml"
@@ -111,6 +112,16 @@ def bump(now: float) -> None:
     metrics.record_run_missed("nightly")
     metrics.set_spec_load_errors({"jobspecs/broken.yaml": 2})
     metrics.record_agent_publish(False, now)
+    cluster_metrics.serve_clusters(lambda: SAMPLE_CLUSTERS)
+
+
+# `bigk get clusters` rows as bigk serve over two clusters serves them (bigk.service.clusters_api): one lost.
+SAMPLE_CLUSTERS = [
+    {"name": "default", "reachable": True, "cordoned": False, "capacity": {"gpus": 4}, "allocated": {"gpus": 1.5},
+     "waiting_gangs": 2, "runs": {"Running": 1, "Pending": 2}},
+    {"name": "cloud", "reachable": False, "cordoned": True, "capacity": {"gpus": 8}, "allocated": {"gpus": 8},
+     "waiting_gangs": 0, "runs": {"Unknown": 2}},
+]
 
 
 class _Exporter(BaseHTTPRequestHandler):
@@ -166,6 +177,7 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
         yield server
     finally:
         stop.set()
+        cluster_metrics.serve_clusters(None)
         proc.terminate()
         try:
             proc.wait(10)

@@ -26,7 +26,8 @@ from tests.observability.conftest import Prom
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 ALERTS = ROOT / "dashboards" / "alerts.yaml"
-GRAFANA_VARS = {"$__rate_interval": "1m", "$__range": "1h", "$pool": ".*", "$queue": ".*", "$job_name": ".*"}
+GRAFANA_VARS = {"$__rate_interval": "1m", "$__range": "1h", "$cluster": ".*", "$pool": ".*", "$queue": ".*",
+                "$job_name": ".*"}
 
 
 def _panel_exprs() -> list[tuple[str, str]]:

@@ -61,8 +61,8 @@ def test_a_model_maximum_holds_a_run_back_and_lets_it_go_when_room_frees(
     assert _get(svc, f"/api/v1/runs/{second}")["state"] not in ("Running", "Succeeded")
     with svc.client() as c:
         text = c.get("/metrics").text
-    assert 'bigk_queue_gpu_model_allocated{model="A100",queue="ml"} 3.0' in text
-    assert 'bigk_queue_gpu_model_max{model="A100",queue="ml"} 4.0' in text
+    assert 'bigk_queue_gpu_model_allocated{cluster="default",model="A100",queue="ml"} 3.0' in text
+    assert 'bigk_queue_gpu_model_max{cluster="default",model="A100",queue="ml"} 4.0' in text
     # first ends: its A100s free up and second starts on them.
     done = wait_for(lambda: (r := _get(svc, f"/api/v1/runs/{second}"))["state"] in ("Running", "Succeeded") and r,
                     60, "second to start once first's A100s are free")

@@ -45,7 +45,7 @@ def _run(svc: Running, job: str) -> dict[str, Any]:
 
 def _admissions(svc: Running, queue: str) -> float:
     """Gangs admitted so far in `queue`, from the admission latency histogram's count."""
-    prefix = f'bigk_scheduler_gang_admission_latency_seconds_count{{queue="{queue}"}} '
+    prefix = f'bigk_scheduler_gang_admission_latency_seconds_count{{cluster="default",queue="{queue}"}} '
     with svc.client() as c:
         lines = c.get("/metrics").text.splitlines()
     return next((float(line[len(prefix):]) for line in lines if line.startswith(prefix)), 0.0)
@@ -73,8 +73,8 @@ def test_queues_are_served_with_live_usage_and_reloaded_keeping_the_last_good_tr
     with svc.client() as c:
         text = c.get("/metrics").text
         detail = c.get("/api/v1/queues/root.ml.training").json()
-    assert 'bigk_queue_allocated{queue="ml.training",resource="gpu"} 2.0' in text
-    assert 'bigk_queue_guaranteed{queue="ml",resource="gpu"} 8.0' in text
+    assert 'bigk_queue_allocated{cluster="default",queue="ml.training",resource="gpu"} 2.0' in text
+    assert 'bigk_queue_guaranteed{cluster="default",queue="ml",resource="gpu"} 8.0' in text
     assert _admissions(svc, "ml.training") == admitted_before + 1
     assert detail["name"] == "ml.training" and detail["parent"] == "ml" and detail["priority"]["default"] == 0
     assert _state(svc, run["id"])["queue"] == "ml.training"
@@ -114,7 +114,7 @@ def test_a_queue_under_its_guarantee_takes_back_gpus_another_queue_borrowed(
     assert lost["state"] == "Failed" and "evicted by the scheduler (reclaimed by" in lost["reason"], lost
     with svc.client() as c:
         text = c.get("/metrics").text
-    assert 'bigk_scheduler_preemptions_total{queue="batch"}' in text
+    assert 'bigk_scheduler_preemptions_total{cluster="default",queue="batch"}' in text
 
 
 def test_a_queues_file_alone_declares_the_queues_and_is_reloaded(tmp_path: Path,
