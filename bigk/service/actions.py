@@ -73,20 +73,21 @@ class Actions:
         self.wake()
         return run
 
-    def cordon(self, node: str, unschedulable: bool = True) -> None:
-        self.cluster.cordon(node, unschedulable)
-        self.store.add_event("cordon" if unschedulable else "uncordon", node, now=self.clock())
+    def cordon(self, node: str, unschedulable: bool = True, on: ClusterView | None = None, where: str = "") -> None:
+        """Cordon (or uncordon) `node` on `on` (default: home); `where` (" (cluster NAME)") goes into the event."""
+        (on or self.cluster).cordon(node, unschedulable)
+        self.store.add_event("cordon" if unschedulable else "uncordon", f"{node}{where}", now=self.clock())
 
-    def drain(self, node: str) -> list[str]:
-        evicted = self.cluster.drain(node)
+    def drain(self, node: str, on: ClusterView | None = None, where: str = "") -> list[str]:
+        evicted = (on or self.cluster).drain(node)
         for key in evicted:
             self.runs.note_eviction(key, f"`bigk drain {node}`")
-        self.store.add_event("drain", f"{node}: evicted {len(evicted)} pod(s)", now=self.clock())
+        self.store.add_event("drain", f"{node}{where}: evicted {len(evicted)} pod(s)", now=self.clock())
         self.wake()
         return evicted
 
-    def pool_nodes(self, pool: str) -> list[str]:
-        names = self.cluster.node_names(pool)
+    def pool_nodes(self, pool: str, on: ClusterView | None = None) -> list[str]:
+        names = (on or self.cluster).node_names(pool)
         if not names:
             raise UnknownNode(f"no nodes in pool {pool!r} (see `bigk get nodes`)")
         return names

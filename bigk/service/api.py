@@ -25,9 +25,10 @@ from bigk.service.about_api import about_router
 from bigk.service.authz import guard_for
 from bigk.service.clusters_api import clusters_router
 from bigk.service.drain_api import drain_router
-from bigk.service.gpus_api import annotate_gpus, gpus_router
+from bigk.service.gpus_api import gpus_router
 from bigk.service.http import status_for
 from bigk.service.leading_api import leading_router
+from bigk.service.node_clusters import UNANSWERED_HEADER, listing, locate_node, locate_pool
 from bigk.service.parts import Served
 from bigk.service.queues_api import queues_router
 from bigk.service.runio_api import runio_router
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 API = "/api/v1"
 NAME = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+# several clusters (issue 18): which one a node listing or action means (bigk.service.node_clusters)
+CLUSTER = Annotated[str | None, Query(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                                      description="Only this cluster (`bigk get clusters`); default: every cluster")]
 
 
 def create_app(service: Served, token: str | None) -> FastAPI:
@@ -152,12 +156,21 @@ def create_app(service: Served, token: str | None) -> FastAPI:
         return list(views.explanations())
 
     @app.get(f"{API}/nodes", dependencies=read, tags=["cluster"])
-    def nodes() -> list[dict[str, Any]]:
-        return list(parts.cluster.nodes())
+    def nodes(response: Response, cluster: CLUSTER = None) -> list[dict[str, Any]]:
+        """Every cluster's nodes (each row's `cluster`); a cluster that does not answer is left out and named in
+        the X-Bigk-Unanswered-Clusters header."""
+        rows, skipped = listing(parts, "nodes", cluster)
+        if skipped:
+            response.headers[UNANSWERED_HEADER] = ",".join(skipped)
+        return rows
 
     @app.get(f"{API}/gpus", dependencies=read, tags=["cluster"])
-    def gpus() -> list[dict[str, Any]]:
-        return annotate_gpus(list(parts.cluster.gpus()), parts.gpu_watch)
+    def gpus(response: Response, cluster: CLUSTER = None) -> list[dict[str, Any]]:
+        """Every cluster's GPUs (each row's `cluster`; the GPU watch's notes are home's)."""
+        rows, skipped = listing(parts, "gpus", cluster)
+        if skipped:
+            response.headers[UNANSWERED_HEADER] = ",".join(skipped)
+        return rows
 
     @app.get(f"{API}/problems", dependencies=read, tags=["jobs"])
     def problems() -> dict[str, Any]:
@@ -192,42 +205,51 @@ def create_app(service: Served, token: str | None) -> FastAPI:
     def cancel(run_id: NAME) -> dict[str, Any]:
         return dict(actions.cancel(run_id).to_dict())
 
+    # node and pool actions: `?cluster=NAME`, else the one cluster that has the node or pool (several: 409)
+
+    def _cordon_node(name: str, cluster: str | None, unschedulable: bool) -> dict[str, Any]:
+        member = locate_node(parts, cluster, name)
+        actions.cordon(name, unschedulable, on=member.view, where=member.where())
+        return {"node": name, "unschedulable": unschedulable, "cluster": member.name}
+
     @app.post(f"{API}/nodes/{{name}}/cordon", dependencies=act, tags=["actions"])
-    def cordon(name: NAME) -> dict[str, Any]:
-        actions.cordon(name, True)
-        return {"node": name, "unschedulable": True}
+    def cordon(name: NAME, cluster: CLUSTER = None) -> dict[str, Any]:
+        return _cordon_node(name, cluster, True)
 
     @app.post(f"{API}/nodes/{{name}}/uncordon", dependencies=act, tags=["actions"])
-    def uncordon(name: NAME) -> dict[str, Any]:
-        actions.cordon(name, False)
-        return {"node": name, "unschedulable": False}
+    def uncordon(name: NAME, cluster: CLUSTER = None) -> dict[str, Any]:
+        return _cordon_node(name, cluster, False)
 
     @app.post(f"{API}/nodes/{{name}}/drain", dependencies=act, tags=["actions"])
-    def drain(name: NAME) -> dict[str, Any]:
-        return {"nodes": [name], "evicted": actions.drain(name)}
+    def drain(name: NAME, cluster: CLUSTER = None) -> dict[str, Any]:
+        member = locate_node(parts, cluster, name)
+        return {"nodes": [name], "evicted": actions.drain(name, on=member.view, where=member.where()),
+                "cluster": member.name}
 
-    def _cordon_pool(pool: str, unschedulable: bool) -> list[str]:
-        """Cordon or uncordon every node of a pool; returns their names."""
-        names = actions.pool_nodes(pool)
+    def _cordon_pool(pool: str, cluster: str | None, unschedulable: bool) -> dict[str, Any]:
+        """Cordon or uncordon every node of a pool (on one cluster)."""
+        member = locate_pool(parts, cluster, pool)
+        names = actions.pool_nodes(pool, on=member.view)
         for name in names:
-            actions.cordon(name, unschedulable)
-        return names
+            actions.cordon(name, unschedulable, on=member.view, where=member.where())
+        return {"nodes": names, "unschedulable": unschedulable, "cluster": member.name}
 
     @app.post(f"{API}/pools/{{pool}}/cordon", dependencies=act, tags=["actions"])
-    def cordon_pool(pool: NAME) -> dict[str, Any]:
-        return {"nodes": _cordon_pool(pool, True), "unschedulable": True}
+    def cordon_pool(pool: NAME, cluster: CLUSTER = None) -> dict[str, Any]:
+        return _cordon_pool(pool, cluster, True)
 
     @app.post(f"{API}/pools/{{pool}}/uncordon", dependencies=act, tags=["actions"])
-    def uncordon_pool(pool: NAME) -> dict[str, Any]:
-        return {"nodes": _cordon_pool(pool, False), "unschedulable": False}
+    def uncordon_pool(pool: NAME, cluster: CLUSTER = None) -> dict[str, Any]:
+        return _cordon_pool(pool, cluster, False)
 
     @app.post(f"{API}/pools/{{pool}}/drain", dependencies=act, tags=["actions"])
-    def drain_pool(pool: NAME) -> dict[str, Any]:
-        names = _cordon_pool(pool, True)  # every node first, so evicted pods cannot land on the pool's next node
+    def drain_pool(pool: NAME, cluster: CLUSTER = None) -> dict[str, Any]:
+        done = _cordon_pool(pool, cluster, True)  # every node first, so evicted pods cannot land on the pool's next
+        member = locate_pool(parts, done["cluster"], pool)
         evicted: list[str] = []
-        for name in names:
-            evicted += actions.drain(name)
-        return {"nodes": names, "evicted": evicted}
+        for name in done["nodes"]:
+            evicted += actions.drain(name, on=member.view, where=member.where())
+        return {"nodes": done["nodes"], "evicted": evicted, "cluster": member.name}
 
     app.include_router(watch_router(parts, read))  # GET /api/v1/watch: server-sent events
     app.include_router(about_router(parts, read))  # GET /api/v1/version

@@ -34,14 +34,19 @@ class ClusterView:
     """Nodes, GPUs and node actions over one Kubernetes API client."""
 
     def __init__(self, api: client.ApiClient, clock: Callable[[], float],
-                 stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
+                 stale_after_s: float = DEFAULT_STALE_AFTER_S, list_timeout_s: float | None = None) -> None:
         self.core = client.CoreV1Api(api)
         self._clock = clock
         self.stale_after_s = stale_after_s  # a reading older than this says nothing about the GPU now
+        # with several clusters, one silent API server must not stall a listing of every cluster's nodes
+        self._list_kw: dict[str, Any] = {"_request_timeout": list_timeout_s} if list_timeout_s else {}
+
+    def _list_nodes(self) -> list[Any]:
+        return list(self.core.list_node(**self._list_kw).items)
 
     def _pods_by_node(self) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
-        items: list[Any] = list(self.core.list_pod_for_all_namespaces().items)
+        items: list[Any] = list(self.core.list_pod_for_all_namespaces(**self._list_kw).items)
         for pod in items:
             if occupies_node(pod):
                 out.setdefault(pod.spec.node_name, []).append(pod)
@@ -51,7 +56,7 @@ class ClusterView:
         """One row per node: pool, readiness, cordon, CPU/memory/GPU capacity and use, bigk pods."""
         pods = self._pods_by_node()
         rows = []
-        for v1 in self.core.list_node().items:
+        for v1 in self._list_nodes():
             try:
                 node = node_from_v1(v1)
             except TranslateError as exc:
@@ -85,7 +90,7 @@ class ClusterView:
         pods = self._pods_by_node()
         now = self._clock()
         rows = []
-        for _, node in gpu_nodes(self.core.list_node().items):
+        for _, node in gpu_nodes(self._list_nodes()):
             alloc: dict[int, int] = {}
             users: dict[int, list[str]] = {}
             for v1pod in pods.get(node.name, []):
@@ -133,7 +138,7 @@ class ClusterView:
 
     def node_names(self, pool: str | None = None) -> list[str]:
         names: list[str] = []
-        nodes: list[Any] = list(self.core.list_node().items)
+        nodes: list[Any] = self._list_nodes()
         for v1 in nodes:
             labels = (v1.metadata.labels or {}) if v1.metadata else {}
             if pool is None or labels.get(POOL_LABEL) == pool:

@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from bigk.cluster import labels as L
 from bigk.kube.translate import occupies_node
 from bigk.service.cluster_view import ClusterView, UnknownNode
+from bigk.service.node_clusters import locate_node, locate_pool
 from bigk.service.parts import Parts
 from bigk.service.store import Store
 
 NAME = Annotated[str, Path(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+CLUSTER = Annotated[str | None, Query(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
 
 def drain_plan(cluster: ClusterView, store: Store, nodes: list[str]) -> dict[str, Any]:
@@ -54,19 +56,21 @@ def drain_plan(cluster: ClusterView, store: Store, nodes: list[str]) -> dict[str
 
 
 def drain_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
-    cluster, store, actions = parts.cluster, parts.store, parts.actions
+    store, actions = parts.store, parts.actions
     router = APIRouter(prefix="/api/v1", tags=["actions"])
 
     @router.get("/nodes/{name}/drain-plan", dependencies=list(read))
-    def node_plan(name: NAME) -> dict[str, Any]:
-        """What `drain NAME` would evict (nothing is changed)."""
-        if name not in cluster.node_names():
-            raise UnknownNode(f"no node {name!r} (list them with `bigk get nodes`)")
-        return drain_plan(cluster, store, [name])
+    def node_plan(name: NAME, cluster: CLUSTER = None) -> dict[str, Any]:
+        """What `drain NAME` would evict (nothing is changed); `?cluster=NAME`: on that cluster."""
+        member = locate_node(parts, cluster, name)
+        if name not in member.view.node_names():
+            raise UnknownNode(f"no node {name!r}{member.where()} (list them with `bigk get nodes`)")
+        return {**drain_plan(member.view, store, [name]), "cluster": member.name}
 
     @router.get("/pools/{pool}/drain-plan", dependencies=list(read))
-    def pool_plan(pool: NAME) -> dict[str, Any]:
+    def pool_plan(pool: NAME, cluster: CLUSTER = None) -> dict[str, Any]:
         """What `drain --pool POOL` would evict (nothing is changed)."""
-        return drain_plan(cluster, store, actions.pool_nodes(pool))
+        member = locate_pool(parts, cluster, pool)
+        return {**drain_plan(member.view, store, actions.pool_nodes(pool, on=member.view)), "cluster": member.name}
 
     return router

@@ -183,7 +183,8 @@ class ClusterRuntime:
                                "check --kubeconfig or --kube-server" + (" (or the clusters file)" if self.multi else
                                                                          "")) from None
         self.api = api
-        self.cluster = ClusterView(api, self.clock, cfg.gpu_reading_ttl_s)
+        self.cluster = ClusterView(api, self.clock, cfg.gpu_reading_ttl_s,
+                                   list_timeout_s=LIST_TIMEOUT_S if self.multi else None)
         self.pods = ClusterPods(api, LIST_TIMEOUT_S if self.multi else None)
         self.gpu_watch = GpuWatch(api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
                                   cfg.gpu_sample_s)

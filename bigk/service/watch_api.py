@@ -18,6 +18,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 
 from bigk.service.parts import Parts
+from bigk.service.runtime import DEFAULT_CLUSTER
 from bigk.service.watch import Change, ChangeFeed, Source
 
 KINDS = ("runs", "jobs", "queue", "queues", "nodes", "gpus")
@@ -29,6 +30,8 @@ SLOWER = {"nodes": 2.0, "gpus": 2.0, "queues": 1.0}
 
 def sources(parts: Parts) -> dict[str, Source]:
     """How each kind is listed, keyed by the name the CLI prints (`run/ID`, `gpu/NODE/INDEX`)."""
+
+    home = next(iter(parts.clusters), DEFAULT_CLUSTER)
 
     def runs() -> dict[str, dict[str, Any]]:
         store = parts.store
@@ -55,8 +58,9 @@ def sources(parts: Parts) -> dict[str, Source]:
         "queues": queues,
         "jobs": jobs,
         "queue": lambda: {q["run"]: q for q in parts.views.queue()},
-        "nodes": lambda: {n["name"]: n for n in parts.cluster.nodes()},
-        "gpus": lambda: {f"{g['node']}/{g['index']}": g for g in parts.cluster.gpus()},
+        # home's nodes and GPUs only (several clusters: `GET /api/v1/nodes` lists every cluster), with its name
+        "nodes": lambda: {n["name"]: {"cluster": home, **n} for n in parts.cluster.nodes()},
+        "gpus": lambda: {f"{g['node']}/{g['index']}": {"cluster": home, **g} for g in parts.cluster.gpus()},
     }
 
 
