@@ -145,6 +145,14 @@ def _queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[lis
     return cols, rows
 
 
+def _cluster_first(items: list[dict[str, Any]], cols: list[str], rows: list[list[Any]]) -> None:
+    """Nodes and GPUs of bigk serve over several clusters: a CLUSTER column first (one cluster: no column)."""
+    if _several_clusters(items):
+        cols.insert(0, "CLUSTER")
+        for item, row in zip(items, rows, strict=True):
+            row.insert(0, item.get("cluster") or "-")
+
+
 def _nodes_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
     cols = ["NAME", "POOL", "STATUS", "CPU", "MEMORY", "GPUS", "BIGK PODS"]
     if wide:
@@ -160,6 +168,7 @@ def _nodes_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[lis
         if wide:
             row += [n["gpu_model"], n["pods"], ",".join(n["taints"])]
         rows.append(row)
+    _cluster_first(items, cols, rows)
     return cols, rows
 
 
@@ -182,6 +191,7 @@ def _gpus_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
         if wide:
             row += [g["uuid"], _fmt(g["reading_age_s"], "s"), ",".join(g["pods"])]
         rows.append(row)
+    _cluster_first(items, cols, rows)
     return cols, rows
 
 
@@ -196,6 +206,16 @@ def _run_labels(r: dict[str, Any]) -> dict[str, str]:
 def _gpu_labels(g: dict[str, Any]) -> dict[str, str]:
     out = {"node": g["node"], "pool": g.get("pool") or "default", "model": g["model"] or ""}
     out.update({note: "true" for note in g.get("notes", [])})
+    if g.get("cluster"):  # `-l cluster=onprem`
+        out["cluster"] = g["cluster"]
+    return out
+
+
+def _node_labels(n: dict[str, Any]) -> dict[str, str]:
+    out = {"pool": n["pool"], "model": n.get("gpu_model") or "", "ready": str(n["ready"]).lower(),
+           "unschedulable": str(n["unschedulable"]).lower()}
+    if n.get("cluster"):  # `-l cluster=onprem`
+        out["cluster"] = n["cluster"]
     return out
 
 
@@ -210,9 +230,7 @@ for _info in (
              labels=lambda q: {"job": q["job"], "queue": q["queue"], "state": q["state"]},
              watchable=True, empty="No queue."),
     KindInfo("nodes", "node", "Node", "/nodes", _nodes_rows, lambda n: n["name"], short=("no",),
-             labels=lambda n: {"pool": n["pool"], "model": n.get("gpu_model") or "",
-                               "ready": str(n["ready"]).lower(), "unschedulable": str(n["unschedulable"]).lower()},
-             watchable=True),
+             labels=_node_labels, watchable=True),
     KindInfo("gpus", "gpu", "GPU", "/gpus", _gpus_rows, lambda g: f"{g['node']}/{g['index']}", labels=_gpu_labels,
              watchable=True),
 ):
@@ -418,18 +436,33 @@ def _check_target(action: str, node: str | None, pool: str | None) -> None:
         raise UsageError(f"give a node name or --pool POOL (not both): bigk {action} NODE | --pool POOL")
 
 
-def _cluster_cordon(action: str, cluster: str, node: str | None, pool: str | None, server: str | None) -> None:
+def _on(path: str, cluster: str | None) -> str:
+    """A node or pool path on one cluster (`?cluster=NAME`); without, the server finds the one cluster that has it."""
+    return f"{path}?cluster={_q(cluster)}" if cluster else path
+
+
+def _cluster_cordon(action: str, cluster: str, server: str | None) -> None:
     """`bigk cordon --cluster NAME`: dispatch nothing new to that cluster (its runs keep running); uncordon undoes."""
-    if node or pool:
-        raise UsageError(f"give a node, --pool POOL or --cluster NAME (one of them): bigk {action} --cluster NAME")
     _client(server).post(f"/clusters/{_q(cluster)}/{action}")
     typer.echo(f"{action}ed cluster {cluster}" + (": no new runs are dispatched there (its runs keep running)"
                                                   if action == "cordon" else ""))
 
 
+def _off_home(data: dict[str, Any]) -> str | None:
+    """The cluster an action answered from, when it may not be home (any cluster not named `default`)."""
+    name = data.get("cluster")
+    return name if name and name != "default" else None
+
+
+def _where(data: dict[str, Any]) -> str:
+    """` on cluster NAME` for an answer from bigk serve over several clusters; nothing with one."""
+    name = _off_home(data)
+    return f" on cluster {name}" if name else ""
+
+
 def _show_plan(plan: dict[str, Any], verb: str) -> None:
     """A drain plan: nodes, pods and the runs they belong to (a lost driver fails its run)."""
-    typer.echo(f"{verb}cordon {', '.join(plan['nodes'])} and evict {len(plan['pods'])} bigk pod(s)")
+    typer.echo(f"{verb}cordon {', '.join(plan['nodes'])}{_where(plan)} and evict {len(plan['pods'])} bigk pod(s)")
     for pod in plan["pods"]:
         typer.echo(f"  {verb}evict {pod['pod']} on {pod['node']}" + (f" ({pod['role']} of run {pod['run']})"
                                                                       if pod["run"] else ""))
@@ -446,12 +479,25 @@ def _confirm(what: str) -> None:
         raise typer.Exit(1)
 
 
-def _wait_empty(client: Any, nodes: list[str], timeout: float) -> None:
-    """Follow the nodes on the watch stream until none holds a bigk pod (evictions done), or time out."""
+def _wait_empty(client: Any, nodes: list[str], timeout: float, cluster: str | None = None) -> None:
+    """Follow the nodes on the watch stream until none holds a bigk pod (evictions done), or time out. On a named
+    cluster (the watch stream carries home's nodes only) the cluster's node list is read every second instead."""
     from bigk.cli import watching
 
     left = {name: -1 for name in nodes}
     started = time.monotonic()
+    if cluster:
+        while time.monotonic() - started < timeout:
+            for row in client.get("/nodes", cluster=cluster):
+                if row.get("name") in left:
+                    left[row["name"]] = int(row.get("bigk_pods", 0))
+            if all(count == 0 for count in left.values()):
+                typer.echo(f"evictions done in {span(time.monotonic() - started)}")
+                return
+            time.sleep(1.0)
+        busy = ", ".join(f"{name} ({count} bigk pod(s))" for name, count in sorted(left.items()) if count)
+        raise BigkError(f"evictions not done after {timeout:g}s on cluster {cluster}: {busy or 'nodes not found'}; "
+                        f"see `bigk get nodes --cluster {cluster}` (the nodes stay cordoned)")
     for event in watching.events(client, ["nodes"], nodes, watching.deadline_after(timeout)):
         if event.object is not None and event.name in left:
             left[event.name] = int(event.object.get("bigk_pods", 0))
@@ -490,14 +536,25 @@ class _Filter:
         return [item for item in items if self.keep(item)]
 
 
-def _one(client: Any, info: KindInfo, name: str) -> dict[str, Any]:
-    """One object by name: from its own endpoint where there is one, else found in the list."""
+def _named(client: Any, info: KindInfo, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The object by name: from its own endpoint where there is one, else found in the list (several clusters: a
+    node name may be found on more than one, each with its `cluster`)."""
     if info.detail_path:
-        return dict(client.get(info.detail_path.format(name=_q(name))))
-    for item in client.get(info.path):
-        if info.name_of(item) == name:
-            return dict(item)
-    raise NoSuchName(f"no {info.singular} {name!r} (list them with `bigk get {info.plural}`)")
+        return [dict(client.get(info.detail_path.format(name=_q(name))))]
+    found = [dict(item) for item in client.get(info.path, **params) if info.name_of(item) == name]
+    if not found:
+        raise NoSuchName(f"no {info.singular} {name!r} (list them with `bigk get {info.plural}`)")
+    return found
+
+
+def _watch_cluster(client: Any, info: KindInfo, cluster: str) -> None:
+    """The watch stream carries home's nodes and GPUs only: `--cluster` there must name home."""
+    names = [row["name"] for row in client.get("/clusters")]
+    if cluster not in names:
+        raise NoSuchName(f"no cluster {cluster!r}; this bigk serve runs {', '.join(names)}")
+    if cluster != names[0]:
+        raise UsageError(f"--watch follows the home cluster's {info.plural} only ({names[0]}); list {cluster}'s "
+                         f"with `bigk get {info.plural} --cluster {cluster}`")
 
 
 def _newest_first(info: KindInfo, items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -553,8 +610,9 @@ def register(app: typer.Typer) -> None:
             all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace (default)."),
             selector: str | None = typer.Option(None, "--selector", "-l",
                                                 help="Label selector, e.g. job=etl,state!=Failed (runs: job, queue, "
-                                                     "state, trigger, namespace; nodes: pool, model; gpus: node, "
-                                                     "pool, model, unhealthy, allocated-idle)."),
+                                                     "state, trigger, namespace, cluster; nodes: pool, model, "
+                                                     "cluster; gpus: node, pool, model, cluster, unhealthy, "
+                                                     "allocated-idle)."),
             sort_by: str | None = typer.Option(None, "--sort-by", help="Sort by this field, e.g. .created_at."),
             no_headers: bool = typer.Option(False, "--no-headers", help="Tables without the header line."),
             watch: bool = typer.Option(False, "--watch", "-w",
@@ -563,6 +621,8 @@ def register(app: typer.Typer) -> None:
                                                        help="With --watch: stop after this many seconds."),
             idle: bool = typer.Option(False, "--idle", help="gpus: GPUs held by runs but idle for the whole window "
                                                              "(node, GPU, pod, run, job), and GPUs busy without bigk."),
+            cluster: str | None = typer.Option(None, "--cluster", help="nodes, gpus, runs: only this cluster's "
+                                               "(bigk serve over several clusters; see `bigk get clusters`)."),
             server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
         """List jobs, runs, the queue (why runs wait), nodes, GPUs or the problems of the served specs."""
         fmt = parse_output(output)
@@ -585,22 +645,30 @@ def register(app: typer.Typer) -> None:
                 _show_problems(data)
             return
         info, name = out.split_kind_name(kind, name)
+        params: dict[str, Any] = {}
+        if cluster:
+            if info.plural not in ("nodes", "gpus", "runs"):
+                raise UsageError(f"--cluster lists nodes, gpus or runs of one cluster, not {info.plural}")
+            if info.plural == "runs" or watch:  # runs (and watch events) carry their cluster: kept like -l cluster=
+                reqs = [*reqs, out.Requirement("cluster", "=", (cluster,))]
+            else:  # the server lists that cluster alone (an unknown name: exit 3)
+                params["cluster"] = cluster
         flt = _Filter(info, job, _run_state(state), None if all_namespaces else namespace, reqs, name)
         if watch:
             if not info.watchable:
                 raise UsageError(f"{info.plural} cannot be watched")
+            if cluster and info.plural in ("nodes", "gpus"):
+                _watch_cluster(client, info, cluster)
             _watch_kind(client, info, flt, fmt, sort_by, limit, not no_headers, watch_timeout)
             return
         if name:
-            items = [_one(client, info, name)]
-            items = flt.apply(items)
+            items = flt.apply(_named(client, info, name, params))
         else:
-            params: dict[str, Any] = {}
             if info.plural == "runs":
                 params = {"job": job or flt.exact("job"), "state": flt.state or flt.exact("state"), "limit": limit}
             items = flt.apply(client.get(info.path, **params))
         items = out.sort_items(items, sort_by)
-        out.emit(info, items, fmt, headers=not no_headers, single=bool(name))
+        out.emit(info, items, fmt, headers=not no_headers, single=bool(name) and len(items) == 1)
         if info.plural == "jobs" and fmt.tabular:
             _warn_problems(client)
 
@@ -720,10 +788,16 @@ def register(app: typer.Typer) -> None:
         data = client.post(f"/runs/{_q(run)}/cancel")
         typer.echo(f"run {run} {data['state']}")
 
-    def _nodes_action(action: str, node: str | None, pool: str | None, server: str | None) -> Any:
+    def _nodes_action(action: str, node: str | None, pool: str | None, server: str | None,
+                      cluster: str | None = None) -> Any:
         _check_target(action, node, pool)
         path = f"/pools/{_q(pool)}/{action}" if pool else f"/nodes/{_q(node)}/{action}"
-        return _client(server).post(path)
+        return _client(server).post(_on(path, cluster))
+
+    def _plan(client: Any, node: str | None, pool: str | None, cluster: str | None) -> Any:
+        """What a drain would evict (`GET .../drain-plan`; a query in a GET's path would be dropped: a parameter)."""
+        return client.get(f"/pools/{_q(pool)}/drain-plan" if pool else f"/nodes/{_q(node)}/drain-plan",
+                          cluster=cluster)
 
     @app.command("drain")
     def drain(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
@@ -733,65 +807,72 @@ def register(app: typer.Typer) -> None:
               wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait until the evicted pods are gone."),
               timeout: float = typer.Option(300.0, "--timeout", min=0.1,
                                             help="With --wait: give up after this many seconds (exit 1)."),
+              cluster: str | None = typer.Option(None, "--cluster", help="The node (or pool) on this cluster "
+                                                 "(bigk serve over several clusters, where the name is on more "
+                                                 "than one)."),
               server: str | None = SERVER_OPT) -> None:
         """Cordon a node (or every node of a pool) and evict its bigk pods, then wait until they are gone."""
         _check_target("drain", node, pool)
         client = _client(server)
-        plan = client.get(f"/pools/{_q(pool)}/drain-plan" if pool else f"/nodes/{_q(node)}/drain-plan")
+        plan = _plan(client, node, pool, cluster)
         if dry_run:
             _show_plan(plan, "would ")
             return
         if pool and not yes:
             _show_plan(plan, "will ")
             _confirm(f"drain every node of pool {pool}")
-        data = _nodes_action("drain", node, pool, server)
-        typer.echo(f"drained {', '.join(data['nodes'])}: evicted {len(data['evicted'])} pod(s)")
+        data = _nodes_action("drain", node, pool, server, cluster)
+        typer.echo(f"drained {', '.join(data['nodes'])}{_where(data)}: evicted {len(data['evicted'])} pod(s)")
         for key in data["evicted"]:
             typer.echo(f"  evicted {key}")
         if wait and data["evicted"]:
-            _wait_empty(client, data["nodes"], timeout)
+            _wait_empty(client, data["nodes"], timeout, cluster or _off_home(data))
 
     @app.command("cordon")
     def cordon(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
                dry_run: bool = typer.Option(False, "--dry-run", help="Only show which nodes would be cordoned."),
                yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before cordoning a whole pool."),
                cluster: str | None = typer.Option(None, "--cluster",
-                                                  help="Cordon a whole cluster: no new runs are dispatched there."),
+                                                  help="Alone: cordon a whole cluster (no new runs are dispatched "
+                                                       "there). With a node or --pool: the node or pool on this "
+                                                       "cluster."),
                server: str | None = SERVER_OPT) -> None:
-        """Mark a node (or a pool) unschedulable; running pods stay. --cluster: dispatch no new runs there."""
-        if cluster:
+        """Mark a node (or a pool) unschedulable; running pods stay. --cluster alone: dispatch no new runs there."""
+        if cluster and not node and not pool:
             if dry_run:
                 _client(server).get(f"/clusters/{_q(cluster)}")  # says "no cluster" for a wrong name
                 typer.echo(f"would cordon cluster {cluster}")
                 return
-            _cluster_cordon("cordon", cluster, node, pool, server)
+            _cluster_cordon("cordon", cluster, server)
             return
         _check_target("cordon", node, pool)
         if pool and (dry_run or not yes):
-            plan = _client(server).get(f"/pools/{_q(pool)}/drain-plan")
-            typer.echo(f"{'would' if dry_run else 'will'} cordon {', '.join(plan['nodes'])} "
+            plan = _plan(_client(server), None, pool, cluster)
+            typer.echo(f"{'would' if dry_run else 'will'} cordon {', '.join(plan['nodes'])}{_where(plan)} "
                        f"({len(plan['pods'])} bigk pod(s) there keep running)")
             if dry_run:
                 return
             _confirm(f"cordon every node of pool {pool}")
         elif dry_run:
-            _client(server).get(f"/nodes/{_q(node)}/drain-plan")  # says "no node" for a wrong name
-            typer.echo(f"would cordon {node}")
+            plan = _plan(_client(server), node, None, cluster)  # says "no node" for a wrong name
+            typer.echo(f"would cordon {node}{_where(plan)}")
             return
-        data = _nodes_action("cordon", node, pool, server)
-        typer.echo(f"cordoned {', '.join(data.get('nodes', [data.get('node')]))}")
+        data = _nodes_action("cordon", node, pool, server, cluster)
+        typer.echo(f"cordoned {', '.join(data.get('nodes', [data.get('node')]))}{_where(data)}")
 
     @app.command("uncordon")
     def uncordon(node: str | None = typer.Argument(None), pool: str | None = typer.Option(None, "--pool"),
                  cluster: str | None = typer.Option(None, "--cluster",
-                                                    help="Uncordon a whole cluster: runs are dispatched there again."),
+                                                    help="Alone: uncordon a whole cluster (runs are dispatched there "
+                                                         "again). With a node or --pool: the node or pool on this "
+                                                         "cluster."),
                  server: str | None = SERVER_OPT) -> None:
         """Make a node (or every node of a pool, e.g. after `drain --pool`) schedulable again."""
-        if cluster:
-            _cluster_cordon("uncordon", cluster, node, pool, server)
+        if cluster and not node and not pool:
+            _cluster_cordon("uncordon", cluster, server)
             return
-        data = _nodes_action("uncordon", node, pool, server)
-        typer.echo(f"uncordoned {', '.join(data.get('nodes', [data.get('node')]))}")
+        data = _nodes_action("uncordon", node, pool, server, cluster)
+        typer.echo(f"uncordoned {', '.join(data.get('nodes', [data.get('node')]))}{_where(data)}")
 
     @app.command("history")
     def history(job: str | None = typer.Argument(None), limit: int = typer.Option(1000, "--limit", min=1),
