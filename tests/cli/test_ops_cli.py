@@ -79,7 +79,10 @@ def test_run_wait_then_every_view_shows_it(svc: Running, bigk: CLI) -> None:
     assert code == 0 and "1 finished runs, 1 succeeded (100.0%)" in out and "duration   p50" in out
     code, out, _ = bigk("get", "nodes", server=s)
     assert "cpu-0" in out and "gpu-a100-1" in out
-    assert len(json.loads(bigk("get", "gpus", "-o", "json", server=s)[1])["items"]) == 24
+    assert out.splitlines()[0].split()[:2] == ["NAME", "POOL"], out  # one cluster: no CLUSTER column (#18)
+    gpus = json.loads(bigk("get", "gpus", "-o", "json", server=s)[1])["items"]
+    assert len(gpus) == 24 and {g["cluster"] for g in gpus} == {"default"}
+    assert bigk("get", "gpus", server=s)[1].splitlines()[0].split()[0] == "NODE"
     assert bigk("get", "queue", server=s)[1].strip() == "No queue."
 
 

@@ -151,6 +151,66 @@ def test_emulate_3_dispatches_each_run_where_its_spec_allows(tmp_path: Path, ser
         assert 'bigk_cluster_up{cluster="cloud-l4"} 1.0' in metrics
         assert 'bigk_cluster_gpus{cluster="cloud-h100"} 8.0' in metrics
 
+        _nodes_and_gpus_of_every_cluster(svc, c)
+
+
+def _unschedulable(svc: Running, cluster: str, node: str) -> bool:
+    """What the cluster's own API server says of the node."""
+    view = svc.service.clusters[cluster].cluster
+    assert view is not None
+    return bool(view.core.read_node(node).spec.unschedulable)
+
+
+def _nodes_and_gpus_of_every_cluster(svc: Running, c: httpx.Client) -> None:
+    """`get nodes` / `get gpus` list every cluster with a CLUSTER column; `?cluster=`, `--cluster` and `-l cluster=`
+    pick one; a node action acts on the one cluster that has the node, asks for --cluster where several have it."""
+    shapes = {"onprem": 8, "cloud-h100": 3, "cloud-l4": 6}
+    code, text = _cli("get", "nodes", "--server", svc.url)
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["CLUSTER", "NAME", "POOL"], lines[0]
+    seen = [(line.split()[0], line.split()[1]) for line in lines[1:]]
+    assert {name: sum(1 for cl, _ in seen if cl == name) for name in shapes} == shapes, text
+    assert ("cloud-h100", "gpu-h100-0") in seen and ("cloud-l4", "cpu-0") in seen and ("onprem", "cpu-0") in seen
+    rows = c.get("/api/v1/nodes", params={"cluster": "cloud-l4"}).json()
+    assert {r["cluster"] for r in rows} == {"cloud-l4"} and len(rows) == 6, rows
+    missing = c.get("/api/v1/nodes", params={"cluster": "nowhere"})
+    assert missing.status_code == 404 and "no cluster 'nowhere'" in missing.json()["detail"], missing.text
+    code, text = _cli("get", "nodes", "-l", "cluster=cloud-h100", "--server", svc.url)
+    assert code == 0 and [line.split()[1] for line in text.splitlines()[1:]] == ["cpu-0", "cpu-1", "gpu-h100-0"], text
+    code, text = _cli("get", "gpus", "--cluster", "cloud-h100", "--server", svc.url)
+    assert code == 0 and text.splitlines()[0].split()[:2] == ["CLUSTER", "NODE"], text
+    assert [line.split()[:2] for line in text.splitlines()[1:]] == [["cloud-h100", "gpu-h100-0"]] * 8, text
+    gpus = c.get("/api/v1/gpus").json()
+    assert {g["cluster"] for g in gpus} == set(shapes) and len(gpus) == 2 * 8 + 2 * 4 + 8 + 4 * 4, len(gpus)
+    code, text = _cli("get", "nodes", "--cluster", "nowhere", "--server", svc.url)
+    assert code == 3 and "no cluster 'nowhere'" in text, text
+
+    # a node on one cluster only: found there, cordoned on that cluster's API server
+    code, text = _cli("cordon", "gpu-h100-0", "--server", svc.url)
+    assert code == 0 and text.strip() == "cordoned gpu-h100-0 on cluster cloud-h100", text
+    assert _unschedulable(svc, "cloud-h100", "gpu-h100-0")
+    row = c.get("/api/v1/nodes", params={"cluster": "cloud-h100"}).json()[2]
+    assert row["name"] == "gpu-h100-0" and row["unschedulable"] is True, row
+    assert _cli("uncordon", "gpu-h100-0", "--server", svc.url)[0] == 0
+    assert not _unschedulable(svc, "cloud-h100", "gpu-h100-0")
+    # a name on every cluster: which one must be said
+    code, text = _cli("cordon", "cpu-0", "--server", svc.url)
+    assert code == 1 and "node 'cpu-0' is on 3 clusters (onprem, cloud-h100, cloud-l4)" in text, text
+    assert c.post("/api/v1/nodes/cpu-0/cordon").status_code == 409
+    assert not any(_unschedulable(svc, name, "cpu-0") for name in shapes)
+    code, text = _cli("cordon", "cpu-0", "--cluster", "cloud-l4", "--server", svc.url)
+    assert code == 0 and text.strip() == "cordoned cpu-0 on cluster cloud-l4", text
+    assert [_unschedulable(svc, name, "cpu-0") for name in shapes] == [False, False, True]
+    code, text = _cli("uncordon", "cpu-0", "--cluster", "cloud-l4", "--server", svc.url)
+    assert code == 0 and not _unschedulable(svc, "cloud-l4", "cpu-0"), text
+    code, text = _cli("drain", "cpu-1", "--cluster", "cloud-h100", "--dry-run", "--server", svc.url)
+    assert code == 0 and text.startswith("would cordon cpu-1 on cluster cloud-h100 and evict 0 bigk pod(s)"), text
+    code, text = _cli("cordon", "gpu-h100-0", "--cluster", "onprem", "--server", svc.url)
+    assert code == 3 and "no node 'gpu-h100-0'" in text, text
+    assert any(e["kind"] == "cordon" and e["message"] == "cpu-0 (cluster cloud-l4)"
+               for e in c.get("/api/v1/events").json())
+
 
 def test_a_cluster_lost_mid_run_and_back_loses_and_doubles_no_run(tmp_path: Path,
                                                                    serve_clusters: Callable[..., Running]) -> None:
@@ -188,6 +248,9 @@ def test_a_cluster_lost_mid_run_and_back_loses_and_doubles_no_run(tmp_path: Path
             wait_for(lambda run_id=run_id: _state(c, run_id)["state"] == "Unknown", 20, f"{run_id} Unknown")
         rows = {r["name"]: r for r in c.get("/api/v1/clusters").json()}
         assert rows["cloud-h100"]["reachable"] is False and rows["onprem"]["reachable"] is True
+        listed = c.get("/api/v1/nodes")  # the silent cluster's nodes are left out, the others still listed
+        assert listed.status_code == 200 and {r["cluster"] for r in listed.json()} == {"onprem"}, listed.text
+        assert listed.headers["X-Bigk-Unanswered-Clusters"] == "cloud-h100"
         assert c.post("/api/v1/clusters/onprem/uncordon").status_code == 200
         wait_for(lambda: _state(c, late)["cluster"] == "onprem", 20, "late dispatched again, to onprem")
         wait_for(lambda: _state(c, late)["state"] == "Succeeded", 60, "late to succeed on onprem")
