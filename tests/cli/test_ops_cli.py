@@ -271,3 +271,22 @@ def test_a_driver_lost_to_bigk_drain_says_so(svc: Running, bigk: CLI) -> None:
     code, out, _ = bigk("describe", "run", run_id, server=s)
     assert f"driver pod long-{run_id}-driver evicted by `bigk drain {node}`" in out
     assert "outside bigk" not in out
+
+
+def test_drain_on_a_named_cluster_waits_by_reading_that_clusters_nodes(monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The watch stream carries home's nodes only: a drain on another cluster polls `GET /nodes?cluster=` (#18)."""
+    from bigk.cli import ops_cmds
+
+    asked: list[tuple[str, dict[str, Any]]] = []
+    counts = iter([2, 1, 0])
+
+    class Fake:
+        def get(self, path: str, **params: Any) -> list[dict[str, Any]]:
+            asked.append((path, params))
+            return [{"name": "cpu-0", "bigk_pods": next(counts)}, {"name": "cpu-1", "bigk_pods": 3}]
+
+    monkeypatch.setattr(ops_cmds.time, "sleep", lambda _s: None)
+    ops_cmds._wait_empty(Fake(), ["cpu-0"], 30.0, "cloud-l4")
+    assert asked == [("/nodes", {"cluster": "cloud-l4"})] * 3
+    assert capsys.readouterr().out.startswith("evictions done in ")

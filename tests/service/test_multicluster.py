@@ -206,6 +206,10 @@ def _nodes_and_gpus_of_every_cluster(svc: Running, c: httpx.Client) -> None:
     assert code == 0 and not _unschedulable(svc, "cloud-l4", "cpu-0"), text
     code, text = _cli("drain", "cpu-1", "--cluster", "cloud-h100", "--dry-run", "--server", svc.url)
     assert code == 0 and text.startswith("would cordon cpu-1 on cluster cloud-h100 and evict 0 bigk pod(s)"), text
+    code, text = _cli("drain", "cpu-1", "--cluster", "cloud-h100", "--server", svc.url)
+    assert code == 0 and text.startswith("drained cpu-1 on cluster cloud-h100: evicted 0 pod(s)"), text
+    assert [_unschedulable(svc, name, "cpu-1") for name in shapes] == [False, True, False]
+    assert _cli("uncordon", "cpu-1", "--cluster", "cloud-h100", "--server", svc.url)[0] == 0
     code, text = _cli("cordon", "gpu-h100-0", "--cluster", "onprem", "--server", svc.url)
     assert code == 3 and "no node 'gpu-h100-0'" in text, text
     assert any(e["kind"] == "cordon" and e["message"] == "cpu-0 (cluster cloud-l4)"
