@@ -92,7 +92,7 @@ def _micro(ts: float) -> datetime:
 class LeaderElector:
     """Campaigns for a Lease in a background thread; `is_leader` says whether we may act now."""
 
-    def __init__(self, api: client.ApiClient, *, name: str = "bigk-scheduler", namespace: str = "default",
+    def __init__(self, api: client.ApiClient | None, *, name: str = "bigk-scheduler", namespace: str = "default",
                  identity: str | None = None, lease_duration_s: float = 15.0, renew_deadline_s: float = 10.0,
                  retry_period_s: float = 2.0, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time,
@@ -100,7 +100,8 @@ class LeaderElector:
                  on_stopped_leading: Callable[[], None] | None = None, coord: Any = None) -> None:
         if not retry_period_s < renew_deadline_s < lease_duration_s:
             raise ValueError("need retry_period_s < renew_deadline_s < lease_duration_s")
-        self._coord = coord if coord is not None else client.CoordinationV1Api(api)  # `coord`: a stand-in (tests)
+        # `coord`: another home for the Lease with the same three calls (the state database, or a test's stand-in)
+        self._coord = coord if coord is not None else client.CoordinationV1Api(api)
         self.name = name
         self.namespace = namespace
         self.identity = identity or default_identity()

@@ -78,7 +78,7 @@ class Service:
         self.catalog: Catalog | None = None
         self.runs: RunManager | None = None
         self.cron: Cron | None = None
-        self.elector: LeaderElector | None = None  # the home cluster's (the first): cron fires while it leads
+        self.elector: LeaderElector | None = None  # the service's: cron fires and runs are acted on while it leads
         self.identity_claim: IdentityClaim | None = None
         self.loop: SchedulerLoop | None = None
         self.eta: EtaService | None = None
@@ -200,9 +200,11 @@ class Service:
                             "pods labelled bigk.io/run that this state database does not know; bigk leaves them alone")
 
     def _start_leading(self, cron: Cron) -> tuple[LeaderElector, IdentityClaim]:
-        """Leader election, a Lease per cluster: cron fires (and the run ticker acts) only while this replica leads
-        the home cluster (the first); each cluster's scheduling loop acts only while it leads that cluster."""
-        from bigk.kube.leader import IdentityClaim
+        """Leader election: cron fires and the run ticker acts only while this replica leads the service; each
+        cluster's scheduling loop acts only while it leads that cluster's Lease. With one cluster the service
+        leads with that Lease; with several, with a lease in the state database (`store_lease`), so that losing
+        any one cluster, the first included, is losing only that cluster."""
+        from bigk.kube.leader import IdentityClaim, LeaderElector
 
         def lead() -> None:
             log.info("event=leader_acquired identity=%s", identity_claim.identity)
@@ -216,14 +218,25 @@ class Service:
         identity_claim = self.identity_claim = IdentityClaim(self.config.state_dir)
         home = self.home
         assert home is not None
+        multi = self.config.multicluster
         for runtime in self.clusters.values():
-            if runtime is home:
+            if runtime is home and not multi:
                 runtime.start_leading(identity_claim.identity, lead, follow)
-            else:  # another cluster's Lease: only its scheduling loop depends on it
+            else:  # a cluster's own Lease: only its scheduling loop depends on it
                 runtime.start_leading(identity_claim.identity, partial(_note, "leader_acquired", runtime.name),
                                       partial(_note, "leader_lost", runtime.name))
-        elector = self.elector = home.elector
-        assert elector is not None
+        if not multi:
+            assert home.elector is not None
+            self.elector = home.elector
+            return home.elector, identity_claim
+        from bigk.service.store_lease import StoreLeaseApi
+
+        assert self.store is not None
+        lease = self.config.leader_lease_s
+        elector = self.elector = LeaderElector(
+            None, name="bigk-serve", namespace=self.config.lease_namespace, identity=identity_claim.identity,
+            lease_duration_s=lease, renew_deadline_s=lease * 2 / 3, retry_period_s=min(2.0, lease / 5),
+            on_started_leading=lead, on_stopped_leading=follow, coord=StoreLeaseApi(self.store)).start()
         return elector, identity_claim
 
     def _start_scheduling(self, runs: RunManager, store: Store, catalog: Catalog,
@@ -270,6 +283,8 @@ class Service:
             runtime.stop_scheduling()
         for runtime in runtimes:
             runtime.stop_leading()
+        if self.config.multicluster and self.elector is not None:  # the service's lease in the store
+            self.elector.stop(release=True)
         if self.identity_claim is not None:
             self.identity_claim.release()
         for runtime in runtimes:

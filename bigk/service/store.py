@@ -29,12 +29,13 @@ from sqlalchemy import (
     delete,
     event,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from bigk.errors import BigkError, NotFound
+from bigk.errors import BigkError, Conflict, NotFound
 from bigk.service.runstate import ACTIVE, TERMINAL, TIMESTAMP_FIELD, RunState, check_transition
 
 
@@ -88,6 +89,39 @@ class _ClusterCordon(_Base):
     cluster: Mapped[str] = mapped_column(String(63), primary_key=True)
     cordoned: Mapped[bool] = mapped_column(Boolean)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class _Lease(_Base):
+    """A leader lease kept in the state database (`bigk.service.store_lease`): with several clusters the service's
+    leadership may not live in one of them. `version` is bumped by every write, as a resourceVersion is."""
+
+    __tablename__ = "bigk_leases"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(253), default="")
+    duration_s: Mapped[float] = mapped_column(Float)
+    acquired_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    renewed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    transitions: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """One lease row: who holds it, for how long, and the version a conditional write must name."""
+
+    name: str
+    holder: str
+    duration_s: float
+    acquired_at: float | None
+    renewed_at: float | None
+    transitions: int
+    version: int = 0
+
+
+def _lease(row: _Lease) -> LeaseRecord:
+    return LeaseRecord(row.name, row.holder, row.duration_s, row.acquired_at, row.renewed_at, row.transitions,
+                       row.version)
 
 
 # Columns added to existing tables after their first release: (table, column, SQL type and default). `Store` adds
@@ -366,6 +400,39 @@ class Store:
     def cluster_cordons(self) -> dict[str, bool]:
         with self._session() as session:
             return {c.cluster: c.cordoned for c in session.scalars(select(_ClusterCordon))}
+
+    # ---- leases ----------------------------------------------------------------------------
+
+    def read_lease(self, name: str) -> LeaseRecord | None:
+        with self._session() as session:
+            row = session.get(_Lease, name)
+            return _lease(row) if row is not None else None
+
+    def create_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Insert a lease that does not exist yet; Conflict when another replica created it first."""
+        try:
+            with self._session() as session:
+                row = _Lease(name=lease.name, holder=lease.holder, duration_s=lease.duration_s,
+                             acquired_at=lease.acquired_at, renewed_at=lease.renewed_at,
+                             transitions=lease.transitions, version=1)
+                session.add(row)
+                session.flush()
+                return _lease(row)
+        except IntegrityError:
+            raise Conflict(f"lease {lease.name} exists already") from None
+
+    def replace_lease(self, lease: LeaseRecord) -> LeaseRecord:
+        """Write a lease only if it is still at `lease.version` (compare-and-swap); Conflict when it moved on."""
+        with self._session() as session:
+            done = session.execute(
+                update(_Lease).where(_Lease.name == lease.name, _Lease.version == lease.version).values(
+                    holder=lease.holder, duration_s=lease.duration_s, acquired_at=lease.acquired_at,
+                    renewed_at=lease.renewed_at, transitions=lease.transitions, version=lease.version + 1))
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict(f"lease {lease.name} changed since version {lease.version}")
+            row = session.get(_Lease, lease.name, populate_existing=True)
+            assert row is not None
+            return _lease(row)
 
     # ---- fire marks ------------------------------------------------------------------------
 

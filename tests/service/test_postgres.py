@@ -98,3 +98,15 @@ def test_bigk_serve_runs_a_job_with_its_state_in_postgres(pg_url: str, tmp_path:
         wait_for(lambda: c.get(f"/api/v1/runs/{run['id']}").json()["state"] == "Succeeded", 15, "the run")
     assert Store(pg_url).get_run(run["id"]).state is RunState.SUCCEEDED  # written to PostgreSQL, not SQLite
     assert not (tmp_path / "state" / "bigk.db").exists()
+
+
+def test_the_service_lease_on_postgres_lets_one_replica_lead(pg_url: str) -> None:
+    """Several clusters: the service's leadership is a `bigk_leases` row; compare-and-swap holds on PostgreSQL."""
+    from tests.service.test_store_lease import Clock, _elector
+
+    clock = Clock()
+    a, b = _elector(Store(pg_url), "a", clock), _elector(Store(pg_url), "b", clock)
+    assert a.try_acquire_or_renew() and not b.try_acquire_or_renew()
+    clock.t += 16.0
+    assert b.try_acquire_or_renew() and not a.try_acquire_or_renew()
+    assert b.release() and a.try_acquire_or_renew() and a.leader == "a"
