@@ -60,13 +60,15 @@ ACTIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("pools", "cordon"): ("cordon", "nodes"),
     ("pools", "uncordon"): ("cordon", "nodes"),
     ("pools", "drain"): ("drain", "nodes"),
+    ("clusters", "cordon"): ("cordon", "clusters"),  # several clusters: stop / resume dispatching to one
+    ("clusters", "uncordon"): ("cordon", "clusters"),
     ("whatif", ""): ("get", "jobs"),  # POST /api/v1/whatif reads only: it forecasts a spec, creates nothing
 }
 # GET /api/v1/<collection>[/<name>...] -> resource in bigk.io
 READS: dict[str, str] = {
     "jobs": "jobs", "problems": "jobs", "runs": "runs", "events": "runs", "explanations": "runs",
     "watch": "runs", "queue": "queues", "queues": "queues", "nodes": "nodes", "gpus": "nodes", "pools": "nodes",
-    "audit": "audit", "version": "version",
+    "audit": "audit", "version": "version", "clusters": "clusters",
 }
 
 

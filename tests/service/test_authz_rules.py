@@ -30,6 +30,9 @@ from bigk.service.authz import Action, Guard, Identity, ReviewError, action_for,
     ("POST", "/api/v1/nodes/gpu-0/uncordon", Action("cordon", "nodes", "gpu-0")),
     ("POST", "/api/v1/nodes/gpu-0/drain", Action("drain", "nodes", "gpu-0")),
     ("POST", "/api/v1/pools/gpu-a100/drain", Action("drain", "nodes")),  # every node of the pool
+    ("GET", "/api/v1/clusters", Action("list", "clusters")),
+    ("GET", "/api/v1/clusters/onprem", Action("get", "clusters", "onprem")),
+    ("POST", "/api/v1/clusters/onprem/uncordon", Action("cordon", "clusters", "onprem")),
 ])
 def test_requests_map_to_bigk_io_actions(method: str, path: str, action: Action) -> None:
     assert action_for(method, path) == action
