@@ -150,6 +150,12 @@ def test_emulate_3_dispatches_each_run_where_its_spec_allows(tmp_path: Path, ser
         metrics = c.get("/metrics").text
         assert 'bigk_cluster_up{cluster="cloud-l4"} 1.0' in metrics
         assert 'bigk_cluster_gpus{cluster="cloud-h100"} 8.0' in metrics
+        for name in svc.service.clusters:  # each cluster's own loop: its own scheduler, pool and per-GPU series
+            assert f'bigk_scheduler_leader{{cluster="{name}"}} 1.0' in metrics, name
+            assert f'bigk_scheduler_last_cycle_timestamp_seconds{{cluster="{name}"}}' in metrics, name
+        wait_for(lambda: 'bigk_pool_capacity{cluster="cloud-h100",pool="gpu-h100",resource="gpu"} 8.0'
+                 in c.get("/metrics").text, 15, "cloud-h100's pool figures")
+        assert 'bigk_gpu_healthy{cluster="cloud-l4",' in c.get("/metrics").text
 
         _nodes_and_gpus_of_every_cluster(svc, c)
 
