@@ -118,14 +118,12 @@ def create_app(service: Served, token: str | None) -> FastAPI:
 
     @app.get(f"{API}/eta", dependencies=read, tags=["scheduling"])
     def eta_board() -> dict[str, Any]:
-        """Every waiting run's queue position and estimated start (p50, range p10..p90), newest computation."""
+        """Every waiting run's queue position and estimated start (p50, range p10..p90), newest computation; with
+        several clusters every cluster's board (each row's `cluster`, its position in that cluster's line)."""
         eta = parts.eta
         if eta is None:
             return {"computed_at": None, "runs": [], "cpu_s": None}
-        board = eta.board
-        rows = sorted(board.runs.values(), key=lambda r: r.position)
-        return {"computed_at": board.computed_at, "cpu_s": round(board.cpu_s, 4), "cycles": board.cycles,
-                "error": board.error, "runs": [r.to_dict() for r in rows]}
+        return eta.listing()
 
     @app.get(f"{API}/jobs/{{name}}/whatif", dependencies=read, tags=["jobs"])
     def job_whatif(name: NAME) -> dict[str, Any]:

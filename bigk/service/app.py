@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from bigk.kube.leader import IdentityClaim, LeaderElector
     from bigk.kube.loop import SchedulerLoop
     from bigk.service.eta import EtaService
+    from bigk.service.eta_boards import EtaBoards
     from bigk.spec.queues import QueueTree
 
 __all__ = ["STATE_DIR_ENV", "Service", "ServiceConfig", "ServiceError", "default_state_dir"]
@@ -81,7 +82,8 @@ class Service:
         self.elector: LeaderElector | None = None  # the service's: cron fires and runs are acted on while it leads
         self.identity_claim: IdentityClaim | None = None
         self.loop: SchedulerLoop | None = None
-        self.eta: EtaService | None = None
+        self.eta: EtaService | None = None  # home's ETA board
+        self.eta_boards: EtaBoards | None = None  # every cluster's (one cluster: the one board)
         self._parts: Parts | None = None
         self._ready = False
         self._stop = threading.Event()
@@ -150,15 +152,15 @@ class Service:
         catalog.reload(force=True)  # calls firing.catalog_changed: cron's jobs match the specs before it resumes
         catalog.start()
         elector, identity_claim = self._start_leading(cron)
-        self.eta = self._start_scheduling(runs, store, catalog, firing)
+        self.eta_boards = self._start_scheduling(runs, store, catalog, firing, fit)
         loop_view = self.loop.view if self.loop is not None else _no_loop
         views = Views(store=store, catalog=catalog, firing=firing, fit=fit, cluster=cluster, clock=self.clock,
-                      loop_view=loop_view, eta=self.eta, cluster_view=self._cluster_loop_view)
+                      loop_view=loop_view, eta=self.eta_boards, cluster_view=self._cluster_loop_view)
         actions = Actions(store=store, catalog=catalog, fit=fit, runs=runs, cluster=cluster, firing=firing,
                           views=views, clock=self.clock, wake=self._wake.set)
         self._parts = Parts(config=cfg, clock=self.clock, kube=api, kube_url=self.kube_url,
                             started_at=self.started_at, store=store, catalog=catalog, cluster=cluster,
-                            gpu_watch=gpu_watch, runs=runs, views=views, actions=actions, eta=self.eta,
+                            gpu_watch=gpu_watch, runs=runs, views=views, actions=actions, eta=self.eta_boards,
                             loop_view=loop_view, elector=elector, identity_claim=identity_claim,
                             stopping=self._stop, clusters=self.clusters, wake=self._wake.set)
         self._report_orphans(store)
@@ -239,13 +241,14 @@ class Service:
             on_started_leading=lead, on_stopped_leading=follow, coord=StoreLeaseApi(self.store)).start()
         return elector, identity_claim
 
-    def _start_scheduling(self, runs: RunManager, store: Store, catalog: Catalog,
-                          firing: Firing) -> EtaService | None:
-        """A scheduler loop per cluster and the ETA board (off the scheduling thread, one cluster only); None without
-        `scheduler`."""
+    def _start_scheduling(self, runs: RunManager, store: Store, catalog: Catalog, firing: Firing,
+                          fit: FitGuard) -> EtaBoards | None:
+        """A scheduler loop per cluster and an ETA board per cluster (off the scheduling threads; with several
+        clusters each forecasts its own cluster's runs, `bigk.service.eta_boards`); None without `scheduler`."""
         if not self.config.scheduler:
             return None
         from bigk.service.eta import EtaService
+        from bigk.service.eta_boards import EtaBoards, EtaReport, pinned_to
 
         view_s = CLUSTER_METRICS_EVERY_S if not self.config.multicluster else DISPATCH_VIEW_EVERY_S
         for runtime in self.clusters.values():
@@ -253,12 +256,25 @@ class Service:
                                      lambda key, why: runs.note_eviction(key, f"the scheduler ({why})"))
         home = self.home
         assert home is not None and home.loop is not None and home.scheduler is not None
-        loop = self.loop = home.loop
-        if self.config.multicluster:  # the ETA board forecasts one scheduler's queue: not across clusters (yet)
-            return None
-        return EtaService(store=store, catalog=catalog, firing=firing, loop=loop, policy=self.config.policy,
-                          reservation_ttl_s=home.scheduler.reservation_ttl_s,
-                          stale_after_s=home.scheduler.stale_after_s, clock=self.clock).start()
+        self.loop = home.loop
+
+        def board(runtime: ClusterRuntime, **extra: Any) -> EtaService:
+            assert runtime.loop is not None and runtime.scheduler is not None
+            return EtaService(store=store, catalog=catalog, firing=firing, loop=runtime.loop,
+                              policy=self.config.policy, reservation_ttl_s=runtime.scheduler.reservation_ttl_s,
+                              stale_after_s=runtime.scheduler.stale_after_s, clock=self.clock, **extra)
+
+        if not self.config.multicluster:
+            boards = EtaBoards({home.name: board(home)})
+        else:  # one board per cluster over its own loop; what-if asks the dispatcher which clusters would take it
+            assert isinstance(fit, ClustersFit) and runs.dispatcher is not None
+            report = EtaReport()
+            boards = EtaBoards({name: board(runtime, cluster=name, pinned=pinned_to(name, fit.allowed),
+                                            report=report.for_cluster(name))
+                                for name, runtime in self.clusters.items()},
+                               multi=True, trial=runs.dispatcher.trial)
+        self.eta = boards.home
+        return boards.start()
 
     def stop(self) -> None:
         """Graceful stop: stop firing, let submissions finish and be recorded, release leadership."""
@@ -276,8 +292,8 @@ class Service:
             self.runs.shutdown()
             if self.is_leader and self.store is not None:
                 self._cancel_embedded_runs(self.store, self.runs)
-        if self.eta is not None:
-            self.eta.stop()
+        if self.eta_boards is not None:
+            self.eta_boards.stop()
         runtimes = list(self.clusters.values())[::-1]  # the reverse of the start order
         for runtime in runtimes:
             runtime.stop_scheduling()

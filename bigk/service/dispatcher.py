@@ -121,6 +121,13 @@ class Dispatcher:
             out[run.id] = self._decision(run, found, now)
         return out
 
+    def trial(self, spec: Any, now: float) -> Dispatch:
+        """What the dispatcher would find for a run of `spec` now, cluster by cluster (a what-if: the views are
+        copies and nothing is kept or recorded)."""
+        gang = gang_for(spec, "whatif")
+        views = self.views(self.store.active_runs(), now)
+        return dispatch(gang, views, cluster_rule(spec), items=dispatch_items(spec, gang), now=now)
+
     def _decision(self, run: RunRecord, found: Dispatch, now: float) -> Decision:
         message = found.message()
         if found.how == "fits-now":

@@ -25,6 +25,10 @@ go to a `Calibrator` (`bigk.scheduler.calibration`), which corrects the
 estimates shown from then on (point and range) by the errors of earlier ones at
 a similar horizon. It lives in memory: after a restart the service needs
 `min_records` starts again before it calibrates.
+
+With several clusters (`bigk.service.eta_boards`) there is one `EtaService` per cluster, over that
+cluster's scheduling loop: it forecasts only the runs recorded on that cluster (`cluster`), and the
+cron fires only of jobs that may go nowhere else (`pinned`).
 """
 
 from __future__ import annotations
@@ -180,8 +184,15 @@ class EtaService:
 
     def __init__(self, *, store: Store, catalog: Catalog, firing: Firing, loop: SchedulerLoop, policy: str,
                  reservation_ttl_s: float, clock: Callable[[], float], poll_s: float = POLL_S,
-                 max_age_s: float = MAX_AGE_S, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> None:
+                 max_age_s: float = MAX_AGE_S, stale_after_s: float = DEFAULT_STALE_AFTER_S,
+                 cluster: str | None = None, pinned: Callable[[Any], bool] | None = None,
+                 report: Callable[[float, int], None] = metrics.observe_eta_computation) -> None:
         self.store = store
+        # Several clusters: only the runs recorded on `cluster` are this board's (None: every run), and only the
+        # cron fires of jobs `pinned` here (that may go to no other cluster) arrive in its forecast (None: all).
+        self.cluster = cluster
+        self.pinned = pinned
+        self.report = report  # the recomputation's CPU time and waiting runs, for the metrics
         self.catalog = catalog
         self.firing = firing  # suspension and cron fire times
         self.loop = loop  # its informer cache (a locked copy) and its published view; never its scheduler
@@ -203,7 +214,8 @@ class EtaService:
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def start(self) -> EtaService:
-        self._thread = threading.Thread(target=self._run, name="bigk-eta", daemon=True)
+        name = "bigk-eta" if self.cluster is None else f"bigk-eta-{self.cluster}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         return self
 
@@ -247,8 +259,13 @@ class EtaService:
                 self.board.error = str(exc)[:300]
                 self._stop.wait(5.0)
 
+    def _active(self) -> list[RunRecord]:
+        """The active runs this board forecasts: every one, or with several clusters those recorded on its own."""
+        active = self.store.active_runs()
+        return active if self.cluster is None else [r for r in active if r.cluster == self.cluster]
+
     def _fingerprint(self) -> object:
-        runs = tuple((r.id, str(r.state)) for r in self.store.active_runs())
+        runs = tuple((r.id, str(r.state)) for r in self._active())
         return (self.loop.cache.generation, runs, id(self.catalog.view))
 
     # ---- inputs ---------------------------------------------------------------------------------
@@ -271,13 +288,13 @@ class EtaService:
 
     def _inputs(self, now: float) -> tuple[ForecastInput, dict[str, RunRecord]]:
         snap = self._snapshot()
-        store = self.store
         durations = self._durations()
         catalog = self.catalog
         inp = ForecastInput(Snapshot(snap.nodes, list(snap.pods), dict(snap.queues), dict(snap.gangs)), now,
                             draws="spread")
-        active = store.active_runs()
-        for run in active:  # runs still going count in the duration estimates (as lasting at least this long)
+        everywhere = self.store.active_runs()
+        active = everywhere if self.cluster is None else [r for r in everywhere if r.cluster == self.cluster]
+        for run in everywhere:  # runs still going count in the duration estimates (as lasting at least this long)
             if run.state not in WAITING:
                 since = run.running_at or run.admitted_at or run.submitted_at or run.created_at
                 durations.running.setdefault(run.job, []).append(max(0.0, now - since))
@@ -309,6 +326,8 @@ class EtaService:
             schedule = loaded.spec.spec.schedule
             if schedule is None or self.firing.suspended(name):
                 continue
+            if self.pinned is not None and not self.pinned(loaded):  # it may go to another cluster: not counted
+                continue
             try:
                 times = self.firing.fire_times(loaded.spec, now, now + FIRES_HORIZON_S, limit=FIRES_PER_JOB)
             except Exception:
@@ -331,7 +350,7 @@ class EtaService:
         cpu = time.process_time() - began
         self._score(by_gang, runs, now)
         self.board = Board(now, runs, cpu, fc.cycles)
-        metrics.observe_eta_computation(cpu, len(runs))
+        self.report(cpu, len(runs))
         return self.board
 
     def _live_order(self) -> list[str]:
@@ -384,6 +403,9 @@ class EtaService:
                     self.calibrator.close(run_id, None)
                     continue
                 run = found
+            if self.cluster is not None and run.cluster != self.cluster:  # sent elsewhere since (a lost cluster)
+                self.calibrator.close(run_id, None)
+                continue
             started = run.admitted_at or run.running_at
             if started is None:
                 self.calibrator.close(run_id, None)

@@ -20,7 +20,7 @@ from bigk.service.actions import Actions
 from bigk.service.catalog import Catalog
 from bigk.service.cluster_view import ClusterView
 from bigk.service.config import ServiceConfig
-from bigk.service.eta import EtaService
+from bigk.service.eta_boards import EtaBoards
 from bigk.service.gpu_watch import GpuWatch
 from bigk.service.lifecycle import RunManager
 from bigk.service.runtime import ClusterRuntime
@@ -33,7 +33,8 @@ class Parts:
     """What a started service is made of.
 
     kube: the Kubernetes API client (of the embedded emulator, or the real cluster at `kube_url`).
-    eta: the start-time estimates; None when this process runs no scheduler.
+    eta: the start-time estimates, one board per cluster (`EtaBoards`: name -> EtaService, home first and
+        the default; one cluster: one board for every run); None when this process runs no scheduler.
     loop_view: the scheduler loop's last published view (`EMPTY_VIEW` without a loop).
     stopping: set once the service is stopping (long-lived streams end).
     clusters: every cluster's runtime by name, in the declared order (one, `default`, unless several are run);
@@ -53,7 +54,7 @@ class Parts:
     runs: RunManager
     views: Views
     actions: Actions
-    eta: EtaService | None
+    eta: EtaBoards | None
     loop_view: Callable[[], LoopView]
     elector: LeaderElector
     identity_claim: IdentityClaim

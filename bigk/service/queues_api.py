@@ -30,7 +30,7 @@ def queues_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         eta = parts.eta
         # the board is as of its last refresh: a run that has started since is no longer waiting
         waiting = {r.id for r in parts.store.active_runs() if r.state in WAITING}
-        board = [r for r in eta.board.runs.values() if r.run in waiting] if eta is not None else []
+        board = [r for _, r in eta.rows() if r.run in waiting] if eta is not None else []
         for row in rows:
             name = row["name"]
             starts = [r.eta for r in board if r.eta is not None and (r.queue == name or

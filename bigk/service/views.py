@@ -15,7 +15,7 @@ from bigk.kube.loop_view import LoopView
 from bigk.service import history as hist
 from bigk.service.catalog import Catalog, UnknownJob
 from bigk.service.cluster_view import ClusterView
-from bigk.service.eta import EtaService
+from bigk.service.eta_boards import EtaBoards
 from bigk.service.firing import Firing
 from bigk.service.guards import FitGuard
 from bigk.service.runstate import RunState
@@ -28,12 +28,13 @@ __all__ = ["UnknownJob", "Views"]
 class Views:
     """The read side of `bigk serve`.
 
-    eta: the ETA board (None when this process runs no scheduler); loop_view: the scheduler loop's
+    eta: the ETA boards (None when this process runs no scheduler; with several clusters a run's estimate comes
+    from its own cluster's board, and a run not dispatched yet has none); loop_view: the scheduler loop's
     last published view (`EMPTY_VIEW` without one); cluster_view: with several clusters, that of the
     named cluster's loop (a run's explanation comes from the scheduler of the cluster it went to)."""
 
     def __init__(self, *, store: Store, catalog: Catalog, firing: Firing, fit: FitGuard, cluster: ClusterView,
-                 clock: Callable[[], float], loop_view: Callable[[], LoopView], eta: EtaService | None,
+                 clock: Callable[[], float], loop_view: Callable[[], LoopView], eta: EtaBoards | None,
                  cluster_view: Callable[[str], LoopView] | None = None) -> None:
         self.store = store
         self.catalog = catalog
@@ -85,24 +86,24 @@ class Views:
         return out
 
     def eta_for(self, run: RunRecord) -> dict[str, Any] | None:
-        """The waiting run's queue position and estimated start (bigk.service.eta), None when it has none."""
+        """The waiting run's queue position and estimated start (bigk.service.eta) from its cluster's board, None
+        when it has none."""
         eta = self.eta
         if eta is None or run.state not in (RunState.PENDING, RunState.SUBMITTED):
             return None
-        found = eta.for_run(run.id)
-        return found.to_dict() if found is not None else None
+        return eta.eta_dict(run.id, run.cluster)
 
     def with_eta(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run dicts with `eta` (start estimate, range, position) added to the waiting ones."""
         eta = self.eta
         for row in rows:
-            found = eta.for_run(row.get("id", "")) if eta is not None else None
-            row["eta"] = found.to_dict() if found is not None and row.get("state") in ("Pending", "Submitted") \
-                else None
+            found = eta.eta_dict(row.get("id", ""), row.get("cluster") or "") if eta is not None else None
+            row["eta"] = found if found is not None and row.get("state") in ("Pending", "Submitted") else None
         return rows
 
     def whatif(self, spec: Any) -> dict[str, Any]:
-        """When a run of `spec` would start if submitted now (nothing is created)."""
+        """When a run of `spec` would start if submitted now (nothing is created); with several clusters, on each
+        that would take it, naming the soonest (`EtaBoards.whatif`)."""
         eta = self.eta
         if eta is None:
             raise BigkError("this bigk serve runs no scheduler (--no-scheduler?), so it cannot forecast starts")
