@@ -38,10 +38,11 @@ def eta_range(eta: dict[str, Any], now: float | None = None) -> str:
 
 
 def eta_lines(eta: dict[str, Any] | None, now: float | None = None) -> list[str]:
-    """The lines `bigk explain` and `describe run` add for a waiting run."""
+    """The lines `bigk explain` and `describe run` add for a waiting run (several clusters: its cluster's line)."""
     if not eta:
         return []
-    return [f"position {eta['position']} of {eta['waiting']} waiting runs, {eta['queue_position']} of "
+    where = f" on cluster {eta['cluster']}" if eta.get("cluster") else ""
+    return [f"position {eta['position']} of {eta['waiting']} waiting runs{where}, {eta['queue_position']} of "
             f"{eta['queue_waiting']} in queue {eta['queue']}",
             eta_range(eta, now),
             f"waits for: {eta['waits_for']}"]
@@ -55,9 +56,11 @@ def eta_cell(eta: dict[str, Any] | None, now: float | None = None) -> str:
 
 
 def whatif_lines(ans: dict[str, Any], now: float | None = None) -> list[str]:
-    """A what-if answer as lines for people."""
+    """A what-if answer as lines for people (several clusters: the soonest cluster's answer, then each cluster's)."""
     now = time.time() if now is None else now
     head = f"job {ans['job']} (queue {ans['queue']}, priority {ans['priority']})"
+    if ans.get("cluster"):
+        head += f" on cluster {ans['cluster']}"
     lines = []
     if ans.get("never_fits"):
         lines.append(f"{head} would never start: {ans['never_fits']}")
@@ -84,7 +87,29 @@ def whatif_lines(ans: dict[str, Any], now: float | None = None) -> list[str]:
     if d:
         lines.append(f"expected to run {brief_span(d['mid'])} "
                      f"(p10..p90 {brief_span(d['low'])}..{brief_span(d['high'])})")
+    lines += cluster_lines(ans, now)
     lines.append("(a forecast; nothing was created)")
+    return lines
+
+
+def cluster_lines(ans: dict[str, Any], now: float) -> list[str]:
+    """Several clusters: where it would start soonest, and one line per cluster."""
+    rows = ans.get("clusters")
+    if not rows:
+        return []
+    takers = [r["cluster"] for r in rows if r["dispatch"] in ("chosen", "fits", "waits")]
+    soonest = ans.get("cluster")
+    lines = [f"soonest on cluster {soonest} (of {', '.join(takers)})" if soonest else "no cluster would take it now"]
+    for r in rows:
+        if r["dispatch"] not in ("chosen", "fits", "waits"):
+            text = f"not a candidate: {r['reason']}"
+        elif r["starts_now"]:
+            text = "would start now"
+        elif r["eta"] is None:
+            text = "would wait, no start in sight"
+        else:
+            text = f"would wait: {eta_range(r, now)}"
+        lines.append(f"  {r['cluster']}: {text}")
     return lines
 
 
