@@ -233,10 +233,12 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
             return False
         if g.priority >= below and (reclaim is None or not reclaim(g)):
             return False
+        if not book.guarded(g.queue):  # no guarantee on its path: nothing to protect, no usage to add up
+            return True
         return not book.protected(g.queue, g.usage(state), _merged(taken, also), queue)
 
     def take(g: VictimGroup) -> None:
-        usage = g.usage(state)
+        usage = counted_usage(g, book, state)
         chosen.append((g, rel.release(g)))
         taken[g.queue] = taken.get(g.queue, ZERO) + usage
 
@@ -249,7 +251,7 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
         placement = placer.choose(item)
         if placement is None:
             bound = below if reclaim is None else index.above_all
-            best = _cheapest_node(placer, item, index.candidates(item, bound, placer), index, eligible, rel)
+            best = _cheapest_node(placer, item, index.candidates(item, bound, placer), index, eligible, rel, book)
             if best is None:
                 undo()
                 return None
@@ -281,6 +283,12 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     return PreemptionPlan(victims, slots)
 
 
+def counted_usage(g: VictimGroup, book: QueueBook, state: ClusterState) -> Usage:
+    """What evicting `g` takes from its queue, as guarantee checks count it: ZERO for a queue with no guarantee on
+    its path (no check ever reads it there, `QueueBook.guarded`), so the sum over its pods is skipped."""
+    return g.usage(state) if book.guarded(g.queue) else ZERO
+
+
 def _merged(a: Mapping[str, Usage], b: Mapping[str, Usage]) -> dict[str, Usage]:
     out = dict(a)
     for q, u in b.items():
@@ -289,7 +297,7 @@ def _merged(a: Mapping[str, Usage], b: Mapping[str, Usage]) -> dict[str, Usage]:
 
 
 def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, index: VictimIndex,
-                   eligible: Callable[[VictimGroup, Mapping[str, Usage]], bool], rel: _Releaser
+                   eligible: Callable[[VictimGroup, Mapping[str, Usage]], bool], rel: _Releaser, book: QueueBook
                    ) -> tuple[int, list[VictimGroup]] | None:
     """Among candidate `nodes`, the one where evicting the cheapest eligible victims lets `item` fit."""
     best: tuple[tuple[int, int, int], int, list[VictimGroup]] | None = None
@@ -303,7 +311,7 @@ def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, index: VictimI
         released: list[tuple[VictimGroup, list[Released]]] = []
         here: dict[str, Usage] = {}
         for g in candidates:
-            usage = g.usage(rel.state)
+            usage = counted_usage(g, book, rel.state)
             if here and not eligible(g, here):  # the victims already picked here used up its queue's margin
                 continue
             released.append((g, rel.release(g)))

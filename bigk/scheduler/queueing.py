@@ -79,6 +79,7 @@ class QueueBook:
         self.usage: dict[str, Tally] = {}  # per queue, its whole subtree
         self.leaving: dict[str, Tally] = {}  # held by pods being evicted: still running, soon gone
         self._paths: dict[str, tuple[str, ...]] = {}
+        self._guarded: dict[str, bool] = {}
         self._keepers: list[str] | None = None
         self._per_model = any(q.maximum_models or q.guaranteed_models for q in queues.values())
 
@@ -101,6 +102,15 @@ class QueueBook:
         out = tuple(reversed(chain))
         self._paths[name] = out
         return out
+
+    def guarded(self, name: str) -> bool:
+        """Whether the queue or an ancestor has a guarantee: else evicting from it never cuts into one, and what
+        its victims use need not be counted (`protected` is False for it whatever they use)."""
+        cached = self._guarded.get(name)
+        if cached is None:
+            cached = self._guarded[name] = any(self.queue(level).guaranteed or self.queue(level).guaranteed_models
+                                               for level in self.path(name))
+        return cached
 
     def add(self, name: str, amount: UsageLike, sign: int = 1) -> None:
         u = Usage.of(amount)
