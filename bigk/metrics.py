@@ -325,22 +325,23 @@ QUEUE_GPU_MODEL_MAX = Gauge(
 GPUS_IDLE = Gauge(
     "bigk_gpus_idle",
     "GPUs held by bigk runs whose every reading stayed below the idle threshold for the whole idle window "
-    "(serve --gpu-idle-minutes, --gpu-idle-threshold), by queue and job spec; `bigk get gpus --idle` names the runs.",
-    ["queue", "job_name"], registry=_CORE)
+    "(serve --gpu-idle-minutes, --gpu-idle-threshold), by cluster, queue and job spec; `bigk get gpus --idle` names "
+    "the runs.",
+    ["cluster", "queue", "job_name"], registry=_CORE)
 GPUS_BUSY_WITHOUT_BIGK = Gauge(
     "bigk_gpus_busy_without_bigk",
     "GPUs that no bigk pod holds but that were busy (utilisation at or above the idle threshold, or memory in use) "
-    "for the whole idle window: someone else's process or pod, by pool.",
-    ["pool"], registry=_CORE)
+    "for the whole idle window: someone else's process or pod, by cluster and pool.",
+    ["cluster", "pool"], registry=_CORE)
 GPUS_OVER_SHARE = Gauge(
     "bigk_gpus_over_share",
     "GPUs holding only bigk shares whose live memory use exceeds the shares' memory (plus a driver allowance), "
-    "by pool: a fractional pod uses more than its share.",
-    ["pool"], registry=_CORE)
+    "by cluster and pool: a fractional pod uses more than its share.",
+    ["cluster", "pool"], registry=_CORE)
 GPU_DEVICE_CONFLICTS = Gauge(
     "bigk_gpu_device_conflicts",
-    "GPUs the device plugin gave a pod while bigk had shared them out (one owner per GPU broken), by pool.",
-    ["pool"], registry=_CORE)
+    "GPUs the device plugin gave a pod while bigk had shared them out (one owner per GPU broken), by cluster and pool.",
+    ["cluster", "pool"], registry=_CORE)
 
 # ---- agent (its own process and registry) ---------------------------------------------
 _AGENT_GPU_LABELS = ["node", "gpu", "model"]
@@ -678,13 +679,15 @@ def record_agent_publish(ok: bool, at: float) -> None:
 
 
 def set_gpu_findings(idle: Mapping[tuple[str, str], float], busy_without_bigk: Mapping[str, float],
-                     over_share: Mapping[str, float], conflicts: Mapping[str, float]) -> None:
-    """Replace the GPU findings gauges: idle GPUs by (queue, job spec), the others by pool."""
+                     over_share: Mapping[str, float], conflicts: Mapping[str, float],
+                     cluster: str = DEFAULT_CLUSTER) -> None:
+    """Replace one cluster's GPU findings gauges (its GPU watch; the other clusters' series stay): idle GPUs by
+    (queue, job spec), the others by pool."""
     with _LOCK:
-        _replace(GPUS_IDLE, idle)
-        _replace(GPUS_BUSY_WITHOUT_BIGK, {(p,): v for p, v in busy_without_bigk.items()})
-        _replace(GPUS_OVER_SHARE, {(p,): v for p, v in over_share.items()})
-        _replace(GPU_DEVICE_CONFLICTS, {(p,): v for p, v in conflicts.items()})
+        _replace(GPUS_IDLE, idle, cluster)
+        _replace(GPUS_BUSY_WITHOUT_BIGK, {(p,): v for p, v in busy_without_bigk.items()}, cluster)
+        _replace(GPUS_OVER_SHARE, {(p,): v for p, v in over_share.items()}, cluster)
+        _replace(GPU_DEVICE_CONFLICTS, {(p,): v for p, v in conflicts.items()}, cluster)
 
 
 # ---- internals -------------------------------------------------------------------------------

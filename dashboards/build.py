@@ -90,7 +90,6 @@ def _dashboard(uid: str, title: str, description: str, variables: list[dict[str,
 
 def gpus() -> dict[str, Any]:
     sel = 'cluster=~"$cluster",pool=~"$pool"'
-    psel = 'pool=~"$pool"'  # the GPU findings (bigk.service.gpu_watch) are the home cluster's, unlabelled
     return _dashboard(
         "bigk-gpus", "bigk / Cluster and GPUs",
         "GPU capacity, allocation, live utilisation, health and fragmentation, from bigk serve and bigk agent.",
@@ -123,13 +122,16 @@ def gpus() -> dict[str, Any]:
                 f"(bigk_gpu_utilization_percent{{{sel}}} < 5)", "")], kind="table"),
              Panel("Unhealthy GPUs (per GPU)", [(f"bigk_gpu_healthy{{{sel}}} == 0", "")], kind="table")],
             [Panel("GPUs idle for the whole window, by job", [
-                ("sum by (queue, job_name) (bigk_gpus_idle)", "{{queue}} / {{job_name}}")],
+                ('sum by (cluster, queue, job_name) (bigk_gpus_idle{cluster=~"$cluster"})',
+                 "{{cluster}} {{queue}} / {{job_name}}")],
                 description="GPUs held by runs whose every reading stayed under the idle threshold for "
                             "--gpu-idle-minutes; `bigk get gpus --idle` names the runs."),
              Panel("GPUs busy without bigk, over their share, given twice", [
-                 (f"sum by (pool) (bigk_gpus_busy_without_bigk{{{psel}}})", "busy without bigk {{pool}}"),
-                 (f"sum by (pool) (bigk_gpus_over_share{{{psel}}})", "over share {{pool}}"),
-                 (f"sum by (pool) (bigk_gpu_device_conflicts{{{psel}}})", "device conflict {{pool}}")],
+                 (f"sum by (cluster, pool) (bigk_gpus_busy_without_bigk{{{sel}}})",
+                  "busy without bigk {{cluster}} {{pool}}"),
+                 (f"sum by (cluster, pool) (bigk_gpus_over_share{{{sel}}})", "over share {{cluster}} {{pool}}"),
+                 (f"sum by (cluster, pool) (bigk_gpu_device_conflicts{{{sel}}})",
+                  "device conflict {{cluster}} {{pool}}")],
                  description="Someone else's work on a GPU; a share using more memory than it asked for; a GPU "
                              "the device plugin gave out while bigk shared it (docs/gpus.md).")],
             [Panel("Hottest GPU per node", [(f"max by (cluster, node) (bigk_gpu_temperature_celsius{{{sel}}})",

@@ -2,7 +2,8 @@
 
 Reads `GET /api/v1/gpus/idle` (bigk.service.gpu_watch): the leader keeps a window of every GPU's
 readings; a GPU is idle once every reading for `--gpu-idle-minutes` (serve) stayed below
-`--gpu-idle-threshold`.
+`--gpu-idle-threshold`. Over several clusters (bigk serve --clusters / --emulate) every cluster's
+GPUs are found and a CLUSTER column comes first; `--cluster NAME` asks for one.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f}m" if seconds >= 60 else f"{seconds:.0f}s"
 
 
+def _several(data: dict[str, Any]) -> bool:
+    """Found by bigk serve over several clusters (the rule of `get runs`: a cluster not named `default`)."""
+    return any(name != "default" for name in data.get("clusters") or {})
+
+
 def idle_rows(data: dict[str, Any], wide: bool) -> tuple[list[str], list[list[Any]]]:
-    """One row per (idle GPU, pod holding it); then GPUs busy with no bigk pod, RUN shown as '(not bigk)'."""
+    """One row per (idle GPU, pod holding it); then GPUs busy with no bigk pod, RUN shown as '(not bigk)'. Several
+    clusters: CLUSTER first."""
     cols = ["NODE", "GPU", "POD", "RUN", "JOB", "QUEUE", "IDLE FOR", "MEAN UTIL"]
     if wide:
         cols += ["UUID", "POOL"]
@@ -34,14 +41,20 @@ def idle_rows(data: dict[str, Any], wide: bool) -> tuple[list[str], list[list[An
         row = [gpu["node"], gpu["gpu"], ",".join(gpu["other_pods"]) or "(no pod)", "(not bigk)", "", "",
                f"busy {_minutes(gpu['busy_s'])}", f"{gpu['utilization_pct']:.1f}%"]
         rows.append(row + ([gpu["uuid"], gpu["pool"]] if wide else []))
+    if _several(data):
+        cols.insert(0, "CLUSTER")
+        found = [gpu for gpu in data["idle"] for _ in gpu["holders"]] + list(data["foreign"])
+        for row, gpu in zip(rows, found, strict=True):
+            row.insert(0, gpu.get("cluster") or "-")
     return cols, rows
 
 
-def show_idle(client: Any, kind: str, fmt: out.OutputFormat, headers: bool = True) -> None:
-    """Print the idle GPUs (`bigk get gpus --idle`)."""
+def show_idle(client: Any, kind: str, fmt: out.OutputFormat, headers: bool = True,
+              cluster: str | None = None) -> None:
+    """Print the idle GPUs (`bigk get gpus --idle [--cluster NAME]`)."""
     if out.find_kind(kind.partition("/")[0]).plural != "gpus":
         raise UsageError("--idle goes with gpus: bigk get gpus --idle")
-    data = client.get("/gpus/idle")
+    data = client.get("/gpus/idle", **({"cluster": cluster} if cluster else {}))
     if fmt.structured:
         out.dump(data, fmt.style)
         return

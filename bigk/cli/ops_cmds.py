@@ -633,7 +633,7 @@ def register(app: typer.Typer) -> None:
         if idle:  # bigk.cli.gpu_cmds
             from bigk.cli.gpu_cmds import show_idle
 
-            show_idle(client, kind, fmt, headers=not no_headers)
+            show_idle(client, kind, fmt, headers=not no_headers, cluster=cluster)
             return
         if kind.strip().lower() in ("problems", "problem"):
             if watch:

@@ -251,7 +251,7 @@ def create_app(service: Served, token: str | None) -> FastAPI:
 
     app.include_router(watch_router(parts, read))  # GET /api/v1/watch: server-sent events
     app.include_router(about_router(parts, read))  # GET /api/v1/version
-    app.include_router(gpus_router(parts.gpu_watch, read))  # GET /api/v1/gpus/idle, /api/v1/gpus/findings
+    app.include_router(gpus_router(parts, read))  # GET /api/v1/gpus/idle, /api/v1/gpus/findings
     app.include_router(leading_router(parts))  # GET /leaderz: 200 only on the leader
     app.include_router(queues_router(parts, read))  # GET /api/v1/queues, /api/v1/queues/{name}
     app.include_router(audit_trail.audit_router(audit, read))  # GET /api/v1/audit

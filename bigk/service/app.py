@@ -26,7 +26,7 @@ from kubernetes.client import ApiClient
 from bigk import metrics
 from bigk.cluster.model import Queue
 from bigk.kube.loop_view import EMPTY_VIEW, LoopView
-from bigk.service import cluster_metrics, housekeeping
+from bigk.service import cluster_metrics, gpu_watches, housekeeping
 from bigk.service.actions import Actions
 from bigk.service.catalog import Catalog
 from bigk.service.cluster_fit import ClustersFit
@@ -367,7 +367,7 @@ class Service:
             if time.monotonic() - last_metrics >= CLUSTER_METRICS_EVERY_S:
                 last_metrics = time.monotonic()
                 self._cluster_metrics()
-            parts.gpu_watch.maybe_sample()  # every gpu_sample_s: idle, busy-without-bigk, over-share GPUs
+            gpu_watches.sample_all(parts)  # every gpu_sample_s, each reachable cluster: idle, busy, over-share
             if time.monotonic() - last_retention >= housekeeping.EVERY_S:
                 last_retention = time.monotonic()
                 try:  # submit/ files, events and history rows stay bounded

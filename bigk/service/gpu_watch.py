@@ -8,6 +8,10 @@ latest agent readings into a `ReadingWindow` and keeps the `Findings`
 their shares, and device conflicts. They are exported as metrics
 (`bigk_gpus_idle{queue,job_name}`, ...), served at `/api/v1/gpus/idle` and
 `/api/v1/gpus/findings`, and shown by `bigk get gpus --idle` and as notes of `bigk get gpus`.
+
+`bigk serve` over several clusters runs one watch per cluster (`ClusterRuntime.gpu_watch`), each
+sampling its own cluster and exporting its own series (`cluster` label); `bigk.service.gpu_watches`
+samples them all and merges their findings.
 """
 
 from __future__ import annotations
@@ -75,11 +79,11 @@ def cluster_gpus(nodes: list[Any], pods: list[Any], scheduler_name: str = L.SCHE
     return out, found
 
 
-def export(findings: Findings, gpus: list[GpuNow]) -> None:
-    """The findings as gauges: an idle GPU counts once for each (queue, job spec) holding it.
+def export(findings: Findings, gpus: list[GpuNow], cluster: str = metrics.DEFAULT_CLUSTER) -> None:
+    """One cluster's findings as gauges: an idle GPU counts once for each (queue, job spec) holding it.
 
     Every (queue, job spec) holding a GPU and every GPU pool has a series, 0 when nothing is found, so
-    dashboards and alert rules always read a live series."""
+    dashboards and alert rules always read a live series; the other clusters' series are left alone."""
     pools = {g.key: g.pool for g in gpus}
     idle: dict[tuple[str, str], float] = {(h.queue, h.job): 0.0 for g in gpus for h in g.holders if h.bigk}
     for gpu in findings.idle:
@@ -93,15 +97,23 @@ def export(findings: Findings, gpus: list[GpuNow]) -> None:
         for key in items:
             pool = pools.get(key, "default")
             counts[pool] = counts.get(pool, 0.0) + 1.0
-    metrics.set_gpu_findings(idle, *by_pool)
+    busy, over, twice = by_pool
+    metrics.set_gpu_findings(idle, busy, over, twice, cluster=cluster)
 
 
 class GpuWatch:
-    """Samples the cluster's GPUs on the leader; readers get the latest findings (thread-safe)."""
+    """Samples one cluster's GPUs on the leader; readers get the latest findings (thread-safe).
+
+    cluster: the cluster's name (the metrics' `cluster` label; logs name it unless it is `default`);
+    list_timeout_s: a bound on each listing (several clusters: a silent API server costs one tick at most)."""
 
     def __init__(self, api: client.ApiClient, clock: Callable[[], float], settings: WatchSettings | None = None,
-                 sample_s: float = DEFAULT_SAMPLE_S, scheduler_name: str = L.SCHEDULER_NAME) -> None:
+                 sample_s: float = DEFAULT_SAMPLE_S, scheduler_name: str = L.SCHEDULER_NAME,
+                 cluster: str = metrics.DEFAULT_CLUSTER, list_timeout_s: float | None = None) -> None:
         self.core = client.CoreV1Api(api)
+        self.cluster = cluster
+        self.list_timeout_s = list_timeout_s
+        self._where = "" if cluster == metrics.DEFAULT_CLUSTER else f" cluster={cluster}"
         self.clock = clock
         self.settings = settings or WatchSettings()
         self.sample_s = sample_s
@@ -119,33 +131,39 @@ class GpuWatch:
             try:
                 self.sample()
             except Exception as exc:  # API server away: keep the last findings, try next time
-                log.warning("event=gpu_watch_failed error=%r", str(exc)[:300])
+                log.warning("event=gpu_watch_failed%s error=%r", self._where, str(exc)[:300])
 
     def sample(self) -> Findings:
-        nodes = list(self.core.list_node().items)
-        pods = list(self.core.list_pod_for_all_namespaces().items)
+        bound: dict[str, Any] = {} if self.list_timeout_s is None else {"_request_timeout": self.list_timeout_s}
+        nodes = list(self.core.list_node(**bound).items)
+        pods = list(self.core.list_pod_for_all_namespaces(**bound).items)
         gpus, found = cluster_gpus(nodes, pods, self.scheduler_name)
         for gpu in gpus:
             self.window.observe(gpu)
         self.window.forget_except(g.key for g in gpus)
         now = self.clock()
         findings = find(gpus, self.window, now, found)
-        export(findings, gpus)
+        export(findings, gpus, self.cluster)
         with self._lock:
             self._findings, self._sampled_at = findings, now
         for idle in findings.idle:
-            log.info("event=gpu_idle node=%s gpu=%d pods=%s runs=%s idle_s=%.0f", idle.node, idle.gpu,
+            log.info("event=gpu_idle%s node=%s gpu=%d pods=%s runs=%s idle_s=%.0f", self._where, idle.node, idle.gpu,
                      ",".join(idle.pods), ",".join(idle.runs), idle.idle_s)
         return findings
 
     def report(self) -> dict[str, Any]:
-        """The latest findings as JSON-ready data, with the settings they were found under."""
+        """The latest findings as JSON-ready data, each row with this watch's `cluster`, and the settings they were
+        found under."""
         with self._lock:
             f, at = self._findings, self._sampled_at
+
+        def rows(items: list[Any]) -> list[dict[str, Any]]:
+            return [{"cluster": self.cluster, **asdict(x)} for x in items]
+
         return {"sampled_at": at, "idle_minutes": self.settings.idle_minutes,
                 "threshold_pct": self.settings.threshold_pct,
-                "idle": [asdict(x) for x in f.idle], "foreign": [asdict(x) for x in f.foreign],
-                "over_share": [asdict(x) for x in f.over_share], "conflicts": [asdict(x) for x in f.conflicts]}
+                "idle": rows(f.idle), "foreign": rows(f.foreign), "over_share": rows(f.over_share),
+                "conflicts": rows(f.conflicts)}
 
     def notes(self) -> dict[tuple[str, int], list[str]]:
         """Per GPU, the notes `bigk get gpus` shows for the findings."""
@@ -161,3 +179,13 @@ class GpuWatch:
         for c in f.conflicts:
             out.setdefault((c.node, c.gpu), []).append("device-conflict")
         return out
+
+
+def annotate_gpus(rows: list[dict[str, Any]], watch: GpuWatch) -> list[dict[str, Any]]:
+    """Add the watch's notes (idle-12m, busy-without-bigk, over-share, device-conflict) to `/gpus` rows."""
+    notes: dict[Any, list[str]] = dict(watch.notes())
+    for row in rows:
+        extra = notes.get((row.get("node"), row.get("index")), [])
+        if extra:
+            row["notes"] = [*row.get("notes", []), *extra]
+    return rows

@@ -22,8 +22,7 @@ from typing import Any, Literal
 from bigk.errors import Conflict, NotFound
 from bigk.service.cluster_view import ClusterView, UnknownNode
 from bigk.service.clusters_api import UnknownCluster
-from bigk.service.gpu_watch import GpuWatch
-from bigk.service.gpus_api import annotate_gpus
+from bigk.service.gpu_watch import GpuWatch, annotate_gpus
 from bigk.service.parts import Parts
 from bigk.service.runtime import DEFAULT_CLUSTER, short_error
 
@@ -91,7 +90,7 @@ def listing(parts: Parts, kind: Literal["nodes", "gpus"],
             skipped.append(member.name)
             continue
         if kind == "gpus" and member.gpu_watch is not None:
-            got = annotate_gpus(got, member.gpu_watch)  # the GPU watch samples home only: others add no notes
+            got = annotate_gpus(got, member.gpu_watch)  # each cluster's own GPU watch: its notes
         rows += [{"cluster": member.name, **row} for row in got]
     return rows, skipped
 

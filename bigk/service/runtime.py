@@ -187,7 +187,8 @@ class ClusterRuntime:
                                    list_timeout_s=LIST_TIMEOUT_S if self.multi else None)
         self.pods = ClusterPods(api, LIST_TIMEOUT_S if self.multi else None)
         self.gpu_watch = GpuWatch(api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
-                                  cfg.gpu_sample_s)
+                                  cfg.gpu_sample_s, cluster=self.name,
+                                  list_timeout_s=LIST_TIMEOUT_S if self.multi else None)
         return api
 
     def make_submitter(self) -> RunSubmitter:

@@ -177,3 +177,21 @@ def test_each_cluster_replaces_only_its_own_series() -> None:
     text = metrics.render().decode()
     assert 'bigk_gpu_healthy{cluster="cloud",node="b",gpu="0",pool="gpu-h100",model="A100"} 1.0' in text
     assert 'bigk_gpu_healthy{cluster="onprem",node="a",' not in text
+
+
+def test_gpu_findings_carry_their_cluster_and_each_cluster_replaces_its_own() -> None:
+    """Each cluster's GPU watch sets its own findings series (one cluster: `default`) and leaves the others'."""
+    metrics.set_gpu_findings({("etl", "nightly"): 2.0}, {"a100": 1.0}, {"a100": 0.0}, {"a100": 0.0}, cluster="onprem")
+    metrics.set_gpu_findings({("ml", "train"): 1.0}, {"h100": 0.0}, {"h100": 1.0}, {"h100": 1.0}, cluster="cloud")
+    assert _of_cluster("bigk_gpus_idle", "onprem", queue="etl", job_name="nightly") == 2
+    assert _of_cluster("bigk_gpus_idle", "cloud", queue="ml", job_name="train") == 1
+    assert _of_cluster("bigk_gpus_busy_without_bigk", "onprem", pool="a100") == 1
+    assert _of_cluster("bigk_gpus_over_share", "cloud", pool="h100") == 1
+    assert _of_cluster("bigk_gpu_device_conflicts", "cloud", pool="h100") == 1
+
+    metrics.set_gpu_findings({}, {"a100": 0.0}, {"a100": 0.0}, {"a100": 0.0}, cluster="onprem")  # onprem's run ended
+    assert _of_cluster("bigk_gpus_idle", "onprem", queue="etl", job_name="nightly") is None
+    assert _of_cluster("bigk_gpus_idle", "cloud", queue="ml", job_name="train") == 1
+    assert _of_cluster("bigk_gpus_busy_without_bigk", "onprem", pool="a100") == 0
+    metrics.set_gpu_findings({("etl", "hourly"): 1.0}, {}, {}, {})  # one cluster: `default`
+    assert 'bigk_gpus_idle{cluster="default",job_name="hourly",queue="etl"} 1.0' in metrics.render().decode()

@@ -86,7 +86,7 @@ def test_a100_spec_lands_on_gfd_labelled_nodes_and_idle_run_is_named(
         text = c.get("/metrics").text
     noted = [g for g in gpus if any(n.startswith("idle-") for n in g["notes"])]
     assert len(noted) == 2
-    assert 'bigk_gpus_idle{job_name="idle-a100",queue="default"} 2.0' in text
+    assert 'bigk_gpus_idle{cluster="default",job_name="idle-a100",queue="default"} 2.0' in text
     result = CliRunner().invoke(app, ["get", "gpus", "--idle", "--server", svc.url], env={"BIGK_TOKEN": svc.token})
     assert result.exit_code == 0, result.output
     assert run in result.output and "idle-a100" in result.output
@@ -113,4 +113,4 @@ def test_a_share_over_its_memory_shows_in_get_gpus_and_metrics(
         gpus = c.get("/api/v1/gpus").json()
         text = httpx.get(f"{svc.url}/metrics").text
     assert any("over-share" in g["notes"] for g in gpus)
-    assert 'bigk_gpus_over_share{pool="gpu-t4"}' in text
+    assert 'bigk_gpus_over_share{cluster="default",pool="gpu-t4"}' in text
