@@ -547,14 +547,12 @@ def _named(client: Any, info: KindInfo, name: str, params: dict[str, Any]) -> li
     return found
 
 
-def _watch_cluster(client: Any, info: KindInfo, cluster: str) -> None:
-    """The watch stream carries home's nodes and GPUs only: `--cluster` there must name home."""
+def _watch_cluster(client: Any, cluster: str) -> None:
+    """`-w --cluster NAME` follows that cluster's events of the stream (which carries every cluster's nodes and GPUs,
+    each with its `cluster`): the name must be one of the service's."""
     names = [row["name"] for row in client.get("/clusters")]
     if cluster not in names:
         raise NoSuchName(f"no cluster {cluster!r}; this bigk serve runs {', '.join(names)}")
-    if cluster != names[0]:
-        raise UsageError(f"--watch follows the home cluster's {info.plural} only ({names[0]}); list {cluster}'s "
-                         f"with `bigk get {info.plural} --cluster {cluster}`")
 
 
 def _newest_first(info: KindInfo, items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -658,7 +656,7 @@ def register(app: typer.Typer) -> None:
             if not info.watchable:
                 raise UsageError(f"{info.plural} cannot be watched")
             if cluster and info.plural in ("nodes", "gpus"):
-                _watch_cluster(client, info, cluster)
+                _watch_cluster(client, cluster)
             _watch_kind(client, info, flt, fmt, sort_by, limit, not no_headers, watch_timeout)
             return
         if name:

@@ -5,12 +5,16 @@ The stream starts with the current objects (`ADDED`, then one `SYNCED`), then se
 loses the connection reconnects with `Last-Event-ID` (or `?since=`) and receives exactly what it missed;
 if the server can no longer replay that far (or restarted) the stream says `RESET` and starts over with
 a fresh listing. `bigk get ... --watch`, `bigk run --wait` and the status page read this stream.
+
+Over several clusters (issue 18) nodes and GPUs are every cluster's, each with its `cluster`, named
+`CLUSTER/NODE` and `CLUSTER/NODE/INDEX` (`?name=` matches either form); a cluster that does not answer
+keeps its last rows and does not hold the others (`bigk.service.watch_clusters`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated, Any
 
 import anyio
@@ -20,6 +24,7 @@ from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from bigk.service.parts import Parts
 from bigk.service.runtime import DEFAULT_CLUSTER
 from bigk.service.watch import Change, ChangeFeed, Source
+from bigk.service.watch_clusters import EveryCluster
 
 KINDS = ("runs", "jobs", "queue", "queues", "nodes", "gpus")
 RECENT_RUNS = 200  # the runs a watcher sees: the newest this many, plus every active one
@@ -53,15 +58,35 @@ def sources(parts: Parts) -> dict[str, Source]:
 
         return {row["name"]: row for row in queue_rows(parts.catalog, parts.store, parts.loop_view())}
 
-    return {
+    found: dict[str, Source] = {
         "runs": runs,
         "queues": queues,
         "jobs": jobs,
         "queue": lambda: {q["run"]: q for q in parts.views.queue()},
-        # home's nodes and GPUs only (several clusters: `GET /api/v1/nodes` lists every cluster), with its name
+        # one cluster: its nodes and GPUs by name, with its name (as they always were)
         "nodes": lambda: {n["name"]: {"cluster": home, **n} for n in parts.cluster.nodes()},
         "gpus": lambda: {f"{g['node']}/{g['index']}": {"cluster": home, **g} for g in parts.cluster.gpus()},
     }
+    if several(parts):  # every cluster's, keyed CLUSTER/NAME, none waiting on a silent one
+        found["nodes"], found["gpus"] = EveryCluster(parts, "nodes"), EveryCluster(parts, "gpus")
+    return found
+
+
+def several(parts: Parts) -> bool:
+    return len(parts.clusters) > 1
+
+
+def matcher(parts: Parts, names: set[str]) -> Callable[[str, str], bool]:
+    """Whether a change of (kind, name) is one the watcher asked for by `?name=`; over several clusters a node or
+    GPU is named `CLUSTER/NAME`, and `NAME` alone matches it on every cluster."""
+    prefixed = several(parts)
+
+    def match(kind: str, name: str) -> bool:
+        if not names or name in names:
+            return True
+        return prefixed and kind in ("nodes", "gpus") and name.partition("/")[2] in names
+
+    return match
 
 
 def _event(change: Change) -> ServerSentEvent:
@@ -93,25 +118,25 @@ def watch_router(parts: Parts, read: Sequence[Any], feed: ChangeFeed | None = No
             raise HTTPException(400, f"kind {unknown[0]!r} cannot be watched; use one of {', '.join(KINDS)}")
         if last_event_id is not None and last_event_id.strip().isdigit():
             since = int(last_event_id.strip())
-        names = set(name or [])
-        return EventSourceResponse(_stream(request, changes, kinds, names, since), ping=max(1, int(ping_s)))
+        wanted = matcher(parts, set(name or []))
+        return EventSourceResponse(_stream(request, changes, kinds, wanted, since), ping=max(1, int(ping_s)))
 
     return router
 
 
-async def _listing(feed: ChangeFeed, kinds: list[str], names: set[str],
+async def _listing(feed: ChangeFeed, kinds: list[str], wanted: Callable[[str, str], bool],
                    out: list[ServerSentEvent]) -> int:
     """The current objects as ADDED events then SYNCED, into `out`; returns the sequence number they are at."""
     seq, snap = await anyio.to_thread.run_sync(feed.snapshot, kinds)
     for kind, objects in snap.items():
         for obj_name, obj in sorted(objects.items()):
-            if not names or obj_name in names:
+            if wanted(kind, obj_name):
                 out.append(_event(Change(seq, kind, "ADDED", obj_name, obj)))
     out.append(ServerSentEvent(data=json.dumps({"kinds": kinds}), event="SYNCED", id=str(seq)))
     return seq
 
 
-async def _stream(request: Request, feed: ChangeFeed, kinds: list[str], names: set[str],
+async def _stream(request: Request, feed: ChangeFeed, kinds: list[str], wanted: Callable[[str, str], bool],
                   since: int | None) -> AsyncIterator[ServerSentEvent]:
     feed.watch(kinds)
     try:
@@ -123,13 +148,13 @@ async def _stream(request: Request, feed: ChangeFeed, kinds: list[str], names: s
                     yield ServerSentEvent(data=json.dumps({"since": last}), event="RESET")
                 since = last
                 batch: list[ServerSentEvent] = []
-                last = await _listing(feed, kinds, names, batch)
+                last = await _listing(feed, kinds, wanted, batch)
                 for event in batch:
                     yield event
                 replay = feed.since(last, kinds) or []
             for change in replay:
                 last = change.seq
-                if not names or change.name in names:
+                if wanted(change.kind, change.name):
                     yield _event(change)
             if await request.is_disconnected():
                 return
