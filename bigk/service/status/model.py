@@ -2,7 +2,8 @@
 
 Runs with state and wait, a waiting run's place in line and estimated start (the ETA board of
 `bigk.service.eta`), the queue tree with each queue's share of the GPUs, a GPU map by node, and one
-run's gang with its explanation and events. Every function only reads.
+run's gang with its explanation and events. Over several clusters (issue 18): a summary row per
+cluster and the GPU map grouped by cluster. Every function only reads.
 """
 
 from __future__ import annotations
@@ -118,6 +119,30 @@ def gpu_map(gpus: list[dict[str, Any]], nodes: list[dict[str, Any]]) -> list[dic
                     "ready": node.get("ready", True), "cordoned": node.get("unschedulable", False),
                     "gpus": sorted(by_node[name], key=lambda g: g["index"])})
     return out
+
+
+def cluster_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of `bigk get clusters` (`bigk.service.clusters_api.cluster_rows`) as the page's cluster summary shows it:
+    health (up, unreachable), cordon, GPUs allocated of capacity, waiting gangs, active runs by state."""
+    capacity, allocated = row.get("capacity") or {}, row.get("allocated") or {}
+    total, used = capacity.get("gpus"), allocated.get("gpus")
+    return {"name": row["name"], "health": "up" if row.get("reachable") else "unreachable",
+            "cordoned": bool(row.get("cordoned")), "cordon_by": row.get("cordon_by") or "",
+            "gpus": "-" if total is None else f"{used or 0:g}/{total}", "nodes": capacity.get("nodes"),
+            "waiting_gangs": row.get("waiting_gangs", 0), "leader": bool(row.get("leader")),
+            "runs": ", ".join(f"{n} {state}" for state, n in sorted((row.get("runs") or {}).items())) or "-"}
+
+
+def gpu_counts(maps: list[dict[str, Any]]) -> tuple[dict[str, int], int]:
+    """GPUs by state over every cluster's map, and how many GPUs the maps show."""
+    counts: dict[str, int] = {}
+    total = 0
+    for group in maps:
+        for node in group["nodes"]:
+            for g in node["gpus"]:
+                counts[g["state"]] = counts.get(g["state"], 0) + 1
+                total += 1
+    return counts, total
 
 
 def now() -> float:

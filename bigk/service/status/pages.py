@@ -4,6 +4,11 @@ Every page is a plain link (`/status`, `/status/queues`, `/status/gpus`, `/statu
 without JavaScript; with it, the page re-renders its main part (`?partial=1`) whenever the API's watch
 stream reports a change. Nothing here acts on the cluster: the pages are read-only, and who may read
 them is decided by the same rule as the API's reads.
+
+Over several clusters (issue 18) the runs carry a CLUSTER column, the overview has a summary row per
+cluster (the rows of `bigk get clusters`), and the GPU map is grouped by cluster, for every cluster that
+answers (one judged unreachable, or whose listing fails, is named instead). With one cluster the pages
+are as they were.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bigk.errors import BigkError
+from bigk.service.clusters_api import cluster_rows
+from bigk.service.node_clusters import members
 from bigk.service.parts import Parts
 from bigk.service.queue_views import queue_rows
+from bigk.service.runtime import short_error
 from bigk.service.status import model
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -61,16 +69,35 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         now = time.time()
         return [{**q, "eta_shown": model.eta_view(q.get("eta"), now)} for q in views.queue()]
 
+    several = len(parts.clusters) > 1
+
+    def gpu_maps(with_nodes: bool) -> list[dict[str, Any]]:
+        """Per cluster (one: `default`), its GPU map; a cluster that does not answer is named, with no nodes."""
+        if not several:
+            return [{"cluster": "", "reachable": True, "error": "",
+                     "nodes": model.gpu_map(cluster.gpus(), cluster.nodes() if with_nodes else [])}]
+        out = []
+        for member in members(parts):
+            group: dict[str, Any] = {"cluster": member.name, "reachable": member.reachable, "error": "", "nodes": []}
+            out.append(group)
+            if not member.reachable:
+                continue
+            try:
+                group["nodes"] = model.gpu_map(member.view.gpus(), member.view.nodes() if with_nodes else [])
+            except Exception as exc:  # answering no more: say so, show the others
+                group["error"] = short_error(exc)
+        return out
+
+    def clusters() -> list[dict[str, Any]]:
+        return [model.cluster_summary(row) for row in cluster_rows(parts.clusters, parts.store)] if several else []
+
     @router.get("", response_class=HTMLResponse, summary="Runs, waiting runs and a GPU summary")
     def overview(request: Request) -> Response:
-        gpus = cluster.gpus()
-        nodes = model.gpu_map(gpus, [])
-        counts: dict[str, int] = {}
-        for node in nodes:
-            for g in node["gpus"]:
-                counts[g["state"]] = counts.get(g["state"], 0) + 1
+        maps = gpu_maps(False)
+        counts, total = model.gpu_counts(maps)
         return page(request, "overview.html", "bigk status", "runs,queue,gpus", runs=runs(),
-                    waiting=waiting(), gpu_counts=counts, gpu_total=len(gpus), nodes=nodes)
+                    waiting=waiting(), gpu_counts=counts, gpu_total=total, maps=maps, several=several,
+                    clusters=clusters())
 
     @router.get("/", include_in_schema=False)
     def slash() -> RedirectResponse:
@@ -85,8 +112,7 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
 
     @router.get("/gpus", response_class=HTMLResponse, summary="Every node's GPUs")
     def gpus(request: Request) -> Response:
-        nodes = model.gpu_map(cluster.gpus(), cluster.nodes())
-        return page(request, "gpus.html", "GPUs", "gpus,nodes", nodes=nodes)
+        return page(request, "gpus.html", "GPUs", "gpus,nodes", maps=gpu_maps(True), several=several)
 
     @router.get("/runs/{run_id}", response_class=HTMLResponse, summary="One run: gang, explanation, events")
     def run(request: Request, run_id: str = PathParam(min_length=1, max_length=64,
@@ -100,10 +126,25 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
                                                         body=f"<main><p class=err>{_escape(str(exc))}</p></main>")
             return HTMLResponse(html, status_code=404)
         gang = next((g for g in views.explanations() if g["gang"] == detail.get("spark_app_id")), None)
+        if several:  # the gang waits in its own cluster's scheduler
+            gang = _gang_on(parts, detail.get("cluster") or "", detail.get("spark_app_id") or "")
         return page(request, "run.html", f"run {run_id}", "runs,queue", names=run_id,
-                    run=model.run_row(detail, time.time()), why=why, gang=gang, run_id=run_id)
+                    run=model.run_row(detail, time.time()), why=why, gang=gang, run_id=run_id, several=several)
 
     return router
+
+
+GANG_FIELDS = ("queue", "priority", "state", "drivers", "executors", "executors_fit", "gpus", "nodes_total",
+               "nodes_fit", "reasons", "victims")
+
+
+def _gang_on(parts: Parts, cluster: str, gang: str) -> dict[str, Any] | None:
+    """The gang's record in its cluster's scheduler (None: not dispatched yet, or not waiting there)."""
+    runtime = parts.clusters.get(cluster)
+    found = runtime.view().explanations.get(gang) if runtime is not None and gang else None
+    if found is None:
+        return None
+    return {"gang": gang, "message": found.message, **{key: getattr(found, key, None) for key in GANG_FIELDS}}
 
 
 def _escape(text: str) -> str:
