@@ -308,6 +308,13 @@ def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, index: VictimI
         if not candidates:
             continue
         tried += 1
+        # The first candidate always goes (below), so the cost here is at least (its priority, its pods, node):
+        # a node that cannot beat the best so far is not simulated (it still counts as tried).
+        first = candidates[0]
+        if best is not None and (first.priority, len(first.pods), node) >= best[0]:
+            if tried >= MAX_NODES:
+                break
+            continue
         released: list[tuple[VictimGroup, list[Released]]] = []
         here: dict[str, Usage] = {}
         for g in candidates:
