@@ -71,7 +71,8 @@ def test_a_sweep_in_worker_processes_gives_the_serial_results(small_trace: tuple
     parallel = run_inflation_sweep(nodes, pods, ["fgd", "bigk"], [1, 2], progress=progress, jobs=2)
     for policy in ("fgd", "bigk"):
         for a, b in zip(serial[policy], parallel[policy], strict=True):
-            assert (a.seed, a.pods, a.failed, a.unallocated_gpu_pct) == (b.seed, b.pods, b.failed, b.unallocated_gpu_pct)
+            outcome = (a.seed, a.pods, a.failed, a.unallocated_gpu_pct)
+            assert outcome == (b.seed, b.pods, b.failed, b.unallocated_gpu_pct)
     assert sorted(done) == [("bigk", 1, 1, 1), ("bigk", 2, 1, 1), ("fgd", 1, 1, 1), ("fgd", 2, 1, 1)]
 
 
