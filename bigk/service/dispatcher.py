@@ -19,7 +19,8 @@ being cordoned or unreachable (then it waits for one to come back).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,8 @@ class Dispatcher:
         self._job = job
         self.policy = policy
         self.hold_s = hold_s
+        # a held run's forecast waits in seconds by cluster (HeldForecasts.waits), None when it has no fresh one
+        self.forecasts: Callable[[str, float], Mapping[str, float] | None] | None = None
 
     def cordoned(self, name: str) -> bool:
         """The operator's cordon (`bigk cordon --cluster`) when given, else the clusters file's `cordoned`."""
@@ -117,7 +120,10 @@ class Dispatcher:
         for run in order:
             spec = loaded[run.id].spec
             gang = gang_for(spec, run.id)
-            found = dispatch(gang, views, cluster_rule(spec), items=dispatch_items(spec, gang), now=now, keep=True)
+            waits = self.forecasts(run.id, now) if self.forecasts is not None else None
+            with expected_waits(views, waits):
+                found = dispatch(gang, views, cluster_rule(spec), items=dispatch_items(spec, gang), now=now,
+                                 keep=True)
             out[run.id] = self._decision(run, found, now)
         return out
 
@@ -145,6 +151,25 @@ class Dispatcher:
             return Decision(None, found.how, f"waiting for a cluster: {', '.join(away)} cordoned or unreachable; "
                             f"{message}")
         return Decision(None, found.how, message, fail=True)
+
+
+@contextmanager
+def expected_waits(views: Sequence[DispatchView], waits: Mapping[str, float] | None) -> Iterator[None]:
+    """One run's forecast on the views of a tick: each named cluster's `expected_wait_s` (rounded to two
+    significant figures) while the block runs, the views' own values again after it."""
+    saved = [(view, view.expected_wait_s) for view in views]
+    try:
+        for view in views:
+            if waits and view.name in waits:
+                view.expected_wait_s = _rounded(waits[view.name])
+        yield
+    finally:
+        for view, old in saved:
+            view.expected_wait_s = old
+
+
+def _rounded(seconds: float) -> float:
+    return float(f"{max(0.0, seconds):.2g}")
 
 
 def _empty_state() -> Any:
