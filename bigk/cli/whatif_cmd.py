@@ -38,9 +38,12 @@ def eta_range(eta: dict[str, Any], now: float | None = None) -> str:
 
 
 def eta_lines(eta: dict[str, Any] | None, now: float | None = None) -> list[str]:
-    """The lines `bigk explain` and `describe run` add for a waiting run (several clusters: its cluster's line)."""
+    """The lines `bigk explain` and `describe run` add for a waiting run (several clusters: its cluster's line; a
+    run held by the dispatcher: the soonest cluster's estimate, 'if sent to CLUSTER', then each other cluster's)."""
     if not eta:
         return []
+    if eta.get("held"):
+        return held_lines(eta, now)
     where = f" on cluster {eta['cluster']}" if eta.get("cluster") else ""
     return [f"position {eta['position']} of {eta['waiting']} waiting runs{where}, {eta['queue_position']} of "
             f"{eta['queue_waiting']} in queue {eta['queue']}",
@@ -48,11 +51,26 @@ def eta_lines(eta: dict[str, Any] | None, now: float | None = None) -> list[str]
             f"waits for: {eta['waits_for']}"]
 
 
+def held_lines(eta: dict[str, Any], now: float | None = None) -> list[str]:
+    """A held run's estimate (position among the held runs, the soonest cluster's ETA and range, what it would
+    wait for there), then one line per other cluster that would take it."""
+    now = time.time() if now is None else now
+    where = eta.get("if_sent_to")
+    others = {name: row for name, row in (eta.get("clusters") or {}).items() if name != where}
+    lines = [f"held by the dispatcher, not sent to a cluster yet: {eta['position']} of {eta['waiting']} held runs, "
+             f"{eta['queue_position']} of {eta['queue_waiting']} in queue {eta['queue']}",
+             f"{eta_range(eta, now)}, if sent to {where}" if where else eta_range(eta, now),
+             f"waits for: {eta['waits_for']}"]
+    lines += [f"if sent to {name}: {eta_range(row, now)}" for name, row in others.items()]
+    return lines
+
+
 def eta_cell(eta: dict[str, Any] | None, now: float | None = None) -> str:
-    """The ETA column of `get runs` / `get queue`: 'in 3m' ('-' when none)."""
+    """The ETA column of `get runs` / `get queue`: 'in 3m' ('-' when none); a held run's: 'in 3m if sent to NAME'."""
     if not eta or eta.get("eta") is None:
         return "-"
-    return _rel(eta["eta"], time.time() if now is None else now)
+    cell = _rel(eta["eta"], time.time() if now is None else now)
+    return f"{cell} if sent to {eta['if_sent_to']}" if eta.get("held") and eta.get("if_sent_to") else cell
 
 
 def whatif_lines(ans: dict[str, Any], now: float | None = None) -> list[str]:

@@ -273,6 +273,12 @@ class Service:
                                             report=report.for_cluster(name))
                                 for name, runtime in self.clusters.items()},
                                multi=True, trial=runs.dispatcher.trial)
+            from bigk.service.held_forecasts import HeldForecasts
+
+            # runs held unsubmitted: forecast on every cluster that would take them; the dispatcher decides in seconds
+            boards.held = HeldForecasts(boards=boards, trial=runs.dispatcher.trial, job=catalog.job,
+                                        active=store.active_runs, clock=self.clock)
+            runs.dispatcher.forecasts = boards.held.waits
         self.eta = boards.home
         return boards.start()
 

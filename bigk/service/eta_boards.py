@@ -5,8 +5,8 @@ With one cluster there is one board and it answers for every run, as it always d
 it forecasts that cluster's queue, the runs recorded there (`RunRecord.cluster`), and counts the cron
 fires only of jobs whose spec allows that cluster alone (`ClustersFit.allowed`; a fire that may go
 elsewhere is not counted anywhere: where it lands is the dispatcher's choice at fire time). A run not
-dispatched yet (Pending with no cluster: held by the dispatcher) is on no board: its `eta` is None and
-its explanation says why it is held.
+dispatched yet (Pending with no cluster: held by the dispatcher) is on no board: its estimate comes from
+the held runs' forecasts (`held`, `bigk.service.held_forecasts`): the soonest cluster's, labelled with it.
 
 A what-if over several clusters asks the dispatcher for its verdicts on the spec now
 (`Dispatcher.trial`: allowed by the spec, reachable, not cordoned, able ever to hold it, queue maxima
@@ -25,10 +25,10 @@ from typing import Any
 from bigk import metrics
 from bigk.scheduler.dispatch import Dispatch
 from bigk.service.eta import EtaService, RunEta
+from bigk.service.held_forecasts import TAKES, HeldForecasts
 from bigk.spec.clusters import cluster_rule
 
 FITS = ("chosen", "fits")  # the dispatcher's verdicts for a cluster where the run fits now
-TAKES = (*FITS, "waits")  # ... and where it would wait: the clusters a what-if forecasts on
 
 
 class EtaReport:
@@ -59,6 +59,7 @@ class EtaBoards(Mapping[str, EtaService]):
         self._boards = dict(boards)
         self.multi = multi
         self.trial = trial
+        self.held: HeldForecasts | None = None  # several clusters: the held runs' forecasts (started and stopped here)
 
     def __getitem__(self, name: str) -> EtaService:
         return self._boards[name]
@@ -76,9 +77,13 @@ class EtaBoards(Mapping[str, EtaService]):
     def start(self) -> EtaBoards:
         for board in self._boards.values():
             board.start()
+        if self.held is not None:
+            self.held.start()
         return self
 
     def stop(self) -> None:
+        if self.held is not None:
+            self.held.stop()
         for board in self._boards.values():
             board.stop()
 
@@ -93,7 +98,10 @@ class EtaBoards(Mapping[str, EtaService]):
         return board.for_run(run_id) if board is not None else None
 
     def eta_dict(self, run_id: str, cluster: str) -> dict[str, Any] | None:
-        """A run's estimate as the API shows it (with several clusters, with the board's `cluster`)."""
+        """A run's estimate as the API shows it (with several clusters, with the board's `cluster`; a run held by the
+        dispatcher: the soonest cluster's estimate, `cluster` and `if_sent_to` naming it, `held` true)."""
+        if self.multi and not cluster:
+            return self.held.eta_dict(run_id) if self.held is not None else None
         found = self.for_run(run_id, cluster)
         if found is None:
             return None
