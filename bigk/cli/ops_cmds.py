@@ -540,7 +540,7 @@ def _named(client: Any, info: KindInfo, name: str, params: dict[str, Any]) -> li
     """The object by name: from its own endpoint where there is one, else found in the list (several clusters: a
     node name may be found on more than one, each with its `cluster`)."""
     if info.detail_path:
-        return [dict(client.get(info.detail_path.format(name=_q(name))))]
+        return [dict(client.get(info.detail_path.format(name=_q(name)), **params))]
     found = [dict(item) for item in client.get(info.path, **params) if info.name_of(item) == name]
     if not found:
         raise NoSuchName(f"no {info.singular} {name!r} (list them with `bigk get {info.plural}`)")
@@ -619,8 +619,9 @@ def register(app: typer.Typer) -> None:
                                                        help="With --watch: stop after this many seconds."),
             idle: bool = typer.Option(False, "--idle", help="gpus: GPUs held by runs but idle for the whole window "
                                                              "(node, GPU, pod, run, job), and GPUs busy without bigk."),
-            cluster: str | None = typer.Option(None, "--cluster", help="nodes, gpus, runs: only this cluster's "
-                                               "(bigk serve over several clusters; see `bigk get clusters`)."),
+            cluster: str | None = typer.Option(None, "--cluster", help="nodes, gpus, runs, queues: only this "
+                                               "cluster's (bigk serve over several clusters; see `bigk get "
+                                               "clusters`)."),
             server: str | None = SERVER_OPT, output: str = OUTPUT_OPT) -> None:
         """List jobs, runs, the queue (why runs wait), nodes, GPUs or the problems of the served specs."""
         fmt = parse_output(output)
@@ -645,8 +646,10 @@ def register(app: typer.Typer) -> None:
         info, name = out.split_kind_name(kind, name)
         params: dict[str, Any] = {}
         if cluster:
-            if info.plural not in ("nodes", "gpus", "runs"):
-                raise UsageError(f"--cluster lists nodes, gpus or runs of one cluster, not {info.plural}")
+            if info.plural not in ("nodes", "gpus", "runs", "queues"):
+                raise UsageError(f"--cluster lists nodes, gpus, runs or queues of one cluster, not {info.plural}")
+            if info.plural == "queues" and watch:
+                raise UsageError("queues -w follows every cluster's sums; drop --cluster (or leave out -w)")
             if info.plural == "runs" or watch:  # runs (and watch events) carry their cluster: kept like -l cluster=
                 reqs = [*reqs, out.Requirement("cluster", "=", (cluster,))]
             else:  # the server lists that cluster alone (an unknown name: exit 3)
@@ -673,6 +676,8 @@ def register(app: typer.Typer) -> None:
     @app.command("describe")
     def describe(thing: str = typer.Argument(..., help="job or run (or KIND/NAME: run/ID, job/NAME)."),
                  name: str | None = typer.Argument(None), server: str | None = SERVER_OPT,
+                 cluster: str | None = typer.Option(None, "--cluster", help="queue: only this cluster's figures "
+                                                    "(bigk serve over several clusters)."),
                  output: str = OUTPUT_OPT) -> None:
         """Everything about one job or run: state, times, pods, events, why it waits."""
         fmt = parse_output(output)
@@ -682,8 +687,10 @@ def register(app: typer.Typer) -> None:
             queue = thing.partition("/")[2] or name
             if not queue:
                 raise UsageError("describe queue NAME (or queue/NAME)")
-            describe_queue(_client(server), queue, fmt)
+            describe_queue(_client(server), queue, fmt, cluster)
             return
+        if cluster:
+            raise UsageError("--cluster describes a queue on one cluster; a run or job is on its own cluster")
         info, name = out.split_kind_name(thing, name)
         if info.plural not in ("jobs", "runs") or not name:
             raise UsageError("describe job NAME | run ID | queue NAME (or job/NAME, run/ID, queue/NAME)")

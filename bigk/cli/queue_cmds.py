@@ -4,6 +4,12 @@ Registered as the `queues` kind of `bigk get` (so -o json|yaml|name|jsonpath, -l
 and --sort-by work as for every kind); `describe queue NAME` adds the queue's
 priority range and the gangs waiting in it, in the order the scheduler takes them,
 each with its explanation.
+
+Over several clusters the API's rows are sums with a per-cluster breakdown
+(`clusters`): the table's ALLOCATED, BORROWED and SHARE are the sums (`-o wide`
+adds BY CLUSTER), `--cluster NAME` asks for one cluster's figures, and `describe
+queue` adds a block per cluster with its waiting gangs in that cluster's order.
+With one cluster the output is as it was.
 """
 
 from __future__ import annotations
@@ -37,21 +43,32 @@ def _amounts(values: dict[str, Any] | None) -> str:
     return ", ".join(parts) or "-"
 
 
-def _used(q: dict[str, Any]) -> dict[str, Any]:
-    """Allocated resources, leaving out zeros unless the queue has a limit on them (so idle queues read '-')."""
+def _used(q: dict[str, Any], allocated: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Allocated resources (the queue's, or `allocated`: its part in one cluster), leaving out zeros unless the
+    queue has a limit on them (so idle queues read '-')."""
+    allocated = q["allocated"] if allocated is None else allocated
     limited = set(q["guarantee"]) | set(q["max"])
-    out = {r: v for r, v in q["allocated"].items() if r in ("cpu", "memory", "gpu") and (v or r in limited)}
-    if q["allocated"].get("gpuByModel"):
-        out["gpuByModel"] = q["allocated"]["gpuByModel"]
+    out = {r: v for r, v in allocated.items() if r in ("cpu", "memory", "gpu") and (v or r in limited)}
+    if allocated.get("gpuByModel"):
+        out["gpuByModel"] = allocated["gpuByModel"]
     return out
+
+
+def _by_cluster(q: dict[str, Any]) -> str:
+    """Several clusters: 'onprem: 2 GPU; cloud-h100: -, 1 waiting' (one cluster: '-')."""
+    parts = q.get("clusters") or {}
+    return "; ".join(f"{c}: {_amounts(_used(q, p['allocated']))}"
+                     + (f", {p['waiting_gangs']} waiting" if p.get("waiting_gangs") else "")
+                     for c, p in parts.items()) or "-"
 
 
 def queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list[str], list[list[Any]]]:
     from bigk.cli.whatif_cmd import eta_cell
 
     cols = ["NAME", "GUARANTEE", "MAX", "ALLOCATED", "BORROWED", "SHARE", "RUNNING", "PENDING", "NEXT ETA"]
+    several = any(q.get("clusters") for q in items)
     if wide:
-        cols += ["WEIGHT", "BORROW", "LEND", "DECLARED"]
+        cols += ["WEIGHT", "BORROW", "LEND", "DECLARED"] + (["BY CLUSTER"] if several else [])
     rows = []
     for q in items:
         name = "  " * q["depth"] + q["name"].rpartition(".")[2] if q["depth"] else q["name"]
@@ -60,7 +77,7 @@ def queue_rows(items: list[dict[str, Any]], wide: bool, tty: bool) -> tuple[list
                eta_cell({"eta": q.get("next_eta")})]
         if wide:
             row += [f"{q['weight']:g}", "yes" if q["borrow"] else "no", "yes" if q["lend"] else "no",
-                    "yes" if q["declared"] else "no (implicit)"]
+                    "yes" if q["declared"] else "no (implicit)"] + ([_by_cluster(q)] if several else [])
         rows.append(row)
     return cols, rows
 
@@ -89,11 +106,12 @@ def _products(products: dict[str, float] | None) -> str:
     return ", ".join(f"{v:g} on {p}" for p, v in products.items())
 
 
-def describe_queue(client: Any, name: str, fmt: OutputFormat) -> None:
-    """Print one queue and its waiting gangs (JSON/YAML: the API's object)."""
+def describe_queue(client: Any, name: str, fmt: OutputFormat, cluster: str | None = None) -> None:
+    """Print one queue and its waiting gangs (JSON/YAML: the API's object); several clusters: a block per cluster
+    (`cluster`: that cluster's figures alone)."""
     from bigk.cli.api_access import path_segment as _q
 
-    data = client.get(f"/queues/{_q(name)}")
+    data = client.get(f"/queues/{_q(name)}", **({"cluster": cluster} if cluster else {}))
     if not fmt.tabular:
         out.emit(QUEUES, [data], fmt, single=True)
         return
@@ -110,15 +128,48 @@ def describe_queue(client: Any, name: str, fmt: OutputFormat) -> None:
         f"Allocated:   {_amounts(_used(data))}",
         f"GPU models:  {_products(data['allocated'].get('gpuByProduct'))}",
         f"Borrowed:    {_amounts(data['borrowed'])}",
-        f"Share:       {100 * data['dominant_share']:.1f}% of the cluster (dominant resource)",
+        f"Share:       {100 * data['dominant_share']:.1f}% of {_of(data.get('clusters'))} (dominant resource)",
         f"Runs:        {data['running_runs']} running, {data['pending_runs']} pending",
-        f"Waiting:     {len(data['waiting'])} gang(s), in the order the scheduler takes them",
     ]
-    for i, w in enumerate(data["waiting"], 1):
-        who = f"run {w['run']} ({w['job']})" if w["run"] else w["gang"]
-        lines.append(f"  {i}. {who}  queue {w['queue']}  priority {w['priority']}  [{w['state']}]")
-        lines.append(f"     {w['explanation']}")
+    clusters: dict[str, Any] = data.get("clusters") or {}
+    if not clusters:
+        lines.append(f"Waiting:     {len(data['waiting'])} gang(s), in the order the scheduler takes them")
+        lines += _waiting_lines(data["waiting"], "  ")
+        typer.echo("\n".join(lines))
+        return
+    lines.append(f"Waiting:     {len(data['waiting'])} gang(s), by cluster below")
+    lines.append("Clusters:")
+    for c, p in clusters.items():
+        waiting = [w for w in data["waiting"] if w.get("cluster") == c]
+        lines += [
+            f"  {c}:" + ("" if p.get("reachable", True) else "  (unreachable: its scheduler's last figures)"),
+            f"    Allocated:  {_amounts(_used(data, p['allocated']))}",
+            f"    Borrowed:   {_amounts(p['borrowed'])}",
+            f"    Share:      {100 * p['dominant_share']:.1f}% of {c} (dominant resource)",
+            f"    Max here:   {_amounts(p['max'])}",
+            f"    Runs:       {p['running_runs']} running, {p['pending_runs']} pending",
+            f"    Waiting:    {len(waiting)} gang(s), in the order {c}'s scheduler takes them",
+        ]
+        lines += _waiting_lines(waiting, "      ")
     typer.echo("\n".join(lines))
+
+
+def _of(clusters: dict[str, Any] | None) -> str:
+    """What the share is of: the cluster, one named cluster, or several clusters' capacity together."""
+    if not clusters:
+        return "the cluster"
+    if len(clusters) == 1:
+        return f"cluster {next(iter(clusters))}"
+    return f"the {len(clusters)} clusters' capacity together"
+
+
+def _waiting_lines(waiting: list[dict[str, Any]], indent: str) -> list[str]:
+    lines = []
+    for i, w in enumerate(waiting, 1):
+        who = f"run {w['run']} ({w['job']})" if w["run"] else w["gang"]
+        lines.append(f"{indent}{i}. {who}  queue {w['queue']}  priority {w['priority']}  [{w['state']}]")
+        lines.append(f"{indent}   {w['explanation']}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -54,9 +54,9 @@ def sources(parts: Parts) -> dict[str, Source]:
         return out
 
     def queues() -> dict[str, dict[str, Any]]:
-        from bigk.service.queue_views import queue_rows
+        from bigk.service.queue_views import queue_rows, queue_scope
 
-        return {row["name"]: row for row in queue_rows(parts.catalog, parts.store, parts.loop_view())}
+        return {row["name"]: row for row in queue_rows(parts.catalog, parts.store, queue_scope(parts))}
 
     found: dict[str, Source] = {
         "runs": runs,

@@ -6,9 +6,10 @@ stream reports a change. Nothing here acts on the cluster: the pages are read-on
 them is decided by the same rule as the API's reads.
 
 Over several clusters (issue 18) the runs carry a CLUSTER column, the overview has a summary row per
-cluster (the rows of `bigk get clusters`), and the GPU map is grouped by cluster, for every cluster that
-answers (one judged unreachable, or whose listing fails, is named instead). With one cluster the pages
-are as they were.
+cluster (the rows of `bigk get clusters`), the GPU map is grouped by cluster, for every cluster that
+answers (one judged unreachable, or whose listing fails, is named instead), and the queue tree shows
+the API's sums with a BY CLUSTER column (`/status/queues?cluster=NAME`: one cluster's figures). With
+one cluster the pages are as they were.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from bigk.errors import BigkError
 from bigk.service.clusters_api import cluster_rows
 from bigk.service.node_clusters import members
 from bigk.service.parts import Parts
-from bigk.service.queue_views import queue_rows
+from bigk.service.queue_views import queue_rows, queue_scope
 from bigk.service.runtime import short_error
 from bigk.service.status import model
 
@@ -104,11 +105,17 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         return RedirectResponse("/status")
 
     @router.get("/queues", response_class=HTMLResponse, summary="The queue tree with GPU shares")
-    def queues(request: Request) -> Response:
-        rows = queue_rows(parts.catalog, parts.store, parts.loop_view())
-        cluster: dict[str, Any] = next((r["cluster"] for r in rows if r.get("cluster")), {})
+    def queues(request: Request, cluster: str | None = None) -> Response:
+        try:
+            scope = queue_scope(parts, cluster)
+        except BigkError as exc:
+            return _not_found(env, str(exc))
+        rows = queue_rows(parts.catalog, parts.store, scope)
+        capacity: dict[str, Any] = next((r["cluster"] for r in rows if r.get("cluster")), {})
+        shown = [c.name for c in scope.clusters] if several else []
         return page(request, "queues.html", "queues", "runs,queue,gpus", roots=model.queue_tree(rows),
-                    cluster=cluster, waiting=waiting())
+                    cluster=capacity, waiting=waiting(), several=several, shown=shown,
+                    names_all=list(parts.clusters), only=cluster or "")
 
     @router.get("/gpus", response_class=HTMLResponse, summary="Every node's GPUs")
     def gpus(request: Request) -> Response:
@@ -122,9 +129,7 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
             detail = views.run_detail(run_id)
             why = views.explain_run(run_id)
         except BigkError as exc:
-            html = env.get_template("base.html").render(title="not found", watch="", names="", active="",
-                                                        body=f"<main><p class=err>{_escape(str(exc))}</p></main>")
-            return HTMLResponse(html, status_code=404)
+            return _not_found(env, str(exc))
         gang = next((g for g in views.explanations() if g["gang"] == detail.get("spark_app_id")), None)
         if several:  # the gang waits in its own cluster's scheduler
             gang = _gang_on(parts, detail.get("cluster") or "", detail.get("spark_app_id") or "")
@@ -145,6 +150,12 @@ def _gang_on(parts: Parts, cluster: str, gang: str) -> dict[str, Any] | None:
     if found is None:
         return None
     return {"gang": gang, "message": found.message, **{key: getattr(found, key, None) for key in GANG_FIELDS}}
+
+
+def _not_found(env: Environment, message: str) -> HTMLResponse:
+    html = env.get_template("base.html").render(title="not found", watch="", names="", active="",
+                                                body=f"<main><p class=err>{_escape(message)}</p></main>")
+    return HTMLResponse(html, status_code=404)
 
 
 def _escape(text: str) -> str:
