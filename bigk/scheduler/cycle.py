@@ -680,8 +680,8 @@ class Cycle:
 
         fresh = {a.gang for a in self.result.admitted}  # admitted this cycle: never undone in the same cycle
 
-        def gone(g: VictimGroup) -> bool:
-            return g.name in fresh or any(p.key in evicting for p in g.pods)
+        def gone(g: VictimGroup) -> bool:  # the index holds no pod evicting when it was built; a plan marks its own
+            return g.evicted or g.name in fresh
 
         def borrowed(g: VictimGroup) -> bool:  # reclaim: another queue's work (its guarantee is checked apart)
             return not book.shares_path(g.queue, unit.queue)
@@ -702,6 +702,7 @@ class Cycle:
             return False
         victims: set[str] = set()
         for group in plan.victims:
+            group.evicted = True
             for pod in group.pods:
                 if group.priority < unit.priority:
                     reason = f"preempted by {unit.name} (priority {unit.priority} > {group.priority})"

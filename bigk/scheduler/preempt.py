@@ -42,6 +42,7 @@ class VictimGroup:
     keys: list[str]  # allocation keys: the pods' keys, then reservation keys
     reservation_keys: list[str] = field(default_factory=list)
     nodes: set[int] = field(default_factory=set)
+    evicted: bool = False  # chosen by a plan this cycle: its pods are being evicted (each pod is in one group)
 
     def usage(self, state: ClusterState) -> Usage:
         total = Tally()
