@@ -173,13 +173,17 @@ class RunManager:
         if self.clusters is not None:
             self._tick_clusters()
             return
+        # The listing is taken before the lock (with thousands of pods it takes long, and submissions wait for the
+        # lock); a run submitted since it began is left for the next tick, when its pods are in the listing.
+        listed_at = self._clock()
+        by_run = self.pods.pods_by_run()
         with self._lock:
             now = self._clock()
-            by_run = self.pods.pods_by_run()
             counts: dict[tuple[str, str], int] = {}
             for run in self.store.active_runs():
                 try:
-                    run = self._advance(run, by_run.get(run.id, []), now)
+                    if not (run.state is RunState.SUBMITTED and (run.submitted_at or 0.0) >= listed_at):
+                        run = self._advance(run, by_run.get(run.id, []), now)
                 except Exception:  # one broken run must not stall the others
                     log.exception("event=run_advance_failed run=%s job=%s", run.id, run.job)
                 if not run.terminal:
