@@ -48,6 +48,9 @@ class FitGuard:
         self._clock = clock
         self._nodes: list[Node] = []
         self._at = -1e18
+        # job name -> (the loaded job, when its nodes were read, its problems): judged once per spec and node
+        # listing, not once per waiting run (the queue view asks for every run of a job)
+        self._judged: dict[str, tuple[Any, float, list[SpecProblem]]] = {}
 
     def nodes(self) -> list[Node]:
         if self._clock() - self._at > NODES_TTL_S:
@@ -63,6 +66,10 @@ class FitGuard:
         nodes = self.nodes()
         if not nodes:
             return []
+        name = str(getattr(getattr(loaded.spec, "metadata", None), "name", ""))
+        judged = self._judged.get(name)
+        if judged is not None and judged[0] is loaded and judged[1] == self._at:
+            return list(judged[2])
         out = []
         for where, message in fit_problems(loaded.spec, nodes):
             try:
@@ -71,7 +78,8 @@ class FitGuard:
                 line, col = getattr(loaded, "line", 1), 1
             out.append(SpecProblem(loaded.file, line, col, where,
                                    f"{message} (the cluster's {len(nodes)} nodes now; bigk creates no runs of it)"))
-        return out
+        self._judged[name] = (loaded, self._at, out)
+        return list(out)
 
     def reason(self, loaded: Any) -> str:
         """One line on why the job can never run ('' when it can, or when that is unknown)."""
