@@ -118,7 +118,10 @@ class Views:
         return view.explanation(gang)
 
     def explain_run(self, run_id: str) -> dict[str, Any]:
-        run = self.store.get_run(run_id)
+        return self.explain(self.store.get_run(run_id))
+
+    def explain(self, run: RunRecord) -> dict[str, Any]:
+        """Why `run` waits (or what became of it), what it waits for, and whether it can never run."""
         text = run.explanation
         waiting = run.state in (RunState.PENDING, RunState.SUBMITTED)
         if waiting:
@@ -160,7 +163,7 @@ class Views:
         rows = []
         for run in self.store.list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
             loaded = self.catalog.job(run.job)
-            why = self.explain_run(run.id)
+            why = self.explain(run)  # the row just listed: not read again
             rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
                          "priority": loaded.spec.spec.priority if loaded else 0, "created_at": run.created_at,
                          "wait_s": round(self.clock() - run.created_at, 1),
