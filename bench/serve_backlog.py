@@ -1,0 +1,167 @@
+"""`bigk serve` with thousands of queued runs: does its API stay fast, and is a run that fits admitted at once?
+
+    python3 bench/serve_backlog.py --runs 5000 --json bench/results/serve-backlog-5000.json
+
+Issue 20's third goal: with 5,000 queued runs on the emulated cluster, the API answers within 100 ms (p95) and a
+run that fits is admitted within one cycle of the capacity appearing. The script starts `bigk serve` in this
+process (the `Service` and its HTTP server, as `bigk serve` does) on the embedded emulated cluster of
+`jobspecs/cluster.yaml` (4 CPU nodes, 2x8 A100, 2x4 T4), with two jobs written to a temporary specs folder:
+
+- `hog`: two executors of 8 A100 each: takes every A100 for an hour;
+- `queued`: one executor of 8 A100: it fits as soon as the hog is gone.
+
+1. `hog` runs; 2. `--runs` runs of `queued` are created through the API (`POST /api/v1/jobs/queued/run`) and
+   submitted by the service (direct mode: a driver pod each), so that the scheduler has that many gangs
+   waiting; 3. the API is timed while they wait: `--requests` calls of each read an operator makes (`get runs`,
+   one run, `explain`, the queue, the queues, `/healthz`, `/metrics`), one after another from one client, p50 /
+   p95 / max; 4. the hog is cancelled and the time until the first queued run is admitted is measured against
+   the scheduling loop's cycle time at that moment (the mean of its last cycles).
+
+The emulated cluster runs in the same process, so its API server competes for the same interpreter as
+`bigk serve`'s: the figures are an upper bound of what `bigk serve` alone would show. Writes JSON with
+`--json`; prints one summary line per measured read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bigk.service.app import Service  # noqa: E402
+from bigk.service.config import ServiceConfig  # noqa: E402
+from bigk.service.http import HttpServer  # noqa: E402
+
+TOKEN = "bench-token"
+JOB = """apiVersion: bigk.io/v1
+kind: SparkJob
+metadata:
+  name: {name}
+spec:
+  type: Python
+  image: bigk/spark-apps:0.1
+  mainApplicationFile: local:///opt/app.py
+  expectedDurationSeconds: {duration}
+  executor:
+    cores: 4
+    memory: 8g
+    instances: {executors}
+    gpu:
+      count: 8
+      model: A100-80GB
+"""
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50, p95 and max in milliseconds."""
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "max_ms": round(1000 * ordered[-1], 2), "n": len(ordered)}
+
+
+def wait_until(check: Any, timeout: float, what: str, every: float = 0.5) -> float:
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if check():
+            return time.monotonic() - began
+        time.sleep(every)
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def states(c: httpx.Client) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for run in c.get("/api/v1/runs", params={"job": "queued", "limit": 10_000}).json():
+        out[run["state"]] = out.get(run["state"], 0) + 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5000, help="queued runs")
+    ap.add_argument("--requests", type=int, default=100, help="timed calls of each read")
+    ap.add_argument("--json", dest="json_out", default="")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bigk-serve-backlog-"))
+    specs = tmp / "specs"
+    specs.mkdir()
+    (specs / "hog.yaml").write_text(JOB.format(name="hog", duration=3600, executors=2))
+    (specs / "queued.yaml").write_text(JOB.format(name="queued", duration=60, executors=1))
+    cfg = ServiceConfig(specs=[specs], state_dir=tmp / "state", cluster_file=ROOT / "jobspecs" / "cluster.yaml",
+                        submit_mode="direct")
+    service = Service(cfg).start()
+    http = HttpServer("127.0.0.1", 0)
+    url = http.start(_app(service))
+    result: dict[str, Any] = {"runs": args.runs, "requests": args.requests}
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as c:
+            wait_until(lambda: service.is_leader, 30, "leadership")
+            hog = c.post("/api/v1/jobs/hog/run").json()["id"]
+            wait_until(lambda: c.get(f"/api/v1/runs/{hog}").json()["state"] == "Running", 120, "the hog running")
+            began = time.monotonic()
+            for _ in range(args.runs):
+                c.post("/api/v1/jobs/queued/run").raise_for_status()
+            result["create_s"] = round(time.monotonic() - began, 1)
+            submitted = wait_until(lambda: states(c).get("Submitted", 0) >= args.runs, 3600,
+                                   f"{args.runs} runs submitted", every=5.0)
+            result["submit_s"] = round(submitted + result["create_s"], 1)
+            some = c.get("/api/v1/runs", params={"job": "queued", "limit": 10_000}).json()[args.runs // 2]["id"]
+            reads = {"get runs": "/api/v1/runs", "get run": f"/api/v1/runs/{some}",
+                     "explain": f"/api/v1/runs/{some}/explain", "queue": "/api/v1/queue",
+                     "queues": "/api/v1/queues", "healthz": "/healthz", "metrics": "/metrics"}
+            timings: dict[str, dict[str, float]] = {}
+            for name, path in reads.items():
+                samples = []
+                for _ in range(args.requests):
+                    t0 = time.perf_counter()
+                    c.get(path).raise_for_status()
+                    samples.append(time.perf_counter() - t0)
+                timings[name] = percentiles(samples)
+                print(f"{name:>10}: p50 {timings[name]['p50_ms']} ms, p95 {timings[name]['p95_ms']} ms, "
+                      f"max {timings[name]['max_ms']} ms", file=sys.stderr, flush=True)
+            result["api"] = timings
+            loop = service.loop
+            assert loop is not None
+            cycles0, spent0 = loop.stats.cycles, loop.stats.decide_s_total
+            time.sleep(10.0)
+            cycles1, spent1 = loop.stats.cycles, loop.stats.decide_s_total
+            result["cycle_s_mean"] = round((spent1 - spent0) / max(1, cycles1 - cycles0), 3)
+            result["cycles_per_s"] = round((cycles1 - cycles0) / 10.0, 2)
+            t0 = time.monotonic()
+            c.post(f"/api/v1/runs/{hog}/cancel").raise_for_status()
+            freed = wait_until(lambda: c.get(f"/api/v1/runs/{hog}").json()["state"] == "Cancelled", 60, "hog gone",
+                               every=0.05)
+            admitted = wait_until(lambda: states(c).get("Admitted", 0) + states(c).get("Running", 0) > 0, 120,
+                                  "a queued run admitted", every=0.05)
+            result["hog_cancelled_s"] = round(freed, 2)
+            result["first_admitted_after_cancel_s"] = round(time.monotonic() - t0, 2)
+            result["admitted_after_hog_gone_s"] = round(admitted, 2)
+            result["waiting_gangs"] = len(service.loop_view().explanations)
+    finally:
+        http.stop()
+        service.stop()
+    print(json.dumps(result, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def _app(service: Service) -> Any:
+    from bigk.service.api import create_app
+
+    return create_app(service, TOKEN)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
