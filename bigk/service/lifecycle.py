@@ -358,10 +358,8 @@ class RunManager:
         usual grace for a missing driver)."""
         driver = _driver(pods, run)
         if driver is None:
-            first = self._missing_since.setdefault(run.id, now)
-            if now - first < MISSING_GRACE_S:
+            if not self._missing_past_grace(run, now):
                 return run
-            self._missing_since.pop(run.id, None)
             return self._fail(run, f"driver pod {run.driver_pod or driver_pod_name(run.job, run.id)} not found when "
                               f"cluster {run.cluster} answered again (it went away with the cluster)",
                               pods=merge_pods(run.pods, [pod_summary(p) for p in pods]))
@@ -442,14 +440,20 @@ class RunManager:
             elif current.state is RunState.CANCELLED:  # cancelled while spark-submit ran
                 self.submitter_for(run).kill(current.namespace, current.id)
 
+    def _missing_past_grace(self, run: RunRecord, now: float) -> bool:
+        """The run's driver pod has been missing for MISSING_GRACE_S (a listing may lag a creation): act on it."""
+        first = self._missing_since.setdefault(run.id, now)
+        if now - first < MISSING_GRACE_S:
+            return False
+        self._missing_since.pop(run.id, None)
+        return True
+
     def _follow(self, run: RunRecord, pods: list[Any], now: float) -> RunRecord:
         summaries = merge_pods(run.pods, [pod_summary(p) for p in pods])
         driver = _driver(pods, run)
         if driver is None:
-            first = self._missing_since.setdefault(run.id, now)
-            if now - first < MISSING_GRACE_S:
+            if not self._missing_past_grace(run, now):
                 return run
-            self._missing_since.pop(run.id, None)
             if pods:  # executors left without their driver
                 self._kill(run)
             name = run.driver_pod or driver_pod_name(run.job, run.id)
