@@ -154,7 +154,7 @@ def _status_checks(svc: Running, html_of: Callable[[str], str]) -> None:
 
 
 def test_the_status_page_shows_every_cluster(tmp_path: Path, serve_clusters: Callable[..., Running]) -> None:
-    svc = _serve(tmp_path, serve_clusters)
+    svc = _serve(tmp_path, serve_clusters, cluster_unreachable_s=1.0)
     with svc.client() as c:
         run = _run(c, "pin-l4")
         wait_for(lambda: _state(c, run)["state"] == "Running", 30, "pin-l4 running on cloud-l4")
@@ -164,14 +164,17 @@ def test_the_status_page_shows_every_cluster(tmp_path: Path, serve_clusters: Cal
         assert row is not None and '<td class="cluster">cloud-l4</td>' in row.group(0), overview
         assert "<th>CLUSTER</th>" in overview
         assert 'id="run-cluster">cloud-l4<' in c.get(f"/status/runs/{run}").text
-        cloud = svc.service.clusters["cloud-h100"]
-        cloud.reachable = False  # as the run ticker judges a silent cluster: named, its GPUs not shown
-        try:
+        cloud = svc.service.clusters["cloud-h100"].emulator
+        assert cloud is not None
+        cloud.faults.add("*", ".*", 0, count=10**9)  # the cloud's API drops every request: a partition
+        try:  # once the run ticker judges it unreachable: named, its GPUs not shown
+            wait_for(lambda: not c.get("/api/v1/clusters/cloud-h100").json()["reachable"], 20, "cloud-h100 lost")
             page = c.get("/status").text
             assert 'data-cluster="cloud-h100" data-health="unreachable"' in page
             assert "unreachable: GPUs not shown" in page and 'data-cluster-gpus="onprem"' in page
         finally:
-            cloud.reachable = True
+            cloud.faults.clear()
+        wait_for(lambda: c.get("/api/v1/clusters/cloud-h100").json()["reachable"], 20, "cloud-h100 back")
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (bash .ci/run installs it)")
