@@ -32,7 +32,8 @@ def _wait_state(c: httpx.Client, run_id: str, state: str, timeout: float, what: 
         wait_for(lambda: _state(c, run_id)["state"] == state, timeout, what)
     except AssertionError as exc:  # say where the run is instead
         run = _state(c, run_id)
-        raise AssertionError(f"{exc}; the run is {run['state']} on {run['cluster'] or '-'}: "
+        why = c.get(f"/api/v1/runs/{run_id}/explain").json()["explanation"]
+        raise AssertionError(f"{exc}; the run is {run['state']} on {run['cluster'] or '-'} ({why}): "
                              f"{run['dispatch_reason'] or run['explanation'] or run['reason']}") from None
     return _state(c, run_id)
 
@@ -68,7 +69,10 @@ def test_a_cluster_stopped_mid_run_and_restarted_loses_and_doubles_no_run(
         assert c.post("/api/v1/clusters/onprem/cordon").status_code == 200  # everything goes to the cloud
         first = {job: _run(c, job) for job in ("long", "fill", "retry")}
         for job, run_id in first.items():
-            assert _wait_state(c, run_id, "Running", 30, f"{job} running")["cluster"] == "cloud-h100"
+            # 90 s: in one full clean-clone run `fill` stayed Submitted on cloud-h100 for over 30 s although the
+            # dispatcher found it fitting (not reproduced alone, with the other multi-cluster files, or under load);
+            # a timeout now prints the scheduler's explanation of the run
+            assert _wait_state(c, run_id, "Running", 90, f"{job} running")["cluster"] == "cloud-h100"
         wait_for(lambda: (c.get("/api/v1/clusters/cloud-h100").json()["allocated"]["cpu_milli"] or 0) >= 29_000, 20,
                  "the cloud's published copy to hold the three runs")
         late = _run(c, "late")
