@@ -100,11 +100,10 @@ class Placer:
 
     def choose_on(self, item: Item, node: int) -> Placement | None:
         """The policy's placement for `item` restricted to one node."""
-        only = np.zeros(self.state.size, dtype=bool)
-        only[node] = True
-        feasible = self.filters.nodes(item.request, self.static(item)) & only
-        if not feasible[node]:
+        if not self.fits_on(item, node):
             return None
+        feasible = np.zeros(self.state.size, dtype=bool)
+        feasible[node] = True
         placement = self.policy.select(self.state, item.request, feasible, self.now)
         return self.checked_gpus(item.request, placement) if placement is not None and placement.node == node else None
 
@@ -122,15 +121,30 @@ class Placer:
 
     def trial(self, items: list[Item], keys: list[str], all_or_nothing: bool) -> tuple[Placed, Failure | None]:
         """Place items in order; on a failure roll back (all-or-nothing) or keep what fit."""
+        placed, index = self._place(items, keys)
+        if index is None:
+            return placed, None
+        failure = self.failure(index, items[index])  # explained with the items before it still placed
+        if all_or_nothing:
+            self.rollback(placed)
+            placed = []
+        return placed, failure
+
+    def place_all(self, items: list[Item], keys: list[str]) -> Placed | None:
+        """`trial`, all or nothing, for a caller that only asks whether (no failure is explained)."""
+        placed, index = self._place(items, keys)
+        if index is None:
+            return placed
+        self.rollback(placed)
+        return None
+
+    def _place(self, items: list[Item], keys: list[str]) -> tuple[Placed, int | None]:
+        """Items placed in order up to the first that finds no place (its index, or None when all did)."""
         placed: Placed = []
         for index, (item, key) in enumerate(zip(items, keys, strict=True)):
             placement = self.choose(item)
             if placement is None or not self.allocate(key, item.request, placement):
-                failure = self.failure(index, item)
-                if all_or_nothing:
-                    self.rollback(placed)
-                    placed = []
-                return placed, failure
+                return placed, index
             placed.append((key, item, placement))
         return placed, None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
@@ -114,6 +115,8 @@ class VictimIndex:
         self.above_all = max(prios, default=0) + 1  # a bound under which every victim falls (reclaim)
         self._on: dict[int, list[VictimGroup]] = {}
         self._freeable: dict[int, tuple[np.ndarray, ...]] = {}
+        self._evicted: list[VictimGroup] = []  # chosen by plans this cycle, in order
+        self._unchosen: dict[int, tuple[np.ndarray, ...]] = {}  # freeable(below) less the groups chosen since
 
     def groups_on(self, node: int) -> list[VictimGroup]:
         """Every victim group with something on `node`, in try order."""
@@ -157,19 +160,61 @@ class VictimIndex:
         self._freeable[below] = out
         return out
 
-    def candidates(self, item: Item, below: int, placer: Placer) -> np.ndarray:
-        """Nodes where `item` could fit if every pod below `below` there left, fewest such pods first.
+    def mark_evicted(self, group: VictimGroup) -> None:
+        """`group` was chosen by a plan: its room is promised to that preemptor, not free for the next."""
+        group.evicted = True
+        self._evicted.append(group)
+        for below, arrays in self._unchosen.items():
+            if group.priority < below:
+                self._subtract(arrays, group)
+
+    def _subtract(self, arrays: tuple[np.ndarray, ...], group: VictimGroup) -> None:
+        cpu, mem, pods, milli, gmem = arrays
+        for key in group.keys:
+            entry = self.state.allocations.get(key)
+            if entry is None or key in self.skip:
+                continue
+            req, placement = entry
+            i = placement.node
+            cpu[i] -= req.cpu_milli
+            mem[i] -= req.memory_mib
+            pods[i] -= 1
+            for slot in placement.gpus:
+                milli[i, slot] -= placement.gpu_milli
+                gmem[i, slot] -= placement.gpu_memory_mib
+
+    def _left(self, arrays: tuple[np.ndarray, ...]) -> NodeUsage:
+        s = self.state
+        cpu, mem, pods, milli, gmem = arrays
+        return NodeUsage(s.cpu_used - cpu, s.mem_used - mem, s.pods_used - pods, s.gpu_milli_used - milli,
+                         s.gpu_mem_used - gmem, held_extras=False)
+
+    def candidates(self, item: Item, below: int, placer: Placer) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes where `item` could fit if every pod below `below` there left, fewest such pods first; and the
+        mask of nodes where it could still fit once the groups not yet chosen by a plan this cycle left.
 
         The fit rule under the usage left once they are gone (their scalars and host ports
-        leave with them; live GPU memory cannot show what they would free yet).
+        leave with them; live GPU memory cannot show what they would free yet). A node outside
+        the mask cannot be made to fit by any eligible victims, so it need not be simulated; the
+        order and the number of candidates stay those of every pod below `below`, so which node
+        a plan picks does not depend on the mask.
         """
-        s, f = self.state, placer.filters
+        f = placer.filters
         cpu, mem, pods, count, milli, gmem = self.freeable(below)
-        left = NodeUsage(s.cpu_used - cpu, s.mem_used - mem, s.pods_used - pods, s.gpu_milli_used - milli,
-                         s.gpu_mem_used - gmem, held_extras=False)
-        ok = f.nodes(item.request, placer.static(item), left, live=False) & (count > 0)
+        static = placer.static(item)
+        ok = f.nodes(item.request, static, self._left((cpu, mem, pods, milli, gmem)), live=False) & (count > 0)
         nodes = np.flatnonzero(ok)
-        return nodes[np.argsort(count[nodes], kind="stable")]
+        order = nodes[np.argsort(count[nodes], kind="stable")]
+        if not self._evicted:
+            return order, ok
+        unchosen = self._unchosen.get(below)
+        if unchosen is None:
+            unchosen = (cpu.copy(), mem.copy(), pods.copy(), milli.copy(), gmem.copy())
+            for group in self._evicted:
+                if group.priority < below:
+                    self._subtract(unchosen, group)
+            self._unchosen[below] = unchosen
+        return order, ok & f.nodes(item.request, static, self._left(unchosen), live=False)
 
 
 @dataclass
@@ -252,7 +297,8 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
         placement = placer.choose(item)
         if placement is None:
             bound = below if reclaim is None else index.above_all
-            best = _cheapest_node(placer, item, index.candidates(item, bound, placer), index, eligible, rel, book)
+            nodes, possible = index.candidates(item, bound, placer)
+            best = _cheapest_node(placer, item, nodes, possible, index, eligible, rel, book)
             if best is None:
                 undo()
                 return None
@@ -271,8 +317,8 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
     for idx in range(len(chosen) - 1, -1, -1):
         group, entries = chosen[idx]
         rel.restore(entries)
-        trial, failure = placer.trial(items, keys, True)
-        if failure is None:
+        trial = placer.place_all(items, keys)
+        if trial is not None:
             slots = [(p.node, p.gpus) for _, _, p in trial]
             placer.rollback(trial)
             del chosen[idx]
@@ -297,43 +343,51 @@ def _merged(a: Mapping[str, Usage], b: Mapping[str, Usage]) -> dict[str, Usage]:
     return out
 
 
-def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, index: VictimIndex,
+def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, possible: np.ndarray, index: VictimIndex,
                    eligible: Callable[[VictimGroup, Mapping[str, Usage]], bool], rel: _Releaser, book: QueueBook
                    ) -> tuple[int, list[VictimGroup]] | None:
-    """Among candidate `nodes`, the one where evicting the cheapest eligible victims lets `item` fit."""
+    """Among candidate `nodes`, the one where evicting the cheapest eligible victims lets `item` fit.
+
+    Every node with an eligible victim counts towards `MAX_NODES`; only those in `possible` that could
+    beat the best plan so far are simulated (the others could not change the answer).
+    """
     best: tuple[tuple[int, int, int], int, list[VictimGroup]] | None = None
     tried = 0
     none: dict[str, Usage] = {}
     for node in (int(n) for n in nodes):
-        candidates = [g for g in index.groups_on(node) if eligible(g, none)]
-        if not candidates:
+        # Eligibility is read lazily: releasing a group changes neither the usage of another nor the
+        # queues' margins, which the loop below re-checks with the victims picked here.
+        candidates = (g for g in index.groups_on(node) if eligible(g, none))
+        first = next(candidates, None)
+        if first is None:
             continue
         tried += 1
         # The first candidate always goes (below), so the cost here is at least (its priority, its pods, node):
         # a node that cannot beat the best so far is not simulated (it still counts as tried).
-        first = candidates[0]
-        if best is not None and (first.priority, len(first.pods), node) >= best[0]:
+        if not possible[node] or (best is not None and (first.priority, len(first.pods), node) >= best[0]):
             if tried >= MAX_NODES:
                 break
             continue
         released: list[tuple[VictimGroup, list[Released]]] = []
         here: dict[str, Usage] = {}
-        for g in candidates:
+        ok = beaten = False
+        top, pods = first.priority, 0
+        for g in chain((first,), candidates):
             usage = counted_usage(g, book, rel.state)
             if here and not eligible(g, here):  # the victims already picked here used up its queue's margin
                 continue
             released.append((g, rel.release(g)))
             here = _merged(here, {g.queue: usage})
-            if placer.fits_on(item, node):
+            top, pods = max(top, g.priority), pods + len(g.pods)
+            # The cost only grows with each victim: once it reaches the best plan's, this node cannot win.
+            beaten = best is not None and (top, pods, node) >= best[0]
+            ok = placer.fits_on(item, node)
+            if ok or beaten:
                 break
-        ok = placer.fits_on(item, node)
         for _, entries in reversed(released):
             rel.restore(entries)
-        if ok:
-            victims = [g for g, _ in released]
-            cost = (max(g.priority for g in victims), sum(len(g.pods) for g in victims), node)
-            if best is None or cost < best[0]:
-                best = (cost, node, victims)
+        if ok and not beaten:
+            best = ((top, pods, node), node, [g for g, _ in released])
         if tried >= MAX_NODES:
             break
     return None if best is None else (best[1], best[2])
