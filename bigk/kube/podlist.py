@@ -1,0 +1,37 @@
+"""Listing pods for readers that need only who a pod is and how it is doing.
+
+The kubernetes client turns every listed pod into a tree of models (containers, volumes,
+probes, managed fields): with thousands of pods that is most of the CPU of a reader that
+lists them every few seconds, as the run ticker does, and it starves the API thread of the
+interpreter. `list_pod_status` makes the same request (same RBAC) and builds each `V1Pod`
+from its metadata (without managed fields), its status and the two spec fields such readers
+use (`nodeName`, `schedulerName`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kubernetes import client
+
+
+def list_pod_status(core: client.CoreV1Api, **kwargs: Any) -> list[client.V1Pod]:
+    """`core.list_pod_for_all_namespaces(**kwargs).items`, each pod reduced to metadata, status and node."""
+    response: Any = core.list_pod_for_all_namespaces(_preload_content=False, **kwargs)  # urllib3 response
+    try:
+        body = json.loads(response.data)
+    finally:
+        response.release_conn()
+    return [_light(item) for item in body.get("items") or []]
+
+
+def _light(item: dict[str, Any]) -> client.V1Pod:
+    metadata = {k: v for k, v in (item.get("metadata") or {}).items() if k != "managedFields"}
+    spec = item.get("spec") or {}
+    pod = client.V1Pod.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+                                  "spec": {"containers": [], "nodeName": spec.get("nodeName"),
+                                           "schedulerName": spec.get("schedulerName")},
+                                  "status": item.get("status") or {}})
+    assert pod is not None
+    return pod
