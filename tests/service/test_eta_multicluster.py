@@ -136,3 +136,33 @@ def test_cron_fires_count_only_on_the_one_cluster_a_job_may_go_to(tmp_path: Path
     assert fired("cloud-h100") == ["pinned"]
     assert fired("onprem") == []
     assert fired(None) == ["pinned", "roaming"]  # one cluster: every fire, as before
+
+
+def test_a_driver_listed_before_its_run_records_its_gang_is_not_added_twice(tmp_path: Path) -> None:
+    """Just after a submit the cluster lists the driver (under Spark's app id) before the run ticker records that id:
+    the board must not add a second, drawn driver under the same pod key (the forecast keyed both by it and failed
+    with a KeyError once one of them left)."""
+    from bigk.cluster.config import load_cluster
+    from bigk.cluster.model import Gang, Pod, PodRequest, Role
+    from bigk.service.runstate import RunState
+    from bigk.service.store import RunRecord
+    from bigk.spec.naming import driver_pod_name
+
+    path = tmp_path / "jobs.yaml"
+    path.write_text(job_yaml("queued"))
+    loaded = load_file(path)
+    assert not loaded.problems, loaded.problems
+    job = loaded.jobs[0]
+    catalog = SimpleNamespace(view=SimpleNamespace(jobs={}), job=lambda name: job if name == "queued" else None)
+    run = RunRecord("r1", "queued", RunState.SUBMITTED, 1, 0.0, submitted_at=0.0)  # spark_app_id not recorded yet
+    store = SimpleNamespace(active_runs=lambda: [run], history=lambda job=None, limit=0: [])
+    board = EtaService(store=store, catalog=catalog, firing=SimpleNamespace(), loop=None,  # type: ignore[arg-type]
+                       policy="bigk", reservation_ttl_s=60.0, clock=lambda: 0.0)
+    nodes = load_cluster(Path(__file__).resolve().parents[2] / "jobspecs" / "cluster.yaml")
+    driver = Pod(driver_pod_name("queued", "r1"), PodRequest(1000, 1024), gang="spark-abc", role=Role.DRIVER)
+    snap = Snapshot(nodes, [driver], {}, {"spark-abc": Gang("spark-abc", "default", 0, PodRequest(1000, 1024),
+                                                             PodRequest(1000, 1024), 2)})
+    board._snapshot = lambda: snap  # type: ignore[method-assign]
+    inp, _ = board._inputs(0.0)
+    keys = [p.key for p in inp.snapshot.pods]
+    assert keys == [driver.key], keys
