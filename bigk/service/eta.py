@@ -304,20 +304,25 @@ class EtaService:
                 since = run.running_at or run.admitted_at or run.submitted_at or run.created_at
                 durations.running.setdefault(run.job, []).append(max(0.0, now - since))
         present = {p.gang for p in snap.pods if p.gang}
-        listed = {p.key for p in snap.pods}  # a driver listed before its gang is known is there all the same
+        listed = {p.key: p.gang for p in snap.pods}
         by_gang: dict[str, RunRecord] = {}
         for run in active:
             gang = run_gang(run)
-            by_gang[gang] = run
             loaded = catalog.job(run.job)
+            drawn: tuple[Gang, Pod] | None = None
+            if gang not in present and loaded is not None:
+                g, driver = unit_for_spec(loaded.spec, run.id, run.created_at)
+                if driver.key in listed:  # listed before the run recorded its Spark app id: the cluster's gang is its
+                    gang = listed[driver.key] or gang
+                else:  # not handed to the cluster yet: drawn as it would be (never a second pod under one key)
+                    drawn = g, driver
+            by_gang[gang] = run
             expected = loaded.spec.spec.expectedDurationSeconds if loaded is not None else None
             if run.state in WAITING:
                 inp.durations[gang] = durations.spread(run.job, expected)
-                if gang not in present and loaded is not None:  # not handed to the cluster yet
-                    g, driver = unit_for_spec(loaded.spec, run.id, run.created_at)
+                if drawn is not None:
+                    g, driver = drawn
                     g.name = driver.gang = gang
-                    if driver.key in listed:  # never a second pod under one key (the forecast keys pods by it)
-                        continue
                     if run.not_before and run.not_before > now:  # retry backoff: it joins the queue later
                         inp.arrivals.append(Arrival(run.not_before, gang, [driver], g, inp.durations[gang]))
                     else:

@@ -197,9 +197,14 @@ def _drive(s: Live) -> None:
     emu = httpx.Client(base_url=s.emulator_url, timeout=10)
     assert emu.put("/emulator/v1/nodes/gpu-t4-1/gpus/3", json={"healthy": False}).status_code < 300
     assert emu.post("/emulator/v1/faults", json={"method": "POST", "path_regex": "/binding$", "status": 403,
-                                                 "count": 1}).status_code < 300
+                                                 "count": 1000}).status_code < 300
     smoke = s.run("smoke")
-    _wait(lambda: s.state(smoke) == "Succeeded", 60, "smoke to succeed (its first bind fails on purpose)")
+    # Its binds fail on purpose until the ETA board has estimated its start, so that its start is scored (the
+    # bigk_eta_* outcome series); without the wait that depended on the board refreshing in a short window.
+    _wait(lambda: (s.http.get(f"/api/v1/runs/{smoke}/explain").json()["eta"] or {}).get("eta"), 30,
+          "an estimated start for smoke")
+    assert emu.delete("/emulator/v1/faults").status_code < 300
+    _wait(lambda: s.state(smoke) == "Succeeded", 60, "smoke to succeed (its first binds failed on purpose)")
     hog = s.run("hog")  # batch borrows all 16 A100s, and leaves them idle
     _wait(lambda: s.state(hog) == "Running", 60, "hog running")
     train = s.run("train")  # ml.training is under its guarantee: it takes 4 GPUs back (and leaves them idle)

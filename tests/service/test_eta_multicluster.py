@@ -141,7 +141,7 @@ def test_cron_fires_count_only_on_the_one_cluster_a_job_may_go_to(tmp_path: Path
 def test_a_driver_listed_before_its_run_records_its_gang_is_not_added_twice(tmp_path: Path) -> None:
     """Just after a submit the cluster lists the driver (under Spark's app id) before the run ticker records that id:
     the board must not add a second, drawn driver under the same pod key (the forecast keyed both by it and failed
-    with a KeyError once one of them left)."""
+    with a KeyError once one of them left), and the listed driver's estimate is the run's."""
     from bigk.cluster.config import load_cluster
     from bigk.cluster.model import Gang, Pod, PodRequest, Role
     from bigk.service.runstate import RunState
@@ -163,6 +163,8 @@ def test_a_driver_listed_before_its_run_records_its_gang_is_not_added_twice(tmp_
     snap = Snapshot(nodes, [driver], {}, {"spark-abc": Gang("spark-abc", "default", 0, PodRequest(1000, 1024),
                                                              PodRequest(1000, 1024), 2)})
     board._snapshot = lambda: snap  # type: ignore[method-assign]
-    inp, _ = board._inputs(0.0)
+    inp, by_gang = board._inputs(0.0)
     keys = [p.key for p in inp.snapshot.pods]
     assert keys == [driver.key], keys
+    assert by_gang == {"spark-abc": run}  # the listed driver's estimate is the run's
+    assert "spark-abc" in inp.durations
