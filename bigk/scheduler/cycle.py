@@ -702,7 +702,7 @@ class Cycle:
             return False
         victims: set[str] = set()
         for group in plan.victims:
-            self.victims.mark_evicted(group)
+            group.evicted = True
             for pod in group.pods:
                 if group.priority < unit.priority:
                     reason = f"preempted by {unit.name} (priority {unit.priority} > {group.priority})"

@@ -115,8 +115,6 @@ class VictimIndex:
         self.above_all = max(prios, default=0) + 1  # a bound under which every victim falls (reclaim)
         self._on: dict[int, list[VictimGroup]] = {}
         self._freeable: dict[int, tuple[np.ndarray, ...]] = {}
-        self._evicted: list[VictimGroup] = []  # chosen by plans this cycle, in order
-        self._unchosen: dict[int, tuple[np.ndarray, ...]] = {}  # freeable(below) less the groups chosen since
 
     def groups_on(self, node: int) -> list[VictimGroup]:
         """Every victim group with something on `node`, in try order."""
@@ -160,61 +158,19 @@ class VictimIndex:
         self._freeable[below] = out
         return out
 
-    def mark_evicted(self, group: VictimGroup) -> None:
-        """`group` was chosen by a plan: its room is promised to that preemptor, not free for the next."""
-        group.evicted = True
-        self._evicted.append(group)
-        for below, arrays in self._unchosen.items():
-            if group.priority < below:
-                self._subtract(arrays, group)
-
-    def _subtract(self, arrays: tuple[np.ndarray, ...], group: VictimGroup) -> None:
-        cpu, mem, pods, milli, gmem = arrays
-        for key in group.keys:
-            entry = self.state.allocations.get(key)
-            if entry is None or key in self.skip:
-                continue
-            req, placement = entry
-            i = placement.node
-            cpu[i] -= req.cpu_milli
-            mem[i] -= req.memory_mib
-            pods[i] -= 1
-            for slot in placement.gpus:
-                milli[i, slot] -= placement.gpu_milli
-                gmem[i, slot] -= placement.gpu_memory_mib
-
-    def _left(self, arrays: tuple[np.ndarray, ...]) -> NodeUsage:
-        s = self.state
-        cpu, mem, pods, milli, gmem = arrays
-        return NodeUsage(s.cpu_used - cpu, s.mem_used - mem, s.pods_used - pods, s.gpu_milli_used - milli,
-                         s.gpu_mem_used - gmem, held_extras=False)
-
-    def candidates(self, item: Item, below: int, placer: Placer) -> tuple[np.ndarray, np.ndarray]:
-        """Nodes where `item` could fit if every pod below `below` there left, fewest such pods first; and the
-        mask of nodes where it could still fit once the groups not yet chosen by a plan this cycle left.
+    def candidates(self, item: Item, below: int, placer: Placer) -> np.ndarray:
+        """Nodes where `item` could fit if every pod below `below` there left, fewest such pods first.
 
         The fit rule under the usage left once they are gone (their scalars and host ports
-        leave with them; live GPU memory cannot show what they would free yet). A node outside
-        the mask cannot be made to fit by any eligible victims, so it need not be simulated; the
-        order and the number of candidates stay those of every pod below `below`, so which node
-        a plan picks does not depend on the mask.
+        leave with them; live GPU memory cannot show what they would free yet).
         """
-        f = placer.filters
+        s, f = self.state, placer.filters
         cpu, mem, pods, count, milli, gmem = self.freeable(below)
-        static = placer.static(item)
-        ok = f.nodes(item.request, static, self._left((cpu, mem, pods, milli, gmem)), live=False) & (count > 0)
+        left = NodeUsage(s.cpu_used - cpu, s.mem_used - mem, s.pods_used - pods, s.gpu_milli_used - milli,
+                         s.gpu_mem_used - gmem, held_extras=False)
+        ok = f.nodes(item.request, placer.static(item), left, live=False) & (count > 0)
         nodes = np.flatnonzero(ok)
-        order = nodes[np.argsort(count[nodes], kind="stable")]
-        if not self._evicted:
-            return order, ok
-        unchosen = self._unchosen.get(below)
-        if unchosen is None:
-            unchosen = (cpu.copy(), mem.copy(), pods.copy(), milli.copy(), gmem.copy())
-            for group in self._evicted:
-                if group.priority < below:
-                    self._subtract(unchosen, group)
-            self._unchosen[below] = unchosen
-        return order, ok & f.nodes(item.request, static, self._left(unchosen), live=False)
+        return nodes[np.argsort(count[nodes], kind="stable")]
 
 
 @dataclass
@@ -297,8 +253,7 @@ def plan_preemption(state: ClusterState, book: QueueBook, index: VictimIndex, be
         placement = placer.choose(item)
         if placement is None:
             bound = below if reclaim is None else index.above_all
-            nodes, possible = index.candidates(item, bound, placer)
-            best = _cheapest_node(placer, item, nodes, possible, index, eligible, rel, book)
+            best = _cheapest_node(placer, item, index.candidates(item, bound, placer), index, eligible, rel, book)
             if best is None:
                 undo()
                 return None
@@ -343,13 +298,13 @@ def _merged(a: Mapping[str, Usage], b: Mapping[str, Usage]) -> dict[str, Usage]:
     return out
 
 
-def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, possible: np.ndarray, index: VictimIndex,
+def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, index: VictimIndex,
                    eligible: Callable[[VictimGroup, Mapping[str, Usage]], bool], rel: _Releaser, book: QueueBook
                    ) -> tuple[int, list[VictimGroup]] | None:
     """Among candidate `nodes`, the one where evicting the cheapest eligible victims lets `item` fit.
 
-    Every node with an eligible victim counts towards `MAX_NODES`; only those in `possible` that could
-    beat the best plan so far are simulated (the others could not change the answer).
+    Every node with an eligible victim counts towards `MAX_NODES`; only those that could beat the best plan
+    so far are simulated, and only as long as they still can (the others could not change the answer).
     """
     best: tuple[tuple[int, int, int], int, list[VictimGroup]] | None = None
     tried = 0
@@ -364,7 +319,7 @@ def _cheapest_node(placer: Placer, item: Item, nodes: np.ndarray, possible: np.n
         tried += 1
         # The first candidate always goes (below), so the cost here is at least (its priority, its pods, node):
         # a node that cannot beat the best so far is not simulated (it still counts as tried).
-        if not possible[node] or (best is not None and (first.priority, len(first.pods), node) >= best[0]):
+        if best is not None and (first.priority, len(first.pods), node) >= best[0]:
             if tried >= MAX_NODES:
                 break
             continue
