@@ -314,6 +314,9 @@ class EtaService:
                 g, driver = unit_for_spec(loaded.spec, run.id, run.created_at)
                 if driver.key in listed:  # listed before the run recorded its Spark app id: the cluster's gang is its
                     gang = listed[driver.key] or gang
+                    if run.state in WAITING and gang not in inp.snapshot.gangs:  # its shape not known there yet:
+                        g.name = gang  # the spec's (else the forecast would start the driver alone, "now")
+                        inp.snapshot.gangs[gang] = g
                 else:  # not handed to the cluster yet: drawn as it would be (never a second pod under one key)
                     drawn = g, driver
             by_gang[gang] = run

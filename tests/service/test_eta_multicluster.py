@@ -168,3 +168,9 @@ def test_a_driver_listed_before_its_run_records_its_gang_is_not_added_twice(tmp_
     assert keys == [driver.key], keys
     assert by_gang == {"spark-abc": run}  # the listed driver's estimate is the run's
     assert "spark-abc" in inp.durations
+    assert inp.snapshot.gangs["spark-abc"].min_executors == 2  # the cluster's own gang shape is kept
+    # Listed, but its gang's shape not known to the cluster yet: the spec's shape stands in (executors included).
+    board._snapshot = lambda: Snapshot(nodes, [driver], {}, {})  # type: ignore[method-assign]
+    inp, by_gang = board._inputs(0.0)
+    assert [p.key for p in inp.snapshot.pods] == [driver.key] and by_gang == {"spark-abc": run}
+    assert inp.snapshot.gangs["spark-abc"].min_executors == 2  # job_yaml's two executors
