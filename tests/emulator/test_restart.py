@@ -33,23 +33,25 @@ def test_stopped_cluster_refuses_then_serves_the_same_objects_and_pods_run_on() 
         cluster.wait_for_phase("short", "Running", timeout=5)
         version = core.read_namespaced_pod("long", "default").metadata.resource_version
 
-        stopped_at = time.monotonic()
         cluster.stop()
         assert not cluster.running
         with pytest.raises(urllib3.exceptions.MaxRetryError, match="Connection refused"):
             core.list_namespaced_pod("default", _request_timeout=2, _preload_content=False)
-        time.sleep(1.0)  # short's 0.5 s pass while stopped: nothing moves (no kubelet runs)
+        time.sleep(2.0)  # short's 0.5 s pass while stopped: nothing moves (no kubelet runs)
         assert _phase(cluster, "short") == "Running"
 
         assert cluster.start() == url  # same port: clients configured before reconnect
+        restarted_at = time.monotonic()
         assert cluster.running
         back = core.read_namespaced_pod("long", "default")
         assert back.metadata.resource_version == version and back.status.phase == "Running"
         # short ran its time while the cluster was down: it ends at once, not 0.5 s after the restart
         cluster.wait_for_phase("short", "Succeeded", timeout=0.4)
-        # long keeps the time it already ran: it ends about 3 s after it started, stop included, not 3 s after
+        # long keeps the time it already ran: it started before the stop and runs 3 s, stop included, so it ends
+        # at most 1 s after the restart (the stop took 2 s); restarted afresh it would end 3 s after it. The bound
+        # sits between the two, a second from each, so a slow machine does not decide it.
         cluster.wait_for_phase("long", "Succeeded", timeout=5)
-        assert time.monotonic() - stopped_at < 3.0
+        assert time.monotonic() - restarted_at < 2.0
         assert {n.metadata.name for n in core.list_node().items} == {"cpu-0", "cpu-1", "gpu-0"}
         # and it stops and starts again any number of times
         cluster.stop()

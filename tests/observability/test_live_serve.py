@@ -178,6 +178,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         dcgm.server_close()
 
 
+def _bind_failures(s: Live) -> float:
+    """Serve's own count of failed binds, read from its /metrics as Prometheus would."""
+    text = s.http.get("/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("bigk_scheduler_bind_failures_total{"))
+
+
 def _ready(url: str) -> bool:
     try:
         return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
@@ -203,6 +210,7 @@ def _drive(s: Live) -> None:
     # bigk_eta_* outcome series); without the wait that depended on the board refreshing in a short window.
     _wait(lambda: (s.http.get(f"/api/v1/runs/{smoke}/explain").json()["eta"] or {}).get("eta"), 30,
           "an estimated start for smoke")
+    _wait(lambda: _bind_failures(s) > 0, 30, "a failed bind of smoke (serve's /metrics)")
     assert emu.delete("/emulator/v1/faults").status_code < 300
     _wait(lambda: s.state(smoke) == "Succeeded", 60, "smoke to succeed (its first binds failed on purpose)")
     hog = s.run("hog")  # batch borrows all 16 A100s, and leaves them idle
