@@ -246,6 +246,8 @@ class Cycle:
         self.result.binds.append(Bind(pod.key, node, placement.gpus))
         self.m.sync.adopt(pod.key, node, placement.gpus, pod.request, queue)
         self.book.add(queue, usage_on(self.state, pod.request, placement.node))
+        if self.retry is not None:  # every bind, executors into reservations too: a possible victim from now on
+            self.retry.note_allocation(placement.node, pod.priority)
         log.info("event=bind pod=%s node=%s gpus=%s via=%s", pod.key, node,
                  ",".join(map(str, placement.gpus)), why)
 
@@ -623,7 +625,7 @@ class Cycle:
     def commit(self, unit: Unit, placed: Placed) -> None:
         new_res: list[Reservation] = []
         for key, item, placement in placed:
-            if self.retry is not None:
+            if item.pod is None and self.retry is not None:  # a bound pod is noted by `_bind`
                 self.retry.note_allocation(placement.node, unit.priority)
             if item.pod is not None:
                 self._bind(item.pod, placement, unit.queue, "admission" if unit.all_or_nothing else "place")
@@ -742,8 +744,6 @@ class Cycle:
             placement = self.placer.choose(item)
             if placement is not None and self.placer.allocate(pod.key, pod.request, placement):
                 self._bind(pod, placement, view.queue, "extra")
-                if self.retry is not None:
-                    self.retry.note_allocation(placement.node, view.priority)
 
     def finish(self) -> None:
         head, hold = self.head, self._head_hold

@@ -13,7 +13,7 @@ from dataclasses import replace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bigk.cluster.model import GpuReading, Node, Queue
+from bigk.cluster.model import GPU_MODEL_LABEL, POOL_LABEL, Gpu, GpuReading, Node, PodRequest, Queue
 from bigk.scheduler import CycleResult, Scheduler, Snapshot
 from tests.scheduler.test_properties import Arrival, Driver, arrival_st, nodes_st
 
@@ -99,3 +99,30 @@ def test_same_decisions_with_and_without_the_retry_filter(nodes: list[Node], eve
         assert decisions(a) == decisions(b), event
         c, d = every.cycle(t + 0.5), parked.cycle(t + 0.5)  # a second cycle with nothing changed
         assert decisions(c) == decisions(d)
+
+
+def _a100_node(name: str, cordoned: bool) -> Node:
+    return Node(name, 4000, 8192, pods=110, gpus=[Gpu(i, "A100", 40960, f"{name}g{i}") for i in range(2)],
+                labels={POOL_LABEL: "gpu", GPU_MODEL_LABEL: "A100"}, unschedulable=cordoned)
+
+
+def test_an_executor_bound_into_its_reservation_is_new_work_a_parked_reclaimer_may_take() -> None:
+    """Found by the property test: queue a (under its guarantee) waits with a GPU gang x5 behind the head; queue
+    b's gang x4 binds its executor into its reservation; the next cycle reclaims x4 for x5. The bind into a
+    reservation must count as new work on that node, or the parked x5 is not tried and nothing is reclaimed."""
+    nodes = [_a100_node("n0", True), _a100_node("n1", False)]
+    cpu = PodRequest(500, 512)
+    first = [Arrival("", cpu, 0, "a", -1, 0, cpu, False), Arrival("", cpu, 0, "a", -1, 0, cpu, False),
+             Arrival("", cpu, 0, "a", 2, 0, PodRequest(500, 4096), False),
+             Arrival("", cpu, 1, "b", 1, 0, cpu, False),
+             Arrival("", PodRequest(500, 1024, 1, 1000), 0, "a", 0, 0, cpu, False)]
+    every, parked = Twin(nodes, "bigk", False), Twin(nodes, "bigk", True)
+    for twin in (every, parked):
+        twin.apply(("arrive", first), 1.0)
+    for t in (1.0, 1.5):
+        assert decisions(every.cycle(t)) == decisions(parked.cycle(t))
+    for twin in (every, parked):
+        twin.apply(("arrive", [Arrival("", cpu, 0, "a", -1, 0, cpu, False)]), 2.0)
+    a, b = every.cycle(2.0), parked.cycle(2.0)
+    assert {e.pod_key for e in a.evictions} == {"default/x4-d", "default/x4-e0"}  # the reclaim this pins
+    assert decisions(a) == decisions(b)
