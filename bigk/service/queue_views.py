@@ -137,15 +137,14 @@ def queue_rows(catalog: Catalog, store: Store, scope: QueueScope | LoopView) -> 
     declared = view.queues.to_core() if view.queues else {}
     members = scope.clusters
     names_in = {c.name for c in members}
-    runs = store.list_runs(states=[RunState.RUNNING, *_WAITING])
     counts: dict[str, list[int]] = {}  # queue -> [running, pending] over the scope
     by_cluster: dict[str, dict[str, list[int]]] = {c.name: {} for c in members}
-    for run in runs:
-        slot = 0 if run.state is RunState.RUNNING else 1
-        if scope.several and run.cluster in by_cluster:
-            by_cluster[run.cluster].setdefault(run.queue, [0, 0])[slot] += 1
-        if scope.every or run.cluster in names_in:
-            counts.setdefault(run.queue, [0, 0])[slot] += 1
+    for queue, cluster, state, n in store.run_counts([RunState.RUNNING, *_WAITING]):
+        slot = 0 if state is RunState.RUNNING else 1
+        if scope.several and cluster in by_cluster:
+            by_cluster[cluster].setdefault(queue, [0, 0])[slot] += n
+        if scope.every or cluster in names_in:
+            counts.setdefault(queue, [0, 0])[slot] += n
     names = set(declared) | set(counts)
     for member in members:
         names |= set(member.view.queue_usage)
@@ -232,14 +231,15 @@ def queue_detail(catalog: Catalog, store: Store, scope: QueueScope | LoopView, n
     rng = tree.priority_of(wanted) if tree else None
     row["priority"] = {"default": rng.default, "min": rng.min, "max": rng.max} if rng is not None else None
     row["children"] = sorted(n for n, r in rows.items() if r["parent"] == wanted)
-    runs_by_gang = {r.spark_app_id: r for r in store.list_runs(states=list(_WAITING)) if r.spark_app_id}
+    runs_by_gang = {app: (run, job) for app, run, job in store.run_fields(_WAITING, "spark_app_id", "id", "job")
+                    if app}
     waiting = []
     for member in scope.clusters:
         for gang, exp in member.view.explanations.items():  # insertion order = the order of its last cycle
             if not _in(exp.queue, wanted):
                 continue
-            run = runs_by_gang.get(gang)
-            entry = {"gang": gang, "run": run.id if run else None, "job": run.job if run else None,
+            run, job = runs_by_gang.get(gang, (None, None))
+            entry = {"gang": gang, "run": run, "job": job,
                      "queue": exp.queue, "priority": exp.priority, "state": exp.state, "reason": exp.reason,
                      "explanation": exp.message}
             if scope.several:
