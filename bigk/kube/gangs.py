@@ -36,8 +36,33 @@ def _int_annotation(entry: PodEntry, name: str) -> int | None:
         return None
 
 
-def gangs_from_entries(entries: Iterable[PodEntry]) -> dict[str, Gang]:
-    """One Gang per Spark application that has a driver (bound or pending)."""
+class GangMemo:
+    """The gangs of the last snapshot, so that a gang whose driver and model executor did not change is the same
+    object in the next one. The core tells changed gangs by identity (`bigk.scheduler.tracker`): gangs built
+    afresh every cycle made every waiting gang "changed" whenever any one was, and each cycle re-read them all."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, tuple[PodEntry, PodEntry | None, Gang]] = {}
+
+    def gang(self, name: str, driver: PodEntry, model: PodEntry | None) -> Gang:
+        was = self._built.get(name)
+        if was is not None and was[0] is driver and was[1] is model:
+            return was[2]
+        gang = _gang(name, driver, model)
+        if was is not None and was[2] == gang:  # the same gang from new entries (an assumed bind, a resync)
+            gang = was[2]
+        self._built[name] = (driver, model, gang)
+        return gang
+
+    def forget_except(self, names: Iterable[str]) -> None:
+        keep = set(names)
+        for name in [n for n in self._built if n not in keep]:
+            del self._built[name]
+
+
+def gangs_from_entries(entries: Iterable[PodEntry], memo: GangMemo | None = None) -> dict[str, Gang]:
+    """One Gang per Spark application that has a driver (bound or pending); with `memo`, unchanged gangs are the
+    objects of the last call."""
     members: dict[str, list[PodEntry]] = {}
     for entry in entries:
         if entry.pod.gang:
@@ -47,16 +72,21 @@ def gangs_from_entries(entries: Iterable[PodEntry]) -> dict[str, Gang]:
         driver = next((e for e in group if e.pod.role is Role.DRIVER), None)
         if driver is None:
             continue  # executors without a driver: placed one by one
-        gangs[name] = _gang(name, driver, [e for e in group if e.pod.role is Role.EXECUTOR])
+        executors = [e for e in group if e.pod.role is Role.EXECUTOR]
+        model = min(executors, key=lambda e: e.pod.name) if executors else None
+        gangs[name] = memo.gang(name, driver, model) if memo is not None else _gang(name, driver, model)
+    if memo is not None:
+        memo.forget_except(gangs)
     return gangs
 
 
-def _gang(name: str, driver: PodEntry, executors: list[PodEntry]) -> Gang:
+def _gang(name: str, driver: PodEntry, model_entry: PodEntry | None) -> Gang:
+    """The gang of `driver`; `model_entry`: its executor with the smallest name (its request is the gang's)."""
     d = driver.pod
     minimum = _int_annotation(driver, L.MIN_EXECUTORS_ANNOTATION) or 0
     selector, tolerations, pools = d.node_selector, d.tolerations, d.preferred_pools
-    if executors:
-        model = min(executors, key=lambda e: e.pod.name).pod
+    if model_entry is not None:
+        model = model_entry.pod
         request = model.request
         selector, tolerations, pools = model.node_selector, model.tolerations, model.preferred_pools
     else:
@@ -77,8 +107,10 @@ def _gang(name: str, driver: PodEntry, executors: list[PodEntry]) -> Gang:
 QueueSource = Mapping[str, Queue] | Callable[[], Mapping[str, Queue]] | None
 
 
-def build_snapshot(nodes: list[Node], entries: list[PodEntry], queues: QueueSource = None) -> Snapshot:
-    """The core's input: nodes, bound and pending pods, gangs, queues."""
+def build_snapshot(nodes: list[Node], entries: list[PodEntry], queues: QueueSource = None,
+                   memo: GangMemo | None = None) -> Snapshot:
+    """The core's input: nodes, bound and pending pods, gangs, queues (`memo`: a scheduling loop's, kept across
+    its cycles)."""
     resolved = queues() if callable(queues) else queues
     pods: list[Pod] = [e.pod for e in entries]
-    return Snapshot(nodes=nodes, pods=pods, queues=dict(resolved or {}), gangs=gangs_from_entries(entries))
+    return Snapshot(nodes=nodes, pods=pods, queues=dict(resolved or {}), gangs=gangs_from_entries(entries, memo))

@@ -27,7 +27,7 @@ from bigk.cluster.model import Queue
 from bigk.kube.binder import Binder, BindOutcome, BindStatus, EvictStatus
 from bigk.kube.cache import ClusterCache, PodEntry
 from bigk.kube.events import EventRecorder, UnschedulableReporter
-from bigk.kube.gangs import QueueSource, build_snapshot
+from bigk.kube.gangs import GangMemo, QueueSource, build_snapshot
 from bigk.kube.informer import CallbackHandler, Informer
 from bigk.kube.interpod import resolve_entries as resolve_anti_affinity
 from bigk.kube.leader import LeaderElector, default_identity
@@ -92,6 +92,7 @@ class SchedulerLoop:
         self.scheduler = scheduler
         self.namespace = namespace
         self.interval_s = interval_s
+        self._gang_memo = GangMemo()  # unchanged gangs stay the same objects from cycle to cycle
         self.clock = clock
         self.identity = identity or (elector.identity if elector else default_identity())
         self.queues = queues
@@ -223,7 +224,7 @@ class SchedulerLoop:
         started = time.perf_counter()
         nodes = self.storage.nodes(self.cache.nodes())
         entries = resolve_anti_affinity(self.storage.resolve(self.cache.pod_entries()), nodes)
-        snapshot = build_snapshot(nodes, entries, self.queues)
+        snapshot = build_snapshot(nodes, entries, self.queues, self._gang_memo)
         now = self.clock()
         result: CycleResult = self.scheduler.cycle(snapshot, now)
         decided = time.perf_counter()

@@ -8,7 +8,7 @@ from bigk.cluster import labels as L
 from bigk.cluster.executor_request import decode_executor_request, encode_executor_request
 from bigk.cluster.model import Gang, PodRequest, Toleration
 from bigk.kube.cache import ClusterCache
-from bigk.kube.gangs import gangs_from_entries
+from bigk.kube.gangs import GangMemo, gangs_from_entries
 from tests.kube.objects import pod
 
 EXEC = PodRequest(2000, 4505, 1, 1000, 0, frozenset({"A100"}))
@@ -51,3 +51,23 @@ def test_without_annotations_the_driver_request_is_the_estimate_and_orphans_have
                    pod("exec-9", app="spark-orphan", role="executor"))
     assert gangs["spark-1"].executor == PodRequest(2000, 1024)
     assert "spark-orphan" not in gangs
+
+
+def test_with_a_memo_an_unchanged_gang_is_the_same_object_and_a_changed_one_is_new() -> None:
+    """The scheduler's tracker tells changed gangs by identity: a gang rebuilt with equal values each cycle made
+    every waiting gang "changed" whenever one was."""
+    cache = ClusterCache()
+    annotations = {L.MIN_EXECUTORS_ANNOTATION: "1", L.EXECUTOR_REQUEST_ANNOTATION: encode_executor_request(EXEC)}
+    cache.replace_pods([pod("a-drv", app="spark-a", role="driver", annotations=annotations),
+                        pod("b-drv", app="spark-b", role="driver", annotations=annotations)])
+    memo = GangMemo()
+    first = gangs_from_entries(cache.pod_entries(), memo)
+    again = gangs_from_entries(cache.pod_entries(), memo)
+    assert all(again[name] is first[name] for name in first)
+    cache.upsert_pod(pod("b-exec-1", app="spark-b", role="executor", cpu="3", memory="6Gi"))
+    changed = gangs_from_entries(cache.pod_entries(), memo)
+    assert changed["spark-a"] is first["spark-a"]
+    assert changed["spark-b"] is not first["spark-b"] and changed["spark-b"].executor == PodRequest(3000, 6144)
+    cache.replace_pods([pod("a-drv", app="spark-a", role="driver", annotations=annotations)])  # new entries
+    relisted = gangs_from_entries(cache.pod_entries(), memo)
+    assert relisted["spark-a"] is first["spark-a"] and set(relisted) == {"spark-a"}  # equal: kept; b forgotten
