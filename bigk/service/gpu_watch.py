@@ -30,6 +30,7 @@ from bigk.cluster import labels as L
 from bigk.cluster.devices import DEVICE_ALLOCATIONS_ANNOTATION, Conflict, conflicts, decode_allocations
 from bigk.cluster.model import MILLI_GPU
 from bigk.gpu.findings import Findings, GpuNow, Holder, ReadingWindow, WatchSettings, find
+from bigk.kube.podlist import list_pods_on
 from bigk.kube.translate import TranslateError, gpu_nodes, occupies_node, pod_from_v1
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class GpuWatch:
     def sample(self) -> Findings:
         bound: dict[str, Any] = {} if self.list_timeout_s is None else {"_request_timeout": self.list_timeout_s}
         nodes = list(self.core.list_node(**bound).items)
-        pods = list(self.core.list_pod_for_all_namespaces(**bound).items)
+        pods = list_pods_on(self.core, {node.name for _, node in gpu_nodes(nodes)}, **bound)  # only theirs matter
         gpus, found = cluster_gpus(nodes, pods, self.scheduler_name)
         for gpu in gpus:
             self.window.observe(gpu)

@@ -12,7 +12,7 @@ from kubernetes import client
 from bigk.cluster import labels as L
 from bigk.emulator import EmulatedCluster
 from bigk.kube.client import api_client
-from bigk.kube.podlist import list_pod_status
+from bigk.kube.podlist import list_pod_status, list_pods_on
 from tests.realk8s import RealCluster, clean_namespace
 
 
@@ -49,6 +49,10 @@ def _check(api: client.ApiClient) -> None:
         assert _seen(light[name]) == _seen(full[name])
         assert light[name].metadata.managed_fields is None and light[name].spec.containers == []
     assert light["light-driver"].spec.node_name == node
+    # the GPU watch's listing: only the pods bound to the named nodes, each whole, as the client builds it
+    on = list_pods_on(core, {node}, label_selector=L.RUN_LABEL)
+    assert [p.metadata.name for p in on] == ["light-driver"] and on[0] == full["light-driver"]
+    assert list_pods_on(core, set(), label_selector=L.RUN_LABEL) == []
 
 
 def _refused(api: client.ApiClient) -> None:
