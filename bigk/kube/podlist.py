@@ -24,7 +24,11 @@ def list_pod_status(core: client.CoreV1Api, **kwargs: Any) -> list[client.V1Pod]
 
 def list_pods_on(core: client.CoreV1Api, nodes: Collection[str], **kwargs: Any) -> list[client.V1Pod]:
     """The pods of `core.list_pod_for_all_namespaces(**kwargs).items` bound to one of `nodes`, whole (as the client
-    builds them); the others are not turned into models (a backlog's thousands of pending pods cost nothing)."""
+    builds them). Pods bound to no node are left out by the API server (`spec.nodeName!=`, as kube-scheduler's
+    informer of assigned pods asks), and the others of other nodes are not turned into models: a backlog's
+    thousands of pending pods cost neither side anything."""
+    unbound = "spec.nodeName!="
+    kwargs["field_selector"] = f"{kwargs['field_selector']},{unbound}" if kwargs.get("field_selector") else unbound
     out = []
     for item in _list(core, kwargs):
         if (item.get("spec") or {}).get("nodeName") in nodes:
