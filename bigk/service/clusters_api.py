@@ -17,8 +17,9 @@ from fastapi import APIRouter, Path
 
 from bigk.cluster.model import MILLI_GPU
 from bigk.errors import NotFound
+from bigk.service.runstate import ACTIVE
 from bigk.service.runtime import ClusterRuntime
-from bigk.service.store import RunRecord, Store
+from bigk.service.store import Store
 
 NAME = Annotated[str, Path(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
@@ -30,11 +31,14 @@ class UnknownCluster(NotFound):
 def cluster_rows(runtimes: Mapping[str, ClusterRuntime], store: Store) -> list[dict[str, Any]]:
     """One row per cluster, in the declared order."""
     cordons = store.cluster_cordons()
-    active = store.active_runs()
-    return [_row(runtime, cordons.get(name), active) for name, runtime in runtimes.items()]
+    by_cluster: dict[str, dict[str, int]] = {}  # cluster -> state -> active runs (one grouped query per scrape)
+    for _, cluster, state, n in store.run_counts(ACTIVE):
+        runs = by_cluster.setdefault(cluster, {})
+        runs[str(state)] = runs.get(str(state), 0) + n
+    return [_row(runtime, cordons.get(name), by_cluster.get(name, {})) for name, runtime in runtimes.items()]
 
 
-def _row(runtime: ClusterRuntime, override: bool | None, active: Sequence[RunRecord]) -> dict[str, Any]:
+def _row(runtime: ClusterRuntime, override: bool | None, runs: dict[str, int]) -> dict[str, Any]:
     source = runtime.source
     view = runtime.view()
     state = view.cluster
@@ -47,10 +51,6 @@ def _row(runtime: ClusterRuntime, override: bool | None, active: Sequence[RunRec
         allocated = {"cpu_milli": int((state.cpu_cap - state.cpu_free)[ok].sum()),
                      "memory_mib": int((state.mem_cap - state.mem_free)[ok].sum()),
                      "gpus": round(float(state.gpu_milli_used[ok].sum()) / MILLI_GPU, 3)}
-    runs: dict[str, int] = {}
-    for run in active:
-        if (run.cluster or "") == runtime.name:
-            runs[str(run.state)] = runs.get(str(run.state), 0) + 1
     elector = runtime.elector
     return {
         "name": runtime.name, "labels": dict(source.labels), "cost_tier": source.cost_tier,
