@@ -39,7 +39,6 @@ from bigk.service.firing import Firing
 from bigk.service.guards import FitGuard, service_nodes
 from bigk.service.lifecycle import RunManager
 from bigk.service.parts import Parts
-from bigk.service.runstate import RunState
 from bigk.service.runtime import DEFAULT_CLUSTER, ClusterRuntime, ClusterSource, cluster_sources
 from bigk.service.store import RunRecord, Store, default_database_url
 from bigk.service.views import Views
@@ -323,13 +322,18 @@ class Service:
         if not embedded:
             return
         every = len(embedded) == len(self.clusters)
-        for run in store.active_runs():
-            if not (every or (run.cluster or DEFAULT_CLUSTER) in embedded):
-                continue
-            try:
-                runs.move(run, RunState.CANCELLED, "bigk serve stopped, and the embedded emulated cluster with it")
-            except Exception as exc:
-                log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(exc))
+        gone = [run for run in store.active_runs() if every or (run.cluster or DEFAULT_CLUSTER) in embedded]
+        why = "bigk serve stopped, and the embedded emulated cluster with it"
+        try:
+            runs.cancel_all(gone, why)
+        except Exception as exc:  # one run the batch cannot move: move them one by one, each on its own
+            log.warning("event=cancel_on_stop_batch_failed runs=%d error=%r", len(gone), str(exc))
+            for run in store.active_runs():
+                if every or (run.cluster or DEFAULT_CLUSTER) in embedded:
+                    try:
+                        runs.cancel_all([run], why)
+                    except Exception as one:
+                        log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(one))
 
     def core_queues(self) -> dict[str, Queue]:
         """The served queue tree as the scheduling core's `Queue`s (read every cycle; cheap when unchanged)."""

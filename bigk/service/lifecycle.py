@@ -157,6 +157,23 @@ class RunManager:
             self._after_terminal(updated)
         return updated
 
+    def cancel_all(self, runs: list[RunRecord], reason: str) -> list[RunRecord]:
+        """Record many active runs Cancelled at once, without touching their pods (`bigk serve` stopping with its
+        embedded cluster, which takes the pods along): one transaction, then one history pruning per job. One at a
+        time, thousands of queued runs kept a stop busy for minutes."""
+        now = self._clock()
+        done = self.store.transition_many([r.id for r in runs], RunState.CANCELLED, now=now, event=reason,
+                                          reason=reason)
+        for run in done:
+            metrics.record_run_state(run.job, str(run.state))
+            start = run.running_at or run.submitted_at or run.created_at
+            metrics.observe_run_finished(run.job, str(run.state), max(0.0, now - start))
+        for job in sorted({r.job for r in done}):
+            loaded = self._job(job)
+            self._prune(job, loaded.spec.spec if loaded is not None else None)
+        log.info("event=runs_cancelled count=%d reason=%r", len(done), reason)
+        return done
+
     def cancel(self, run_id: str, reason: str = "cancelled by operator") -> RunRecord:
         """Kill the run's pods (if any) and record it Cancelled; a finished run is returned unchanged."""
         with self._lock:
@@ -547,11 +564,15 @@ class RunManager:
                                          now=now, job=run.job, run_id=retry.id)
                     log.info("event=run_retry job=%s run=%s retry=%s attempt=%d backoff_s=%g", run.job, run.id,
                              retry.id, retry.attempt, delay)
+        self._prune(run.job, spec)
+
+    def _prune(self, job: str, spec: Any) -> None:
+        """Finished runs of `job` beyond its history limits go, with their pods."""
         if spec is not None and spec.schedule is not None:
             ok_limit, bad_limit = spec.schedule.successfulRunsHistoryLimit, spec.schedule.failedRunsHistoryLimit
         else:
             ok_limit = bad_limit = DEFAULT_HISTORY_LIMIT
-        for pruned in self.store.prune(run.job, ok_limit, bad_limit):
+        for pruned in self.store.prune(job, ok_limit, bad_limit):
             try:
                 self._kill(pruned)
             except Exception as exc:

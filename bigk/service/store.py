@@ -230,6 +230,27 @@ class EventRecord:
     message: str
 
 
+def _transition(session: Session, run_id: str, new: RunState, now: float, fields: dict[str, Any]) -> RunRecord:
+    """One run's validated move to `new` inside `session` (the one rule of `Store.transition`)."""
+    row = session.get(_Run, run_id, with_for_update=True)
+    if row is None:
+        raise UnknownRun(f"no run {run_id!r}")
+    old = RunState(row.state)
+    check_transition(run_id, old, new)
+    row.state = str(new)
+    if new is RunState.PENDING:  # back from Unknown, to be dispatched again: it was never submitted anywhere
+        row.submitted_at = None
+    elif old is not RunState.UNKNOWN or getattr(row, TIMESTAMP_FIELD[new]) is None:
+        setattr(row, TIMESTAMP_FIELD[new], now)  # back from Unknown: the state's first time stays
+    _apply(row, fields)
+    if new in TERMINAL:
+        session.merge(_History(
+            run_id=row.id, job=row.job, state=row.state, attempt=row.attempt, trigger=row.trigger,
+            fire_time=row.fire_time, created_at=row.created_at, submitted_at=row.submitted_at,
+            admitted_at=row.admitted_at, running_at=row.running_at, finished_at=now, reason=row.reason))
+    return _record(row)
+
+
 _RUN_COLUMNS = tuple(_Run.__table__.columns)
 _RUN_NAMES = tuple(c.key for c in _RUN_COLUMNS)
 
@@ -363,23 +384,22 @@ class Store:
         A terminal transition also writes the run's history row in the same transaction.
         """
         with self._session() as session:
-            row = session.get(_Run, run_id, with_for_update=True)
-            if row is None:
-                raise UnknownRun(f"no run {run_id!r}")
-            old = RunState(row.state)
-            check_transition(run_id, old, new)
-            row.state = str(new)
-            if new is RunState.PENDING:  # back from Unknown, to be dispatched again: it was never submitted anywhere
-                row.submitted_at = None
-            elif old is not RunState.UNKNOWN or getattr(row, TIMESTAMP_FIELD[new]) is None:
-                setattr(row, TIMESTAMP_FIELD[new], now)  # back from Unknown: the state's first time stays
-            _apply(row, fields)
-            if new in TERMINAL:
-                session.merge(_History(
-                    run_id=row.id, job=row.job, state=row.state, attempt=row.attempt, trigger=row.trigger,
-                    fire_time=row.fire_time, created_at=row.created_at, submitted_at=row.submitted_at,
-                    admitted_at=row.admitted_at, running_at=row.running_at, finished_at=now, reason=row.reason))
-            return _record(row)
+            return _transition(session, run_id, new, now, fields)
+
+    def transition_many(self, run_ids: Iterable[str], new: RunState, *, now: float, event: str = "",
+                        **fields: Any) -> list[RunRecord]:
+        """`transition` for many runs in one transaction, each with a `run` event saying `event` (a stop cancelling
+        thousands of runs would otherwise commit two transactions per run)."""
+        with self._session() as session:
+            out = []
+            for run_id in run_ids:
+                old = session.get(_Run, run_id)
+                was = old.state if old is not None else ""
+                done = _transition(session, run_id, new, now, fields)
+                session.add(_Event(at=now, kind="run", job=done.job, run_id=run_id,
+                                   message=f"{was} -> {new}" + (f": {event}" if event else "")))
+                out.append(done)
+            return out
 
     def update_run(self, run_id: str, **fields: Any) -> RunRecord:
         """Change non-state fields (pods, explanation, driver pod, spark app id)."""

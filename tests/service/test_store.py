@@ -79,3 +79,21 @@ def test_old_events_are_pruned(store: Store) -> None:
     store.add_event("fired", "new", now=100.0, job="etl")
     assert store.prune_events(before=50.0) == 1
     assert [e.message for e in store.events(job="etl")] == ["new"]
+
+
+def test_many_runs_move_in_one_transaction_each_with_its_event_and_history(store: Store) -> None:
+    runs = [store.create_run("etl", now=100.0 + i) for i in range(3)]
+    assert all(r is not None for r in runs)
+    ids = [r.id for r in runs if r is not None]
+    store.transition(ids[0], RunState.SUBMITTED, now=101.0)
+    done = store.transition_many(ids, RunState.CANCELLED, now=120.0, event="stopping", reason="stopping")
+    assert [r.state for r in done] == [RunState.CANCELLED] * 3 and {r.finished_at for r in done} == {120.0}
+    assert {r.id: r.reason for r in store.list_runs()} == dict.fromkeys(ids, "stopping")
+    messages = sorted(e.message for e in store.events(kind="run"))
+    assert messages == ["Pending -> Cancelled: stopping", "Pending -> Cancelled: stopping",
+                        "Submitted -> Cancelled: stopping"]
+    assert len(store.history("etl")) == 3
+    with pytest.raises(InvalidTransition):  # a run that cannot move: nothing of the batch is written
+        store.transition_many([store.create_run("etl", now=130.0).id, ids[0]],  # type: ignore[union-attr]
+                              RunState.CANCELLED, now=131.0)
+    assert [r.state for r in store.list_runs(states=[RunState.PENDING])] == [RunState.PENDING]
