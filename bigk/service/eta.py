@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -109,7 +109,7 @@ class RunEta:
     def to_dict(self) -> dict[str, Any]:
         """The API's dict. Shallow: `asdict` deep-copied every placement row, most of a `get queue` call's time
         with a thousand runs waiting."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = dict(self.__dict__)  # every field (a plain dataclass: no slots, no extra attributes)
         out["placement"] = [dict(p) for p in self.placement]
         out["preempts"] = list(self.preempts)
         return out

@@ -120,8 +120,9 @@ class Views:
     def explain_run(self, run_id: str) -> dict[str, Any]:
         return self.explain(self.store.get_run(run_id))
 
-    def explain(self, run: RunRecord) -> dict[str, Any]:
-        """Why `run` waits (or what became of it), what it waits for, and whether it can never run."""
+    def explain(self, run: RunRecord, never_fits: str | None = None) -> dict[str, Any]:
+        """Why `run` waits (or what became of it), what it waits for, and whether it can never run (`never_fits`:
+        the job's, when the caller judged it already)."""
         text = run.explanation
         waiting = run.state in (RunState.PENDING, RunState.SUBMITTED)
         if waiting:
@@ -131,7 +132,7 @@ class Views:
             text = run.dispatch_reason  # several clusters: held unsubmitted, and why (bigk.service.dispatcher)
         if not text:
             text = _default_explanation(run, self.clock())
-        never = self.never_fits(run.job) if waiting else ""
+        never = (never_fits if never_fits is not None else self.never_fits(run.job)) if waiting else ""
         if never:
             never += f"; `bigk cancel {run.id}`, then fix the spec or add nodes"
         return {"run": run.id, "job": run.job, "state": str(run.state), "explanation": text, "never_fits": never,
@@ -161,12 +162,17 @@ class Views:
     def queue(self) -> list[dict[str, Any]]:
         """Runs not yet running, highest priority first, then oldest, each with why it waits."""
         rows = []
+        now = self.clock()
+        jobs: dict[str, tuple[int, str]] = {}  # job -> (priority, never-fits reason): judged once per job
         for run in self.store.list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
-            loaded = self.catalog.job(run.job)
-            why = self.explain(run)  # the row just listed: not read again
+            judged = jobs.get(run.job)
+            if judged is None:
+                loaded = self.catalog.job(run.job)
+                judged = jobs[run.job] = (loaded.spec.spec.priority if loaded else 0, self.never_fits(run.job))
+            why = self.explain(run, judged[1])  # the row just listed: not read again
             rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
-                         "priority": loaded.spec.spec.priority if loaded else 0, "created_at": run.created_at,
-                         "wait_s": round(self.clock() - run.created_at, 1),
+                         "priority": judged[0], "created_at": run.created_at,
+                         "wait_s": round(now - run.created_at, 1),
                          "explanation": why["explanation"], "never_fits": why["never_fits"], "eta": why["eta"]})
         return sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
 
