@@ -17,9 +17,32 @@ from typing import Any
 from kubernetes import client
 
 
-def list_pod_status(core: client.CoreV1Api, **kwargs: Any) -> list[client.V1Pod]:
-    """`core.list_pod_for_all_namespaces(**kwargs).items`, each pod reduced to metadata, status and node."""
-    return [_light(item) for item in _list(core, kwargs)]
+class PodMemo:
+    """The pods one reader built last time, by uid: a pod whose resourceVersion did not change since is the same
+    object again (a backlog's thousands of pending pods are listed every tick, and do not change)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, tuple[str, client.V1Pod]] = {}
+
+    def light(self, items: list[dict[str, Any]]) -> list[client.V1Pod]:
+        built, out = {}, []
+        for item in items:
+            meta = item.get("metadata") or {}
+            uid, version = meta.get("uid") or "", meta.get("resourceVersion") or ""
+            was = self._built.get(uid) if uid and version else None
+            pod = was[1] if was is not None and was[0] == version else _light(item)
+            if uid and version:
+                built[uid] = (version, pod)
+            out.append(pod)
+        self._built = built  # pods gone from the listing are forgotten
+        return out
+
+
+def list_pod_status(core: client.CoreV1Api, memo: PodMemo | None = None, **kwargs: Any) -> list[client.V1Pod]:
+    """`core.list_pod_for_all_namespaces(**kwargs).items`, each pod reduced to metadata, status and node (with
+    `memo`, unchanged pods are the objects of the last call: callers must not change them)."""
+    items = _list(core, kwargs)
+    return memo.light(items) if memo is not None else [_light(item) for item in items]
 
 
 def list_pods_on(core: client.CoreV1Api, nodes: Collection[str], **kwargs: Any) -> list[client.V1Pod]:

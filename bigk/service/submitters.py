@@ -29,7 +29,7 @@ from kubernetes.client.rest import ApiException
 
 from bigk.cluster import labels as L
 from bigk.errors import BigkError
-from bigk.kube.podlist import list_pod_status
+from bigk.kube.podlist import PodMemo, list_pod_status
 from bigk.spark.driver_pod import (
     POD_TEMPLATE_KEY,
     RESOURCE_TYPE_KEY,
@@ -85,10 +85,12 @@ class ClusterPods:
     def __init__(self, api: client.ApiClient, list_timeout_s: float | None = None) -> None:
         self.core = client.CoreV1Api(api)
         self.list_timeout_s = list_timeout_s  # with several clusters, one silent cluster must not stall the others
+        self._memo = PodMemo()
 
     def pods_by_run(self) -> dict[str, list[Any]]:
         # Only metadata, status and node are read from these (every tick, thousands with a backlog): a light listing.
-        items: list[Any] = list_pod_status(self.core, label_selector=L.RUN_LABEL, _request_timeout=self.list_timeout_s)
+        items: list[Any] = list_pod_status(self.core, self._memo, label_selector=L.RUN_LABEL,
+                                           _request_timeout=self.list_timeout_s)
         out: dict[str, list[Any]] = {}
         for pod in items:
             run = (pod.metadata.labels or {}).get(L.RUN_LABEL)

@@ -12,7 +12,7 @@ from kubernetes import client
 from bigk.cluster import labels as L
 from bigk.emulator import EmulatedCluster
 from bigk.kube.client import api_client
-from bigk.kube.podlist import list_pod_status, list_pods_on
+from bigk.kube.podlist import PodMemo, list_pod_status, list_pods_on
 from tests.realk8s import RealCluster, clean_namespace
 
 
@@ -49,9 +49,25 @@ def _check(api: client.ApiClient) -> None:
         assert _seen(light[name]) == _seen(full[name])
         assert light[name].metadata.managed_fields is None and light[name].spec.containers == []
     assert light["light-driver"].spec.node_name == node
+    # with a memo, a pod that did not change is the object of the last listing; one that changed is new
+    memo = PodMemo()
+    first = {p.metadata.name: p for p in list_pod_status(core, memo, label_selector=L.RUN_LABEL)}
+    core.patch_namespaced_pod("light-exec", "default", {"metadata": {"labels": {"touched": "yes"}}})
+    again = {p.metadata.name: p for p in list_pod_status(core, memo, label_selector=L.RUN_LABEL)}
+    for name in ("light-driver", "light-exec"):  # (on kube-apiserver the bound driver may move on meanwhile)
+        pod = again[name]
+        same = pod.metadata.resource_version == first[name].metadata.resource_version
+        assert (pod is first[name]) == same
+    assert again["light-exec"] is not first["light-exec"] and again["light-exec"].metadata.labels["touched"] == "yes"
     # the GPU watch's listing: only the pods bound to the named nodes, each whole, as the client builds it
-    on = list_pods_on(core, {node}, label_selector=L.RUN_LABEL)
-    assert [p.metadata.name for p in on] == ["light-driver"] and on[0] == full["light-driver"]
+    for _ in range(5):  # compared at one resourceVersion (on kube-apiserver the bound driver may move on between)
+        on = list_pods_on(core, {node}, label_selector=L.RUN_LABEL)
+        now = [p for p in core.list_pod_for_all_namespaces(label_selector=L.RUN_LABEL).items
+               if p.metadata.name == "light-driver"]
+        assert [p.metadata.name for p in on] == ["light-driver"]
+        if on[0].metadata.resource_version == now[0].metadata.resource_version:
+            break
+    assert on[0] == now[0]
     assert list_pods_on(core, set(), label_selector=L.RUN_LABEL) == []
 
 
