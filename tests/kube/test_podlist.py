@@ -42,8 +42,12 @@ def _check(api: client.ApiClient) -> None:
     core.create_namespaced_pod_binding("light-driver", "default", {
         "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "light-driver"},
         "target": {"apiVersion": "v1", "kind": "Node", "name": node}}, _preload_content=False)  # answers a Status
-    full = {p.metadata.name: p for p in core.list_pod_for_all_namespaces(label_selector=L.RUN_LABEL).items}
-    light = {p.metadata.name: p for p in list_pod_status(core, label_selector=L.RUN_LABEL)}
+    for _ in range(5):  # both listings at one resourceVersion (on kube-apiserver the bound driver starts running)
+        full = {p.metadata.name: p for p in core.list_pod_for_all_namespaces(label_selector=L.RUN_LABEL).items}
+        light = {p.metadata.name: p for p in list_pod_status(core, label_selector=L.RUN_LABEL)}
+        if all(n in light and light[n].metadata.resource_version == p.metadata.resource_version
+               for n, p in full.items()):
+            break
     assert sorted(light) == sorted(full) == ["light-driver", "light-exec"]  # the selector is the server's
     for name in full:
         assert _seen(light[name]) == _seen(full[name])
