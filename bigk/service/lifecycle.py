@@ -170,7 +170,7 @@ class RunManager:
             metrics.observe_run_finished(run.job, str(run.state), max(0.0, now - start))
         for job in sorted({r.job for r in done}):
             loaded = self._job(job)
-            self._prune(job, loaded.spec.spec if loaded is not None else None)
+            self._prune(job, loaded.spec.spec if loaded is not None else None, kill=False)  # the pods go anyway
         log.info("event=runs_cancelled count=%d reason=%r", len(done), reason)
         return done
 
@@ -566,15 +566,16 @@ class RunManager:
                              retry.id, retry.attempt, delay)
         self._prune(run.job, spec)
 
-    def _prune(self, job: str, spec: Any) -> None:
-        """Finished runs of `job` beyond its history limits go, with their pods."""
+    def _prune(self, job: str, spec: Any, kill: bool = True) -> None:
+        """Finished runs of `job` beyond its history limits go, with their pods unless `kill` is False."""
         if spec is not None and spec.schedule is not None:
             ok_limit, bad_limit = spec.schedule.successfulRunsHistoryLimit, spec.schedule.failedRunsHistoryLimit
         else:
             ok_limit = bad_limit = DEFAULT_HISTORY_LIMIT
         for pruned in self.store.prune(job, ok_limit, bad_limit):
             try:
-                self._kill(pruned)
+                if kill:
+                    self._kill(pruned)
             except Exception as exc:
                 log.warning("event=prune_pods_failed run=%s error=%r", pruned.id, str(exc))
             log.info("event=run_pruned job=%s run=%s state=%s", pruned.job, pruned.id, pruned.state)
