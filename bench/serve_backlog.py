@@ -14,8 +14,10 @@ process (the `Service` and its HTTP server, as `bigk serve` does) on the embedde
    submitted by the service (direct mode: a driver pod each), so that the scheduler has that many gangs
    waiting; 3. the API is timed while they wait: `--requests` calls of each read an operator makes (`get runs`,
    one run, `explain`, the queue, the queues, `/healthz`, `/metrics`), one after another from one client, p50 /
-   p95 / max; 4. the hog is cancelled and the time until the first queued run is admitted is measured against
-   the scheduling loop's cycle time at that moment (the mean of its last cycles).
+   p95 / max; 4. the hog is cancelled; capacity appears when its pods leave the scheduler's cache, and
+   `cycles_to_admit` counts the scheduling cycles from then until a queued gang leaves the waiting list
+   (1: the first cycle to finish admitted it; 2: a cycle was already running and the next one did), beside
+   the seconds, the loop's mean cycle time, and the time until the run's own state says so.
 
 The emulated cluster runs in the same process, so its API server competes for the same interpreter as
 `bigk serve`'s: the figures are an upper bound of what `bigk serve` alone would show. Writes JSON with
@@ -37,6 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bigk.cluster.labels import RUN_LABEL  # noqa: E402
 from bigk.gctune import tune_for_long_lived_state  # noqa: E402
 from bigk.service.app import Service  # noqa: E402
 from bigk.service.config import ServiceConfig  # noqa: E402
@@ -146,8 +149,22 @@ def main(argv: list[str] | None = None) -> int:
             cycles1, spent1 = loop.stats.cycles, loop.stats.decide_s_total
             result["cycle_s_mean"] = round((spent1 - spent0) / max(1, cycles1 - cycles0), 3)
             result["cycles_per_s"] = round((cycles1 - cycles0) / 10.0, 2)
+            waiting_before = len(service.loop_view().explanations)
+
+            def hog_pods() -> int:
+                return sum(1 for e in loop.cache.pod_entries() if e.labels.get(RUN_LABEL) == hog)
+
             t0 = time.monotonic()
             c.post(f"/api/v1/runs/{hog}/cancel").raise_for_status()
+            # Capacity appears when the hog's pods leave the scheduler's cache; the gang admitted then leaves the
+            # waiting list in the cycle that admits it (both read in this process, every 10 ms).
+            wait_until(lambda: hog_pods() == 0, 60, "the hog's pods gone from the scheduler's cache", every=0.01)
+            gone_at, gone_cycles = time.monotonic(), loop.stats.cycles
+            wait_until(lambda: len(service.loop_view().explanations) < waiting_before, 60,
+                       "a queued gang admitted by the scheduler", every=0.01)
+            result["capacity_after_cancel_s"] = round(gone_at - t0, 2)
+            result["admitted_after_capacity_s"] = round(time.monotonic() - gone_at, 2)
+            result["cycles_to_admit"] = service.loop_view().cycles - gone_cycles
             freed = wait_until(lambda: c.get(f"/api/v1/runs/{hog}").json()["state"] == "Cancelled", 60, "hog gone",
                                every=0.05)
             admitted = wait_until(lambda: started(c), 120, "a queued run admitted", every=0.05)
