@@ -224,6 +224,9 @@ def _drive(s: Live) -> None:
     _wait(lambda: _scraped(s.prom, 'bigk_scheduler_pending_gangs{queue="batch"}', 3), 30, "pending gangs scraped")
     _wait(lambda: _scraped(s.prom, 'bigk_agent_publishes_total{result="error"}', 3), 30, "agent errors scraped")
     _wait(lambda: _scraped(s.prom, "bigk_scheduler_unschedulable_explanations_total", 3), 30, "explanations")
+    # The GPU watch samples every 10 s: its per-job series exist once a sample found train holding GPUs (CI once
+    # ended the drive before any sample after train started).
+    _wait(lambda: _scraped(s.prom, 'bigk_gpus_idle{job_name="train"}', 3), 60, "the GPU watch's findings on train")
 
 
 def _scraped(prom: Prom, selector: str, samples: int) -> bool:
