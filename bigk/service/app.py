@@ -328,12 +328,11 @@ class Service:
             runs.cancel_all(gone, why)
         except Exception as exc:  # one run the batch cannot move: move them one by one, each on its own
             log.warning("event=cancel_on_stop_batch_failed runs=%d error=%r", len(gone), str(exc))
-            for run in store.active_runs():
-                if every or (run.cluster or DEFAULT_CLUSTER) in embedded:
-                    try:
-                        runs.cancel_all([run], why)
-                    except Exception as one:
-                        log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(one))
+            for run in gone:  # the batch was rolled back: each is as it was listed
+                try:
+                    runs.cancel_all([run], why)
+                except Exception as one:
+                    log.warning("event=cancel_on_stop_failed run=%s error=%r", run.id, str(one))
 
     def core_queues(self) -> dict[str, Queue]:
         """The served queue tree as the scheduling core's `Queue`s (read every cycle; cheap when unchanged)."""

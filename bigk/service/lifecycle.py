@@ -152,8 +152,7 @@ class RunManager:
         if new is RunState.RUNNING and updated.submitted_at is not None:
             metrics.observe_queue_wait(updated.queue, max(0.0, now - updated.submitted_at))
         if updated.terminal:
-            start = updated.running_at or updated.submitted_at or updated.created_at
-            metrics.observe_run_finished(run.job, str(new), max(0.0, now - start))
+            _observe_finished(updated, now)
             self._after_terminal(updated)
         return updated
 
@@ -166,8 +165,7 @@ class RunManager:
                                           reason=reason)
         for run in done:
             metrics.record_run_state(run.job, str(run.state))
-            start = run.running_at or run.submitted_at or run.created_at
-            metrics.observe_run_finished(run.job, str(run.state), max(0.0, now - start))
+            _observe_finished(run, now)
         for job in sorted({r.job for r in done}):
             loaded = self._job(job)
             self._prune(job, loaded.spec.spec if loaded is not None else None, kill=False)  # the pods go anyway
@@ -579,6 +577,12 @@ class RunManager:
             except Exception as exc:
                 log.warning("event=prune_pods_failed run=%s error=%r", pruned.id, str(exc))
             log.info("event=run_pruned job=%s run=%s state=%s", pruned.job, pruned.id, pruned.state)
+
+
+def _observe_finished(run: RunRecord, now: float) -> None:
+    """A run that just ended, into the run-duration histogram (from its start, or when it was last handed on)."""
+    start = run.running_at or run.submitted_at or run.created_at
+    metrics.observe_run_finished(run.job, str(run.state), max(0.0, now - start))
 
 
 def merge_pods(recorded: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[dict[str, Any]]:

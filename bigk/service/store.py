@@ -230,8 +230,10 @@ class EventRecord:
     message: str
 
 
-def _transition(session: Session, run_id: str, new: RunState, now: float, fields: dict[str, Any]) -> RunRecord:
-    """One run's validated move to `new` inside `session` (the one rule of `Store.transition`)."""
+def _transition(session: Session, run_id: str, new: RunState, now: float, fields: dict[str, Any]
+                ) -> tuple[RunState, RunRecord]:
+    """One run's validated move to `new` inside `session` (the one rule of `Store.transition`): the state it
+    left, and the run now."""
     row = session.get(_Run, run_id, with_for_update=True)
     if row is None:
         raise UnknownRun(f"no run {run_id!r}")
@@ -248,7 +250,7 @@ def _transition(session: Session, run_id: str, new: RunState, now: float, fields
             run_id=row.id, job=row.job, state=row.state, attempt=row.attempt, trigger=row.trigger,
             fire_time=row.fire_time, created_at=row.created_at, submitted_at=row.submitted_at,
             admitted_at=row.admitted_at, running_at=row.running_at, finished_at=now, reason=row.reason))
-    return _record(row)
+    return old, _record(row)
 
 
 _RUN_COLUMNS = tuple(_Run.__table__.columns)
@@ -384,7 +386,7 @@ class Store:
         A terminal transition also writes the run's history row in the same transaction.
         """
         with self._session() as session:
-            return _transition(session, run_id, new, now, fields)
+            return _transition(session, run_id, new, now, fields)[1]
 
     def transition_many(self, run_ids: Iterable[str], new: RunState, *, now: float, event: str = "",
                         **fields: Any) -> list[RunRecord]:
@@ -393,9 +395,7 @@ class Store:
         with self._session() as session:
             out = []
             for run_id in run_ids:
-                old = session.get(_Run, run_id)
-                was = old.state if old is not None else ""
-                done = _transition(session, run_id, new, now, fields)
+                was, done = _transition(session, run_id, new, now, fields)
                 session.add(_Event(at=now, kind="run", job=done.job, run_id=run_id,
                                    message=f"{was} -> {new}" + (f": {event}" if event else "")))
                 out.append(done)

@@ -9,32 +9,14 @@ from bigk.service.app import Service
 from bigk.service.config import ServiceConfig
 from bigk.service.runstate import ACTIVE, RunState
 from bigk.service.store import Store, default_database_url
-
-ROOT = Path(__file__).resolve().parents[2]
-JOB = """apiVersion: bigk.io/v1
-kind: SparkJob
-metadata:
-  name: {name}
-spec:
-  type: Python
-  image: bigk/spark-apps:0.1
-  mainApplicationFile: local:///opt/app.py
-  expectedDurationSeconds: 3600
-  executor:
-    cores: 4
-    memory: 8g
-    instances: 1
-    gpu:
-      count: 8
-      model: A100-80GB
-"""
+from tests.service.conftest import ROOT, job_yaml
 
 
 def test_stopping_cancels_every_active_run_of_the_embedded_cluster_in_one_go(tmp_path: Path) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
     for name in ("wide", "narrow"):
-        (specs / f"{name}.yaml").write_text(JOB.format(name=name))
+        (specs / f"{name}.yaml").write_text(job_yaml(name, instances=1, duration=3600, gpu=True))
     cfg = ServiceConfig(specs=[specs], state_dir=tmp_path / "state", cluster_file=ROOT / "jobspecs" / "cluster.yaml",
                         submit_mode="direct")
     service = Service(cfg).start()
