@@ -17,10 +17,17 @@ current version with a one-item list; a version below ours, no answer at all
 backwards, a "too large" answer, or a watch that stays open past its own
 timeout all lead to a fresh full list, which the handler receives as a
 whole replacement (the cache then drops pods and assumptions that are gone).
+
+`healthy` says whether the cache is current: set by a list or a probe that succeeded,
+cleared by any failure and by a server that forgot, so a reader can fall back to asking
+the server itself meanwhile. With `decode`, objects are built from their JSON by that
+function instead of the client's models (a reader that needs a few fields of thousands
+of pods).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -85,7 +92,8 @@ class Informer:
 
     def __init__(self, name: str, list_fn: Callable[..., Any], handler: Handler, *,
                  watch_timeout_s: int = 300, request_timeout_s: float = 30.0,
-                 backoff: Backoff | None = None, list_kwargs: dict[str, Any] | None = None) -> None:
+                 backoff: Backoff | None = None, list_kwargs: dict[str, Any] | None = None,
+                 decode: Callable[[dict[str, Any]], Any] | None = None) -> None:
         self.name = name
         self._list_fn = list_fn
         self._handler = handler
@@ -93,6 +101,7 @@ class Informer:
         self._request_timeout_s = request_timeout_s
         self._backoff = backoff or Backoff(base_s=0.2, cap_s=10.0)
         self._list_kwargs = dict(list_kwargs or {})
+        self._decode = decode
         self._stop = threading.Event()
         self._synced = threading.Event()
         self._watch: watch.Watch | None = None
@@ -102,6 +111,7 @@ class Informer:
         self._verify = False  # True after a watch ended: check the server still knows our version
         self._uids: dict[str, str] = {}  # namespace/name -> uid of every object seen: tells a recreated one
         self.last_relist_reason = ""
+        self.healthy = False  # the cache is current: listed, or the server confirmed our version since a failure
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self) -> Informer:
@@ -151,6 +161,7 @@ class Informer:
                     self._pause(failures)
             except ApiException as exc:
                 self._verify = True
+                self.healthy = False
                 if status_of(exc) == 410:
                     self.stats.relists_gone += 1
                     log.info("event=watch_expired informer=%s rv=%s action=relist", self.name, self.resource_version)
@@ -163,6 +174,7 @@ class Informer:
                 self._failed(exc, failures)
             except Exception as exc:
                 self._verify = True
+                self.healthy = False
                 if self._stop.is_set():
                     break
                 failures += 1
@@ -172,6 +184,7 @@ class Informer:
     def _forgot(self, why: str) -> None:
         """The server no longer has the history our resource version points into: list afresh."""
         self.stats.relists_forgot += 1
+        self.healthy = False
         self.last_relist_reason = why
         log.warning("event=api_server_forgot informer=%s rv=%s reason=%r action=relist", self.name,
                     self.resource_version, why)
@@ -180,20 +193,21 @@ class Informer:
     def _probe(self) -> None:
         """A one-item list: the server's current version must not be below the one we resume from."""
         self.stats.probes += 1
-        result = self._list_fn(**dict(self._list_kwargs, limit=1, _request_timeout=self._request_timeout_s))
-        current = (result.metadata or client.V1ListMeta()).resource_version
-        if _older(current, self.resource_version):
+        items, _, current = self._list_page(dict(self._list_kwargs, limit=1, _request_timeout=self._request_timeout_s))
+        if older_version(current, self.resource_version):
             self._forgot(f"resource version went back from {self.resource_version} to {current}")
             return
         # The version may have caught up since the server forgot; an object we know that is now another
         # object (new uid) at a version we have already seen cannot come from the history we followed.
-        first = (result.items or [None])[0]
+        first = (items or [None])[0]
         meta = getattr(first, "metadata", None)
         if meta is not None and meta.uid:
             known = self._uids.get(_key(meta))
-            if known and known != meta.uid and not _older(self.resource_version, meta.resource_version):
+            if known and known != meta.uid and not older_version(self.resource_version, meta.resource_version):
                 self._forgot(f"{_key(meta)} is another object (uid {meta.uid}) at version "
                              f"{meta.resource_version}, not after ours {self.resource_version}")
+                return
+        self.healthy = True
 
     def _failed(self, exc: Exception, failures: int) -> None:
         self.stats.errors += 1
@@ -205,6 +219,21 @@ class Informer:
     def _pause(self, failures: int) -> None:
         self._stop.wait(self._backoff.delay(min(failures, 10)) + 0.01)
 
+    def _list_page(self, kwargs: dict[str, Any]) -> tuple[list[Any], str | None, str | None]:
+        """One page of the list: its objects, the continue token and the list's resource version."""
+        if self._decode is None:
+            result = self._list_fn(**kwargs)
+            meta = result.metadata or client.V1ListMeta()
+            return list(result.items or []), meta.var_continue, meta.resource_version
+        response: Any = self._list_fn(_preload_content=False, **kwargs)  # urllib3 response: JSON for `decode`
+        try:
+            body = json.loads(response.data)
+        finally:
+            response.release_conn()
+        meta_json = body.get("metadata") or {}
+        return ([self._decode(item) for item in body.get("items") or []], meta_json.get("continue"),
+                meta_json.get("resourceVersion"))
+
     def _list(self) -> None:
         items: list[Any] = []
         cont: str | None = None
@@ -212,15 +241,14 @@ class Informer:
             kwargs = dict(self._list_kwargs, limit=LIST_PAGE, _request_timeout=self._request_timeout_s)
             if cont:
                 kwargs["_continue"] = cont
-            result = self._list_fn(**kwargs)
-            items.extend(result.items or [])
-            meta = result.metadata or client.V1ListMeta()
-            cont = meta.var_continue
+            page, cont, version = self._list_page(kwargs)
+            items.extend(page)
             if not cont:
                 break
         self._handler.replace(items)
         self._uids = {_key(m): m.uid for m in (i.metadata for i in items) if m is not None and m.uid}
-        self.resource_version = meta.resource_version
+        self.resource_version = version
+        self.healthy = True
         self._verify = False
         self.stats.lists += 1
         self._synced.set()
@@ -230,7 +258,7 @@ class Informer:
         """Watch until the server ends it; True if it delivered anything or ran its course."""
         started = time.monotonic()
         delivered = 0
-        w = watch.Watch()
+        w = watch.Watch() if self._decode is None else _DecodingWatch(self._decode)
         self._watch = w
         self.stats.watches += 1
         try:
@@ -245,7 +273,7 @@ class Informer:
                 if self._stop.is_set():
                     break
                 delivered += 1
-                if _older(w.resource_version, self.resource_version):
+                if older_version(w.resource_version, self.resource_version):
                     self._forgot(f"an event's resource version {w.resource_version} is below "
                                  f"{self.resource_version}")
                     break
@@ -285,6 +313,26 @@ class Informer:
             log.exception("event=handler_error informer=%s type=%s", self.name, kind)
 
 
+class _DecodingWatch(watch.Watch):
+    """A watch whose objects are built by `decode` from their JSON (not the client's models)."""
+
+    def __init__(self, decode: Callable[[dict[str, Any]], Any]) -> None:
+        super().__init__()
+        self._decode_object = decode
+
+    def unmarshal_event(self, data: str, return_type: Any) -> Any:
+        if not data or data.isspace():
+            return None
+        event = json.loads(data)
+        raw = event["raw_object"] = event.get("object")  # the client's stream reads ERROR events' code from it
+        version = ((raw or {}).get("metadata") or {}).get("resourceVersion") if isinstance(raw, dict) else None
+        if version:  # events and bookmarks both advance the version, as the client's own watch does
+            self.resource_version = version
+        if event.get("type") not in ("BOOKMARK", "ERROR") and isinstance(raw, dict):
+            event["object"] = self._decode_object(raw)
+        return event
+
+
 def _rv(value: str | None) -> int | None:
     """A resource version as a number, when it is one (etcd's are; the API calls them opaque)."""
     try:
@@ -293,7 +341,7 @@ def _rv(value: str | None) -> int | None:
         return None
 
 
-def _older(candidate: str | None, ours: str | None) -> bool:
+def older_version(candidate: str | None, ours: str | None) -> bool:
     """True when `candidate` is a numeric resource version strictly below our numeric one."""
     a, b = _rv(candidate), _rv(ours)
     return a is not None and b is not None and a < b

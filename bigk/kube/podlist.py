@@ -30,7 +30,7 @@ class PodMemo:
             meta = item.get("metadata") or {}
             uid, version = meta.get("uid") or "", meta.get("resourceVersion") or ""
             was = self._built.get(uid) if uid and version else None
-            pod = was[1] if was is not None and was[0] == version else _light(item)
+            pod = was[1] if was is not None and was[0] == version else light_pod(item)
             if uid and version:
                 built[uid] = (version, pod)
             out.append(pod)
@@ -42,7 +42,7 @@ def list_pod_status(core: client.CoreV1Api, memo: PodMemo | None = None, **kwarg
     """`core.list_pod_for_all_namespaces(**kwargs).items`, each pod reduced to metadata, status and node (with
     `memo`, unchanged pods are the objects of the last call: callers must not change them)."""
     items = _list(core, kwargs)
-    return memo.light(items) if memo is not None else [_light(item) for item in items]
+    return memo.light(items) if memo is not None else [light_pod(item) for item in items]
 
 
 def list_pods_on(core: client.CoreV1Api, nodes: Collection[str], **kwargs: Any) -> list[client.V1Pod]:
@@ -71,7 +71,8 @@ def _list(core: client.CoreV1Api, kwargs: dict[str, Any]) -> list[dict[str, Any]
     return list(body.get("items") or [])
 
 
-def _light(item: dict[str, Any]) -> client.V1Pod:
+def light_pod(item: dict[str, Any]) -> client.V1Pod:
+    """A pod's JSON as a `V1Pod` of its metadata (without managed fields), status, node and scheduler."""
     metadata = {k: v for k, v in (item.get("metadata") or {}).items() if k != "managedFields"}
     spec = item.get("spec") or {}
     pod = client.V1Pod.from_dict({"apiVersion": "v1", "kind": "Pod", "metadata": metadata,

@@ -186,6 +186,7 @@ class ClusterRuntime:
         self.cluster = ClusterView(api, self.clock, cfg.gpu_reading_ttl_s,
                                    list_timeout_s=LIST_TIMEOUT_S if self.multi else None)
         self.pods = ClusterPods(api, LIST_TIMEOUT_S if self.multi else None)
+        self.pods.follow()  # the run ticker reads them from a watch, not a listing each tick
         self.gpu_watch = GpuWatch(api, self.clock, WatchSettings(cfg.gpu_idle_minutes, cfg.gpu_idle_threshold_pct),
                                   cfg.gpu_sample_s, cluster=self.name,
                                   list_timeout_s=LIST_TIMEOUT_S if self.multi else None)
@@ -279,6 +280,8 @@ class ClusterRuntime:
             self.elector.stop(release=True)
 
     def stop_cluster(self) -> None:
+        if self.pods is not None:
+            self.pods.stop()
         if self.emulator is not None:
             self.emulator.stop()
 

@@ -29,7 +29,9 @@ from kubernetes.client.rest import ApiException
 
 from bigk.cluster import labels as L
 from bigk.errors import BigkError
+from bigk.kube.informer import older_version
 from bigk.kube.podlist import PodMemo, list_pod_status
+from bigk.kube.runpods import RunPodFeed
 from bigk.spark.driver_pod import (
     POD_TEMPLATE_KEY,
     RESOURCE_TYPE_KEY,
@@ -80,14 +82,38 @@ class RunSubmitter(Protocol):
 
 
 class ClusterPods:
-    """Reads and deletes bigk run pods by label."""
+    """Reads and deletes bigk run pods by label.
+
+    After `follow()`, `pods_by_run` reads a watch-fed cache (`bigk.kube.runpods`) once a one-item listing shows
+    the cluster answers and still has the history the cache followed; otherwise (not following, the cache not
+    current, the server's version behind the cache's) it lists them all, as it always did."""
 
     def __init__(self, api: client.ApiClient, list_timeout_s: float | None = None) -> None:
         self.core = client.CoreV1Api(api)
         self.list_timeout_s = list_timeout_s  # with several clusters, one silent cluster must not stall the others
         self._memo = PodMemo()
+        self._feed: RunPodFeed | None = None
+
+    def follow(self) -> None:
+        """Keep the run pods current from a watch from now on (started once; `stop` ends it)."""
+        if self._feed is None:
+            self._feed = RunPodFeed(self.core, L.RUN_LABEL).start()
+
+    def stop(self) -> None:
+        if self._feed is not None:
+            self._feed.stop()
 
     def pods_by_run(self) -> dict[str, list[Any]]:
+        feed = self._feed
+        if feed is not None:
+            # Asked every tick: whether the cluster answers (a silent one times out here, as the listing would) and
+            # whether it still knows the version the cache is at (a restarted, empty one does not).
+            probe = self.core.list_pod_for_all_namespaces(label_selector=L.RUN_LABEL, limit=1,
+                                                          _request_timeout=self.list_timeout_s)
+            if not older_version((probe.metadata or client.V1ListMeta()).resource_version, feed.resource_version):
+                found = feed.current()
+                if found is not None:
+                    return found
         # Only metadata, status and node are read from these (every tick, thousands with a backlog): a light listing.
         items: list[Any] = list_pod_status(self.core, self._memo, label_selector=L.RUN_LABEL,
                                            _request_timeout=self.list_timeout_s)
