@@ -555,6 +555,23 @@ def _watch_cluster(client: Any, cluster: str) -> None:
         raise NoSuchName(f"no cluster {cluster!r}; this bigk serve runs {', '.join(names)}")
 
 
+def _queue_head(client: Any, info: KindInfo, flt: _Filter, limit: int, whole: bool) -> list[dict[str, Any]]:
+    """The first `limit` waiting runs in queue order (with filters: of those that match), saying on stderr how
+    many wait in all when that is more: the server reads and explains only the head (a backlog of thousands)."""
+    from bigk.service.client import WAITING_HEADER
+
+    if whole:  # filtered here: the whole queue, then its head
+        items = flt.apply(client.get(info.path))
+        total = len(items)
+    else:
+        listing, headers = client.get_with_headers(info.path, limit=limit)
+        items = flt.apply(listing)
+        total = int(headers.get(WAITING_HEADER) or len(items))
+    if total > limit:
+        typer.echo(f"(the first {limit} of {total} waiting runs; --limit N shows more)", err=True)
+    return items[:limit]
+
+
 def _newest_first(info: KindInfo, items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
     """The order `get` lists a kind in: runs newest first (at most `limit`), the rest by name."""
     if info.plural == "runs":
@@ -602,7 +619,8 @@ def register(app: typer.Typer) -> None:
             name: str | None = typer.Argument(None, help="Only this one (a run id, job, node or NODE/INDEX)."),
             job: str | None = typer.Option(None, "--job", help="runs: only this job."),
             state: str | None = typer.Option(None, "--state", help="runs: only this state (e.g. Running)."),
-            limit: int = typer.Option(50, "--limit", min=1, help="runs: at most this many."),
+            limit: int = typer.Option(50, "--limit", min=1, help="runs: at most this many (newest first); "
+                                                                 "queue: its first this many."),
             namespace: str | None = typer.Option(None, "--namespace", "-n",
                                                  help="Only this namespace (jobs, runs; default: all)."),
             all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Every namespace (default)."),
@@ -667,7 +685,10 @@ def register(app: typer.Typer) -> None:
         else:
             if info.plural == "runs":
                 params = {"job": job or flt.exact("job"), "state": flt.state or flt.exact("state"), "limit": limit}
-            items = flt.apply(client.get(info.path, **params))
+            if info.plural == "queue":
+                items = _queue_head(client, info, flt, limit, whole=bool(job or state or reqs or namespace))
+            else:
+                items = flt.apply(client.get(info.path, **params))
         items = out.sort_items(items, sort_by)
         out.emit(info, items, fmt, headers=not no_headers, single=bool(name) and len(items) == 1)
         if info.plural == "jobs" and fmt.tabular:

@@ -23,6 +23,7 @@ from bigk.service import audit as audit_trail
 from bigk.service import hardening
 from bigk.service.about_api import about_router
 from bigk.service.authz import guard_for
+from bigk.service.client import WAITING_HEADER
 from bigk.service.clusters_api import clusters_router
 from bigk.service.drain_api import drain_router
 from bigk.service.gpus_api import gpus_router
@@ -146,8 +147,12 @@ def create_app(service: Served, token: str | None) -> FastAPI:
         return dict(views.whatif(job))
 
     @app.get(f"{API}/queue", dependencies=read, tags=["scheduling"])
-    def queue() -> list[dict[str, Any]]:
-        return list(views.queue())
+    def queue(response: Response, limit: Annotated[int | None, Query(ge=1, le=100_000, description=(
+            "Only the first this many, in queue order (the head of a long backlog at the cost of a short one); "
+            "the X-Bigk-Waiting header says how many wait in all"))] = None) -> list[dict[str, Any]]:
+        rows, total = views.queue(limit)
+        response.headers[WAITING_HEADER] = str(total)
+        return rows
 
     @app.get(f"{API}/explanations", dependencies=read, tags=["scheduling"])
     def explanations() -> list[dict[str, Any]]:

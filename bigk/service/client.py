@@ -20,6 +20,7 @@ from bigk.errors import BigkError
 from bigk.service.auth import TOKEN_ENV, TOKEN_FILE
 
 SERVER_ENV = "BIGK_SERVER"
+WAITING_HEADER = "X-Bigk-Waiting"  # `GET /queue`: how many runs wait in all (the rows may be only the head)
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 
 
@@ -102,14 +103,17 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             resp = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise Unreachable(f"cannot reach bigk at {self.server} ({type(exc).__name__}); start it with "
                               f"`bigk serve` or set --server / ${SERVER_ENV}") from None
         self.check(resp, path, method)
-        return resp.json()
+        return resp
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
 
     def check(self, resp: httpx.Response, path: str, method: str = "GET") -> None:
         """Raise the CLI's error for a failed response (also used for the watch stream's first answer)."""
@@ -137,6 +141,11 @@ class Client:
 
     def get(self, path: str, **params: Any) -> Any:
         return self._call("GET", f"/api/v1{path}", params={k: v for k, v in params.items() if v is not None})
+
+    def get_with_headers(self, path: str, **params: Any) -> tuple[Any, httpx.Headers]:
+        """A GET's body and its headers (a listing of only the head says in a header how long it is)."""
+        resp = self._send("GET", f"/api/v1{path}", params={k: v for k, v in params.items() if v is not None})
+        return resp.json(), resp.headers
 
     def post(self, path: str) -> Any:
         return self._call("POST", f"/api/v1{path}")

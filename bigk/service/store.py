@@ -362,6 +362,15 @@ class Store:
         with self._lock, self.engine.connect() as conn:
             return [_record(tuple(r)) for r in conn.execute(stmt).all()]
 
+    def get_runs(self, run_ids: list[str]) -> list[RunRecord]:
+        """The runs of `run_ids` that exist, in no particular order, read in one query."""
+        out: list[RunRecord] = []
+        with self._lock, self.engine.connect() as conn:
+            for at in range(0, len(run_ids), 500):  # bounded IN lists (SQLite limits bound parameters)
+                stmt = select(*_RUN_COLUMNS).where(_Run.id.in_(run_ids[at:at + 500]))
+                out.extend(_record(tuple(r)) for r in conn.execute(stmt).all())
+        return out
+
     def run_fields(self, states: Iterable[RunState], *fields: str) -> list[tuple[Any, ...]]:
         """Only `fields` (column names) of the runs in `states`: for views that need a few columns of every run
         (a queue's waiting gangs, which runs wait), without building whole records."""

@@ -24,6 +24,8 @@ from bigk.spec.secrets import redact_spec
 
 __all__ = ["UnknownJob", "Views"]
 
+_WAITING = (RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED)  # what `get queue` lists
+
 
 class Views:
     """The read side of `bigk serve`.
@@ -159,22 +161,35 @@ class Views:
             out.append(row)
         return out
 
-    def queue(self) -> list[dict[str, Any]]:
-        """Runs not yet running, highest priority first, then oldest, each with why it waits."""
-        rows = []
+    def queue(self, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """Runs not yet running, highest priority first, then oldest, each with why it waits: the first `limit`
+        (all when None), and how many wait in all. The order is found from three columns of every waiting run;
+        only the rows returned are read whole and explained (a backlog's head costs the same at any length)."""
         now = self.clock()
-        jobs: dict[str, tuple[int, str]] = {}  # job -> (priority, never-fits reason): judged once per job
-        for run in self.store.list_runs(states=[RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]):
-            judged = jobs.get(run.job)
-            if judged is None:
-                loaded = self.catalog.job(run.job)
-                judged = jobs[run.job] = (loaded.spec.spec.priority if loaded else 0, self.never_fits(run.job))
-            why = self.explain(run, judged[1])  # the row just listed: not read again
+        priority: dict[str, int] = {}  # job -> its priority: read once per job
+        for job in {job for (job,) in self.store.run_fields(_WAITING, "job")}:
+            loaded = self.catalog.job(job)
+            priority[job] = loaded.spec.spec.priority if loaded else 0
+        order = sorted(self.store.run_fields(_WAITING, "id", "job", "created_at"),
+                       key=lambda r: (-priority.get(r[1], 0), r[2], r[0]))
+        head = order if limit is None else order[:limit]
+        whole = self.store.list_runs(states=_WAITING) if len(head) == len(order) else \
+            self.store.get_runs([r[0] for r in head])
+        records = {run.id: run for run in whole}
+        never: dict[str, str] = {}  # job -> never-fits reason: judged once per job
+        rows = []
+        for run_id, job, _ in head:
+            run = records.get(run_id)
+            if run is None or run.state not in _WAITING:  # it moved on between the two reads
+                continue
+            if job not in never:
+                never[job] = self.never_fits(job)
+            why = self.explain(run, never[job])  # the row just read: not read again
             rows.append({"run": run.id, "job": run.job, "queue": run.queue, "state": str(run.state),
-                         "priority": judged[0], "created_at": run.created_at,
+                         "priority": priority.get(job, 0), "created_at": run.created_at,
                          "wait_s": round(now - run.created_at, 1),
                          "explanation": why["explanation"], "never_fits": why["never_fits"], "eta": why["eta"]})
-        return sorted(rows, key=lambda r: (-r["priority"], r["created_at"]))
+        return rows, len(order)
 
     def job_history(self, name: str, limit: int = 1000) -> dict[str, Any]:
         rows = self.store.history(name, limit=limit)

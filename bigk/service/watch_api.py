@@ -62,7 +62,7 @@ def sources(parts: Parts) -> dict[str, Source]:
         "runs": runs,
         "queues": queues,
         "jobs": jobs,
-        "queue": lambda: {q["run"]: q for q in parts.views.queue()},
+        "queue": lambda: {q["run"]: q for q in parts.views.queue()[0]},
         # one cluster: its nodes and GPUs by name, with its name (as they always were)
         "nodes": lambda: {n["name"]: {"cluster": home, **n} for n in parts.cluster.nodes()},
         "gpus": lambda: {f"{g['node']}/{g['index']}": {"cluster": home, **g} for g in parts.cluster.gpus()},

@@ -49,3 +49,41 @@ def test_get_queues_shows_the_tree_with_live_usage_and_describe_lists_waiting_ga
     assert code == 0 and "Parent:      ml" in out and "Guarantee:   8 GPU" in out
     code, _, err = bigk("describe", "queue", "nope", server=s)
     assert code == 3 and "no queue 'nope' (queues: batch, ml, ml.training)" in err
+
+
+def test_get_queue_lists_the_head_in_queue_order_and_says_how_many_wait(tmp_path: Path,
+                                                                        serve: Callable[..., Running],  # noqa: F811
+                                                                        bigk: CLI) -> None:  # noqa: F811
+    """`GET /queue?limit=N` is the first N in queue order (priority, then age) with X-Bigk-Waiting the whole count;
+    `bigk get queue` asks for its --limit and says on stderr how many wait beyond them."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    # huge and urgent never start while hold runs (15 + 2 > 16 A100s; hold's priority is above theirs, so it is
+    # not preempted): their runs wait in the queue
+    (specs / "hold.yaml").write_text(job_yaml("hold", instances=2, duration=5000, gpu=True, extra="priority: 90\n"))
+    (specs / "huge.yaml").write_text(job_yaml("huge", instances=15, duration=5000, gpu=True, extra="priority: 10\n"))
+    (specs / "urgent.yaml").write_text(job_yaml("urgent", instances=15, duration=5000, gpu=True,
+                                                extra="priority: 50\n"))
+    svc = serve(specs)
+    s, t = svc.url, svc.token
+    with svc.client() as c:
+        hold = c.post("/api/v1/jobs/hold/run").json()["id"]
+        wait_for(lambda: c.get(f"/api/v1/runs/{hold}").json()["state"] == "Running", 20, "hold running")
+        low = [c.post("/api/v1/jobs/huge/run").json()["id"] for _ in range(3)]
+        high = [c.post("/api/v1/jobs/urgent/run").json()["id"] for _ in range(2)]
+        whole = c.get("/api/v1/queue")
+        assert [q["run"] for q in whole.json()] == high + low  # priority first, then the oldest
+        assert whole.headers["X-Bigk-Waiting"] == "5"
+        head = c.get("/api/v1/queue", params={"limit": 3})
+        assert head.headers["X-Bigk-Waiting"] == "5"
+        assert [q["run"] for q in head.json()] == high + low[:1]
+        assert c.get("/api/v1/queue", params={"limit": 0}).status_code == 422
+    code, out, err = bigk("get", "queue", "--limit", "2", server=s, token=t)
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()[1:]] == high
+    assert "(the first 2 of 5 waiting runs; --limit N shows more)" in err
+    code, out, err = bigk("get", "queue", "-l", "job=huge", "--limit", "2", server=s, token=t)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == low[:2]
+    assert "(the first 2 of 3 waiting runs" in err
+    code, out, err = bigk("get", "queue", server=s, token=t)  # the default limit (50) holds them all: no note
+    assert code == 0 and len(out.splitlines()) == 6 and "waiting runs" not in err

@@ -68,7 +68,7 @@ def status_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
 
     def waiting() -> list[dict[str, Any]]:
         now = time.time()
-        return [{**q, "eta_shown": model.eta_view(q.get("eta"), now)} for q in views.queue()]
+        return [{**q, "eta_shown": model.eta_view(q.get("eta"), now)} for q in views.queue()[0]]
 
     several = len(parts.clusters) > 1
 
