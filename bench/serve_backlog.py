@@ -13,8 +13,10 @@ process (the `Service` and its HTTP server, as `bigk serve` does) on the embedde
 1. `hog` runs; 2. `--runs` runs of `queued` are created through the API (`POST /api/v1/jobs/queued/run`) and
    submitted by the service (direct mode: a driver pod each), so that the scheduler has that many gangs
    waiting; 3. the API is timed while they wait: `--requests` calls of each read an operator makes (`get runs`,
-   one run, `explain`, the queue, the queues, `/healthz`, `/metrics`), one after another from one client, p50 /
-   p95 / max; 4. the hog is cancelled; capacity appears when its pods leave the scheduler's cache, and
+   one run, `explain`, the queue's head as `bigk get queue` asks for it (50 rows), the whole queue (every waiting
+   run, each explained), the queues, `/healthz`, `/metrics`), one after another from one client, p50 / p95 / max, and
+   the run ticker's ticks meanwhile (`run_tick`); 4. the hog is cancelled; capacity appears when its pods
+   leave the scheduler's cache, and
    `cycles_to_admit` counts the scheduling cycles from then until a queued gang leaves the waiting list
    (1: the first cycle to finish admitted it; 2: a cycle was already running and the next one did), beside
    the seconds, the loop's mean cycle time, and the time until the run's own state says so.
@@ -129,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             result["submit_s"] = round(submitted + result["create_s"], 1)
             some = c.get("/api/v1/runs", params={"job": "queued", "limit": 10_000}).json()[args.runs // 2]["id"]
             reads = {"get runs": "/api/v1/runs", "get run": f"/api/v1/runs/{some}",
-                     "explain": f"/api/v1/runs/{some}/explain", "queue": "/api/v1/queue",
+                     "explain": f"/api/v1/runs/{some}/explain", "queue": "/api/v1/queue?limit=50",
+                     "queue all": "/api/v1/queue",
                      "queues": "/api/v1/queues", "healthz": "/healthz", "metrics": "/metrics"}
+            ticks = _time_ticks(service)
             timings: dict[str, dict[str, float]] = {}
             for name, path in reads.items():
                 samples = []
@@ -142,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:>10}: p50 {timings[name]['p50_ms']} ms, p95 {timings[name]['p95_ms']} ms, "
                       f"max {timings[name]['max_ms']} ms", file=sys.stderr, flush=True)
             result["api"] = timings
+            result["run_tick"] = percentiles(list(ticks))  # the run ticker's ticks while the reads ran
             loop = service.loop
             assert loop is not None
             cycles0, spent0 = loop.stats.cycles, loop.stats.decide_s_total
@@ -179,6 +184,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def _time_ticks(service: Service) -> list[float]:
+    """From now on, the seconds each run-ticker tick takes (its pass over every active run), in a list."""
+    runs = service.runs
+    assert runs is not None
+    took: list[float] = []
+    tick = runs.tick
+
+    def timed() -> None:
+        t0 = time.perf_counter()
+        try:
+            tick()
+        finally:
+            took.append(time.perf_counter() - t0)
+
+    runs.tick = timed  # type: ignore[method-assign]
+    return took
 
 
 def _app(service: Service) -> Any:
