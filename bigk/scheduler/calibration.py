@@ -71,6 +71,8 @@ class Calibrator:
         self.scale_s = scale_s
         self._records: deque[tuple[float, float]] = deque(maxlen=window)  # (log predicted, log ratio)
         self._open: dict[str, tuple[float, float]] = {}  # key -> (made at, predicted wait), not started yet
+        self._version = 0  # bumped by every change of the two above: the table below is then built again
+        self._table: tuple[tuple[int, float | None], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self._records) + len(self._open)
@@ -78,6 +80,7 @@ class Calibrator:
     def open(self, key: str, at: float, predicted_wait_s: float) -> None:
         """An estimate made at `at` whose run has not started yet (the first estimate of `key` counts)."""
         if key not in self._open:
+            self._version += 1
             self._open[key] = (at, max(0.0, predicted_wait_s))
             while len(self._open) > self.window:
                 del self._open[next(iter(self._open))]
@@ -85,6 +88,8 @@ class Calibrator:
     def close(self, key: str, started_at: float | None) -> None:
         """The run of an open estimate started at `started_at` (None: it ended without starting)."""
         got = self._open.pop(key, None)
+        if got is not None:
+            self._version += 1
         if got is not None and started_at is not None:
             at, predicted = got
             self.record(predicted, started_at - at)
@@ -93,19 +98,29 @@ class Calibrator:
         """A run started `actual_wait_s` after an estimate that said `predicted_wait_s` (its p50)."""
         s = self.scale_s
         p, a = max(0.0, predicted_wait_s), max(0.0, actual_wait_s)
+        self._version += 1
         self._records.append((math.log(p + s), math.log((a + s) / (p + s))))
+
+    def _rows(self, now: float | None) -> np.ndarray:
+        """(log predicted, log ratio, observed) of every record and open estimate as of `now`: built once per
+        `now` and change (a board adjusts thousands of estimates at one `now`; each would build it again)."""
+        key = (self._version, now)
+        if self._table is None or self._table[0] != key:
+            s = self.scale_s
+            rows = [(k, r, 1.0) for k, r in self._records]
+            if now is not None:
+                rows += [(math.log(p + s), math.log((max(0.0, now - at) + s) / (p + s)), 0.0)
+                         for at, p in self._open.values()]
+            self._table = (key, np.array(rows, dtype=float).reshape(-1, 3))
+        return self._table[1]
 
     def ratios(self, predicted_wait_s: float, now: float | None = None) -> tuple[float, float, float, int] | None:
         """p10, p50, p90 of the wait ratio among estimates of a similar horizon (None: too few); open estimates
         (as of `now`) count as lasting at least as long as they have."""
         s = self.scale_s
-        rows = [(k, r, 1.0) for k, r in self._records]
-        if now is not None:
-            rows += [(math.log(p + s), math.log((max(0.0, now - at) + s) / (p + s)), 0.0)
-                     for at, p in self._open.values()]
-        if len(rows) < self.min_records:
+        arr = self._rows(now)
+        if len(arr) < self.min_records:
             return None
-        arr = np.array(rows, dtype=float)
         here = math.log(max(0.0, predicted_wait_s) + s)
         dist = np.abs(arr[:, 0] - here)
         close = np.flatnonzero(dist <= self.band)  # a horizon within a factor `band_factor`

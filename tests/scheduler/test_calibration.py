@@ -64,3 +64,31 @@ def test_estimates_still_waiting_count_as_at_least_as_long_as_they_have_waited()
     for i in range(30):
         cal.close(f"r{i}", 400.0 if i % 2 else None)  # half started at 400 s, half never did
     assert len(cal) == 35
+
+
+def test_the_table_is_built_once_per_now_and_again_after_every_change() -> None:
+    """A board adjusts thousands of estimates at one `now`: the records are read into one table for all of them,
+    and any record, open or close in between is seen by the next call (as a calibrator built afresh sees it)."""
+
+    def history(cal: Calibrator) -> None:
+        for i in range(80):
+            cal.record(10.0 + i, 12.0 + 2 * i)
+        for i in range(40):
+            cal.open(f"r{i}", 100.0, 30.0 + i)
+
+    kept = Calibrator()
+    history(kept)
+    first = kept.ratios(50.0, now=160.0)
+    table = kept._rows(160.0)
+    assert kept.ratios(60.0, now=160.0) is not None and kept._rows(160.0) is table  # the same table, not rebuilt
+    steps = [lambda c: [c.record(50.0, 2000.0) for _ in range(40)], lambda c: c.open("late", 150.0, 45.0),
+             lambda c: c.close("r3", 155.0), lambda c: c.close("r4", None)]
+    for step in steps:
+        step(kept)
+        fresh = Calibrator()
+        history(fresh)
+        for done in steps[: steps.index(step) + 1]:
+            done(fresh)
+        assert kept.ratios(50.0, now=160.0) == fresh.ratios(50.0, now=160.0)
+    assert kept.ratios(50.0, now=160.0) != first  # the changes moved it: the comparison above could fail
+    assert kept.ratios(50.0, now=900.0) == fresh.ratios(50.0, now=900.0)  # another now: the open waits grew
