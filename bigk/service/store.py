@@ -16,13 +16,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
     Float,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     create_engine,
@@ -32,7 +33,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -66,7 +67,7 @@ class _Run(_Base):
     trigger: Mapped[str] = mapped_column(String(16), default="manual")  # schedule | manual | retry
     fire_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     not_before: Mapped[float | None] = mapped_column(Float, nullable=True)
-    created_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float, index=True)  # `get runs` lists the newest first
     submitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     admitted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     running_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -295,11 +296,25 @@ class Store:
             raise StoreError(f"cannot open state database {_redact(url)}: {exc}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._lock = threading.RLock()
+        # An in-memory SQLite database is one connection for everyone: its reads take the lock too.
+        self._one_connection = url in ("sqlite://", "sqlite:///:memory:")
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
         with self._lock, self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads of runs. Not under the writers' lock: each thread has its own pooled connection,
+        and SQLite in WAL mode (as PostgreSQL) lets readers run beside the writer. Under the lock, every API read
+        waited behind the run ticker's listing of thousands of active runs."""
+        if self._one_connection:
+            with self._lock, self.engine.connect() as conn:
+                yield conn
+        else:
+            with self.engine.connect() as conn:
+                yield conn
 
     def close(self) -> None:
         self.engine.dispose()
@@ -336,16 +351,15 @@ class Store:
                 _Run.job == job, _Run.fire_time == fire_time, _Run.attempt == attempt)) is not None
 
     def get_run(self, run_id: str) -> RunRecord:
-        with self._session() as session:
-            row = session.get(_Run, run_id)
-            if row is None:
-                raise UnknownRun(f"no run {run_id!r} (list them with `bigk get runs`)")
-            return _record(row)
+        found = self.find_run(run_id)
+        if found is None:
+            raise UnknownRun(f"no run {run_id!r} (list them with `bigk get runs`)")
+        return found
 
     def find_run(self, run_id: str) -> RunRecord | None:
-        with self._session() as session:
-            row = session.get(_Run, run_id)
-            return _record(row) if row is not None else None
+        with self._reading() as conn:
+            row = conn.execute(select(*_RUN_COLUMNS).where(_Run.id == run_id)).first()
+        return _record(tuple(row)) if row is not None else None
 
     def list_runs(self, job: str | None = None, states: Iterable[RunState] | None = None,
                   limit: int | None = None) -> list[RunRecord]:
@@ -359,13 +373,13 @@ class Store:
             stmt = stmt.where(_Run.state.in_([str(s) for s in states]))
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self._lock, self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_record(tuple(r)) for r in conn.execute(stmt).all()]
 
     def get_runs(self, run_ids: list[str]) -> list[RunRecord]:
         """The runs of `run_ids` that exist, in no particular order, read in one query."""
         out: list[RunRecord] = []
-        with self._lock, self.engine.connect() as conn:
+        with self._reading() as conn:
             for at in range(0, len(run_ids), 500):  # bounded IN lists (SQLite limits bound parameters)
                 stmt = select(*_RUN_COLUMNS).where(_Run.id.in_(run_ids[at:at + 500]))
                 out.extend(_record(tuple(r)) for r in conn.execute(stmt).all())
@@ -376,14 +390,14 @@ class Store:
         (a queue's waiting gangs, which runs wait), without building whole records."""
         columns = [getattr(_Run, f) for f in fields]
         stmt = select(*columns).where(_Run.state.in_([str(s) for s in states]))
-        with self._lock, self.engine.connect() as conn:
+        with self._reading() as conn:
             return [tuple(r) for r in conn.execute(stmt).all()]
 
     def run_counts(self, states: Iterable[RunState]) -> list[tuple[str, str, RunState, int]]:
         """(queue, cluster, state, runs) for the runs in `states`: what the queue tree counts, one grouped query."""
         stmt = (select(_Run.queue, _Run.cluster, _Run.state, func.count())
                 .where(_Run.state.in_([str(s) for s in states])).group_by(_Run.queue, _Run.cluster, _Run.state))
-        with self._lock, self.engine.connect() as conn:
+        with self._reading() as conn:
             return [(q, c or "", RunState(st), n) for q, c, st, n in conn.execute(stmt).all()]
 
     def active_runs(self, job: str | None = None) -> list[RunRecord]:
@@ -563,6 +577,8 @@ def _migrate(engine: Engine) -> None:
         if column not in have:
             with engine.begin() as conn:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
+    for index in cast(Table, _Run.__table__).indexes:  # added since (create_all adds none to an old table)
+        index.create(engine, checkfirst=True)
 
 
 def _apply(row: _Run, fields: dict[str, Any]) -> None:

@@ -97,3 +97,28 @@ def test_many_runs_move_in_one_transaction_each_with_its_event_and_history(store
         store.transition_many([store.create_run("etl", now=130.0).id, ids[0]],  # type: ignore[union-attr]
                               RunState.CANCELLED, now=131.0)
     assert [r.state for r in store.list_runs(states=[RunState.PENDING])] == [RunState.PENDING]
+
+
+def test_a_database_from_before_the_created_at_index_gets_it_and_reads_run_beside_a_writer(tmp_path: Path) -> None:
+    """`get runs` lists the newest first: an older database gains the index when opened; and reads of runs do not
+    wait for the writers' lock (WAL lets them run beside the writer)."""
+    import threading
+
+    from sqlalchemy import inspect, text
+
+    url = default_database_url(tmp_path)
+    first = Store(url)
+    run = first.create_run("a", now=1.0)
+    assert run is not None
+    with first.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_bigk_runs_created_at"))
+    assert "ix_bigk_runs_created_at" not in {i["name"] for i in inspect(first.engine).get_indexes("bigk_runs")}
+    first.close()
+    again = Store(url)
+    assert "ix_bigk_runs_created_at" in {i["name"] for i in inspect(again.engine).get_indexes("bigk_runs")}
+    read: list[str] = []
+    with again._lock:  # a writer holds the lock: a read from another thread still answers
+        reader = threading.Thread(target=lambda: read.extend(r.id for r in again.list_runs()))
+        reader.start()
+        reader.join(5)
+    assert read == [run.id]
