@@ -20,6 +20,7 @@ was away, are deleted; the Unknown runs take the state their pods show.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -68,6 +69,9 @@ class RunManager:
         self._inflight: dict[str, Future[None]] = {}
         self._missing_since: dict[str, float] = {}
         self._never_since: dict[str, float] = {}
+        # A tick's changes of non-state fields (a waiting run's explanation, its pods), written together at its end:
+        # when capacity appears, thousands of waiting runs are re-explained in one tick (one commit each took ~20 s).
+        self._deferred: dict[str, dict[str, Any]] = {}
         # Why a job can never run on the cluster as it is ('' if it can): set by the service (FitGuard.reason).
         self.never_fits: Callable[[Any], str] | None = None
         self._evicted: dict[str, str] = {}  # "ns/pod" -> who evicted it, for the reason a run fails with
@@ -195,14 +199,17 @@ class RunManager:
         with self._lock:
             now = self._clock()
             counts: dict[tuple[str, str], int] = {}
-            for run in self.store.active_runs():
-                try:
-                    if not (run.state is RunState.SUBMITTED and (run.submitted_at or 0.0) >= listed_at):
-                        run = self._advance(run, by_run.get(run.id, []), now)
-                except Exception:  # one broken run must not stall the others
-                    log.exception("event=run_advance_failed run=%s job=%s", run.id, run.job)
-                if not run.terminal:
-                    counts[(run.job, str(run.state))] = counts.get((run.job, str(run.state)), 0) + 1
+            try:
+                for run in self.store.active_runs():
+                    try:
+                        if not (run.state is RunState.SUBMITTED and (run.submitted_at or 0.0) >= listed_at):
+                            run = self._advance(run, by_run.get(run.id, []), now)
+                    except Exception:  # one broken run must not stall the others
+                        log.exception("event=run_advance_failed run=%s job=%s", run.id, run.job)
+                    if not run.terminal:
+                        counts[(run.job, str(run.state))] = counts.get((run.job, str(run.state)), 0) + 1
+            finally:
+                self._write_deferred()
             metrics.set_runs_current(counts)
 
     # ---- several clusters ---------------------------------------------------------------------
@@ -217,14 +224,33 @@ class RunManager:
             pending = [r for r in active if self._to_dispatch(r, listings, now)]
             decisions = self.dispatcher.decide(pending, active, now) if pending else {}
             counts: dict[tuple[str, str], int] = {}
-            for run in active:
-                try:
-                    run = self._advance_on_cluster(run, listings, decisions.get(run.id), now)
-                except Exception:  # one broken run must not stall the others
-                    log.exception("event=run_advance_failed run=%s job=%s", run.id, run.job)
-                if not run.terminal:
-                    counts[(run.job, str(run.state))] = counts.get((run.job, str(run.state)), 0) + 1
+            try:
+                for run in active:
+                    try:
+                        run = self._advance_on_cluster(run, listings, decisions.get(run.id), now)
+                    except Exception:  # one broken run must not stall the others
+                        log.exception("event=run_advance_failed run=%s job=%s", run.id, run.job)
+                    if not run.terminal:
+                        counts[(run.job, str(run.state))] = counts.get((run.job, str(run.state)), 0) + 1
+            finally:
+                self._write_deferred()
             metrics.set_runs_current(counts)
+
+    def _later(self, run: RunRecord, fields: dict[str, Any]) -> RunRecord:
+        """`run` with non-state `fields` changed, written with the tick's others at its end (`_write_deferred`)."""
+        self._deferred.setdefault(run.id, {}).update(fields)
+        return dataclasses.replace(run, **fields)
+
+    def _write_deferred(self) -> None:
+        """The tick's deferred field changes in one transaction; if that fails they are dropped: the next tick
+        finds the same differences and tries again."""
+        deferred, self._deferred = self._deferred, {}
+        if not deferred:
+            return
+        try:
+            self.store.update_runs(deferred)
+        except Exception as exc:
+            log.warning("event=run_fields_write_failed runs=%d error=%r", len(deferred), str(exc)[:300])
 
     def _list_clusters(self, now: float) -> dict[str, dict[str, list[Any]] | None]:
         """Every cluster's run pods by run id; None for an unreachable cluster; no entry for one that failed to
@@ -331,7 +357,7 @@ class RunManager:
             return self._fail(run, f"Unschedulable: {decision.message}", dispatch_reason=decision.message)
         if not decision.submit or decision.cluster is None:
             if decision.message != run.dispatch_reason:
-                run = self.store.update_run(run.id, dispatch_reason=decision.message)
+                run = self._later(run, {"dispatch_reason": decision.message})
             return run
         run = self.store.update_run(run.id, cluster=decision.cluster, dispatch_reason=decision.message)
         self.store.add_event("dispatch", f"to {decision.cluster} ({decision.how}): {decision.message}"[:2000],
@@ -500,7 +526,7 @@ class RunManager:
         if explanation != run.explanation:
             fields["explanation"] = explanation
         if target is None:
-            return self.store.update_run(run.id, **fields) if fields else run
+            return self._later(run, fields) if fields else run
         if target is RunState.FAILED:
             return self._fail(run, _failure_reason(driver), **fields)
         if target is RunState.RUNNING and run.state is RunState.SUBMITTED:

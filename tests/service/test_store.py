@@ -122,3 +122,17 @@ def test_a_database_from_before_the_created_at_index_gets_it_and_reads_run_besid
         reader.start()
         reader.join(5)
     assert read == [run.id]
+
+
+def test_many_runs_change_fields_in_one_transaction(store: Store) -> None:
+    a = store.create_run("a", now=1.0)
+    b = store.create_run("b", now=2.0)
+    assert a is not None and b is not None
+    store.update_runs({a.id: {"explanation": "waits for 8 GPUs", "pods": [{"name": "d", "node": "", "role": "driver",
+                                                                             "phase": "Pending"}]},
+                       b.id: {"dispatch_reason": "held"}, "gone1234": {"explanation": "x"}})
+    got_a, got_b = store.get_run(a.id), store.get_run(b.id)
+    assert got_a.explanation == "waits for 8 GPUs" and got_a.pods[0]["name"] == "d" and got_a.dispatch_reason == ""
+    assert got_b.dispatch_reason == "held" and got_b.explanation == "" and got_b.state is RunState.PENDING
+    with pytest.raises(ValueError, match="'state' cannot be set"):
+        store.update_runs({a.id: {"state": "Running"}})
