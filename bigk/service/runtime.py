@@ -7,7 +7,7 @@ otherwise). Each keeps its own informers, scheduling loop and Lease; the service
 dispatcher (`bigk.service.dispatcher`) chooses one of them per run, and everything that
 reads a run's pods looks its runtime up by `RunRecord.cluster`.
 
-`reachable` is the run ticker's judgement (its pod listing answered); while a cluster is
+`reachable` is the run ticker's judgement (its pod read answered); while a cluster is
 unreachable its scheduling loop is held (`LoopGate`), and it is released only after the
 service reconciled the cluster's pods with the store on its return, so a driver pod of a run
 that was dispatched elsewhere meanwhile is deleted before it could be bound.
