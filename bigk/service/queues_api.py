@@ -36,7 +36,7 @@ def queues_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         rows = queue_rows(parts.catalog, parts.store, scope)
         eta = parts.eta
         # the board is as of its last refresh: a run that has started since is no longer waiting
-        waiting = {run for run, in parts.store.run_fields(WAITING, "id")}
+        waiting = {run for run, _ in parts.store.waiting_order(WAITING)}
         shown = {c.name for c in scope.clusters}
         board = [(c, r) for c, r in eta.rows() if r.run in waiting and (not scope.several or c in shown)
                  ] if eta is not None else []

@@ -166,19 +166,19 @@ class Views:
         (all when None), and how many wait in all. The order is found from three columns of every waiting run;
         only the rows returned are read whole and explained (a backlog's head costs the same at any length)."""
         now = self.clock()
+        oldest_first = self.store.waiting_order(_WAITING)
         priority: dict[str, int] = {}  # job -> its priority: read once per job
-        for job in {job for (job,) in self.store.run_fields(_WAITING, "job")}:
+        for job in {job for _, job in oldest_first}:
             loaded = self.catalog.job(job)
             priority[job] = loaded.spec.spec.priority if loaded else 0
-        order = sorted(self.store.run_fields(_WAITING, "id", "job", "created_at"),
-                       key=lambda r: (-priority.get(r[1], 0), r[2], r[0]))
+        order = sorted(oldest_first, key=lambda r: -priority[r[1]])  # stable: the oldest first within a priority
         head = order if limit is None else order[:limit]
         whole = self.store.list_runs(states=_WAITING) if len(head) == len(order) else \
             self.store.get_runs([r[0] for r in head])
         records = {run.id: run for run in whole}
         never: dict[str, str] = {}  # job -> never-fits reason: judged once per job
         rows = []
-        for run_id, job, _ in head:
+        for run_id, job in head:
             run = records.get(run_id)
             if run is None or run.state not in _WAITING:  # it moved on between the two reads
                 continue

@@ -136,3 +136,20 @@ def test_many_runs_change_fields_in_one_transaction(store: Store) -> None:
     assert got_b.dispatch_reason == "held" and got_b.explanation == "" and got_b.state is RunState.PENDING
     with pytest.raises(ValueError, match="'state' cannot be set"):
         store.update_runs({a.id: {"state": "Running"}})
+
+
+def test_waiting_order_is_oldest_first_in_one_row_on_sqlite(store: Store) -> None:
+    """The queue views' order (created_at, then id) read as one aggregated row, as the plain query orders it."""
+    import random
+
+    rng = random.Random(7)
+    made = []
+    for i in range(300):
+        run = store.create_run(f"job-{i % 7}", now=1_764_780_000.0 + rng.choice([0.0, 0.000001, 1.5, 3.25]) + i % 11)
+        assert run is not None
+        made.append(run)
+    for run in made[::5]:
+        store.transition(run.id, RunState.CANCELLED, now=1.0)
+    expected = sorted(((r.created_at, r.id), r.job) for r in made if r not in made[::5])
+    assert store.waiting_order([RunState.PENDING]) == [(key[1], job) for key, job in expected]
+    assert store.waiting_order([RunState.RUNNING]) == []
