@@ -27,7 +27,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
-    case,
     create_engine,
     delete,
     event,
@@ -276,30 +275,6 @@ def _record(row: _Run | tuple[Any, ...]) -> RunRecord:
     )
 
 
-_FLOATS = frozenset(c.key for c in _RUN_COLUMNS if isinstance(c.type, Float))
-
-
-def _one_row(conn: Connection, stmt: Any, order: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    """The run rows of `stmt` (a select of `_RUN_COLUMNS`) in `order`, fetched from SQLite as one JSON row.
-
-    Python's sqlite3 gives up the interpreter at every row it steps; with the scheduler, the ETA board and the API
-    busy, each row then waits to get it back (the run ticker's 5,000 active runs took most of a second). One row is
-    one wait. Floats travel as 17-digit text (JSON's own rendering keeps 15 digits: not the same timestamps), and
-    each row carries its place (the order of an aggregate's input is not promised)."""
-    inner = stmt.add_columns(func.row_number().over(order_by=order).label("place")).subquery()
-    values = [case((inner.c[k].is_(None), None), else_=func.printf("%!.17g", inner.c[k])) if k in _FLOATS
-              else inner.c[k] for k in _RUN_NAMES]
-    text_ = conn.execute(select(func.json_group_array(func.json_array(inner.c.place, *values)))).scalar()
-    floats = [i for i, k in enumerate(_RUN_NAMES) if k in _FLOATS]
-    rows = []
-    for place, *row in json.loads(text_ or "[]"):
-        for i in floats:
-            row[i] = None if row[i] is None else float(row[i])
-        rows.append((place, tuple(row)))
-    rows.sort(key=lambda r: r[0])
-    return [row for _, row in rows]
-
-
 def default_database_url(state_dir: Path) -> str:
     return f"sqlite:///{(state_dir / 'bigk.db').resolve()}"
 
@@ -392,18 +367,15 @@ class Store:
         """Runs newest first."""
         # Plain rows, not ORM objects: the service lists every active run several times a tick (the ticker, the
         # dispatcher, the ETA board, queue views), and mapped objects cost ~4x as much to load.
-        order = (_Run.created_at.desc(), _Run.id)
-        stmt = select(*_RUN_COLUMNS)
+        stmt = select(*_RUN_COLUMNS).order_by(_Run.created_at.desc(), _Run.id)
         if job is not None:
             stmt = stmt.where(_Run.job == job)
         if states is not None:
             stmt = stmt.where(_Run.state.in_([str(s) for s in states]))
         if limit is not None:
-            stmt = stmt.order_by(*order).limit(limit)
+            stmt = stmt.limit(limit)
         with self._reading() as conn:
-            if self.engine.dialect.name == "sqlite" and limit is None:
-                return [_record(r) for r in _one_row(conn, stmt, order)]
-            return [_record(tuple(r)) for r in conn.execute(stmt.order_by(*order) if limit is None else stmt).all()]
+            return [_record(tuple(r)) for r in conn.execute(stmt).all()]
 
     def get_runs(self, run_ids: list[str]) -> list[RunRecord]:
         """The runs of `run_ids` that exist, in no particular order, read in one query."""

@@ -153,30 +153,3 @@ def test_waiting_order_is_oldest_first_in_one_row_on_sqlite(store: Store) -> Non
     expected = sorted(((r.created_at, r.id), r.job) for r in made if r not in made[::5])
     assert store.waiting_order([RunState.PENDING]) == [(key[1], job) for key, job in expected]
     assert store.waiting_order([RunState.RUNNING]) == []
-
-
-def test_listing_every_run_in_one_row_reads_what_the_plain_query_reads(store: Store) -> None:
-    """On SQLite a listing without a limit comes back as one JSON row: the same records, in the same order, to the
-    last bit of every timestamp (JSON's own float text keeps 15 digits), NULLs kept NULL."""
-    import random
-
-    from sqlalchemy import select
-
-    from bigk.service.store import _RUN_COLUMNS, _record
-
-    rng = random.Random(3)
-    for i in range(200):
-        run = store.create_run(f"job-{i % 3}", now=1_764_780_000.0 + rng.random() * 10 + rng.choice([0, 1e-6]),
-                               fire_time=None if i % 2 else 1_764_779_999.123456789 + i, queue=f"q{i % 4}")
-        assert run is not None
-        if i % 3 == 0:
-            store.transition(run.id, RunState.SUBMITTED, now=1_764_780_100.000000123 + i, driver_pod=f"d-{i}")
-            store.update_run(run.id, pods=[{"name": f"d-{i}", "node": "", "role": "driver", "phase": "Pending"}],
-                             explanation='waits "quoted"\nline two')
-    with store.engine.connect() as conn:
-        plain = [_record(tuple(r)) for r in conn.execute(select(*_RUN_COLUMNS).order_by(
-            _RUN_COLUMNS[0].table.c.created_at.desc(), _RUN_COLUMNS[0].table.c.id)).all()]
-    assert store.list_runs() == plain and len(plain) == 200
-    assert [r.id for r in store.list_runs(states=[RunState.SUBMITTED])] == [r.id for r in plain
-                                                                           if r.state is RunState.SUBMITTED]
-    assert any(r.fire_time is None for r in plain) and any(r.submitted_at is None for r in plain)
