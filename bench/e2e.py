@@ -863,9 +863,9 @@ def main(argv: list[str] | None = None) -> int:
     info: dict[str, Any] = {"machine": machine(), "command": command, "bigk_policy": args.bigk_policy}
     rows: list[Row] = []
     started = time.time()
-    from testenv.controlplane import bin_dir
-
-    info["versions"] = versions(bin_dir(build=False))
+    # built first (when missing) so that the versions name every binary the rows run: on a fresh machine
+    # kube-scheduler is built only for this benchmark, and its version was missing from the first run's record
+    info["versions"] = versions(build_binaries(any(s.startswith("kube-scheduler") for s in schedulers)))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     for n in node_counts:
         sizes = Sizes.for_nodes(n, args.pods, args.smoke, args.pack_nodes, args.pack_seed)
