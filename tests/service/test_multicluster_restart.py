@@ -59,7 +59,9 @@ def test_a_cluster_stopped_mid_run_and_restarted_loses_and_doubles_no_run(
     specs = _specs(tmp_path, {
         "long": job_yaml("long", instances=1, duration=1000, extra=CLOUD),
         "fill": _fill_job().replace("expectedDurationSeconds: 300", "expectedDurationSeconds: 1000"),
-        "retry": job_yaml("retry", instances=1, duration=1000, extra=EITHER + RETRY),
+        # retry 2,000 s (100 s): in two full local and clean-clone runs it ended before the waits for long and fill
+        # (up to 90 s each on a loaded machine) were over, and the test then found it Succeeded, not Running
+        "retry": job_yaml("retry", instances=1, duration=2000, extra=EITHER + RETRY),
         "late": job_yaml("late", instances=6, duration=20, extra=EITHER),
     })
     svc = serve_clusters(specs, 3, dispatch_hold_s=0.0, cluster_unreachable_s=1.0, cluster_lost_grace_s=3.0)
@@ -91,7 +93,7 @@ def test_a_cluster_stopped_mid_run_and_restarted_loses_and_doubles_no_run(
                  "retry's attempt 2")
         second = next(r["id"] for r in c.get("/api/v1/runs").json() if r["job"] == "retry" and r["attempt"] == 2)
         _wait_state(c, late, "Succeeded", 60, "late to succeed on onprem")
-        assert _wait_state(c, second, "Succeeded", 120, "retry's attempt 2 on onprem")["cluster"] == "onprem"
+        assert _wait_state(c, second, "Succeeded", 200, "retry's attempt 2 on onprem")["cluster"] == "onprem"
         for job in ("long", "fill"):  # started there, no new attempt allowed: they wait for their cluster
             run = _state(c, first[job])
             assert run["state"] == "Unknown" and run["cluster"] == "cloud-h100", run
