@@ -198,19 +198,29 @@ class RunManager:
         by_run = self.pods.pods_by_run()
         with self._lock:
             now = self._clock()
-            counts: dict[tuple[str, str], int] = {}
-            try:
-                for run in self.store.active_runs():
-                    try:
-                        if not (run.state is RunState.SUBMITTED and (run.submitted_at or 0.0) >= listed_at):
-                            run = self._advance(run, by_run.get(run.id, []), now)
-                    except Exception:  # one broken run must not stall the others
-                        log.exception("event=run_advance_failed run=%s job=%s", run.id, run.job)
-                    if not run.terminal:
-                        counts[(run.job, str(run.state))] = counts.get((run.job, str(run.state)), 0) + 1
-            finally:
-                self._write_deferred()
-            metrics.set_runs_current(counts)
+
+            def advance(run: RunRecord) -> RunRecord:
+                if run.state is RunState.SUBMITTED and (run.submitted_at or 0.0) >= listed_at:
+                    return run
+                return self._advance(run, by_run.get(run.id, []), now)
+
+            self._advance_each(self.store.active_runs(), advance)
+
+    def _advance_each(self, runs: list[RunRecord], advance: Callable[[RunRecord], RunRecord]) -> None:
+        """A tick's pass: `advance` each run (one that fails is logged, the others go on), the tick's deferred field
+        changes written at its end, and the current runs per job and state exported."""
+        counts: dict[tuple[str, str], int] = {}
+        try:
+            for run in runs:
+                try:
+                    run = advance(run)
+                except Exception:  # one broken run must not stall the others
+                    log.exception("event=run_advance_failed run=%s job=%s", run.id, run.job)
+                if not run.terminal:
+                    counts[(run.job, str(run.state))] = counts.get((run.job, str(run.state)), 0) + 1
+        finally:
+            self._write_deferred()
+        metrics.set_runs_current(counts)
 
     # ---- several clusters ---------------------------------------------------------------------
 
@@ -223,18 +233,7 @@ class RunManager:
             active = self.store.active_runs()
             pending = [r for r in active if self._to_dispatch(r, listings, now)]
             decisions = self.dispatcher.decide(pending, active, now) if pending else {}
-            counts: dict[tuple[str, str], int] = {}
-            try:
-                for run in active:
-                    try:
-                        run = self._advance_on_cluster(run, listings, decisions.get(run.id), now)
-                    except Exception:  # one broken run must not stall the others
-                        log.exception("event=run_advance_failed run=%s job=%s", run.id, run.job)
-                    if not run.terminal:
-                        counts[(run.job, str(run.state))] = counts.get((run.job, str(run.state)), 0) + 1
-            finally:
-                self._write_deferred()
-            metrics.set_runs_current(counts)
+            self._advance_each(active, lambda run: self._advance_on_cluster(run, listings, decisions.get(run.id), now))
 
     def _later(self, run: RunRecord, fields: dict[str, Any]) -> RunRecord:
         """`run` with non-state `fields` changed, written with the tick's others at its end (`_write_deferred`)."""
