@@ -384,6 +384,32 @@ class _Run:
         return Spread(max(0.0, d.low), max(0.0, d.mid), max(0.0, d.high))
 
     # -- cycles -------------------------------------------------------------------------------
+    def recover(self, now: float) -> None:
+        """Reserve the missing executors of the gangs already admitted before any waiting unit is taken. The live
+        scheduler holds them reserved from admission until Spark creates the executors; a fresh one takes them
+        back in queue order, where a waiting gang created in the same second could take their room first."""
+        if not self.waiting or not self._short_of_executors():
+            return
+        admitted = [p for p in self.pods.values() if unit_of(p) not in self.waiting]
+        snap = Snapshot(self.inp.snapshot.nodes, admitted, self.inp.snapshot.queues, self.gangs)
+        result = self.sched.cycle(snap, now)
+        self.cycles += 1
+        self.pod_cycles += len(admitted)
+        self.reserved = result.reservations
+        self._apply(result, now)
+
+    def _short_of_executors(self) -> bool:
+        """Whether a gang whose driver is bound has fewer executors bound than its minimum."""
+        bound: dict[str, int] = {}
+        drivers: set[str] = set()
+        for p in self.pods.values():
+            if p.gang and p.node:
+                if p.role is Role.DRIVER:
+                    drivers.add(p.gang)
+                elif p.role is Role.EXECUTOR:
+                    bound[p.gang] = bound.get(p.gang, 0) + 1
+        return any(g in self.gangs and bound.get(g, 0) < self.gangs[g].min_executors for g in drivers)
+
     def cycle(self, now: float) -> None:
         for _ in range(1 + FOLLOW_UPS):
             snap = Snapshot(self.inp.snapshot.nodes, list(self.pods.values()), self.inp.snapshot.queues, self.gangs)
@@ -460,6 +486,7 @@ class _Run:
              budget: float = float("inf")) -> None:
         """The exact forward run, until every target started, the horizon, or the budget; then the tail."""
         now0 = self.inp.now
+        self.recover(now0)
         self.cycle(now0)
         while self.events and not targets <= set(self.started) and self.cycles < max_cycles:
             if self.pod_cycles >= budget:

@@ -224,3 +224,18 @@ def test_with_one_blocker_the_drawn_runs_give_its_median_and_p10_p90() -> None:
     assert est.low is not None and est.high is not None
     assert abs(est.low - 130.0) <= 1.0 and abs(est.high - 220.0) <= 1.0
     assert est.after == ("app-a",)
+
+
+def test_an_admitted_gang_whose_executors_are_not_created_yet_keeps_their_room() -> None:
+    """The live scheduler reserved the executors of a gang it admitted until Spark creates them; a gang created
+    earlier (pod times have whole seconds) still waits for that room, not "now" (a fresh scheduler took waiting
+    gangs first in queue order, and the board said "now" until the executors appeared)."""
+    nodes = [gpu_node("gpu-1", gpus=2)]
+    admitted, running_driver = gang("app-a", 2, created_at=10.0)
+    running_driver.node = "gpu-1"  # bound; its two executors are not created yet
+    waiting, driver = gang("app-b", 2, created_at=9.0)
+    snap = Snapshot(nodes, [running_driver, driver], gangs={"app-a": admitted, "app-b": waiting})
+    fc = forecast(ForecastInput(snap, now=100.0, ends={"app-a": Spread(30.0, 60.0, 120.0)}), _sched)
+    est = fc.estimates["app-b"]
+    assert est.state != "now" and est.start is not None and abs(est.start - 160.0) <= 2.0
+    assert est.after == ("app-a",)
