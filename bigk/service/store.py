@@ -32,6 +32,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -184,9 +185,10 @@ class _History(_Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunRecord:
-    """A detached copy of one run row (safe to pass between threads)."""
+    """A detached copy of one run row (safe to pass between threads; frozen: the active runs' records are shared
+    by every reader until a run changes, `Store.active_runs`)."""
 
     id: str
     job: str
@@ -299,6 +301,10 @@ class Store:
         self._lock = threading.RLock()
         # An in-memory SQLite database is one connection for everyone: its reads take the lock too.
         self._one_connection = url in ("sqlite://", "sqlite:///:memory:")
+        self._versioned = self.engine.dialect.name == "sqlite"
+        if self._versioned:
+            _count_run_changes(self.engine)
+        self._active: tuple[int, list[RunRecord]] | None = None  # (runs version, the active runs then)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -421,7 +427,23 @@ class Store:
             return [(q, c or "", RunState(st), n) for q, c, st, n in conn.execute(stmt).all()]
 
     def active_runs(self, job: str | None = None) -> list[RunRecord]:
-        return self.list_runs(job, ACTIVE)
+        """The active runs, newest first. On SQLite they are read again only when a run changed since the last
+        read (a trigger counts every insert, update and delete of a run, whoever makes it): the run ticker, the
+        ETA board and the queue views read them every second or more often, and Python's sqlite3 gives up the
+        interpreter at every row it steps, so with other threads busy each row waited to get it back (5,000
+        rows: a quarter to most of a second, 7 ms on an idle interpreter)."""
+        if not self._versioned:
+            return self.list_runs(job, ACTIVE)
+        with self._reading() as conn:  # the version first: a change after it makes the next read list again
+            version = conn.execute(_RUNS_VERSION).scalar_one()
+            cached = self._active
+            if cached is None or cached[0] != version:
+                stmt = (select(*_RUN_COLUMNS).where(_Run.state.in_([str(s) for s in ACTIVE]))
+                        .order_by(_Run.created_at.desc(), _Run.id))
+                cached = version, [_record(tuple(r)) for r in conn.execute(stmt).all()]
+                self._active = cached
+        runs = cached[1]
+        return list(runs) if job is None else [r for r in runs if r.job == job]
 
     def transition(self, run_id: str, new: RunState, *, now: float, **fields: Any) -> RunRecord:
         """Move a run to `new` (validated), stamp the state's timestamp, and set `fields`.
@@ -608,7 +630,7 @@ _SETTABLE = {"driver_pod", "pods", "reason", "explanation", "spark_app_id", "not
 
 def _migrate(engine: Engine) -> None:
     """Add the columns of `_ADDED_COLUMNS` that an older database lacks (SQLite and PostgreSQL alike)."""
-    from sqlalchemy import inspect, text
+    from sqlalchemy import inspect
 
     inspector = inspect(engine)
     for table, column, ddl in _ADDED_COLUMNS:
@@ -618,6 +640,22 @@ def _migrate(engine: Engine) -> None:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}"))
     for index in cast(Table, _Run.__table__).indexes:  # added since (create_all adds none to an old table)
         index.create(engine, checkfirst=True)
+
+
+_RUNS_VERSION = text("SELECT version FROM bigk_runs_version WHERE id = 0")
+
+
+def _count_run_changes(engine: Engine) -> None:
+    """SQLite: a counter of run changes, kept by triggers (any writer, any connection), that `Store.active_runs`
+    compares with the one its cached listing was read at."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bigk_runs_version "
+                          "(id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL)"))
+        conn.execute(text("INSERT OR IGNORE INTO bigk_runs_version (id, version) VALUES (0, 0)"))
+        for verb in ("INSERT", "UPDATE", "DELETE"):
+            conn.execute(text(f"CREATE TRIGGER IF NOT EXISTS bigk_runs_{verb.lower()}_counted AFTER {verb} "
+                              "ON bigk_runs BEGIN UPDATE bigk_runs_version SET version = version + 1 "
+                              "WHERE id = 0; END"))
 
 
 def _apply(row: _Run, fields: dict[str, Any]) -> None:

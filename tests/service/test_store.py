@@ -153,3 +153,32 @@ def test_waiting_order_is_oldest_first_in_one_row_on_sqlite(store: Store) -> Non
     expected = sorted(((r.created_at, r.id), r.job) for r in made if r not in made[::5])
     assert store.waiting_order([RunState.PENDING]) == [(key[1], job) for key, job in expected]
     assert store.waiting_order([RunState.RUNNING]) == []
+
+
+def test_active_runs_are_read_again_after_any_change_to_a_run_and_only_then(store: Store) -> None:
+    """On SQLite the active runs are kept between reads and listed again only when a run changed (triggers count
+    every insert, update and delete, whichever call or connection makes it): each kind of change shows at once."""
+    from sqlalchemy import text
+
+    a = store.create_run("job-a", now=1.0)
+    b = store.create_run("job-b", now=2.0)
+    assert a is not None and b is not None
+    assert [r.id for r in store.active_runs()] == [b.id, a.id]
+    first = store.active_runs()
+    assert store.active_runs()[0] is first[0]  # nothing changed: the same records
+    store.add_event("run", "not a run change", now=2.5)
+    assert store.active_runs()[0] is first[0]
+    store.transition(a.id, RunState.SUBMITTED, now=3.0)
+    assert {r.id: r.state for r in store.active_runs()}[a.id] is RunState.SUBMITTED
+    assert store.active_runs()[0] is not first[0]
+    store.update_runs({b.id: {"explanation": "waits for 8 GPUs"}})
+    assert {r.id: r.explanation for r in store.active_runs()}[b.id] == "waits for 8 GPUs"
+    assert [r.id for r in store.active_runs("job-a")] == [a.id]
+    store.transition(a.id, RunState.CANCELLED, now=4.0)
+    assert [r.id for r in store.active_runs()] == [b.id]
+    with store.engine.begin() as conn:  # a write that is none of the Store's calls (another process, by hand)
+        conn.execute(text("UPDATE bigk_runs SET queue = 'other' WHERE id = :i"), {"i": b.id})
+    assert store.active_runs()[0].queue == "other"
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM bigk_runs WHERE id = :i"), {"i": b.id})
+    assert store.active_runs() == []
