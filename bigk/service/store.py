@@ -373,6 +373,10 @@ class Store:
         """Runs newest first."""
         # Plain rows, not ORM objects: the service lists every active run several times a tick (the ticker, the
         # dispatcher, the ETA board, queue views), and mapped objects cost ~4x as much to load.
+        cached = self._active_in(states)
+        if cached is not None:
+            runs = [r for r in cached if r.job == job] if job is not None else cached
+            return runs[:limit] if limit is not None else runs
         stmt = select(*_RUN_COLUMNS).order_by(_Run.created_at.desc(), _Run.id)
         if job is not None:
             stmt = stmt.where(_Run.job == job)
@@ -398,6 +402,10 @@ class Store:
         On SQLite the rows come back as one aggregated string: Python's sqlite3 gives up the interpreter at every
         row it steps, and with the scheduler and the run ticker busy each row then waits to get it back (5,000 rows
         took hundreds of ms); one row is one wait. Run ids and job names hold no spaces or newlines."""
+        states = list(states)
+        cached = self._active_in(states)
+        if cached is not None:  # newest first there: reversed, ties (same created_at) by id again
+            return [(r.id, r.job) for r in sorted(cached, key=lambda r: (r.created_at, r.id))]
         wanted = [str(s) for s in states]
         with self._reading() as conn:
             if self.engine.dialect.name != "sqlite":
@@ -414,6 +422,10 @@ class Store:
     def run_fields(self, states: Iterable[RunState], *fields: str) -> list[tuple[Any, ...]]:
         """Only `fields` (column names) of the runs in `states`: for views that need a few columns of every run
         (a queue's waiting gangs, which runs wait), without building whole records."""
+        states = list(states)
+        cached = self._active_in(states)
+        if cached is not None:
+            return [tuple(getattr(r, f) for f in fields) for r in cached]
         columns = [getattr(_Run, f) for f in fields]
         stmt = select(*columns).where(_Run.state.in_([str(s) for s in states]))
         with self._reading() as conn:
@@ -421,10 +433,29 @@ class Store:
 
     def run_counts(self, states: Iterable[RunState]) -> list[tuple[str, str, RunState, int]]:
         """(queue, cluster, state, runs) for the runs in `states`: what the queue tree counts, one grouped query."""
+        states = list(states)
+        cached = self._active_in(states)
+        if cached is not None:
+            counts: dict[tuple[str, str, RunState], int] = {}
+            for r in cached:
+                key = (r.queue, r.cluster, r.state)
+                counts[key] = counts.get(key, 0) + 1
+            return [(q, c, st, n) for (q, c, st), n in counts.items()]
         stmt = (select(_Run.queue, _Run.cluster, _Run.state, func.count())
                 .where(_Run.state.in_([str(s) for s in states])).group_by(_Run.queue, _Run.cluster, _Run.state))
         with self._reading() as conn:
             return [(q, c or "", RunState(st), n) for q, c, st, n in conn.execute(stmt).all()]
+
+    def _active_in(self, states: Iterable[RunState] | None) -> list[RunRecord] | None:
+        """The kept active runs in `states` (newest first), when they can answer a read of those states: on SQLite,
+        for states that are all active; else None (read the table)."""
+        if not self._versioned or states is None:
+            return None
+        wanted = set(states)
+        if not wanted <= ACTIVE:
+            return None
+        runs = self.active_runs()
+        return runs if wanted >= ACTIVE else [r for r in runs if r.state in wanted]
 
     def active_runs(self, job: str | None = None) -> list[RunRecord]:
         """The active runs, newest first. On SQLite they are read again only when a run changed since the last

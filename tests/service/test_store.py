@@ -182,3 +182,35 @@ def test_active_runs_are_read_again_after_any_change_to_a_run_and_only_then(stor
     with store.engine.begin() as conn:
         conn.execute(text("DELETE FROM bigk_runs WHERE id = :i"), {"i": b.id})
     assert store.active_runs() == []
+
+
+def test_reads_of_active_states_from_the_kept_runs_equal_reads_of_the_table(tmp_path: Path) -> None:
+    """Listings, the waiting order, chosen fields and counts of active states come from the kept active runs on
+    SQLite: the same answers as the table gives (another Store on the same file, reading the table)."""
+    import random
+
+    url = default_database_url(tmp_path)
+    kept, table = Store(url), Store(url)
+    table._versioned = False
+    rng = random.Random(5)
+    for i in range(120):
+        run = kept.create_run(f"job-{i % 4}", now=float(rng.randrange(40)), queue=f"q{i % 3}")
+        assert run is not None
+        step = i % 5
+        if step >= 1:
+            kept.transition(run.id, RunState.SUBMITTED, now=50.0)
+        if step >= 2:
+            kept.transition(run.id, RunState.ADMITTED, now=51.0)
+        if step >= 3:
+            kept.transition(run.id, RunState.RUNNING, now=52.0)
+        if step == 4:
+            kept.transition(run.id, RunState.SUCCEEDED, now=53.0)
+    waiting = [RunState.PENDING, RunState.SUBMITTED, RunState.ADMITTED]
+    for states in (waiting, [RunState.SUBMITTED], [RunState.RUNNING, *waiting]):
+        assert kept.list_runs(states=states) == table.list_runs(states=states)
+        assert kept.list_runs("job-1", states=states, limit=7) == table.list_runs("job-1", states=states, limit=7)
+        assert kept.waiting_order(states) == table.waiting_order(states)
+        assert sorted(kept.run_fields(states, "id", "job", "queue")) == \
+            sorted(table.run_fields(states, "id", "job", "queue"))
+        assert sorted(kept.run_counts(states)) == sorted(table.run_counts(states))
+    assert kept.list_runs(states=[RunState.SUCCEEDED]) == table.list_runs(states=[RunState.SUCCEEDED])
