@@ -19,6 +19,7 @@ import typer
 
 from bigk.errors import BigkError
 from bigk.gctune import tune_for_long_lived_state
+from bigk.switching import favour_waiting_threads
 
 log = logging.getLogger("bigk.serve")
 
@@ -142,6 +143,7 @@ def register(app: typer.Typer) -> None:
                 service.kickoff()
             url = http.start(create_app(service, token))
             tune_for_long_lived_state()  # a full GC pass over the scheduler's state cost ~200 ms per cycle
+            favour_waiting_threads()  # the API's reads wait less behind the scheduler's threads
             (state / "server").write_text(url + "\n", encoding="utf-8")
             log.info("event=serve_listening url=%s token_from=%s", url, where)
             typer.echo(f"bigk serving on {url}  (token: {where}; try `bigk get runs`)", err=True)

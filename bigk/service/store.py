@@ -305,6 +305,7 @@ class Store:
         if self._versioned:
             _count_run_changes(self.engine)
         self._active: tuple[int, list[RunRecord]] | None = None  # (runs version, the active runs then)
+        self._by_id: tuple[object, dict[str, RunRecord]] | None = None  # (the `_active` it indexes, runs by id)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -388,8 +389,15 @@ class Store:
             return [_record(tuple(r)) for r in conn.execute(stmt).all()]
 
     def get_runs(self, run_ids: list[str]) -> list[RunRecord]:
-        """The runs of `run_ids` that exist, in no particular order, read in one query."""
+        """The runs of `run_ids` that exist, in no particular order: active ones from the kept active runs (on
+        SQLite), the others read in one query."""
         out: list[RunRecord] = []
+        if self._versioned and run_ids:
+            active = self._active_by_id()
+            out = [active[i] for i in run_ids if i in active]
+            run_ids = [i for i in run_ids if i not in active]
+        if not run_ids:
+            return out
         with self._reading() as conn:
             for at in range(0, len(run_ids), 500):  # bounded IN lists (SQLite limits bound parameters)
                 stmt = select(*_RUN_COLUMNS).where(_Run.id.in_(run_ids[at:at + 500]))
@@ -457,6 +465,15 @@ class Store:
         runs = self.active_runs()
         return runs if wanted >= ACTIVE else [r for r in runs if r.state in wanted]
 
+    def _active_by_id(self) -> dict[str, RunRecord]:
+        """The kept active runs by id (built once per version of them)."""
+        active = self._kept_active()
+        kept = self._by_id
+        if kept is None or kept[0] is not active:
+            kept = active, {r.id: r for r in active[1]}
+            self._by_id = kept
+        return kept[1]
+
     def active_runs(self, job: str | None = None) -> list[RunRecord]:
         """The active runs, newest first. On SQLite they are read again only when a run changed since the last
         read (a trigger counts every insert, update and delete of a run, whoever makes it): the run ticker, the
@@ -465,6 +482,11 @@ class Store:
         rows: a quarter to most of a second, 7 ms on an idle interpreter)."""
         if not self._versioned:
             return self.list_runs(job, ACTIVE)
+        runs = self._kept_active()[1]
+        return list(runs) if job is None else [r for r in runs if r.job == job]
+
+    def _kept_active(self) -> tuple[int, list[RunRecord]]:
+        """(runs version, the active runs at it), listed again when the version moved (SQLite only)."""
         with self._reading() as conn:  # the version first: a change after it makes the next read list again
             version = conn.execute(_RUNS_VERSION).scalar_one()
             cached = self._active
@@ -473,8 +495,7 @@ class Store:
                         .order_by(_Run.created_at.desc(), _Run.id))
                 cached = version, [_record(tuple(r)) for r in conn.execute(stmt).all()]
                 self._active = cached
-        runs = cached[1]
-        return list(runs) if job is None else [r for r in runs if r.job == job]
+        return cached
 
     def transition(self, run_id: str, new: RunState, *, now: float, **fields: Any) -> RunRecord:
         """Move a run to `new` (validated), stamp the state's timestamp, and set `fields`.

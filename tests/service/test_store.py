@@ -214,3 +214,13 @@ def test_reads_of_active_states_from_the_kept_runs_equal_reads_of_the_table(tmp_
             sorted(table.run_fields(states, "id", "job", "queue"))
         assert sorted(kept.run_counts(states)) == sorted(table.run_counts(states))
     assert kept.list_runs(states=[RunState.SUCCEEDED]) == table.list_runs(states=[RunState.SUCCEEDED])
+
+
+def test_get_runs_reads_active_runs_as_kept_and_others_from_the_table(store: Store) -> None:
+    a, b = store.create_run("job-a", now=1.0), store.create_run("job-b", now=2.0)
+    assert a is not None and b is not None
+    store.transition(b.id, RunState.CANCELLED, now=3.0)
+    got = {r.id: r for r in store.get_runs([a.id, b.id, "no-such-run"])}
+    assert set(got) == {a.id, b.id} and got[b.id].state is RunState.CANCELLED
+    store.transition(a.id, RunState.SUBMITTED, now=4.0)
+    assert store.get_runs([a.id])[0].state is RunState.SUBMITTED
