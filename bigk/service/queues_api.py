@@ -36,14 +36,17 @@ def queues_router(parts: Parts, read: Sequence[Any]) -> APIRouter:
         rows = queue_rows(parts.catalog, parts.store, scope)
         eta = parts.eta
         # the board is as of its last refresh: a run that has started since is no longer waiting
-        waiting = {run for run, _ in parts.store.waiting_order(WAITING)}
+        waiting = {run for (run,) in parts.store.run_fields(WAITING, "id")}
         shown = {c.name for c in scope.clusters}
-        board = [(c, r) for c, r in eta.rows() if r.run in waiting and (not scope.several or c in shown)
-                 ] if eta is not None else []
+        # the earliest start per (cluster, queue) in one pass over the board (thousands of rows), then per subtree
+        soonest: dict[tuple[str, str], float] = {}
+        for c, r in (eta.rows() if eta is not None else []):
+            if r.eta is not None and r.run in waiting and (not scope.several or c in shown):
+                key = (c, r.queue)
+                soonest[key] = min(r.eta, soonest.get(key, r.eta))
         for row in rows:
             name = row["name"]
-            starts = [(c, r.eta) for c, r in board if r.eta is not None and (r.queue == name or
-                                                                             r.queue.startswith(name + "."))]
+            starts = [(c, e) for (c, q), e in soonest.items() if q == name or q.startswith(name + ".")]
             row["next_eta"] = min(e for _, e in starts) if starts else None
             for c, part in row.get("clusters", {}).items():
                 part["next_eta"] = min((e for on, e in starts if on == c), default=None)

@@ -72,6 +72,15 @@ def test_a_dozen_gpu_features_runs_get_positions_and_etas(tmp_path: Path, serve:
     assert listed[first["run"]]["eta"]["eta"] is not None
     assert all(listed[rid]["eta"] is None for rid in ids if listed[rid]["state"] == "Running")
 
+    # the queue's next ETA: the earliest among its waiting runs on the board (no other queue has any)
+    board = {row["run"]: row for row in c.get("/api/v1/eta").json()["runs"]}
+    queues = {q["name"]: q for q in c.get("/api/v1/queues").json()}
+    still = {run["id"] for run in c.get("/api/v1/runs", params={"job": "gpu-features"}).json()
+             if run["state"] in ("Pending", "Submitted", "Admitted")}
+    soonest = min(board[rid]["eta"] for rid in still if rid in board)
+    assert abs(queues["ml.training"]["next_eta"] - soonest) < 2.0  # (a board refreshed between the two reads)
+    assert all(q["next_eta"] is None for name, q in queues.items() if name != "ml.training"), queues
+
     # run --dry-run: behind the waiting runs, and nothing is created
     before = len(c.get("/api/v1/runs", params={"job": "gpu-features"}).json())
     dry = c.get("/api/v1/jobs/gpu-features/whatif").json()
