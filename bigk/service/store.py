@@ -406,26 +406,15 @@ class Store:
 
     def waiting_order(self, states: Iterable[RunState]) -> list[tuple[str, str]]:
         """(id, job) of the runs in `states`, oldest first (ties by id): the queue views' order before priority.
-
-        On SQLite the rows come back as one aggregated string: Python's sqlite3 gives up the interpreter at every
-        row it steps, and with the scheduler and the run ticker busy each row then waits to get it back (5,000 rows
-        took hundreds of ms); one row is one wait. Run ids and job names hold no spaces or newlines."""
+        Active states on SQLite come from the kept active runs (`active_runs`), as every other read of them."""
         states = list(states)
         cached = self._active_in(states)
-        if cached is not None:  # newest first there: reversed, ties (same created_at) by id again
+        if cached is not None:
             return [(r.id, r.job) for r in sorted(cached, key=lambda r: (r.created_at, r.id))]
-        wanted = [str(s) for s in states]
+        ordered = (select(_Run.id, _Run.job).where(_Run.state.in_([str(s) for s in states]))
+                   .order_by(_Run.created_at, _Run.id))
         with self._reading() as conn:
-            if self.engine.dialect.name != "sqlite":
-                ordered = select(_Run.id, _Run.job).where(_Run.state.in_(wanted)).order_by(_Run.created_at, _Run.id)
-                return [(i, j) for i, j in conn.execute(ordered).all()]
-            # each line carries its place (the order of an aggregate's input is not promised)
-            place = func.row_number().over(order_by=(_Run.created_at, _Run.id))
-            inner = select(place.label("n"), _Run.id, _Run.job).where(_Run.state.in_(wanted)).subquery()
-            line = inner.c.n.cast(String) + " " + inner.c.id + " " + inner.c.job
-            text_ = conn.execute(select(func.group_concat(line, "\n"))).scalar()
-        rows = sorted((int(n), i, j) for n, i, j in (line.split(" ", 2) for line in (text_ or "").split("\n") if line))
-        return [(i, j) for _, i, j in rows]
+            return [(i, j) for i, j in conn.execute(ordered).all()]
 
     def run_fields(self, states: Iterable[RunState], *fields: str) -> list[tuple[Any, ...]]:
         """Only `fields` (column names) of the runs in `states`: for views that need a few columns of every run

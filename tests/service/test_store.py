@@ -138,8 +138,8 @@ def test_many_runs_change_fields_in_one_transaction(store: Store) -> None:
         store.update_runs({a.id: {"state": "Running"}})
 
 
-def test_waiting_order_is_oldest_first_in_one_row_on_sqlite(store: Store) -> None:
-    """The queue views' order (created_at, then id) read as one aggregated row, as the plain query orders it."""
+def test_waiting_order_is_oldest_first_then_by_id(store: Store) -> None:
+    """The queue views' order: created_at, then id (many runs share a created_at here)."""
     import random
 
     rng = random.Random(7)
